@@ -1,0 +1,52 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bootstrap system-deps db migrate seed serve bench lint typecheck compose-check clean-db
+
+run: db migrate seed serve
+
+test: db
+	$(BIN)/python -m pytest -q
+
+bootstrap: system-deps $(STAMP)
+
+system-deps:
+	@scripts/system-deps.sh
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	touch $(STAMP)
+
+db: bootstrap
+	$(BIN)/geo-service db start
+
+migrate: db
+	$(BIN)/geo-service migrate
+
+seed: migrate
+	$(BIN)/geo-service seed
+
+serve:
+	@echo "serving on http://$(HOST):$(PORT)/ (API docs at /docs)"
+	$(BIN)/geo-service serve --host $(HOST) --port $(PORT)
+
+bench: db
+	$(BIN)/python bench/run_all.py
+
+lint: bootstrap
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+compose-check:
+	docker-compose -f docker-compose.yml config -q
+
+clean-db:
+	-$(BIN)/geo-service db stop
+	rm -rf .pgdata

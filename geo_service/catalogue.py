@@ -1,0 +1,119 @@
+"""The fixed vocabularies: amenities (the "ten ones" and extras), host types, statuses.
+
+These are plain data so analysis, maps and feeds can use them without a
+database. The amenity table in PostGIS is filled from :data:`AMENITIES` by the
+first migration; each amenity owns a stable bit, so a station's amenities are
+one integer mask that the nearest query can test inside its KNN walk
+(``amenity_mask & :want = :want``) at the cost of one AND per row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class Amenity:
+    """One amenity with its stable code, bit and labels."""
+
+    code: str
+    bit: int
+    label_zh: str
+    label_en: str
+    ten_ones: bool
+
+
+#: The "ten ones" (十个一) standard first, in the order the Sanya article lists
+#: them, then the extras seen in the source articles. Bits never change once
+#: published: add new amenities with new bits, never renumber.
+AMENITIES: tuple[Amenity, ...] = (
+    Amenity("indoor_rest", 0, "室内休息场所", "Indoor rest space", True),
+    Amenity("seating", 1, "座椅", "Seats", True),
+    Amenity("microwave", 2, "微波炉", "Microwave", True),
+    Amenity("water_dispenser", 3, "饮水机", "Water dispenser", True),
+    Amenity("restroom", 4, "卫生间", "Restroom", True),
+    Amenity("first_aid_kit", 5, "应急医药箱", "First-aid kit", True),
+    Amenity("book_rack", 6, "书报架", "Book and newspaper rack", True),
+    Amenity("phone_charging", 7, "手机充电站", "Phone charging", True),
+    Amenity("refrigerator", 8, "电冰箱", "Refrigerator", True),
+    Amenity("umbrella_stand", 9, "雨伞架", "Umbrella stand", True),
+    Amenity("ebike_charging", 16, "电动车充电", "E-bike charging", False),
+    Amenity("air_conditioning", 17, "空调", "Air conditioning", False),
+    Amenity("heating", 18, "取暖", "Heating", False),
+    Amenity("insect_repellent", 19, "驱蚊及消炎药品", "Insect repellent and medicines", False),
+    Amenity("mothers_room", 20, "妈咪小屋", "Mothers' room", False),
+    Amenity("childcare", 21, "爱心托管", "Childcare", False),
+    Amenity("canteen", 22, "爱心食堂", "Canteen with subsidised meals", False),
+    Amenity("legal_aid", 23, "法律援助", "Legal aid desk", False),
+)
+
+AMENITY_BY_CODE: dict[str, Amenity] = {a.code: a for a in AMENITIES}
+TEN_ONES: tuple[Amenity, ...] = tuple(a for a in AMENITIES if a.ten_ones)
+TEN_ONES_MASK: int = sum(1 << a.bit for a in TEN_ONES)
+
+
+class HostType(StrEnum):
+    """Who hosts the station; planners weigh these differently."""
+
+    UNION_BUILT = "union_built"
+    PARTY_SERVICE_CENTRE = "party_service_centre"
+    SANITATION_DEPOT = "sanitation_depot"
+    ENTERPRISE = "enterprise"
+    BANK_BRANCH = "bank_branch"
+    VOLUNTEER = "volunteer"
+    MOBILE = "mobile"
+
+
+class Status(StrEnum):
+    """Lifecycle of a station record."""
+
+    PLANNED = "planned"
+    OPEN = "open"
+    TEMPORARILY_CLOSED = "temporarily_closed"
+    CLOSED = "closed"
+    DUPLICATE = "duplicate"
+
+
+#: Statuses a courier may be shown by default: the station exists and serves
+#: (a temporarily closed one is shown, marked closed, so nobody walks there).
+OPERATIONAL: tuple[Status, ...] = (Status.OPEN, Status.TEMPORARILY_CLOSED)
+
+
+class UnknownAmenityError(ValueError):
+    """An amenity code that is not in the catalogue."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"unknown amenity code {code!r}")
+        self.code = code
+
+
+def amenity_mask(codes: Iterable[str]) -> int:
+    """Fold amenity codes into the stored bit mask.
+
+    >>> amenity_mask(["microwave", "restroom"])
+    20
+    """
+    mask = 0
+    for code in codes:
+        amenity = AMENITY_BY_CODE.get(code)
+        if amenity is None:
+            raise UnknownAmenityError(code)
+        mask |= 1 << amenity.bit
+    return mask
+
+
+def amenity_codes(mask: int) -> list[str]:
+    """Unfold a bit mask into amenity codes, in catalogue order."""
+    return [a.code for a in AMENITIES if mask >> a.bit & 1]
+
+
+def ten_ones_missing(mask: int) -> list[str]:
+    """Codes of the ten-ones items a station lacks."""
+    return [a.code for a in TEN_ONES if not mask >> a.bit & 1]
+
+
+def ten_ones_count(mask: int) -> int:
+    """How many of the ten ones a station has."""
+    return (mask & TEN_ONES_MASK).bit_count()

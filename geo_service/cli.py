@@ -1,0 +1,178 @@
+"""The ``geo-service`` command: database, migrations, seed, import, keys, serve."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from geo_service.settings import PROJECT_ROOT, Settings
+
+
+def _url(settings: Settings) -> str:
+    return settings.resolved_database_url()
+
+
+def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.localdb import LocalCluster
+
+    if settings.database_url:
+        print("GEO_DATABASE_URL is set: using that server, no local cluster started")
+        return 0
+    cluster = LocalCluster.default()
+    cluster.start()
+    print(f"local PostGIS running: {cluster.url}")
+    return 0
+
+
+def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.localdb import LocalCluster
+
+    LocalCluster.default().stop()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.db import downgrade, migrate
+
+    if args.downgrade:
+        downgrade(_url(settings), args.downgrade)
+    else:
+        migrate(_url(settings), args.revision)
+    print("schema at", args.downgrade or args.revision)
+    return 0
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    print(f"{report['format']}: {report['rows']} rows, {report['valid_rows']} valid; "
+          f"created {report['created']}, updated {report['updated']}, "
+          f"unchanged {report['unchanged']}; written: {report['written']}"
+          + (" (dry run)" if report["dry_run"] else ""))
+    for p in report["errors"]:
+        print(f"  row {p['row']} [{p['code'] or '-'}] {p['field']}: {p['problem']}")
+    for d in report["likely_duplicates"]:
+        print(f"  likely duplicate: {d['code']} ~ {d['other_code']} ({d['distance_m']} m): "
+              f"{d['name']} / {d['other_name']}")
+
+
+async def _import_file(url: str, path: Path, args: argparse.Namespace,
+                       settings: Settings) -> dict[str, Any]:
+    from psycopg import AsyncConnection
+
+    from geo_service.coords import Crs
+    from geo_service.stations import importer
+
+    data = path.read_bytes()
+    fmt = importer.Format(args.format) if args.format else importer.guess_format(path.name, data)
+    async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        return await importer.import_bytes(
+            conn, data, fmt, mode=importer.Mode(args.mode), dry_run=args.dry_run,
+            principal=None, max_rows=max(settings.max_import_rows, 10_000_000),
+            crs=Crs(args.crs), duplicate_within_m=settings.duplicate_distance_m,
+        )
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.errors import GeoServiceError
+
+    try:
+        report = asyncio.run(_import_file(_url(settings), Path(args.file), args, settings))
+    except GeoServiceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    _print_report(report)
+    return 0 if report["written"] or args.dry_run else 1
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.seed import load_seed
+
+    summary = load_seed(_url(settings), PROJECT_ROOT / "seed")
+    print(summary)
+    return 0
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.auth import create_key
+    from geo_service.db import connect
+    from geo_service.errors import GeoServiceError
+
+    with connect(_url(settings)) as conn:
+        try:
+            token = create_key(conn, name=args.name, role=args.role, area_code=args.area)
+        except GeoServiceError as exc:
+            print(f"error: {exc.message}", file=sys.stderr)
+            return 2
+    print(token)
+    print("store it now: only a hash is kept", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from geo_service.main import create_app
+
+    uvicorn.run(
+        create_app(settings), host=args.host, port=args.port, workers=1,
+        loop="uvloop", http="httptools", log_level=args.log_level, access_log=False,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="geo-service", description=__doc__)
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    db = sub.add_parser("db", help="the project-local PostGIS cluster")
+    dbsub = db.add_subparsers(dest="dbcmd", required=True)
+    dbsub.add_parser("start").set_defaults(func=cmd_db_start)
+    dbsub.add_parser("stop").set_defaults(func=cmd_db_stop)
+    dbsub.add_parser("url").set_defaults(func=lambda a, s: print(_url(s)) or 0)
+
+    m = sub.add_parser("migrate", help="apply Alembic migrations")
+    m.add_argument("--revision", default="head")
+    m.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base)")
+    m.set_defaults(func=cmd_migrate)
+
+    sub.add_parser("seed", help="load the labelled sample data (idempotent)").set_defaults(
+        func=cmd_seed)
+
+    imp = sub.add_parser("import", help="import data files")
+    impsub = imp.add_subparsers(dest="what", required=True)
+    st = impsub.add_parser("stations", help="stations from CSV, XLSX or GeoJSON")
+    st.add_argument("file")
+    st.add_argument("--format", choices=["csv", "xlsx", "geojson"])
+    st.add_argument("--mode", choices=["all_or_nothing", "skip_bad_rows"],
+                    default="all_or_nothing")
+    st.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
+    st.add_argument("--dry-run", action="store_true")
+    st.set_defaults(func=cmd_import)
+
+    keys = sub.add_parser("keys", help="API keys")
+    ksub = keys.add_subparsers(dest="keycmd", required=True)
+    kc = ksub.add_parser("create", help="create a key and print it once")
+    kc.add_argument("--name", required=True)
+    kc.add_argument("--role", choices=["admin", "editor"], required=True)
+    kc.add_argument("--area", help="admin area code the key is limited to")
+    kc.set_defaults(func=cmd_keys_create)
+
+    s = sub.add_parser("serve", help="serve the API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--log-level", default="info")
+    s.set_defaults(func=cmd_serve)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = Settings()
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    result: int = args.func(args, settings)
+    return result
+

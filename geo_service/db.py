@@ -1,0 +1,59 @@
+"""Database plumbing: migrations, the async pool the API uses, sync connections for the CLI."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import psycopg
+from alembic import command
+from alembic.config import Config
+from psycopg_pool import AsyncConnectionPool
+
+from geo_service.settings import PROJECT_ROOT, Settings, sqlalchemy_url
+
+log = logging.getLogger(__name__)
+
+
+def alembic_config(url: str) -> Config:
+    """Alembic configuration bound to ``url`` (libpq form)."""
+    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(Path(PROJECT_ROOT / "migrations")))
+    cfg.set_main_option("sqlalchemy.url", sqlalchemy_url(url).replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema up to ``revision``; a no-op when it is already there."""
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str) -> None:
+    """Take the schema down to ``revision`` (``base`` drops everything we created)."""
+    command.downgrade(alembic_config(url), revision)
+
+
+def connect(url: str) -> psycopg.Connection[tuple[object, ...]]:
+    """A plain synchronous connection for the CLI, importers and tests."""
+    return psycopg.connect(url)
+
+
+async def _configure(conn: psycopg.AsyncConnection[object]) -> None:
+    await conn.set_autocommit(True)
+
+
+def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
+    """The API's pool. Opened and closed by the app lifespan, never at import."""
+    return AsyncConnectionPool(
+        url,
+        min_size=settings.pool_min,
+        max_size=settings.pool_max,
+        timeout=settings.pool_timeout_s,
+        open=False,
+        configure=_configure,
+        kwargs={
+            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            "application_name": "geo_service",
+        },
+        check=AsyncConnectionPool.check_connection,
+    )

@@ -1,0 +1,194 @@
+"""Errors a client can cause, mapped to HTTP status codes in one place.
+
+Handlers never leak database or stack details: those go to the log, and the
+client gets a JSON body that names the field and the problem.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from geo_service.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+log = logging.getLogger(__name__)
+
+
+class FieldProblem(BaseModel):
+    """One thing wrong with one input field."""
+
+    field: str
+    problem: str
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: list[FieldProblem] = []
+    current_version: int | None = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx/5xx answer has this shape; a refused import also carries its report."""
+
+    error: ErrorDetail
+    report: dict[str, Any] | None = None
+
+
+@dataclass
+class GeoServiceError(Exception):
+    """Base of the errors a request can end with; subclasses fix the status."""
+
+    message: str
+    fields: list[tuple[str, str]] = field(default_factory=list)
+    current_version: int | None = None
+    report: dict[str, Any] | None = None
+
+    status = 400
+    code = "bad_request"
+
+    def __post_init__(self) -> None:
+        super().__init__(self.message)
+
+    def body(self) -> dict[str, Any]:
+        detail = ErrorDetail(
+            code=self.code,
+            message=self.message,
+            fields=[FieldProblem(field=f, problem=p) for f, p in self.fields],
+            current_version=self.current_version,
+        )
+        return ErrorBody(error=detail, report=self.report).model_dump(exclude_none=True)
+
+
+def invalid(field_name: str, problem: str) -> InvalidInput:
+    """Shorthand for the most common error: one bad field."""
+    return InvalidInput(f"{field_name}: {problem}", [(field_name, problem)])
+
+
+class InvalidInput(GeoServiceError):
+    status = 422
+    code = "invalid_input"
+
+
+class NotFound(GeoServiceError):
+    status = 404
+    code = "not_found"
+
+
+class VersionConflict(GeoServiceError):
+    """The edit was based on an older version than the stored one (body ``version``)."""
+
+    status = 409
+    code = "version_conflict"
+
+
+class AlreadyExists(GeoServiceError):
+    status = 409
+    code = "already_exists"
+
+
+class PreconditionFailed(GeoServiceError):
+    """``If-Match`` named a version that is no longer current."""
+
+    status = 412
+    code = "precondition_failed"
+
+
+class PreconditionRequired(GeoServiceError):
+    status = 428
+    code = "precondition_required"
+
+
+class Unauthorized(GeoServiceError):
+    status = 401
+    code = "unauthorized"
+
+
+class Forbidden(GeoServiceError):
+    status = 403
+    code = "forbidden"
+
+
+class PayloadTooLarge(GeoServiceError):
+    status = 413
+    code = "payload_too_large"
+
+
+class ServiceUnavailable(GeoServiceError):
+    status = 503
+    code = "service_unavailable"
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": desc}
+    for status, desc in (
+        (400, "Bad request"),
+        (413, "Request too large"),
+        (422, "Invalid input: the body names each field and its problem"),
+        (503, "Database unavailable"),
+    )
+}
+WRITE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    **{
+        status: {"model": ErrorBody, "description": desc}
+        for status, desc in (
+            (401, "Missing or unknown API key"),
+            (403, "Key lacks the role or the area"),
+            (404, "No such station"),
+            (409, "Version conflict or code already exists"),
+            (412, "If-Match version is stale"),
+            (428, "A version (If-Match or body) is required"),
+        )
+    },
+}
+
+
+def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def install_handlers(app: FastAPI) -> None:
+    """Register the exception → response mapping on ``app``."""
+
+    @app.exception_handler(GeoServiceError)
+    async def _geo(request: Request, exc: GeoServiceError) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = []
+        for err in exc.errors():
+            msg = str(err.get("msg", "invalid"))
+            fields.append((_loc_to_field(err.get("loc", ())), msg))
+        summary = "; ".join(f"{f}: {p}" for f, p in fields[:5])
+        return JSONResponse(InvalidInput(summary, fields).body(), status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        body = ErrorBody(error=ErrorDetail(code=code, message=str(exc.detail)))
+        return JSONResponse(
+            body.model_dump(exclude_none=True), status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        from psycopg import OperationalError
+        from psycopg_pool import PoolTimeout
+
+        if isinstance(exc, OperationalError | PoolTimeout):
+            log.warning("database unavailable on %s: %s", request.url.path, exc)
+            err: GeoServiceError = ServiceUnavailable("the database is not answering; retry later")
+            return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        body = ErrorBody(error=ErrorDetail(code="internal", message="internal error"))
+        return JSONResponse(body.model_dump(exclude_none=True), status_code=500)

@@ -1,0 +1,687 @@
+"""Compile OSM ``opening_hours`` strings into sets PostgreSQL can test with an index.
+
+Couriers ask "which stations near me are open *now*".  The nearest-station query is an
+index-driven KNN walk with every filter inside the SQL, so "open now" must be a plain
+containment test on a stored column rather than a Python post-filter.  Every station's
+``opening_hours`` is therefore compiled once, when it is written, into one of two shapes:
+
+``weekly``
+    The rule depends on nothing but the weekday and the wall-clock time (``24/7``,
+    ``Mo-Fr 08:00-18:00``, ``Su 22:00-02:00`` ...).  It becomes half-open
+    minute-of-week ranges ``[start, end)`` in the station's **local** time, Monday 00:00
+    = 0, week length :data:`WEEK_MINUTES`, stored as an ``int4multirange`` and queried
+    with ``open_minutes @> local_minute_of_week(:at, tz)``.  Ranges never cross the
+    Sunday -> Monday wrap (such a stretch is two ranges, ``[s, 10080)`` and ``[0, e)``).
+    Because the comparison is against the *local* minute of the week, the ranges stay
+    correct in zones with daylight saving time: a rule says "08:00 on the wall clock", and
+    the query converts the instant to the wall clock before comparing.
+
+``dated``
+    Anything else (public holidays, months, dates, years, week numbers, sun events,
+    ``unknown`` states ...).  It becomes absolute UTC intervals of *open* time over a
+    horizon (by default compile time - 1 day to + 400 days), stored as a
+    ``tstzmultirange`` and queried with ``open_periods @> :at``, plus the horizon end
+    (:attr:`CompiledHours.valid_until`); beyond it the answer is unknown and the station
+    must be recompiled.
+
+How "weekly" is decided (soundness first)
+-----------------------------------------
+Evaluating a year of the rule and checking that every week looks the same is *not* a
+proof: ``2030 Mo-Fr 09:00-12:00`` is "always closed" in every window before 2030,
+``Sa 10:00-12:00; PH off`` only differs in years where a holiday falls on a Saturday,
+and ``week 53`` or ``Feb 29`` only show up in some years.  A wrong "weekly" answer would
+be wrong forever, a wrong "dated" one merely costs a recompilation, so the test is:
+
+1. **Syntactic proof.**  With quoted comments removed, the expression may only contain
+   weekday names, ``HH:MM`` times, ``24/7``, the state words ``open``/``closed``/``off``/
+   ``unknown``, and the punctuation ``- , ; + ||``.  Such a rule cannot refer to a date,
+   so its meaning is the same every week.  Anything else is ``dated``.
+2. **Empirical check.**  The rule is evaluated by the library over three weeks around
+   two reference Mondays (a leap-day week and an ISO-week-53 / new-year week).  The 2nd
+   and 3rd week of each window (whose predecessors spill into them, e.g. ``Su 22:00-
+   02:00`` or ``Fr 22:00-48:00``) must be identical across all windows and contain no
+   ``unknown`` state; otherwise the rule is ``dated``.
+
+This costs ~50 µs per distinct expression and is memoised, since an import of a million
+stations repeats a few hundred distinct strings.
+
+Public holidays
+---------------
+``PH`` needs a country calendar (``country="CN"`` by default).  Things to know about
+the ``opening-hours-py`` 2.1.4 calendars:
+
+* ``CN`` is known but *reduced*: one day per festival (New Year, first day of Spring
+  Festival, Labour Day, Dragon Boat, Mid-Autumn, National Day); Qingming, the multi-day
+  Golden Week breaks and the weekend make-up working days (调休) are missing.
+  ``Mo-Fr 09:00-17:00; PH off`` is therefore still reported open on 2 October.
+* With ``country=None`` the library silently treats ``PH`` as a day that never occurs
+  (no error, no warning).  We keep that meaning - the station's weekday hours are the
+  best guess we have - but still classify the rule ``dated`` because its meaning depends
+  on a calendar.
+* ``SH`` (school holidays) never matches in any country.
+* An ISO code the library has no calendar for (``"XX"``, ``"KP"``) raises
+  :class:`ValueError` instead of silently dropping holidays; pass ``country=None`` to opt
+  out explicitly.  Codes are upper-cased first (the library rejects ``"cn"``).
+
+Sun events
+----------
+Without coordinates the library uses fixed times (sunrise 07:00, sunset 19:00).  Pass
+``coords=(lat, lon)`` to :func:`compile_hours` / :func:`open_state` for real sun times.
+
+Examples
+--------
+>>> compile_hours("Mo-Fr 08:00-18:00").weekly[:2]
+((480, 1080), (1920, 2520))
+>>> compile_hours("Su 22:00-02:00").weekly
+((0, 120), (9960, 10080))
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from typing import Final, Literal, TypeVar
+from zoneinfo import ZoneInfo, available_timezones
+
+import opening_hours
+from opening_hours import OpeningHours, State
+
+__all__ = [
+    "DEFAULT_COUNTRY",
+    "DEFAULT_HORIZON_DAYS",
+    "DEFAULT_TIMEZONE",
+    "MAX_EXPRESSION_LENGTH",
+    "WEEK_MINUTES",
+    "CompiledHours",
+    "HoursError",
+    "compile_hours",
+    "minute_of_week",
+    "open_state",
+    "validate_hours",
+    "validate_timezone",
+]
+
+WEEK_MINUTES: Final = 10080
+"""Minutes in a week; minute-of-week values are in ``range(WEEK_MINUTES)``."""
+DAY_MINUTES: Final = 1440
+MAX_EXPRESSION_LENGTH: Final = 1000
+"""Longest accepted expression; real OSM values are far shorter, longer is abuse."""
+DEFAULT_TIMEZONE: Final = "Asia/Shanghai"
+DEFAULT_COUNTRY: Final = "CN"
+DEFAULT_HORIZON_DAYS: Final = 400
+NEXT_CHANGE_LIMIT: Final = timedelta(days=366)
+""":func:`open_state` reports no next change if it is further away than this."""
+
+_MINUTE: Final = timedelta(minutes=1)
+_WEEK: Final = timedelta(days=7)
+
+# The stub does not declare the library's exception classes; look them up defensively.
+_ParserError: type[Exception] = getattr(opening_hours, "ParserError", SyntaxError)
+_UnknownCountryError: type[Exception] = getattr(opening_hours, "UnknownCountryError", KeyError)
+_InvalidCoordinatesError: type[Exception] = getattr(
+    opening_hours, "InvalidCoordinatesError", ValueError
+)
+
+_COMMENT_RE: Final = re.compile(r'"[^"]*"')
+# Everything a weekday/wall-clock-only rule can consist of (see module docstring).  Single
+# characters for whitespace (no nested quantifier: linear time even on hostile input).
+_WEEKLY_ONLY_RE: Final = re.compile(
+    r"(?:\s|24/7|\d{1,2}:\d{2}|(?:Mo|Tu|We|Th|Fr|Sa|Su|open|closed|off|unknown)\b"
+    r"|\|\||[-,;+])*",
+    re.IGNORECASE | re.ASCII,
+)
+_SUN_EVENT_RE: Final = re.compile(r"sunrise|sunset|dawn|dusk", re.IGNORECASE)
+# Reference Mondays for the empirical weekly check: the week of 29 Feb 2024 and ISO week
+# 53 of 2026 running into 2027.  Any Monday would do for a rule that passed the syntactic
+# test; these two also exercise the calendar corners a date-dependent rule trips over.
+_PROBE_MONDAYS: Final = (datetime(2024, 2, 26), datetime(2026, 12, 28))
+# Keys zoneinfo can load but that are not portable IANA zone names.
+_NON_PORTABLE_ZONES: Final = frozenset({"localtime", "Factory", "posixrules"})
+
+_T = TypeVar("_T", int, datetime)
+
+
+class HoursError(ValueError):
+    """An opening-hours expression (or time zone) that cannot be used.
+
+    The message is meant for a person fixing station data: it says what is wrong and,
+    for syntax errors, where.
+
+    Parameters
+    ----------
+    message
+        Human-readable description of the problem.
+    expression
+        The offending input, unchanged (available as :attr:`expression`).
+
+    Examples
+    --------
+    >>> try:
+    ...     validate_hours("banana")
+    ... except HoursError as err:
+    ...     print(err.expression)
+    banana
+    """
+
+    def __init__(self, message: str, expression: str) -> None:
+        super().__init__(message)
+        self.expression = expression
+
+    def __reduce__(self) -> tuple[type[HoursError], tuple[str, str]]:
+        return (type(self), (str(self), self.expression))
+
+
+@dataclass(frozen=True)
+class CompiledHours:
+    """An opening-hours rule reduced to what the SQL filter stores.
+
+    Attributes
+    ----------
+    kind
+        ``"weekly"``: use :attr:`weekly`; ``"dated"``: use :attr:`periods` and
+        :attr:`valid_until`.
+    weekly
+        Merged, sorted half-open ``[start, end)`` local minute-of-week ranges
+        (``int4multirange``); empty for ``dated`` rules and for never-open rules.
+    periods
+        Merged, sorted half-open ``[start, end)`` intervals of open time as aware UTC
+        datetimes (``tstzmultirange``); empty for ``weekly`` rules.
+    valid_until
+        End of the horizon :attr:`periods` covers (``dated``), ``None`` for ``weekly``
+        rules, which never expire.
+    has_unknown
+        The rule produced an ``unknown`` state in the evaluated window (e.g. ``Mo-Fr
+        08:00-18:00 || unknown``).  Unknown time counts as not open in both shapes;
+        this flag lets the API say "hours uncertain".  Always ``False`` for ``weekly``
+        because an unknown state makes a rule ``dated``.
+
+    Examples
+    --------
+    >>> compile_hours("24/7")
+    CompiledHours(kind='weekly', weekly=((0, 10080),), periods=(), valid_until=None, \
+has_unknown=False)
+    """
+
+    kind: Literal["weekly", "dated"]
+    weekly: tuple[tuple[int, int], ...]
+    periods: tuple[tuple[datetime, datetime], ...]
+    valid_until: datetime | None
+    has_unknown: bool
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _shorten(expr: str, limit: int = 60) -> str:
+    """``repr`` of *expr*, cut so error messages stay readable for huge inputs."""
+    return repr(expr) if len(expr) <= limit else repr(expr[:limit]) + f"... ({len(expr)} chars)"
+
+
+def _check_text(expr: str) -> None:
+    """Reject input the parser should never see.
+
+    The library accepts a blank string and reads it as ``24/7`` - exactly the wrong
+    default for a station with unknown hours - so blank input is rejected here, as are
+    overlong strings (abuse) and control characters (corrupt imports).
+    """
+    if not isinstance(expr, str):
+        raise HoursError(f"opening hours must be a string, got {type(expr).__name__}", str(expr))
+    if not expr.strip():
+        raise HoursError("opening hours expression is empty", expr)
+    if len(expr) > MAX_EXPRESSION_LENGTH:
+        raise HoursError(
+            f"opening hours expression is too long ({len(expr)} characters, "
+            f"at most {MAX_EXPRESSION_LENGTH})",
+            expr,
+        )
+    for index, char in enumerate(expr):
+        if unicodedata.category(char) == "Cc":
+            raise HoursError(
+                f"opening hours {_shorten(expr)} contains control character "
+                f"U+{ord(char):04X} at position {index + 1}; use spaces and ';' to "
+                "separate rules",
+                expr,
+            )
+
+
+_GRAMMAR_WORDS: Final = {
+    "EOI": "the end of the expression",
+    "any_rule_separator": "a rule separator (';', ',' or '||')",
+    "rules_modifier": "a state such as 'off', 'open' or 'unknown'",
+    "timespan": "a time span such as 08:00-18:00",
+    "timespan_plus": "the end of a time span, such as '-18:00'",
+    "holiday": "a holiday selector (PH or SH)",
+    "always_open": "'24/7'",
+    "small_range_selectors": "a weekday or time selector such as 'Mo-Fr 08:00-18:00'",
+    "week_selector": "a week selector such as 'week 1-26'",
+    "monthday_range": "a month or date such as 'Jan-Mar'",
+    "year": "a year",
+    "comment": "a quoted comment",
+    "extended_time": "a time between 00:00 and 48:00",
+    "time": "a time such as 08:00",
+}
+
+
+def _describe_parse_error(expr: str, exc: Exception) -> str:
+    """Turn the parser's multi-line diagnostic into one readable sentence.
+
+    The library reports grammar rule names (``any_rule_separator``...) and a caret
+    diagram; station editors need the position, the text found there and a plain list
+    of what would have been valid.
+    """
+    raw = str(exc)
+    parts = [f"invalid opening hours {_shorten(expr)}"]
+    where = re.search(r"-->\s*(\d+):(\d+)", raw)
+    if where:
+        column = int(where.group(2))
+        found = expr[column - 1 :].split(" ", 1)[0][:30]
+        parts.append(f"problem at character {column}" + (f" ({found!r})" if found else ""))
+        bad_time = re.match(r"(\d{1,2}):(\d{2})", expr[column - 1 :])
+        if bad_time and (int(bad_time.group(1)) >= 24 or int(bad_time.group(2)) >= 60):
+            parts.append(
+                f"{bad_time.group(0)} is not a valid start time (00:00-23:59; only an end "
+                "time may run past midnight, up to 48:00)"
+            )
+    detail = re.search(r"=\s*(.+)$", raw, re.MULTILINE)
+    if detail:
+        text = detail.group(1).strip()
+        if text.startswith("expected "):
+            names = re.split(r",\s*(?:or\s+)?|\s+or\s+", text[len("expected ") :])
+            words = [_GRAMMAR_WORDS.get(n, n.replace("_", " ")) for n in names if n]
+            parts.append("expected " + " or ".join(words))
+        else:
+            parts.append(text)
+    return "; ".join(parts)
+
+
+@lru_cache(maxsize=4096)
+def _parse(
+    expr: str,
+    tz: str | None,
+    country: str | None,
+    coords: tuple[float, float] | None,
+    max_interval_days: int | None,
+) -> OpeningHours:
+    """Parse once per distinct argument tuple; results are immutable and reusable.
+
+    ``open_state`` runs per result row on the hot path, and a handful of expressions
+    cover most stations, so the parse (and calendar loading) is amortised here.  The
+    text checks run here too, so a cache hit skips them.
+    """
+    _check_text(expr)
+    try:
+        return OpeningHours(
+            expr,
+            timezone=ZoneInfo(tz) if tz is not None else None,
+            country=country,
+            coords=coords,
+            auto_country=False,
+            auto_timezone=False,
+            max_interval_days=max_interval_days,
+        )
+    except _ParserError as exc:
+        raise HoursError(_describe_parse_error(expr, exc), expr) from exc
+    except _InvalidCoordinatesError as exc:
+        raise ValueError(f"invalid coordinates {coords!r}: {exc}") from exc
+
+
+def validate_hours(expr: str) -> str:
+    """Check an ``opening_hours`` value and return its normalised form.
+
+    Used when a station is written, so bad data is refused with a message a person can
+    act on instead of silently compiling to "never open".
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression.
+
+    Returns
+    -------
+    str
+        The library's normalised expression (canonical case and spacing, merged rules),
+        suitable for storing and comparing.
+
+    Raises
+    ------
+    HoursError
+        Empty or blank (the library would read blank as ``24/7``), longer than
+        :data:`MAX_EXPRESSION_LENGTH`, containing control characters, or not valid
+        syntax.
+
+    Examples
+    --------
+    >>> validate_hours("mo-fr 8:00-18:00")
+    'Mo-Fr 08:00-18:00'
+    >>> validate_hours("Mo-Su 00:00-24:00")
+    '24/7'
+    """
+    _check_text(expr)
+    return str(_parse(expr, None, None, None, None).normalize())
+
+
+@lru_cache(maxsize=1)
+def _known_zones() -> frozenset[str]:
+    return frozenset(available_timezones()) - _NON_PORTABLE_ZONES
+
+
+@lru_cache(maxsize=1024)
+def validate_timezone(tz: str) -> str:
+    """Check that *tz* is an IANA time zone name zoneinfo (and PostgreSQL) can use.
+
+    Host-dependent keys such as ``localtime`` are refused: a station's zone must mean
+    the same on every machine and in the database.
+
+    Parameters
+    ----------
+    tz
+        IANA name such as ``"Asia/Shanghai"`` (case-sensitive).
+
+    Returns
+    -------
+    str
+        *tz* unchanged.
+
+    Raises
+    ------
+    HoursError
+        Unknown name (``.expression`` is the rejected name).
+
+    Examples
+    --------
+    >>> validate_timezone("Asia/Urumqi")
+    'Asia/Urumqi'
+    """
+    if not isinstance(tz, str) or tz not in _known_zones():
+        raise HoursError(
+            f"unknown time zone {tz!r}; use an IANA name such as 'Asia/Shanghai'", str(tz)
+        )
+    return tz
+
+
+@lru_cache(maxsize=256)
+def _validate_country(country: str | None) -> str | None:
+    """Upper-case *country* and make sure the library has a holiday calendar for it."""
+    if country is None:
+        return None
+    code = country.strip().upper()
+    try:
+        OpeningHours("PH", country=code)
+    except _UnknownCountryError as exc:
+        raise ValueError(
+            f"no public-holiday calendar for country {country!r}; pass country=None to "
+            "evaluate PH rules without holidays"
+        ) from exc
+    return code
+
+
+def _aware(at: datetime, name: str) -> datetime:
+    if at.tzinfo is None or at.tzinfo.utcoffset(at) is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime, got naive {at!r}")
+    return at
+
+
+def _coords_key(expr: str, coords: tuple[float, float] | None) -> tuple[float, float] | None:
+    """Coordinates only change sun events; drop them otherwise so the cache is shared."""
+    if coords is None or not _SUN_EVENT_RE.search(expr):
+        return None
+    return (float(coords[0]), float(coords[1]))
+
+
+# --------------------------------------------------------------------------- compilation
+
+
+def _merge(ranges: list[tuple[_T, _T]]) -> tuple[tuple[_T, _T], ...]:
+    """Sort half-open ranges and fuse overlapping or touching ones; drop empty ones."""
+    merged: list[tuple[_T, _T]] = []
+    for start, end in sorted(r for r in ranges if r[0] < r[1]):
+        if merged and start <= merged[-1][1]:
+            if end > merged[-1][1]:
+                merged[-1] = (merged[-1][0], end)
+        else:
+            merged.append((start, end))
+    return tuple(merged)
+
+
+def _is_weekday_time_only(expr: str) -> bool:
+    """Syntactic proof that a rule refers to nothing but weekdays and clock times."""
+    return _WEEKLY_ONLY_RE.fullmatch(_COMMENT_RE.sub(" ", expr)) is not None
+
+
+def _week_ranges(
+    intervals: list[tuple[datetime, datetime]], week_start: datetime
+) -> list[tuple[int, int]] | None:
+    """Open intervals clipped to one week, as minute offsets; None if not whole minutes."""
+    week_end = week_start + _WEEK
+    out: list[tuple[int, int]] = []
+    for start, end in intervals:
+        lo, hi = max(start, week_start), min(end, week_end)
+        if lo >= hi:
+            continue
+        if (lo - week_start) % _MINUTE or (hi - week_start) % _MINUTE:
+            return None
+        out.append(((lo - week_start) // _MINUTE, (hi - week_start) // _MINUTE))
+    return out
+
+
+@lru_cache(maxsize=8192)
+def _compile_weekly(expr: str) -> tuple[tuple[int, int], ...] | None:
+    """Weekly ranges of *expr*, or None when a weekly answer cannot be proven.
+
+    Evaluated in naive wall-clock time: a weekday/time-only rule does not depend on the
+    zone, the country or the date, which is also why the result can be memoised on the
+    expression alone.
+    """
+    if not _is_weekday_time_only(expr):
+        return None
+    oh = _parse(expr, None, None, None, None)
+    result: tuple[tuple[int, int], ...] | None = None
+    for monday in _PROBE_MONDAYS:
+        opened: list[tuple[datetime, datetime]] = []
+        for start, end, state, _comment in oh.intervals(monday - _WEEK, monday + 2 * _WEEK):
+            if state == State.UNKNOWN:
+                return None
+            if state == State.OPEN:
+                opened.append((start, end))
+        second = _week_ranges(opened, monday)
+        third = _week_ranges(opened, monday + _WEEK)
+        if second is None or third is None:
+            return None
+        week = _merge(second)
+        if week != _merge(third) or (result is not None and week != result):
+            return None
+        result = week
+    return result
+
+
+def _floor_minute(at: datetime) -> datetime:
+    return at.replace(second=0, microsecond=0)
+
+
+def compile_hours(
+    expr: str,
+    tz: str = DEFAULT_TIMEZONE,
+    *,
+    now: datetime | None = None,
+    horizon_days: int = DEFAULT_HORIZON_DAYS,
+    country: str | None = DEFAULT_COUNTRY,
+    coords: tuple[float, float] | None = None,
+) -> CompiledHours:
+    """Compile an ``opening_hours`` rule into the shape the "open now" SQL filter stores.
+
+    Weekday/clock-only rules become local minute-of-week ranges that never expire; every
+    other rule becomes UTC open periods over ``[now - 1 day, now + horizon_days)``.  See
+    the module docstring for why the weekly test is syntactic first and what ``PH`` means
+    per country.  DST needs no special care for weekly rules: they are compared against
+    the *local* minute of the week, so "08:00" stays 08:00 on the wall clock all year.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression.
+    tz
+        IANA zone of the station (wall clock the rule is written in).
+    now
+        Aware compile instant; defaults to the current time.  Only used for ``dated``.
+    horizon_days
+        How far ahead ``dated`` periods are computed (>= 1).
+    country
+        ISO code of the public-holiday calendar for ``PH``; ``None`` for none (``PH``
+        then never matches).
+    coords
+        ``(latitude, longitude)`` for accurate sunrise/sunset; without it the library
+        assumes 07:00/19:00.
+
+    Returns
+    -------
+    CompiledHours
+
+    Raises
+    ------
+    HoursError
+        Invalid expression or time zone.
+    ValueError
+        Naive *now*, *horizon_days* < 1, unknown *country* code, invalid *coords*.
+
+    Examples
+    --------
+    >>> compile_hours("Mo-Sa 09:00-17:00; Su off").weekly[-1]
+    (7740, 8220)
+    >>> from datetime import UTC, datetime
+    >>> c = compile_hours("Jan-Mar 08:00-12:00", now=datetime(2025, 3, 30, tzinfo=UTC))
+    >>> c.kind, c.periods[0][0].isoformat(), c.periods[0][1].isoformat()
+    ('dated', '2025-03-29T00:00:00+00:00', '2025-03-29T04:00:00+00:00')
+    >>> c.valid_until.isoformat()
+    '2026-05-04T00:00:00+00:00'
+    """
+    _check_text(expr)
+    validate_timezone(tz)
+    if horizon_days < 1:
+        raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
+    country_code = _validate_country(country)
+
+    weekly = _compile_weekly(expr)
+    if weekly is not None:
+        return CompiledHours("weekly", weekly, (), None, False)
+
+    base = _floor_minute(_aware(now, "now") if now is not None else datetime.now(UTC))
+    start = (base - timedelta(days=1)).astimezone(UTC)
+    valid_until = (base + timedelta(days=horizon_days)).astimezone(UTC)
+    zone = ZoneInfo(tz)
+    oh = _parse(expr, tz, country_code, _coords_key(expr, coords), None)
+    has_unknown = False
+    periods: list[tuple[datetime, datetime]] = []
+    for lo, hi, state, _comment in oh.intervals(
+        start.astimezone(zone), valid_until.astimezone(zone)
+    ):
+        if state == State.UNKNOWN:
+            has_unknown = True
+        elif state == State.OPEN:
+            periods.append((max(lo.astimezone(UTC), start), min(hi.astimezone(UTC), valid_until)))
+    return CompiledHours("dated", (), _merge(periods), valid_until, has_unknown)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def minute_of_week(at: datetime, tz: str) -> int:
+    """Local minute of the week of an instant, Monday 00:00 = 0.
+
+    The Python twin of the SQL ``local_minute_of_week(:at, tz)`` that weekly ranges are
+    compared with.  During a DST fall-back hour both occurrences map to the same minute,
+    which is what a wall-clock rule means.
+
+    Parameters
+    ----------
+    at
+        Aware instant (any zone).
+    tz
+        IANA zone to read the wall clock in.
+
+    Returns
+    -------
+    int
+        ``0 <= m < WEEK_MINUTES``.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> minute_of_week(datetime(2025, 1, 5, 16, 30, tzinfo=UTC), "Asia/Shanghai")
+    30
+    """
+    local = _aware(at, "at").astimezone(ZoneInfo(validate_timezone(tz)))
+    return local.weekday() * DAY_MINUTES + local.hour * 60 + local.minute
+
+
+def open_state(
+    expr: str,
+    tz: str,
+    at: datetime,
+    *,
+    country: str | None = DEFAULT_COUNTRY,
+    coords: tuple[float, float] | None = None,
+) -> tuple[bool | None, datetime | None]:
+    """Whether a station is open at *at*, and when that next changes.
+
+    Runs for every row of a nearest-stations answer, so parsed rules are cached per
+    ``(expr, tz, country)``; a cache hit costs a few microseconds.
+
+    Parameters
+    ----------
+    expr
+        OSM ``opening_hours`` expression.
+    tz
+        IANA zone of the station.
+    at
+        Aware instant.
+    country, coords
+        As for :func:`compile_hours`.
+
+    Returns
+    -------
+    tuple
+        ``(state, next_change)``: ``True`` open, ``False`` closed, ``None`` unknown; the
+        next change as an aware datetime in *tz*, or ``None`` when the state does not
+        change within :data:`NEXT_CHANGE_LIMIT` (e.g. ``24/7``).
+
+    Raises
+    ------
+    HoursError
+        Invalid expression or time zone.
+    ValueError
+        Naive *at*, unknown *country*.
+
+    Examples
+    --------
+    >>> from datetime import UTC, datetime
+    >>> open_state("Mo-Fr 08:00-18:00", "Asia/Shanghai", datetime(2025, 1, 6, 9, tzinfo=UTC))
+    (True, datetime.datetime(2025, 1, 6, 18, 0, tzinfo=zoneinfo.ZoneInfo(key='Asia/Shanghai')))
+    """
+    zone = ZoneInfo(validate_timezone(tz))
+    local = _aware(at, "at").astimezone(zone)
+    oh = _cached_state_parser(expr, tz, _validate_country(country), _coords_key(expr, coords))
+    state, _comment = oh.state(local)
+    next_change = oh.next_change(local)
+    if next_change is not None:
+        next_change = next_change.astimezone(zone)
+        if next_change - local > NEXT_CHANGE_LIMIT:
+            next_change = None
+    if state == State.OPEN:
+        return True, next_change
+    if state == State.CLOSED:
+        return False, next_change
+    return None, next_change
+
+
+def _cached_state_parser(
+    expr: str, tz: str, country: str | None, coords: tuple[float, float] | None
+) -> OpeningHours:
+    """Parser for :func:`open_state`, from the shared parse cache.
+
+    ``max_interval_days`` stops ``next_change`` from scanning up to year 9999 for rules
+    like ``2099 Mo-Fr`` (milliseconds otherwise); it does not change states.
+    """
+    return _parse(expr, tz, country, coords, NEXT_CHANGE_LIMIT.days)

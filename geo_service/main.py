@@ -1,0 +1,97 @@
+"""The FastAPI application, built by :func:`create_app` (never at import time)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from geo_service import meta
+from geo_service.db import make_pool
+from geo_service.errors import PayloadTooLarge, install_handlers
+from geo_service.responses import dumps
+from geo_service.settings import Settings
+from geo_service.stations.router import router as stations_router
+
+log = logging.getLogger(__name__)
+
+
+class BodyLimit:
+    """Refuse request bodies over the limit with 413 before the app reads them.
+
+    Checks ``Content-Length`` up front and counts chunked bodies as they
+    arrive; imports get their own, larger limit.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, import_limit: int) -> None:
+        self.app, self.limit, self.import_limit = app, limit, import_limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.import_limit if scope["path"].endswith(":import") else self.limit
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    too_big = int(value) > limit
+                except ValueError:
+                    too_big = False
+                if too_big:
+                    await self._refuse(send, limit)
+                    return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise PayloadTooLarge(f"request body larger than {limit} bytes",
+                                          [("body", "too large")])
+            return message
+
+        await self.app(scope, counted, send)
+
+    @staticmethod
+    async def _refuse(send: Send, limit: int) -> None:
+        body = dumps(PayloadTooLarge(f"request body larger than {limit} bytes",
+                                     [("body", "too large")]).body())
+        await send({"type": "http.response.start", "status": 413,
+                    "headers": [(b"content-type", b"application/json"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan opens the database pool and closes it."""
+    settings = settings or Settings()
+    url = settings.resolved_database_url()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        pool = make_pool(settings, url)
+        await pool.open(wait=False)
+        app.state.pool = pool
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    app = FastAPI(
+        title="geo_service",
+        version="0.1.0",
+        summary="Station locator for trade-union outdoor-worker rest stations (工会户外劳动者服务站点)",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    install_handlers(app)
+    app.include_router(meta.router)
+    app.include_router(stations_router)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
+                       import_limit=settings.max_import_bytes)
+    return app

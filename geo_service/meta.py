@@ -1,0 +1,90 @@
+"""Root page, health check and the small reference endpoints (amenities, admin areas)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import HTMLResponse
+from psycopg.rows import dict_row
+
+from geo_service.errors import ERROR_RESPONSES, NotFound
+from geo_service.responses import JSONResponse
+from geo_service.schemas import AdminAreaPublic, AmenityPublic
+from geo_service.stations import queries as q
+from geo_service.stations.router import ConnDep
+
+log = logging.getLogger(__name__)
+router = APIRouter()
+
+ROOT_HTML = """<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8"><title>geo_service</title></head>
+<body style="font-family: sans-serif; max-width: 46rem; margin: 2rem auto">
+<h1>geo_service — 户外劳动者服务站点 / outdoor-worker station locator</h1>
+<p>Nearest stations, coverage analysis, maps and feeds for trade-union rest stations.</p>
+<ul>
+<li><a href="/docs">API documentation (OpenAPI / Swagger UI)</a> · <a href="/redoc">ReDoc</a>
+ · <a href="/openapi.json">openapi.json</a></li>
+<li><a href="/v1/stations/nearest?lat=18.25&amp;lon=109.50&amp;k=5&amp;open_now=true&amp;amenities=microwave">
+Example: 5 nearest open stations with a microwave near Sanya downtown</a></li>
+<li><a href="/v1/stations">All stations</a> · <a href="/v1/amenities">Amenity catalogue</a>
+ · <a href="/v1/areas">Admin areas</a></li>
+<li><a href="/healthz">Health</a></li>
+</ul>
+<p><em>Any station marked <code>"sample": true</code> is SAMPLE DATA generated for
+demonstration, not a real station.</em></p>
+</body></html>"""
+
+
+@router.get("/", response_class=HTMLResponse, include_in_schema=False)
+async def root() -> HTMLResponse:
+    return HTMLResponse(ROOT_HTML)
+
+
+@router.get("/healthz", responses={503: ERROR_RESPONSES[503]}, tags=["meta"],
+            summary="Is the database answering?")
+async def healthz(request: Request) -> Response:
+    """Tries the pool with a short timeout; 503 while the database is away.
+
+    The pool reconnects by itself, so the service recovers without a restart.
+    """
+    pool = request.app.state.pool
+    try:
+        async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
+            await conn.execute("SELECT 1")
+    except Exception as exc:
+        log.warning("health check failed: %s", exc)
+        return JSONResponse({"status": "unavailable", "database": "offline"}, status_code=503)
+    return JSONResponse({"status": "ok", "database": "online"})
+
+
+@router.get("/v1/amenities", response_model=list[AmenityPublic], tags=["reference"],
+            responses=ERROR_RESPONSES, summary="The amenity catalogue (the ten ones and extras)")
+async def amenities(conn: ConnDep) -> Response:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.AMENITIES)
+        return JSONResponse(await cur.fetchall())
+
+
+async def _areas(conn: Any, code: str | None) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.ADMIN_AREAS, {"code": code})
+        rows: list[dict[str, Any]] = await cur.fetchall()
+        return rows
+
+
+@router.get("/v1/areas", response_model=list[AdminAreaPublic], tags=["reference"],
+            responses=ERROR_RESPONSES, summary="Admin areas with their station counts")
+async def areas(conn: ConnDep) -> Response:
+    return JSONResponse(await _areas(conn, None))
+
+
+@router.get("/v1/areas/{code}", response_model=AdminAreaPublic, tags=["reference"],
+            responses={**ERROR_RESPONSES, 404: {"description": "unknown area"}})
+async def area(conn: ConnDep, code: Annotated[str, Query(max_length=20)] | str) -> Response:
+    rows = await _areas(conn, code)
+    if not rows:
+        raise NotFound(f"no admin area {code!r}", [("code", "unknown area code")])
+    return JSONResponse(rows[0])

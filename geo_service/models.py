@@ -1,0 +1,186 @@
+"""The PostGIS schema as SQLAlchemy 2 + GeoAlchemy2 models.
+
+The schema changes only through Alembic migrations (``migrations/``); a test
+checks that the migrated database and these models agree. The request path
+talks to PostgreSQL through hand-written SQL in ``*/queries.py`` (psycopg 3),
+because the nearest query needs control over the KNN plan that an ORM hides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geography, Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, TSTZMULTIRANGE
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from geo_service.catalogue import HostType, Status
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def _in(column: str, values: type[Any]) -> str:
+    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Amenity(Base):
+    """Catalogue row; filled by the migration from :mod:`geo_service.catalogue`."""
+
+    __tablename__ = "amenity"
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    bit: Mapped[int] = mapped_column(SmallInteger, unique=True)
+    label_zh: Mapped[str] = mapped_column(Text)
+    label_en: Mapped[str] = mapped_column(Text)
+    ten_ones: Mapped[bool] = mapped_column(Boolean)
+
+
+class AdminArea(Base):
+    """Province / city / district / street, the levels unions report by."""
+
+    __tablename__ = "admin_area"
+    __table_args__ = (
+        CheckConstraint("level IN ('province', 'city', 'district', 'street')", name="level"),
+        Index("ix_admin_area_geom", "geom", postgresql_using="gist"),
+    )
+
+    code: Mapped[str] = mapped_column(Text, primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    parent_code: Mapped[str | None] = mapped_column(
+        Text, ForeignKey("admin_area.code", deferrable=True, initially="DEFERRED"), index=True
+    )
+    geom: Mapped[Any | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class Station(Base):
+    """One outdoor-worker station.
+
+    ``amenity_mask`` holds the amenities as bits (see the catalogue);
+    ``open_minutes`` / ``open_periods`` are the compiled opening hours that
+    keep the open-now filter inside the SQL of the nearest query.
+    """
+
+    __tablename__ = "station"
+    __table_args__ = (
+        CheckConstraint(_in("host_type", HostType), name="host_type"),
+        CheckConstraint(_in("status", Status), name="status"),
+        CheckConstraint("hours_kind IN ('weekly', 'dated')", name="hours_kind"),
+        CheckConstraint("version >= 1", name="version"),
+        Index("ix_station_geog", "geog", postgresql_using="gist"),
+        Index("ix_station_updated_at", "updated_at", "id"),
+        Index("ix_station_district_code", "district_code"),
+        Index("ix_station_city_code", "city_code"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    code: Mapped[str] = mapped_column(Text, unique=True)
+    name: Mapped[str] = mapped_column(Text)
+    name_en: Mapped[str | None] = mapped_column(Text)
+    address: Mapped[str | None] = mapped_column(Text)
+    province: Mapped[str | None] = mapped_column(Text)
+    province_code: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    city_code: Mapped[str | None] = mapped_column(Text)
+    district: Mapped[str | None] = mapped_column(Text)
+    district_code: Mapped[str | None] = mapped_column(Text)
+    street: Mapped[str | None] = mapped_column(Text)
+    street_code: Mapped[str | None] = mapped_column(Text)
+    geog: Mapped[Any] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    host_type: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text)
+    opening_hours: Mapped[str] = mapped_column(Text)
+    timezone: Mapped[str] = mapped_column(Text, server_default=text("'Asia/Shanghai'"))
+    hours_kind: Mapped[str] = mapped_column(Text)
+    open_minutes: Mapped[Any] = mapped_column(INT4MULTIRANGE)
+    open_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
+    hours_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    phone: Mapped[str | None] = mapped_column(Text)
+    floor_area_m2: Mapped[float | None] = mapped_column(Numeric(8, 1))
+    seats: Mapped[int | None] = mapped_column(Integer)
+    opened_on: Mapped[dt.date | None] = mapped_column(Date)
+    amenity_mask: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    last_verified_on: Mapped[dt.date | None] = mapped_column(Date)
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class ApiKey(Base):
+    """A bearer key for write endpoints; only a hash of the secret is kept."""
+
+    __tablename__ = "api_key"
+    __table_args__ = (CheckConstraint("role IN ('admin', 'editor')", name="role"),)
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    prefix: Mapped[str] = mapped_column(Text, unique=True)
+    secret_hash: Mapped[str] = mapped_column(Text)
+    name: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    area_code: Mapped[str | None] = mapped_column(Text, ForeignKey("admin_area.code"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class DemandPoint(Base):
+    """Where outdoor workers gather, weighted by how many; input to coverage analysis."""
+
+    __tablename__ = "demand_point"
+    __table_args__ = (
+        CheckConstraint("weight >= 0", name="weight"),
+        Index("ix_demand_point_geog", "geog", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    external_id: Mapped[str] = mapped_column(Text, unique=True)
+    geog: Mapped[Any] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    weight: Mapped[float] = mapped_column(Float)
+    worker_type: Mapped[str] = mapped_column(Text)
+    source: Mapped[str | None] = mapped_column(Text)
+    observed_on: Mapped[dt.date | None] = mapped_column(Date)
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

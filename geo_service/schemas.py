@@ -1,0 +1,272 @@
+"""Request and response models (separate Create / Replace / Patch / Public shapes).
+
+Validation here is the first line against bad input: every rule produces a
+422 naming the field. Rules that need the opening-hours parser or the
+amenity catalogue live here too so the importer and the API share them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
+from geo_service.coords import Crs
+from geo_service.hours import HoursError, validate_hours, validate_timezone
+
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+OptText = Annotated[str | None, StringConstraints(max_length=300, strip_whitespace=True)]
+AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
+Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+
+
+def check_amenities(codes: list[str]) -> list[str]:
+    """Reject unknown codes; return them de-duplicated in input order."""
+    unknown = [c for c in codes if c not in AMENITY_BY_CODE]
+    if unknown:
+        raise ValueError(f"unknown amenity code(s): {', '.join(sorted(set(unknown)))}")
+    return list(dict.fromkeys(codes))
+
+
+def _hours(value: str) -> str:
+    try:
+        return validate_hours(value)
+    except HoursError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _tz(value: str) -> str:
+    try:
+        return validate_timezone(value)
+    except HoursError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class _StationBody(BaseModel):
+    """Fields a client may set; coordinates are in the request's ``crs``."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: Text200
+    name_en: OptText = None
+    address: OptText = None
+    province: OptText = None
+    province_code: AreaCode = None
+    city: OptText = None
+    city_code: AreaCode = None
+    district: OptText = None
+    district_code: AreaCode = None
+    street: OptText = None
+    street_code: AreaCode = None
+    lon: Lon
+    lat: Lat
+    host_type: HostType
+    status: Status = Status.OPEN
+    opening_hours: Annotated[str, Field(min_length=1, max_length=1000)]
+    timezone: str = "Asia/Shanghai"
+    phone: Phone = None
+    floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
+    seats: Annotated[int | None, Field(ge=0, le=10_000)] = None
+    opened_on: dt.date | None = None
+    amenities: Annotated[list[str], Field(max_length=64)] = []
+    last_verified_on: dt.date | None = None
+    sample: bool = False
+
+    _check_hours = field_validator("opening_hours")(_hours)
+    _check_tz = field_validator("timezone")(_tz)
+    _check_amenities = field_validator("amenities")(check_amenities)
+
+
+class StationCreate(_StationBody):
+    """A new station; ``code`` is its stable public id."""
+
+    code: Code
+
+
+class StationReplace(_StationBody):
+    """A full replacement; ``version`` (or ``If-Match``) must be the current one."""
+
+    version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+
+
+class StationPatch(BaseModel):
+    """A partial edit: only the fields present change."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+    name: Text200 | None = None
+    name_en: OptText = None
+    address: OptText = None
+    province: OptText = None
+    province_code: AreaCode = None
+    city: OptText = None
+    city_code: AreaCode = None
+    district: OptText = None
+    district_code: AreaCode = None
+    street: OptText = None
+    street_code: AreaCode = None
+    lon: Lon | None = None
+    lat: Lat | None = None
+    host_type: HostType | None = None
+    status: Status | None = None
+    opening_hours: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
+    timezone: str | None = None
+    phone: Phone = None
+    floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
+    seats: Annotated[int | None, Field(ge=0, le=10_000)] = None
+    opened_on: dt.date | None = None
+    amenities: Annotated[list[str] | None, Field(max_length=64)] = None
+    last_verified_on: dt.date | None = None
+    sample: bool | None = None
+
+    @field_validator("opening_hours")
+    @classmethod
+    def _check_hours(cls, v: str | None) -> str | None:
+        return None if v is None else _hours(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _check_tz(cls, v: str | None) -> str | None:
+        return None if v is None else _tz(v)
+
+    @field_validator("amenities")
+    @classmethod
+    def _check_amenities(cls, v: list[str] | None) -> list[str] | None:
+        return None if v is None else check_amenities(v)
+
+
+class TenOnes(BaseModel):
+    count: int = Field(description="how many of the ten ones the station has")
+    of: int = 10
+    missing: list[str] = Field(description="codes of the ten-ones items it lacks")
+
+
+class StationPublic(BaseModel):
+    """A station as the API shows it; ``lon``/``lat`` are in ``crs``."""
+
+    code: str
+    name: str
+    name_en: str | None
+    address: str | None
+    province: str | None
+    province_code: str | None
+    city: str | None
+    city_code: str | None
+    district: str | None
+    district_code: str | None
+    street: str | None
+    street_code: str | None
+    lon: float
+    lat: float
+    crs: Crs
+    host_type: HostType
+    status: Status
+    opening_hours: str
+    timezone: str
+    phone: str | None
+    floor_area_m2: float | None
+    seats: int | None
+    opened_on: dt.date | None
+    amenities: list[str]
+    ten_ones: TenOnes
+    last_verified_on: dt.date | None
+    sample: bool = Field(description="true for generated sample data, not a real station")
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    deleted_at: dt.datetime | None
+    version: int
+
+
+class NearestStation(StationPublic):
+    distance_m: float = Field(description="geodesic distance on the WGS-84 spheroid, metres")
+    bearing_deg: float | None = Field(description="azimuth from the query point, degrees from north")
+    open_now: bool | None = Field(description="open at `at`; null when the hours cannot tell")
+    next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
+
+
+class NearestQuery(BaseModel):
+    lat: float
+    lon: float
+    crs: Crs
+    k: int
+    radius_m: float
+    at: dt.datetime
+    amenities: list[str]
+    open_now: bool
+    host_types: list[str] | None
+    statuses: list[str]
+
+
+class NearestResponse(BaseModel):
+    query: NearestQuery
+    count: int
+    results: list[NearestStation]
+
+
+class StationPage(BaseModel):
+    items: list[StationPublic]
+    count: int
+    next_cursor: str | None
+
+
+class ImportProblem(BaseModel):
+    row: int = Field(description="1-based data row (header excluded) or feature index")
+    code: str | None
+    field: str
+    problem: str
+
+
+class LikelyDuplicate(BaseModel):
+    code: str
+    other_code: str
+    distance_m: float
+    name: str
+    other_name: str
+
+
+class ImportReport(BaseModel):
+    format: str
+    mode: str
+    dry_run: bool
+    rows: int
+    valid_rows: int
+    created: int
+    updated: int
+    unchanged: int
+    written: bool
+    errors: list[ImportProblem]
+    likely_duplicates: list[LikelyDuplicate]
+
+
+class AmenityPublic(BaseModel):
+    code: str
+    label_zh: str
+    label_en: str
+    ten_ones: bool
+
+
+class AdminAreaPublic(BaseModel):
+    code: str
+    name: str
+    name_en: str | None
+    level: str
+    parent_code: str | None
+    sample: bool
+    stations: int
+
+
+def dump(model: BaseModel) -> dict[str, Any]:
+    """Plain-dict form used by the service layer."""
+    return model.model_dump()

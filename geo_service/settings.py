@@ -1,0 +1,71 @@
+"""Configuration read from the environment (prefix ``GEO_``).
+
+Nothing here runs at import time: :func:`Settings` is built by the CLI or by
+tests and handed to :func:`geo_service.main.create_app`, so tests never need
+set-env-then-import tricks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Service settings; every field can be set as ``GEO_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="GEO_", extra="ignore")
+
+    database_url: str | None = Field(
+        default=None,
+        description="libpq URL of a PostGIS database; unset means the project-local cluster",
+    )
+    pool_min: int = 2
+    pool_max: int = 8
+    pool_timeout_s: float = 5.0
+    statement_timeout_ms: int = 15_000
+
+    max_k: int = Field(default=100, description="cap on k in nearest queries")
+    max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
+    default_radius_m: float = 50_000.0
+    max_page_size: int = 500
+    max_body_bytes: int = 1_000_000
+    max_import_bytes: int = 20_000_000
+    max_import_rows: int = 200_000
+    duplicate_distance_m: float = 30.0
+    log_location_decimals: int = Field(
+        default=3, description="query coordinates are rounded to this many decimals in logs (~100 m)"
+    )
+    default_timezone: str = "Asia/Shanghai"
+
+    def resolved_database_url(self) -> str:
+        """The URL to connect to: the configured one, else the local cluster's."""
+        if self.database_url:
+            return self.database_url
+        from geo_service.localdb import LocalCluster
+
+        return LocalCluster.default().url
+
+
+def sqlalchemy_url(libpq: str) -> str:
+    """Turn a libpq URL or key=value string into a SQLAlchemy URL for the psycopg 3 driver."""
+    from psycopg.conninfo import conninfo_to_dict
+    from sqlalchemy.engine import URL
+
+    params = {k: str(v) for k, v in conninfo_to_dict(libpq).items() if v is not None}
+    host = params.pop("host", None)
+    port = params.pop("port", None)
+    url = URL.create(
+        "postgresql+psycopg",
+        username=params.pop("user", None),
+        password=params.pop("password", None),
+        host=None if host is None or host.startswith("/") else host,
+        port=int(port) if port else None,
+        database=params.pop("dbname", None),
+        query={**params, **({"host": host} if host and host.startswith("/") else {})},
+    )
+    return url.render_as_string(hide_password=False)

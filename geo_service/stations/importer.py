@@ -1,0 +1,366 @@
+"""Station import from CSV, XLSX and GeoJSON: validate everything, then write atomically.
+
+All-or-nothing by default: one bad row and nothing is written, and the report
+names every bad row, field and reason. ``skip_bad_rows`` writes the good rows.
+Writes are an upsert by code that leaves unchanged rows untouched (same
+version, same ``updated_at``), so importing a file twice changes nothing.
+Chinese Excel writes CSV in GBK, so CSV is read as UTF-8 (with or without BOM)
+and falls back to GB18030, a superset of GBK.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from enum import StrEnum
+from typing import Any
+
+from psycopg import AsyncConnection
+from pydantic import ValidationError
+
+from geo_service.coords import Crs
+from geo_service.errors import InvalidInput
+from geo_service.schemas import StationCreate
+from geo_service.stations import queries as q
+from geo_service.stations.service import Principal, names_alike, to_record
+
+
+class Format(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+    GEOJSON = "geojson"
+
+
+class Mode(StrEnum):
+    ALL_OR_NOTHING = "all_or_nothing"
+    SKIP_BAD_ROWS = "skip_bad_rows"
+
+
+COLUMNS = (
+    "code", "name", "name_en", "address", "province", "province_code", "city", "city_code",
+    "district", "district_code", "street", "street_code", "lon", "lat", "host_type", "status",
+    "opening_hours", "timezone", "phone", "floor_area_m2", "seats", "opened_on", "amenities",
+    "last_verified_on", "sample",
+)
+REQUIRED = ("code", "name", "lon", "lat", "host_type", "opening_hours")
+
+
+class FileError(InvalidInput):
+    """The file as a whole cannot be read (encoding, structure, header)."""
+
+
+def guess_format(filename: str, data: bytes) -> Format:
+    name = filename.lower()
+    if name.endswith((".xlsx", ".xlsm")) or data[:4] == b"PK\x03\x04":
+        return Format.XLSX
+    if name.endswith((".geojson", ".json")) or data.lstrip()[:1] == b"{":
+        return Format.GEOJSON
+    return Format.CSV
+
+
+def decode_csv(data: bytes) -> str:
+    """UTF-8 (BOM or not), else GB18030; anything else is refused by name."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="strict")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("gb18030")
+    except UnicodeDecodeError:
+        raise FileError("file is neither UTF-8 nor GB18030 text",
+                        [("file", "unknown text encoding")]) from None
+
+
+def _check_header(header: list[str]) -> list[str]:
+    cols = [h.strip() for h in header]
+    unknown = [c for c in cols if c and c not in COLUMNS]
+    missing = [c for c in REQUIRED if c not in cols]
+    problems = [(c, "unknown column") for c in unknown] + [(c, "required column missing")
+                                                         for c in missing]
+    if len(set(cols)) != len(cols):
+        problems.append(("header", "duplicate column names"))
+    if problems:
+        raise FileError("header: " + "; ".join(f"{c}: {p}" for c, p in problems), problems)
+    return cols
+
+
+def read_rows(data: bytes, fmt: Format) -> list[dict[str, Any]]:
+    """Parse a file into raw row dicts keyed by column name."""
+    if fmt is Format.CSV:
+        reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
+        try:
+            cols = _check_header(next(reader))
+        except StopIteration:
+            raise FileError("empty file", [("file", "no header row")]) from None
+        except csv.Error as exc:
+            raise FileError(f"bad CSV: {exc}", [("file", "malformed CSV")]) from None
+        try:
+            return [dict(zip(cols, r, strict=False)) for r in reader if any(c.strip() for c in r)]
+        except csv.Error as exc:
+            raise FileError(f"bad CSV: {exc}", [("file", "malformed CSV")]) from None
+    if fmt is Format.XLSX:
+        return _read_xlsx(data)
+    return _read_geojson(data)
+
+
+def _read_xlsx(data: bytes) -> list[dict[str, Any]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a broken file
+        raise FileError(f"not a readable XLSX file ({type(exc).__name__})",
+                        [("file", "malformed XLSX")]) from None
+    ws = wb.worksheets[0]
+    rows = ws.iter_rows(values_only=True)
+    header = next(rows, None)
+    if header is None:
+        raise FileError("empty workbook", [("file", "no header row")])
+    cols = _check_header(["" if h is None else str(h) for h in header])
+    out = []
+    for values in rows:
+        if all(v is None or str(v).strip() == "" for v in values):
+            continue
+        row = {}
+        for col, value in zip(cols, values, strict=False):
+            if isinstance(value, dt.datetime):
+                value = value.date().isoformat()
+            row[col] = value
+        out.append(row)
+    wb.close()
+    return out
+
+
+def _read_geojson(data: bytes) -> list[dict[str, Any]]:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FileError("not valid JSON", [("file", "malformed GeoJSON")]) from None
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
+        doc.get("features"), list
+    ):
+        raise FileError("expected a GeoJSON FeatureCollection",
+                        [("file", "not a FeatureCollection")])
+    out: list[dict[str, Any]] = []
+    for feature in doc["features"]:
+        props = dict(feature.get("properties") or {}) if isinstance(feature, dict) else {}
+        geom = feature.get("geometry") if isinstance(feature, dict) else None
+        coords = geom.get("coordinates") if isinstance(geom, dict) else None
+        if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) \
+                and len(coords) >= 2:
+            props["lon"], props["lat"] = coords[0], coords[1]
+        else:
+            props["lon"] = props["lat"] = None
+            props["_geometry_problem"] = "geometry must be a Point [lon, lat]"
+        if isinstance(props.get("amenities"), list):
+            props["amenities"] = ";".join(str(a) for a in props["amenities"])
+        out.append(props)
+    return out
+
+
+def _clean(raw: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key.startswith("_") or value is None:
+            continue
+        if isinstance(value, str):
+            value = value.strip()
+            if value == "":
+                continue
+        row[key] = value
+    if "amenities" in row:
+        text = str(row["amenities"]).replace(",", ";").replace("|", ";")
+        row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
+    if isinstance(row.get("sample"), str):
+        row["sample"] = row["sample"].lower() in ("true", "1", "yes", "y", "是")
+    for key in ("province_code", "city_code", "district_code", "street_code", "phone", "code"):
+        if isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool):
+            row[key] = str(int(row[key]))  # Excel turns codes into numbers
+    return row
+
+
+def validate_rows(
+    raw_rows: list[dict[str, Any]], crs: Crs
+) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
+    """Every row validated; returns (row number, record) pairs and the problems found."""
+    records: list[tuple[int, dict[str, Any]]] = []
+    problems: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    now = dt.datetime.now(dt.UTC)
+    for n, raw in enumerate(raw_rows, start=1):
+        row = _clean(raw)
+        code = str(row.get("code")) if row.get("code") is not None else None
+        if raw.get("_geometry_problem"):
+            problems.append({"row": n, "code": code, "field": "geometry",
+                             "problem": raw["_geometry_problem"]})
+            continue
+        try:
+            body = StationCreate.model_validate(row)
+        except ValidationError as exc:
+            for err in exc.errors():
+                field = ".".join(str(p) for p in err["loc"]) or "row"
+                problems.append({"row": n, "code": code, "field": field, "problem": err["msg"]})
+            continue
+        if body.code in seen:
+            problems.append({"row": n, "code": body.code, "field": "code",
+                             "problem": f"same code as row {seen[body.code]}"})
+            continue
+        seen[body.code] = n
+        records.append((n, to_record(body.model_dump(), crs, now=now)))
+    return records, problems
+
+
+_TEMP = """
+CREATE TEMP TABLE _imp (
+    rownum int, code text, name text, name_en text, address text, province text,
+    province_code text, city text, city_code text, district text, district_code text,
+    street text, street_code text, lon float8, lat float8, host_type text, status text,
+    opening_hours text, timezone text, hours_kind text, open_minutes text, open_periods text,
+    hours_valid_until timestamptz, phone text, floor_area_m2 numeric, seats int, opened_on date,
+    amenity_mask bigint, last_verified_on date, sample bool
+) ON COMMIT DROP
+"""
+_IMP_COLS = ("rownum", *(c for c in q.WRITE_COLUMNS), "lon", "lat")
+
+_FILL_ADMIN = """
+UPDATE _imp i SET
+    district_code = a.district_code, district = coalesce(i.district, a.district),
+    city_code = coalesce(i.city_code, a.city_code), city = coalesce(i.city, a.city),
+    province_code = coalesce(i.province_code, a.province_code),
+    province = coalesce(i.province, a.province)
+FROM (
+    SELECT DISTINCT ON (i2.rownum) i2.rownum, d.code AS district_code, d.name AS district,
+           c.code AS city_code, c.name AS city, p.code AS province_code, p.name AS province
+    FROM _imp i2
+    JOIN admin_area d ON d.level = 'district'
+         AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(i2.lon, i2.lat), 4326))
+    LEFT JOIN admin_area c ON c.code = d.parent_code
+    LEFT JOIN admin_area p ON p.code = c.parent_code
+    WHERE i2.district_code IS NULL
+    ORDER BY i2.rownum, d.code
+) a
+WHERE i.rownum = a.rownum
+"""
+
+_OUT_OF_SCOPE = """
+SELECT i.rownum, i.code FROM _imp i
+LEFT JOIN station s ON s.code = i.code
+WHERE %(area)s NOT IN (coalesce(i.province_code, ''), coalesce(i.city_code, ''),
+                       coalesce(i.district_code, ''), coalesce(i.street_code, ''))
+   OR (s.code IS NOT NULL AND %(area)s NOT IN (
+        coalesce(s.province_code, ''), coalesce(s.city_code, ''),
+        coalesce(s.district_code, ''), coalesce(s.street_code, '')))
+ORDER BY i.rownum
+"""
+
+_COMPARED = tuple(c for c in q.WRITE_COLUMNS if c not in (
+    "code", "hours_kind", "open_minutes", "open_periods", "hours_valid_until"))
+
+_UPSERT = f"""
+INSERT INTO station AS s ({", ".join(q.WRITE_COLUMNS)}, geog)
+SELECT {", ".join(f"i.{c}::int4multirange" if c == "open_minutes" else
+                  f"i.{c}::tstzmultirange" if c == "open_periods" else f"i.{c}"
+                  for c in q.WRITE_COLUMNS)},
+       ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
+FROM _imp i
+ORDER BY i.rownum
+ON CONFLICT (code) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in q.WRITE_COLUMNS if c != "code")},
+    geog = EXCLUDED.geog,
+    deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,
+    version = s.version + 1,
+    updated_at = now()
+WHERE ({", ".join(f"s.{c}" for c in _COMPARED)}, ST_AsBinary(s.geog::geometry))
+      IS DISTINCT FROM
+      ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geog::geometry))
+RETURNING (xmax = 0) AS inserted
+"""
+
+_DUPLICATES = """
+SELECT i.code, o.code AS other_code, i.name, o.name AS other_name,
+       ST_Distance(o.geog, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography) AS d
+FROM _imp i
+JOIN station o ON o.code <> i.code AND o.status <> 'duplicate'
+ AND ST_DWithin(o.geog, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography, %(within)s)
+ORDER BY i.rownum, d
+"""
+
+
+class _Rollback(Exception):
+    """Raised inside the transaction to undo it (dry run or refused import)."""
+
+
+async def import_bytes(
+    conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
+    principal: Principal | None, max_rows: int, crs: Crs = Crs.WGS84,
+    duplicate_within_m: float = 30.0,
+) -> dict[str, Any]:
+    """Validate and (unless refused or dry run) write; returns the import report."""
+    raw_rows = read_rows(data, fmt)
+    if len(raw_rows) > max_rows:
+        raise FileError(f"{len(raw_rows)} rows; at most {max_rows} per import",
+                        [("file", "too many rows")])
+    if not raw_rows:
+        raise FileError("the file has no data rows", [("file", "no data rows")])
+    records, problems = validate_rows(raw_rows, crs)
+    report: dict[str, Any] = {
+        "format": fmt.value, "mode": mode.value, "dry_run": dry_run, "rows": len(raw_rows),
+        "valid_rows": len(records), "created": 0, "updated": 0, "unchanged": 0,
+        "written": False, "errors": problems, "likely_duplicates": [],
+    }
+    if problems and mode is Mode.ALL_OR_NOTHING:
+        return report
+    try:
+        async with conn.transaction():
+            await _write(conn, records, report, principal, mode, duplicate_within_m)
+            if dry_run or (report["errors"] and mode is Mode.ALL_OR_NOTHING):
+                raise _Rollback
+            report["written"] = True
+    except _Rollback:
+        pass
+    report["errors"].sort(key=lambda p: (p["row"], p["field"]))
+    return report
+
+
+async def _write(
+    conn: AsyncConnection[Any], records: list[tuple[int, dict[str, Any]]],
+    report: dict[str, Any], principal: Principal | None, mode: Mode, within_m: float,
+) -> None:
+    async with conn.cursor() as cur:
+        await cur.execute(_TEMP)
+        async with cur.copy(f"COPY _imp ({', '.join(_IMP_COLS)}) FROM STDIN") as copy:
+            for n, rec in records:
+                await copy.write_row((n, *(rec[c] for c in _IMP_COLS[1:])))
+        await cur.execute(_FILL_ADMIN)
+        if principal is not None and principal.area_code is not None:
+            await cur.execute(_OUT_OF_SCOPE, {"area": principal.area_code})
+            outside = await cur.fetchall()
+            for rownum, code in outside:
+                report["errors"].append({
+                    "row": rownum, "code": code, "field": "district_code",
+                    "problem": f"outside the key's area {principal.area_code}"})
+            if outside:
+                report["valid_rows"] -= len(outside)
+                if mode is Mode.ALL_OR_NOTHING:
+                    return
+                await cur.execute("DELETE FROM _imp WHERE rownum = ANY(%s)",
+                                  ([r for r, _ in outside],))
+        await cur.execute(_UPSERT)
+        flags = [r[0] for r in await cur.fetchall()]
+        report["created"] = sum(flags)
+        report["updated"] = len(flags) - report["created"]
+        report["unchanged"] = report["valid_rows"] - len(flags)
+        await cur.execute(_DUPLICATES, {"within": within_m})
+        pairs = set()
+        for code, other, name, other_name, d in await cur.fetchall():
+            key = tuple(sorted((code, other)))
+            if key in pairs or not names_alike(name, other_name):
+                continue
+            pairs.add(key)
+            report["likely_duplicates"].append({
+                "code": code, "other_code": other, "distance_m": round(float(d), 1),
+                "name": name, "other_name": other_name})

@@ -1,0 +1,305 @@
+"""HTTP for the stations room: nearest, list, get, create/replace/patch/delete, import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from psycopg import AsyncConnection
+
+from geo_service.auth import authenticate, require_role
+from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
+from geo_service.coords import Crs, to_wgs84
+from geo_service.errors import (
+    ERROR_RESPONSES,
+    WRITE_RESPONSES,
+    InvalidInput,
+    PayloadTooLarge,
+    invalid,
+)
+from geo_service.responses import JSONResponse
+from geo_service.schemas import (
+    ImportReport,
+    NearestResponse,
+    StationCreate,
+    StationPage,
+    StationPatch,
+    StationPublic,
+    StationReplace,
+)
+from geo_service.settings import Settings
+from geo_service.stations import importer, service
+from geo_service.stations.service import NearestParams, Principal
+
+log = logging.getLogger(__name__)
+router = APIRouter(prefix="/v1", tags=["stations"])
+
+
+async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection for the length of one request."""
+    async with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AuthHeader = Annotated[
+    str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
+]
+IfMatch = Annotated[str | None, Header(alias="If-Match", description="the version edited, e.g. \"3\"")]
+
+
+def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | None:
+    """Comma list → values, refusing unknown ones by name."""
+    if value is None or not value.strip():
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in items if v not in allowed]
+    if unknown:
+        raise invalid(field, f"unknown value(s) {', '.join(unknown)}; allowed: "
+                             f"{', '.join(sorted(allowed))}")
+    return list(dict.fromkeys(items))
+
+
+def check_point(lat: float, lon: float) -> None:
+    """Coordinates a phone could really send; the message hints at swapped axes."""
+    for name, value in (("lat", lat), ("lon", lon)):
+        if not math.isfinite(value):
+            raise invalid(name, "must be a finite number")
+    if not -90 <= lat <= 90:
+        hint = " (lat and lon look swapped)" if -90 <= lon <= 90 else ""
+        raise invalid("lat", f"must be between -90 and 90, got {lat}{hint}")
+    if not -180 <= lon <= 180:
+        raise invalid("lon", f"must be between -180 and 180, got {lon}")
+
+
+def parse_if_match(value: str | None) -> int | None:
+    if value is None:
+        return None
+    raw = value.strip().removeprefix("W/").strip('"')
+    if not raw.isdigit() or len(raw) > 9:
+        raise invalid("If-Match", "must be the station's version as an ETag, e.g. \"3\"")
+    return int(raw)
+
+
+def _location_log(lat: float, lon: float, settings: Settings) -> str:
+    """Courier location is personal: logs get it rounded (~100 m at 3 decimals)."""
+    d = settings.log_location_decimals
+    return f"{round(lat, d)},{round(lon, d)}"
+
+
+_AMENITIES = set(AMENITY_BY_CODE)
+_HOSTS = {h.value for h in HostType}
+_STATUSES = {s.value for s in Status}
+LatQ = Annotated[float, Query(description="latitude in `crs`", json_schema_extra={
+    "minimum": -90, "maximum": 90})]
+LonQ = Annotated[float, Query(description="longitude in `crs`", json_schema_extra={
+    "minimum": -180, "maximum": 180})]
+CrsQ = Annotated[Crs, Query(description="coordinate system of the query and the answer")]
+
+
+@router.get(
+    "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
+    summary="Nearest stations, optionally open now and with given amenities",
+)
+async def nearest(
+    conn: ConnDep,
+    settings: SettingsDep,
+    lat: LatQ,
+    lon: LonQ,
+    k: Annotated[int, Query(ge=1, le=100)] = 5,
+    radius_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
+    amenities: Annotated[str | None, Query(description="comma list of amenity codes")] = None,
+    open_now: bool = False,
+    at: Annotated[dt.datetime | None, Query(description="instant for open_now; naive = China time")] = None,
+    host_type: Annotated[str | None, Query(description="comma list of host types")] = None,
+    status: Annotated[str | None, Query(description="comma list; default open,temporarily_closed")] = None,
+    min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0,
+    crs: CrsQ = Crs.WGS84,
+) -> Response:
+    check_point(lat, lon)
+    if k > settings.max_k:
+        raise invalid("k", f"at most {settings.max_k}")
+    radius = radius_m if radius_m is not None else settings.default_radius_m
+    if radius > settings.max_radius_m:
+        raise invalid("radius_m", f"at most {settings.max_radius_m:g}")
+    want = split_list(amenities, "amenities", _AMENITIES) or []
+    hosts = split_list(host_type, "host_type", _HOSTS)
+    statuses = split_list(status, "status", _STATUSES) or service.DEFAULT_STATUSES
+    when = service.parse_at(at, settings.default_timezone)
+    wlon, wlat = to_wgs84(lon, lat, crs)
+    params = NearestParams(
+        lon=wlon, lat=wlat, k=k, radius_m=radius, at=when, want_mask=amenity_mask(want),
+        open_now=open_now, host_types=hosts, statuses=statuses, min_ten_ones=min_ten_ones,
+    )
+    rows = await service.nearest(conn, params)
+    results = [service.decorate_nearest(r, when, crs) for r in rows]
+    log.info("nearest at %s k=%d -> %d", _location_log(lat, lon, settings), k, len(results))
+    body = {
+        "query": {
+            "lat": lat, "lon": lon, "crs": crs.value, "k": k, "radius_m": radius,
+            "at": when, "amenities": want, "open_now": open_now, "host_types": hosts,
+            "statuses": statuses,
+        },
+        "count": len(results),
+        "results": results,
+    }
+    return JSONResponse(body)
+
+
+def _bbox(value: str | None, crs: Crs) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        parts = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise invalid("bbox", "must be minlon,minlat,maxlon,maxlat numbers") from None
+    if len(parts) != 4 or not all(math.isfinite(p) for p in parts):
+        raise invalid("bbox", "must be four finite numbers: minlon,minlat,maxlon,maxlat")
+    minlon, minlat, maxlon, maxlat = parts
+    if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
+        raise invalid("bbox", "corners out of range or min >= max")
+    a = to_wgs84(minlon, minlat, crs)
+    b = to_wgs84(maxlon, maxlat, crs)
+    return [a[0], a[1], b[0], b[1]]
+
+
+@router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
+            summary="List stations with filters and cursor pagination")
+async def list_stations(
+    conn: ConnDep,
+    settings: SettingsDep,
+    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat in crs")] = None,
+    area: Annotated[str | None, Query(max_length=20, description="admin area code")] = None,
+    amenities: str | None = None,
+    host_type: str | None = None,
+    status: Annotated[str | None, Query(description="comma list; default all but closed, duplicate")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    crs: CrsQ = Crs.WGS84,
+) -> Response:
+    want = split_list(amenities, "amenities", _AMENITIES) or []
+    statuses = split_list(status, "status", _STATUSES) or ["planned", "open", "temporarily_closed"]
+    page = await service.list_stations(
+        conn, crs=crs, limit=min(limit, settings.max_page_size), cursor=cursor,
+        statuses=statuses, want_mask=amenity_mask(want),
+        host_types=split_list(host_type, "host_type", _HOSTS), area=area, bbox=_bbox(bbox, crs),
+    )
+    return JSONResponse(page)
+
+
+def _station_response(station: dict[str, Any], status_code: int = 200) -> Response:
+    return JSONResponse(station, status_code=status_code,
+                        headers={"ETag": f'"{station["version"]}"'})
+
+
+@router.get("/stations/{code}", response_model=StationPublic,
+            responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
+            summary="One station by its public code (any status, including closed)")
+async def get_station(conn: ConnDep, code: str, crs: CrsQ = Crs.WGS84) -> Response:
+    return _station_response(await service.get_station(conn, code, crs))
+
+
+async def principal_for(conn: AsyncConnection[Any], authorization: str | None) -> Principal:
+    principal = await authenticate(conn, authorization)
+    require_role(principal, "admin", "editor")
+    return principal
+
+
+@router.post("/stations", response_model=StationPublic, status_code=201,
+             responses=WRITE_RESPONSES, summary="Create a station (editor or admin key)")
+async def create_station(
+    conn: ConnDep, body: StationCreate, authorization: AuthHeader = None, crs: CrsQ = Crs.WGS84
+) -> Response:
+    principal = await principal_for(conn, authorization)
+    station = await service.create_station(conn, principal, body.model_dump(), crs)
+    return _station_response(station, 201)
+
+
+@router.put("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
+            summary="Replace a station; needs its current version")
+async def replace_station(
+    conn: ConnDep, code: str, body: StationReplace, authorization: AuthHeader = None,
+    if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
+) -> Response:
+    principal = await principal_for(conn, authorization)
+    station = await service.replace_station(
+        conn, principal, code, body.model_dump(), crs, parse_if_match(if_match)
+    )
+    return _station_response(station)
+
+
+@router.patch("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
+              summary="Change some fields of a station; needs its current version")
+async def patch_station(
+    conn: ConnDep, code: str, body: StationPatch, authorization: AuthHeader = None,
+    if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
+) -> Response:
+    principal = await principal_for(conn, authorization)
+    patch = body.model_dump(exclude_unset=True)
+    for key in ("name", "lon", "lat", "host_type", "status", "opening_hours", "timezone",
+                "amenities", "sample"):
+        if key in patch and patch[key] is None:
+            raise invalid(key, "cannot be null")
+    station = await service.patch_station(
+        conn, principal, code, patch, crs, parse_if_match(if_match)
+    )
+    return _station_response(station)
+
+
+@router.delete("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
+               summary="Soft-delete: status closed with a timestamp; the record stays")
+async def delete_station(
+    conn: ConnDep, code: str, authorization: AuthHeader = None, if_match: IfMatch = None,
+    version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
+) -> Response:
+    principal = await principal_for(conn, authorization)
+    station = await service.delete_station(
+        conn, principal, code, version, parse_if_match(if_match)
+    )
+    return _station_response(station)
+
+
+@router.post(
+    "/stations:import", response_model=ImportReport, responses=WRITE_RESPONSES,
+    summary="Import stations from CSV (UTF-8/GB18030), XLSX or GeoJSON (admin key)",
+)
+async def import_stations(
+    conn: ConnDep,
+    settings: SettingsDep,
+    file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON file")],
+    authorization: AuthHeader = None,
+    format: Annotated[importer.Format | None, Query(description="default: from file name")] = None,
+    mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
+    dry_run: bool = False,
+    crs: CrsQ = Crs.WGS84,
+) -> Response:
+    principal = await authenticate(conn, authorization)
+    require_role(principal, "admin")
+    data = await file.read(settings.max_import_bytes + 1)
+    if len(data) > settings.max_import_bytes:
+        raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
+                              [("file", "too large")])
+    fmt = format or importer.guess_format(file.filename or "", data)
+    report = await importer.import_bytes(
+        conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
+        max_rows=settings.max_import_rows, crs=crs,
+        duplicate_within_m=settings.duplicate_distance_m,
+    )
+    if not report["written"] and not dry_run:
+        bad = report["errors"]
+        raise InvalidInput(
+            f"import refused: {len(bad)} problem(s); nothing was written",
+            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in bad[:200]],
+            report=report,
+        )
+    return JSONResponse(report)

@@ -1,0 +1,363 @@
+"""Rules of the stations room: validation beyond the schema, versions, scope, nearest.
+
+Functions here take a psycopg connection and plain values and return plain
+dicts; they do not know about HTTP (the router does) and do not write SQL
+text (``queries`` does).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import difflib
+import logging
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from geo_service.catalogue import (
+    OPERATIONAL,
+    TEN_ONES_MASK,
+    amenity_codes,
+    amenity_mask,
+    ten_ones_count,
+    ten_ones_missing,
+)
+from geo_service.coords import Crs, from_wgs84, to_wgs84
+from geo_service.errors import (
+    AlreadyExists,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    VersionConflict,
+    invalid,
+)
+from geo_service.hours import compile_hours, open_state
+from geo_service.stations import queries as q
+
+log = logging.getLogger(__name__)
+
+#: Lower bound of spheroid/sphere distance ratio on WGS-84 (the true minimum
+#: is about 0.9944, the meridian radius at the equator over the mean radius);
+#: 0.99 leaves margin. Used to prove the candidate walk found the true k.
+SPHEROID_OVER_SPHERE_MIN = 0.99
+
+
+@dataclass(frozen=True)
+class NearestParams:
+    """A validated nearest query; coordinates already in WGS-84."""
+
+    lon: float
+    lat: float
+    k: int
+    radius_m: float
+    at: dt.datetime
+    want_mask: int
+    open_now: bool
+    host_types: list[str] | None
+    statuses: list[str]
+    min_ten_ones: int = 0
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is writing: the API key's role and optional area scope."""
+
+    key_id: int
+    name: str
+    role: str
+    area_code: str | None
+
+
+def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
+    """Turn a station row into its public dict, coordinates in ``crs``."""
+    mask = int(row.pop("amenity_mask"))
+    lon, lat = from_wgs84(row["lon"], row["lat"], crs)
+    row["lon"], row["lat"], row["crs"] = round(lon, 7), round(lat, 7), crs.value
+    row["amenities"] = amenity_codes(mask)
+    row["ten_ones"] = {"count": ten_ones_count(mask), "of": 10, "missing": ten_ones_missing(mask)}
+    row.pop("id", None)
+    return row
+
+
+def _nearest_params(p: NearestParams, limit: int, bound: float | None = None) -> dict[str, Any]:
+    return {
+        "lon": p.lon, "lat": p.lat, "radius_m": p.radius_m, "at": p.at, "want": p.want_mask,
+        "open_now": p.open_now, "host_types": p.host_types, "statuses": p.statuses,
+        "min_ten_ones": p.min_ten_ones, "ten_mask": TEN_ONES_MASK, "limit": limit,
+        "sphere_bound_m": bound,
+    }
+
+
+async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str, Any]]:
+    """The k nearest qualifying stations in true (spheroid) distance order.
+
+    The KNN walk orders by sphere distance, so it fetches ``2k + 10``
+    candidates and re-orders them by spheroid distance. The result is proven
+    exact when even the farthest candidate, shrunk by the worst-case
+    spheroid/sphere ratio, is farther than the k-th result; otherwise (rare:
+    many stations at nearly equal distance) a radius-bounded second query
+    fetches every station that could still qualify.
+    """
+    limit = 2 * p.k + 10
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.NEAREST_CANDIDATES, _nearest_params(p, limit), prepare=True)
+        rows = await cur.fetchall()
+        rows.sort(key=lambda r: (r["distance_m"], r["code"]))
+        if len(rows) == limit:
+            kth = rows[p.k - 1]["distance_m"]
+            farthest_sphere = max(r["sphere_m"] for r in rows)
+            if farthest_sphere * SPHEROID_OVER_SPHERE_MIN <= kth:
+                bound = kth / SPHEROID_OVER_SPHERE_MIN
+                await cur.execute(q.NEAREST_WITHIN, _nearest_params(p, limit, bound))
+                rows = await cur.fetchall()
+                rows.sort(key=lambda r: (r["distance_m"], r["code"]))
+    return rows[: p.k]
+
+
+def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str, Any]:
+    """Add open-now, next change and rounded distances to a nearest row."""
+    row.pop("sphere_m", None)
+    is_open, next_change = open_state(row["opening_hours"], row["timezone"], at)
+    if row["status"] != "open":
+        is_open, next_change = False, None
+    row["open_now"] = is_open
+    row["next_change"] = next_change
+    row["distance_m"] = round(float(row["distance_m"]), 2)
+    bearing = row["bearing_deg"]
+    row["bearing_deg"] = None if bearing is None else round(float(bearing), 1)
+    return public_row(row, crs)
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+async def get_station(conn: AsyncConnection[Any], code: str, crs: Crs) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.GET_STATION, {"code": code})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    return public_row(row, crs)
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"id:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """Opaque keyset cursor → last seen row id; 0 starts from the beginning."""
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, value = raw.partition(":")
+        if prefix != "id":
+            raise ValueError(raw)
+        last = int(value)
+        if not 0 <= last < 2**63:
+            raise ValueError(raw)
+        return last
+    except ValueError:
+        raise invalid("cursor", "not a cursor returned by this API") from None
+
+
+async def list_stations(
+    conn: AsyncConnection[Any], *, crs: Crs, limit: int, cursor: str | None,
+    statuses: list[str], want_mask: int, host_types: list[str] | None,
+    area: str | None, bbox: list[float] | None,
+) -> dict[str, Any]:
+    """One page of stations in id order with an opaque cursor to the next."""
+    params = {
+        "after_id": decode_cursor(cursor), "statuses": statuses, "want": want_mask,
+        "host_types": host_types, "area": area, "bbox": bbox, "limit": limit + 1,
+    }
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.LIST_STATIONS, params)
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["id"]) if more and rows else None
+    items = [public_row(r, crs) for r in rows]
+    return {"items": items, "count": len(items), "next_cursor": next_cursor}
+
+
+# --- writing ---------------------------------------------------------------------------------
+
+
+def to_record(body: dict[str, Any], crs: Crs, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """Validated body → the column values written to ``station`` (WGS-84, compiled hours)."""
+    rec = dict(body)
+    rec["lon"], rec["lat"] = to_wgs84(rec["lon"], rec["lat"], crs)
+    compiled = compile_hours(rec["opening_hours"], rec["timezone"], now=now)
+    rec["hours_kind"] = compiled.kind
+    rec["open_minutes"] = "{" + ",".join(f"[{s},{e})" for s, e in compiled.weekly) + "}"
+    rec["open_periods"] = (
+        "{" + ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in compiled.periods) + "}"
+        if compiled.kind == "dated" else None
+    )
+    rec["hours_valid_until"] = compiled.valid_until
+    rec["amenity_mask"] = amenity_mask(rec.pop("amenities", []))
+    for key in ("host_type", "status"):
+        rec[key] = str(getattr(rec[key], "value", rec[key]))
+    rec.pop("version", None)
+    return rec
+
+
+async def fill_admin(conn: AsyncConnection[Any], rec: dict[str, Any]) -> None:
+    """Fill missing district/city/province from the admin polygons covering the point."""
+    if rec.get("district_code"):
+        return
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.ADMIN_FOR_POINT, {"lon": rec["lon"], "lat": rec["lat"]})
+        found = await cur.fetchone()
+    if found:
+        for key, value in found.items():
+            if not rec.get(key):
+                rec[key] = value
+
+
+def in_scope(principal: Principal, row: dict[str, Any]) -> bool:
+    """A key scoped to an area may touch only stations whose admin codes include it."""
+    if principal.area_code is None:
+        return True
+    codes = (row.get("province_code"), row.get("city_code"), row.get("district_code"),
+             row.get("street_code"))
+    return principal.area_code in codes
+
+
+def _require_scope(principal: Principal, row: dict[str, Any], what: str) -> None:
+    if not in_scope(principal, row):
+        raise Forbidden(
+            f"this key is limited to area {principal.area_code}; the {what} is outside it",
+            [("district_code", f"outside the key's area {principal.area_code}")],
+        )
+
+
+def check_version(current: int, body_version: int | None, if_match: int | None) -> int:
+    """The version the client edited from; stale or missing ones are refused."""
+    if if_match is not None and if_match != current:
+        raise PreconditionFailed(
+            f"If-Match names version {if_match} but the station is at version {current}",
+            [("If-Match", "stale version")], current_version=current,
+        )
+    if body_version is not None and body_version != current:
+        raise VersionConflict(
+            f"edit based on version {body_version} but the station is at version {current}",
+            [("version", "stale version")], current_version=current,
+        )
+    if if_match is None and body_version is None:
+        raise PreconditionRequired(
+            "send the version you edited, as If-Match or as 'version' in the body",
+            [("version", "required for edits")], current_version=current,
+        )
+    return current
+
+
+async def create_station(
+    conn: AsyncConnection[Any], principal: Principal, body: dict[str, Any], crs: Crs
+) -> dict[str, Any]:
+    rec = to_record(body, crs)
+    async with conn.transaction():
+        await fill_admin(conn, rec)
+        _require_scope(principal, rec, "new station")
+        async with conn.cursor() as cur:
+            await cur.execute(q.INSERT_STATION, rec)
+            if await cur.fetchone() is None:
+                raise AlreadyExists(
+                    f"a station with code {rec['code']!r} exists",
+                    [("code", "already exists")],
+                )
+    return await get_station(conn, rec["code"], crs)
+
+
+async def _locked(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.GET_STATION_FOR_UPDATE, {"code": code})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    return row
+
+
+async def replace_station(
+    conn: AsyncConnection[Any], principal: Principal, code: str, body: dict[str, Any],
+    crs: Crs, if_match: int | None,
+) -> dict[str, Any]:
+    """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
+    async with conn.transaction():
+        current = await _locked(conn, code)
+        _require_scope(principal, current, "station")
+        expected = check_version(current["version"], body.get("version"), if_match)
+        rec = to_record({**body, "code": code}, crs)
+        await fill_admin(conn, rec)
+        _require_scope(principal, rec, "station's new location")
+        rec["expected_version"] = expected
+        async with conn.cursor() as cur:
+            await cur.execute(q.UPDATE_STATION, rec)
+            if await cur.fetchone() is None:  # pragma: no cover - guarded by the row lock
+                raise VersionConflict("the station changed meanwhile", [("version", "stale")])
+    return await get_station(conn, code, crs)
+
+
+async def patch_station(
+    conn: AsyncConnection[Any], principal: Principal, code: str, patch: dict[str, Any],
+    crs: Crs, if_match: int | None,
+) -> dict[str, Any]:
+    """Apply only the fields sent; the rest keep their stored values."""
+    async with conn.transaction():
+        current = await _locked(conn, code)
+        base = public_row(dict(current), crs)
+        merged = {k: base[k] for k in _EDITABLE}
+        if ("lon" in patch) != ("lat" in patch):
+            raise invalid("lon" if "lat" in patch else "lat", "send lon and lat together")
+        merged.update({k: v for k, v in patch.items() if k != "version"})
+        merged["version"] = patch.get("version")
+        return await replace_station(conn, principal, code, merged, crs, if_match)
+
+
+_EDITABLE = (
+    "name", "name_en", "address", "province", "province_code", "city", "city_code", "district",
+    "district_code", "street", "street_code", "lon", "lat", "host_type", "status",
+    "opening_hours", "timezone", "phone", "floor_area_m2", "seats", "opened_on", "amenities",
+    "last_verified_on", "sample",
+)
+
+
+async def delete_station(
+    conn: AsyncConnection[Any], principal: Principal, code: str,
+    version: int | None, if_match: int | None,
+) -> dict[str, Any]:
+    """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
+    async with conn.transaction():
+        current = await _locked(conn, code)
+        _require_scope(principal, current, "station")
+        expected = check_version(current["version"], version, if_match)
+        async with conn.cursor() as cur:
+            await cur.execute(q.SOFT_DELETE, {"code": code, "expected_version": expected})
+    return await get_station(conn, code, Crs.WGS84)
+
+
+def names_alike(a: str, b: str) -> bool:
+    """Loose name match for duplicate hints: the sample prefix and spaces do not count."""
+    def norm(s: str) -> str:
+        return "".join(s.replace("【示例】", "").split()).lower()
+
+    na, nb = norm(a), norm(b)
+    return na == nb or difflib.SequenceMatcher(None, na, nb).ratio() >= 0.75
+
+
+def parse_at(at: dt.datetime | None, default_tz: str) -> dt.datetime:
+    """Naive times are read in the service's default zone (China has one)."""
+    if at is None:
+        return dt.datetime.now(dt.UTC)
+    if at.tzinfo is None:
+        return at.replace(tzinfo=ZoneInfo(default_tz))
+    return at
+
+
+DEFAULT_STATUSES: list[str] = [s.value for s in OPERATIONAL]

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Install what the project needs from Debian's packages when it is missing.
+# Root installs directly; anyone else gets the command to run.
+set -euo pipefail
+
+pkgs=()
+if [ -z "${GEO_DATABASE_URL:-}" ]; then
+  [ -x /usr/lib/postgresql/15/bin/initdb ] || pkgs+=(postgresql-15)
+  [ -f /usr/share/postgresql/15/extension/postgis.control ] || pkgs+=(postgresql-15-postgis-3)
+fi
+command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client-15)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
+
+if [ ${#pkgs[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "missing system packages: ${pkgs[*]}" >&2
+  echo "run: sudo apt-get update && sudo apt-get install -y ${pkgs[*]}" >&2
+  exit 1
+fi
+echo "installing system packages: ${pkgs[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
