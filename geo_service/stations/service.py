@@ -315,11 +315,19 @@ async def patch_station(
         merged = {k: base[k] for k in _EDITABLE}
         if ("lon" in patch) != ("lat" in patch):
             raise invalid("lon" if "lat" in patch else "lat", "send lon and lat together")
+        if "lon" in patch and not any(k in patch for k in _ADMIN_FIELDS):
+            # A moved station is re-placed in the admin areas covering its new point.
+            for key in _ADMIN_FIELDS:
+                merged[key] = None
         merged.update({k: v for k, v in patch.items() if k != "version"})
         merged["version"] = patch.get("version")
         return await replace_station(conn, principal, code, merged, crs, if_match)
 
 
+_ADMIN_FIELDS = (
+    "province", "province_code", "city", "city_code", "district", "district_code", "street",
+    "street_code",
+)
 _EDITABLE = (
     "name", "name_en", "address", "province", "province_code", "city", "city_code", "district",
     "district_code", "street", "street_code", "lon", "lat", "host_type", "status",
