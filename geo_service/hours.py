@@ -81,7 +81,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from typing import Final, Literal, TypeVar
 from zoneinfo import ZoneInfo, available_timezones
@@ -116,6 +116,8 @@ NEXT_CHANGE_LIMIT: Final = timedelta(days=366)
 """:func:`open_state` reports no next change if it is further away than this."""
 
 _MINUTE: Final = timedelta(minutes=1)
+# The library needs a ZoneInfo (it reads ``.key``); ``datetime.UTC`` is rejected.
+_UTC_ZONE: Final = ZoneInfo("UTC")
 _WEEK: Final = timedelta(days=7)
 
 # The stub does not declare the library's exception classes; look them up defensively.
@@ -446,20 +448,133 @@ def _merge(ranges: list[tuple[_T, _T]]) -> tuple[tuple[_T, _T], ...]:
     return tuple(merged)
 
 
+def _without_comments(expr: str) -> str:
+    return _COMMENT_RE.sub(" ", expr)
+
+
 def _is_weekday_time_only(expr: str) -> bool:
     """Syntactic proof that a rule refers to nothing but weekdays and clock times."""
-    return _WEEKLY_ONLY_RE.fullmatch(_COMMENT_RE.sub(" ", expr)) is not None
+    return _WEEKLY_ONLY_RE.fullmatch(_without_comments(expr)) is not None
 
 
-def _week_ranges(
-    intervals: list[tuple[datetime, datetime]], week_start: datetime
-) -> list[tuple[int, int]] | None:
-    """Open intervals clipped to one week, as minute offsets; None if not whole minutes."""
+def _has_fallback(expr: str) -> bool:
+    """Whether the rule uses the ``||`` fallback separator (outside comments)."""
+    return "||" in _without_comments(expr)
+
+
+def _fallback_parts(expr: str) -> list[str]:
+    """Split *expr* at top-level ``||`` (never inside a quoted comment)."""
+    parts = [""]
+    for chunk in re.split(r'("[^"]*")', expr):
+        if chunk.startswith('"'):
+            parts[-1] += chunk
+            continue
+        pieces = chunk.split("||")
+        parts[-1] += pieces[0]
+        parts.extend(pieces[1:])
+    return [part.strip() for part in parts if part.strip()]
+
+
+def _clock_minutes(expr: str) -> frozenset[int]:
+    """Midnight plus every ``HH:MM`` written in the rule, as minutes of the day."""
+    found = re.findall(r"(\d{1,2}):(\d{2})", _without_comments(expr))
+    return frozenset({0} | {(int(h) * 60 + int(m)) % DAY_MINUTES for h, m in found})
+
+
+_Timeline = list[tuple[datetime, datetime, State]]
+
+
+def _candidates(
+    start: datetime, end: datetime, zone: ZoneInfo | None, minutes: frozenset[int]
+) -> set[datetime]:
+    """Every instant in ``[start, end)`` whose wall clock shows one of *minutes*.
+
+    Naive *start*/*end* give naive wall-clock instants; aware ones give UTC instants
+    (both occurrences of a repeated DST hour).  Aware datetimes sharing one ZoneInfo
+    compare by wall time, so instants are kept in UTC until handed to the library.
+    """
+    local_start = start if zone is None else start.astimezone(zone)
+    local_end = end if zone is None else end.astimezone(zone)
+    day = local_start.date() - timedelta(days=1)
+    out: set[datetime] = set()
+    while day <= local_end.date():
+        for minute in minutes:
+            wall = datetime.combine(day, time(minute // 60, minute % 60))
+            if zone is None:
+                out.add(wall)
+            else:
+                out.add(wall.replace(tzinfo=zone, fold=0).astimezone(_UTC_ZONE))
+                out.add(wall.replace(tzinfo=zone, fold=1).astimezone(_UTC_ZONE))
+        day += timedelta(days=1)
+    return {point for point in out if start <= point < end}
+
+
+def _timeline(
+    expr: str,
+    tz: str | None,
+    country: str | None,
+    coords: tuple[float, float] | None,
+    start: datetime,
+    end: datetime,
+) -> _Timeline:
+    """States of *expr* over ``[start, end)`` as consecutive ``(lo, hi, state)`` runs.
+
+    Both bounds are naive (wall clock, *tz* must be None) or aware in ``_UTC_ZONE``
+    (results are then in ``_UTC_ZONE`` too).
+
+    Why not just ``OpeningHours.intervals``: in opening-hours-py 2.1.4 ``intervals()``
+    and ``next_change()`` are wrong for many rules with a ``||`` fallback (e.g. ``Mo-Fr
+    08:00-18:00 || unknown`` is reported closed for weeks on end) while ``state()`` is
+    right.  A fuzz of 7,500 random rules without ``||`` found no disagreement, so those
+    take the fast path.  With ``||`` the runs are rebuilt from ``state()`` sampled at
+    every instant where the state can change: local midnights (fallbacks apply per day),
+    every clock time written in the rule, and the change points ``intervals()`` reports
+    for the whole rule and for each ``||`` part on its own (which carries sun events).
+    """
+    oh = _parse(expr, tz, country, coords, None)
+    runs: _Timeline = []
+    if not _has_fallback(expr):
+        for lo, hi, state, _comment in oh.intervals(start, end):
+            if start.tzinfo is not None:
+                lo, hi = lo.astimezone(_UTC_ZONE), hi.astimezone(_UTC_ZONE)
+            runs.append((lo, hi, state))
+        return _merge_runs(runs)
+
+    zone = ZoneInfo(tz) if tz is not None else None
+    points = _candidates(start, end, zone, _clock_minutes(expr)) | {start}
+    for part in [expr, *_fallback_parts(expr)]:
+        try:
+            part_oh = _parse(part, tz, country, coords, None)
+        except HoursError:
+            continue  # a fragment that is not a rule by itself; midnights still cover it
+        for lo, _hi, _state, _comment in part_oh.intervals(start, end):
+            points.add(lo if start.tzinfo is None else lo.astimezone(_UTC_ZONE))
+    ordered = sorted(p for p in points if start <= p < end)
+    for lo, hi in zip(ordered, [*ordered[1:], end], strict=True):
+        runs.append((lo, hi, oh.state(lo)[0]))
+    return _merge_runs(runs)
+
+
+def _merge_runs(runs: _Timeline) -> _Timeline:
+    """Fuse adjacent runs with the same state (comment changes split the library's)."""
+    merged: _Timeline = []
+    for lo, hi, state in runs:
+        if lo >= hi:
+            continue
+        if merged and merged[-1][2] == state and merged[-1][1] == lo:
+            merged[-1] = (merged[-1][0], hi, state)
+        else:
+            merged.append((lo, hi, state))
+    return merged
+
+
+def _week_ranges(runs: _Timeline, week_start: datetime) -> list[tuple[int, int]] | None:
+    """Open runs clipped to one week, as minute offsets; None if not whole minutes."""
     week_end = week_start + _WEEK
     out: list[tuple[int, int]] = []
-    for start, end in intervals:
+    for start, end, state in runs:
         lo, hi = max(start, week_start), min(end, week_end)
-        if lo >= hi:
+        if state != State.OPEN or lo >= hi:
             continue
         if (lo - week_start) % _MINUTE or (hi - week_start) % _MINUTE:
             return None
@@ -477,17 +592,13 @@ def _compile_weekly(expr: str) -> tuple[tuple[int, int], ...] | None:
     """
     if not _is_weekday_time_only(expr):
         return None
-    oh = _parse(expr, None, None, None, None)
     result: tuple[tuple[int, int], ...] | None = None
     for monday in _PROBE_MONDAYS:
-        opened: list[tuple[datetime, datetime]] = []
-        for start, end, state, _comment in oh.intervals(monday - _WEEK, monday + 2 * _WEEK):
-            if state == State.UNKNOWN:
-                return None
-            if state == State.OPEN:
-                opened.append((start, end))
-        second = _week_ranges(opened, monday)
-        third = _week_ranges(opened, monday + _WEEK)
+        runs = _timeline(expr, None, None, None, monday - _WEEK, monday + 2 * _WEEK)
+        if any(state == State.UNKNOWN for _lo, _hi, state in runs):
+            return None
+        second = _week_ranges(runs, monday)
+        third = _week_ranges(runs, monday + _WEEK)
         if second is None or third is None:
             return None
         week = _merge(second)
@@ -568,20 +679,17 @@ def compile_hours(
         return CompiledHours("weekly", weekly, (), None, False)
 
     base = _floor_minute(_aware(now, "now") if now is not None else datetime.now(UTC))
-    start = (base - timedelta(days=1)).astimezone(UTC)
-    valid_until = (base + timedelta(days=horizon_days)).astimezone(UTC)
-    zone = ZoneInfo(tz)
-    oh = _parse(expr, tz, country_code, _coords_key(expr, coords), None)
-    has_unknown = False
-    periods: list[tuple[datetime, datetime]] = []
-    for lo, hi, state, _comment in oh.intervals(
-        start.astimezone(zone), valid_until.astimezone(zone)
-    ):
-        if state == State.UNKNOWN:
-            has_unknown = True
-        elif state == State.OPEN:
-            periods.append((max(lo.astimezone(UTC), start), min(hi.astimezone(UTC), valid_until)))
-    return CompiledHours("dated", (), _merge(periods), valid_until, has_unknown)
+    start = (base - timedelta(days=1)).astimezone(_UTC_ZONE)
+    valid_until = (base + timedelta(days=horizon_days)).astimezone(_UTC_ZONE)
+    runs = _timeline(expr, tz, country_code, _coords_key(expr, coords), start, valid_until)
+    periods = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs if st == State.OPEN]
+    return CompiledHours(
+        "dated",
+        (),
+        _merge(periods),
+        valid_until.astimezone(UTC),
+        any(state == State.UNKNOWN for _lo, _hi, state in runs),
+    )
 
 
 # --------------------------------------------------------------------------- evaluation

@@ -161,9 +161,9 @@ def upgrade() -> None:
         """
         CREATE FUNCTION geo_minute_of_week(at timestamptz, tz text) RETURNS integer
         LANGUAGE sql STABLE PARALLEL SAFE AS $$
-          SELECT ((extract(isodow FROM at AT TIME ZONE tz) - 1) * 1440
-                  + extract(hour FROM at AT TIME ZONE tz) * 60
-                  + extract(minute FROM at AT TIME ZONE tz))::integer
+          SELECT ((date_part('isodow', at AT TIME ZONE tz) - 1) * 1440
+                  + date_part('hour', at AT TIME ZONE tz) * 60
+                  + date_part('minute', at AT TIME ZONE tz))::integer
         $$
         """
     )

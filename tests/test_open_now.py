@@ -1,0 +1,78 @@
+"""Open now, answered inside SQL: across midnight, 24/7, closed days, time zones."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.helpers import insert_stations
+
+P = (109.50, 18.25)
+
+
+@pytest.fixture
+def stations(db: psycopg.Connection[Any]) -> None:
+    def s(code: str, hours: str, dx: float, tz: str = "Asia/Shanghai") -> dict[str, Any]:
+        return {"code": code, "name": code, "lon": P[0] + dx, "lat": P[1],
+                "host_type": "union_built", "opening_hours": hours, "timezone": tz}
+
+    insert_stations(db, [
+        s("ALWAYS", "24/7", 0.001),
+        s("NIGHT", "Mo-Su 18:00-02:00", 0.002),
+        s("WEEKDAY", "Mo-Sa 09:00-17:00; Su off", 0.003),
+        s("SUNWRAP", "Su 22:00-02:00", 0.004),
+        s("BUS", "Mo-Su 10:00-16:00", 0.005),
+        s("UTCSITE", "Mo-Su 09:00-17:00", 0.006, tz="UTC"),
+    ])
+
+
+def _open(client: TestClient, at: str) -> set[str]:
+    r = client.get("/v1/stations/nearest", params={"lat": P[1], "lon": P[0], "k": 20,
+                                                   "open_now": "true", "at": at})
+    assert r.status_code == 200, r.text
+    return {s["code"] for s in r.json()["results"]}
+
+
+@pytest.mark.parametrize(("at", "expected"), [
+    # 2026-11-23 is a Monday.
+    ("2026-11-23T12:00:00+08:00", {"ALWAYS", "WEEKDAY", "BUS"}),
+    ("2026-11-23T01:30:00+08:00", {"ALWAYS", "NIGHT", "SUNWRAP"}),  # across midnight
+    ("2026-11-23T02:00:00+08:00", {"ALWAYS"}),  # the closing minute is closed
+    ("2026-11-22T23:00:00+08:00", {"ALWAYS", "NIGHT", "SUNWRAP", "UTCSITE"}),  # Sunday night
+    ("2026-11-23T17:30:00+08:00", {"ALWAYS", "UTCSITE"}),  # 09:30 in UTC
+    ("2026-11-22T12:00:00+08:00", {"ALWAYS", "BUS"}),  # Sunday noon: WEEKDAY is off
+    ("2026-11-23T16:00:00+08:00", {"ALWAYS", "WEEKDAY"}),  # the bus leaves at 16:00
+    ("2026-11-23T15:59:00+08:00", {"ALWAYS", "WEEKDAY", "BUS"}),
+    ("2026-11-23T04:00:00", {"ALWAYS"}),  # naive = China time
+])
+def test_open_now_cases(client: TestClient, stations: None, at: str, expected: set[str]) -> None:
+    assert _open(client, at) == expected
+
+
+def test_next_change_and_open_flag(client: TestClient, stations: None) -> None:
+    r = client.get("/v1/stations/nearest", params={"lat": P[1], "lon": P[0], "k": 20,
+                                                   "at": "2026-11-23T23:30:00+08:00"})
+    rows = {s["code"]: s for s in r.json()["results"]}
+    assert rows["NIGHT"]["open_now"] is True
+    assert rows["NIGHT"]["next_change"].startswith("2026-11-24T02:00:00")
+    assert rows["BUS"]["open_now"] is False
+    assert rows["BUS"]["next_change"].startswith("2026-11-24T10:00:00")
+    assert rows["ALWAYS"]["open_now"] is True and rows["ALWAYS"]["next_change"] is None
+
+
+def test_open_now_uses_the_index_walk(db: psycopg.Connection[Any], stations: None) -> None:
+    """The plan is a KNN index scan with the open-now test as its filter, not a full scan."""
+    from geo_service.catalogue import TEN_ONES_MASK
+    from geo_service.stations import queries as q
+
+    db.execute("SET enable_seqscan = off")  # the table is tiny; show what the plan can do
+    params = {"lon": P[0], "lat": P[1], "radius_m": 50_000.0, "at": "2026-11-23T12:00:00+08",
+              "want": 0, "open_now": True, "host_types": None, "statuses": ["open"],
+              "min_ten_ones": 0, "ten_mask": TEN_ONES_MASK, "limit": 10}
+    plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + q.NEAREST_CANDIDATES, params))
+    assert "Index Scan using ix_station_geog" in plan
+    assert "Order By: (geog <-> " in plan
+    assert "open_minutes @>" in plan  # the open-now test runs inside the walk
