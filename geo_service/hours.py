@@ -457,6 +457,7 @@ def _is_weekday_time_only(expr: str) -> bool:
     return _WEEKLY_ONLY_RE.fullmatch(_without_comments(expr)) is not None
 
 
+@lru_cache(maxsize=4096)
 def _has_fallback(expr: str) -> bool:
     """Whether the rule uses the ``||`` fallback separator (outside comments)."""
     return "||" in _without_comments(expr)
@@ -770,9 +771,17 @@ def open_state(
     """
     zone = ZoneInfo(validate_timezone(tz))
     local = _aware(at, "at").astimezone(zone)
-    oh = _cached_state_parser(expr, tz, _validate_country(country), _coords_key(expr, coords))
+    country_code = _validate_country(country)
+    coords_key = _coords_key(expr, coords)
+    # max_interval_days stops next_change() from scanning to year 9999 for rules such as
+    # "2099 Mo-Fr" (milliseconds otherwise); it does not change states.
+    oh = _parse(expr, tz, country_code, coords_key, NEXT_CHANGE_LIMIT.days)
     state, _comment = oh.state(local)
-    next_change = oh.next_change(local)
+    next_change: datetime | None
+    if _has_fallback(expr):
+        next_change = _next_change_slow(expr, tz, country_code, coords_key, local)
+    else:
+        next_change = oh.next_change(local)
     if next_change is not None:
         next_change = next_change.astimezone(zone)
         if next_change - local > NEXT_CHANGE_LIMIT:
@@ -784,12 +793,22 @@ def open_state(
     return None, next_change
 
 
-def _cached_state_parser(
-    expr: str, tz: str, country: str | None, coords: tuple[float, float] | None
-) -> OpeningHours:
-    """Parser for :func:`open_state`, from the shared parse cache.
+def _next_change_slow(
+    expr: str,
+    tz: str,
+    country: str | None,
+    coords: tuple[float, float] | None,
+    local: datetime,
+) -> datetime | None:
+    """Next state change from :func:`_timeline`, for rules whose ``next_change()`` lies.
 
-    ``max_interval_days`` stops ``next_change`` from scanning up to year 9999 for rules
-    like ``2099 Mo-Fr`` (milliseconds otherwise); it does not change states.
+    A week (plus a day of spill-over) settles every weekly rule cheaply; only rules
+    still constant after that pay for a year.
     """
-    return _parse(expr, tz, country, coords, NEXT_CHANGE_LIMIT.days)
+    start = local.astimezone(_UTC_ZONE)
+    for days in (8, NEXT_CHANGE_LIMIT.days):
+        end = start + timedelta(days=days)
+        runs = _timeline(expr, tz, country, coords, start, end)
+        if runs and runs[0][1] < end:
+            return runs[0][1]
+    return None
