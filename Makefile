@@ -11,6 +11,8 @@ PORT ?= 8000
 run: db migrate seed serve
 
 test: db
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bootstrap: system-deps $(STAMP)

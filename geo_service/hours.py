@@ -485,29 +485,37 @@ def _clock_minutes(expr: str) -> frozenset[int]:
 _Timeline = list[tuple[datetime, datetime, State]]
 
 
-def _candidates(
-    start: datetime, end: datetime, zone: ZoneInfo | None, minutes: frozenset[int]
-) -> set[datetime]:
-    """Every instant in ``[start, end)`` whose wall clock shows one of *minutes*.
-
-    Naive *start*/*end* give naive wall-clock instants; aware ones give UTC instants
-    (both occurrences of a repeated DST hour).  Aware datetimes sharing one ZoneInfo
-    compare by wall time, so instants are kept in UTC until handed to the library.
-    """
-    local_start = start if zone is None else start.astimezone(zone)
-    local_end = end if zone is None else end.astimezone(zone)
-    day = local_start.date() - timedelta(days=1)
+def _wall_candidates(start: datetime, end: datetime, minutes: frozenset[int]) -> set[datetime]:
+    """Every naive wall-clock instant in ``[start, end)`` showing one of *minutes*."""
     out: set[datetime] = set()
-    while day <= local_end.date():
-        for minute in minutes:
-            wall = datetime.combine(day, time(minute // 60, minute % 60))
-            if zone is None:
-                out.add(wall)
-            else:
-                out.add(wall.replace(tzinfo=zone, fold=0).astimezone(_UTC_ZONE))
-                out.add(wall.replace(tzinfo=zone, fold=1).astimezone(_UTC_ZONE))
+    day = start.date()
+    while day <= end.date():
+        midnight = datetime.combine(day, time())
+        out.update(midnight + timedelta(minutes=m) for m in minutes)
         day += timedelta(days=1)
     return {point for point in out if start <= point < end}
+
+
+def _wall_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
+    """First instant at which the wall clock of *zone* reads *wall* or later.
+
+    That is the first occurrence in a repeated (fall-back) hour, and the end of the gap
+    for a time skipped by a spring-forward transition.
+    """
+    first = wall.replace(tzinfo=zone).astimezone(_UTC_ZONE)
+    if first.astimezone(zone).replace(tzinfo=None) == wall:
+        return first
+    # Skipped wall time: fold=1 reads it with the earlier offset, landing before the
+    # transition; bisect (minute precision) for the first instant that reads >= wall.
+    lo = wall.replace(tzinfo=zone, fold=1).astimezone(_UTC_ZONE)
+    lo, hi = min(lo, first), max(lo, first)
+    while hi - lo > _MINUTE:
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(zone).replace(tzinfo=None) >= wall:
+            hi = mid
+        else:
+            lo = mid
+    return hi
 
 
 def _timeline(
@@ -520,17 +528,18 @@ def _timeline(
 ) -> _Timeline:
     """States of *expr* over ``[start, end)`` as consecutive ``(lo, hi, state)`` runs.
 
-    Both bounds are naive (wall clock, *tz* must be None) or aware in ``_UTC_ZONE``
-    (results are then in ``_UTC_ZONE`` too).
+    Both bounds are naive wall-clock times (then *tz* must be None) or aware in
+    ``_UTC_ZONE`` (results are then in ``_UTC_ZONE`` too).
 
     Why not just ``OpeningHours.intervals``: in opening-hours-py 2.1.4 ``intervals()``
     and ``next_change()`` are wrong for many rules with a ``||`` fallback (e.g. ``Mo-Fr
     08:00-18:00 || unknown`` is reported closed for weeks on end) while ``state()`` is
     right.  A fuzz of 7,500 random rules without ``||`` found no disagreement, so those
-    take the fast path.  With ``||`` the runs are rebuilt from ``state()`` sampled at
-    every instant where the state can change: local midnights (fallbacks apply per day),
-    every clock time written in the rule, and the change points ``intervals()`` reports
-    for the whole rule and for each ``||`` part on its own (which carries sun events).
+    take the fast path.  With ``||`` the runs are rebuilt from ``state()`` sampled, in
+    local wall-clock time, at every instant where the state can change: midnights
+    (fallbacks apply per day), every clock time written in the rule, and the change
+    points ``intervals()`` reports for the whole rule and for each ``||`` part on its own
+    (which carries sun events).
     """
     oh = _parse(expr, tz, country, coords, None)
     runs: _Timeline = []
@@ -542,18 +551,29 @@ def _timeline(
         return _merge_runs(runs)
 
     zone = ZoneInfo(tz) if tz is not None else None
-    points = _candidates(start, end, zone, _clock_minutes(expr)) | {start}
+    if zone is None:
+        wall_start, wall_end = start, end
+    else:
+        wall_start = start.astimezone(zone).replace(tzinfo=None)
+        wall_end = end.astimezone(zone).replace(tzinfo=None)
+    points = _wall_candidates(wall_start, wall_end, _clock_minutes(expr)) | {wall_start}
     for part in [expr, *_fallback_parts(expr)]:
         try:
             part_oh = _parse(part, tz, country, coords, None)
         except HoursError:
             continue  # a fragment that is not a rule by itself; midnights still cover it
-        for lo, _hi, _state, _comment in part_oh.intervals(start, end):
-            points.add(lo if start.tzinfo is None else lo.astimezone(_UTC_ZONE))
-    ordered = sorted(p for p in points if start <= p < end)
-    for lo, hi in zip(ordered, [*ordered[1:], end], strict=True):
+        for lo, _hi, _state, _comment in part_oh.intervals(wall_start, wall_end):
+            points.add(lo.replace(tzinfo=None))
+    ordered = sorted(p for p in points if wall_start <= p < wall_end)
+    for lo, hi in zip(ordered, [*ordered[1:], wall_end], strict=True):
         runs.append((lo, hi, oh.state(lo)[0]))
-    return _merge_runs(runs)
+    runs = _merge_runs(runs)
+    if zone is None:
+        return runs
+    bounds = [start, *(_wall_to_utc(lo, zone) for _lo, lo, _st in runs[:-1]), end]
+    return _merge_runs(
+        [(bounds[i], bounds[i + 1], state) for i, (_lo, _hi, state) in enumerate(runs)]
+    )
 
 
 def _merge_runs(runs: _Timeline) -> _Timeline:

@@ -85,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="geo_service",
         version="0.1.0",
-        summary="Station locator for trade-union outdoor-worker rest stations (工会户外劳动者服务站点)",
+        summary=(
+            "Station locator for trade-union outdoor-worker rest stations (工会户外劳动者服务站点)"
+        ),
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -27,7 +27,8 @@ ROOT_HTML = """<!doctype html>
 <ul>
 <li><a href="/docs">API documentation (OpenAPI / Swagger UI)</a> · <a href="/redoc">ReDoc</a>
  · <a href="/openapi.json">openapi.json</a></li>
-<li><a href="/v1/stations/nearest?lat=18.25&amp;lon=109.50&amp;k=5&amp;open_now=true&amp;amenities=microwave">
+<li><a href="/v1/stations/nearest?lat=18.25&amp;lon=109.50&amp;k=5&amp;open_now=true\
+&amp;amenities=microwave">
 Example: 5 nearest open stations with a microwave near Sanya downtown</a></li>
 <li><a href="/v1/stations">All stations</a> · <a href="/v1/amenities">Amenity catalogue</a>
  · <a href="/v1/areas">Admin areas</a></li>

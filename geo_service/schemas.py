@@ -191,7 +191,9 @@ class StationPublic(BaseModel):
 
 class NearestStation(StationPublic):
     distance_m: float = Field(description="geodesic distance on the WGS-84 spheroid, metres")
-    bearing_deg: float | None = Field(description="azimuth from the query point, degrees from north")
+    bearing_deg: float | None = Field(
+        description="azimuth from the query point, degrees clockwise from north"
+    )
     open_now: bool | None = Field(description="open at `at`; null when the hours cannot tell")
     next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
 

@@ -38,7 +38,8 @@ class Settings(BaseSettings):
     max_import_rows: int = 200_000
     duplicate_distance_m: float = 30.0
     log_location_decimals: int = Field(
-        default=3, description="query coordinates are rounded to this many decimals in logs (~100 m)"
+        default=3,
+        description="query coordinates are rounded to this many decimals in logs (~100 m)",
     )
     default_timezone: str = "Asia/Shanghai"
 

@@ -19,8 +19,8 @@ import httpx
 import psycopg
 import pytest
 import schemathesis
-from schemathesis.specs.openapi.checks import positive_data_acceptance
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from geo_service.auth import create_key
 from geo_service.main import create_app

@@ -55,7 +55,11 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthHeader = Annotated[
     str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
 ]
-IfMatch = Annotated[str | None, Header(alias="If-Match", description="the version edited, e.g. \"3\"")]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", pattern=r'^(W/)?"?[0-9]{1,9}"?$',
+           description="the version edited, as an ETag: \"3\""),
+]
 
 
 def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | None:
@@ -120,9 +124,13 @@ async def nearest(
     radius_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
     amenities: Annotated[str | None, Query(description="comma list of amenity codes")] = None,
     open_now: bool = False,
-    at: Annotated[dt.datetime | None, Query(description="instant for open_now; naive = China time")] = None,
+    at: Annotated[
+        dt.datetime | None, Query(description="instant for open_now; naive = China time")
+    ] = None,
     host_type: Annotated[str | None, Query(description="comma list of host types")] = None,
-    status: Annotated[str | None, Query(description="comma list; default open,temporarily_closed")] = None,
+    status: Annotated[
+        str | None, Query(description="comma list; default open,temporarily_closed")
+    ] = None,
     min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0,
     crs: CrsQ = Crs.WGS84,
 ) -> Response:
@@ -182,7 +190,9 @@ async def list_stations(
     area: Annotated[str | None, Query(max_length=20, description="admin area code")] = None,
     amenities: str | None = None,
     host_type: str | None = None,
-    status: Annotated[str | None, Query(description="comma list; default all but closed, duplicate")] = None,
+    status: Annotated[
+        str | None, Query(description="comma list; default all but closed, duplicate")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     crs: CrsQ = Crs.WGS84,
