@@ -110,6 +110,16 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.db import connect
+    from geo_service.stations.maintenance import refresh_dated_hours
+
+    with connect(_url(settings)) as conn:
+        n = refresh_dated_hours(conn, within_days=args.within_days)
+    print(f"recompiled dated opening hours of {n} station(s)")
+    return 0
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -158,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--role", choices=["admin", "editor"], required=True)
     kc.add_argument("--area", help="admin area code the key is limited to")
     kc.set_defaults(func=cmd_keys_create)
+
+    hours = sub.add_parser("hours", help="opening-hours maintenance")
+    hsub = hours.add_subparsers(dest="hourscmd", required=True)
+    hr = hsub.add_parser("refresh", help="recompile dated hours nearing their horizon (daily)")
+    hr.add_argument("--within-days", type=int, default=60)
+    hr.set_defaults(func=cmd_hours_refresh)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

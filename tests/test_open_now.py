@@ -76,3 +76,38 @@ def test_open_now_uses_the_index_walk(db: psycopg.Connection[Any], stations: Non
     assert "Index Scan using ix_station_geog" in plan
     assert "Order By: (geog <-> " in plan
     assert "open_minutes @>" in plan  # the open-now test runs inside the walk
+
+
+def test_dated_hours_answered_in_sql_and_refreshed(
+    client: TestClient, db: psycopg.Connection[Any]
+) -> None:
+    import datetime as dt
+
+    from geo_service.hours import open_state
+    from geo_service.stations.maintenance import refresh_dated_hours
+
+    # A public-holiday rule cannot be held by a weekly pattern, so it is stored as
+    # absolute periods; the instants are relative to today so the test never ages.
+    rule = "Mo-Fr 08:00-12:00; PH off"
+    insert_stations(db, [{"code": "WEEKS", "name": "weeks", "lon": P[0], "lat": P[1],
+                          "host_type": "union_built", "opening_hours": rule}])
+    assert db.execute("SELECT hours_kind FROM station").fetchone() == ("dated",)
+    china = dt.timezone(dt.timedelta(hours=8))
+    day = dt.datetime.now(china).date() + dt.timedelta(days=3)
+    monday = day + dt.timedelta(days=(7 - day.weekday()) % 7)
+    at = dt.datetime.combine(monday, dt.time(9, 0), china)
+    while not open_state(rule, "Asia/Shanghai", at)[0]:  # that Monday is a holiday
+        at += dt.timedelta(days=7)
+    assert _open(client, at.isoformat()) == {"WEEKS"}
+    assert _open(client, (at + dt.timedelta(hours=4)).isoformat()) == set()
+    assert _open(client, (at + dt.timedelta(days=5)).isoformat()) == set()  # Saturday
+    # Past the horizon the answer is "not open" until the hours are refreshed.
+    db.execute("UPDATE station SET hours_valid_until = now() - interval '1 day', "
+               "open_periods = '{}'")
+    assert _open(client, at.isoformat()) == set()
+    version = db.execute("SELECT version FROM station").fetchone()
+    assert refresh_dated_hours(db) == 1
+    assert _open(client, at.isoformat()) == {"WEEKS"}
+    assert db.execute("SELECT version FROM station").fetchone() == version
+    assert db.execute("SELECT hours_valid_until > now() + interval '300 days' FROM station"
+                      ).fetchone() == (True,)

@@ -156,3 +156,14 @@ ON CONFLICT (code) DO UPDATE SET
     name = EXCLUDED.name, name_en = EXCLUDED.name_en, level = EXCLUDED.level,
     parent_code = EXCLUDED.parent_code, geom = EXCLUDED.geom, sample = EXCLUDED.sample
 """
+
+DATED_HOURS = """
+SELECT code, opening_hours, timezone FROM station
+WHERE hours_kind = 'dated' AND (hours_valid_until IS NULL OR hours_valid_until < %(before)s)
+"""
+
+REFRESH_PERIODS = """
+UPDATE station SET open_periods = %(open_periods)s::tstzmultirange,
+       hours_valid_until = %(hours_valid_until)s
+WHERE code = %(code)s AND opening_hours = %(opening_hours)s
+"""

@@ -189,18 +189,25 @@ async def list_stations(
 # --- writing ---------------------------------------------------------------------------------
 
 
+def compiled_hours_columns(
+    expr: str, tz: str, *, now: dt.datetime | None = None
+) -> dict[str, Any]:
+    """The stored, SQL-testable forms of an opening_hours rule (multirange literals)."""
+    compiled = compile_hours(expr, tz, now=now)
+    periods = ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in compiled.periods)
+    return {
+        "hours_kind": compiled.kind,
+        "open_minutes": "{" + ",".join(f"[{s},{e})" for s, e in compiled.weekly) + "}",
+        "open_periods": "{" + periods + "}" if compiled.kind == "dated" else None,
+        "hours_valid_until": compiled.valid_until,
+    }
+
+
 def to_record(body: dict[str, Any], crs: Crs, *, now: dt.datetime | None = None) -> dict[str, Any]:
     """Validated body → the column values written to ``station`` (WGS-84, compiled hours)."""
     rec = dict(body)
     rec["lon"], rec["lat"] = to_wgs84(rec["lon"], rec["lat"], crs)
-    compiled = compile_hours(rec["opening_hours"], rec["timezone"], now=now)
-    rec["hours_kind"] = compiled.kind
-    rec["open_minutes"] = "{" + ",".join(f"[{s},{e})" for s, e in compiled.weekly) + "}"
-    rec["open_periods"] = (
-        "{" + ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in compiled.periods) + "}"
-        if compiled.kind == "dated" else None
-    )
-    rec["hours_valid_until"] = compiled.valid_until
+    rec.update(compiled_hours_columns(rec["opening_hours"], rec["timezone"], now=now))
     rec["amenity_mask"] = amenity_mask(rec.pop("amenities", []))
     for key in ("host_type", "status"):
         rec[key] = str(getattr(rec[key], "value", rec[key]))
