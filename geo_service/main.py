@@ -44,18 +44,33 @@ class BodyLimit:
                     await self._refuse(send, limit)
                     return
         seen = 0
+        exceeded = False
 
         async def counted() -> Message:
-            nonlocal seen
+            # Past the limit the app is told the client went away, and whatever
+            # it answers to that is replaced by a 413 below.
+            nonlocal seen, exceeded
+            if exceeded:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
-                    raise PayloadTooLarge(f"request body larger than {limit} bytes",
-                                          [("body", "too large")])
+                    exceeded = True
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counted, send)
+        async def guarded(message: Message) -> None:
+            if not exceeded:
+                await send(message)
+
+        try:
+            await self.app(scope, counted, guarded)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded:
+            await self._refuse(send, limit)
 
     @staticmethod
     async def _refuse(send: Send, limit: int) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
@@ -14,7 +14,7 @@ from geo_service.errors import ERROR_RESPONSES, NotFound
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.stations import queries as q
-from geo_service.stations.router import ConnDep
+from geo_service.stations.router import AREA_PATTERN, ConnDep
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -84,7 +84,9 @@ async def areas(conn: ConnDep) -> Response:
 
 @router.get("/v1/areas/{code}", response_model=AdminAreaPublic, tags=["reference"],
             responses={**ERROR_RESPONSES, 404: {"description": "unknown area"}})
-async def area(conn: ConnDep, code: Annotated[str, Query(max_length=20)] | str) -> Response:
+async def area(
+    conn: ConnDep, code: Annotated[str, Path(pattern=AREA_PATTERN)]
+) -> Response:
     rows = await _areas(conn, code)
     if not rows:
         raise NotFound(f"no admin area {code!r}", [("code", "unknown area code")])

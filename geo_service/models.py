@@ -101,6 +101,7 @@ class Station(Base):
         CheckConstraint("hours_kind IN ('weekly', 'dated')", name="hours_kind"),
         CheckConstraint("version >= 1", name="version"),
         Index("ix_station_geog", "geog", postgresql_using="gist"),
+        Index("ix_station_geom", text("(geog::geometry)"), postgresql_using="gist"),
         Index("ix_station_updated_at", "updated_at", "id"),
         Index("ix_station_district_code", "district_code"),
         Index("ix_station_city_code", "city_code"),

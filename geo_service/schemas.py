@@ -8,6 +8,7 @@ amenity catalogue live here too so the importer and the API share them.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from pydantic import (
@@ -29,6 +30,16 @@ AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$
 Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
 Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def no_control_chars(value: Any) -> Any:
+    """PostgreSQL text cannot hold NUL, and no station field needs control characters."""
+    if isinstance(value, str) and _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
+    return value
 
 
 def check_amenities(codes: list[str]) -> list[str]:
@@ -83,6 +94,7 @@ class _StationBody(BaseModel):
     last_verified_on: dt.date | None = None
     sample: bool = False
 
+    _plain = field_validator("*")(no_control_chars)
     _check_hours = field_validator("opening_hours")(_hours)
     _check_tz = field_validator("timezone")(_tz)
     _check_amenities = field_validator("amenities")(check_amenities)
@@ -130,6 +142,8 @@ class StationPatch(BaseModel):
     amenities: Annotated[list[str] | None, Field(max_length=64)] = None
     last_verified_on: dt.date | None = None
     sample: bool | None = None
+
+    _plain = field_validator("*")(no_control_chars)
 
     @field_validator("opening_hours")
     @classmethod

@@ -120,3 +120,13 @@ def test_oversize_body_is_413(client: TestClient, keys: dict[str, str]) -> None:
 def test_unknown_station_is_404(client: TestClient) -> None:
     r = client.get("/v1/stations/NOPE-1")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+
+
+def test_oversize_chunked_body_is_413(client: TestClient, keys: dict[str, str]) -> None:
+    def chunks() -> Any:
+        for _ in range(40):
+            yield b" " * 65536
+
+    r = client.post("/v1/stations", content=chunks(),
+                    headers={"Authorization": keys["admin"], "Content-Type": "application/json"})
+    assert r.status_code == 413, r.text

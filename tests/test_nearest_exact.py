@@ -61,7 +61,8 @@ def brute_force(stations: list[dict[str, Any]], lat: float, lon: float, k: int, 
             continue
         if ten_ones_count(mask) < min_ten:
             continue
-        if at is not None and open_state(s["opening_hours"], "Asia/Shanghai", at)[0] is not True:
+        if at is not None and (s["status"] != "open" or open_state(
+                s["opening_hours"], "Asia/Shanghai", at)[0] is not True):
             continue
         keep.append(s)
     if not keep:

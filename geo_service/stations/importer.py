@@ -10,10 +10,12 @@ and falls back to GB18030, a superset of GBK.
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import datetime as dt
 import io
 import json
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -88,26 +90,40 @@ def _check_header(header: list[str]) -> list[str]:
     return cols
 
 
-def read_rows(data: bytes, fmt: Format) -> list[dict[str, Any]]:
-    """Parse a file into raw row dicts keyed by column name."""
-    if fmt is Format.CSV:
-        reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
-        try:
-            cols = _check_header(next(reader))
-        except StopIteration:
-            raise FileError("empty file", [("file", "no header row")]) from None
-        except csv.Error as exc:
-            raise FileError(f"bad CSV: {exc}", [("file", "malformed CSV")]) from None
-        try:
-            return [dict(zip(cols, r, strict=False)) for r in reader if any(c.strip() for c in r)]
-        except csv.Error as exc:
-            raise FileError(f"bad CSV: {exc}", [("file", "malformed CSV")]) from None
+def _too_many(max_rows: int) -> FileError:
+    return FileError(f"more than {max_rows} rows; split the file",
+                     [("file", f"at most {max_rows} rows per import")])
+
+
+def read_rows(
+    data: bytes, fmt: Format, max_rows: int = 1_000_000
+) -> tuple[list[dict[str, Any]], set[str]]:
+    """Parse a file into raw row dicts and the set of columns it has.
+
+    Stops as soon as the row cap is passed, so a huge file of tiny rows
+    cannot exhaust memory before it is refused.
+    """
     if fmt is Format.XLSX:
-        return _read_xlsx(data)
-    return _read_geojson(data)
+        return _read_xlsx(data, max_rows)
+    if fmt is Format.GEOJSON:
+        return _read_geojson(data, max_rows)
+    reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
+    try:
+        cols = _check_header(next(reader))
+        rows: list[dict[str, Any]] = []
+        for r in reader:
+            if any(c.strip() for c in r):
+                rows.append(dict(zip(cols, r, strict=False)))
+                if len(rows) > max_rows:
+                    raise _too_many(max_rows)
+    except StopIteration:
+        raise FileError("empty file", [("file", "no header row")]) from None
+    except csv.Error as exc:
+        raise FileError(f"bad CSV: {exc}", [("file", "malformed CSV")]) from None
+    return rows, set(cols)
 
 
-def _read_xlsx(data: bytes) -> list[dict[str, Any]]:
+def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[str]]:
     from openpyxl import load_workbook
 
     try:
@@ -131,11 +147,13 @@ def _read_xlsx(data: bytes) -> list[dict[str, Any]]:
                 value = value.date().isoformat()
             row[col] = value
         out.append(row)
+        if len(out) > max_rows:
+            raise _too_many(max_rows)
     wb.close()
-    return out
+    return out, set(cols)
 
 
-def _read_geojson(data: bytes) -> list[dict[str, Any]]:
+def _read_geojson(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[str]]:
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -145,9 +163,17 @@ def _read_geojson(data: bytes) -> list[dict[str, Any]]:
     ):
         raise FileError("expected a GeoJSON FeatureCollection",
                         [("file", "not a FeatureCollection")])
+    if len(doc["features"]) > max_rows:
+        raise _too_many(max_rows)
     out: list[dict[str, Any]] = []
+    present: set[str] = {"lon", "lat"}
     for feature in doc["features"]:
-        props = dict(feature.get("properties") or {}) if isinstance(feature, dict) else {}
+        raw_props = feature.get("properties") if isinstance(feature, dict) else None
+        if raw_props is not None and not isinstance(raw_props, dict):
+            out.append({"_geometry_problem": "properties must be a JSON object"})
+            continue
+        props = dict(raw_props or {})
+        present.update(k for k in props if k in COLUMNS)
         geom = feature.get("geometry") if isinstance(feature, dict) else None
         coords = geom.get("coordinates") if isinstance(geom, dict) else None
         if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) \
@@ -159,7 +185,7 @@ def _read_geojson(data: bytes) -> list[dict[str, Any]]:
         if isinstance(props.get("amenities"), list):
             props["amenities"] = ";".join(str(a) for a in props["amenities"])
         out.append(props)
-    return out
+    return out, present
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
@@ -178,8 +204,12 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     if isinstance(row.get("sample"), str):
         row["sample"] = row["sample"].lower() in ("true", "1", "yes", "y", "是")
     for key in ("province_code", "city_code", "district_code", "street_code", "phone", "code"):
-        if isinstance(row.get(key), int | float) and not isinstance(row.get(key), bool):
-            row[key] = str(int(row[key]))  # Excel turns codes into numbers
+        value = row.get(key)
+        if (isinstance(value, int) and not isinstance(value, bool)) or (
+            isinstance(value, float) and math.isfinite(value) and value.is_integer()
+        ):
+            row[key] = str(int(value))  # Excel turns codes into numbers
+        # other numbers (NaN, 1.5) stay numbers and fail validation as "not a string"
     return row
 
 
@@ -195,7 +225,8 @@ def validate_rows(
         row = _clean(raw)
         code = str(row.get("code")) if row.get("code") is not None else None
         if raw.get("_geometry_problem"):
-            problems.append({"row": n, "code": code, "field": "geometry",
+            field = "properties" if "properties" in raw["_geometry_problem"] else "geometry"
+            problems.append({"row": n, "code": code, "field": field,
                              "problem": raw["_geometry_problem"]})
             continue
         try:
@@ -226,59 +257,108 @@ CREATE TEMP TABLE _imp (
 """
 _IMP_COLS = ("rownum", *(c for c in q.WRITE_COLUMNS), "lon", "lat")
 
-_FILL_ADMIN = """
-UPDATE _imp i SET
-    district_code = a.district_code, district = coalesce(i.district, a.district),
-    city_code = coalesce(i.city_code, a.city_code), city = coalesce(i.city, a.city),
-    province_code = coalesce(i.province_code, a.province_code),
-    province = coalesce(i.province, a.province)
-FROM (
-    SELECT DISTINCT ON (i2.rownum) i2.rownum, d.code AS district_code, d.name AS district,
-           c.code AS city_code, c.name AS city, p.code AS province_code, p.name AS province
-    FROM _imp i2
-    JOIN admin_area d ON d.level = 'district'
-         AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(i2.lon, i2.lat), 4326))
-    LEFT JOIN admin_area c ON c.code = d.parent_code
-    LEFT JOIN admin_area p ON p.code = c.parent_code
-    WHERE i2.district_code IS NULL
-    ORDER BY i2.rownum, d.code
-) a
-WHERE i.rownum = a.rownum
-"""
-
-_OUT_OF_SCOPE = """
-SELECT i.rownum, i.code FROM _imp i
-LEFT JOIN station s ON s.code = i.code
-WHERE %(area)s NOT IN (coalesce(i.province_code, ''), coalesce(i.city_code, ''),
-                       coalesce(i.district_code, ''), coalesce(i.street_code, ''))
-   OR (s.code IS NOT NULL AND %(area)s NOT IN (
-        coalesce(s.province_code, ''), coalesce(s.city_code, ''),
-        coalesce(s.district_code, ''), coalesce(s.street_code, '')))
+_UNKNOWN_TZ = """
+SELECT i.rownum, i.code, i.timezone FROM _imp i
+WHERE i.timezone NOT IN (SELECT name FROM pg_timezone_names)
 ORDER BY i.rownum
 """
 
-_COMPARED = tuple(c for c in q.WRITE_COLUMNS if c not in (
-    "code", "hours_kind", "open_minutes", "open_periods", "hours_valid_until"))
+_PLACE = """
+CREATE TEMP TABLE _adm ON COMMIT DROP AS
+SELECT DISTINCT ON (i.rownum) i.rownum, d.code AS dc, d.name AS dn, c.code AS cc,
+       c.name AS cn, p.code AS pc, p.name AS pn
+FROM _imp i
+JOIN admin_area d ON d.level = 'district'
+     AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
+LEFT JOIN admin_area c ON c.code = d.parent_code
+LEFT JOIN admin_area p ON p.code = c.parent_code
+ORDER BY i.rownum, d.code
+"""
 
-_UPSERT = f"""
+# Codes given in the file that contradict the polygon covering the point.
+_MISPLACED = """
+SELECT i.rownum, i.code, f.field, f.given, f.actual
+FROM _imp i JOIN _adm a USING (rownum)
+CROSS JOIN LATERAL (VALUES ('district_code', i.district_code, a.dc),
+                           ('city_code', i.city_code, a.cc),
+                           ('province_code', i.province_code, a.pc)) f(field, given, actual)
+WHERE f.given IS NOT NULL AND f.actual IS NOT NULL AND f.given <> f.actual
+ORDER BY i.rownum
+"""
+
+_FILL_ADMIN = """
+UPDATE _imp i SET
+    district_code = a.dc, district = coalesce(i.district, a.dn),
+    city_code = coalesce(a.cc, i.city_code), city = coalesce(i.city, a.cn),
+    province_code = coalesce(a.pc, i.province_code), province = coalesce(i.province, a.pn)
+FROM _adm a WHERE i.rownum = a.rownum
+"""
+
+# Rows a scoped key may not write: the new point, or the stored station it
+# replaces, lies outside the key's area (by polygon where the area has one).
+_OUT_OF_SCOPE = """
+SELECT i.rownum, i.code
+FROM _imp i
+JOIN admin_area a ON a.code = %(area)s
+LEFT JOIN station s ON s.code = i.code
+WHERE NOT CASE
+    WHEN a.geom IS NOT NULL THEN
+        ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
+        AND (s.code IS NULL OR ST_Covers(a.geom, s.geog::geometry))
+    ELSE
+        %(area)s IN (coalesce(i.province_code, ''), coalesce(i.city_code, ''),
+                     coalesce(i.district_code, ''), coalesce(i.street_code, ''))
+        AND (s.code IS NULL OR %(area)s IN (
+            coalesce(s.province_code, ''), coalesce(s.city_code, ''),
+            coalesce(s.district_code, ''), coalesce(s.street_code, '')))
+    END
+ORDER BY i.rownum
+"""
+
+# Which stored columns a file column drives. Columns a file does not have keep
+# their stored values when a station is updated (a file without ``status``
+# must not reopen a closed station); new stations get the defaults.
+_DERIVED = {
+    "opening_hours": ("opening_hours", "timezone", "hours_kind", "open_minutes",
+                      "open_periods", "hours_valid_until"),
+    "amenities": ("amenity_mask",),
+}
+_ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
+           "district_code", "street", "street_code", "host_type", "opening_hours")
+_NOT_COMPARED = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until")
+
+
+def _upsert_sql(present: set[str]) -> str:
+    """The upsert for a file with these columns; unchanged rows are left alone."""
+    sources = present | set(_ALWAYS)
+    updated: list[str] = []
+    for col in sources:
+        updated.extend(_DERIVED.get(col, (col,) if col in q.WRITE_COLUMNS else ()))
+    cols = [c for c in q.WRITE_COLUMNS if c in updated and c != "code"]
+    compared = [c for c in cols if c not in _NOT_COMPARED]
+    select = ", ".join(
+        f"i.{c}::int4multirange" if c == "open_minutes" else
+        f"i.{c}::tstzmultirange" if c == "open_periods" else f"i.{c}"
+        for c in q.WRITE_COLUMNS)
+    deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
+               if "status" in cols else "")
+    return f"""
 INSERT INTO station AS s ({", ".join(q.WRITE_COLUMNS)}, geog)
-SELECT {", ".join(f"i.{c}::int4multirange" if c == "open_minutes" else
-                  f"i.{c}::tstzmultirange" if c == "open_periods" else f"i.{c}"
-                  for c in q.WRITE_COLUMNS)},
-       ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
+SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
 FROM _imp i
 ORDER BY i.rownum
 ON CONFLICT (code) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in q.WRITE_COLUMNS if c != "code")},
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in cols)},
     geog = EXCLUDED.geog,
-    deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,
+    {deleted}
     version = s.version + 1,
     updated_at = now()
-WHERE ({", ".join(f"s.{c}" for c in _COMPARED)}, ST_AsBinary(s.geog::geometry))
+WHERE ({", ".join(f"s.{c}" for c in compared)}, ST_AsBinary(s.geog::geometry))
       IS DISTINCT FROM
-      ({", ".join(f"EXCLUDED.{c}" for c in _COMPARED)}, ST_AsBinary(EXCLUDED.geog::geometry))
+      ({", ".join(f"EXCLUDED.{c}" for c in compared)}, ST_AsBinary(EXCLUDED.geog::geometry))
 RETURNING (xmax = 0) AS inserted
 """
+
 
 _DUPLICATES = """
 SELECT i.code, o.code AS other_code, i.name, o.name AS other_name,
@@ -300,13 +380,11 @@ async def import_bytes(
     duplicate_within_m: float = 30.0,
 ) -> dict[str, Any]:
     """Validate and (unless refused or dry run) write; returns the import report."""
-    raw_rows = read_rows(data, fmt)
-    if len(raw_rows) > max_rows:
-        raise FileError(f"{len(raw_rows)} rows; at most {max_rows} per import",
-                        [("file", "too many rows")])
+    # Parsing and validation are CPU-bound: keep them off the event loop.
+    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows)
     if not raw_rows:
         raise FileError("the file has no data rows", [("file", "no data rows")])
-    records, problems = validate_rows(raw_rows, crs)
+    records, problems = await asyncio.to_thread(validate_rows, raw_rows, crs)
     report: dict[str, Any] = {
         "format": fmt.value, "mode": mode.value, "dry_run": dry_run, "rows": len(raw_rows),
         "valid_rows": len(records), "created": 0, "updated": 0, "unchanged": 0,
@@ -316,7 +394,7 @@ async def import_bytes(
         return report
     try:
         async with conn.transaction():
-            await _write(conn, records, report, principal, mode, duplicate_within_m)
+            await _write(conn, records, report, principal, mode, duplicate_within_m, present)
             if dry_run or (report["errors"] and mode is Mode.ALL_OR_NOTHING):
                 raise _Rollback
             report["written"] = True
@@ -329,27 +407,40 @@ async def import_bytes(
 async def _write(
     conn: AsyncConnection[Any], records: list[tuple[int, dict[str, Any]]],
     report: dict[str, Any], principal: Principal | None, mode: Mode, within_m: float,
+    present: set[str],
 ) -> None:
     async with conn.cursor() as cur:
         await cur.execute(_TEMP)
         async with cur.copy(f"COPY _imp ({', '.join(_IMP_COLS)}) FROM STDIN") as copy:
             for n, rec in records:
                 await copy.write_row((n, *(rec[c] for c in _IMP_COLS[1:])))
+        refused: dict[int, str] = {}
+        await cur.execute(_UNKNOWN_TZ)
+        for rownum, code, tz in await cur.fetchall():
+            refused[rownum] = code
+            report["errors"].append({"row": rownum, "code": code, "field": "timezone",
+                                     "problem": f"{tz!r} is not a time zone the database knows"})
+        await cur.execute(_PLACE)
+        await cur.execute(_MISPLACED)
+        for rownum, code, field, given, actual in await cur.fetchall():
+            refused[rownum] = code
+            report["errors"].append({
+                "row": rownum, "code": code, "field": field,
+                "problem": f"{given} does not contain the point, which lies in {actual}"})
         await cur.execute(_FILL_ADMIN)
         if principal is not None and principal.area_code is not None:
             await cur.execute(_OUT_OF_SCOPE, {"area": principal.area_code})
-            outside = await cur.fetchall()
-            for rownum, code in outside:
+            for rownum, code in await cur.fetchall():
+                refused[rownum] = code
                 report["errors"].append({
                     "row": rownum, "code": code, "field": "district_code",
                     "problem": f"outside the key's area {principal.area_code}"})
-            if outside:
-                report["valid_rows"] -= len(outside)
-                if mode is Mode.ALL_OR_NOTHING:
-                    return
-                await cur.execute("DELETE FROM _imp WHERE rownum = ANY(%s)",
-                                  ([r for r, _ in outside],))
-        await cur.execute(_UPSERT)
+        if refused:
+            report["valid_rows"] -= len(refused)
+            if mode is Mode.ALL_OR_NOTHING:
+                return
+            await cur.execute("DELETE FROM _imp WHERE rownum = ANY(%s)", (list(refused),))
+        await cur.execute(_upsert_sql(present))
         flags = [r[0] for r in await cur.fetchall()]
         report["created"] = sum(flags)
         report["updated"] = len(flags) - report["created"]

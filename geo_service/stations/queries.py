@@ -29,15 +29,24 @@ _NEAREST_FILTERS = f"""
     AND (%(min_ten_ones)s = 0
          OR bit_count((s.amenity_mask & %(ten_mask)s)::bit(64)) >= %(min_ten_ones)s)
     AND (NOT %(open_now)s
-         OR geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone))
+         OR (s.status = 'open'
+             AND geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)))
     AND ST_DWithin(s.geog, {QUERY_POINT}, %(radius_m)s)
 """
+
+# Open at ``at`` by the compiled hours (the same test the filter uses), and
+# NULL where the compiled horizon of a dated rule does not reach ``at``.
+_OPEN_AT = """
+       CASE WHEN s.hours_kind = 'dated' AND NOT (s.hours_valid_until > %(at)s) THEN NULL
+            ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
+       END AS open_sql"""
 
 NEAREST_CANDIDATES = f"""
 SELECT {STATION_COLUMNS},
        ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
        s.geog <-> {QUERY_POINT} AS sphere_m,
-       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg
+       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
+       {_OPEN_AT}
 FROM (
     SELECT * FROM station s
     WHERE {_NEAREST_FILTERS}
@@ -52,7 +61,8 @@ NEAREST_WITHIN = f"""
 SELECT {STATION_COLUMNS},
        ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
        s.geog <-> {QUERY_POINT} AS sphere_m,
-       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg
+       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
+       {_OPEN_AT}
 FROM station s
 WHERE {_NEAREST_FILTERS}
   AND ST_DWithin(s.geog, {QUERY_POINT}, %(sphere_bound_m)s, false)
@@ -70,9 +80,9 @@ WHERE s.id > %(after_id)s
   AND (%(host_types)s::text[] IS NULL OR s.host_type = ANY(%(host_types)s::text[]))
   AND (%(area)s::text IS NULL
        OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
-  AND (%(bbox)s::float8[] IS NULL OR s.geog && ST_MakeEnvelope(
+  AND (%(bbox)s::float8[] IS NULL OR ST_Intersects(s.geog::geometry, ST_MakeEnvelope(
         (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2],
-        (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326)::geography)
+        (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326)))
 ORDER BY s.id
 LIMIT %(limit)s
 """
@@ -125,13 +135,14 @@ ORDER BY d.code
 LIMIT 1
 """
 
-NEAR_SAME_NAME = """
-SELECT o.code AS other_code, o.name AS other_name,
-       ST_Distance(o.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography) AS d
-FROM station o
-WHERE o.code <> %(code)s AND o.status <> 'duplicate'
-  AND ST_DWithin(o.geog, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
-                 %(within_m)s)
+PG_TIMEZONES = "SELECT name FROM pg_timezone_names"
+
+IN_AREA = """
+SELECT CASE WHEN a.geom IS NOT NULL
+            THEN ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
+            ELSE %(area)s IN (%(province_code)s, %(city_code)s, %(district_code)s,
+                              %(street_code)s) END
+FROM admin_area a WHERE a.code = %(area)s
 """
 
 AMENITIES = "SELECT code, label_zh, label_en, ten_ones FROM amenity ORDER BY bit"
@@ -145,8 +156,6 @@ FROM admin_area a
 WHERE %(code)s::text IS NULL OR a.code = %(code)s
 ORDER BY a.code
 """
-
-AREA_EXISTS = "SELECT 1 FROM admin_area WHERE code = %(code)s"
 
 UPSERT_ADMIN_AREA = """
 INSERT INTO admin_area (code, name, name_en, level, parent_code, geom, sample)

@@ -8,7 +8,17 @@ import math
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Header, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    Depends,
+    File,
+    Header,
+    Path,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 from psycopg import AsyncConnection
 
 from geo_service.auth import authenticate, require_role
@@ -101,6 +111,9 @@ def _location_log(lat: float, lon: float, settings: Settings) -> str:
     return f"{round(lat, d)},{round(lon, d)}"
 
 
+CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+AREA_PATTERN = r"^[0-9A-Za-z]{1,20}$"
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="station code")]
 _AMENITIES = set(AMENITY_BY_CODE)
 _HOSTS = {h.value for h in HostType}
 _STATUSES = {s.value for s in Status}
@@ -187,18 +200,18 @@ async def list_stations(
     conn: ConnDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat in crs")] = None,
-    area: Annotated[str | None, Query(max_length=20, description="admin area code")] = None,
+    area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
     amenities: str | None = None,
     host_type: str | None = None,
     status: Annotated[
-        str | None, Query(description="comma list; default all but closed, duplicate")
+        str | None, Query(description="comma list; default open,temporarily_closed")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=64)] = None,
     crs: CrsQ = Crs.WGS84,
 ) -> Response:
     want = split_list(amenities, "amenities", _AMENITIES) or []
-    statuses = split_list(status, "status", _STATUSES) or ["planned", "open", "temporarily_closed"]
+    statuses = split_list(status, "status", _STATUSES) or service.DEFAULT_STATUSES
     page = await service.list_stations(
         conn, crs=crs, limit=min(limit, settings.max_page_size), cursor=cursor,
         statuses=statuses, want_mask=amenity_mask(want),
@@ -215,7 +228,7 @@ def _station_response(station: dict[str, Any], status_code: int = 200) -> Respon
 @router.get("/stations/{code}", response_model=StationPublic,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="One station by its public code (any status, including closed)")
-async def get_station(conn: ConnDep, code: str, crs: CrsQ = Crs.WGS84) -> Response:
+async def get_station(conn: ConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:
     return _station_response(await service.get_station(conn, code, crs))
 
 
@@ -238,7 +251,7 @@ async def create_station(
 @router.put("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
             summary="Replace a station; needs its current version")
 async def replace_station(
-    conn: ConnDep, code: str, body: StationReplace, authorization: AuthHeader = None,
+    conn: ConnDep, code: CodePath, body: StationReplace, authorization: AuthHeader = None,
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
     principal = await principal_for(conn, authorization)
@@ -251,7 +264,7 @@ async def replace_station(
 @router.patch("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
               summary="Change some fields of a station; needs its current version")
 async def patch_station(
-    conn: ConnDep, code: str, body: StationPatch, authorization: AuthHeader = None,
+    conn: ConnDep, code: CodePath, body: StationPatch, authorization: AuthHeader = None,
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
     principal = await principal_for(conn, authorization)
@@ -269,7 +282,7 @@ async def patch_station(
 @router.delete("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
                summary="Soft-delete: status closed with a timestamp; the record stays")
 async def delete_station(
-    conn: ConnDep, code: str, authorization: AuthHeader = None, if_match: IfMatch = None,
+    conn: ConnDep, code: CodePath, authorization: AuthHeader = None, if_match: IfMatch = None,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     principal = await principal_for(conn, authorization)

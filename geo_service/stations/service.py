@@ -122,9 +122,12 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
-    is_open, next_change = open_state(row["opening_hours"], row["timezone"], at)
+    is_open = row.pop("open_sql")
+    next_change = None
     if row["status"] != "open":
-        is_open, next_change = False, None
+        is_open = False
+    elif is_open is not None:
+        next_change = open_state(row["opening_hours"], row["timezone"], at)[1]
     row["open_now"] = is_open
     row["next_change"] = next_change
     row["distance_m"] = round(float(row["distance_m"]), 2)
@@ -215,30 +218,65 @@ def to_record(body: dict[str, Any], crs: Crs, *, now: dt.datetime | None = None)
     return rec
 
 
+_PG_TIMEZONES: set[str] = set()
+
+
+async def check_timezone(conn: AsyncConnection[Any], tz: str) -> None:
+    """The zone must be known to PostgreSQL too: open-now evaluates it in SQL.
+
+    Python's tzdata and the server's zone files are separate copies; a zone
+    only one of them knows would break every open-now query near the station.
+    """
+    if not _PG_TIMEZONES:
+        async with conn.cursor() as cur:
+            await cur.execute(q.PG_TIMEZONES)
+            _PG_TIMEZONES.update(name for (name,) in await cur.fetchall())
+    if tz not in _PG_TIMEZONES:
+        raise invalid("timezone", f"{tz!r} is not a time zone the database knows")
+
+
 async def fill_admin(conn: AsyncConnection[Any], rec: dict[str, Any]) -> None:
-    """Fill missing district/city/province from the admin polygons covering the point."""
-    if rec.get("district_code"):
-        return
+    """Place the point in the admin areas whose polygons cover it.
+
+    Codes a client leaves out are filled; codes that contradict the polygon
+    are refused, so a station's codes always agree with where it is (area
+    listings, per-district figures and key scopes depend on that).
+    """
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.ADMIN_FOR_POINT, {"lon": rec["lon"], "lat": rec["lat"]})
         found = await cur.fetchone()
-    if found:
-        for key, value in found.items():
-            if not rec.get(key):
-                rec[key] = value
+    if not found:
+        return
+    for key in ("district_code", "city_code", "province_code"):
+        given, actual = rec.get(key), found[key]
+        if given and actual and given != actual:
+            raise invalid(key, f"{given} does not contain the point, which lies in {actual}")
+    for key, value in found.items():
+        if not rec.get(key):
+            rec[key] = value
 
 
-def in_scope(principal: Principal, row: dict[str, Any]) -> bool:
-    """A key scoped to an area may touch only stations whose admin codes include it."""
+async def in_scope(conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any]) -> bool:
+    """A key scoped to an area may touch only stations that lie in it.
+
+    Where the area has a polygon the point must be inside it (codes could be
+    typed by hand); areas without one fall back to the station's codes.
+    """
     if principal.area_code is None:
         return True
-    codes = (row.get("province_code"), row.get("city_code"), row.get("district_code"),
-             row.get("street_code"))
-    return principal.area_code in codes
+    params = {"area": principal.area_code, "lon": row["lon"], "lat": row["lat"],
+              **{k: row.get(k) for k in ("province_code", "city_code", "district_code",
+                                         "street_code")}}
+    async with conn.cursor() as cur:
+        await cur.execute(q.IN_AREA, params)
+        found = await cur.fetchone()
+    return bool(found and found[0])
 
 
-def _require_scope(principal: Principal, row: dict[str, Any], what: str) -> None:
-    if not in_scope(principal, row):
+async def _require_scope(
+    conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any], what: str
+) -> None:
+    if not await in_scope(conn, principal, row):
         raise Forbidden(
             f"this key is limited to area {principal.area_code}; the {what} is outside it",
             [("district_code", f"outside the key's area {principal.area_code}")],
@@ -269,9 +307,10 @@ async def create_station(
     conn: AsyncConnection[Any], principal: Principal, body: dict[str, Any], crs: Crs
 ) -> dict[str, Any]:
     rec = to_record(body, crs)
+    await check_timezone(conn, rec["timezone"])
     async with conn.transaction():
         await fill_admin(conn, rec)
-        _require_scope(principal, rec, "new station")
+        await _require_scope(conn, principal, rec, "new station")
         async with conn.cursor() as cur:
             await cur.execute(q.INSERT_STATION, rec)
             if await cur.fetchone() is None:
@@ -298,11 +337,12 @@ async def replace_station(
     """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
     async with conn.transaction():
         current = await _locked(conn, code)
-        _require_scope(principal, current, "station")
+        await _require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
         rec = to_record({**body, "code": code}, crs)
+        await check_timezone(conn, rec["timezone"])
         await fill_admin(conn, rec)
-        _require_scope(principal, rec, "station's new location")
+        await _require_scope(conn, principal, rec, "station's new location")
         rec["expected_version"] = expected
         async with conn.cursor() as cur:
             await cur.execute(q.UPDATE_STATION, rec)
@@ -350,7 +390,7 @@ async def delete_station(
     """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
     async with conn.transaction():
         current = await _locked(conn, code)
-        _require_scope(principal, current, "station")
+        await _require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], version, if_match)
         async with conn.cursor() as cur:
             await cur.execute(q.SOFT_DELETE, {"code": code, "expected_version": expected})
@@ -366,12 +406,26 @@ def names_alike(a: str, b: str) -> bool:
     return na == nb or difflib.SequenceMatcher(None, na, nb).ratio() >= 0.75
 
 
+AT_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+AT_MAX = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
+
+
 def parse_at(at: dt.datetime | None, default_tz: str) -> dt.datetime:
-    """Naive times are read in the service's default zone (China has one)."""
+    """Naive times are read in the service's default zone (China has one).
+
+    Instants outside 1970–2200 are refused: nobody plans a rest stop there,
+    and the calendar arithmetic of time zones overflows near year 1 and 9999.
+    """
     if at is None:
         return dt.datetime.now(dt.UTC)
     if at.tzinfo is None:
-        return at.replace(tzinfo=ZoneInfo(default_tz))
+        at = at.replace(tzinfo=ZoneInfo(default_tz))
+    try:
+        ok = AT_MIN <= at < AT_MAX
+    except OverflowError:
+        ok = False
+    if not ok:
+        raise invalid("at", "must be between 1970 and 2200")
     return at
 
 

@@ -117,6 +117,10 @@ def upgrade() -> None:
         sa.CheckConstraint("version >= 1", name="ck_station_version"),
     )
     op.create_index("ix_station_geog", "station", ["geog"], postgresql_using="gist")
+    # Planar index for bounding boxes in degrees (and, later, tiles): geography
+    # boxes break on antipodal edges and wider-than-180° spans.
+    op.create_index("ix_station_geom", "station", [sa.text("(geog::geometry)")],
+                    postgresql_using="gist")
     op.create_index("ix_station_updated_at", "station", ["updated_at", "id"])
     op.create_index("ix_station_district_code", "station", ["district_code"])
     op.create_index("ix_station_city_code", "station", ["city_code"])
