@@ -43,7 +43,11 @@ async def _configure(conn: psycopg.AsyncConnection[object]) -> None:
 
 
 def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
-    """The API's pool. Opened and closed by the app lifespan, never at import."""
+    """The API's pool. Opened and closed by the app lifespan, never at import.
+
+    No per-checkout health query (it costs a round trip per request): a
+    connection that broke is discarded when returned, and the pool refills.
+    """
     return AsyncConnectionPool(
         url,
         min_size=settings.pool_min,
@@ -52,8 +56,11 @@ def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
         open=False,
         configure=_configure,
         kwargs={
-            "options": f"-c statement_timeout={settings.statement_timeout_ms}",
+            # Generic plans for prepared statements: the custom plans PostgreSQL
+            # tries first misjudge the KNN filters in dense areas and scan
+            # everything within the radius (~100 ms instead of ~2 ms).
+            "options": f"-c statement_timeout={settings.statement_timeout_ms} "
+                       "-c plan_cache_mode=force_generic_plan",
             "application_name": "geo_service",
         },
-        check=AsyncConnectionPool.check_connection,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -92,6 +93,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings, url)
         await pool.open(wait=False)
         app.state.pool = pool
+        # Start-up leaves ~100k long-lived objects; without freezing them every
+        # full collection walks them all and stalls the event loop ~50 ms (p99).
+        gc.collect()
+        gc.freeze()
         try:
             yield
         finally:

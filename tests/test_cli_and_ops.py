@@ -71,7 +71,7 @@ def test_healthz_recovers_after_connections_are_killed(db_url: str, server_url: 
 
 def test_logs_round_the_courier_location(client: TestClient,
                                          caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="geo_service"):
+    with caplog.at_level(logging.DEBUG, logger="geo_service"):
         client.get("/v1/stations/nearest", params={"lat": 18.2512345, "lon": 109.5098765})
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert "18.251,109.51" in text

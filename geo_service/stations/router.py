@@ -55,7 +55,7 @@ async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
         yield conn
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop
     settings: Settings = request.app.state.settings
     return settings
 
@@ -164,7 +164,7 @@ async def nearest(
     )
     rows = await service.nearest(conn, params)
     results = [service.decorate_nearest(r, when, crs) for r in rows]
-    log.info("nearest at %s k=%d -> %d", _location_log(lat, lon, settings), k, len(results))
+    log.debug("nearest at %s k=%d -> %d", _location_log(lat, lon, settings), k, len(results))
     body = {
         "query": {
             "lat": lat, "lon": lon, "crs": crs.value, "k": k, "radius_m": radius,

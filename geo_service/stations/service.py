@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import difflib
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -119,6 +120,12 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
     return rows[: p.k]
 
 
+@functools.lru_cache(maxsize=8192)
+def _next_change(expr: str, tz: str, minute: dt.datetime) -> dt.datetime | None:
+    """Next change of a rule from a whole minute; rules are minute-granular, so exact."""
+    return open_state(expr, tz, minute)[1]
+
+
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
@@ -127,7 +134,8 @@ def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str
     if row["status"] != "open":
         is_open = False
     elif is_open is not None:
-        next_change = open_state(row["opening_hours"], row["timezone"], at)[1]
+        next_change = _next_change(row["opening_hours"], row["timezone"],
+                                   at.replace(second=0, microsecond=0))
     row["open_now"] = is_open
     row["next_change"] = next_change
     row["distance_m"] = round(float(row["distance_m"]), 2)
