@@ -41,13 +41,16 @@ _OPEN_AT = """
             ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
        END AS open_sql"""
 
-NEAREST_CANDIDATES = f"""
+# What both nearest queries return for each station row ``s``.
+_NEAREST_SELECT = f"""
 SELECT {STATION_COLUMNS},
        ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
        s.geog <-> {QUERY_POINT} AS sphere_m,
        degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
        {_OPEN_AT}
-FROM (
+"""
+
+NEAREST_CANDIDATES = _NEAREST_SELECT + f"""FROM (
     SELECT * FROM station s
     WHERE {_NEAREST_FILTERS}
     ORDER BY s.geog <-> {QUERY_POINT}
@@ -57,13 +60,7 @@ FROM (
 
 # Exact fallback: every qualifying station whose sphere distance is within the
 # bound that can still beat the k-th spheroid distance of the candidate walk.
-NEAREST_WITHIN = f"""
-SELECT {STATION_COLUMNS},
-       ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
-       s.geog <-> {QUERY_POINT} AS sphere_m,
-       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
-       {_OPEN_AT}
-FROM station s
+NEAREST_WITHIN = _NEAREST_SELECT + f"""FROM station s
 WHERE {_NEAREST_FILTERS}
   AND ST_DWithin(s.geog, {QUERY_POINT}, %(sphere_bound_m)s, false)
 """
