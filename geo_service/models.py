@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, TSTZMULTIRANGE
+from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo_service.catalogue import HostType, Status
@@ -185,3 +185,61 @@ class DemandPoint(Base):
     source: Mapped[str | None] = mapped_column(Text)
     observed_on: Mapped[dt.date | None] = mapped_column(Date)
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AnalysisRun(Base):
+    """One coverage or recommendation run: its parameters, input counts and summary."""
+
+    __tablename__ = "analysis_run"
+    __table_args__ = (
+        CheckConstraint("kind IN ('coverage', 'recommendations')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    kind: Mapped[str] = mapped_column(Text)
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    inputs: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AnalysisCell(Base):
+    """Coverage of one H3 cell within one admin area, for a run (maps read these)."""
+
+    __tablename__ = "analysis_cell"
+
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("analysis_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    cell: Mapped[str] = mapped_column(Text, primary_key=True)
+    area_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    demand: Mapped[float] = mapped_column(Float)
+    points: Mapped[int] = mapped_column(Integer)
+    nearest_code: Mapped[str | None] = mapped_column(Text)
+    nearest_m: Mapped[float | None] = mapped_column(Float)
+    second_m: Mapped[float | None] = mapped_column(Float)
+    covered: Mapped[bool] = mapped_column(Boolean)
+    doubly: Mapped[bool] = mapped_column(Boolean)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+
+
+class AnalysisSite(Base):
+    """A recommended new site, in order of pick."""
+
+    __tablename__ = "analysis_site"
+
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("analysis_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    rank: Mapped[int] = mapped_column(Integer, primary_key=True)
+    label: Mapped[str] = mapped_column(Text)
+    geog: Mapped[Any] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    gain: Mapped[float] = mapped_column(Float)
+    covered_after: Mapped[float] = mapped_column(Float)
