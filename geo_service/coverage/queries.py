@@ -1,0 +1,90 @@
+"""All SQL of the coverage room: the area, its demand, the qualifying stations, stored runs."""
+
+from __future__ import annotations
+
+AREA = """
+SELECT a.code, a.name, a.level, a.geom IS NOT NULL AS has_geom,
+       ARRAY(SELECT c.code FROM admin_area c WHERE c.parent_code = a.code ORDER BY c.code)
+         AS children
+FROM admin_area a WHERE a.code = %(code)s
+"""
+
+# The analysed region as one geometry: an admin area, a GeoJSON polygon or a bbox.
+REGION = """
+SELECT CASE
+    WHEN %(area)s::text IS NOT NULL THEN (SELECT geom FROM admin_area WHERE code = %(area)s)
+    WHEN %(polygon)s::text IS NOT NULL
+        THEN ST_Multi(ST_SetSRID(ST_GeomFromGeoJSON(%(polygon)s), 4326))
+    ELSE ST_Multi(ST_MakeEnvelope(%(minlon)s, %(minlat)s, %(maxlon)s, %(maxlat)s, 4326))
+END
+"""
+
+# Demand points in the region, each labelled with the child area (e.g. district)
+# that covers it, so the scorecard has one row per child area.
+DEMAND = """
+WITH region AS (SELECT (%(region)s)::geometry AS g),
+     parts AS (SELECT code, geom FROM admin_area WHERE code = ANY(%(labels)s))
+SELECT ST_X(d.geog::geometry), ST_Y(d.geog::geometry), d.weight,
+       coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, d.geog::geometry)
+                 ORDER BY p.code LIMIT 1), '') AS label
+FROM demand_point d, region r
+WHERE ST_Covers(r.g, d.geog::geometry)
+  AND (%(worker_types)s::text[] IS NULL OR d.worker_type = ANY(%(worker_types)s))
+"""
+
+# Qualifying stations: inside the region or within the threshold of it (a
+# station just across the border still serves the cells near it).
+STATIONS = """
+WITH region AS (SELECT (%(region)s)::geometry AS g),
+     parts AS (SELECT code, geom FROM admin_area WHERE code = ANY(%(labels)s))
+SELECT s.code, ST_X(s.geog::geometry), ST_Y(s.geog::geometry),
+       coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, s.geog::geometry)
+                 ORDER BY p.code LIMIT 1), '') AS label,
+       bit_count((s.amenity_mask & %(ten_mask)s)::bit(64))::int AS ten_ones,
+       (s.last_verified_on IS NULL OR s.last_verified_on < current_date - %(verified_days)s)
+         AS unverified
+FROM station s, region r
+WHERE s.status = ANY(%(statuses)s)
+  AND s.amenity_mask & %(want)s = %(want)s
+  AND bit_count((s.amenity_mask & %(ten_mask)s)::bit(64)) >= %(min_ten_ones)s
+  AND (%(open_at)s::timestamptz IS NULL
+       OR geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(open_at)s, s.timezone))
+  AND (%(exclude)s::text[] IS NULL OR NOT s.code = ANY(%(exclude)s))
+  AND ST_DWithin(s.geog, r.g::geography, %(reach_m)s)
+"""
+
+INSERT_RUN = """
+INSERT INTO analysis_run (kind, params, inputs, summary, sample)
+VALUES (%(kind)s, %(params)s, %(inputs)s, %(summary)s, %(sample)s)
+RETURNING id, created_at
+"""
+
+COPY_CELLS = """
+COPY analysis_cell (run_id, cell, area_code, demand, points, nearest_code, nearest_m,
+                    second_m, covered, doubly, geom) FROM STDIN
+"""
+
+INSERT_SITE = """
+INSERT INTO analysis_site (run_id, rank, label, geog, gain, covered_after)
+VALUES (%(run_id)s, %(rank)s, %(label)s,
+        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(gain)s,
+        %(covered_after)s)
+"""
+
+GET_RUN = """
+SELECT id, kind, params, inputs, summary, created_at, sample FROM analysis_run WHERE id = %(id)s
+"""
+
+RUN_CELLS_GEOJSON = """
+SELECT cell, area_code, demand, points, nearest_code, nearest_m, second_m, covered, doubly,
+       ST_AsGeoJSON(geom, 7)::json AS geometry
+FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
+"""
+
+RUN_SITES = """
+SELECT rank, label, ST_X(geog::geometry) AS lon, ST_Y(geog::geometry) AS lat, gain,
+       covered_after
+FROM analysis_site WHERE run_id = %(id)s ORDER BY rank
+"""
+
+SAMPLE_DATA = "SELECT bool_or(sample) FROM station"
