@@ -55,8 +55,8 @@ def create_key(
     return f"gs_{prefix}_{secret}"
 
 
-async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | None) -> Principal:
-    """Resolve an ``Authorization: Bearer …`` header to a principal, or refuse with 401."""
+def _split(authorization: str | None) -> tuple[str, str]:
+    """``Bearer gs_<prefix>_<secret>`` → (prefix, secret), or 401."""
     if not authorization:
         raise Unauthorized("this endpoint needs an API key: Authorization: Bearer <key>",
                            [("Authorization", "missing")])
@@ -64,14 +64,30 @@ async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | 
     parts = token.strip().split("_", 2)
     if scheme.lower() != "bearer" or len(parts) != 3 or parts[0] != "gs":
         raise Unauthorized("malformed API key", [("Authorization", "not a bearer API key")])
-    _, prefix, secret = parts
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_FIND, {"prefix": prefix})
-        row = await cur.fetchone()
+    return parts[1], parts[2]
+
+
+def _principal(row: dict[str, Any] | None, secret: str) -> Principal:
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         raise Unauthorized("unknown or revoked API key", [("Authorization", "unknown key")])
     return Principal(key_id=row["id"], name=row["name"], role=row["role"],
                      area_code=row["area_code"])
+
+
+async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | None) -> Principal:
+    """Resolve an ``Authorization: Bearer …`` header to a principal, or refuse with 401."""
+    prefix, secret = _split(authorization)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(_FIND, {"prefix": prefix})
+        return _principal(await cur.fetchone(), secret)
+
+
+def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) -> Principal:
+    """The same check for endpoints that run in a worker thread."""
+    prefix, secret = _split(authorization)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_FIND, {"prefix": prefix})
+        return _principal(cur.fetchone(), secret)
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -175,6 +175,10 @@ def build_parser() -> argparse.ArgumentParser:
     hr.add_argument("--within-days", type=int, default=60)
     hr.set_defaults(func=cmd_hours_refresh)
 
+    from geo_service.coverage.cli import add_commands
+
+    add_commands(sub)
+
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)

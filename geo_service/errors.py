@@ -6,6 +6,7 @@ client gets a JSON body that names the field and the problem.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from geo_service.responses import JSONResponse
 
 log = logging.getLogger(__name__)
+_BACKGROUND: set[asyncio.Task[None]] = set()
 
 
 class FieldProblem(BaseModel):
@@ -188,6 +190,11 @@ def install_handlers(app: FastAPI) -> None:
 
         if isinstance(exc, OperationalError | PoolTimeout):
             log.warning("database unavailable on %s: %s", request.url.path, exc)
+            pool = getattr(request.app.state, "pool", None)
+            if pool is not None:  # heal the pool in the background: drop dead connections
+                task = asyncio.create_task(pool.check())
+                _BACKGROUND.add(task)
+                task.add_done_callback(_BACKGROUND.discard)
             err: GeoServiceError = ServiceUnavailable("the database is not answering; retry later")
             return JSONResponse(err.body(), status_code=503, headers={"Retry-After": "5"})
         log.exception("unhandled error on %s %s", request.method, request.url.path)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service import meta
+from geo_service.coverage.router import router as coverage_router
 from geo_service.db import make_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
 from geo_service.responses import dumps
@@ -111,9 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.database_url = url
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(stations_router)
+    app.include_router(coverage_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     return app

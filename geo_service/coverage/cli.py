@@ -1,0 +1,157 @@
+"""``geo-service coverage`` and ``geo-service recommend``: readable scorecards for planners."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from geo_service.settings import Settings
+
+
+def add_region_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--area", help="admin area code (default: the only city-level area)")
+    p.add_argument("--bbox", help="minlon,minlat,maxlon,maxlat instead of an area")
+    p.add_argument("--resolution", type=int, default=9, help="H3 resolution, 7-10")
+    p.add_argument("--threshold-m", type=float, help="covered within this many metres (1000)")
+    p.add_argument("--minutes", type=float, help="threshold as travel minutes instead")
+    p.add_argument("--mode", choices=["walk", "ebike"], default="walk")
+    p.add_argument("--min-ten-ones", type=int, default=0)
+    p.add_argument("--amenities", default="", help="comma list the stations must have")
+    p.add_argument("--open-at", help="count only stations open at this ISO instant")
+    p.add_argument("--exclude", default="", help="comma list of station codes to treat as closed")
+    p.add_argument("--gaps", type=int, default=10, help="how many gap cells to list")
+
+
+def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict[str, Any]:
+    area = args.area
+    if area is None and args.bbox is None:
+        rows = conn.execute("SELECT code FROM admin_area WHERE level = 'city'").fetchall()
+        if len(rows) != 1:
+            raise SystemExit("error: give --area CODE (or --bbox)")
+        area = rows[0][0]
+    body: dict[str, Any] = {
+        "resolution": args.resolution, "mode": args.mode, "gaps": args.gaps,
+        "stations": {"min_ten_ones": args.min_ten_ones,
+                     "amenities": [a for a in args.amenities.split(",") if a],
+                     "open_at": args.open_at,
+                     "exclude": [c for c in args.exclude.split(",") if c]},
+        **extra,
+    }
+    if args.bbox:
+        body["bbox"] = [float(v) for v in args.bbox.split(",")]
+    else:
+        body["area"] = area
+    if args.threshold_m is not None:
+        body["threshold_m"] = args.threshold_m
+    if args.minutes is not None:
+        body["threshold_minutes"] = args.minutes
+    return body
+
+
+def _progress() -> Any:
+    start = time.monotonic()
+
+    def say(msg: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f} s] {msg}", file=sys.stderr, flush=True)
+
+    return say
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:5.1f}%"
+
+
+def print_scorecard(result: dict[str, Any]) -> None:
+    if result.get("sample_data"):
+        print("NOTE: computed on SAMPLE DATA, not real stations or workers")
+    print(f"run {result['run_id']}: threshold {result['threshold_m']:.0f} m, "
+          f"H3 resolution {result['resolution']}")
+    head = (f"{'area':<10} {'stations':>8} {'demand':>9} {'covered':>8} {'doubly':>8} "
+            f"{'uncovered':>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}")
+    print(head)
+    print("-" * len(head))
+    for a in result["areas"]:
+        per10k = a["stations_per_10k_workers"]
+        print(f"{a['area'] or '(none)':<10} {a['stations']:>8} {a['demand']:>9.0f} "
+              f"{_pct(a['covered_share']):>8} {_pct(a['doubly_share']):>8} "
+              f"{a['uncovered_demand']:>10.0f} {'-' if per10k is None else f'{per10k:.1f}':>7} "
+              f"{_pct(a['ten_ones_compliance']):>7} {a['unverified']:>8}")
+    if result.get("gaps"):
+        print("\nlargest gaps (H3 cell, uncovered demand, distance to nearest station):")
+        for g in result["gaps"]:
+            d = g["nearest_m"]
+            print(f"  {g['cell']}  {g['uncovered_demand']:8.0f}  "
+                  f"{'none' if d is None else f'{d:,.0f} m'}  ({g['lat']:.5f}, {g['lon']:.5f})")
+
+
+def print_plan(result: dict[str, Any]) -> None:
+    if result.get("sample_data"):
+        print("NOTE: computed on SAMPLE DATA, not real stations or workers")
+    total = result["total_demand"]
+    print(f"run {result['run_id']} ({result['method']}): stations "
+          f"{result['stations_before']} -> {result['stations_after']}; demand covered "
+          f"within {result['threshold_m']:.0f} m: {result['covered_before']:.0f} / {total:.0f} "
+          f"({_pct(result['covered_share_before'])}) -> {result['covered_after']:.0f} "
+          f"({_pct(result['covered_share_after'])})")
+    if result.get("optimal_gap") is not None:
+        print(f"gap to the exact optimum: {_pct(result['optimal_gap'])}")
+    for s in result["sites"]:
+        print(f"  {s['rank']:>3}. ({s['lat']:.5f}, {s['lon']:.5f}) +{s['gain']:.0f} workers "
+              f"-> {s['covered_after']:.0f}  [{s['label']}]")
+
+
+def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from geo_service.coverage.schemas import CoverageRequest
+    from geo_service.coverage.service import run_coverage
+    from geo_service.db import connect
+    from geo_service.errors import GeoServiceError
+
+    with connect(settings.resolved_database_url()) as conn:
+        try:
+            req = CoverageRequest.model_validate(_request(args, conn, {}))
+            result = run_coverage(conn, req, progress=_progress())
+        except (GeoServiceError, ValidationError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print_scorecard(result)
+    return 0
+
+
+def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from geo_service.coverage.schemas import RecommendRequest
+    from geo_service.coverage.service import run_recommendations
+    from geo_service.db import connect
+    from geo_service.errors import GeoServiceError
+
+    extra: dict[str, Any] = {"method": args.method}
+    if args.add is not None:
+        extra["add"] = args.add
+    if args.target_share is not None:
+        extra["target_share"] = args.target_share
+    with connect(settings.resolved_database_url()) as conn:
+        try:
+            req = RecommendRequest.model_validate(_request(args, conn, extra))
+            result = run_recommendations(conn, req, progress=_progress())
+        except (GeoServiceError, ValidationError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    print_plan(result)
+    return 0
+
+
+def add_commands(sub: Any) -> None:
+    c = sub.add_parser("coverage", help="H3 coverage-gap scorecard for an area")
+    add_region_args(c)
+    c.set_defaults(func=cmd_coverage)
+    r = sub.add_parser("recommend", help="where the next N stations should go")
+    add_region_args(r)
+    r.add_argument("--add", type=int, help="how many new sites")
+    r.add_argument("--target-share", type=float, help="sites needed to reach this share")
+    r.add_argument("--method", choices=["greedy", "exact"], default="greedy")
+    r.set_defaults(func=cmd_recommend)

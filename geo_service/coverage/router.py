@@ -1,0 +1,122 @@
+"""HTTP for the coverage room: run analyses, read stored runs and their GeoJSON."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request, Response
+from pydantic import BaseModel
+
+from geo_service.auth import authenticate_sync
+from geo_service.coverage import service
+from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
+from geo_service.db import connect
+from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, Forbidden
+from geo_service.responses import GeoJSONResponse, JSONResponse
+
+router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
+RunId = Annotated[int, Path(ge=1, le=2**62)]
+AuthHeader = Annotated[str | None, Header(alias="Authorization")]
+
+
+class CoverageRun(BaseModel):
+    run_id: int
+    kind: str
+    created_at: str
+    threshold_m: float
+    resolution: int
+    areas: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    sample_data: bool
+
+
+class RecommendationRun(BaseModel):
+    run_id: int
+    kind: str
+    created_at: str
+    threshold_m: float
+    resolution: int
+    method: str
+    stations_before: int
+    stations_after: int
+    total_demand: float
+    covered_before: float
+    covered_after: float
+    covered_share_before: float | None
+    covered_share_after: float | None
+    optimal_gap: float | None
+    target_share: float | None
+    sites: list[dict[str, Any]]
+    sample_data: bool
+
+
+class StoredRun(BaseModel):
+    id: int
+    kind: str
+    params: dict[str, Any]
+    inputs: dict[str, Any]
+    summary: dict[str, Any]
+    created_at: dt.datetime
+    sample: bool
+
+
+def _url(request: Request) -> str:
+    url: str = request.app.state.database_url
+    return url
+
+
+def _check_key(request: Request, authorization: str | None) -> None:
+    """Runs write to the database, so they need an editor or admin key."""
+    with connect(_url(request)) as conn:
+        principal = authenticate_sync(conn, authorization)
+    if principal.role not in ("admin", "editor"):
+        raise Forbidden("analysis runs need an editor or admin key",
+                        [("Authorization", "role not allowed")])
+
+
+@router.post("/coverage", response_model=CoverageRun, responses=WRITE_RESPONSES,
+             summary="H3 coverage-gap analysis for an area; the run is stored")
+def coverage(request: Request, body: CoverageRequest,
+             authorization: AuthHeader = None) -> Response:
+    _check_key(request, authorization)
+    with connect(_url(request)) as conn:
+        return JSONResponse(service.run_coverage(conn, body))
+
+
+@router.post("/recommendations", response_model=RecommendationRun, responses=WRITE_RESPONSES,
+             summary="Where N new stations would cover the most uncovered demand (MCLP)")
+def recommendations(request: Request, body: RecommendRequest,
+                    authorization: AuthHeader = None) -> Response:
+    _check_key(request, authorization)
+    with connect(_url(request)) as conn:
+        return JSONResponse(service.run_recommendations(conn, body))
+
+
+@router.get("/runs/{run_id}", response_model=StoredRun,
+            responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]})
+def get_run(request: Request, run_id: RunId) -> Response:
+    with connect(_url(request)) as conn:
+        return JSONResponse(service.get_run(conn, run_id))
+
+
+_GEOJSON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/geo+json": {"schema": {"type": "object"}}},
+          "description": "GeoJSON FeatureCollection"},
+    **ERROR_RESPONSES, 404: WRITE_RESPONSES[404],
+}
+
+
+@router.get("/runs/{run_id}/cells", responses=_GEOJSON_RESPONSES,
+            summary="The run's H3 cells as GeoJSON polygons")
+def run_cells(request: Request, run_id: RunId) -> Response:
+    with connect(_url(request)) as conn:
+        return GeoJSONResponse(service.run_geojson(conn, run_id, "cells"))
+
+
+@router.get("/runs/{run_id}/sites", responses=_GEOJSON_RESPONSES,
+            summary="The run's recommended sites as GeoJSON")
+def run_sites(request: Request, run_id: RunId) -> Response:
+    with connect(_url(request)) as conn:
+        return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
+

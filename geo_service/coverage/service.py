@@ -1,0 +1,252 @@
+"""Coverage runs end to end: load from PostGIS, analyse in memory, store the run.
+
+Loading and storing speak SQL through ``queries``; the analysis itself is the
+pure array code in ``analysis`` and ``recommend``. Everything here is
+synchronous: the API calls it from a worker thread, the CLI directly.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import h3
+import numpy as np
+import psycopg
+from psycopg.types.json import Jsonb
+
+from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
+from geo_service.coverage import analysis, recommend
+from geo_service.coverage import queries as q
+from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
+from geo_service.errors import NotFound, invalid
+
+Progress = Callable[[str], None]
+
+#: Stations are loaded from the region grown by this much (or the threshold, if
+#: larger): enough for every covering station and for an honest "nearest
+#: station" distance in gap cells; farther than this a cell reports none.
+SEARCH_REACH_M = 25_000.0
+
+
+@dataclass
+class Inputs:
+    """What one run reads from the database, as arrays."""
+
+    region: str
+    labels: list[str]
+    d_lon: np.ndarray
+    d_lat: np.ndarray
+    d_weight: np.ndarray
+    d_label: np.ndarray
+    codes: np.ndarray
+    s_lon: np.ndarray
+    s_lat: np.ndarray
+    s_label: np.ndarray
+    s_ten: np.ndarray
+    s_unverified: np.ndarray
+    sample: bool
+
+
+def _region(conn: psycopg.Connection[Any], req: CoverageRequest) -> tuple[str, list[str]]:
+    """The analysed geometry (hex EWKB) and the labels of its parts for the scorecard."""
+    labels: list[str]
+    if req.area is not None:
+        row = conn.execute(q.AREA, {"code": req.area}).fetchone()
+        if row is None:
+            raise NotFound(f"no admin area {req.area!r}", [("area", "unknown area code")])
+        if not row[3]:
+            raise invalid("area", f"area {req.area} has no boundary to analyse")
+        labels = list(row[4]) or [req.area]
+    params: dict[str, Any] = {
+        "area": req.area, "polygon": json.dumps(req.polygon) if req.polygon else None,
+        "minlon": None, "minlat": None, "maxlon": None, "maxlat": None,
+    }
+    if req.bbox is not None:
+        params.update(zip(("minlon", "minlat", "maxlon", "maxlat"), req.bbox, strict=True))
+    try:
+        region = conn.execute(q.REGION, params).fetchone()
+    except psycopg.errors.DataError:
+        raise invalid("polygon", "not a valid GeoJSON polygon") from None
+    assert region is not None
+    if req.area is None:
+        found = conn.execute(
+            "SELECT code FROM admin_area WHERE level = 'district' "
+            "AND ST_Intersects(geom, %s::geometry) ORDER BY code", (region[0],)).fetchall()
+        labels = [c for (c,) in found]
+    return str(region[0]), labels
+
+
+def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest) -> Inputs:
+    region, labels = _region(conn, req)
+    f = req.stations
+    demand = conn.execute(q.DEMAND, {"region": region, "labels": labels,
+                                     "worker_types": req.worker_types}).fetchall()
+    if not demand:
+        raise invalid("area", "no demand points in this region: nothing to analyse")
+    stations = conn.execute(q.STATIONS, {
+        "region": region, "labels": labels, "ten_mask": TEN_ONES_MASK,
+        "verified_days": req.verified_days, "statuses": [s.value for s in f.statuses],
+        "want": amenity_mask(f.amenities), "min_ten_ones": f.min_ten_ones,
+        "open_at": f.open_at, "exclude": f.exclude or None,
+        "reach_m": max(req.threshold() * 1.01, SEARCH_REACH_M),
+    }).fetchall()
+    sample = bool((conn.execute(q.SAMPLE_DATA).fetchone() or (False,))[0])
+    d = list(zip(*demand, strict=True))
+    s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 6
+    return Inputs(
+        region=region, labels=labels,
+        d_lon=np.asarray(d[0], float), d_lat=np.asarray(d[1], float),
+        d_weight=np.asarray(d[2], float), d_label=np.asarray(d[3], object),
+        codes=np.asarray(s[0], object), s_lon=np.asarray(s[1], float),
+        s_lat=np.asarray(s[2], float), s_label=np.asarray(s[3], object),
+        s_ten=np.asarray(s[4], int), s_unverified=np.asarray(s[5], bool), sample=sample,
+    )
+
+
+def finite(value: Any) -> Any:
+    """JSON has no Infinity/NaN: "no station" distances become null."""
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if np.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+def _cell_rows(run_id: int, res: analysis.CoverageResult, codes: np.ndarray) -> Any:
+    for i in range(len(res.cell)):
+        ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(res.cell[i])]
+        ring.append(ring[0])
+        wkt = "SRID=4326;POLYGON((" + ",".join(f"{x:.7f} {y:.7f}" for x, y in ring) + "))"
+        near = int(res.nearest[i])
+        yield (run_id, res.cell[i], res.area[i], float(res.demand[i]), int(res.points[i]),
+               codes[near] if near >= 0 else None,
+               None if not np.isfinite(res.nearest_m[i]) else float(res.nearest_m[i]),
+               None if not np.isfinite(res.second_m[i]) else float(res.second_m[i]),
+               bool(res.covered[i]), bool(res.doubly[i]), wkt)
+
+
+def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, inputs: Inputs,
+           summary: dict[str, Any], res: analysis.CoverageResult) -> tuple[int, str]:
+    with conn.transaction():
+        row = conn.execute(q.INSERT_RUN, {
+            "kind": kind, "params": Jsonb(req.model_dump(mode="json")),
+            "inputs": Jsonb({"demand_points": len(inputs.d_lon), "stations": len(inputs.codes),
+                             "cells": len(res.cell), "areas": inputs.labels}),
+            "summary": Jsonb(summary), "sample": inputs.sample,
+        }).fetchone()
+        assert row is not None
+        run_id = int(row[0])
+        with conn.cursor() as cur, cur.copy(q.COPY_CELLS) as copy:
+            for values in _cell_rows(run_id, res, inputs.codes):
+                copy.write_row(values)
+        return run_id, row[1].isoformat()
+
+
+def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
+    return analysis.analyse(inputs.d_lon, inputs.d_lat, inputs.d_weight, inputs.d_label,
+                            inputs.s_lon, inputs.s_lat, resolution=req.resolution,
+                            threshold_m=req.threshold())
+
+
+def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
+                 progress: Progress | None = None) -> dict[str, Any]:
+    """Analyse, store the run and return its summary (scorecard and ranked gaps)."""
+    say = progress or (lambda _msg: None)
+    say("loading demand and stations")
+    inputs = load_inputs(conn, req)
+    say(f"analysing {len(inputs.d_lon)} demand points against {len(inputs.codes)} stations")
+    res = _analyse(req, inputs)
+    summary = finite({
+        "threshold_m": req.threshold(), "resolution": req.resolution,
+        "areas": analysis.summarise(res, inputs.s_label, inputs.s_ten, inputs.s_unverified),
+        "gaps": analysis.gap_cells(res, req.gaps),
+        "sample_data": inputs.sample,
+    })
+    say("storing the run")
+    run_id, created = _store(conn, "coverage", req, inputs, summary, res)
+    return {"run_id": run_id, "kind": "coverage", "created_at": created, **summary}
+
+
+def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
+                        progress: Progress | None = None) -> dict[str, Any]:
+    """Pick new sites (MCLP) with today's qualifying stations fixed; store the run."""
+    say = progress or (lambda _msg: None)
+    inputs = load_inputs(conn, req)
+    res = _analyse(req, inputs)
+    if req.candidates is not None:
+        c_lon = np.asarray([c[0] for c in req.candidates], float)
+        c_lat = np.asarray([c[1] for c in req.candidates], float)
+        labels = [f"candidate {i + 1}" for i in range(len(c_lon))]
+    else:
+        gaps = ~res.covered
+        c_lon, c_lat = res.lon[gaps], res.lat[gaps]
+        labels = [f"cell {c}" for c in res.cell[gaps]]
+    if len(c_lon) == 0:
+        raise invalid("candidates", "no candidate sites: every cell is already covered")
+    if req.add is not None and req.add > len(c_lon):
+        raise invalid("add", f"{req.add} new sites asked but only {len(c_lon)} candidates")
+    say(f"coverage matrix: {len(c_lon)} candidates × {len(res.cell)} cells")
+    matrix = recommend.coverage_matrix(c_lon, c_lat, res.lon, res.lat, req.threshold())
+    if req.add is not None:
+        say(f"choosing {req.add} sites ({req.method})")
+        plan = (recommend.exact(matrix, res.demand, res.covered, req.add)
+                if req.method == "exact" else None)
+        plan = plan or recommend.lazy_greedy(matrix, res.demand, res.covered, req.add)
+    else:
+        assert req.target_share is not None
+        plan = recommend.sites_for_share(matrix, res.demand, res.covered, req.target_share,
+                                         max_sites=len(c_lon))
+    total = float(res.demand.sum())
+    sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
+              "lat": float(c_lat[p.candidate]), "gain": p.gain,
+              "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
+    summary = finite({
+        "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
+        "stations_before": len(inputs.codes), "stations_after": len(inputs.codes) + len(sites),
+        "total_demand": total,
+        "covered_before": plan.covered_before, "covered_after": plan.covered_after,
+        "covered_share_before": plan.covered_before / total if total else None,
+        "covered_share_after": plan.covered_after / total if total else None,
+        "optimal_gap": plan.optimal_gap, "target_share": req.target_share,
+        "sites": sites, "sample_data": inputs.sample,
+    })
+    run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
+    with conn.transaction():
+        for site in sites:
+            conn.execute(q.INSERT_SITE, {**site, "run_id": run_id})
+    return {"run_id": run_id, "kind": "recommendations", "created_at": created, **summary}
+
+
+def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
+    row = conn.execute(q.GET_RUN, {"id": run_id}).fetchone()
+    if row is None:
+        raise NotFound(f"no analysis run {run_id}", [("id", "unknown run")])
+    keys = ("id", "kind", "params", "inputs", "summary", "created_at", "sample")
+    return dict(zip(keys, row, strict=True))
+
+
+def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
+    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
+    get_run(conn, run_id)
+    features = []
+    if what == "cells":
+        for row in conn.execute(q.RUN_CELLS_GEOJSON, {"id": run_id}):
+            *props, geometry = row
+            keys = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m",
+                    "second_m", "covered", "doubly")
+            features.append({"type": "Feature", "geometry": geometry,
+                             "properties": dict(zip(keys, props, strict=True))})
+    else:
+        for rank, label, lon, lat, gain, after in conn.execute(q.RUN_SITES, {"id": run_id}):
+            features.append({"type": "Feature",
+                             "geometry": {"type": "Point", "coordinates": [lon, lat]},
+                             "properties": {"rank": rank, "label": label, "gain": gain,
+                                            "covered_after": after}})
+    return {"type": "FeatureCollection", "features": features}

@@ -1,0 +1,149 @@
+"""Coverage runs against PostGIS: stored cells equal brute force; the seed scorecard; bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import h3
+import numpy as np
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from pyproj import Geod
+
+from geo_service.cli import main
+from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
+from geo_service.coverage.service import run_coverage, run_recommendations
+from geo_service.seed import load_seed
+from tests.conftest import SEED
+from tests.helpers import insert_stations
+
+GEOD = Geod(ellps="WGS84")
+
+
+@pytest.fixture
+def random_world(areas: psycopg.Connection[Any]) -> dict[str, Any]:
+    """Random demand and stations inside sample Sanya (areas loaded)."""
+    rng = np.random.default_rng(3)
+    lon = rng.uniform(109.35, 109.75, 2500)
+    lat = rng.uniform(18.22, 18.40, 2500)
+    w = rng.integers(1, 20, 2500).astype(float)
+    with areas.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO demand_point (external_id, geog, weight, worker_type) VALUES "
+            "(%s, ST_SetSRID(ST_MakePoint(%s, %s), 4326)::geography, %s, 'delivery')",
+            [(f"d{i}", float(lon[i]), float(lat[i]), float(w[i])) for i in range(2500)])
+    st = [{"code": f"S{i:03d}", "name": f"s{i}", "lon": float(rng.uniform(109.35, 109.75)),
+           "lat": float(rng.uniform(18.22, 18.40)), "host_type": "union_built",
+           "opening_hours": "24/7", "amenities": ["microwave"] if i % 2 else []}
+          for i in range(60)]
+    insert_stations(areas, st)
+    return {"stations": st}
+
+
+def _stored_cells(db: psycopg.Connection[Any], run_id: int) -> list[tuple[Any, ...]]:
+    return db.execute("SELECT cell, sum(demand), min(nearest_code), min(nearest_m), "
+                      "bool_and(covered), bool_and(doubly) FROM analysis_cell "
+                      "WHERE run_id = %s GROUP BY cell ORDER BY cell", (run_id,)).fetchall()
+
+
+def test_stored_cells_equal_brute_force(areas: psycopg.Connection[Any],
+                                        random_world: dict[str, Any]) -> None:
+    req = CoverageRequest(area="460200", threshold_m=1500, resolution=9)
+    result = run_coverage(areas, req)
+    stations = random_world["stations"]
+    slon = np.array([s["lon"] for s in stations])
+    slat = np.array([s["lat"] for s in stations])
+    rows = _stored_cells(areas, result["run_id"])
+    assert rows
+    for cell, _demand, code, dist, covered, doubly in rows:
+        clat, clon = h3.cell_to_latlng(cell)
+        _, _, d = GEOD.inv(np.full(len(slon), clon), np.full(len(slon), clat), slon, slat)
+        order = np.argsort(d, kind="stable")
+        assert code == stations[order[0]]["code"]
+        assert abs(dist - d[order[0]]) < 1e-6
+        assert covered == (d[order[0]] <= 1500)
+        assert doubly == (d[order[1]] <= 1500)
+    total = areas.execute("SELECT sum(demand) FROM analysis_cell WHERE run_id = %s",
+                          (result["run_id"],)).fetchone()
+    in_city = areas.execute(
+        "SELECT sum(weight) FROM demand_point d, admin_area a WHERE a.code = '460200' "
+        "AND ST_Covers(a.geom, d.geog::geometry)").fetchone()
+    assert total is not None and in_city is not None
+    assert abs(total[0] - in_city[0]) < 1e-6
+
+
+def test_filters_and_what_if_closed(areas: psycopg.Connection[Any],
+                                    random_world: dict[str, Any]) -> None:
+    def covered(**stations: Any) -> float:
+        req = CoverageRequest(area="460200", threshold_m=1000, stations=stations)
+        total = next(a for a in run_coverage(areas, req)["areas"] if a["area"] == "total")
+        return float(total["demand"] - total["uncovered_demand"])
+
+    every = covered()
+    assert covered(amenities=["microwave"]) <= every
+    assert covered(exclude=["S001", "S002"]) <= every
+
+
+def test_seed_scorecard_and_recommend_via_cli(db: psycopg.Connection[Any], db_url: str,
+                                              monkeypatch: pytest.MonkeyPatch,
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    load_seed(db_url, SEED)
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    assert main(["coverage", "--area", "460200"]) == 0
+    out = capsys.readouterr().out
+    assert "SAMPLE DATA" in out
+    for district in ("460202", "460203", "460204", "460205", "total"):
+        assert district in out
+    assert main(["recommend", "--add", "26"]) == 0
+    out = capsys.readouterr().out
+    assert "-> 100" in out or "->" in out
+    run = db.execute("SELECT summary FROM analysis_run WHERE kind = 'recommendations'"
+                     ).fetchone()
+    assert run is not None
+    summary = run[0]
+    assert summary["covered_after"] >= summary["covered_before"]
+    assert len(summary["sites"]) <= 26
+
+
+def test_bad_requests(areas: psycopg.Connection[Any], random_world: dict[str, Any]) -> None:
+    from geo_service.errors import GeoServiceError
+
+    with pytest.raises(GeoServiceError) as exc:
+        run_coverage(areas, CoverageRequest(area="999999"))
+    assert exc.value.status == 404
+    with pytest.raises(GeoServiceError) as exc:
+        run_coverage(areas, CoverageRequest(bbox=[100.0, 10.0, 100.1, 10.1]))
+    assert exc.value.fields[0][0] == "area"
+    with pytest.raises(GeoServiceError) as exc:
+        run_recommendations(areas, RecommendRequest(area="460200", add=1000,
+                                                    threshold_m=20_000))
+    assert exc.value.fields[0][0] in ("add", "candidates")
+    with pytest.raises(ValueError):
+        CoverageRequest(area="460200", resolution=11)
+    with pytest.raises(ValueError):
+        CoverageRequest(area="460200", threshold_m=0)
+
+
+def test_api_runs_and_geojson(client: TestClient, keys: dict[str, str],
+                              random_world: dict[str, Any]) -> None:
+    r = client.post("/v1/analysis/coverage", json={"area": "460200"})
+    assert r.status_code == 401
+    r = client.post("/v1/analysis/coverage", json={"area": "460200"},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    run_id = r.json()["run_id"]
+    stored = client.get(f"/v1/analysis/runs/{run_id}").json()
+    assert stored["kind"] == "coverage" and stored["params"]["area"] == "460200"
+    cells = client.get(f"/v1/analysis/runs/{run_id}/cells")
+    assert cells.headers["content-type"].startswith("application/geo+json")
+    assert cells.json()["features"][0]["geometry"]["type"] == "Polygon"
+    r = client.post("/v1/analysis/recommendations", json={"area": "460200", "add": 3},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    sites = client.get(f"/v1/analysis/runs/{r.json()['run_id']}/sites").json()
+    assert [f["properties"]["rank"] for f in sites["features"]] == [1, 2, 3]
+    r = client.post("/v1/analysis/coverage", json={"area": "460200", "resolution": 12},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 422
+    assert client.get("/v1/analysis/runs/999999").status_code == 404
