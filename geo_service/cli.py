@@ -62,11 +62,16 @@ async def _import_file(url: str, path: Path, args: argparse.Namespace,
     from psycopg import AsyncConnection
 
     from geo_service.coords import Crs
+    from geo_service.coverage.demand import import_demand
     from geo_service.stations import importer
 
     data = path.read_bytes()
     fmt = importer.Format(args.format) if args.format else importer.guess_format(path.name, data)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
+        if args.what == "demand":
+            return await import_demand(
+                conn, data, fmt, mode=importer.Mode(args.mode), dry_run=args.dry_run,
+                max_rows=10_000_000, crs=Crs(args.crs))
         return await importer.import_bytes(
             conn, data, fmt, mode=importer.Mode(args.mode), dry_run=args.dry_run,
             principal=None, max_rows=max(settings.max_import_rows, 10_000_000),
@@ -160,6 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
     st.add_argument("--dry-run", action="store_true")
     st.set_defaults(func=cmd_import)
+    dm = impsub.add_parser("demand", help="weighted demand points from CSV, XLSX or GeoJSON")
+    dm.add_argument("file")
+    dm.add_argument("--format", choices=["csv", "xlsx", "geojson"])
+    dm.add_argument("--mode", choices=["all_or_nothing", "skip_bad_rows"],
+                    default="all_or_nothing")
+    dm.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
+    dm.add_argument("--dry-run", action="store_true")
+    dm.set_defaults(func=cmd_import)
 
     keys = sub.add_parser("keys", help="API keys")
     ksub = keys.add_subparsers(dest="keycmd", required=True)

@@ -77,10 +77,12 @@ def decode_csv(data: bytes) -> str:
                         [("file", "unknown text encoding")]) from None
 
 
-def _check_header(header: list[str]) -> list[str]:
+def _check_header(
+    header: list[str], columns: tuple[str, ...], required: tuple[str, ...]
+) -> list[str]:
     cols = [h.strip() for h in header]
-    unknown = [c for c in cols if c and c not in COLUMNS]
-    missing = [c for c in REQUIRED if c not in cols]
+    unknown = [c for c in cols if c and c not in columns]
+    missing = [c for c in required if c not in cols]
     problems = [(c, "unknown column") for c in unknown] + [(c, "required column missing")
                                                          for c in missing]
     if len(set(cols)) != len(cols):
@@ -96,7 +98,8 @@ def _too_many(max_rows: int) -> FileError:
 
 
 def read_rows(
-    data: bytes, fmt: Format, max_rows: int = 1_000_000
+    data: bytes, fmt: Format, max_rows: int = 1_000_000,
+    columns: tuple[str, ...] = COLUMNS, required: tuple[str, ...] = REQUIRED,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """Parse a file into raw row dicts and the set of columns it has.
 
@@ -104,12 +107,12 @@ def read_rows(
     cannot exhaust memory before it is refused.
     """
     if fmt is Format.XLSX:
-        return _read_xlsx(data, max_rows)
+        return _read_xlsx(data, max_rows, columns, required)
     if fmt is Format.GEOJSON:
-        return _read_geojson(data, max_rows)
+        return _read_geojson(data, max_rows, columns)
     reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
     try:
-        cols = _check_header(next(reader))
+        cols = _check_header(next(reader), columns, required)
         rows: list[dict[str, Any]] = []
         for r in reader:
             if any(c.strip() for c in r):
@@ -123,7 +126,9 @@ def read_rows(
     return rows, set(cols)
 
 
-def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[str]]:
+def _read_xlsx(
+    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], set[str]]:
     from openpyxl import load_workbook
 
     try:
@@ -136,7 +141,7 @@ def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[st
     header = next(rows, None)
     if header is None:
         raise FileError("empty workbook", [("file", "no header row")])
-    cols = _check_header(["" if h is None else str(h) for h in header])
+    cols = _check_header(["" if h is None else str(h) for h in header], columns, required)
     out = []
     for values in rows:
         if all(v is None or str(v).strip() == "" for v in values):
@@ -153,7 +158,9 @@ def _read_xlsx(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[st
     return out, set(cols)
 
 
-def _read_geojson(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set[str]]:
+def _read_geojson(
+    data: bytes, max_rows: int, columns: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], set[str]]:
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -173,7 +180,7 @@ def _read_geojson(data: bytes, max_rows: int) -> tuple[list[dict[str, Any]], set
             out.append({"_geometry_problem": "properties must be a JSON object"})
             continue
         props = dict(raw_props or {})
-        present.update(k for k in props if k in COLUMNS)
+        present.update(k for k in props if k in columns)
         geom = feature.get("geometry") if isinstance(feature, dict) else None
         coords = geom.get("coordinates") if isinstance(geom, dict) else None
         if isinstance(geom, dict) and geom.get("type") == "Point" and isinstance(coords, list) \

@@ -24,6 +24,7 @@ from psycopg import AsyncConnection
 from geo_service.auth import authenticate, require_role
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
+from geo_service.coverage.demand import import_demand
 from geo_service.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
@@ -292,32 +293,32 @@ async def delete_station(
     return _station_response(station)
 
 
-@router.post(
-    "/stations:import", response_model=ImportReport, responses=WRITE_RESPONSES,
-    summary="Import stations from CSV (UTF-8/GB18030), XLSX or GeoJSON (admin key)",
-)
-async def import_stations(
-    conn: ConnDep,
-    settings: SettingsDep,
-    file: Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON file")],
-    authorization: AuthHeader = None,
-    format: Annotated[importer.Format | None, Query(description="default: from file name")] = None,
-    mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
-    dry_run: bool = False,
-    crs: CrsQ = Crs.WGS84,
+FileField = Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON file")]
+FormatQ = Annotated[importer.Format | None, Query(description="default: from the file name")]
+
+
+async def _import(
+    what: str, conn: AsyncConnection[Any], settings: Settings, file: UploadFile,
+    authorization: str | None, fmt: importer.Format | None, mode: importer.Mode,
+    dry_run: bool, crs: Crs,
 ) -> Response:
+    """Shared by the station and demand imports: admin key, size cap, 422 with the report."""
     principal = await authenticate(conn, authorization)
     require_role(principal, "admin")
     data = await file.read(settings.max_import_bytes + 1)
     if len(data) > settings.max_import_bytes:
         raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
                               [("file", "too large")])
-    fmt = format or importer.guess_format(file.filename or "", data)
-    report = await importer.import_bytes(
-        conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
-        max_rows=settings.max_import_rows, crs=crs,
-        duplicate_within_m=settings.duplicate_distance_m,
-    )
+    fmt = fmt or importer.guess_format(file.filename or "", data)
+    if what == "demand":
+        report = await import_demand(conn, data, fmt, mode=mode, dry_run=dry_run,
+                                     max_rows=settings.max_import_rows, crs=crs)
+    else:
+        report = await importer.import_bytes(
+            conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
+            max_rows=settings.max_import_rows, crs=crs,
+            duplicate_within_m=settings.duplicate_distance_m,
+        )
     if not report["written"] and not dry_run:
         bad = report["errors"]
         raise InvalidInput(
@@ -326,3 +327,30 @@ async def import_stations(
             report=report,
         )
     return JSONResponse(report)
+
+
+@router.post(
+    "/stations:import", response_model=ImportReport, responses=WRITE_RESPONSES,
+    summary="Import stations from CSV (UTF-8/GB18030), XLSX or GeoJSON (admin key)",
+)
+async def import_stations(
+    conn: ConnDep, settings: SettingsDep, file: FileField, authorization: AuthHeader = None,
+    format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
+    dry_run: bool = False, crs: CrsQ = Crs.WGS84,
+) -> Response:
+    return await _import("stations", conn, settings, file, authorization, format, mode,
+                         dry_run, crs)
+
+
+@router.post(
+    "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
+    tags=["analysis"],
+    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
+)
+async def import_demand_points(
+    conn: ConnDep, settings: SettingsDep, file: FileField, authorization: AuthHeader = None,
+    format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
+    dry_run: bool = False, crs: CrsQ = Crs.WGS84,
+) -> Response:
+    return await _import("demand", conn, settings, file, authorization, format, mode,
+                         dry_run, crs)

@@ -1,0 +1,138 @@
+"""Demand import: where outdoor workers gather, weighted by how many.
+
+Same rules as the station import, using its file readers: CSV (UTF-8 or
+GB18030), XLSX or GeoJSON; every bad row named with its field; all or nothing
+by default; upsert by ``id`` that leaves unchanged rows alone (idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Annotated, Any, Literal
+
+from psycopg import AsyncConnection
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from geo_service.coords import Crs, to_wgs84
+from geo_service.schemas import Lat, Lon, no_control_chars
+from geo_service.stations.importer import FileError, Format, Mode, read_rows
+
+COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
+REQUIRED = ("id", "lon", "lat", "weight", "worker_type")
+WorkerType = Literal["sanitation", "delivery", "courier", "truck_driver", "traffic", "other"]
+
+
+class DemandRow(BaseModel):
+    """One weighted demand point (coordinates in the import's ``crs``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")]
+    lon: Lon
+    lat: Lat
+    weight: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
+    worker_type: WorkerType
+    source: Annotated[str | None, Field(max_length=200)] = None
+    observed_on: dt.date | None = None
+    sample: bool = False
+
+    _plain = field_validator("*")(no_control_chars)
+
+
+_TEMP = """
+CREATE TEMP TABLE _dem (rownum int, external_id text, lon float8, lat float8, weight float8,
+    worker_type text, source text, observed_on date, sample bool) ON COMMIT DROP
+"""
+_UPSERT = """
+INSERT INTO demand_point AS d (external_id, geog, weight, worker_type, source, observed_on,
+                               sample)
+SELECT external_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, weight, worker_type,
+       source, observed_on, sample
+FROM _dem ORDER BY rownum
+ON CONFLICT (external_id) DO UPDATE SET
+    geog = EXCLUDED.geog, weight = EXCLUDED.weight, worker_type = EXCLUDED.worker_type,
+    source = EXCLUDED.source, observed_on = EXCLUDED.observed_on, sample = EXCLUDED.sample
+WHERE (ST_AsBinary(d.geog::geometry), d.weight, d.worker_type, d.source, d.observed_on,
+       d.sample)
+      IS DISTINCT FROM
+      (ST_AsBinary(EXCLUDED.geog::geometry), EXCLUDED.weight, EXCLUDED.worker_type,
+       EXCLUDED.source, EXCLUDED.observed_on, EXCLUDED.sample)
+RETURNING (xmax = 0) AS inserted
+"""
+
+
+def validate(raw_rows: list[dict[str, Any]], crs: Crs) -> tuple[list[tuple[Any, ...]],
+                                                                list[dict[str, Any]]]:
+    rows: list[tuple[Any, ...]] = []
+    problems: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(raw_rows, start=1):
+        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()
+                 if not k.startswith("_") and v is not None and v != ""}
+        if isinstance(clean.get("id"), int | float) and not isinstance(clean.get("id"), bool):
+            clean["id"] = str(clean["id"]).removesuffix(".0")
+        if isinstance(clean.get("sample"), str):
+            clean["sample"] = clean["sample"].lower() in ("true", "1", "yes", "y", "是")
+        ident = str(clean.get("id")) if clean.get("id") is not None else None
+        if raw.get("_geometry_problem"):
+            problems.append({"row": n, "code": ident, "field": "geometry",
+                             "problem": raw["_geometry_problem"]})
+            continue
+        try:
+            row = DemandRow.model_validate(clean)
+        except ValidationError as exc:
+            for err in exc.errors():
+                problems.append({"row": n, "code": ident,
+                                 "field": ".".join(str(p) for p in err["loc"]) or "row",
+                                 "problem": err["msg"]})
+            continue
+        if row.id in seen:
+            problems.append({"row": n, "code": row.id, "field": "id",
+                             "problem": f"same id as row {seen[row.id]}"})
+            continue
+        seen[row.id] = n
+        lon, lat = to_wgs84(row.lon, row.lat, crs)
+        rows.append((n, row.id, lon, lat, row.weight, row.worker_type, row.source,
+                     row.observed_on, row.sample))
+    return rows, problems
+
+
+async def import_demand(
+    conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
+    max_rows: int, crs: Crs = Crs.WGS84,
+) -> dict[str, Any]:
+    """Validate every row, then write all (or the good ones) in one transaction."""
+    raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED)
+    if not raw:
+        raise FileError("the file has no data rows", [("file", "no data rows")])
+    rows, problems = await asyncio.to_thread(validate, raw, crs)
+    report: dict[str, Any] = {
+        "format": fmt.value, "mode": mode.value, "dry_run": dry_run, "rows": len(raw),
+        "valid_rows": len(rows), "created": 0, "updated": 0, "unchanged": 0,
+        "written": False, "errors": problems, "likely_duplicates": [],
+    }
+    if problems and mode is Mode.ALL_OR_NOTHING:
+        return report
+    try:
+        async with conn.transaction():
+            async with conn.cursor() as cur:
+                await cur.execute(_TEMP)
+                async with cur.copy("COPY _dem FROM STDIN") as copy:
+                    for row in rows:
+                        await copy.write_row(row)
+                await cur.execute(_UPSERT)
+                flags = [r[0] for r in await cur.fetchall()]
+            report["created"] = sum(flags)
+            report["updated"] = len(flags) - report["created"]
+            report["unchanged"] = len(rows) - len(flags)
+            if dry_run:
+                raise _Rollback
+            report["written"] = True
+    except _Rollback:
+        pass
+    return report
+
+
+class _Rollback(Exception):
+    """Raised inside the transaction to undo a dry run."""
