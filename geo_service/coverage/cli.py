@@ -90,13 +90,19 @@ def print_plan(result: dict[str, Any]) -> None:
     if result.get("sample_data"):
         print("NOTE: computed on SAMPLE DATA, not real stations or workers")
     total = result["total_demand"]
-    print(f"run {result['run_id']} ({result['method']}): stations "
+    print(f"{result['stations_on_record']} stations on record in the area, "
+          f"{result['stations_before']} of them qualifying (open, matching the filters); "
+          f"{len(result['sites'])} new -> {result['stations_on_record'] + len(result['sites'])}"
+          " on record")
+    print(f"run {result['run_id']} ({result['method']}): qualifying stations "
           f"{result['stations_before']} -> {result['stations_after']}; demand covered "
           f"within {result['threshold_m']:.0f} m: {result['covered_before']:.0f} / {total:.0f} "
           f"({_pct(result['covered_share_before'])}) -> {result['covered_after']:.0f} "
           f"({_pct(result['covered_share_after'])})")
     if result.get("optimal_gap") is not None:
-        print(f"gap to the exact optimum: {_pct(result['optimal_gap'])}")
+        print(f"greedy's gap to the exact optimum (HiGHS): {_pct(result['optimal_gap'])}")
+    if result.get("note"):
+        print(f"note: {result['note']}")
     for s in result["sites"]:
         print(f"  {s['rank']:>3}. ({s['lat']:.5f}, {s['lon']:.5f}) +{s['gain']:.0f} workers "
               f"-> {s['covered_after']:.0f}  [{s['label']}]")

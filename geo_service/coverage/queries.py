@@ -87,4 +87,11 @@ SELECT rank, label, ST_X(geog::geometry) AS lon, ST_Y(geog::geometry) AS lat, ga
 FROM analysis_site WHERE run_id = %(id)s ORDER BY rank
 """
 
+# Stations on record in the region (every status but duplicate), for context:
+# "74 stations, of which 65 qualify".
+ON_RECORD = """
+SELECT count(*) FROM station s
+WHERE s.status <> 'duplicate' AND ST_Covers((%(region)s)::geometry, s.geog::geometry)
+"""
+
 SAMPLE_DATA = "SELECT bool_or(sample) FROM station"

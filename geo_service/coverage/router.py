@@ -38,6 +38,7 @@ class RecommendationRun(BaseModel):
     threshold_m: float
     resolution: int
     method: str
+    stations_on_record: int
     stations_before: int
     stations_after: int
     total_demand: float
@@ -47,6 +48,7 @@ class RecommendationRun(BaseModel):
     covered_share_after: float | None
     optimal_gap: float | None
     target_share: float | None
+    note: str | None
     sites: list[dict[str, Any]]
     sample_data: bool
 

@@ -29,6 +29,9 @@ Progress = Callable[[str], None]
 #: larger): enough for every covering station and for an honest "nearest
 #: station" distance in gap cells; farther than this a cell reports none.
 SEARCH_REACH_M = 25_000.0
+#: Up to this many candidates the exact MILP (HiGHS) also runs, to report greedy's gap.
+SMALL_INSTANCE = 2_000
+EXACT_TIME_LIMIT_S = 30.0
 
 
 @dataclass
@@ -37,6 +40,7 @@ class Inputs:
 
     region: str
     labels: list[str]
+    on_record: int
     d_lon: np.ndarray
     d_lat: np.ndarray
     d_weight: np.ndarray
@@ -94,10 +98,11 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest) -> Inputs:
         "reach_m": max(req.threshold() * 1.01, SEARCH_REACH_M),
     }).fetchall()
     sample = bool((conn.execute(q.SAMPLE_DATA).fetchone() or (False,))[0])
+    on_record = int((conn.execute(q.ON_RECORD, {"region": region}).fetchone() or (0,))[0])
     d = list(zip(*demand, strict=True))
     s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 6
     return Inputs(
-        region=region, labels=labels,
+        region=region, labels=labels, on_record=on_record,
         d_lon=np.asarray(d[0], float), d_lat=np.asarray(d[1], float),
         d_weight=np.asarray(d[2], float), d_label=np.asarray(d[3], object),
         codes=np.asarray(s[0], object), s_lon=np.asarray(s[1], float),
@@ -194,11 +199,23 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         raise invalid("add", f"{req.add} new sites asked but only {len(c_lon)} candidates")
     say(f"coverage matrix: {len(c_lon)} candidates × {len(res.cell)} cells")
     matrix = recommend.coverage_matrix(c_lon, c_lat, res.lon, res.lat, req.threshold())
+    note = None
+    optimal_gap = None
     if req.add is not None:
         say(f"choosing {req.add} sites ({req.method})")
-        plan = (recommend.exact(matrix, res.demand, res.covered, req.add)
-                if req.method == "exact" else None)
-        plan = plan or recommend.lazy_greedy(matrix, res.demand, res.covered, req.add)
+        greedy = recommend.lazy_greedy(matrix, res.demand, res.covered, req.add)
+        best = None
+        if req.method == "exact" or len(c_lon) <= SMALL_INSTANCE:
+            # Small instances get the exact optimum too, to report greedy's real gap.
+            best = recommend.exact(matrix, res.demand, res.covered, req.add,
+                                   time_limit=EXACT_TIME_LIMIT_S)
+        if best is not None and best.covered_after > 0:
+            optimal_gap = max(0.0, (best.covered_after - greedy.covered_after)
+                              / best.covered_after)
+        elif req.method == "exact":
+            note = (f"the exact solver did not prove an optimum within "
+                    f"{EXACT_TIME_LIMIT_S:.0f} s; the greedy plan is shown")
+        plan = best if req.method == "exact" and best is not None else greedy
     else:
         assert req.target_share is not None
         plan = recommend.sites_for_share(matrix, res.demand, res.covered, req.target_share,
@@ -209,12 +226,13 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
               "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
+        "stations_on_record": inputs.on_record,
         "stations_before": len(inputs.codes), "stations_after": len(inputs.codes) + len(sites),
         "total_demand": total,
         "covered_before": plan.covered_before, "covered_after": plan.covered_after,
         "covered_share_before": plan.covered_before / total if total else None,
         "covered_share_after": plan.covered_after / total if total else None,
-        "optimal_gap": plan.optimal_gap, "target_share": req.target_share,
+        "optimal_gap": optimal_gap, "target_share": req.target_share, "note": note,
         "sites": sites, "sample_data": inputs.sample,
     })
     run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
