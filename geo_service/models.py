@@ -207,7 +207,11 @@ class AnalysisRun(Base):
 
 
 class AnalysisCell(Base):
-    """Coverage of one H3 cell within one admin area, for a run (maps read these)."""
+    """Coverage of one H3 cell within one admin area, for a run (maps read these).
+
+    No polygon column: the hexagon follows from the cell id (``h3.cell_to_boundary``)
+    and building ~10^6 of them on every run cost more than the analysis itself.
+    """
 
     __tablename__ = "analysis_cell"
 
@@ -223,9 +227,6 @@ class AnalysisCell(Base):
     second_m: Mapped[float | None] = mapped_column(Float)
     covered: Mapped[bool] = mapped_column(Boolean)
     doubly: Mapped[bool] = mapped_column(Boolean)
-    geom: Mapped[Any] = mapped_column(
-        Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False
-    )
 
 
 class AnalysisSite(Base):

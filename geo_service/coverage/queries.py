@@ -61,7 +61,7 @@ RETURNING id, created_at
 
 COPY_CELLS = """
 COPY analysis_cell (run_id, cell, area_code, demand, points, nearest_code, nearest_m,
-                    second_m, covered, doubly, geom) FROM STDIN
+                    second_m, covered, doubly) FROM STDIN
 """
 
 INSERT_SITE = """
@@ -76,8 +76,7 @@ SELECT id, kind, params, inputs, summary, created_at, sample FROM analysis_run W
 """
 
 RUN_CELLS_GEOJSON = """
-SELECT cell, area_code, demand, points, nearest_code, nearest_m, second_m, covered, doubly,
-       ST_AsGeoJSON(geom, 7)::json AS geometry
+SELECT cell, area_code, demand, points, nearest_code, nearest_m, second_m, covered, doubly
 FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
 """
 

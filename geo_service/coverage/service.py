@@ -125,16 +125,22 @@ def finite(value: Any) -> Any:
 
 
 def _cell_rows(run_id: int, res: analysis.CoverageResult, codes: np.ndarray) -> Any:
-    for i in range(len(res.cell)):
-        ring = [(lng, lat) for lat, lng in h3.cell_to_boundary(res.cell[i])]
-        ring.append(ring[0])
-        wkt = "SRID=4326;POLYGON((" + ",".join(f"{x:.7f} {y:.7f}" for x, y in ring) + "))"
-        near = int(res.nearest[i])
-        yield (run_id, res.cell[i], res.area[i], float(res.demand[i]), int(res.points[i]),
-               codes[near] if near >= 0 else None,
-               None if not np.isfinite(res.nearest_m[i]) else float(res.nearest_m[i]),
-               None if not np.isfinite(res.second_m[i]) else float(res.second_m[i]),
-               bool(res.covered[i]), bool(res.doubly[i]), wkt)
+    code_list = codes.tolist()
+    near_code = [code_list[i] if i >= 0 else None for i in res.nearest.tolist()]
+    near_m = np.where(np.isfinite(res.nearest_m), res.nearest_m, np.nan).tolist()
+    second_m = np.where(np.isfinite(res.second_m), res.second_m, np.nan).tolist()
+    columns = zip(res.cell.tolist(), res.area.tolist(), res.demand.tolist(),
+                  res.points.tolist(), near_code, near_m, second_m,
+                  res.covered.tolist(), res.doubly.tolist(), strict=True)
+    for cell, area, demand, points, code, d1, d2, covered, doubly in columns:
+        yield (run_id, cell, area, demand, points, code, None if d1 != d1 else d1,
+               None if d2 != d2 else d2, covered, doubly)
+
+
+def cell_polygon(cell: str) -> dict[str, Any]:
+    """The hexagon of an H3 cell as a GeoJSON Polygon (lon, lat order, ring closed)."""
+    ring = [[round(lng, 7), round(lat, 7)] for lat, lng in h3.cell_to_boundary(cell)]
+    return {"type": "Polygon", "coordinates": [[*ring, ring[0]]]}
 
 
 def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, inputs: Inputs,
@@ -255,12 +261,11 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
     get_run(conn, run_id)
     features = []
     if what == "cells":
+        keys = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m",
+                "second_m", "covered", "doubly")
         for row in conn.execute(q.RUN_CELLS_GEOJSON, {"id": run_id}):
-            *props, geometry = row
-            keys = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m",
-                    "second_m", "covered", "doubly")
-            features.append({"type": "Feature", "geometry": geometry,
-                             "properties": dict(zip(keys, props, strict=True))})
+            features.append({"type": "Feature", "geometry": cell_polygon(row[0]),
+                             "properties": dict(zip(keys, row, strict=True))})
     else:
         for rank, label, lon, lat, gain, after in conn.execute(q.RUN_SITES, {"id": run_id}):
             features.append({"type": "Feature",

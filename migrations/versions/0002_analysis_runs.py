@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from geoalchemy2 import Geography, Geometry
+from geoalchemy2 import Geography
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0002"
@@ -45,7 +45,6 @@ def upgrade() -> None:
         sa.Column("second_m", sa.Float()),
         sa.Column("covered", sa.Boolean(), nullable=False),
         sa.Column("doubly", sa.Boolean(), nullable=False),
-        sa.Column("geom", Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False),
         sa.PrimaryKeyConstraint("run_id", "cell", "area_code", name="pk_analysis_cell"),
         sa.ForeignKeyConstraint(["run_id"], ["analysis_run.id"], ondelete="CASCADE",
                                 name="fk_analysis_cell_run_id_analysis_run"),
