@@ -157,22 +157,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     imp = sub.add_parser("import", help="import data files")
     impsub = imp.add_subparsers(dest="what", required=True)
-    st = impsub.add_parser("stations", help="stations from CSV, XLSX or GeoJSON")
-    st.add_argument("file")
-    st.add_argument("--format", choices=["csv", "xlsx", "geojson"])
-    st.add_argument("--mode", choices=["all_or_nothing", "skip_bad_rows"],
-                    default="all_or_nothing")
-    st.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
-    st.add_argument("--dry-run", action="store_true")
-    st.set_defaults(func=cmd_import)
-    dm = impsub.add_parser("demand", help="weighted demand points from CSV, XLSX or GeoJSON")
-    dm.add_argument("file")
-    dm.add_argument("--format", choices=["csv", "xlsx", "geojson"])
-    dm.add_argument("--mode", choices=["all_or_nothing", "skip_bad_rows"],
-                    default="all_or_nothing")
-    dm.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
-    dm.add_argument("--dry-run", action="store_true")
-    dm.set_defaults(func=cmd_import)
+    for what, help_text in (("stations", "stations from CSV, XLSX or GeoJSON"),
+                            ("demand", "weighted demand points from CSV, XLSX or GeoJSON")):
+        p_imp = impsub.add_parser(what, help=help_text)
+        p_imp.add_argument("file")
+        p_imp.add_argument("--format", choices=["csv", "xlsx", "geojson"])
+        p_imp.add_argument("--mode", choices=["all_or_nothing", "skip_bad_rows"],
+                           default="all_or_nothing")
+        p_imp.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
+        p_imp.add_argument("--dry-run", action="store_true")
+        p_imp.set_defaults(func=cmd_import)
 
     keys = sub.add_parser("keys", help="API keys")
     ksub = keys.add_subparsers(dest="keycmd", required=True)
