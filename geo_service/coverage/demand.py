@@ -16,7 +16,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geo_service.coords import Crs, to_wgs84
 from geo_service.schemas import Lat, Lon, no_control_chars
-from geo_service.stations.importer import FileError, Format, Mode, read_rows
+from geo_service.stations.importer import (
+    Format,
+    Mode,
+    count_upserts,
+    read_rows,
+    run_import,
+)
 
 COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
 REQUIRED = ("id", "lon", "lat", "weight", "worker_type")
@@ -98,41 +104,21 @@ def validate(raw_rows: list[dict[str, Any]], crs: Crs) -> tuple[list[tuple[Any, 
     return rows, problems
 
 
+async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, Any]) -> None:
+    async with conn.cursor() as cur:
+        await cur.execute(_TEMP)
+        async with cur.copy("COPY _dem FROM STDIN") as copy:
+            for row in rows:
+                await copy.write_row(row)
+        await cur.execute(_UPSERT)
+        count_upserts(report, [r[0] for r in await cur.fetchall()])
+
+
 async def import_demand(
     conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
     max_rows: int, crs: Crs = Crs.WGS84,
 ) -> dict[str, Any]:
     """Validate every row, then write all (or the good ones) in one transaction."""
     raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED)
-    if not raw:
-        raise FileError("the file has no data rows", [("file", "no data rows")])
-    rows, problems = await asyncio.to_thread(validate, raw, crs)
-    report: dict[str, Any] = {
-        "format": fmt.value, "mode": mode.value, "dry_run": dry_run, "rows": len(raw),
-        "valid_rows": len(rows), "created": 0, "updated": 0, "unchanged": 0,
-        "written": False, "errors": problems, "likely_duplicates": [],
-    }
-    if problems and mode is Mode.ALL_OR_NOTHING:
-        return report
-    try:
-        async with conn.transaction():
-            async with conn.cursor() as cur:
-                await cur.execute(_TEMP)
-                async with cur.copy("COPY _dem FROM STDIN") as copy:
-                    for row in rows:
-                        await copy.write_row(row)
-                await cur.execute(_UPSERT)
-                flags = [r[0] for r in await cur.fetchall()]
-            report["created"] = sum(flags)
-            report["updated"] = len(flags) - report["created"]
-            report["unchanged"] = len(rows) - len(flags)
-            if dry_run:
-                raise _Rollback
-            report["written"] = True
-    except _Rollback:
-        pass
-    return report
-
-
-class _Rollback(Exception):
-    """Raised inside the transaction to undo a dry run."""
+    return await run_import(conn, raw, fmt, mode=mode, dry_run=dry_run,
+                            validate=lambda rows: validate(rows, crs), write=_write)

@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import json
 import math
+from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
 
@@ -381,17 +382,24 @@ class _Rollback(Exception):
     """Raised inside the transaction to undo it (dry run or refused import)."""
 
 
-async def import_bytes(
-    conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
-    principal: Principal | None, max_rows: int, crs: Crs = Crs.WGS84,
-    duplicate_within_m: float = 30.0,
+Validator = Callable[[list[dict[str, Any]]], tuple[list[Any], list[dict[str, Any]]]]
+Writer = Callable[[AsyncConnection[Any], list[Any], dict[str, Any]], Awaitable[None]]
+
+
+async def run_import(
+    conn: AsyncConnection[Any], raw_rows: list[dict[str, Any]], fmt: Format, *,
+    mode: Mode, dry_run: bool, validate: Validator, write: Writer,
 ) -> dict[str, Any]:
-    """Validate and (unless refused or dry run) write; returns the import report."""
-    # Parsing and validation are CPU-bound: keep them off the event loop.
-    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows)
+    """The rules every import follows, whatever it imports.
+
+    Validate every row (off the event loop: it is CPU-bound); refuse the
+    whole file on any problem unless skipping bad rows; write in one
+    transaction, rolled back for a dry run or when the writer found problems
+    of its own in all-or-nothing mode. ``write`` fills the report's counts.
+    """
     if not raw_rows:
         raise FileError("the file has no data rows", [("file", "no data rows")])
-    records, problems = await asyncio.to_thread(validate_rows, raw_rows, crs)
+    records, problems = await asyncio.to_thread(validate, raw_rows)
     report: dict[str, Any] = {
         "format": fmt.value, "mode": mode.value, "dry_run": dry_run, "rows": len(raw_rows),
         "valid_rows": len(records), "created": 0, "updated": 0, "unchanged": 0,
@@ -401,7 +409,7 @@ async def import_bytes(
         return report
     try:
         async with conn.transaction():
-            await _write(conn, records, report, principal, mode, duplicate_within_m, present)
+            await write(conn, records, report)
             if dry_run or (report["errors"] and mode is Mode.ALL_OR_NOTHING):
                 raise _Rollback
             report["written"] = True
@@ -409,6 +417,28 @@ async def import_bytes(
         pass
     report["errors"].sort(key=lambda p: (p["row"], p["field"]))
     return report
+
+
+def count_upserts(report: dict[str, Any], inserted_flags: list[bool]) -> None:
+    """Created / updated / unchanged from an upsert's ``RETURNING (xmax = 0)`` rows."""
+    report["created"] = sum(inserted_flags)
+    report["updated"] = len(inserted_flags) - report["created"]
+    report["unchanged"] = report["valid_rows"] - len(inserted_flags)
+
+
+async def import_bytes(
+    conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
+    principal: Principal | None, max_rows: int, crs: Crs = Crs.WGS84,
+    duplicate_within_m: float = 30.0,
+) -> dict[str, Any]:
+    """Validate and (unless refused or dry run) write stations; returns the import report."""
+    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows)
+
+    async def write(c: AsyncConnection[Any], records: list[Any], report: dict[str, Any]) -> None:
+        await _write(c, records, report, principal, mode, duplicate_within_m, present)
+
+    return await run_import(conn, raw_rows, fmt, mode=mode, dry_run=dry_run,
+                            validate=lambda rows: validate_rows(rows, crs), write=write)
 
 
 async def _write(
@@ -448,10 +478,7 @@ async def _write(
                 return
             await cur.execute("DELETE FROM _imp WHERE rownum = ANY(%s)", (list(refused),))
         await cur.execute(_upsert_sql(present))
-        flags = [r[0] for r in await cur.fetchall()]
-        report["created"] = sum(flags)
-        report["updated"] = len(flags) - report["created"]
-        report["unchanged"] = report["valid_rows"] - len(flags)
+        count_upserts(report, [r[0] for r in await cur.fetchall()])
         await cur.execute(_DUPLICATES, {"within": within_m})
         pairs = set()
         for code, other, name, other_name, d in await cur.fetchall():
