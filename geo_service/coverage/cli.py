@@ -108,47 +108,43 @@ def print_plan(result: dict[str, Any]) -> None:
               f"-> {s['covered_after']:.0f}  [{s['label']}]")
 
 
-def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
+def _run(args: argparse.Namespace, settings: Settings, kind: str,
+         extra: dict[str, Any]) -> int:
+    """Validate the request, run it against the database, print the table or the error."""
     from pydantic import ValidationError
 
-    from geo_service.coverage.schemas import CoverageRequest
-    from geo_service.coverage.service import run_coverage
+    from geo_service.coverage import service
+    from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
     from geo_service.db import connect
     from geo_service.errors import GeoServiceError
 
     with connect(settings.resolved_database_url()) as conn:
         try:
-            req = CoverageRequest.model_validate(_request(args, conn, {}))
-            result = run_coverage(conn, req, progress=_progress())
+            body = _request(args, conn, extra)
+            if kind == "coverage":
+                result = service.run_coverage(conn, CoverageRequest.model_validate(body),
+                                              progress=_progress())
+            else:
+                result = service.run_recommendations(
+                    conn, RecommendRequest.model_validate(body), progress=_progress())
         except (GeoServiceError, ValidationError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-    print_scorecard(result)
+    (print_scorecard if kind == "coverage" else print_plan)(result)
     return 0
 
 
+def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
+    return _run(args, settings, "coverage", {})
+
+
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    from pydantic import ValidationError
-
-    from geo_service.coverage.schemas import RecommendRequest
-    from geo_service.coverage.service import run_recommendations
-    from geo_service.db import connect
-    from geo_service.errors import GeoServiceError
-
     extra: dict[str, Any] = {"method": args.method}
     if args.add is not None:
         extra["add"] = args.add
     if args.target_share is not None:
         extra["target_share"] = args.target_share
-    with connect(settings.resolved_database_url()) as conn:
-        try:
-            req = RecommendRequest.model_validate(_request(args, conn, extra))
-            result = run_recommendations(conn, req, progress=_progress())
-        except (GeoServiceError, ValidationError) as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-    print_plan(result)
-    return 0
+    return _run(args, settings, "recommendations", extra)
 
 
 def add_commands(sub: Any) -> None:
