@@ -282,7 +282,3 @@ class AdminAreaPublic(BaseModel):
     sample: bool
     stations: int
 
-
-def dump(model: BaseModel) -> dict[str, Any]:
-    """Plain-dict form used by the service layer."""
-    return model.model_dump()

@@ -147,3 +147,17 @@ def test_api_runs_and_geojson(client: TestClient, keys: dict[str, str],
                     headers={"Authorization": keys["editor"]})
     assert r.status_code == 422
     assert client.get("/v1/analysis/runs/999999").status_code == 404
+
+
+def test_target_share_and_minutes(areas: psycopg.Connection[Any],
+                                  random_world: dict[str, Any]) -> None:
+    reached = run_recommendations(areas, RecommendRequest(area="460200", target_share=0.5,
+                                                          threshold_m=1000))
+    assert reached["target_reached"] is True and reached["covered_share_after"] >= 0.5
+    unreachable = run_recommendations(
+        areas, RecommendRequest(area="460200", target_share=1.0, threshold_m=50,
+                                candidates=[(109.5, 18.3)]))
+    assert unreachable["target_reached"] is False
+    walk = CoverageRequest(area="460200", threshold_minutes=15)
+    assert walk.threshold() == 1000.0
+    assert CoverageRequest(area="460200", threshold_minutes=4, mode="ebike").threshold() == 1000.0

@@ -101,6 +101,9 @@ def print_plan(result: dict[str, Any]) -> None:
           f"({_pct(result['covered_share_after'])})")
     if result.get("optimal_gap") is not None:
         print(f"greedy's gap to the exact optimum (HiGHS): {_pct(result['optimal_gap'])}")
+    if result.get("target_reached") is False:
+        print(f"note: the target share {_pct(result['target_share'])} cannot be reached "
+              "with these candidates and this threshold")
     if result.get("note"):
         print(f"note: {result['note']}")
     for s in result["sites"]:

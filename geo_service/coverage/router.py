@@ -48,6 +48,7 @@ class RecommendationRun(BaseModel):
     covered_share_after: float | None
     optimal_gap: float | None
     target_share: float | None
+    target_reached: bool | None
     note: str | None
     sites: list[dict[str, Any]]
     sample_data: bool

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geo_service.catalogue import Status
+from geo_service.coverage.analysis import minutes_to_metres
 from geo_service.schemas import check_amenities
 
 AreaCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,20}$")]
@@ -77,7 +78,7 @@ class CoverageRequest(BaseModel):
     def threshold(self) -> float:
         """The coverage distance in metres (minutes × speed when given as time)."""
         if self.threshold_minutes is not None:
-            return self.threshold_minutes / 60 * SPEEDS_KMH[self.mode] * 1000
+            return minutes_to_metres(self.threshold_minutes, SPEEDS_KMH[self.mode])
         return self.threshold_m if self.threshold_m is not None else 1000.0
 
 

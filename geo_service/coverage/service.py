@@ -238,7 +238,8 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         "covered_before": plan.covered_before, "covered_after": plan.covered_after,
         "covered_share_before": plan.covered_before / total if total else None,
         "covered_share_after": plan.covered_after / total if total else None,
-        "optimal_gap": optimal_gap, "target_share": req.target_share, "note": note,
+        "optimal_gap": optimal_gap, "target_share": req.target_share,
+        "target_reached": plan.target_reached, "note": note,
         "sites": sites, "sample_data": inputs.sample,
     })
     run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
