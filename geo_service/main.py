@@ -14,6 +14,8 @@ from geo_service import meta
 from geo_service.coverage.router import router as coverage_router
 from geo_service.db import make_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
+from geo_service.feeds import exports, ogc, tiles
+from geo_service.feeds.router import router as feeds_router
 from geo_service.responses import dumps
 from geo_service.settings import Settings
 from geo_service.stations.router import router as stations_router
@@ -117,6 +119,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(meta.router)
     app.include_router(stations_router)
     app.include_router(coverage_router)
+    app.include_router(feeds_router)
+    app.include_router(exports.router)
+    app.include_router(ogc.router)
+    app.include_router(tiles.router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     return app

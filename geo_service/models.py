@@ -105,6 +105,7 @@ class Station(Base):
         Index("ix_station_updated_at", "updated_at", "id"),
         Index("ix_station_district_code", "district_code"),
         Index("ix_station_city_code", "city_code"),
+        Index("ix_station_change_seq", "change_seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -146,6 +147,8 @@ class Station(Base):
     )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    #: Position in the change feed, drawn in commit order by a trigger (migration 0003).
+    change_seq: Mapped[int] = mapped_column(BigInteger)
 
 
 class ApiKey(Base):

@@ -167,6 +167,18 @@ class TenOnes(BaseModel):
     missing: list[str] = Field(description="codes of the ten-ones items it lacks")
 
 
+class StationLinks(BaseModel):
+    """Deep links that open the station in each app, in that app's coordinate system."""
+
+    amap: str = Field(description="Amap marker (GCJ-02)")
+    amap_ride: str = Field(description="Amap riding navigation to the station (GCJ-02)")
+    baidu: str = Field(description="Baidu Maps marker page (BD-09)")
+    baidu_ride: str = Field(description="Baidu Maps app riding navigation (BD-09)")
+    tencent: str = Field(description="Tencent Maps marker (GCJ-02)")
+    tencent_ride: str = Field(description="Tencent Maps bike route plan (GCJ-02)")
+    geo: str = Field(description="RFC 5870 geo: URI (WGS-84) for any map app")
+
+
 class StationPublic(BaseModel):
     """A station as the API shows it; ``lon``/``lat`` are in ``crs``."""
 
@@ -201,6 +213,7 @@ class StationPublic(BaseModel):
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
     version: int
+    links: StationLinks
 
 
 class NearestStation(StationPublic):

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
         description="query coordinates are rounded to this many decimals in logs (~100 m)",
     )
     default_timezone: str = "Asia/Shanghai"
+    feed_ttl_s: int = Field(
+        default=60, description="how long consumers may keep a feed (GBFS ttl, max-age)"
+    )
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

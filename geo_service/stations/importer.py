@@ -447,6 +447,7 @@ async def _write(
     present: set[str],
 ) -> None:
     async with conn.cursor() as cur:
+        await cur.execute(q.LOCK_CHANGES)  # before any row lock; see queries.LOCK_CHANGES
         await cur.execute(_TEMP)
         async with cur.copy(f"COPY _imp ({', '.join(_IMP_COLS)}) FROM STDIN") as copy:
             for n, rec in records:

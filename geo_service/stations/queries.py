@@ -65,6 +65,11 @@ WHERE {_NEAREST_FILTERS}
   AND ST_DWithin(s.geog, {QUERY_POINT}, %(sphere_bound_m)s, false)
 """
 
+# Every station write takes this lock first (the trigger of migration 0003 takes
+# it too): held to commit, it makes change numbers follow commit order, and
+# taking it before any row lock keeps writers from deadlocking on it.
+LOCK_CHANGES = "SELECT pg_advisory_xact_lock(73050001)"
+
 GET_STATION = f"SELECT {STATION_COLUMNS} FROM station s WHERE s.code = %(code)s"
 GET_STATION_FOR_UPDATE = GET_STATION + " FOR UPDATE"
 

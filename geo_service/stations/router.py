@@ -178,7 +178,8 @@ async def nearest(
     return JSONResponse(body)
 
 
-def _bbox(value: str | None, crs: Crs) -> list[float] | None:
+def parse_bbox(value: str | None, crs: Crs) -> list[float] | None:
+    """``minlon,minlat,maxlon,maxlat`` in ``crs`` → the same box in WGS-84."""
     if value is None:
         return None
     try:
@@ -216,7 +217,8 @@ async def list_stations(
     page = await service.list_stations(
         conn, crs=crs, limit=min(limit, settings.max_page_size), cursor=cursor,
         statuses=statuses, want_mask=amenity_mask(want),
-        host_types=split_list(host_type, "host_type", _HOSTS), area=area, bbox=_bbox(bbox, crs),
+        host_types=split_list(host_type, "host_type", _HOSTS), area=area,
+        bbox=parse_bbox(bbox, crs),
     )
     return JSONResponse(page)
 

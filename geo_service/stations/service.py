@@ -38,6 +38,7 @@ from geo_service.errors import (
     invalid,
 )
 from geo_service.hours import compile_hours, open_state
+from geo_service.links import station_links
 from geo_service.stations import queries as q
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ class Principal:
 def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
     """Turn a station row into its public dict, coordinates in ``crs``."""
     mask = int(row.pop("amenity_mask"))
+    row["links"] = station_links(row["code"], row["name"], row["lon"], row["lat"], row["address"])
     lon, lat = from_wgs84(row["lon"], row["lat"], crs)
     row["lon"], row["lat"], row["crs"] = round(lon, 7), round(lat, 7), crs.value
     row["amenities"] = amenity_codes(mask)
@@ -311,12 +313,22 @@ def check_version(current: int, body_version: int | None, if_match: int | None) 
     return current
 
 
+async def begin_station_write(conn: AsyncConnection[Any]) -> None:
+    """Take the change-feed lock first thing in a station write transaction.
+
+    The row trigger takes it anyway; taking it before any row lock means two
+    writers can never hold one each and wait for the other's.
+    """
+    await conn.execute(q.LOCK_CHANGES)
+
+
 async def create_station(
     conn: AsyncConnection[Any], principal: Principal, body: dict[str, Any], crs: Crs
 ) -> dict[str, Any]:
     rec = to_record(body, crs)
     await check_timezone(conn, rec["timezone"])
     async with conn.transaction():
+        await begin_station_write(conn)
         await fill_admin(conn, rec)
         await _require_scope(conn, principal, rec, "new station")
         async with conn.cursor() as cur:
@@ -344,6 +356,7 @@ async def replace_station(
 ) -> dict[str, Any]:
     """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
     async with conn.transaction():
+        await begin_station_write(conn)
         current = await _locked(conn, code)
         await _require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
@@ -365,6 +378,7 @@ async def patch_station(
 ) -> dict[str, Any]:
     """Apply only the fields sent; the rest keep their stored values."""
     async with conn.transaction():
+        await begin_station_write(conn)
         current = await _locked(conn, code)
         base = public_row(dict(current), crs)
         merged = {k: base[k] for k in _EDITABLE}
@@ -397,6 +411,7 @@ async def delete_station(
 ) -> dict[str, Any]:
     """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
     async with conn.transaction():
+        await begin_station_write(conn)
         current = await _locked(conn, code)
         await _require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], version, if_match)

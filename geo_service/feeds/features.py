@@ -1,0 +1,104 @@
+"""Stations as GeoJSON features: one shape for every feed (GeoJSON, OGC items, change feed).
+
+Pure functions over plain rows (dicts from :mod:`geo_service.feeds.queries`),
+so the same feature comes out of a streamed national export, an OGC page and
+a change-feed entry, and a consumer can move between them without mapping
+fields. Coordinates are WGS-84 ``[lon, lat]`` (RFC 7946) with 7 decimals
+(~1 cm); the deep links carry the per-platform coordinate systems.
+
+Example
+-------
+>>> amenity_items(0b101)[1]["code"]
+'microwave'
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from typing import Any
+
+from geo_service.catalogue import AMENITIES, ten_ones_count, ten_ones_missing
+from geo_service.feeds.queries import PUBLISHED
+from geo_service.links import station_links
+
+#: RFC 7946 foreign member naming the sample-data caveat on every feed.
+SAMPLE_NOTE = "Stations with sample=true are SAMPLE DATA generated for demonstration."
+
+
+@functools.lru_cache(maxsize=4096)
+def amenity_items(mask: int) -> tuple[dict[str, Any], ...]:
+    """The amenities of a mask as codes with their zh/en labels (cached: masks repeat)."""
+    return tuple(
+        {"code": a.code, "label_zh": a.label_zh, "label_en": a.label_en, "ten_ones": a.ten_ones}
+        for a in AMENITIES if mask >> a.bit & 1
+    )
+
+
+def is_published(status: str) -> bool:
+    """Whether a consumer should show a station with this status."""
+    return status in PUBLISHED
+
+
+def feature_properties(row: dict[str, Any]) -> dict[str, Any]:
+    """The properties a consumer needs, from a feed row (see ``queries.FEED_COLUMNS``)."""
+    mask = int(row["amenity_mask"])
+    return {
+        "code": row["code"],
+        "name": row["name"],
+        "name_en": row["name_en"],
+        "address": row["address"],
+        "province_code": row["province_code"],
+        "city_code": row["city_code"],
+        "district": row["district"],
+        "district_code": row["district_code"],
+        "phone": row["phone"],
+        "host_type": row["host_type"],
+        "status": row["status"],
+        "opening_hours": row["opening_hours"],
+        "timezone": row["timezone"],
+        "open_now": row["open_now"],
+        "amenities": list(amenity_items(mask)),
+        "ten_ones_count": ten_ones_count(mask),
+        "ten_ones_missing": ten_ones_missing(mask),
+        "last_verified_on": row["last_verified_on"],
+        "updated_at": row["updated_at"],
+        "version": row["version"],
+        "sample": row["sample"],
+        "links": station_links(row["code"], row["name"], row["lon"], row["lat"], row["address"]),
+    }
+
+
+def station_feature(row: dict[str, Any]) -> dict[str, Any]:
+    """One station as an RFC 7946 Feature with its code as ``id``."""
+    return {
+        "type": "Feature",
+        "id": row["code"],
+        "geometry": {"type": "Point",
+                     "coordinates": [round(row["lon"], 7), round(row["lat"], 7)]},
+        "properties": feature_properties(row),
+    }
+
+
+def change_entry(row: dict[str, Any]) -> dict[str, Any]:
+    """A change-feed entry: the station as it is now, or a tombstone when unpublished.
+
+    Each station appears once, at its latest change (as CouchDB's ``_changes``
+    does): a consumer that applies entries in order ends with the published set.
+    """
+    published = is_published(row["status"])
+    return {
+        "seq": row["change_seq"],
+        "op": "upsert" if published else "delete",
+        "code": row["code"],
+        "version": row["version"],
+        "status": row["status"],
+        "updated_at": row["updated_at"],
+        "deleted_at": row["deleted_at"],
+        "feature": station_feature(row) if published else None,
+    }
+
+
+def utc_iso(value: dt.datetime) -> str:
+    """RFC 3339 in UTC with a Z, the form feeds and GBFS use for ``last_updated``."""
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")

@@ -1,0 +1,64 @@
+"""All SQL of the feeds room. Values are always bound parameters.
+
+Feeds read published stations (open or temporarily closed) in one of two
+orders: by ``id`` for snapshots (GeoJSON, OGC items, exports) and by
+``change_seq`` for the change feed. ``change_seq`` is drawn in commit order
+(migration 0003), so ``change_seq > cursor`` never skips a committed write.
+"""
+
+from __future__ import annotations
+
+from geo_service.stations.queries import STATION_COLUMNS
+
+#: Statuses a consumer should show; everything else is a tombstone in the change feed.
+PUBLISHED = ("open", "temporarily_closed")
+
+# Open at %(at)s by the compiled hours; NULL where a dated rule's horizon ends first.
+OPEN_AT = """
+    CASE WHEN s.status <> 'open' THEN false
+         WHEN s.hours_kind = 'dated' AND NOT (s.hours_valid_until > %(at)s) THEN NULL
+         ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
+    END"""
+
+FEED_COLUMNS = f"{STATION_COLUMNS}, s.change_seq, {OPEN_AT} AS open_now"
+
+# Area (any admin level) and bbox filters shared by the snapshot feeds. NULL = no filter.
+AREA_BBOX_FILTER = """
+    (%(area)s::text IS NULL
+     OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
+    AND (%(bbox)s::float8[] IS NULL OR s.geog::geometry && ST_MakeEnvelope(
+        (%(bbox)s::float8[])[1], (%(bbox)s::float8[])[2],
+        (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326))
+"""
+
+PUBLISHED_STATIONS = f"""
+SELECT {FEED_COLUMNS}
+FROM station s
+WHERE s.status IN ('open', 'temporarily_closed')
+  AND {AREA_BBOX_FILTER}
+ORDER BY s.id
+"""
+
+# One snapshot-consistent read of the change feed: everything after the cursor,
+# in change order, closed / planned / duplicate rows included (they are tombstones).
+CHANGES = f"""
+SELECT {FEED_COLUMNS}
+FROM station s
+WHERE s.change_seq > %(after)s
+ORDER BY s.change_seq
+LIMIT %(limit)s
+"""
+
+# The validators of every feed: the last change number and when it happened.
+# Both come from indexes, so a 304 costs two index probes.
+FEED_STATE = """
+SELECT coalesce((SELECT max(change_seq) FROM station), 0) AS seq,
+       (SELECT max(updated_at) FROM station) AS last_modified
+"""
+
+STATION_STATUS = f"""
+SELECT s.code, s.status, s.version, s.updated_at, {OPEN_AT} AS open_now
+FROM station s
+WHERE s.status IN ('open', 'temporarily_closed')
+ORDER BY s.id
+"""

@@ -1,0 +1,157 @@
+"""JSON Schemas (draft 2020-12) of our own feeds, published at ``/v1/feeds/schemas/{name}.json``.
+
+Consumers validate what they ingest against these, and the test suite
+validates every feed against them with the ``jsonschema`` library, so a field
+added to a feed without its schema (or the reverse) fails a test.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
+from geo_service.links import LINK_KINDS
+
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_TIME = {"type": "string", "format": "date-time"}
+_DATE_OR_NULL = {"type": ["string", "null"], "format": "date"}
+
+_POINT = {
+    "type": "object", "required": ["type", "coordinates"], "additionalProperties": False,
+    "properties": {
+        "type": {"const": "Point"},
+        "coordinates": {"type": "array", "minItems": 2, "maxItems": 2, "prefixItems": [
+            {"type": "number", "minimum": -180, "maximum": 180},
+            {"type": "number", "minimum": -90, "maximum": 90}]},
+    },
+}
+
+_AMENITY = {
+    "type": "object", "required": ["code", "label_zh", "label_en", "ten_ones"],
+    "additionalProperties": False,
+    "properties": {"code": {"enum": sorted(AMENITY_BY_CODE)}, "label_zh": _STR,
+                   "label_en": _STR, "ten_ones": {"type": "boolean"}},
+}
+
+_LINKS = {
+    "type": "object", "required": list(LINK_KINDS), "additionalProperties": False,
+    "properties": {k: {"type": "string", "format": "uri"} for k in LINK_KINDS},
+}
+
+_PROPERTIES = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "code": _STR, "name": _STR, "name_en": _NSTR, "address": _NSTR,
+        "province_code": _NSTR, "city_code": _NSTR, "district": _NSTR,
+        "district_code": _NSTR, "phone": _NSTR,
+        "host_type": {"enum": [h.value for h in HostType]},
+        "status": {"enum": ["open", "temporarily_closed"]},
+        "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
+        "timezone": _STR,
+        "open_now": {"type": ["boolean", "null"],
+                     "description": "open at the feed's open_now_at; null when the hours "
+                                    "cannot tell"},
+        "amenities": {"type": "array", "items": {"$ref": "#/$defs/amenity"}},
+        "ten_ones_count": {"type": "integer", "minimum": 0, "maximum": 10},
+        "ten_ones_missing": {"type": "array", "items": _STR},
+        "last_verified_on": _DATE_OR_NULL,
+        "updated_at": _TIME,
+        "version": {"type": "integer", "minimum": 1},
+        "sample": {"type": "boolean", "description": "true for SAMPLE DATA, not a real station"},
+        "links": {"$ref": "#/$defs/links"},
+    },
+}
+_PROPERTIES["required"] = list(_PROPERTIES["properties"])  # type: ignore[call-overload]
+
+_FEATURE = {
+    "type": "object", "required": ["type", "id", "geometry", "properties"],
+    "properties": {"type": {"const": "Feature"}, "id": _STR,
+                   "geometry": {"$ref": "#/$defs/point"},
+                   "properties": {"$ref": "#/$defs/properties"}},
+}
+
+_DEFS = {"point": _POINT, "amenity": _AMENITY, "links": _LINKS, "properties": _PROPERTIES,
+         "feature": _FEATURE}
+
+_STATIONS = {
+    "title": "geo_service stations (GeoJSON FeatureCollection, RFC 7946)",
+    "type": "object", "required": ["type", "features", "generated_at", "open_now_at"],
+    "properties": {
+        "type": {"const": "FeatureCollection"},
+        "generated_at": _TIME, "open_now_at": _TIME, "note": _STR,
+        "features": {"type": "array", "items": {"$ref": "#/$defs/feature"}},
+    },
+}
+
+_CHANGES = {
+    "title": "geo_service change feed page",
+    "type": "object",
+    "required": ["since", "next_cursor", "has_more", "count", "open_now_at", "changes"],
+    "properties": {
+        "since": _NSTR, "next_cursor": _STR, "has_more": {"type": "boolean"},
+        "count": {"type": "integer", "minimum": 0}, "open_now_at": _TIME,
+        "changes": {"type": "array", "items": {
+            "type": "object",
+            "required": ["seq", "op", "code", "version", "status", "updated_at", "deleted_at",
+                         "feature"],
+            "properties": {
+                "seq": {"type": "integer", "minimum": 1},
+                "op": {"enum": ["upsert", "delete"]},
+                "code": _STR, "version": {"type": "integer", "minimum": 1},
+                "status": {"enum": [s.value for s in Status]},
+                "updated_at": _TIME, "deleted_at": {"type": ["string", "null"]},
+                "feature": {"oneOf": [{"$ref": "#/$defs/feature"}, {"type": "null"}]},
+            },
+            "if": {"properties": {"op": {"const": "upsert"}}},
+            "then": {"properties": {"feature": {"$ref": "#/$defs/feature"}}},
+            "else": {"properties": {"feature": {"type": "null"}}},
+        }},
+    },
+}
+
+
+def _envelope(title: str, data: dict[str, Any]) -> dict[str, Any]:
+    """GBFS-style envelope: last_updated, ttl, version, data."""
+    return {
+        "title": title, "type": "object",
+        "required": ["last_updated", "ttl", "version", "data"],
+        "properties": {"last_updated": _TIME, "ttl": {"type": "integer", "minimum": 0},
+                       "version": _STR, "data": data},
+    }
+
+
+_STATUS = _envelope("geo_service station status", {
+    "type": "object", "required": ["stations"],
+    "properties": {"stations": {"type": "array", "items": {
+        "type": "object", "additionalProperties": False,
+        "required": ["code", "status", "open_now", "temporarily_closed", "version",
+                     "updated_at"],
+        "properties": {"code": _STR, "status": {"enum": ["open", "temporarily_closed"]},
+                       "open_now": {"type": ["boolean", "null"]},
+                       "temporarily_closed": {"type": "boolean"},
+                       "version": {"type": "integer", "minimum": 1}, "updated_at": _TIME},
+    }}},
+})
+
+_DISCOVERY = _envelope("geo_service feed discovery", {
+    "type": "object", "required": ["feeds"],
+    "properties": {"feeds": {"type": "array", "items": {
+        "type": "object", "required": ["name", "url", "type"],
+        "properties": {"name": _STR, "url": {"type": "string", "format": "uri"},
+                       "type": _STR, "schema": {"type": "string", "format": "uri"},
+                       "description": _STR},
+    }}},
+})
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "stations": _STATIONS, "changes": _CHANGES, "station_status": _STATUS,
+    "discovery": _DISCOVERY,
+}
+
+
+def feed_schema(name: str, url: str) -> dict[str, Any]:
+    """The schema ``name`` as a standalone document whose ``$id`` is where it is served."""
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": url,
+            **SCHEMAS[name], "$defs": _DEFS}

@@ -1,0 +1,117 @@
+"""Rules of the feeds room: streamed snapshots, change-feed pages, the status feed.
+
+Functions take a psycopg connection or pool and plain values and return plain
+data or byte chunks; the router adds HTTP. The national GeoJSON export is
+streamed from a server-side cursor in batches, so memory stays flat however
+many stations there are.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from geo_service.errors import invalid
+from geo_service.feeds import queries as q
+from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_feature, utc_iso
+from geo_service.responses import dumps
+
+#: Rows per fetch from the server-side cursor of a streamed feed.
+BATCH_ROWS = 2000
+
+
+def minute_of(now: dt.datetime) -> dt.datetime:
+    """The whole minute open-now values are computed for (hours are minute-granular)."""
+    return now.astimezone(dt.UTC).replace(second=0, microsecond=0)
+
+
+async def stream_feature_collection(
+    pool: AsyncConnectionPool[Any], *, area: str | None, bbox: list[float] | None,
+    at: dt.datetime, generated_at: dt.datetime,
+) -> AsyncIterator[bytes]:
+    """A FeatureCollection of the published stations, written as it is read.
+
+    The connection is taken here, not from the request, because the body is
+    sent after the endpoint returns; a server-side cursor keeps at most
+    :data:`BATCH_ROWS` rows in memory.
+    """
+    head = {"type": "FeatureCollection", "generated_at": utc_iso(generated_at),
+            "open_now_at": utc_iso(at), "note": SAMPLE_NOTE}
+    yield dumps(head)[:-1] + b',"features":['
+    first = True
+    async with pool.connection() as conn, conn.transaction(), conn.cursor(
+        name="geojson_feed", row_factory=dict_row
+    ) as cur:
+        await cur.execute(q.PUBLISHED_STATIONS, {"area": area, "bbox": bbox, "at": at})
+        while rows := await cur.fetchmany(BATCH_ROWS):
+            chunk = b",".join(dumps(station_feature(r)) for r in rows)
+            yield chunk if first else b"," + chunk
+            first = False
+    yield b"]}"
+
+
+def encode_cursor(seq: int) -> str:
+    """The change feed's opaque cursor for "everything after change ``seq``"."""
+    return base64.urlsafe_b64encode(f"chg:{seq}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int:
+    """Cursor → change number; ``None`` or empty means from the beginning."""
+    if not cursor:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        prefix, _, number = raw.partition(":")
+        seq = int(number)
+    except (ValueError, UnicodeDecodeError, binascii.Error):
+        raise invalid("since", "not a cursor this feed handed out") from None
+    if prefix != "chg" or not 0 <= seq < 2**63:
+        raise invalid("since", "not a cursor this feed handed out")
+    return seq
+
+
+async def changes_page(
+    conn: AsyncConnection[Any], *, since: str | None, limit: int, at: dt.datetime,
+) -> dict[str, Any]:
+    """Every station changed after the cursor, in change order, one page.
+
+    One statement, one snapshot: because change numbers are drawn in commit
+    order, what it sees is a prefix of all changes, so the next page starting
+    at the returned cursor cannot miss a write that commits later.
+    """
+    after = decode_cursor(since)
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.CHANGES, {"after": after, "limit": limit + 1, "at": at})
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    entries = [change_entry(r) for r in rows]
+    last = rows[-1]["change_seq"] if rows else after
+    return {
+        "since": since,
+        "next_cursor": encode_cursor(last),
+        "has_more": more,
+        "count": len(entries),
+        "open_now_at": at,
+        "changes": entries,
+    }
+
+
+async def station_status(conn: AsyncConnection[Any], *, at: dt.datetime) -> list[dict[str, Any]]:
+    """Open-now and status of every published station: small enough to poll."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.STATION_STATUS, {"at": at})
+        rows = await cur.fetchall()
+    return [
+        {"code": r["code"], "status": r["status"], "open_now": r["open_now"],
+         "temporarily_closed": r["status"] == "temporarily_closed", "version": r["version"],
+         "updated_at": r["updated_at"]}
+        for r in rows
+    ]

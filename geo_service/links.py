@@ -1,0 +1,73 @@
+"""Navigation deep links: open a station in Amap, Baidu or Tencent maps, or any ``geo:`` app.
+
+Each platform draws in its own coordinate system, so each link carries the
+station's position converted for that platform: Amap and Tencent take
+GCJ-02, Baidu takes BD-09, ``geo:`` URIs (RFC 5870) take WGS-84. A link with
+WGS-84 coordinates on Amap would land a few hundred metres off, on the wrong
+street. The ``*_ride`` links start riding (e-bike / bicycle) navigation from
+the phone's position, which is what a delivery rider wants; every platform
+named here supports a riding mode:
+
+- Amap URI API: ``uri.amap.com/navigation`` with ``mode=ride``;
+- Baidu map app: ``baidumap://map/direction`` with ``mode=riding`` (its web
+  direction page needs an origin, so the riding link is the app scheme);
+- Tencent URI API: ``apis.map.qq.com/uri/v1/routeplan`` with ``type=bike``.
+
+Example
+-------
+>>> links = station_links("SY-0001", "Sample station", 109.5, 18.25, None, source="demo")
+>>> links["geo"]
+'geo:18.25,109.5?q=18.25,109.5(Sample%20station)'
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from geo_service.coords import gcj02_to_bd09, wgs84_to_gcj02
+
+#: Who is asking, as the platforms' ``src`` / ``referer`` parameter wants it.
+LINK_SOURCE = "geo_service"
+
+#: The link kinds, in the order they are listed everywhere.
+LINK_KINDS = ("amap", "amap_ride", "baidu", "baidu_ride", "tencent", "tencent_ride", "geo")
+
+
+def _num(value: float) -> str:
+    """Six decimals (~0.1 m) without trailing zeros."""
+    return f"{value:.6f}".rstrip("0").rstrip(".")
+
+
+def station_links(
+    code: str, name: str, lon: float, lat: float, address: str | None, *,
+    source: str = LINK_SOURCE,
+) -> dict[str, str]:
+    """All deep links for one station stored at WGS-84 ``lon``/``lat``.
+
+    ``source`` identifies the caller to the platforms (Amap's ``src``,
+    Baidu's ``src``, Tencent's ``referer``); it is an app name, not a secret.
+    """
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    blon, blat = gcj02_to_bd09(glon, glat)
+    g_lon, g_lat, b_lon, b_lat = _num(glon), _num(glat), _num(blon), _num(blat)
+    w_lon, w_lat = _num(lon), _num(lat)
+    # Built by hand rather than with urlencode: this runs for every station of
+    # every nearest answer, and urlencode costs several times more.
+    label = quote(name or code, safe="")
+    addr = quote(address or "", safe="")
+    src = quote(source, safe="")
+    return {
+        "amap": f"https://uri.amap.com/marker?position={g_lon},{g_lat}&name={label}"
+                f"&src={src}&coordinate=gaode&callnative=1",
+        "amap_ride": f"https://uri.amap.com/navigation?to={g_lon},{g_lat},{label}&mode=ride"
+                     f"&src={src}&coordinate=gaode&callnative=1",
+        "baidu": f"https://api.map.baidu.com/marker?location={b_lat},{b_lon}&title={label}"
+                 f"&content={addr}&coord_type=bd09ll&output=html&src={src}",
+        "baidu_ride": f"baidumap://map/direction?destination=name:{label}%7Clatlng:{b_lat},"
+                      f"{b_lon}&coord_type=bd09ll&mode=riding&src={src}",
+        "tencent": f"https://apis.map.qq.com/uri/v1/marker?marker=coord:{g_lat},{g_lon};"
+                   f"title:{label};addr:{addr}&referer={src}",
+        "tencent_ride": f"https://apis.map.qq.com/uri/v1/routeplan?type=bike&to={label}"
+                        f"&tocoord={g_lat},{g_lon}&referer={src}",
+        "geo": f"geo:{w_lat},{w_lon}?q={w_lat},{w_lon}({label})",
+    }
