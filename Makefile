@@ -15,7 +15,9 @@ test: db
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
-bootstrap: system-deps $(STAMP)
+NPM_STAMP := node_modules/.installed-stamp
+
+bootstrap: system-deps $(STAMP) $(NPM_STAMP)
 
 system-deps:
 	@scripts/system-deps.sh
@@ -25,6 +27,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
 	touch $(STAMP)
+
+# Front-end and test assets come from npm at setup, never from a CDN at run time.
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(NPM_STAMP)
 
 db: bootstrap
 	$(BIN)/geo-service db start

@@ -10,6 +10,7 @@ if [ -z "${GEO_DATABASE_URL:-}" ]; then
 fi
 command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client-15)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 
 if [ ${#pkgs[@]} -eq 0 ]; then
   exit 0
