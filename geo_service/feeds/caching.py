@@ -72,7 +72,7 @@ def validators(
     digest = hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
     etag = f'W/"{state.seq}-{digest}"'
     moments = [m for m in (state.last_modified, as_of) if m is not None]
-    last = max(moments).replace(microsecond=0) if moments else None
+    last = max(moments).astimezone(dt.UTC).replace(microsecond=0) if moments else None
     now = now or dt.datetime.now(dt.UTC)
     if last is not None and now < last + dt.timedelta(seconds=1):
         last = None  # still inside that second: another change could share it
