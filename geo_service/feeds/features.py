@@ -15,24 +15,27 @@ Example
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from typing import Any
 
 from geo_service.catalogue import AMENITIES, ten_ones_count, ten_ones_missing
 from geo_service.feeds.queries import PUBLISHED
-from geo_service.links import station_links
+from geo_service.links import batch_links, station_links
 
 #: RFC 7946 foreign member naming the sample-data caveat on every feed.
 SAMPLE_NOTE = "Stations with sample=true are SAMPLE DATA generated for demonstration."
 
 
-@functools.lru_cache(maxsize=4096)
-def amenity_items(mask: int) -> tuple[dict[str, Any], ...]:
-    """The amenities of a mask as codes with their zh/en labels (cached: masks repeat)."""
-    return tuple(
-        {"code": a.code, "label_zh": a.label_zh, "label_en": a.label_en, "ten_ones": a.ten_ones}
-        for a in AMENITIES if mask >> a.bit & 1
-    )
+#: One shared dict per amenity; a station's list refers to these (never mutated).
+_ITEMS: tuple[tuple[int, dict[str, Any]], ...] = tuple(
+    (a.bit, {"code": a.code, "label_zh": a.label_zh, "label_en": a.label_en,
+             "ten_ones": a.ten_ones})
+    for a in AMENITIES
+)
+
+
+def amenity_items(mask: int) -> list[dict[str, Any]]:
+    """The amenities of a mask as codes with their zh/en labels, in catalogue order."""
+    return [item for bit, item in _ITEMS if mask >> bit & 1]
 
 
 def is_published(status: str) -> bool:
@@ -40,9 +43,16 @@ def is_published(status: str) -> bool:
     return status in PUBLISHED
 
 
-def feature_properties(row: dict[str, Any]) -> dict[str, Any]:
-    """The properties a consumer needs, from a feed row (see ``queries.FEED_COLUMNS``)."""
+def feature_properties(
+    row: dict[str, Any], links: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """The properties a consumer needs, from a feed row (see ``queries.FEED_COLUMNS``).
+
+    ``links`` may be passed in when computed for a whole batch (:func:`station_features`).
+    """
     mask = int(row["amenity_mask"])
+    if links is None:
+        links = station_links(row["code"], row["name"], row["lon"], row["lat"], row["address"])
     return {
         "code": row["code"],
         "name": row["name"],
@@ -58,26 +68,33 @@ def feature_properties(row: dict[str, Any]) -> dict[str, Any]:
         "opening_hours": row["opening_hours"],
         "timezone": row["timezone"],
         "open_now": row["open_now"],
-        "amenities": list(amenity_items(mask)),
+        "amenities": amenity_items(mask),
         "ten_ones_count": ten_ones_count(mask),
         "ten_ones_missing": ten_ones_missing(mask),
         "last_verified_on": row["last_verified_on"],
         "updated_at": row["updated_at"],
         "version": row["version"],
         "sample": row["sample"],
-        "links": station_links(row["code"], row["name"], row["lon"], row["lat"], row["address"]),
+        "links": links,
     }
 
 
-def station_feature(row: dict[str, Any]) -> dict[str, Any]:
+def station_feature(
+    row: dict[str, Any], links: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One station as an RFC 7946 Feature with its code as ``id``."""
     return {
         "type": "Feature",
         "id": row["code"],
         "geometry": {"type": "Point",
                      "coordinates": [round(row["lon"], 7), round(row["lat"], 7)]},
-        "properties": feature_properties(row),
+        "properties": feature_properties(row, links),
     }
+
+
+def station_features(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Features for a batch of rows, with the deep links converted in one array pass."""
+    return [station_feature(r, links) for r, links in zip(rows, batch_links(rows), strict=True)]
 
 
 def change_entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_service.errors import invalid
 from geo_service.feeds import queries as q
-from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_feature, utc_iso
+from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_features, utc_iso
 from geo_service.responses import dumps
 
 #: Rows per fetch from the server-side cursor of a streamed feed.
@@ -51,7 +51,7 @@ async def stream_feature_collection(
     ) as cur:
         await cur.execute(q.PUBLISHED_STATIONS, {"area": area, "bbox": bbox, "at": at})
         while rows := await cur.fetchmany(BATCH_ROWS):
-            chunk = b",".join(dumps(station_feature(r)) for r in rows)
+            chunk = b",".join(dumps(f) for f in station_features(rows))
             yield chunk if first else b"," + chunk
             first = False
     yield b"]}"
