@@ -33,6 +33,19 @@ ROOT_HTML = """<!doctype html>
 Example: 5 nearest open stations with a microwave near Sanya downtown</a></li>
 <li><a href="/v1/stations">All stations</a> · <a href="/v1/amenities">Amenity catalogue</a>
  · <a href="/v1/areas">Admin areas</a></li>
+<li>Feeds for navigation apps and GIS tools (<a href="/v1/feeds">discovery</a>):
+ <a href="/v1/feeds/stations.geojson">GeoJSON</a> ·
+ <a href="/v1/feeds/station_status">station status</a> ·
+ <a href="/v1/feeds/changes">change feed</a> ·
+ <a href="/ogc">OGC API – Features</a> ·
+ <a href="/tiles/stations.json">vector tiles (TileJSON)</a></li>
+<li>Bulk-upload exports: Amap <a href="/v1/exports/amap.csv">CSV</a> /
+ <a href="/v1/exports/amap.xlsx">XLSX</a> (GCJ-02) · Tencent
+ <a href="/v1/exports/tencent.csv">CSV</a> / <a href="/v1/exports/tencent.xlsx">XLSX</a>
+ (GCJ-02) · Baidu <a href="/v1/exports/baidu.csv">CSV</a> /
+ <a href="/v1/exports/baidu.xlsx">XLSX</a> (BD-09) · generic
+ <a href="/v1/exports/generic.csv">CSV</a> / <a href="/v1/exports/generic.xlsx">XLSX</a>
+ (WGS-84)</li>
 <li><a href="/healthz">Health</a></li>
 </ul>
 <p><em>Any station marked <code>"sample": true</code> is SAMPLE DATA generated for
