@@ -183,8 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     hr.set_defaults(func=cmd_hours_refresh)
 
     from geo_service.coverage.cli import add_commands
+    from geo_service.maps.cli import add_commands as add_map_commands
 
     add_commands(sub)
+    add_map_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

@@ -11,6 +11,9 @@ fi
 command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client-15)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)
 command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
+# The map tests drive Debian's Chromium (Playwright never downloads a browser here).
+[ -x /usr/bin/chromium ] || pkgs+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
 
 if [ ${#pkgs[@]} -eq 0 ]; then
   exit 0

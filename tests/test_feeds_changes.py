@@ -1,4 +1,4 @@
-"""The change feed: ordered, paged, with tombstones, and never skipping a write under concurrency."""
+"""The change feed: ordered, paged, with tombstones, never skipping a write under concurrency."""
 
 from __future__ import annotations
 
@@ -133,7 +133,6 @@ def test_replica_equals_published_set_while_writers_race(
 ) -> None:
     """Writers commit in random interleavings while a consumer pulls small pages."""
     insert_stations(areas, _bodies(60))
-    stop = threading.Event()
     errors: list[BaseException] = []
     writes = [0]
 

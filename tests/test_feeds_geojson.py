@@ -1,4 +1,4 @@
-"""The GeoJSON station feed, status and discovery feeds, their JSON Schemas, ETag/304, deep links."""
+"""The GeoJSON station feed, status and discovery feeds, JSON Schemas, ETag/304, deep links."""
 
 from __future__ import annotations
 
@@ -31,7 +31,9 @@ def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
     return db
 
 
-def _published(conn: psycopg.Connection[Any], where: str = "true") -> dict[str, tuple[float, float]]:
+def _published(
+    conn: psycopg.Connection[Any], where: str = "true"
+) -> dict[str, tuple[float, float]]:
     rows = conn.execute(
         "SELECT code, ST_X(geog::geometry), ST_Y(geog::geometry) FROM station s "
         f"WHERE status IN ('open', 'temporarily_closed') AND {where}").fetchall()
