@@ -183,9 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     hr.set_defaults(func=cmd_hours_refresh)
 
     from geo_service.coverage.cli import add_commands
+    from geo_service.feeds.export_cli import add_parser as add_export_parser
     from geo_service.maps.cli import add_commands as add_map_commands
 
     add_commands(sub)
+    add_export_parser(sub)
     add_map_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import psycopg
 
 from geo_service.coords import Crs
@@ -17,3 +25,33 @@ def insert_stations(conn: psycopg.Connection[Any], bodies: list[dict[str, Any]])
     records = [to_record(StationCreate.model_validate(b).model_dump(), Crs.WGS84) for b in bodies]
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(q.INSERT_STATION, records)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def live_server(db_url: str) -> Iterator[str]:
+    """``geo-service serve`` in a subprocess on a free port; yields its base URL.
+
+    For clients that need a real socket: schemathesis, GDAL, a browser.
+    """
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
+         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url})
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -7,15 +7,9 @@ Write operations are called with an admin key so the fuzzer reaches past the
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import psycopg
 import pytest
 import schemathesis
@@ -27,12 +21,7 @@ from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
 from tests.conftest import SEED
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.helpers import live_server as serve
 
 
 @pytest.fixture(scope="module")
@@ -41,23 +30,8 @@ def live_server(db_url: str) -> Iterator[dict[str, str]]:
         conn.execute("TRUNCATE api_key, station, demand_point, admin_area CASCADE")
         load_seed(db_url, SEED)
         key = create_key(conn, name="schemathesis", role="admin")
-    port = _free_port()
-    env = {**os.environ, "GEO_DATABASE_URL": db_url}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
-         "--log-level", "warning"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with serve(db_url) as base:
         yield {"base": base, "key": f"Bearer {key}"}
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """``geo-service export``: write a platform bulk-upload file (CSV or XLSX) from the database.
 
 The same reader and writers as ``GET /v1/exports/{platform}.{fmt}``
-(:func:`geo_service.feeds.exports.station_batches`, ``export_formats``), so a
+(:func:`geo_service.feeds.service.station_batches`, ``export_formats``), so a
 file made here is byte-for-byte the shape the API serves. The file is written
 next to its destination and renamed into place, so a failed export never
 leaves half a file under the final name.
@@ -52,8 +52,8 @@ async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
     from psycopg import AsyncConnection
 
     from geo_service.feeds.export_formats import PLATFORMS, PlatformName, csv_header, csv_rows
-    from geo_service.feeds.exports import station_batches, write_xlsx
-    from geo_service.feeds.service import minute_of
+    from geo_service.feeds.exports import write_xlsx
+    from geo_service.feeds.service import minute_of, station_batches
 
     spec = PLATFORMS[PlatformName(args.platform)]
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
@@ -80,6 +80,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         CRS_NAMES,
         PLATFORMS,
         PlatformName,
+        TooManyRows,
         china_date,
         export_filename,
     )
@@ -102,6 +103,9 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         rows, samples = asyncio.run(
             _export(settings.resolved_database_url(), args, fmt, part, bbox, now))
         os.replace(part, out)
+    except TooManyRows as exc:
+        print(f"error: {exc}; use --format csv, or --area / --bbox", file=sys.stderr)
+        return 2
     finally:
         part.unlink(missing_ok=True)
     print(f"wrote {rows} stations to {out} ({spec.label}, {CRS_NAMES[spec.crs]})")

@@ -152,8 +152,6 @@ def china_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(CHINA).date()
 
 
-# --- cell texts --------------------------------------------------------------------------
-
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -166,8 +164,8 @@ def _text(value: str | None) -> str | None:
     return None if value is None else neutralise(value)
 
 
-_DAYS = ("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su")
-_DAYS_ZH = dict(zip(_DAYS, ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
+_DAYS_ZH = dict(zip(("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"),
+                    ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
 _DAY = r"(?:Mo|Tu|We|Th|Fr|Sa|Su)"
 _SPAN = r"\d\d:\d\d-\d\d:\d\d"
 _RULE = re.compile(
@@ -231,16 +229,12 @@ def description(mask: int, english: bool = False) -> str | None:
     key = "label_en" if english else "label_zh"
     ten = [a[key] for a in items if a["ten_ones"]]
     extra = [a[key] for a in items if not a["ten_ones"]]
-    if english:
-        parts = ([f"Ten ones ({len(ten)}/10): " + ", ".join(ten)] if ten else []) + (
-            ["also: " + ", ".join(extra)] if extra else [])
-        return "; ".join(parts) or None
-    parts = ([f"十个一（{len(ten)}/10）：" + "、".join(ten)] if ten else []) + (
-        ["另有：" + "、".join(extra)] if extra else [])
-    return "；".join(parts) or None
+    sep, head, also, join = (", ", "Ten ones ({}/10): ", "also: ", "; ") if english else (
+        "、", "十个一（{}/10）：", "另有：", "；")
+    parts = ([head.format(len(ten)) + sep.join(ten)] if ten else []) + (
+        [also + sep.join(extra)] if extra else [])
+    return join.join(parts) or None
 
-
-# --- rows --------------------------------------------------------------------------------
 
 
 def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
@@ -281,8 +275,6 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
     return out
 
 
-# --- CSV ---------------------------------------------------------------------------------
-
 
 def _csv_value(value: Cell) -> Cell:
     if isinstance(value, float):
@@ -310,7 +302,13 @@ def csv_rows(rows: Sequence[Row], platform: Platform) -> bytes:
     return encode_csv(build_rows(rows, platform))
 
 
-# --- XLSX --------------------------------------------------------------------------------
+#: Rows an Excel sheet holds besides its header row.
+XLSX_MAX_ROWS = 1_048_575
+
+
+class TooManyRows(ValueError):
+    """More stations than one XLSX sheet can hold."""
+
 
 _WIDTHS = {"name": 36, "address": 40, "lon": 13, "lat": 13, "hours_text": 30,
            "opening_hours": 30, "category": 24, "description": 60}
@@ -352,11 +350,22 @@ class XlsxExport:
     def append(self, rows: Sequence[Row]) -> None:
         from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
+        if self.rows + len(rows) > XLSX_MAX_ROWS:
+            raise TooManyRows(f"more than {XLSX_MAX_ROWS:,} stations: an XLSX sheet cannot "
+                              "hold them")
+
         for cells in build_rows(rows, self.platform):
             self._sheet.append([ILLEGAL_CHARACTERS_RE.sub("", v) if isinstance(v, str) else v
                                 for v in cells])
         self.rows += len(rows)
         self.samples += sum(1 for r in rows if r["sample"])
+
+    def discard(self) -> None:
+        """Abandon an unfinished export: close the data sheet and delete its temporary file."""
+        self._sheet.close()
+        writer = getattr(self._sheet, "_writer", None)  # openpyxl keeps rows in a temp file
+        if writer is not None and isinstance(writer.out, str):
+            writer.cleanup()
 
     def readme(self) -> list[tuple[str, str]]:
         """The README sheet's (item, value) lines."""

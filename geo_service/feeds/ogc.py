@@ -13,7 +13,9 @@ and answer ``If-None-Match`` with 304.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
@@ -66,6 +68,12 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
+def _page_url(request: Request, **changes: int) -> str:
+    """This request's URL with some parameters changed (commas and colons left readable)."""
+    params = {**request.query_params, **{k: str(v) for k, v in changes.items()}}
+    return str(request.url.replace(query=urlencode(params, safe=",:/")))
+
+
 def _check_collection(collection_id: str) -> None:
     if collection_id != svc.COLLECTION_ID:
         raise NotFound(f"no collection {collection_id!r}",
@@ -96,7 +104,7 @@ async def conformance(f: FormatQ = None) -> Response:
 
 async def _collection_response(
     request: Request, conn: ConnDep, ttl: int, inm: str | None, ims: str | None,
-    build: Any,
+    build: Callable[[str, dict[str, Any]], dict[str, Any]],
 ) -> Response:
     """Collection metadata carries the extent, so it is validated like a feed."""
     state = await feed_state(conn)
@@ -202,8 +210,8 @@ async def items(
     features = [station_feature(r) for r in page.rows]
     links = [svc.link(str(request.url), "self", svc.GEOJSON, "This page")]
     for rel, to in svc.paging(offset, limit, len(features), page.number_matched).items():
-        url = request.url.include_query_params(offset=to, limit=limit)
-        links.append(svc.link(str(url), rel, svc.GEOJSON, f"The {rel} page"))
+        links.append(svc.link(_page_url(request, offset=to, limit=limit), rel, svc.GEOJSON,
+                              f"The {rel} page"))
     links.append(svc.link(f"{_base(request)}/ogc/collections/{svc.COLLECTION_ID}",
                           "collection", svc.JSON, "The collection"))
     body = {"type": "FeatureCollection", "timeStamp": utc_iso(now),

@@ -43,6 +43,8 @@ def items_query(active: Iterable[str]) -> str:
 
     The count sits on the left of the join so an empty page (an offset past
     the end) still reports it: that row comes back with NULL station columns.
+    The page is chosen by id first, so the rows an offset skips are never
+    given their columns (open-now is a function call per row).
     """
     where = _where(active)
     return f"""
@@ -51,9 +53,10 @@ FROM (SELECT count(*) AS number_matched FROM station s WHERE {where}) m
 LEFT JOIN LATERAL (
     SELECT s.id AS station_id, {FEED_COLUMNS}
     FROM station s
-    WHERE {where}
-    ORDER BY s.id
-    LIMIT %(limit)s OFFSET %(offset)s
+    WHERE s.id = ANY(ARRAY(SELECT s.id FROM station s
+                           WHERE {where}
+                           ORDER BY s.id
+                           LIMIT %(limit)s OFFSET %(offset)s))
 ) p ON true
 ORDER BY p.station_id
 """

@@ -32,13 +32,14 @@ from geo_service.errors import GeoServiceError, invalid
 from geo_service.feeds import ogc_queries as q
 from geo_service.feeds.features import utc_iso
 from geo_service.feeds.queries import PUBLISHED
-from geo_service.stations.router import CODE_PATTERN, parse_bbox
+from geo_service.stations.router import AREA_PATTERN, CODE_PATTERN, parse_bbox
 
 COLLECTION_ID = "stations"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
 QUERYABLES_REL = "http://www.opengis.net/def/rel/ogc/1.0/queryables"
-OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.0"
+# FastAPI writes OpenAPI 3.1, so the oas30 conformance class is not claimed.
+OPENAPI_TYPE = "application/vnd.oai.openapi+json;version=3.1"
 GEOJSON = "application/geo+json"
 JSON = "application/json"
 SCHEMA_JSON = "application/schema+json"
@@ -53,7 +54,7 @@ MAX_OFFSET = 1_000_000_000
 _CORE = "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf"
 _PART3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
 CONFORMS_TO = (
-    f"{_CORE}/core", f"{_CORE}/geojson", f"{_CORE}/oas30",
+    f"{_CORE}/core", f"{_CORE}/geojson",
     f"{_PART3}/queryables", f"{_PART3}/queryables-query-parameters",
 )
 
@@ -136,6 +137,9 @@ def parse_ogc_bbox(value: str | None) -> list[float] | None:
     if value is None:
         return None
     parts = value.split(",")
+    if len(parts) not in (4, 6):
+        raise invalid("bbox", "must be 4 numbers (minlon,minlat,maxlon,maxlat) or 6 "
+                              "(minlon,minlat,minheight,maxlon,maxlat,maxheight)")
     if len(parts) == 6:
         try:
             heights = [float(parts[2]), float(parts[5])]
@@ -299,7 +303,7 @@ def collections(base: str, extent_doc: dict[str, Any]) -> dict[str, Any]:
 
 def queryables(base: str) -> dict[str, Any]:
     """JSON Schema of the filterable properties (Part 3); each is also a query parameter."""
-    area = {"type": "string", "pattern": "^[0-9A-Za-z]{1,20}$"}
+    area = {"type": "string", "pattern": AREA_PATTERN}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"{base}/ogc/collections/{COLLECTION_ID}/queryables",
@@ -314,7 +318,8 @@ def queryables(base: str) -> dict[str, Any]:
                           "enum": [h.value for h in HostType]},
             "district_code": {"title": "District code (GB/T 2260)", **area},
             "city_code": {"title": "City code (GB/T 2260)", **area},
-            "code": {"title": "Station code", "type": "string", "x-ogc-role": "id"},
+            "code": {"title": "Station code", "type": "string", "pattern": CODE_PATTERN,
+                     "x-ogc-role": "id"},
             "ten_ones_count": {"title": "How many of the ten ones (十个一) it has",
                                "type": "integer", "minimum": 0, "maximum": 10},
             "amenity": {"title": "Has this amenity", "type": "string",

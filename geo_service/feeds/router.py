@@ -80,10 +80,12 @@ async def discovery(
          "url": f"{base}/tiles/stations.json",
          "description": "TileJSON of the station vector tiles (Mapbox Vector Tile)"},
     ]
+    media = {"csv": "text/csv",
+             "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
     for platform in ("amap", "tencent", "baidu", "generic"):
         for fmt in ("csv", "xlsx"):
             feeds.append({
-                "name": f"export_{platform}_{fmt}", "type": fmt,
+                "name": f"export_{platform}_{fmt}", "type": media[fmt],
                 "url": f"{base}/v1/exports/{platform}.{fmt}",
                 "description": f"bulk-upload file for {platform}"})
     body = {"last_updated": utc_iso(state.last_modified or _now()), "ttl": ttl,

@@ -8,14 +8,16 @@ turns into Python objects.
 
 Choices, for the people who draw the map:
 
-- **Empty tiles are 204 No Content** (as Martin and Mapbox's own servers do);
-  Mapbox GL, MapLibre and OpenLayers draw a 204 as an empty tile.
+- **Empty tiles are 204 No Content**, as the Mapbox GL developers recommend
+  (mapbox/mapbox-gl-js#1800: Mapbox GL and MapLibre draw a 204 as an empty
+  tile, while older versions report a 0-byte 200 as an error).
 - **No ``open_now`` in tiles.** Tiles are cached (``ETag``, ``max-age``) and
   a tile stays valid until a station changes; open-now changes every minute.
   Apps take it from ``/v1/feeds/station_status`` and join on ``code``
   (e.g. ``promoteId: "code"`` and feature state).
 - **Exact at every zoom**: no thinning or clustering, so a zoomed-out tile of
-  a national data set is large. The TileJSON advertises ``minzoom``
+  a national data set is large (at 1M stations a zoom-4 tile over eastern
+  China is ~64 MB and takes seconds). The TileJSON advertises ``minzoom``
   :data:`TILEJSON_MINZOOM` so map clients do not ask for those; the endpoint
   still serves every zoom 0–22 to whoever asks.
 - **Uncompressed** bodies: point tiles are small, and a proxy or CDN in front
@@ -157,7 +159,7 @@ def tilejson(base: str, crs: str, summary: dict[str, Any]) -> dict[str, Any]:
                 if crs == "gcj02" else " Points are WGS-84.")
     description = (
         f"Published trade-union outdoor-worker rest stations (open or temporarily closed), "
-        f"{summary['n']} now, one point each, at every zoom.{crs_note} Open-now is not in the "
+        f"{summary['n']} now, one point each (no thinning).{crs_note} Open-now is not in the "
         f"tiles (they are cached): take it from /v1/feeds/station_status, joined on code. "
         f"{data_note}")
     return {
