@@ -47,7 +47,7 @@ serve:
 	$(BIN)/geo-service serve --host $(HOST) --port $(PORT)
 
 bench: db
-	$(BIN)/python bench/run_all.py
+	$(BIN)/python bench/run_all.py --coverage --feeds
 
 lint: bootstrap
 	$(BIN)/ruff check .

@@ -214,6 +214,36 @@ def point_sets_pgbench() -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The wrk Lua ``setup`` hook shared by the load benches: numbers the threads
+#: (``tid`` seeds each thread's draws) and keeps them for the report.
+WRK_THREADS_LUA = """local threads = {}
+local counter = 0
+
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+"""
+
+#: The wrk Lua ``done`` hook shared by the load benches: one ``WRKJSON {...}``
+#: line with the counts and latencies that :func:`run_wrk` parses. Each
+#: script's ``response`` hook counts ``non200`` per thread.
+WRK_REPORT_LUA = """function done(summary, latency, requests)
+  local bad = 0
+  for _, t in ipairs(threads) do bad = bad + (t:get("non200") or 0) end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
+    '"max_us": %d, "mean_us": %.1f, "non200": %d, "connect_errors": %d, "read_errors": %d, ' ..
+    '"write_errors": %d, "timeouts": %d, "status_errors": %d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, bad, e.connect, e.read, e.write,
+    e.timeout, e.status))
+end
+"""
+
+
 def wrk_script(variant: Variant) -> str:
     """wrk Lua script: same point mixture, counts non-200 answers, prints JSON at the end."""
     u, e = make_data.W_UNIFORM, make_data.W_UNIFORM + make_data.W_EAST
@@ -225,15 +255,7 @@ local cities = {{
 {cities}
 }}
 local qs = "{variant.query_string}"
-local threads = {{}}
-local counter = 0
-
-function setup(thread)
-  counter = counter + 1
-  thread:set("tid", counter)
-  table.insert(threads, thread)
-end
-
+{WRK_THREADS_LUA}
 function init(args)
   math.randomseed(20261122 + tid * 7919)
   non200 = 0
@@ -280,19 +302,7 @@ function response(status, headers, body)
   end
 end
 
-function done(summary, latency, requests)
-  local bad = 0
-  for _, t in ipairs(threads) do bad = bad + (t:get("non200") or 0) end
-  local e = summary.errors
-  io.write(string.format(
-    'WRKJSON {{"requests": %d, "duration_us": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, ' ..
-    '"max_us": %d, "mean_us": %.1f, "non200": %d, "connect_errors": %d, "read_errors": %d, ' ..
-    '"write_errors": %d, "timeouts": %d, "status_errors": %d}}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, bad, e.connect, e.read, e.write,
-    e.timeout, e.status))
-end
-"""
+{WRK_REPORT_LUA}"""
 
 
 # --------------------------------------------------------------------------- CPU accounting
@@ -640,13 +650,8 @@ def run_wrk(wrk: str, server: ApiServer, script: Path, seconds: int, clients: in
     }
 
 
-async def _py_load(base: str, variant: Variant, seconds: float, clients: int) -> dict[str, Any]:
-    """Fallback load generator (httpx, asyncio) when wrk is unavailable."""
-    import random
-
-    import httpx
-
-    rng = random.Random(20261122)
+def _point_sampler(rng: Any) -> Callable[[], tuple[float, float]]:
+    """The same point mixture as the pgbench and wrk scripts, drawn from ``rng``."""
     cum = _city_cumulative()
 
     def point() -> tuple[float, float]:
@@ -662,6 +667,14 @@ async def _py_load(base: str, variant: Variant, seconds: float, clients: int) ->
             if abs(dx) <= 3 and abs(dy) <= 3:
                 return c.lon + dx * c.sigma, c.lat + dy * c.sigma
 
+    return point
+
+
+async def _py_load(base: str, next_path: Callable[[], str], seconds: float,
+                   clients: int) -> dict[str, Any]:
+    """Fallback load generator (httpx, asyncio) when wrk is unavailable: GET ``next_path()``."""
+    import httpx
+
     lat_us: list[int] = []
     non200 = errors = 0
     deadline = time.monotonic() + seconds
@@ -670,11 +683,10 @@ async def _py_load(base: str, variant: Variant, seconds: float, clients: int) ->
         async def worker() -> None:
             nonlocal non200, errors
             while time.monotonic() < deadline:
-                lon, lat = point()
+                path = next_path()
                 t = time.perf_counter()
                 try:
-                    r = await client.get(
-                        f"/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&{variant.query_string}")
+                    r = await client.get(path)
                     if r.status_code != 200:
                         non200 += 1
                 except httpx.HTTPError:
@@ -695,11 +707,12 @@ async def _py_load(base: str, variant: Variant, seconds: float, clients: int) ->
     }
 
 
-def run_py_load(server: ApiServer, variant: Variant, seconds: int, clients: int,
-                dbname: str) -> dict[str, Any]:
+def run_py_load_paths(server: ApiServer, next_path: Callable[[], str], seconds: int,
+                      clients: int, dbname: str) -> dict[str, Any]:
+    """:func:`_py_load` under the CPU meter, in the shape :func:`run_wrk` returns."""
     with CpuMeter({"server": server.pids(), "postgres": _backend_pids(dbname)},
                   dbname=dbname) as cpu:
-        d = asyncio.run(_py_load(server.base, variant, seconds, clients))
+        d = asyncio.run(_py_load(server.base, next_path, seconds, clients))
     d.update(machine_cpu_pct=round(cpu.machine_busy_pct, 1),
              foreign_cpu_pct=round(cpu.foreign_pct, 1), foreign_top=cpu.foreign_top[:3],
              server_cpu_pct=round(cpu.proc_pct["server"], 1),
@@ -707,6 +720,19 @@ def run_py_load(server: ApiServer, variant: Variant, seconds: int, clients: int,
              command=f"(python httpx load generator, {clients} concurrent clients)",
              tool="python-httpx")
     return d
+
+
+def run_py_load(server: ApiServer, variant: Variant, seconds: int, clients: int,
+                dbname: str) -> dict[str, Any]:
+    import random
+
+    point = _point_sampler(random.Random(20261122))
+
+    def next_path() -> str:
+        lon, lat = point()
+        return f"/v1/stations/nearest?lat={lat:.6f}&lon={lon:.6f}&{variant.query_string}"
+
+    return run_py_load_paths(server, next_path, seconds, clients, dbname)
 
 
 def smoke_check(server: ApiServer, variant: Variant) -> dict[str, Any]:

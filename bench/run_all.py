@@ -5,9 +5,9 @@
 3. write ``bench/README.md`` (figures, commands, machine, date, notes) and keep the raw
    results in ``bench/out/results.json``.
 
-Usage (``make bench`` runs the first form)::
+Usage (``make bench`` runs the first form: every benchmark)::
 
-    .venv/bin/python bench/run_all.py
+    .venv/bin/python bench/run_all.py --coverage --feeds
     .venv/bin/python bench/run_all.py --sizes 10000,100000 --seconds 10
 """
 
@@ -379,6 +379,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readme", default=str(README))
     ap.add_argument("--coverage", action="store_true",
                     help="then run bench/bench_coverage.py too (writes bench/COVERAGE.md)")
+    ap.add_argument("--feeds", action="store_true",
+                    help="then run bench/bench_export.py and bench/bench_tiles.py too "
+                         "(write bench/EXPORT.md and bench/TILES.md)")
     ap.add_argument("--readme-only", action="store_true",
                     help="re-render the README from the last results.json, measure nothing")
     args = ap.parse_args(argv)
@@ -402,11 +405,18 @@ def main(argv: list[str] | None = None) -> int:
     Path(args.out).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     Path(args.readme).write_text(render_readme(doc, data, info, args))
     print(f"[run_all] wrote {args.readme} and {args.out}")
+    rc = 0
     if args.coverage:
         import bench_coverage
 
-        return bench_coverage.main([])
-    return 0
+        rc |= bench_coverage.main([])
+    if args.feeds:
+        import bench_export
+        import bench_tiles
+
+        rc |= bench_export.main(["--repeat", "3"])
+        rc |= bench_tiles.main([])
+    return rc
 
 
 if __name__ == "__main__":

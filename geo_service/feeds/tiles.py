@@ -37,7 +37,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.catalogue import TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84_array
 from geo_service.errors import ERROR_RESPONSES, invalid
 from geo_service.feeds import tile_queries as tq
@@ -89,13 +89,6 @@ FIELDS: dict[str, str] = {
     "version": "Number: the station record's version (changes on every edit)",
 }
 
-#: The amenity catalogue, bound as parameters so SQL can unfold the bit masks.
-_CATALOGUE: dict[str, Any] = {
-    "ten_mask": TEN_ONES_MASK,
-    "amenity_codes": [a.code for a in AMENITIES],
-    "amenity_bits": [a.bit for a in AMENITIES],
-}
-
 
 def check_tile(z: int, x: int, y: int) -> None:
     """Refuse a tile address outside the zoom's grid, naming the field."""
@@ -106,14 +99,15 @@ def check_tile(z: int, x: int, y: int) -> None:
         raise invalid("y", f"must be below 2^z = {n} at zoom {z}")
 
 
-def _tile_params(z: int, x: int, y: int) -> dict[str, Any]:
-    return {"z": z, "x": x, "y": y, "margin": tq.MARGIN, **_CATALOGUE}
+def tile_params(z: int, x: int, y: int) -> dict[str, Any]:
+    """The parameters of ``tile_queries.TILE_MVT`` for one tile (also used by the bench)."""
+    return {"z": z, "x": x, "y": y, "margin": tq.MARGIN, "ten_mask": TEN_ONES_MASK}
 
 
 async def station_tile(conn: AsyncConnection[Any], z: int, x: int, y: int,
                        crs: Crs = Crs.WGS84) -> bytes:
     """The MVT bytes of tile ``z/x/y``; empty when no published station is in it."""
-    params = _tile_params(z, x, y)
+    params = tile_params(z, x, y)
     async with conn.cursor() as cur:
         if crs is Crs.WGS84:
             await cur.execute(tq.TILE_MVT, params, prepare=True)
@@ -142,6 +136,9 @@ def tilejson(base: str, crs: str, summary: dict[str, Any]) -> dict[str, Any]:
     query = "" if crs == "wgs84" else f"?crs={crs}"
     if summary["n"]:
         bounds = [summary["minlon"], summary["minlat"], summary["maxlon"], summary["maxlat"]]
+        if crs == "gcj02":  # the points move by less than GCJ02_PAD_DEG
+            bounds = [max(-180.0, bounds[0] - GCJ02_PAD_DEG), max(-90.0, bounds[1] - GCJ02_PAD_DEG),
+                      min(180.0, bounds[2] + GCJ02_PAD_DEG), min(90.0, bounds[3] + GCJ02_PAD_DEG)]
         # Bounds must cover every point: round outwards to 1e-6 degree.
         bounds = [math.floor(bounds[0] * 1e6) / 1e6, math.floor(bounds[1] * 1e6) / 1e6,
                   math.ceil(bounds[2] * 1e6) / 1e6, math.ceil(bounds[3] * 1e6) / 1e6]
