@@ -1,0 +1,62 @@
+"""All SQL of the maps room. Values are always bound parameters."""
+
+from __future__ import annotations
+
+from geo_service.feeds.queries import OPEN_AT
+
+#: Statuses a map draws: what workers can use or soon will. Closed (soft-deleted)
+#: and duplicate records are not stations on the ground.
+MAP_STATUSES = ("open", "temporarily_closed", "planned")
+
+# Stations of an area (any admin level; NULL = everywhere), in id order.
+# ``open_now`` is taken at %(at)s: the moment the page is made.
+STATIONS = f"""
+SELECT s.code, s.name, s.address, ST_X(s.geog::geometry) AS lon,
+       ST_Y(s.geog::geometry) AS lat, s.host_type, s.status, s.opening_hours, s.phone,
+       s.amenity_mask, s.last_verified_on, s.district_code, s.sample,
+       {OPEN_AT} AS open_now
+FROM station s
+WHERE s.status = ANY(%(statuses)s)
+  AND (%(area)s::text IS NULL
+       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
+ORDER BY s.id
+"""
+
+AREA = "SELECT code, name, name_en, level, sample FROM admin_area WHERE code = %(code)s"
+
+# The districts to outline: the area itself when it is a district or a street's
+# district, else every district below it (or every district, for no area).
+DISTRICTS = """
+WITH RECURSIVE below(code) AS (
+    SELECT code FROM admin_area WHERE %(area)s::text IS NULL AND parent_code IS NULL
+    UNION ALL
+    SELECT code FROM admin_area WHERE code = %(area)s
+    UNION ALL
+    SELECT c.code FROM admin_area c JOIN below b ON c.parent_code = b.code
+)
+SELECT a.code, a.name, a.name_en, ST_AsGeoJSON(a.geom, 6) AS geometry
+FROM admin_area a
+WHERE a.level = 'district' AND a.geom IS NOT NULL
+  AND (a.code IN (SELECT code FROM below)
+       OR a.code = (SELECT parent_code FROM admin_area WHERE code = %(area)s
+                    AND level = 'street'))
+ORDER BY a.code
+"""
+
+# The newest stored run for an area (recommendation runs first: they carry
+# both the cells and the picked sites).
+LATEST_RUN = """
+SELECT id FROM analysis_run
+WHERE (%(area)s::text IS NULL OR params->>'area' = %(area)s)
+ORDER BY (kind = 'recommendations') DESC, created_at DESC, id DESC
+LIMIT 1
+"""
+
+RUN_CELL_COUNT = "SELECT count(*) FROM analysis_cell WHERE run_id = %(id)s"
+
+RUN_CELLS = """
+SELECT cell, area_code, demand, points, nearest_code, nearest_m, covered, doubly
+FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
+"""
+
+HAS_SAMPLE = "SELECT coalesce(bool_or(sample), false) FROM station WHERE status = ANY(%(statuses)s)"

@@ -1,0 +1,319 @@
+"""The three maps as HTML pages, from loaded data (no database here).
+
+folium builds the page: the Leaflet map, the basemap tile layer, the district
+outlines (``GeoJson`` with tooltips), the layer control and the scale. The
+stations themselves are not folium ``Marker``s: 100,000 of them would be
+100,000 blocks of generated JavaScript. The page instead embeds one compact
+payload (columns, repeated strings as indexes) that ``static/maps.js`` turns
+into clustered markers with lazily built popups. Assets come from
+:mod:`geo_service.maps.assets` (CDN, served by us, or inlined).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import folium
+import numpy as np
+from branca.element import Element, Figure, MacroElement
+from folium.features import GeoJsonTooltip
+from jinja2 import Template
+
+from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType
+from geo_service.coverage.analysis import TOTAL_AREA
+from geo_service.maps.assets import head_html
+from geo_service.maps.data import Area, Run, Stations
+from geo_service.maps.options import MapOptions
+
+SAMPLE_NOTE = "示例数据 SAMPLE DATA — generated for demonstration, not real stations"
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+#: Host type → (zh, en, marker shape in ``maps.css``).
+HOST_TYPES: dict[str, tuple[str, str, str]] = {
+    HostType.UNION_BUILT: ("工会自建", "union-built", "circle"),
+    HostType.PARTY_SERVICE_CENTRE: ("党群服务中心", "party service centre", "square"),
+    HostType.SANITATION_DEPOT: ("环卫作息点", "sanitation depot", "triangle"),
+    HostType.ENTERPRISE: ("企业", "enterprise", "diamond"),
+    HostType.BANK_BRANCH: ("银行网点", "bank branch", "hexagon"),
+    HostType.VOLUNTEER: ("志愿服务点", "volunteer", "star"),
+    HostType.MOBILE: ("流动驿站", "mobile", "pill"),
+}
+STATUSES: dict[str, tuple[str, str]] = {
+    "open": ("开放", "open"),
+    "temporarily_closed": ("暂停开放", "temporarily closed"),
+    "planned": ("筹建中", "planned"),
+}
+#: Compliance follow-up reasons: (zh, en, colour); the row's ``reason`` indexes this.
+REASONS: list[tuple[str, str, str]] = [
+    ("逾期且缺项", "overdue and short of the ten ones", "#7b1fa2"),
+    ("核实逾期", "inspection overdue or never", "#d73027"),
+    ("十个一缺项", "short of the ten ones", "#fc8d59"),
+]
+
+_COLUMNS = ("code", "name", "address", "lon", "lat", "host", "status", "hours", "phone",
+            "mask", "verified", "open_now", "district", "sample", "ten")
+
+
+@cache
+def _static(name: str) -> str:
+    return resources.files("geo_service.maps").joinpath("static", name).read_text("utf-8")
+
+
+def _json(value: Any) -> str:
+    """JSON safe to sit inside a ``<script>``: no ``</``, no raw U+2028/2029."""
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+    return (text.replace("</", "<\\/").replace("\u2028", "\\u2028")
+            .replace("\u2029", "\\u2029"))
+
+
+class _Layer(MacroElement):
+    """Calls ``GEO.<fn>(map, payload)`` once the folium map exists."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}\n"
+        "GEO.{{ this.fn }}({{ this._parent.get_name() }}, {{ this.payload }});\n"
+        "{% endmacro %}"
+    )
+
+    def __init__(self, fn: str, payload: dict[str, Any]) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self._name = "GeoLayer"
+        self.fn = fn
+        self.payload = _json(payload)
+
+
+def local_time(at: dt.datetime) -> str:
+    """``2026-11-30 14:05 (UTC+8)``: how the page says when it was made."""
+    return at.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M (UTC+8)")
+
+
+def _bounds(lon: np.ndarray, lat: np.ndarray,
+            features: list[dict[str, Any]]) -> list[list[float]] | None:
+    """[[south, west], [north, east]] of the points, else of the outlines."""
+    if len(lon):
+        return [[float(lat.min()), float(lon.min())], [float(lat.max()), float(lon.max())]]
+    xs: list[float] = []
+    ys: list[float] = []
+
+    def walk(c: Any) -> None:
+        if c and isinstance(c[0], int | float):
+            xs.append(c[0])
+            ys.append(c[1])
+        else:
+            for part in c:
+                walk(part)
+
+    for f in features:
+        walk(f["geometry"]["coordinates"])
+    if not xs:
+        return None
+    return [[min(ys), min(xs)], [max(ys), max(xs)]]
+
+
+def _page(opts: MapOptions, title: str, bounds: list[list[float]] | None) -> folium.Map:
+    """An empty folium map with our assets, basemap and scale, fitted to ``bounds``."""
+    fig = Figure(title=html.escape(title))
+    m = folium.Map(location=[35.0, 105.0], zoom_start=4, tiles=None, control_scale=True,
+                   max_zoom=opts.basemap.max_zoom)
+    m.add_to(fig)
+    # Folium's CDN defaults (jQuery, Bootstrap, Font Awesome…) are not used here.
+    m.default_js = []
+    m.default_css = []
+    fig.header.add_child(Element(head_html(opts.assets, opts.asset_prefix)), name="geo_assets")
+    fig.header.add_child(Element(f"<style>{_static('maps.css')}</style>"), name="geo_css")
+    fig.header.add_child(Element(f"<script>{_static('maps.js')}</script>"), name="geo_js")
+    b = opts.basemap
+    if b.url:
+        folium.TileLayer(tiles=b.url, attr=b.attribution or " ", name=f"底图 basemap ({b.name})",
+                         subdomains=b.subdomains, max_zoom=b.max_zoom, control=False).add_to(m)
+    if bounds:
+        m.fit_bounds(bounds, padding=(20, 20))
+    return m
+
+
+def _districts(m: folium.Map, features: list[dict[str, Any]], labels: dict[str, str],
+               value_alias: str) -> None:
+    """District outlines with a tooltip naming each and its figure (counts or share)."""
+    if not features:
+        return
+    fc = {"type": "FeatureCollection", "features": [
+        {**f, "properties": {**f["properties"], "figure": labels.get(f["id"], "—")}}
+        for f in features]}
+    folium.GeoJson(
+        fc, name="区界 district outlines",
+        style_function=lambda _f: {"color": "#37474f", "weight": 2, "dashArray": "6 4",
+                                   "fillOpacity": 0.02, "fillColor": "#90a4ae"},
+        highlight_function=lambda _f: {"weight": 3, "fillOpacity": 0.08},
+        tooltip=GeoJsonTooltip(["name", "figure"], aliases=["区 District", value_alias],
+                               sticky=True),
+        interactive=True,
+    ).add_to(m)
+
+
+def _common(opts: MapOptions, area: Area, sample: bool, title: str) -> dict[str, Any]:
+    where = area.name + (f" {area.name_en}" if area.name_en else "")
+    crs_note = ("坐标已转换为 GCJ-02 以匹配底图 points shifted to GCJ-02 for this basemap"
+                if opts.crs.value == "gcj02" else "WGS-84")
+    return {
+        "title": title,
+        "subtitle": f"{where} · {local_time(opts.at)} · {crs_note}",
+        "sample": sample, "sample_note": SAMPLE_NOTE,
+        "at": opts.at.astimezone(dt.UTC).isoformat(), "at_label": local_time(opts.at),
+        "host_types": HOST_TYPES, "statuses": STATUSES, "max_zoom": opts.basemap.max_zoom,
+    }
+
+
+def _station_payload(st: Stations) -> dict[str, Any]:
+    """Stations as rows of plain values; host, status and hours as indexes."""
+    hosts = list(HOST_TYPES)
+    statuses = list(STATUSES)
+    hours: dict[str, int] = {}
+    rows = []
+    ten = st.ten_ones().tolist()
+    lon = np.round(st.lon, 6).tolist()
+    lat = np.round(st.lat, 6).tolist()
+    for i in range(len(st)):
+        h = hours.setdefault(st.opening_hours[i], len(hours))
+        v = st.last_verified_on[i]
+        rows.append([st.code[i], st.name[i], st.address[i], lon[i], lat[i],
+                     hosts.index(st.host_type[i]), statuses.index(st.status[i]), h,
+                     st.phone[i], st.amenity_mask[i], v.isoformat() if v else None,
+                     st.open_now[i], st.district_code[i], st.sample[i], ten[i]])
+    return {
+        "columns": {name: i for i, name in enumerate(_COLUMNS)},
+        "hosts": hosts, "statuses_list": statuses, "hours": list(hours), "rows": rows,
+        "catalogue": [[a.code, a.bit, a.label_zh, a.label_en, a.ten_ones] for a in AMENITIES],
+        "ten_mask": TEN_ONES_MASK,
+    }
+
+
+def _district_counts(st: Stations, keep: np.ndarray | None = None) -> dict[str, str]:
+    """``{district code: "21 座 stations · 18 开放 open · 9 十个一齐全 complete"}``."""
+    ten = st.ten_ones()
+    out: dict[str, list[int]] = {}
+    for i, code in enumerate(st.district_code):
+        if code is None or (keep is not None and not keep[i]):
+            continue
+        c = out.setdefault(code, [0, 0, 0])
+        c[0] += 1
+        c[1] += st.status[i] == "open"
+        c[2] += int(ten[i]) == 10
+    return {k: f"{n} 座 stations · {o} 开放 open · {t} 十个一齐全 complete"
+            for k, (n, o, t) in out.items()}
+
+
+def stations_map(st: Stations, districts: list[dict[str, Any]], area: Area,
+                 opts: MapOptions) -> str:
+    """Every station of the area, coloured by ten-ones completeness, shaped by host type."""
+    title = "户外劳动者服务站点 Outdoor-worker stations"
+    m = _page(opts, f"{title} · {area.name}", _bounds(st.lon, st.lat, districts))
+    _districts(m, districts, _district_counts(st), "站点 Stations")
+    payload = {**_common(opts, area, st.any_sample, title), **_station_payload(st),
+               "kind": "stations", "legend_title": "十个一完成度 Ten-ones completeness",
+               "count": len(st)}
+    m.add_child(_Layer("stationsLayer", payload))
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    return str(m.get_root().render())
+
+
+def compliance_flags(st: Stations, opts: MapOptions) -> tuple[np.ndarray, np.ndarray,
+                                                              np.ndarray]:
+    """Per station: overdue (never verified or older than ``overdue_days``), short of
+    ``min_ten_ones``, and the follow-up reason index (-1: nothing to follow up)."""
+    today = opts.at.astimezone(LOCAL_TZ).date()
+    limit = today - dt.timedelta(days=opts.overdue_days)
+    overdue = np.asarray([v is None or v < limit for v in st.last_verified_on], dtype=bool)
+    short = st.ten_ones() < opts.min_ten_ones
+    reason = np.where(overdue & short, 0, np.where(overdue, 1, np.where(short, 2, -1)))
+    return overdue, short, reason
+
+
+def compliance_map(st: Stations, districts: list[dict[str, Any]], area: Area,
+                   opts: MapOptions) -> str:
+    """Stations to follow up: inspection overdue, or fewer than N of the ten ones."""
+    overdue, _short, reason = compliance_flags(st, opts)
+    keep = reason >= 0
+    title = "站点整改跟进 Stations to follow up"
+    m = _page(opts, f"{title} · {area.name}", _bounds(st.lon[keep], st.lat[keep], districts))
+    counts: dict[str, int] = {}
+    for i, code in enumerate(st.district_code):
+        if code is not None and keep[i]:
+            counts[code] = counts.get(code, 0) + 1
+    _districts(m, districts, {k: f"{v} 座需跟进 to follow up" for k, v in counts.items()},
+               "跟进 Follow-up")
+    base = _station_payload(st)
+    columns = {**base["columns"], "reason": len(_COLUMNS), "overdue": len(_COLUMNS) + 1}
+    rows = [[*row, int(reason[i]), bool(overdue[i])]
+            for i, row in enumerate(base["rows"]) if keep[i]]
+    common = _common(opts, area, st.any_sample, title)
+    common["subtitle"] += (f" · 核实期限 inspection due every {opts.overdue_days} 天 days · "
+                           f"十个一 ≥ {opts.min_ten_ones}/10 · {int(keep.sum())} / {len(st)} "
+                           f"座需跟进 stations to follow up")
+    payload = {**common, **base, "columns": columns, "rows": rows, "kind": "compliance",
+               "reasons": REASONS, "overdue_days": opts.overdue_days,
+               "min_ten_ones": opts.min_ten_ones, "count": int(keep.sum()),
+               "legend_title": "跟进原因 Reason"}
+    m.add_child(_Layer("stationsLayer", payload))
+    folium.LayerControl(position="topright", collapsed=True).add_to(m)
+    return str(m.get_root().render())
+
+
+def _breaks(values: list[float], k: int = 5) -> list[float]:
+    """Upper bounds of ``k`` quantile classes of the gap demand (the last is the max)."""
+    if not values:
+        return [0.0]
+    qs = np.quantile(np.asarray(values), np.linspace(0, 1, k + 1)[1:])
+    out: list[float] = []
+    for q in qs.tolist():
+        if not out or q > out[-1]:
+            out.append(float(q))
+    return out
+
+
+def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: Area,
+                 opts: MapOptions) -> str:
+    """A stored run: cells by uncovered demand, covered / doubly covered, picked sites."""
+    title = "覆盖缺口与建议选址 Coverage gaps and recommended sites"
+    lon = np.asarray([p[1] for c in run.cells for p in c["ring"]], dtype=float)
+    lat = np.asarray([p[0] for c in run.cells for p in c["ring"]], dtype=float)
+    m = _page(opts, f"{title} · {area.name}", _bounds(lon, lat, districts))
+    shares = {}
+    for row in run.summary.get("areas", []):
+        share = row.get("covered_share")
+        if row.get("area") and share is not None:
+            shares[row["area"]] = (f"{share * 100:.1f}% 覆盖 covered · "
+                                   f"{row.get('uncovered_demand', 0):.0f} 人未覆盖 uncovered")
+    _districts(m, districts, shares, "覆盖率 Covered share")
+    cell_columns = ("cell", "area", "demand", "nearest", "nearest_m", "covered", "doubly",
+                    "ring")
+    cells = [[c[k] for k in cell_columns] for c in run.cells]
+    summary = run.summary
+    total = summary.get("total_demand")
+    if total is None:
+        total = next((a.get("demand") for a in summary.get("areas", [])
+                      if a.get("area") == TOTAL_AREA), None)
+    common = _common(opts, area, run.sample or st.any_sample, title)
+    threshold = summary.get("threshold_m")
+    common["subtitle"] += (f" · run #{run.id} ({run.kind}, {local_time(run.created_at)})"
+                           + (f" · 覆盖半径 within {threshold:.0f} m" if threshold else "")
+                           + f" · H3 res {summary.get('resolution', '?')}")
+    payload = {
+        **common, "kind": "coverage", "run": run.id,
+        "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
+        "breaks": _breaks([c["demand"] for c in run.cells if not c["covered"]]),
+        "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",
+                        "doubly": "双重覆盖 covered twice"},
+        "sites": run.sites, "total_demand": total,
+        "stations": [[x, y, n] for x, y, n in zip(np.round(st.lon, 6).tolist(),
+                                                   np.round(st.lat, 6).tolist(), st.name,
+                                                   strict=True)],
+        "legend_title": "未覆盖需求 Uncovered demand per cell",
+    }
+    m.add_child(_Layer("coverageLayer", payload))
+    return str(m.get_root().render())
