@@ -6,9 +6,9 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bootstrap system-deps db migrate seed serve bench lint typecheck compose-check clean-db
+.PHONY: run test bootstrap system-deps db migrate seed maps serve bench lint typecheck compose-check clean-db
 
-run: db migrate seed serve
+run: db migrate seed maps serve
 
 test: db
 	$(BIN)/ruff check .
@@ -41,6 +41,12 @@ migrate: db
 
 seed: migrate
 	$(BIN)/geo-service seed
+
+# The sample city's three maps, Leaflet written into each file (they open offline;
+# the OpenStreetMap basemap shows where there is internet). Linked from the root page.
+SAMPLE_AREA ?= 460200
+maps: seed
+	$(BIN)/geo-service maps render --area $(SAMPLE_AREA) --ensure-run --offline --basemap osm
 
 serve:
 	@echo "serving on http://$(HOST):$(PORT)/ (API docs at /docs)"

@@ -33,6 +33,14 @@ ROOT_HTML = """<!doctype html>
 Example: 5 nearest open stations with a microwave near Sanya downtown</a></li>
 <li><a href="/v1/stations">All stations</a> · <a href="/v1/amenities">Amenity catalogue</a>
  · <a href="/v1/areas">Admin areas</a></li>
+<li>Maps for planners (sample city, rendered by <code>make run</code> into <code>maps/</code>):
+ <a href="/maps/files/stations.html">stations</a> ·
+ <a href="/maps/files/coverage.html">coverage gaps and recommended sites</a> ·
+ <a href="/maps/files/compliance.html">stations to follow up</a>;
+ live from current data: <a href="/maps/stations.html">stations</a> ·
+ <a href="/maps/coverage.html">coverage</a> · <a href="/maps/compliance.html">compliance</a>
+ (add <code>?offline=true</code> for intranets, <code>&amp;basemap=amap</code> for a GCJ-02
+ basemap)</li>
 <li>Feeds for navigation apps and GIS tools (<a href="/v1/feeds">discovery</a>):
  <a href="/v1/feeds/stations.geojson">GeoJSON</a> ·
  <a href="/v1/feeds/station_status">station status</a> ·

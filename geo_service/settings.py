@@ -45,6 +45,22 @@ class Settings(BaseSettings):
     feed_ttl_s: int = Field(
         default=60, description="how long consumers may keep a feed (GBFS ttl, max-age)"
     )
+    map_basemap: str | None = Field(
+        default=None,
+        description="basemap preset of the maps: osm, amap, tencent or none "
+                    "(unset: osm online, none offline)",
+    )
+    map_tiles_url: str | None = Field(
+        default=None,
+        description="a tile URL template for the maps (e.g. an intranet tile server); "
+                    "wins over map_basemap",
+    )
+    map_tiles_attribution: str | None = None
+    map_tiles_crs: str = Field(default="wgs84",
+                               description="wgs84 or gcj02: map_tiles_url's system")
+    maps_dir: str | None = Field(
+        default=None, description="where `geo-service maps render` writes (default: ./maps)"
+    )
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

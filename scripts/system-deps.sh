@@ -14,6 +14,8 @@ command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # The map tests drive Debian's Chromium (Playwright never downloads a browser here).
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
+# CJK glyphs for the map screenshots the browser tests save (names are Chinese).
+[ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 # GDAL's OAPIF driver is the real OGC client the feed tests read the service with.
 command -v ogrinfo >/dev/null 2>&1 || pkgs+=(gdal-bin)
 

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def live_server(db_url: str) -> Iterator[str]:
+def live_server(db_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """``geo-service serve`` in a subprocess on a free port; yields its base URL.
 
     For clients that need a real socket: schemathesis, GDAL, a browser.
@@ -42,7 +42,7 @@ def live_server(db_url: str) -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
-         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url})
+         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url, **(env or {})})
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):

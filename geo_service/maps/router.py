@@ -1,7 +1,150 @@
-"""Placeholder: filled in by the maps work (issue 4)."""
+"""The maps, served live from current data, their offline assets and the rendered files.
+
+``/maps/{stations,coverage,compliance}.html`` draw the same pages as
+``geo-service maps render``, from the data as it is at the request. With
+``offline=true`` the page loads Leaflet from ``/maps/assets/...`` (this
+service, from the npm packages installed at setup) and, unless a basemap is
+named, draws no tiles: it makes no request beyond this service.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
 
-router = APIRouter()
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from geo_service.db import connect
+from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound, invalid
+from geo_service.maps import assets
+from geo_service.maps.assets import AssetMode
+from geo_service.maps.options import BASEMAPS, MapOptions, basemap
+from geo_service.maps.pages import MapKind, make_page
+from geo_service.settings import Settings
+
+router = APIRouter(prefix="/maps", tags=["maps"])
+
+#: The rendered files ``/maps/files/{name}`` may serve (``geo-service maps render`` writes them).
+RENDERED = ("stations.html", "coverage.html", "compliance.html")
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    404: {"model": ErrorBody, "description": "Unknown area, run, asset or file"},
+}
+_HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "A self-contained Leaflet map page",
+          "content": {"text/html": {"schema": {"type": "string"}}}},
+    **_ERRORS,
+}
+
+Area = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
+                                   description="admin area code (any level); default: all")]
+Basemap = Annotated[str | None, Query(max_length=16, description=(
+    "basemap preset: " + ", ".join(BASEMAPS) + " (amap and tencent are GCJ-02: every point "
+    "and outline is shifted to GCJ-02); default osm, or none when offline"))]
+Offline = Annotated[bool, Query(description=(
+    "load Leaflet from this service instead of a CDN; with no basemap named, draw no tiles"))]
+At = Annotated[dt.datetime | None, Query(description=(
+    "the moment the map shows (open now, overdue), ISO 8601 with offset; default now"))]
+
+
+def settings_of(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def maps_dir(settings: Settings) -> Path:
+    """Where rendered map files are written and served from."""
+    return Path(settings.maps_dir) if settings.maps_dir else assets.ROOT / "maps"
+
+
+def options(settings: Settings, *, basemap_name: str | None, offline: bool,
+            at: dt.datetime | None, mode_offline: AssetMode,
+            **extra: Any) -> MapOptions:
+    """Page options from request or command-line choices over the settings' defaults.
+
+    A named basemap wins; else the configured tile URL (an intranet tile
+    server); else the configured preset; else osm online, none offline.
+    """
+    if at is not None and at.tzinfo is None:
+        raise invalid("at", "needs a UTC offset, e.g. 2026-11-30T14:00:00+08:00")
+    if basemap_name is not None:
+        bm = basemap(basemap_name, offline=offline)
+    else:
+        bm = basemap(settings.map_basemap, tiles_url=settings.map_tiles_url,
+                     attribution=settings.map_tiles_attribution,
+                     tiles_crs=settings.map_tiles_crs, offline=offline)
+    return MapOptions(basemap=bm, assets=mode_offline if offline else AssetMode.CDN,
+                      at=at or dt.datetime.now(dt.UTC), **extra)
+
+
+def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
+          run: int | None = None) -> HTMLResponse:
+    with connect(request.app.state.database_url) as conn:
+        page = make_page(conn, kind, area, opts, run_id=run)
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
+            summary="Map of the stations: ten-ones completeness, host type, status, popups")
+def stations_page(request: Request, area: Area = None, basemap: Basemap = None,
+                  offline: Offline = False, at: At = None) -> HTMLResponse:
+    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
+                   mode_offline=AssetMode.LOCAL)
+    return _page(request, MapKind.STATIONS, area, opts)
+
+
+@router.get("/compliance.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
+            summary="Map of the stations to follow up: inspection overdue or short of the ten ones")
+def compliance_page(
+    request: Request, area: Area = None, basemap: Basemap = None, offline: Offline = False,
+    at: At = None,
+    overdue_days: Annotated[int, Query(ge=1, le=3650, description=(
+        "overdue when last verified more than this many days ago (or never)"))] = 365,
+    min_ten_ones: Annotated[int, Query(ge=0, le=10, description=(
+        "short when it has fewer of the ten ones than this"))] = 10,
+) -> HTMLResponse:
+    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
+                   mode_offline=AssetMode.LOCAL, overdue_days=overdue_days,
+                   min_ten_ones=min_ten_ones)
+    return _page(request, MapKind.COMPLIANCE, area, opts)
+
+
+@router.get("/coverage.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
+            summary="Map of a stored coverage run: gaps by uncovered demand, recommended sites")
+def coverage_page(
+    request: Request, area: Area = None, basemap: Basemap = None, offline: Offline = False,
+    at: At = None,
+    run: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=(
+        "analysis run id; default: the newest run of the area"))] = None,
+) -> HTMLResponse:
+    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
+                   mode_offline=AssetMode.LOCAL)
+    return _page(request, MapKind.COVERAGE, area, opts, run=run)
+
+
+@router.get("/assets/{key:path}", responses={
+    200: {"description": "A Leaflet file from the npm packages installed at setup",
+          "content": {"application/javascript": {}, "text/css": {}, "image/png": {}}},
+    **_ERRORS}, summary="Leaflet and plugin files for offline pages")
+def asset(key: str) -> Response:
+    path = assets.file_path(key)
+    if path is None:
+        raise NotFound(f"no map asset {key!r}", [("key", "not a map asset")])
+    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+
+@router.get("/files/{name}", response_class=FileResponse, responses={
+    200: {"description": "A map rendered by `geo-service maps render`",
+          "content": {"text/html": {"schema": {"type": "string"}}}},
+    **_ERRORS}, summary="The rendered map files (maps/)")
+def rendered(request: Request, name: str) -> Response:
+    if name not in RENDERED:
+        raise NotFound(f"no rendered map {name!r}", [("name", "one of " + ", ".join(RENDERED))])
+    path = maps_dir(settings_of(request)) / name
+    if not path.is_file():
+        raise NotFound(f"{name} has not been rendered: run `geo-service maps render`",
+                       [("name", "not rendered yet")])
+    return FileResponse(path, media_type="text/html")

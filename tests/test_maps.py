@@ -1,0 +1,195 @@
+"""Maps without a browser: the pages' data, options, errors, the CLI and the asset route.
+
+What the pages draw in a real browser is in ``test_maps_browser.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.coords import Crs, from_wgs84
+from geo_service.maps import assets
+from geo_service.maps.assets import AssetMode
+from geo_service.maps.data import load_stations, shift_geometry
+from geo_service.maps.options import BASEMAPS, MapOptions, basemap
+from geo_service.maps.pages import MapKind, make_page
+from geo_service.maps.render import compliance_flags
+from geo_service.seed import load_seed
+from tests.conftest import SEED, station_body
+from tests.helpers import insert_stations
+
+AT = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)  # 14:00 in Sanya
+
+
+def asset_refs(page: str) -> list[str]:
+    """URLs of the page's ``<script src>`` and ``<link href>`` tags."""
+    return re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)"', page)
+
+
+def payload(page: str, fn: str) -> dict[str, Any]:
+    """The JSON a page hands to ``GEO.<fn>``."""
+    m = re.search(rf"GEO\.{fn}\(\w+, (\{{.*\}})\);\n", page)
+    assert m, f"no GEO.{fn} call in the page"
+    return dict(json.loads(m.group(1).replace("<\\/", "</")))
+
+
+@pytest.fixture
+def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
+    load_seed(db_url, SEED)
+    return db
+
+
+def test_stations_payload_is_the_area_s_drawable_stations(seeded: psycopg.Connection[Any]) -> None:
+    page = make_page(seeded, MapKind.STATIONS, "460200", MapOptions(at=AT))
+    p = payload(page, "stationsLayer")
+    want = seeded.execute(
+        "SELECT code FROM station WHERE status IN ('open', 'temporarily_closed', 'planned') "
+        "AND city_code = '460200' ORDER BY id").fetchall()
+    cols = p["columns"]
+    assert [r[cols["code"]] for r in p["rows"]] == [c for (c,) in want]
+    assert len(want) == 72  # 74 sample stations, one closed and one duplicate
+    assert p["sample"] is True and "SAMPLE DATA" in p["sample_note"]
+    assert "SAMPLE DATA" in page  # the note is in the page, not only in data
+    # Ten-ones counts in the payload match SQL's bit count.
+    tens = dict(seeded.execute(
+        "SELECT code, bit_count((amenity_mask & 1023)::bit(64))::int FROM station").fetchall())
+    assert all(r[cols["ten"]] == tens[r[cols["code"]]] for r in p["rows"])
+    # No request leaves for a CDN in the default page except Leaflet's own files.
+    urls = set(asset_refs(page))
+    assert urls and all(u.startswith("https://cdn.jsdelivr.net/npm/leaflet") for u in urls)
+
+
+def test_offline_pages_reference_only_local_or_inline_assets(
+        seeded: psycopg.Connection[Any]) -> None:
+    local = make_page(seeded, MapKind.STATIONS, "460200",
+                      MapOptions(basemap=basemap(None, offline=True), assets=AssetMode.LOCAL,
+                                 at=AT))
+    refs = asset_refs(local)
+    assert refs and all(r.startswith("/maps/assets/") for r in refs)
+    assert "tile.openstreetmap.org" not in local
+    inline = make_page(seeded, MapKind.STATIONS, "460200",
+                       MapOptions(basemap=BASEMAPS["none"], assets=AssetMode.INLINE, at=AT))
+    assert not asset_refs(inline)
+    assert "L.MarkerClusterGroup" in inline and "sourceMappingURL" not in inline
+
+
+def test_gcj02_basemap_shifts_points_and_outlines(seeded: psycopg.Connection[Any]) -> None:
+    wgs = load_stations(seeded, "460200", AT, Crs.WGS84)
+    gcj = load_stations(seeded, "460200", AT, Crs.GCJ02)
+    for i in (0, len(wgs) - 1):
+        assert (gcj.lon[i], gcj.lat[i]) == pytest.approx(
+            from_wgs84(wgs.lon[i], wgs.lat[i], Crs.GCJ02), abs=1e-9)
+    page = make_page(seeded, MapKind.STATIONS, "460200",
+                     MapOptions(basemap=BASEMAPS["amap"], at=AT))
+    p = payload(page, "stationsLayer")
+    c = p["columns"]
+    row = p["rows"][0]
+    assert (row[c["lon"]], row[c["lat"]]) == pytest.approx(
+        from_wgs84(wgs.lon[0], wgs.lat[0], Crs.GCJ02), abs=1e-6)
+    assert "GCJ-02" in p["subtitle"] and "autonavi" in page
+    square = {"type": "Polygon", "coordinates": [[[109.5, 18.2], [109.6, 18.2], [109.6, 18.3],
+                                                  [109.5, 18.2]]]}
+    moved = shift_geometry(square, Crs.GCJ02)
+    for (x, y), (mx, my) in zip(square["coordinates"][0], moved["coordinates"][0], strict=True):
+        assert (mx, my) == pytest.approx(from_wgs84(x, y, Crs.GCJ02), abs=1e-9)
+
+
+def test_compliance_flags_use_the_page_moment(areas: psycopg.Connection[Any]) -> None:
+    insert_stations(areas, [
+        station_body("C-OK", 109.50, 18.25, amenities=[
+            "indoor_rest", "seating", "microwave", "water_dispenser", "restroom",
+            "first_aid_kit", "book_rack", "phone_charging", "refrigerator", "umbrella_stand"],
+            last_verified_on="2026-06-01"),
+        station_body("C-OLD", 109.51, 18.25, amenities=[
+            "indoor_rest", "seating", "microwave", "water_dispenser", "restroom",
+            "first_aid_kit", "book_rack", "phone_charging", "refrigerator", "umbrella_stand"],
+            last_verified_on="2025-11-29"),
+        station_body("C-NEVER", 109.52, 18.25),
+        station_body("C-SHORT", 109.53, 18.25, last_verified_on="2026-11-01"),
+    ])
+    st = load_stations(areas, None, AT, Crs.WGS84)
+    overdue, short, reason = compliance_flags(st, MapOptions(at=AT, overdue_days=365))
+    got = dict(zip(st.code, zip(overdue.tolist(), short.tolist(), reason.tolist(),
+                                strict=True), strict=True))
+    assert got == {"C-OK": (False, False, -1), "C-OLD": (True, False, 1),
+                   "C-NEVER": (True, True, 0), "C-SHORT": (False, True, 2)}
+    # 2025-11-30 is exactly 365 days before 2026-11-30: not yet overdue.
+    areas.execute("UPDATE station SET last_verified_on = '2025-11-30' WHERE code = 'C-OLD'")
+    st = load_stations(areas, None, AT, Crs.WGS84)
+    overdue, _, _ = compliance_flags(st, MapOptions(at=AT, overdue_days=365))
+    assert not overdue[st.code.index("C-OLD")]
+
+
+def test_bad_map_requests_name_the_field(client: TestClient, seeded: Any) -> None:
+    cases = [
+        ("/maps/stations.html?area=999999", 404, "area"),
+        ("/maps/stations.html?basemap=bing", 422, "basemap"),
+        ("/maps/stations.html?at=2026-11-30T14:00:00", 422, "at"),
+        ("/maps/compliance.html?min_ten_ones=11", 422, "min_ten_ones"),
+        ("/maps/coverage.html?run=424242", 404, "id"),
+        ("/maps/coverage.html?area=460202", 404, "run"),  # no run stored for this district
+        ("/maps/assets/leaflet/package.json", 404, "key"),
+        ("/maps/assets/..%2F..%2Fpyproject.toml", 404, "key"),
+        ("/maps/files/secrets.html", 404, "name"),
+    ]
+    for url, status, field in cases:
+        r = client.get(url)
+        assert r.status_code == status, (url, r.text)
+        body = r.json()
+        assert field in {f["field"].split(".")[-1] for f in body["error"]["fields"]}, (url, body)
+
+
+def test_assets_are_served_from_the_npm_packages(client: TestClient) -> None:
+    for a in assets.ASSETS:
+        r = client.get(f"/maps/assets/{a.key}")
+        assert r.status_code == 200
+        assert r.content == (assets.node_modules() / a.key).read_bytes()
+    assert assets.version("leaflet") == json.loads(
+        (Path(__file__).parents[1] / "package.json").read_text())["dependencies"]["leaflet"]
+
+
+def test_cli_renders_three_offline_files_and_they_are_served(
+        seeded: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    env = {"GEO_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}
+    cmd = [sys.executable, "-m", "geo_service", "maps", "render", "--area", "460200",
+           "--ensure-run", "--offline", "--out", str(tmp_path), "--at", AT.isoformat()]
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "stored recommendations run" in out.stdout
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "compliance.html", "coverage.html", "stations.html"]
+    runs = seeded.execute("SELECT count(*) FROM analysis_run").fetchone()
+    assert runs == (1,)
+    # Again: the stored run is reused, the files are replaced whole.
+    again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and "stored recommendations run" not in again.stdout
+    assert seeded.execute("SELECT count(*) FROM analysis_run").fetchone() == (1,)
+    cov = payload((tmp_path / "coverage.html").read_text(), "coverageLayer")
+    cells = seeded.execute("SELECT count(*) FROM analysis_cell").fetchone()
+    sites = seeded.execute("SELECT count(*) FROM analysis_site").fetchone()
+    assert cells and sites and (len(cov["cells"]), len(cov["sites"])) == (cells[0], sites[0])
+    assert [s["rank"] for s in cov["sites"]] == list(range(1, 11))
+    from geo_service.main import create_app
+    from geo_service.settings import Settings
+
+    app = create_app(Settings(database_url=db_url, maps_dir=str(tmp_path)))
+    with TestClient(app) as client:
+        r = client.get("/maps/files/stations.html")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+        assert r.content == (tmp_path / "stations.html").read_bytes()
+        root = client.get("/").text
+        for name in ("stations", "coverage", "compliance"):
+            assert f'href="/maps/files/{name}.html"' in root
+    bad = subprocess.run([*cmd[:5], "--area", "999999", "--out", str(tmp_path)], env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "area" in bad.stderr
