@@ -32,8 +32,9 @@ AT = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)  # 14:00 in Sanya
 
 
 def asset_refs(page: str) -> list[str]:
-    """URLs of the page's ``<script src>`` and ``<link href>`` tags."""
-    return re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)"', page)
+    """URLs of the page's ``<script src>`` and ``<link href>`` tags (``data:`` ones aside)."""
+    refs = re.findall(r'<(?:script|link)\b[^>]*?(?:src|href)="([^"]+)"', page)
+    return [r for r in refs if not r.startswith("data:")]
 
 
 def payload(page: str, fn: str) -> dict[str, Any]:

@@ -125,6 +125,8 @@ def _page(opts: MapOptions, title: str, bounds: list[list[float]] | None) -> fol
     # Folium's CDN defaults (jQuery, Bootstrap, Font Awesome…) are not used here.
     m.default_js = []
     m.default_css = []
+    # No favicon request (it would be a 404, or an outside request on a file:// page).
+    fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="geo_icon")
     fig.header.add_child(Element(head_html(opts.assets, opts.asset_prefix)), name="geo_assets")
     fig.header.add_child(Element(f"<style>{_static('maps.css')}</style>"), name="geo_css")
     fig.header.add_child(Element(f"<script>{_static('maps.js')}</script>"), name="geo_js")
