@@ -33,10 +33,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
     404: {"model": ErrorBody, "description": "Unknown area, run, asset or file"},
 }
+# The pages answer HTML, their errors JSON: spelled out, since FastAPI would
+# document a ``model`` under the route's own media type (text/html).
 _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "A self-contained Leaflet map page",
           "content": {"text/html": {"schema": {"type": "string"}}}},
-    **_ERRORS,
+    **{status: {"description": r["description"], "content": {"application/json": {
+        "schema": {"$ref": "#/components/schemas/ErrorBody"}}}}
+       for status, r in _ERRORS.items()},
 }
 
 Area = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
