@@ -1,3 +1,9 @@
+# Map assets (Leaflet, markercluster) come from npm at build time, never from a CDN at run time.
+FROM node:20-bookworm-slim AS assets
+WORKDIR /assets
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -5,9 +11,10 @@ COPY pyproject.toml README.md alembic.ini ./
 COPY geo_service ./geo_service
 COPY migrations ./migrations
 COPY seed ./seed
+COPY --from=assets /assets/node_modules ./node_modules
 # Editable: migrations, alembic.ini and seed/ are read from /app at run time.
 RUN pip install --no-cache-dir -e .
-RUN useradd --system --home /app geo && chown -R geo /app
+RUN mkdir -p /app/maps && useradd --system --home /app geo && chown -R geo /app
 USER geo
 EXPOSE 8000
 CMD ["geo-service", "serve", "--host", "0.0.0.0", "--port", "8000"]
