@@ -117,7 +117,7 @@ def open_popup(v: Visit, kind: str, code: str) -> str:
     """Zoom the cluster open to one station, open its popup, return the popup's HTML."""
     v.page.evaluate("""([kind, code]) => new Promise(done => {
         const m = GEO.maps[kind].marker(code);
-        GEO.maps[kind].cluster.zoomToShowLayer(m, () => { m.openPopup(); done(); });
+        GEO.maps[kind].cluster.zoomToShowLayer(m, () => { m.getElement().click(); done(); });
     })""", [kind, code])
     v.page.wait_for_selector(".leaflet-popup .geo-popup")
     return str(v.page.inner_html(".leaflet-popup .geo-popup"))

@@ -208,10 +208,6 @@
       m.geoRow = r;
       m.geoHost = host;
       m.geoStatus = status;
-      m.bindPopup(function (layer) {
-        var extra = compliance ? complianceHtml(P, layer.geoRow) : "";
-        return popupHtml(P, layer.geoRow, extra);
-      }, { maxWidth: 340 });
       markers[i] = m;
       counts.host[host] = (counts.host[host] || 0) + 1;
       counts.status[status] = (counts.status[status] || 0) + 1;
@@ -234,8 +230,17 @@
           if (markers[j].geoRow[c.code] === code) return markers[j];
         }
         return null;
-      }
+      },
+      openPopup: openPopup
     });
+    /* One popup for the whole layer, filled when a marker is clicked: no
+     * Popup object per station (100,000 of them would slow the page down). */
+    var popup = L.popup({ maxWidth: 340, offset: [0, -4] });
+    function openPopup(m) {
+      var extra = compliance ? complianceHtml(P, m.geoRow) : "";
+      popup.setLatLng(m.getLatLng()).setContent(popupHtml(P, m.geoRow, extra)).openOn(map);
+    }
+    cluster.on("click", function (e) { openPopup(e.layer); });
     var started = performance.now();
     cluster.options.chunkProgress = function (processed, total) {
       if (processed === total && entry.loadedMs === null) entry.loadedMs = performance.now() - started;
