@@ -18,7 +18,9 @@ from psycopg.rows import dict_row
 from geo_service.errors import Forbidden, Unauthorized, invalid
 from geo_service.stations.service import Principal
 
-ROLES = ("admin", "editor")
+#: admin and editor write stations (optionally within an area); an inspector
+#: records inspections for stations in its area.
+ROLES = ("admin", "editor", "inspector")
 
 _FIND = """
 SELECT id, name, role, area_code, secret_hash FROM api_key

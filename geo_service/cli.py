@@ -172,7 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     ksub = keys.add_subparsers(dest="keycmd", required=True)
     kc = ksub.add_parser("create", help="create a key and print it once")
     kc.add_argument("--name", required=True)
-    kc.add_argument("--role", choices=["admin", "editor"], required=True)
+    kc.add_argument("--role", choices=["admin", "editor", "inspector"], required=True)
     kc.add_argument("--area", help="admin area code the key is limited to")
     kc.set_defaults(func=cmd_keys_create)
 

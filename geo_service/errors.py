@@ -122,6 +122,14 @@ class PayloadTooLarge(GeoServiceError):
     code = "payload_too_large"
 
 
+class RateLimited(GeoServiceError):
+    """Too many requests from one client; ``retry_after`` seconds go in ``Retry-After``."""
+
+    status = 429
+    code = "rate_limited"
+    retry_after: int = 60
+
+
 class ServiceUnavailable(GeoServiceError):
     status = 503
     code = "service_unavailable"
@@ -163,6 +171,8 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(GeoServiceError)
     async def _geo(request: Request, exc: GeoServiceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        if isinstance(exc, RateLimited):
+            headers = {"Retry-After": str(exc.retry_after)}
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -17,6 +17,8 @@ from geo_service.errors import PayloadTooLarge, install_handlers
 from geo_service.feeds import exports, ogc, tiles
 from geo_service.feeds.router import router as feeds_router
 from geo_service.maps.router import router as maps_router
+from geo_service.operations.feedback_router import router as feedback_router
+from geo_service.operations.inspections_router import router as inspections_router
 from geo_service.responses import dumps
 from geo_service.settings import Settings
 from geo_service.stations.router import router as stations_router
@@ -125,6 +127,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(tiles.router)
     app.include_router(maps_router)
+    app.include_router(inspections_router)
+    app.include_router(feedback_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     return app

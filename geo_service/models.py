@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, JSONB, TSTZMULTIRANGE
+from sqlalchemy.dialects.postgresql import ARRAY, INT4MULTIRANGE, JSONB, TSTZMULTIRANGE
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo_service.catalogue import HostType, Status
@@ -149,13 +149,19 @@ class Station(Base):
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     #: Position in the change feed, drawn in commit order by a trigger (migration 0003).
     change_seq: Mapped[int] = mapped_column(BigInteger)
+    #: Set when enough independent workers report it closed; cleared by an editor.
+    reported_closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: The last one-tap "as listed" confirmation by a worker.
+    last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(Base):
     """A bearer key for write endpoints; only a hash of the secret is kept."""
 
     __tablename__ = "api_key"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'editor')", name="role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'editor', 'inspector')", name="role"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
     prefix: Mapped[str] = mapped_column(Text, unique=True)
@@ -247,3 +253,198 @@ class AnalysisSite(Base):
     )
     gain: Mapped[float] = mapped_column(Float)
     covered_after: Mapped[float] = mapped_column(Float)
+
+
+# --------------------------------------------------------------------------- operations (0004)
+
+#: Worker types a check-in may name (no name, no phone, no precise location).
+WORKER_TYPES = ("sanitation", "delivery", "courier", "truck_driver", "traffic", "other")
+#: What a worker can report about a station.
+REPORT_KINDS = ("closed", "amenity_missing", "amenity_broken", "wrong_location", "moved", "other")
+AWARD_LEVELS = ("national", "provincial", "city")
+
+
+def _among(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+class StationStop(Base):
+    """One stop of a mobile station's schedule: where it parks, and when.
+
+    Hours are OSM ``opening_hours`` per stop, compiled like a station's
+    (``open_minutes`` / ``open_periods``) so "is it at this stop now" stays in
+    SQL; ``valid_from`` / ``valid_to`` bound the stop to a date range (local
+    dates, inclusive). A schedule's stops never overlap in time (checked on write).
+    """
+
+    __tablename__ = "station_stop"
+    __table_args__ = (
+        CheckConstraint("hours_kind IN ('weekly', 'dated')", name="hours_kind"),
+        CheckConstraint("valid_to IS NULL OR valid_from IS NULL OR valid_to >= valid_from",
+                        name="valid_range"),
+        Index("ix_station_stop_geog", "geog", postgresql_using="gist"),
+        Index("ix_station_stop_station_id", "station_id", "seq", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("station.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(SmallInteger)
+    name: Mapped[str] = mapped_column(Text)
+    geog: Mapped[Any] = mapped_column(
+        Geography("POINT", srid=4326, spatial_index=False), nullable=False
+    )
+    opening_hours: Mapped[str] = mapped_column(Text)
+    hours_kind: Mapped[str] = mapped_column(Text)
+    open_minutes: Mapped[Any] = mapped_column(INT4MULTIRANGE)
+    open_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
+    hours_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    valid_from: Mapped[dt.date | None] = mapped_column(Date)
+    valid_to: Mapped[dt.date | None] = mapped_column(Date)
+
+
+class Inspection(Base):
+    """An inspector's visit: the ten ones present / missing / broken, and what else was seen.
+
+    The station's verified amenities and ``last_verified_on`` follow its latest
+    inspection; every inspection stays as history.
+    """
+
+    __tablename__ = "inspection"
+    __table_args__ = (
+        CheckConstraint("score IS NULL OR (score >= 0 AND score <= 100)", name="score"),
+        CheckConstraint("ten_ones_count BETWEEN 0 AND 10", name="ten_ones_count"),
+        Index("ix_inspection_station_id", "station_id", "inspected_on", "id"),
+        Index("ix_inspection_inspected_on", "inspected_on"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("station.id"))
+    inspected_on: Mapped[dt.date] = mapped_column(Date)
+    inspector_key_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("api_key.id"))
+    inspector: Mapped[str] = mapped_column(Text)
+    items: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    extras: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    hours_observed: Mapped[str | None] = mapped_column(Text)
+    photos: Mapped[list[str]] = mapped_column(ARRAY(Text), server_default=text("'{}'"))
+    remarks: Mapped[str | None] = mapped_column(Text)
+    score: Mapped[float | None] = mapped_column(Numeric(5, 1))
+    ten_ones_count: Mapped[int] = mapped_column(SmallInteger)
+    amenity_mask: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class Visit(Base):
+    """One check-in at a station (person-times served). No name, phone or location.
+
+    ``device_hash`` / ``client_hash`` are keyed hashes of the device cookie and
+    the client address: enough to de-duplicate and rate-limit, not to identify.
+    """
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        CheckConstraint(f"worker_type IS NULL OR {_among('worker_type', WORKER_TYPES)}",
+                        name="worker_type"),
+        Index("ix_visit_station_id", "station_id", "at"),
+        Index("ix_visit_device_hash", "device_hash", "station_id", "at"),
+        Index("ix_visit_client_hash", "client_hash", "at"),
+        Index("ix_visit_at", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("station.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    worker_type: Mapped[str | None] = mapped_column(Text)
+    device_hash: Mapped[str | None] = mapped_column(Text)
+    client_hash: Mapped[str | None] = mapped_column(Text)
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class StationReport(Base):
+    """A worker's report of a problem at a station; editors resolve or reject it."""
+
+    __tablename__ = "station_report"
+    __table_args__ = (
+        CheckConstraint(_among("kind", REPORT_KINDS), name="kind"),
+        CheckConstraint("status IN ('open', 'resolved', 'rejected')", name="status"),
+        CheckConstraint("version >= 1", name="version"),
+        Index("ix_station_report_station_id", "station_id", "status", "created_at"),
+        Index("ix_station_report_client_hash", "client_hash", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("station.id"))
+    kind: Mapped[str] = mapped_column(Text)
+    amenity: Mapped[str | None] = mapped_column(Text, ForeignKey("amenity.code"))
+    comment: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    device_hash: Mapped[str | None] = mapped_column(Text)
+    client_hash: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, server_default=text("'open'"))
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class ReportResolution(Base):
+    """An editor's decision on a report; every one is kept (a report may be reopened)."""
+
+    __tablename__ = "report_resolution"
+    __table_args__ = (
+        CheckConstraint("action IN ('resolved', 'rejected', 'reopened')", name="action"),
+        Index("ix_report_resolution_report_id", "report_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    report_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("station_report.id"))
+    action: Mapped[str] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    editor_key_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("api_key.id"))
+    editor: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+
+class Confirmation(Base):
+    """A worker's one-tap "it is as listed"; refreshes ``station.last_confirmed_at``."""
+
+    __tablename__ = "confirmation"
+    __table_args__ = (
+        Index("ix_confirmation_station_id", "station_id", "at"),
+        Index("ix_confirmation_device_hash", "device_hash", "station_id", "at"),
+        Index("ix_confirmation_client_hash", "client_hash", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("station.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    device_hash: Mapped[str | None] = mapped_column(Text)
+    client_hash: Mapped[str | None] = mapped_column(Text)
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class StationAward(Base):
+    """A recognition a station carries, e.g. 最美户外劳动者服务站点 (city, 2025)."""
+
+    __tablename__ = "station_award"
+    __table_args__ = (
+        CheckConstraint(_among("level", AWARD_LEVELS), name="level"),
+        CheckConstraint("year BETWEEN 1949 AND 2200", name="year"),
+        Index("ix_station_award_station_id", "station_id", "year"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("station.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(Text)
+    level: Mapped[str] = mapped_column(Text)
+    year: Mapped[int] = mapped_column(SmallInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -179,6 +179,14 @@ class StationLinks(BaseModel):
     geo: str = Field(description="RFC 5870 geo: URI (WGS-84) for any map app")
 
 
+class Award(BaseModel):
+    """A recognition the station carries, e.g. 最美户外劳动者服务站点."""
+
+    title: str
+    level: Literal["national", "provincial", "city"]
+    year: int
+
+
 class StationPublic(BaseModel):
     """A station as the API shows it; ``lon``/``lat`` are in ``crs``."""
 
@@ -214,6 +222,14 @@ class StationPublic(BaseModel):
     deleted_at: dt.datetime | None
     version: int
     links: StationLinks
+    reported_closed: bool = Field(
+        description="enough independent workers reported it closed recently; shown, not "
+                    "hidden, until an editor resolves the reports")
+    reported_closed_at: dt.datetime | None
+    last_confirmed_at: dt.datetime | None = Field(
+        description="when a worker last confirmed with one tap that it is as listed "
+                    "(beside last_verified_on, the inspection date)")
+    awards: list[Award] = Field(description="recognitions, newest first")
 
 
 class NearestStation(StationPublic):

@@ -61,6 +61,26 @@ class Settings(BaseSettings):
     maps_dir: str | None = Field(
         default=None, description="where `geo-service maps render` writes (default: ./maps)"
     )
+    feedback_hash_key: str = Field(
+        default="geo_service-development-key",
+        description="HMAC key for the device and client hashes of check-ins and reports; "
+                    "set a secret one in production",
+    )
+    trust_forwarded_for: bool = Field(
+        default=False, description="take the client address from X-Forwarded-For (behind a "
+                                   "trusted proxy only)")
+    checkin_dedup_minutes: int = Field(
+        default=30, description="check-ins from one device at one station within this "
+                                "many minutes count once")
+    checkin_rate_per_hour: int = Field(
+        default=30, description="check-ins one client address may make per hour")
+    report_rate_per_hour: int = Field(
+        default=10, description="reports and confirmations one client address may make per hour")
+    reported_closed_threshold: int = Field(
+        default=3, description="independent 'closed' reports that mark a station reported "
+                               "closed")
+    reported_closed_window_h: int = Field(
+        default=24, description="…within this many hours")
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

@@ -15,8 +15,15 @@ STATION_COLUMNS = """
     ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
     s.host_type, s.status, s.opening_hours, s.timezone, s.phone,
     s.floor_area_m2::float8 AS floor_area_m2, s.seats, s.opened_on, s.amenity_mask,
-    s.last_verified_on, s.sample, s.created_at, s.updated_at, s.deleted_at, s.version
+    s.last_verified_on, s.sample, s.created_at, s.updated_at, s.deleted_at, s.version,
+    s.reported_closed_at, s.last_confirmed_at
 """
+
+# A station's awards, newest first, as a JSON array (API responses only, not feeds).
+AWARDS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('title', a.title, 'level', a.level,
+                                                  'year', a.year) ORDER BY a.year DESC, a.id),
+                         '[]'::jsonb)
+            FROM station_award a WHERE a.station_id = s.id) AS awards"""
 
 QUERY_POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"
 
@@ -43,7 +50,7 @@ _OPEN_AT = """
 
 # What both nearest queries return for each station row ``s``.
 _NEAREST_SELECT = f"""
-SELECT {STATION_COLUMNS},
+SELECT {STATION_COLUMNS}, {AWARDS},
        ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
        s.geog <-> {QUERY_POINT} AS sphere_m,
        degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
@@ -70,11 +77,11 @@ WHERE {_NEAREST_FILTERS}
 # taking it before any row lock keeps writers from deadlocking on it.
 LOCK_CHANGES = "SELECT pg_advisory_xact_lock(73050001)"
 
-GET_STATION = f"SELECT {STATION_COLUMNS} FROM station s WHERE s.code = %(code)s"
-GET_STATION_FOR_UPDATE = GET_STATION + " FOR UPDATE"
+GET_STATION = f"SELECT {STATION_COLUMNS}, {AWARDS} FROM station s WHERE s.code = %(code)s"
+GET_STATION_FOR_UPDATE = GET_STATION + " FOR UPDATE OF s"
 
 LIST_STATIONS = f"""
-SELECT s.id, {STATION_COLUMNS}
+SELECT s.id, {STATION_COLUMNS}, {AWARDS}
 FROM station s
 WHERE s.id > %(after_id)s
   AND s.status = ANY(%(statuses)s)

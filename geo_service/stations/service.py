@@ -83,6 +83,8 @@ def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
     row["lon"], row["lat"], row["crs"] = round(lon, 7), round(lat, 7), crs.value
     row["amenities"] = amenity_codes(mask)
     row["ten_ones"] = {"count": ten_ones_count(mask), "of": 10, "missing": ten_ones_missing(mask)}
+    row["reported_closed"] = row.get("reported_closed_at") is not None
+    row.setdefault("awards", [])
     row.pop("id", None)
     return row
 
