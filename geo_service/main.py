@@ -19,6 +19,7 @@ from geo_service.feeds.router import router as feeds_router
 from geo_service.maps.router import router as maps_router
 from geo_service.operations.feedback_router import router as feedback_router
 from geo_service.operations.inspections_router import router as inspections_router
+from geo_service.operations.stops_router import router as stops_router
 from geo_service.responses import dumps
 from geo_service.settings import Settings
 from geo_service.stations.router import router as stations_router
@@ -127,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ogc.router)
     app.include_router(tiles.router)
     app.include_router(maps_router)
+    app.include_router(stops_router)
     app.include_router(inspections_router)
     app.include_router(feedback_router)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,

@@ -232,7 +232,20 @@ class StationPublic(BaseModel):
     awards: list[Award] = Field(description="recognitions, newest first")
 
 
+class CurrentStop(BaseModel):
+    """The stop a mobile station is at (its lon/lat are the result's)."""
+
+    seq: int
+    name: str
+    opening_hours: str
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+
+
 class NearestStation(StationPublic):
+    current_stop: CurrentStop | None = Field(
+        default=None, description="mobile stations: the stop it is at, at `at`; the result's "
+                                  "lon/lat and distance are the stop's")
     distance_m: float = Field(description="geodesic distance on the WGS-84 spheroid, metres")
     bearing_deg: float | None = Field(
         description="azimuth from the query point, degrees clockwise from north"

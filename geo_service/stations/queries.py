@@ -9,15 +9,22 @@ margin of candidates and re-orders them (see ``service.nearest``).
 
 from __future__ import annotations
 
-STATION_COLUMNS = """
+
+def station_columns(geog: str = "s.geog") -> str:
+    """The public columns of a station row ``s``, placed at ``geog`` (a mobile
+    station's current stop, in the nearest query)."""
+    return f"""
     s.code, s.name, s.name_en, s.address, s.province, s.province_code, s.city, s.city_code,
     s.district, s.district_code, s.street, s.street_code,
-    ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
+    ST_X({geog}::geometry) AS lon, ST_Y({geog}::geometry) AS lat,
     s.host_type, s.status, s.opening_hours, s.timezone, s.phone,
     s.floor_area_m2::float8 AS floor_area_m2, s.seats, s.opened_on, s.amenity_mask,
     s.last_verified_on, s.sample, s.created_at, s.updated_at, s.deleted_at, s.version,
     s.reported_closed_at, s.last_confirmed_at
 """
+
+
+STATION_COLUMNS = station_columns()
 
 # A station's awards, newest first, as a JSON array (API responses only, not feeds).
 AWARDS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('title', a.title, 'level', a.level,
@@ -27,14 +34,21 @@ AWARDS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('title', a.title, 'lev
 
 QUERY_POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"
 
-# Filters shared by the candidate walk and the exact fallback. ``want`` is an
-# amenity bit mask; ``host_types`` NULL means any.
-_NEAREST_FILTERS = f"""
+# Filters on the station itself, shared by fixed stations and mobile stops.
+# ``want`` is an amenity bit mask; ``host_types`` NULL means any.
+_STATION_FILTERS = """
     s.status = ANY(%(statuses)s)
     AND s.amenity_mask & %(want)s = %(want)s
     AND (%(host_types)s::text[] IS NULL OR s.host_type = ANY(%(host_types)s::text[]))
     AND (%(min_ten_ones)s = 0
          OR bit_count((s.amenity_mask & %(ten_mask)s)::bit(64)) >= %(min_ten_ones)s)
+"""
+
+# Filters of the candidate walk and the exact fallback over fixed places. A
+# mobile station with a schedule is not at its base: NEAREST_STOPS finds it.
+_NEAREST_FILTERS = f"""{_STATION_FILTERS}
+    AND (s.host_type <> 'mobile'
+         OR NOT EXISTS (SELECT 1 FROM station_stop st WHERE st.station_id = s.id))
     AND (NOT %(open_now)s
          OR (s.status = 'open'
              AND geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)))
@@ -48,14 +62,19 @@ _OPEN_AT = """
             ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
        END AS open_sql"""
 
-# What both nearest queries return for each station row ``s``.
-_NEAREST_SELECT = f"""
-SELECT {STATION_COLUMNS}, {AWARDS},
-       ST_Distance(s.geog, {QUERY_POINT}, true) AS distance_m,
-       s.geog <-> {QUERY_POINT} AS sphere_m,
-       degrees(ST_Azimuth({QUERY_POINT}, s.geog)) AS bearing_deg,
-       {_OPEN_AT}
+
+def _nearest_select(geog: str, open_sql: str, extra: str = "") -> str:
+    """What the nearest queries return for each row ``s`` placed at ``geog``."""
+    return f"""
+SELECT {station_columns(geog)}, {AWARDS},
+       ST_Distance({geog}, {QUERY_POINT}, true) AS distance_m,
+       {geog} <-> {QUERY_POINT} AS sphere_m,
+       degrees(ST_Azimuth({QUERY_POINT}, {geog})) AS bearing_deg,
+       {open_sql}{extra}
 """
+
+
+_NEAREST_SELECT = _nearest_select("s.geog", _OPEN_AT)
 
 NEAREST_CANDIDATES = _NEAREST_SELECT + f"""FROM (
     SELECT * FROM station s
@@ -70,6 +89,34 @@ NEAREST_CANDIDATES = _NEAREST_SELECT + f"""FROM (
 NEAREST_WITHIN = _NEAREST_SELECT + f"""FROM station s
 WHERE {_NEAREST_FILTERS}
   AND ST_DWithin(s.geog, {QUERY_POINT}, %(sphere_bound_m)s, false)
+"""
+
+# A stop is current at %(at)s when the station is open, %(at)s's local date is
+# in the stop's range and the stop's hours are open (half-open: a window
+# ending at 16:00 is over at 16:00).
+STOP_ACTIVE = """
+    s.status = 'open'
+    AND (st.valid_from IS NULL OR st.valid_from <= (%(at)s AT TIME ZONE s.timezone)::date)
+    AND (st.valid_to IS NULL OR st.valid_to >= (%(at)s AT TIME ZONE s.timezone)::date)
+    AND coalesce(geo_is_open(st.hours_kind, st.open_minutes, st.open_periods, %(at)s,
+                             s.timezone), false)
+"""
+
+# Mobile stations where they are at %(at)s: every current stop within the
+# radius (a station is at one stop at a time; schedules are checked on write).
+# Mobile stations are few, so all of them are read, not a KNN walk.
+NEAREST_STOPS = _nearest_select(
+    "s.stop_geog", "true AS open_sql",
+    ",\n       jsonb_build_object('seq', s.stop_seq, 'name', s.stop_name, 'opening_hours', "
+    "s.stop_hours, 'valid_from', s.stop_from, 'valid_to', s.stop_to) AS current_stop",
+) + f"""FROM (
+    SELECT s.*, st.geog AS stop_geog, st.seq AS stop_seq, st.name AS stop_name,
+           st.opening_hours AS stop_hours, st.valid_from AS stop_from, st.valid_to AS stop_to
+    FROM station_stop st JOIN station s ON s.id = st.station_id
+    WHERE {_STATION_FILTERS}
+      AND {STOP_ACTIVE}
+      AND ST_DWithin(st.geog, {QUERY_POINT}, %(radius_m)s)
+) s
 """
 
 # Every station write takes this lock first (the trigger of migration 0003 takes

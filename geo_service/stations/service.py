@@ -121,6 +121,12 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
                 await cur.execute(q.NEAREST_WITHIN, _nearest_params(p, limit, bound))
                 rows = await cur.fetchall()
                 rows.sort(key=lambda r: (r["distance_m"], r["code"]))
+        # Mobile stations, at their current stop: all of them within the radius,
+        # so the merged top k stays exact.
+        await cur.execute(q.NEAREST_STOPS, _nearest_params(p, limit), prepare=True)
+        stops = await cur.fetchall()
+    if stops:
+        rows = sorted(rows[: p.k] + stops, key=lambda r: (r["distance_m"], r["code"]))
     return rows[: p.k]
 
 
@@ -138,10 +144,13 @@ def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str
     if row["status"] != "open":
         is_open = False
     elif is_open is not None:
-        next_change = _next_change(row["opening_hours"], row["timezone"],
-                                   at.replace(second=0, microsecond=0))
+        # A mobile station at a stop changes when it leaves the stop.
+        stop = row.get("current_stop")
+        hours = stop["opening_hours"] if stop else row["opening_hours"]
+        next_change = _next_change(hours, row["timezone"], at.replace(second=0, microsecond=0))
     row["open_now"] = is_open
     row["next_change"] = next_change
+    row.setdefault("current_stop", None)
     row["distance_m"] = round(float(row["distance_m"]), 2)
     bearing = row["bearing_deg"]
     row["bearing_deg"] = None if bearing is None else round(float(bearing), 1)
@@ -285,7 +294,7 @@ async def in_scope(conn: AsyncConnection[Any], principal: Principal, row: dict[s
     return bool(found and found[0])
 
 
-async def _require_scope(
+async def require_scope(
     conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any], what: str
 ) -> None:
     if not await in_scope(conn, principal, row):
@@ -332,7 +341,7 @@ async def create_station(
     async with conn.transaction():
         await begin_station_write(conn)
         await fill_admin(conn, rec)
-        await _require_scope(conn, principal, rec, "new station")
+        await require_scope(conn, principal, rec, "new station")
         async with conn.cursor() as cur:
             await cur.execute(q.INSERT_STATION, rec)
             if await cur.fetchone() is None:
@@ -343,7 +352,7 @@ async def create_station(
     return await get_station(conn, rec["code"], crs)
 
 
-async def _locked(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
+async def lock_station(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.GET_STATION_FOR_UPDATE, {"code": code})
         row = await cur.fetchone()
@@ -359,13 +368,13 @@ async def replace_station(
     """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
     async with conn.transaction():
         await begin_station_write(conn)
-        current = await _locked(conn, code)
-        await _require_scope(conn, principal, current, "station")
+        current = await lock_station(conn, code)
+        await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
         rec = to_record({**body, "code": code}, crs)
         await check_timezone(conn, rec["timezone"])
         await fill_admin(conn, rec)
-        await _require_scope(conn, principal, rec, "station's new location")
+        await require_scope(conn, principal, rec, "station's new location")
         rec["expected_version"] = expected
         async with conn.cursor() as cur:
             await cur.execute(q.UPDATE_STATION, rec)
@@ -381,7 +390,7 @@ async def patch_station(
     """Apply only the fields sent; the rest keep their stored values."""
     async with conn.transaction():
         await begin_station_write(conn)
-        current = await _locked(conn, code)
+        current = await lock_station(conn, code)
         base = public_row(dict(current), crs)
         merged = {k: base[k] for k in _EDITABLE}
         if ("lon" in patch) != ("lat" in patch):
@@ -414,8 +423,8 @@ async def delete_station(
     """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
     async with conn.transaction():
         await begin_station_write(conn)
-        current = await _locked(conn, code)
-        await _require_scope(conn, principal, current, "station")
+        current = await lock_station(conn, code)
+        await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], version, if_match)
         async with conn.cursor() as cur:
             await cur.execute(q.SOFT_DELETE, {"code": code, "expected_version": expected})
