@@ -189,3 +189,20 @@ def test_schedule_changes_reach_the_change_feed(client: TestClient,
     entries = client.get("/v1/feeds/changes").json()["changes"]
     mine = [e for e in entries if e["code"] == "BUS-1"]
     assert [e["version"] for e in mine] == [2]
+
+
+def test_feeds_show_the_stops_and_the_current_one(client: TestClient,
+                                                  bus: dict[str, Any]) -> None:
+    import jsonschema
+
+    feed = client.get("/v1/feeds/stations.geojson").json()
+    schema = client.get("/v1/feeds/schemas/stations.json").json()
+    jsonschema.Draft202012Validator(schema).validate(feed)
+    (props,) = [f["properties"] for f in feed["features"] if f["id"] == "BUS-1"]
+    assert [(s["seq"], s["lon"], s["lat"]) for s in props["stops"]] == [
+        (1, *P1), (2, *P2), (3, *P3)]
+    # The feed's current stop is the schedule's at the feed's own instant.
+    then = client.get("/v1/stations/BUS-1/stops", params={"at": feed["open_now_at"]}).json()
+    assert props["current_stop"] == (then["current_stop"] or {}).get("seq")
+    item = client.get("/ogc/collections/stations/items/BUS-1").json()
+    assert len(item["properties"]["stops"]) == 3

@@ -76,7 +76,17 @@ def feature_properties(
         "version": row["version"],
         "sample": row["sample"],
         "links": links,
+        **stop_properties(row.get("stops")),
     }
+
+
+def stop_properties(stops: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """``stops`` and ``current_stop`` (its seq, or null) of a scheduled mobile station."""
+    if not stops:
+        return {}
+    current = next((s["seq"] for s in stops if s["current"]), None)
+    return {"stops": [{k: v for k, v in s.items() if k != "current"} for s in stops],
+            "current_stop": current}
 
 
 def station_feature(

@@ -8,7 +8,7 @@ orders: by ``id`` for snapshots (GeoJSON, OGC items, exports) and by
 
 from __future__ import annotations
 
-from geo_service.stations.queries import STATION_COLUMNS
+from geo_service.stations.queries import STATION_COLUMNS, STOP_ACTIVE
 
 #: Statuses a consumer should show; everything else is a tombstone in the change feed.
 PUBLISHED = ("open", "temporarily_closed")
@@ -20,7 +20,20 @@ OPEN_AT = """
          ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
     END"""
 
-FEED_COLUMNS = f"{STATION_COLUMNS}, s.change_seq, {OPEN_AT} AS open_now"
+# A scheduled mobile station's stops (WGS-84) and which is current at %(at)s;
+# NULL for every other station (the CASE keeps the subquery off fixed stations).
+STOPS = f"""
+    CASE WHEN s.host_type = 'mobile' THEN (
+        SELECT jsonb_agg(jsonb_build_object(
+                   'seq', st.seq, 'name', st.name,
+                   'lon', round(ST_X(st.geog::geometry)::numeric, 7),
+                   'lat', round(ST_Y(st.geog::geometry)::numeric, 7),
+                   'opening_hours', st.opening_hours, 'valid_from', st.valid_from,
+                   'valid_to', st.valid_to, 'current', {STOP_ACTIVE}) ORDER BY st.seq)
+        FROM station_stop st WHERE st.station_id = s.id)
+    END"""
+
+FEED_COLUMNS = f"{STATION_COLUMNS}, s.change_seq, {OPEN_AT} AS open_now, {STOPS} AS stops"
 
 # Area (any admin level) and bbox filters shared by the snapshot feeds. NULL = no filter.
 AREA_BBOX_FILTER = """

@@ -64,6 +64,21 @@ _PROPERTIES = {
     },
 }
 _PROPERTIES["required"] = list(_PROPERTIES["properties"])  # type: ignore[call-overload]
+# Only scheduled mobile stations carry these two.
+_PROPERTIES["properties"].update({  # type: ignore[attr-defined]
+    "stops": {"type": "array", "description": "a mobile station's schedule (WGS-84)",
+              "items": {"type": "object", "additionalProperties": False,
+                        "required": ["seq", "name", "lon", "lat", "opening_hours",
+                                     "valid_from", "valid_to"],
+                        "properties": {
+                            "seq": {"type": "integer", "minimum": 1}, "name": _STR,
+                            "lon": {"type": "number", "minimum": -180, "maximum": 180},
+                            "lat": {"type": "number", "minimum": -90, "maximum": 90},
+                            "opening_hours": _STR, "valid_from": _DATE_OR_NULL,
+                            "valid_to": _DATE_OR_NULL}}},
+    "current_stop": {"type": ["integer", "null"],
+                     "description": "seq of the stop it is at, at open_now_at"},
+})
 
 _FEATURE = {
     "type": "object", "required": ["type", "id", "geometry", "properties"],
