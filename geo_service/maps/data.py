@@ -86,6 +86,10 @@ class Stations:
     district_code: list[str | None]
     sample: list[bool]
     open_now: list[bool | None]
+    #: A scheduled mobile station's stops (seq, name, lon, lat, hours, current), else None.
+    stops: list[list[dict[str, Any]] | None]
+    #: Awards per station: [{title, level, year}], newest first.
+    awards: list[list[dict[str, Any]]]
 
     def __len__(self) -> int:
         return len(self.code)
@@ -105,15 +109,24 @@ def load_stations(conn: psycopg.Connection[Any], area: str | None, at: dt.dateti
     """Open, temporarily closed and planned stations of the area, shifted to ``crs``."""
     rows = conn.execute(q.STATIONS, {"area": area, "at": at,
                                      "statuses": list(q.MAP_STATUSES)}).fetchall()
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 14
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 16
     lon, lat = shift_points(cols[3], cols[4], crs)
+    stops = [_shift_stops(v, crs) for v in cols[14]]
     return Stations(
         code=list(cols[0]), name=list(cols[1]), address=list(cols[2]), lon=lon, lat=lat,
         host_type=list(cols[5]), status=list(cols[6]), opening_hours=list(cols[7]),
         phone=list(cols[8]), amenity_mask=[int(m) for m in cols[9]],
         last_verified_on=list(cols[10]), district_code=list(cols[11]), sample=list(cols[12]),
-        open_now=list(cols[13]),
+        open_now=list(cols[13]), stops=stops, awards=list(cols[15]),
     )
+
+
+def _shift_stops(stops: list[dict[str, Any]] | None, crs: Crs) -> list[dict[str, Any]] | None:
+    if not stops:
+        return None
+    lon, lat = shift_points([s["lon"] for s in stops], [s["lat"] for s in stops], crs)
+    return [{**s, "lon": round(float(x), 6), "lat": round(float(y), 6)}
+            for s, x, y in zip(stops, lon.tolist(), lat.tolist(), strict=True)]
 
 
 def load_districts(conn: psycopg.Connection[Any], area: str | None,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from geo_service.feeds.queries import OPEN_AT
+from geo_service.feeds.queries import OPEN_AT, STOPS
+from geo_service.stations.queries import AWARDS
 
 #: Statuses a map draws: what workers can use or soon will. Closed (soft-deleted)
 #: and duplicate records are not stations on the ground.
@@ -14,7 +15,7 @@ STATIONS = f"""
 SELECT s.code, s.name, s.address, ST_X(s.geog::geometry) AS lon,
        ST_Y(s.geog::geometry) AS lat, s.host_type, s.status, s.opening_hours, s.phone,
        s.amenity_mask, s.last_verified_on, s.district_code, s.sample,
-       {OPEN_AT} AS open_now
+       {OPEN_AT} AS open_now, {STOPS} AS stops, {AWARDS}
 FROM station s
 WHERE s.status = ANY(%(statuses)s)
   AND (%(area)s::text IS NULL

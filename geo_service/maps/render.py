@@ -57,7 +57,7 @@ REASONS: list[tuple[str, str, str]] = [
 ]
 
 _COLUMNS = ("code", "name", "address", "lon", "lat", "host", "status", "hours", "phone",
-            "mask", "verified", "open_now", "district", "sample", "ten")
+            "mask", "verified", "open_now", "district", "sample", "ten", "stops", "awards")
 
 
 @cache
@@ -186,7 +186,8 @@ def _station_payload(st: Stations) -> dict[str, Any]:
         rows.append([st.code[i], st.name[i], st.address[i], lon[i], lat[i],
                      hosts.index(st.host_type[i]), statuses.index(st.status[i]), h,
                      st.phone[i], st.amenity_mask[i], v.isoformat() if v else None,
-                     st.open_now[i], st.district_code[i], st.sample[i], ten[i]])
+                     st.open_now[i], st.district_code[i], st.sample[i], ten[i],
+                     st.stops[i], st.awards[i] or None])
     return {
         "columns": {name: i for i, name in enumerate(_COLUMNS)},
         "hosts": hosts, "statuses_list": statuses, "hours": list(hours), "rows": rows,

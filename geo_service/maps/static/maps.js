@@ -32,6 +32,29 @@
     for (var i = 0; i < TEN_CLASSES.length; i++) if (n >= TEN_CLASSES[i].min) return i;
     return TEN_CLASSES.length - 1;
   }
+  var LEVELS = { national: "全国 national", provincial: "省级 provincial", city: "市级 city" };
+
+  /* A mobile station's stops, numbered, joined in order; the current one filled. */
+  function stopsLayer(P) {
+    var c = P.columns, layer = L.layerGroup();
+    P.rows.forEach(function (r) {
+      var st = r[c.stops];
+      if (!st) return;
+      L.polyline(st.map(function (s) { return [s.lat, s.lon]; }),
+        { color: "#6a1b9a", weight: 2, dashArray: "4 4", interactive: false }).addTo(layer);
+      st.forEach(function (s) {
+        L.marker([s.lat, s.lon], {
+          icon: L.divIcon({ className: "geo-stop" + (s.current ? " current" : ""),
+                            html: String(s.seq), iconSize: [16, 16] }),
+          title: r[c.name] + " #" + s.seq, keyboard: false
+        }).bindTooltip(esc(r[c.name]) + " #" + s.seq + " " + esc(s.name) + " <code>" +
+          esc(s.opening_hours) + "</code>" + (s.current ? " ← 现在在此 here now" : ""))
+          .addTo(layer);
+      });
+    });
+    return layer;
+  }
+
   function hasBit(mask, bit) { return Math.floor(mask / Math.pow(2, bit)) % 2 === 1; }
 
   function box(position, html, cls) {
@@ -116,6 +139,21 @@
       h += "<div><b>其他设施 Extras</b>: " + extras.map(function (a) {
         return esc(a[2]) + " " + esc(a[3]);
       }).join("、") + "</div>";
+    }
+    var aw = r[c.awards];
+    if (aw) {
+      h += "<div><b>荣誉 Awards</b>: " + aw.map(function (a) {
+        return "🏅 " + esc(a.title) + " (" + esc(LEVELS[a.level] || a.level) + " " + esc(a.year) + ")";
+      }).join("；") + "</div>";
+    }
+    var stops = r[c.stops];
+    if (stops) {
+      h += "<div class=\"stops\"><b>停靠点 Stops</b><ol>";
+      stops.forEach(function (s) {
+        h += "<li" + (s.current ? " class=\"current\"" : "") + ">" + esc(s.name) + " <code>" +
+          esc(s.opening_hours) + "</code>" + (s.current ? " ← 现在在此 here now" : "") + "</li>";
+      });
+      h += "</ol></div>";
     }
     var v = r[c.verified];
     h += "<div><b>最近核实 Last verified</b>: " +
@@ -252,6 +290,8 @@
     var classes = compliance ? P.reasons.map(function (x) { return { colour: x[2], label: x[0] + " " + x[1] }; })
       : TEN_CLASSES;
     box("bottomright", legendHtml(P, classes, true)).addTo(map);
+    entry.stops = stopsLayer(P);
+    if (entry.stops.getLayers().length) entry.stops.addTo(map);
     return GEO.maps[P.kind];
   };
 
