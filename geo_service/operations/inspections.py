@@ -1,0 +1,368 @@
+"""Inspections and awards: what inspectors found at a station, and the recognitions it carries.
+
+An inspection records each of the ten ones as present, missing or broken, the
+extras seen, the hours observed, photo references, remarks and a score. Every
+inspection is kept as history; the station's verified amenities
+(``amenity_mask``) and ``last_verified_on`` follow its *latest* inspection
+(greatest ``inspected_on``, ties by id). The station's mask becomes exactly the
+inspection's: ten-ones items present, plus the extras the inspector listed. An
+extra the station claimed but the inspector did not see is dropped, because
+the inspection is the verified state and a claim nobody verified should not
+survive it. A broken item counts as not available (a broken microwave heats
+nobody's lunch). A back-dated inspection older than the latest is history only.
+
+Awards are not station edits: adding or removing one changes no version and
+does not enter the change feed (feeds do not carry awards).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from geo_service.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
+from geo_service.errors import AlreadyExists, Forbidden, NotFound, invalid
+from geo_service.operations.common import station_ref
+from geo_service.stations.service import Principal, begin_station_write, in_scope
+
+#: China has one civil time zone; "today" for inspection dates and overdue lists.
+CHINA = ZoneInfo("Asia/Shanghai")
+PUBLISHED = [s.value for s in OPERATIONAL]
+#: Cap on trend rows, so one request cannot ask for decades of every district.
+MAX_TREND_ROWS = 5000
+
+# Station codes of the area filter, the same test the station list uses.
+_IN_AREA = """(%(area)s::text IS NULL
+       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))"""
+
+_LATER_EXISTS = """EXISTS (SELECT 1 FROM inspection j WHERE j.station_id = i.station_id
+                 AND (j.inspected_on, j.id) > (i.inspected_on, i.id))"""
+
+_INSPECTION_COLUMNS = f"""
+    i.id, s.code AS station_code, i.inspected_on, i.inspector, i.items, i.extras,
+    i.hours_observed, i.photos, i.remarks, i.score::float8 AS score, i.ten_ones_count,
+    i.amenity_mask, NOT {_LATER_EXISTS} AS current, i.created_at, i.sample
+"""
+
+INSERT_INSPECTION = """
+INSERT INTO inspection (station_id, inspected_on, inspector_key_id, inspector, items, extras,
+                        hours_observed, photos, remarks, score, ten_ones_count, amenity_mask,
+                        sample)
+VALUES (%(station_id)s, %(inspected_on)s, %(inspector_key_id)s, %(inspector)s, %(items)s,
+        %(extras)s, %(hours_observed)s, %(photos)s, %(remarks)s, %(score)s,
+        %(ten_ones_count)s, %(amenity_mask)s, %(sample)s)
+RETURNING id
+"""
+
+GET_INSPECTION = f"""
+SELECT {_INSPECTION_COLUMNS}
+FROM inspection i JOIN station s ON s.id = i.station_id WHERE i.id = %(id)s
+"""
+
+# Only a change that consumers can see bumps the version (and so the change feed).
+APPLY_TO_STATION = """
+UPDATE station SET amenity_mask = %(amenity_mask)s, last_verified_on = %(inspected_on)s,
+       version = version + 1
+WHERE id = %(station_id)s
+  AND (amenity_mask, last_verified_on)
+      IS DISTINCT FROM (%(amenity_mask)s::bigint, %(inspected_on)s::date)
+RETURNING version
+"""
+
+# Newest first, keyset-paged on (inspected_on, id).
+LIST_INSPECTIONS = f"""
+SELECT {_INSPECTION_COLUMNS}
+FROM inspection i JOIN station s ON s.id = i.station_id
+WHERE i.station_id = %(station_id)s
+  AND (%(after_on)s::date IS NULL
+       OR (i.inspected_on, i.id) < (%(after_on)s::date, %(after_id)s::bigint))
+ORDER BY i.inspected_on DESC, i.id DESC
+LIMIT %(limit)s
+"""
+
+AREA_EXISTS = "SELECT 1 FROM admin_area WHERE code = %(area)s"
+
+OVERDUE = f"""
+SELECT s.code, s.name, s.status, s.district_code, s.district, s.sample,
+       li.last_on AS last_inspected_on, %(today)s::date - li.last_on AS days_since,
+       count(*) OVER ()::int AS total
+FROM station s
+LEFT JOIN LATERAL (SELECT max(i.inspected_on) AS last_on FROM inspection i
+                   WHERE i.station_id = s.id) li ON true
+WHERE s.status = ANY(%(statuses)s) AND {_IN_AREA}
+  AND (li.last_on IS NULL OR li.last_on < %(today)s::date - %(days)s::int)
+ORDER BY li.last_on NULLS FIRST, s.code
+LIMIT %(limit)s
+"""
+
+TREND = f"""
+SELECT s.district_code, min(s.district) AS district,
+       date_trunc(%(period)s, i.inspected_on::timestamp)::date AS period_start,
+       count(*)::int AS inspections, count(DISTINCT i.station_id)::int AS stations,
+       round(avg(i.ten_ones_count), 2)::float8 AS mean_ten_ones,
+       round(avg((i.ten_ones_count = 10)::int), 3)::float8 AS all_ten_share,
+       round(avg(i.score), 1)::float8 AS mean_score, count(i.score)::int AS scored
+FROM inspection i JOIN station s ON s.id = i.station_id
+WHERE s.status <> 'duplicate' AND {_IN_AREA}
+  AND (%(start)s::date IS NULL OR i.inspected_on >= %(start)s::date)
+  AND (%(end)s::date IS NULL OR i.inspected_on <= %(end)s::date)
+GROUP BY s.district_code, period_start
+ORDER BY s.district_code NULLS LAST, period_start
+LIMIT %(limit)s
+"""
+
+# Each published station's latest inspection (recent enough), then its items' states.
+MISSING_ITEMS = f"""
+WITH latest AS (
+    SELECT DISTINCT ON (i.station_id) i.items, i.inspected_on
+    FROM inspection i JOIN station s ON s.id = i.station_id
+    WHERE s.status = ANY(%(statuses)s) AND {_IN_AREA}
+    ORDER BY i.station_id, i.inspected_on DESC, i.id DESC
+), recent AS (
+    SELECT items FROM latest WHERE %(since)s::date IS NULL OR inspected_on >= %(since)s::date
+)
+SELECT (SELECT count(*) FROM recent)::int AS stations, e.key AS code,
+       count(*) FILTER (WHERE e.value = 'missing')::int AS missing,
+       count(*) FILTER (WHERE e.value = 'broken')::int AS broken
+FROM recent r CROSS JOIN LATERAL jsonb_each_text(r.items) e
+GROUP BY e.key
+"""
+
+# Serialises award writes per station (the duplicate check) without the change-feed lock.
+LOCK_STATION_ROW = "SELECT 1 FROM station WHERE id = %(station_id)s FOR NO KEY UPDATE"
+
+_AWARD_COLUMNS = "id, title, level, year, created_at, sample"
+
+INSERT_AWARD = f"""
+INSERT INTO station_award (station_id, title, level, year, sample)
+SELECT %(station_id)s, %(title)s, %(level)s, %(year)s, %(sample)s
+WHERE NOT EXISTS (SELECT 1 FROM station_award WHERE station_id = %(station_id)s
+                  AND title = %(title)s AND level = %(level)s AND year = %(year)s)
+RETURNING {_AWARD_COLUMNS}
+"""
+
+LIST_AWARDS = f"""
+SELECT {_AWARD_COLUMNS} FROM station_award WHERE station_id = %(station_id)s
+ORDER BY year DESC, id
+"""
+
+DELETE_AWARD = "DELETE FROM station_award WHERE id = %(id)s AND station_id = %(station_id)s"
+
+
+def china_today() -> dt.date:
+    return dt.datetime.now(CHINA).date()
+
+
+async def _rows(conn: AsyncConnection[Any], query: str,
+                params: dict[str, Any]) -> list[dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(query, params)
+        return await cur.fetchall()
+
+
+async def _scoped_station(conn: AsyncConnection[Any], principal: Principal,
+                          code: str) -> dict[str, Any]:
+    """The station, if the key's area contains it; otherwise 403 naming the area."""
+    station = await station_ref(conn, code)
+    if not await in_scope(conn, principal, station):
+        raise Forbidden(
+            f"this key is limited to area {principal.area_code}; station {code} is outside it",
+            [("code", f"outside the key's area {principal.area_code}")],
+        )
+    return station
+
+
+# --- inspections -----------------------------------------------------------------------------
+
+
+def inspection_mask(items: dict[str, str], extras: list[str]) -> int:
+    """The amenities an inspection found available: ten-ones items present, plus extras."""
+    return amenity_mask([c for c, state in items.items() if state == "present"] + extras)
+
+
+def public_inspection(row: dict[str, Any]) -> dict[str, Any]:
+    """Stored row → API dict: items in the catalogue's order, the mask as amenity codes."""
+    row["items"] = {a.code: row["items"][a.code] for a in TEN_ONES if a.code in row["items"]}
+    row["amenities"] = amenity_codes(int(row.pop("amenity_mask")))
+    return row
+
+
+async def record_inspection(conn: AsyncConnection[Any], principal: Principal, code: str,
+                            body: dict[str, Any]) -> dict[str, Any]:
+    """Store an inspection and, when it is the station's latest, apply it to the station.
+
+    One transaction: the change-feed lock first (every station write takes it,
+    so inspections of one station are serialised and "latest" is decided
+    without races), then the scope check on the station as it is under the
+    lock, the insert, and the station update. The answer says whether the
+    inspection became the station's verified state (``applied``) and the
+    station's version afterwards (unchanged when nothing visible changed).
+    """
+    mask = inspection_mask(body["items"], body["extras"])
+    rec = {**body, "items": Jsonb(body["items"]), "amenity_mask": mask,
+           "ten_ones_count": sum(s == "present" for s in body["items"].values()),
+           "inspector_key_id": principal.key_id, "inspector": principal.name}
+    async with conn.transaction():
+        await begin_station_write(conn)
+        station = await _scoped_station(conn, principal, code)
+        rec["station_id"] = station["id"]
+        new_id = (await _rows(conn, INSERT_INSPECTION, rec))[0]["id"]
+        row = (await _rows(conn, GET_INSPECTION, {"id": new_id}))[0]
+        version = station["version"]
+        if row["current"]:
+            updated = await _rows(conn, APPLY_TO_STATION, rec)
+            version = updated[0]["version"] if updated else version
+    return {**public_inspection(row), "applied": row["current"], "station_version": version}
+
+
+def encode_cursor(on: dt.date, last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"{on.isoformat()}:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[dt.date | None, int]:
+    """Opaque history cursor → (inspected_on, id) of the last row seen."""
+    if not cursor:
+        return None, 0
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        day, _, last = raw.partition(":")
+        last_id = int(last)
+        if not 0 < last_id < 2**63:
+            raise ValueError(raw)
+        return dt.date.fromisoformat(day), last_id
+    except ValueError:
+        raise invalid("cursor", "not a cursor returned by this API") from None
+
+
+async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
+                           cursor: str | None) -> dict[str, Any]:
+    """One page of a station's inspection history, newest first."""
+    after_on, after_id = decode_cursor(cursor)
+    station = await station_ref(conn, code)
+    rows = await _rows(conn, LIST_INSPECTIONS, {
+        "station_id": station["id"], "after_on": after_on, "after_id": after_id,
+        "limit": limit + 1})
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = encode_cursor(rows[-1]["inspected_on"], rows[-1]["id"]) if more else None
+    items = [public_inspection(r) for r in rows]
+    return {"station_code": station["code"], "inspections": items, "count": len(items),
+            "next_cursor": next_cursor}
+
+
+# --- planners --------------------------------------------------------------------------------
+
+
+async def check_area(conn: AsyncConnection[Any], area: str | None) -> None:
+    if area is not None and not await _rows(conn, AREA_EXISTS, {"area": area}):
+        raise NotFound(f"no admin area {area!r}", [("area", "unknown admin area code")])
+
+
+async def overdue(conn: AsyncConnection[Any], *, area: str | None, days: int, limit: int,
+                  today: dt.date) -> dict[str, Any]:
+    """Published stations never inspected or last inspected more than ``days`` ago.
+
+    Never-inspected stations come first, then the longest-unvisited; ``total``
+    counts every overdue station, ``stations`` is the first ``limit`` of them.
+    """
+    await check_area(conn, area)
+    rows = await _rows(conn, OVERDUE, {"area": area, "days": days, "limit": limit,
+                                       "today": today, "statuses": PUBLISHED})
+    total = rows[0]["total"] if rows else 0
+    for r in rows:
+        del r["total"]
+    return {"area": area, "days": days, "as_of": today, "total": total, "count": len(rows),
+            "stations": rows}
+
+
+def period_label(period: str, start: dt.date) -> str:
+    """``2025-06``, ``2025-Q2`` or ``2025``."""
+    if period == "month":
+        return f"{start:%Y-%m}"
+    if period == "quarter":
+        return f"{start.year}-Q{(start.month - 1) // 3 + 1}"
+    return str(start.year)
+
+
+async def trend(conn: AsyncConnection[Any], *, area: str | None, period: str,
+                start: dt.date | None, end: dt.date | None) -> dict[str, Any]:
+    """Compliance per district and period, over inspections (not stations).
+
+    A station inspected twice in a month counts twice: the figures describe
+    what inspectors found, which is what a trend of compliance means.
+    """
+    if start and end and start > end:
+        raise invalid("to", "must not be before 'from'")
+    await check_area(conn, area)
+    rows = await _rows(conn, TREND, {"area": area, "period": period, "start": start,
+                                     "end": end, "limit": MAX_TREND_ROWS + 1})
+    if len(rows) > MAX_TREND_ROWS:
+        raise invalid("from", f"more than {MAX_TREND_ROWS} district-periods: narrow "
+                              "'from'/'to' or the area, or use a longer period")
+    for r in rows:
+        r["period"] = period_label(period, r["period_start"])
+    return {"area": area, "period": period, "from": start, "to": end, "count": len(rows),
+            "rows": rows}
+
+
+async def missing_items(conn: AsyncConnection[Any], *, area: str | None, days: int | None,
+                        today: dt.date) -> dict[str, Any]:
+    """The ten-ones items most often missing or broken at the latest inspection ("what to buy").
+
+    Only each published station's latest inspection counts (an item bought
+    since the previous visit is not missing any more); with ``days``, only
+    latest inspections from that many days back.
+    """
+    await check_area(conn, area)
+    since = today - dt.timedelta(days=days) if days is not None else None
+    rows = await _rows(conn, MISSING_ITEMS, {"area": area, "since": since,
+                                             "statuses": PUBLISHED})
+    found = {r["code"]: r for r in rows}
+    items = []
+    for a in TEN_ONES:
+        r = found.get(a.code, {"missing": 0, "broken": 0})
+        items.append({"code": a.code, "label_zh": a.label_zh, "label_en": a.label_en,
+                      "missing": r["missing"], "broken": r["broken"],
+                      "total": r["missing"] + r["broken"]})
+    items.sort(key=lambda i: -i["total"])  # stable: ties stay in catalogue order
+    return {"area": area, "days": days, "as_of": today,
+            "stations": rows[0]["stations"] if rows else 0, "items": items}
+
+
+# --- awards ----------------------------------------------------------------------------------
+
+
+async def list_awards(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
+    station = await station_ref(conn, code)
+    awards = await _rows(conn, LIST_AWARDS, {"station_id": station["id"]})
+    return {"station_code": station["code"], "awards": awards, "count": len(awards)}
+
+
+async def add_award(conn: AsyncConnection[Any], principal: Principal, code: str,
+                    body: dict[str, Any]) -> dict[str, Any]:
+    """Attach an award; the same title, level and year twice is a 409, not a second row."""
+    async with conn.transaction():
+        station = await _scoped_station(conn, principal, code)
+        params = {**body, "station_id": station["id"]}
+        await conn.execute(LOCK_STATION_ROW, params)
+        rows = await _rows(conn, INSERT_AWARD, params)
+    if not rows:
+        raise AlreadyExists(f"station {code} already carries this award",
+                            [("title", "already awarded with this level and year")])
+    return {"station_code": station["code"], **rows[0]}
+
+
+async def delete_award(conn: AsyncConnection[Any], principal: Principal, code: str,
+                       award_id: int) -> None:
+    station = await _scoped_station(conn, principal, code)
+    async with conn.cursor() as cur:
+        await cur.execute(DELETE_AWARD, {"id": award_id, "station_id": station["id"]})
+        if cur.rowcount == 0:
+            raise NotFound(f"station {code} has no award {award_id}",
+                           [("award_id", "no such award at this station")])
