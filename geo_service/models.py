@@ -153,6 +153,8 @@ class Station(Base):
     reported_closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: The last one-tap "as listed" confirmation by a worker.
     last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: A mobile station with a schedule of stops: nearest finds it at its current stop.
+    scheduled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
 class ApiKey(Base):

@@ -58,6 +58,10 @@ def load_seed(url: str, folder: Path) -> str:
         if not rep["written"]:
             raise RuntimeError(f"sample {what} refused: {rep['errors'][:5]}")
     demand = demand_report["rows"]
+    from geo_service.seed_operations import load_operations
+
+    ops = load_operations(url, folder)
+    written = ", ".join(f"{k} {v}" for k, v in ops.items() if v) or "already there"
     return (f"SAMPLE DATA loaded: {areas} admin areas, {demand} demand points, "
             f"stations {report['rows']} (created {report['created']}, updated "
-            f"{report['updated']}, unchanged {report['unchanged']})")
+            f"{report['updated']}, unchanged {report['unchanged']}); operations: {written}")

@@ -195,7 +195,10 @@ VALUES (%(station_id)s, %(seq)s, %(name)s,
         %(hours_kind)s, %(open_minutes)s::int4multirange, %(open_periods)s::tstzmultirange,
         %(hours_valid_until)s, %(valid_from)s, %(valid_to)s)
 """
-_BUMP = "UPDATE station SET version = version + 1 WHERE id = %(id)s RETURNING version"
+_BUMP = """
+UPDATE station SET version = version + 1, scheduled = %(scheduled)s WHERE id = %(id)s
+RETURNING version
+"""
 _STATION_ID = "SELECT id, timezone, host_type, version FROM station WHERE code = %(code)s"
 
 #: The stops of a station, and which is current at %(at)s.
@@ -270,5 +273,5 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
                     "lon": stop.lon, "lat": stop.lat, "opening_hours": stop.opening_hours,
                     "valid_from": stop.valid_from, "valid_to": stop.valid_to,
                     **compiled_hours_columns(stop.opening_hours, tz)})
-            await cur.execute(_BUMP, {"id": station["id"]})
+            await cur.execute(_BUMP, {"id": station["id"], "scheduled": bool(stops)})
     return await get_schedule(conn, code, dt.datetime.now(dt.UTC), crs)

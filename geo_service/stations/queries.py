@@ -47,8 +47,7 @@ _STATION_FILTERS = """
 # Filters of the candidate walk and the exact fallback over fixed places. A
 # mobile station with a schedule is not at its base: NEAREST_STOPS finds it.
 _NEAREST_FILTERS = f"""{_STATION_FILTERS}
-    AND (s.host_type <> 'mobile'
-         OR NOT EXISTS (SELECT 1 FROM station_stop st WHERE st.station_id = s.id))
+    AND NOT s.scheduled
     AND (NOT %(open_now)s
          OR (s.status = 'open'
              AND geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)))

@@ -1,8 +1,10 @@
 """Station operations: mobile stops, inspections, visits, reports, confirmations, awards.
 
-Also the ``inspector`` role for API keys, and two station columns that worker
+Also the ``inspector`` role for API keys, two station columns that worker
 feedback maintains without a version change (they are not edits):
-``reported_closed_at`` and ``last_confirmed_at``.
+``reported_closed_at`` and ``last_confirmed_at``, and ``scheduled``: true when
+a mobile station has stops, so the nearest walk skips it with a plain column
+test (a per-row ``EXISTS`` made the planner give up the KNN index walk).
 
 Revision ID: 0004
 Revises: 0003
@@ -52,6 +54,8 @@ def upgrade() -> None:
                                "role IN ('admin', 'editor', 'inspector')")
     op.add_column("station", _ts("reported_closed_at"))
     op.add_column("station", _ts("last_confirmed_at"))
+    op.add_column("station", sa.Column("scheduled", sa.Boolean(), server_default=sa.text("false"),
+                                       nullable=False))
 
     op.create_table(
         "station_stop",
@@ -209,6 +213,7 @@ def downgrade() -> None:
     for table in ("station_award", "confirmation", "report_resolution", "station_report",
                   "visit", "inspection", "station_stop"):
         op.drop_table(table)
+    op.drop_column("station", "scheduled")
     op.drop_column("station", "last_confirmed_at")
     op.drop_column("station", "reported_closed_at")
     op.execute("DELETE FROM api_key WHERE role = 'inspector'")

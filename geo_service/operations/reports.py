@@ -1,0 +1,336 @@
+"""Worker reports, editors' resolutions, and one-tap confirmations.
+
+Anyone may report a problem at a station or confirm that it is as listed; no
+key is needed, so both are rate-limited per client address (one shared
+budget, ``report_rate_per_hour``) and store only keyed hashes of who sent them.
+
+"Reported closed": when ``reported_closed_threshold`` independent reporters
+file open ``closed`` reports on a station within ``reported_closed_window_h``
+hours, the station's ``reported_closed_at`` is set, and nearest results show
+it as reported closed (shown, not hidden). Reports that share a device or a
+client address come from one reporter (see :func:`independent_reporters`):
+the device id is whatever the client sends, so counting devices alone would
+let one script flip any station, and a phone moving between Wi-Fi and mobile
+data stays one reporter. Reports of one station are serialised by an
+advisory lock, so concurrent reports cannot both miss the threshold.
+
+Only an editor clears the mark: after a resolution of a ``closed`` report the
+mark is recomputed over the station's remaining open ``closed`` reports in
+the window, and cleared when they fall short. ``resolved`` means the editor
+dealt with the report (e.g. fixed the listing through the station API);
+``rejected`` means the report was wrong; ``reopened`` puts it back to open.
+Every decision is kept. A confirmation never clears the mark: one tap of "as
+listed" should not outvote several reports of "closed"; an editor decides.
+
+Neither flag is an edit of the station: no version bump, no change-feed entry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+
+from geo_service.catalogue import AMENITY_BY_CODE
+from geo_service.errors import NotFound, RateLimited, VersionConflict, invalid
+from geo_service.operations.common import station_ref
+from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
+from geo_service.settings import Settings
+from geo_service.stations.service import (
+    Principal,
+    decode_cursor,
+    encode_cursor,
+    require_scope,
+)
+
+AMENITY_KINDS = ("amenity_missing", "amenity_broken")
+#: Which action may follow which status.
+TRANSITIONS = {"open": ("resolved", "rejected"), "resolved": ("reopened",),
+               "rejected": ("reopened",)}
+
+# Reports and confirmations share one budget per client address.
+FEEDBACK_RATE = """
+SELECT count(*), min(t) FROM (
+    SELECT t FROM (
+        SELECT created_at AS t FROM station_report
+        WHERE client_hash = %(client)s AND created_at > now() - %(window)s
+        UNION ALL
+        SELECT at FROM confirmation
+        WHERE client_hash = %(client)s AND at > now() - %(window)s
+    ) u ORDER BY t DESC LIMIT %(limit)s
+) x
+"""
+
+INSERT_REPORT = """
+INSERT INTO station_report (station_id, kind, amenity, comment, device_hash, client_hash)
+VALUES (%(station)s, %(kind)s, %(amenity)s, %(comment)s, %(device)s, %(client)s)
+RETURNING id
+"""
+
+# Who filed the open 'closed' reports of a station within the window (a report
+# stored without hashes, e.g. sample data, stands for a reporter of its own).
+CLOSED_REPORTERS = """
+SELECT coalesce(device_hash, client_hash, 'report:' || id),
+       coalesce(client_hash, device_hash, 'report:' || id)
+FROM station_report
+WHERE station_id = %(station)s AND kind = 'closed' AND status = 'open'
+  AND created_at > now() - %(window)s
+"""
+
+# Touches the row only when the mark changes; keeps the first time it was set.
+SET_MARK = """
+UPDATE station
+SET reported_closed_at = CASE WHEN %(closed)s THEN coalesce(reported_closed_at, now()) END
+WHERE id = %(station)s AND %(closed)s = (reported_closed_at IS NULL)
+"""
+
+# lon, lat and the area codes are for the scope check; public_report drops them.
+_REPORT_COLUMNS = """
+SELECT r.id, s.code AS station, s.name AS station_name, s.district_code,
+       s.reported_closed_at IS NOT NULL AS station_reported_closed,
+       r.kind, r.amenity, r.comment, r.status, r.version, r.created_at,
+       ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
+       s.province_code, s.city_code, s.street_code
+FROM station_report r JOIN station s ON s.id = r.station_id
+"""
+_SCOPE_ONLY = ("lon", "lat", "province_code", "city_code", "street_code")
+GET_REPORT = _REPORT_COLUMNS + "WHERE r.id = %(id)s"
+
+LIST_REPORTS = _REPORT_COLUMNS + """
+WHERE r.id > %(after)s
+  AND (%(status)s::text IS NULL OR r.status = %(status)s)
+  AND (%(kind)s::text IS NULL OR r.kind = %(kind)s)
+  AND (%(station)s::text IS NULL OR s.code = %(station)s)
+  AND (%(area)s::text IS NULL
+       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
+  AND (%(scope)s::text IS NULL
+       OR %(scope)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
+ORDER BY r.id
+LIMIT %(limit)s
+"""
+
+REPORT_STATION = "SELECT station_id FROM station_report WHERE id = %(id)s"
+
+LOCK_REPORT = """
+SELECT r.status, r.version, r.kind, ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
+       s.province_code, s.city_code, s.district_code, s.street_code
+FROM station_report r JOIN station s ON s.id = r.station_id
+WHERE r.id = %(id)s
+FOR UPDATE OF r
+"""
+
+INSERT_RESOLUTION = """
+INSERT INTO report_resolution (report_id, action, note, editor_key_id, editor)
+VALUES (%(id)s, %(action)s, %(note)s, %(key_id)s, %(editor)s)
+"""
+
+UPDATE_REPORT = """
+UPDATE station_report SET status = %(status)s, version = version + 1 WHERE id = %(id)s
+"""
+
+RESOLUTIONS = """
+SELECT action, note, editor, created_at FROM report_resolution
+WHERE report_id = %(id)s ORDER BY id
+"""
+
+CONFIRM = """
+WITH c AS (
+    INSERT INTO confirmation (station_id, device_hash, client_hash)
+    VALUES (%(station)s, %(device)s, %(client)s)
+    RETURNING at
+)
+UPDATE station SET last_confirmed_at = c.at FROM c WHERE station.id = %(station)s
+RETURNING c.at
+"""
+
+
+def _rate_key(caller: Caller) -> str:
+    return f"rate:feedback:{caller.client}"
+
+
+def _station_key(station_id: int) -> str:
+    return f"reports:{station_id}"
+
+
+async def check_feedback_rate(conn: AsyncConnection[Any], settings: Settings,
+                              client: str) -> None:
+    """429 with ``Retry-After`` once the client used its hourly reports + confirmations."""
+    limit = settings.report_rate_per_hour
+    async with conn.cursor() as cur:
+        await cur.execute(FEEDBACK_RATE, {"client": client, "window": HOUR, "limit": limit})
+        row = await cur.fetchone()
+    if row and row[0] >= limit:
+        wait = row[1] + HOUR - dt.datetime.now(dt.UTC)
+        exc = RateLimited(f"too many reports and confirmations from this client: at most "
+                          f"{limit} per hour", [("client", "rate limit reached")])
+        exc.retry_after = max(1, int(wait.total_seconds()) + 1)
+        raise exc
+
+
+def independent_reporters(reports: Iterable[tuple[str, str]]) -> int:
+    """How many reporters a set of (device, client) pairs stands for.
+
+    Reports that share a device or a client address are one reporter, and so
+    are chains of them (a phone seen at two addresses, one of which another
+    phone used): the connected components of the device–address graph.
+
+    >>> independent_reporters([("p1", "ip1"), ("p1", "ip9"), ("p9", "ip9"), ("p2", "ip2")])
+    2
+    """
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        parent.setdefault(node, node)
+        while parent[node] != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for device, client in reports:
+        parent[root("device:" + device)] = root("client:" + client)
+    return len({root(node) for node in parent})
+
+
+async def _sync_mark(conn: AsyncConnection[Any], settings: Settings, station_id: int,
+                     may_clear: bool) -> None:
+    """Set the mark when the threshold is met; with ``may_clear``, clear it when not.
+
+    Runs under the station's report lock, so the reports it counts cannot change meanwhile.
+    """
+    window = dt.timedelta(hours=settings.reported_closed_window_h)
+    async with conn.cursor() as cur:
+        await cur.execute(CLOSED_REPORTERS, {"station": station_id, "window": window})
+        closed = (independent_reporters(await cur.fetchall())
+                  >= settings.reported_closed_threshold)
+        if closed or may_clear:
+            await cur.execute(SET_MARK, {"station": station_id, "closed": closed})
+
+
+def check_amenity(kind: str, amenity: str | None) -> None:
+    """Amenity reports name a catalogue amenity; other kinds name none."""
+    if kind in AMENITY_KINDS:
+        if amenity is None:
+            raise invalid("amenity", f"required for kind {kind}")
+        if amenity not in AMENITY_BY_CODE:
+            raise invalid("amenity", f"unknown amenity code {amenity!r}")
+    elif amenity is not None:
+        raise invalid("amenity", f"only for kinds {' and '.join(AMENITY_KINDS)}")
+
+
+def public_report(row: dict[str, Any]) -> dict[str, Any]:
+    """A report as the API shows it: no hashes, no scope-only columns."""
+    return {k: v for k, v in row.items() if k not in _SCOPE_ONLY}
+
+
+async def get_report(conn: AsyncConnection[Any], report_id: int) -> dict[str, Any]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(GET_REPORT, {"id": report_id})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no report {report_id}", [("id", "unknown report")])
+    return row
+
+
+async def create_report(conn: AsyncConnection[Any], settings: Settings, code: str,
+                        body: dict[str, Any], caller: Caller) -> dict[str, Any]:
+    """Store a report (status open, version 1); a ``closed`` one may mark the station."""
+    check_amenity(body["kind"], body.get("amenity"))
+    station = await station_ref(conn, code)
+    async with conn.transaction():
+        await lock(conn, _rate_key(caller), _station_key(station["id"]))
+        await check_feedback_rate(conn, settings, caller.client)
+        async with conn.cursor() as cur:
+            await cur.execute(INSERT_REPORT, {
+                "station": station["id"], "kind": body["kind"], "amenity": body.get("amenity"),
+                "comment": body.get("comment"), "device": caller.device,
+                "client": caller.client})
+            row = await cur.fetchone()
+        assert row is not None
+        if body["kind"] == "closed":
+            await _sync_mark(conn, settings, station["id"], may_clear=False)
+    return public_report(await get_report(conn, row[0]))
+
+
+async def list_reports(conn: AsyncConnection[Any], principal: Principal, *,
+                       status: str | None, kind: str | None, station: str | None,
+                       area: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    """Reports oldest first (a queue to work through); an area key sees only its area."""
+    params = {"after": decode_cursor(cursor), "status": status, "kind": kind,
+              "station": station, "area": area, "scope": principal.area_code,
+              "limit": limit + 1}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(LIST_REPORTS, params)
+        rows = await cur.fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [public_report(r) for r in rows], "count": len(rows),
+            "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None}
+
+
+async def report_detail(conn: AsyncConnection[Any], principal: Principal,
+                        report_id: int) -> dict[str, Any]:
+    """One report with every decision taken on it, oldest first."""
+    report = await get_report(conn, report_id)
+    await require_scope(conn, principal, report, "report's station")
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(RESOLUTIONS, {"id": report_id})
+        resolutions = await cur.fetchall()
+    return {**public_report(report), "resolutions": resolutions}
+
+
+async def resolve_report(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
+                         report_id: int, action: str, note: str | None,
+                         version: int) -> dict[str, Any]:
+    """Record an editor's decision; needs the report's current ``version`` (else 409)."""
+    async with conn.transaction():
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(REPORT_STATION, {"id": report_id})
+            head = await cur.fetchone()
+            if head is None:
+                raise NotFound(f"no report {report_id}", [("id", "unknown report")])
+            station_id = head["station_id"]
+            await lock(conn, _station_key(station_id))
+            await cur.execute(LOCK_REPORT, {"id": report_id})
+            current = await cur.fetchone()
+        assert current is not None  # reports are never deleted
+        await require_scope(conn, principal, current, "report's station")
+        if version != current["version"]:
+            raise VersionConflict(
+                f"decision based on version {version} but the report is at version "
+                f"{current['version']}", [("version", "stale version")],
+                current_version=current["version"])
+        if action not in TRANSITIONS[current["status"]]:
+            raise invalid("action", f"the report is {current['status']}; allowed: "
+                                    f"{', '.join(TRANSITIONS[current['status']])}")
+        await conn.execute(INSERT_RESOLUTION, {"id": report_id, "action": action, "note": note,
+                                               "key_id": principal.key_id,
+                                               "editor": principal.name})
+        await conn.execute(UPDATE_REPORT, {"id": report_id,
+                                           "status": "open" if action == "reopened" else action})
+        if current["kind"] == "closed":
+            await _sync_mark(conn, settings, station_id, may_clear=True)
+    return await report_detail(conn, principal, report_id)
+
+
+async def confirm(conn: AsyncConnection[Any], settings: Settings, code: str,
+                  caller: Caller) -> dict[str, Any]:
+    """One tap of "as listed": refreshes ``last_confirmed_at``; once per device per window."""
+    station = await station_ref(conn, code)
+    result: dict[str, Any] = {"station": code, "counted": False, "at": None,
+                              "duplicate_of": None}
+    window = dt.timedelta(minutes=settings.checkin_dedup_minutes)
+    async with conn.transaction():
+        await lock(conn, _rate_key(caller))
+        await check_feedback_rate(conn, settings, caller.client)
+        result["duplicate_of"] = await earlier_within(conn, "confirmation", station["id"],
+                                                      caller, window)
+        if result["duplicate_of"] is None:
+            async with conn.cursor() as cur:
+                await cur.execute(CONFIRM, {"station": station["id"], "device": caller.device,
+                                            "client": caller.client})
+                row = await cur.fetchone()
+            result.update(counted=True, at=row[0] if row else None)
+    return result
