@@ -161,3 +161,32 @@ def test_target_share_and_minutes(areas: psycopg.Connection[Any],
     walk = CoverageRequest(area="460200", threshold_minutes=15)
     assert walk.threshold() == 1000.0
     assert CoverageRequest(area="460200", threshold_minutes=4, mode="ebike").threshold() == 1000.0
+
+
+def test_count_only_recently_verified_or_confirmed_stations(
+        db: psycopg.Connection[Any], db_url: str) -> None:
+    """The planner's question "covered by stations someone has checked lately"."""
+    load_seed(db_url, SEED)
+
+    def stations_used(**flt: Any) -> int:
+        req = CoverageRequest(area="460200", stations={"statuses": ["open"], **flt})
+        run = run_coverage(db, req)
+        row = db.execute("SELECT inputs FROM analysis_run WHERE id = %s",
+                         (run["run_id"],)).fetchone()
+        assert row is not None
+        return int(row[0]["stations"])
+
+    def count(where: str) -> int:
+        row = db.execute("SELECT count(*) FROM station s WHERE s.status = 'open' AND "
+                         "s.city_code = '460200' AND " + where).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    every = stations_used()
+    verified = stations_used(verified_within_days=90)
+    confirmed = stations_used(confirmed_within_days=7)
+    assert verified == count("s.last_verified_on >= current_date - 90")
+    assert confirmed == count("s.last_confirmed_at >= now() - interval '7 days'")
+    assert 0 < confirmed < verified < every
+    with pytest.raises(ValueError):
+        CoverageRequest(area="460200", stations={"verified_within_days": -1})

@@ -22,6 +22,10 @@ def add_region_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--open-at", help="count only stations open at this ISO instant")
     p.add_argument("--exclude", default="", help="comma list of station codes to treat as closed")
     p.add_argument("--gaps", type=int, default=10, help="how many gap cells to list")
+    p.add_argument("--verified-within", type=int, metavar="DAYS",
+                   help="count only stations inspected within this many days")
+    p.add_argument("--confirmed-within", type=int, metavar="DAYS",
+                   help="count only stations a worker confirmed within this many days")
 
 
 def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +40,9 @@ def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict
         "stations": {"min_ten_ones": args.min_ten_ones,
                      "amenities": [a for a in args.amenities.split(",") if a],
                      "open_at": args.open_at,
-                     "exclude": [c for c in args.exclude.split(",") if c]},
+                     "exclude": [c for c in args.exclude.split(",") if c],
+                     "verified_within_days": args.verified_within,
+                     "confirmed_within_days": args.confirmed_within},
         **extra,
     }
     if args.bbox:

@@ -50,6 +50,10 @@ WHERE s.status = ANY(%(statuses)s)
   AND (%(open_at)s::timestamptz IS NULL
        OR geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(open_at)s, s.timezone))
   AND (%(exclude)s::text[] IS NULL OR NOT s.code = ANY(%(exclude)s))
+  AND (%(verified_within)s::int IS NULL
+       OR s.last_verified_on >= current_date - %(verified_within)s::int)
+  AND (%(confirmed_within)s::int IS NULL
+       OR s.last_confirmed_at >= now() - make_interval(days => %(confirmed_within)s::int))
   AND ST_DWithin(s.geog, r.g::geography, %(reach_m)s)
 """
 

@@ -29,6 +29,12 @@ class StationFilter(BaseModel):
         default=None, description="count only stations open at this instant (e.g. noon)")
     exclude: Annotated[list[str], Field(max_length=1000)] = Field(
         default=[], description="station codes treated as closed ('what if this one closes')")
+    verified_within_days: Annotated[int | None, Field(ge=0, le=3650)] = Field(
+        default=None, description="count only stations inspected (last_verified_on) within "
+                                  "this many days")
+    confirmed_within_days: Annotated[int | None, Field(ge=0, le=3650)] = Field(
+        default=None, description="count only stations a worker confirmed as listed within "
+                                  "this many days")
 
     _amenities = field_validator("amenities")(check_amenities)
 

@@ -95,6 +95,7 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest) -> Inputs:
         "verified_days": req.verified_days, "statuses": [s.value for s in f.statuses],
         "want": amenity_mask(f.amenities), "min_ten_ones": f.min_ten_ones,
         "open_at": f.open_at, "exclude": f.exclude or None,
+        "verified_within": f.verified_within_days, "confirmed_within": f.confirmed_within_days,
         "reach_m": max(req.threshold() * 1.01, SEARCH_REACH_M),
     }).fetchall()
     sample = bool((conn.execute(q.SAMPLE_DATA).fetchone() or (False,))[0])
