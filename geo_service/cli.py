@@ -121,7 +121,7 @@ def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
 
     with connect(_url(settings)) as conn:
         n = refresh_dated_hours(conn, within_days=args.within_days)
-    print(f"recompiled dated opening hours of {n} station(s)")
+    print(f"recompiled dated opening hours of {n} station(s) and mobile stop(s)")
     return 0
 
 

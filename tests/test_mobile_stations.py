@@ -206,3 +206,21 @@ def test_feeds_show_the_stops_and_the_current_one(client: TestClient,
     assert props["current_stop"] == (then["current_stop"] or {}).get("seq")
     item = client.get("/ogc/collections/stations/items/BUS-1").json()
     assert len(item["properties"]["stops"]) == 3
+
+
+def test_dated_stop_hours_are_refreshed_with_the_stations(
+        client: TestClient, keys: dict[str, str], bus: dict[str, Any],
+        db: psycopg.Connection[Any]) -> None:
+    from geo_service.stations.maintenance import refresh_dated_hours
+
+    stops = schedule()
+    stops[2]["opening_hours"] = "Dec 24 07:00-09:00"  # a dated rule: compiled to a horizon
+    r = client.put("/v1/stations/BUS-1/stops", headers={"Authorization": keys["editor"]},
+                   json={"stops": stops, "version": 2})
+    assert r.status_code == 200, r.text
+    db.execute("UPDATE station_stop SET hours_valid_until = now() - interval '1 day', "
+               "open_periods = '{}' WHERE hours_kind = 'dated'")
+    assert refresh_dated_hours(db, within_days=60) == 1
+    row = db.execute("SELECT hours_valid_until > now() + interval '300 days', "
+                     "open_periods <> '{}' FROM station_stop WHERE seq = 3").fetchone()
+    assert row == (True, True)

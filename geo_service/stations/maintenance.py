@@ -14,7 +14,7 @@ from geo_service.stations.service import compiled_hours_columns
 def refresh_dated_hours(
     conn: psycopg.Connection[Any], *, within_days: int = 60, now: dt.datetime | None = None
 ) -> int:
-    """Recompile stations whose dated hours run out within ``within_days``.
+    """Recompile stations (and mobile stops) whose dated hours run out within ``within_days``.
 
     Rules a weekly pattern cannot hold (holidays, date ranges) are stored as
     absolute open periods up to ``hours_valid_until``; past it the SQL answers
@@ -28,5 +28,11 @@ def refresh_dated_hours(
         for code, expr, tz in rows.fetchall():
             cols = compiled_hours_columns(expr, tz, now=now)
             conn.execute(q.REFRESH_PERIODS, {**cols, "code": code, "opening_hours": expr})
+            count += 1
+        stops = conn.execute(q.DATED_STOP_HOURS,
+                             {"before": now + dt.timedelta(days=within_days)}).fetchall()
+        for stop_id, expr, tz in stops:
+            cols = compiled_hours_columns(expr, tz, now=now)
+            conn.execute(q.REFRESH_STOP_PERIODS, {**cols, "id": stop_id, "opening_hours": expr})
             count += 1
     return count

@@ -231,3 +231,17 @@ UPDATE station SET open_periods = %(open_periods)s::tstzmultirange,
        hours_valid_until = %(hours_valid_until)s
 WHERE code = %(code)s AND opening_hours = %(opening_hours)s
 """
+
+# The same for the stops of mobile stations (their hours are compiled the same way).
+DATED_STOP_HOURS = """
+SELECT st.id, st.opening_hours, s.timezone FROM station_stop st
+JOIN station s ON s.id = st.station_id
+WHERE st.hours_kind = 'dated'
+  AND (st.hours_valid_until IS NULL OR st.hours_valid_until < %(before)s)
+"""
+
+REFRESH_STOP_PERIODS = """
+UPDATE station_stop SET open_periods = %(open_periods)s::tstzmultirange,
+       hours_valid_until = %(hours_valid_until)s
+WHERE id = %(id)s AND opening_hours = %(opening_hours)s
+"""
