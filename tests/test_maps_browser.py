@@ -155,6 +155,20 @@ def test_rendered_stations_map_offline(browser: Any, seeded: psycopg.Connection[
         v.page.wait_for_timeout(400)  # let the popup fade in
         v.screenshot("maps-stations-popup.png")
 
+        # The cooling buses' stops are drawn; awards and worker reports are in the popups.
+        n_stops = count(seeded, "SELECT count(*) FROM station_stop")
+        assert n_stops == 6
+        assert v.page.evaluate("GEO.maps.stations.stops.getLayers()"
+                               ".filter(l => l instanceof L.Marker).length") == n_stops
+        title = seeded.execute("SELECT s.code, a.title FROM station_award a JOIN station s "
+                               "ON s.id = a.station_id WHERE s.status = 'open' "
+                               "ORDER BY s.code LIMIT 1").fetchone()
+        assert title is not None and title[1] in open_popup(v, "stations", title[0])
+        flagged = seeded.execute("SELECT code FROM station WHERE reported_closed_at IS NOT NULL"
+                                 ).fetchall()
+        assert [c for (c,) in flagged] == ["SY-0028"]
+        assert "reported closed by workers" in open_popup(v, "stations", "SY-0028")
+
         # The host-type filter hides that type's markers and shows them again.
         n_bank = count(seeded, f"SELECT count(*) FROM station WHERE {DRAWN} "
                                "AND host_type = 'bank_branch'")

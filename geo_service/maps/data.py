@@ -90,6 +90,9 @@ class Stations:
     stops: list[list[dict[str, Any]] | None]
     #: Awards per station: [{title, level, year}], newest first.
     awards: list[list[dict[str, Any]]]
+    #: Worker feedback: marked closed by independent reports; last one-tap confirmation.
+    reported_closed_at: list[dt.datetime | None]
+    last_confirmed_at: list[dt.datetime | None]
 
     def __len__(self) -> int:
         return len(self.code)
@@ -109,7 +112,7 @@ def load_stations(conn: psycopg.Connection[Any], area: str | None, at: dt.dateti
     """Open, temporarily closed and planned stations of the area, shifted to ``crs``."""
     rows = conn.execute(q.STATIONS, {"area": area, "at": at,
                                      "statuses": list(q.MAP_STATUSES)}).fetchall()
-    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 16
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 18
     lon, lat = shift_points(cols[3], cols[4], crs)
     stops = [_shift_stops(v, crs) for v in cols[14]]
     return Stations(
@@ -118,6 +121,7 @@ def load_stations(conn: psycopg.Connection[Any], area: str | None, at: dt.dateti
         phone=list(cols[8]), amenity_mask=[int(m) for m in cols[9]],
         last_verified_on=list(cols[10]), district_code=list(cols[11]), sample=list(cols[12]),
         open_now=list(cols[13]), stops=stops, awards=list(cols[15]),
+        reported_closed_at=list(cols[16]), last_confirmed_at=list(cols[17]),
     )
 
 

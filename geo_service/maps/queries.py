@@ -15,7 +15,8 @@ STATIONS = f"""
 SELECT s.code, s.name, s.address, ST_X(s.geog::geometry) AS lon,
        ST_Y(s.geog::geometry) AS lat, s.host_type, s.status, s.opening_hours, s.phone,
        s.amenity_mask, s.last_verified_on, s.district_code, s.sample,
-       {OPEN_AT} AS open_now, {STOPS} AS stops, {AWARDS}
+       {OPEN_AT} AS open_now, {STOPS} AS stops, {AWARDS},
+       s.reported_closed_at, s.last_confirmed_at
 FROM station s
 WHERE s.status = ANY(%(statuses)s)
   AND (%(area)s::text IS NULL

@@ -57,7 +57,8 @@ REASONS: list[tuple[str, str, str]] = [
 ]
 
 _COLUMNS = ("code", "name", "address", "lon", "lat", "host", "status", "hours", "phone",
-            "mask", "verified", "open_now", "district", "sample", "ten", "stops", "awards")
+            "mask", "verified", "open_now", "district", "sample", "ten", "stops", "awards",
+            "reported_closed", "confirmed")
 
 
 @cache
@@ -187,7 +188,9 @@ def _station_payload(st: Stations) -> dict[str, Any]:
                      hosts.index(st.host_type[i]), statuses.index(st.status[i]), h,
                      st.phone[i], st.amenity_mask[i], v.isoformat() if v else None,
                      st.open_now[i], st.district_code[i], st.sample[i], ten[i],
-                     st.stops[i], st.awards[i] or None])
+                     st.stops[i], st.awards[i] or None,
+                     st.reported_closed_at[i] is not None,
+                     local_time(c) if (c := st.last_confirmed_at[i]) else None])
     return {
         "columns": {name: i for i, name in enumerate(_COLUMNS)},
         "hosts": hosts, "statuses_list": statuses, "hours": list(hours), "rows": rows,

@@ -114,6 +114,10 @@
     } else {
       now = "<span class=\"shut\">" + esc(st[0]) + " " + esc(st[1]) + "</span>";
     }
+    if (r[c.reported_closed]) {
+      h += "<div class=\"flag\"><b>⚠ 多名工人报告已关闭 reported closed by workers</b> " +
+        "(待核实 awaiting an editor)</div>";
+    }
     h += "<div><b>营业时间 Hours</b>: <code>" + esc(P.hours[r[c.hours]]) + "</code><br>" + now +
       " <small>(" + esc(P.at_label) + ")</small></div>";
     if (r[c.phone]) h += "<div><b>电话 Phone</b>: " + esc(r[c.phone]) + "</div>";
@@ -159,6 +163,7 @@
     h += "<div><b>最近核实 Last verified</b>: " +
       (v ? esc(v) + " (" + daysBetween(v, P.at) + " 天前 days ago)" : "<span class=\"flag\">从未 never</span>") +
       "</div>";
+    if (r[c.confirmed]) h += "<div><b>工人确认 Last confirmed by a worker</b>: " + esc(r[c.confirmed]) + "</div>";
     if (extra) h += extra;
     return h + "</div>";
   }
