@@ -189,6 +189,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub)
     add_export_parser(sub)
     add_map_commands(sub)
+    from geo_service.operations.cli import add_commands as add_operations_commands
+
+    add_operations_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

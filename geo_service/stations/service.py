@@ -69,7 +69,7 @@ class NearestParams:
 class Principal:
     """Who is writing: the API key's role and optional area scope."""
 
-    key_id: int
+    key_id: int | None  # None: the command line, acting without a key
     name: str
     role: str
     area_code: str | None

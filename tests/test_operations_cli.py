@@ -1,0 +1,240 @@
+"""The operations commands print what the API answers for the same query, and refuse alike.
+
+Each ``--json`` output is compared with the API's body for the same parameters:
+both come from one service function, so they must be equal, byte for byte in
+meaning. Writes (``stops set``, ``inspections record``, ``reports resolve``)
+act as the key-less admin ``cli``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.catalogue import TEN_ONES
+from geo_service.operations.cli import add_commands
+from geo_service.operations.inspections import china_today
+from geo_service.settings import Settings
+from tests.conftest import station_body
+
+TIANYA = {"district_code": "460204", "district": "天涯区", "city_code": "460200",
+          "province_code": "460000"}
+JIYANG = {"district_code": "460203", "district": "吉阳区", "city_code": "460200",
+          "province_code": "460000"}
+AT = "2026-12-02T11:00:00+08:00"
+
+
+@pytest.fixture
+def cli(settings: Settings, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``cli(*argv)`` → (exit code, stdout, stderr), through a parser holding only our commands."""
+    parser = argparse.ArgumentParser(prog="geo-service")
+    add_commands(parser.add_subparsers(dest="cmd", required=True))
+
+    def run(*argv: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        args = parser.parse_args(argv)
+        code = args.func(args, settings)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def api_json(client: TestClient, path: str, auth: str | None = None, **params: Any) -> Any:
+    headers = {"Authorization": auth} if auth else None
+    params = {k.rstrip("_"): v for k, v in params.items()}  # from_ → from
+    r = client.get(path, params=params, headers=headers)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def cli_json(cli: Any, *argv: str) -> Any:
+    code, out, err = cli(*argv, "--json")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def stops(*hours: str) -> dict[str, Any]:
+    return {"stops": [{"name": f"停靠点{i}", "lon": 109.50 + i / 100, "lat": 18.26,
+                       "opening_hours": h} for i, h in enumerate(hours)]}
+
+
+def test_stops_show_and_set(cli: Any, client: TestClient, keys: dict[str, str],
+                            db: psycopg.Connection[Any], tmp_path: Path) -> None:
+    r = client.post("/v1/stations", headers={"Authorization": keys["editor"]},
+                    json=station_body("BUS-1", 109.5, 18.25, host_type="mobile", **TIANYA))
+    assert r.status_code == 201, r.text
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(stops("Mo-Su 10:00-16:00", "Mo-Fr 16:00-20:00")))
+    code, out, err = cli("stops", "set", "BUS-1", str(good))  # version taken automatically
+    assert code == 0, err
+    assert "version 2" in out and "停靠点1" in out
+
+    shown = cli_json(cli, "stops", "show", "BUS-1", "--at", AT)
+    assert shown == api_json(client, "/v1/stations/BUS-1/stops", at=AT)
+    assert shown["current_stop"]["seq"] == 1
+    code, out, _ = cli("stops", "show", "BUS-1", "--at", "2026-12-02T17:00")  # local time
+    assert code == 0 and "at stop 2 停靠点1" in out
+    assert [ln.split()[1] for ln in out.splitlines() if ln.startswith("*")] == ["2"]
+
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(stops("Mo-Su 10:00-16:00", "Mo-Fr 15:00-20:00")))
+    before = db.execute("SELECT seq, opening_hours FROM station_stop ORDER BY seq").fetchall()
+    code, out, err = cli("stops", "set", "BUS-1", str(bad))
+    assert code == 2 and out == ""
+    assert err.startswith("error: stops[1].opening_hours: overlaps stop 0")
+    assert db.execute("SELECT seq, opening_hours FROM station_stop ORDER BY seq").fetchall() \
+        == before
+    assert db.execute("SELECT version FROM station").fetchone() == (2,)
+
+    code, _, err = cli("stops", "set", "BUS-1", str(good), "--version", "1")
+    assert code == 2 and "version" in err
+    code, _, err = cli("stops", "show", "NOPE")
+    assert code == 2 and "code: unknown station code" in err
+    code, _, err = cli("stops", "show", "a b")
+    assert code == 2 and err.startswith("error: CODE: String should match pattern")
+    bad.write_text('{"stops": [{"name": "x"}]}')
+    code, _, err = cli("stops", "set", "BUS-1", str(bad))
+    assert code == 2 and "error: stops.0.lon: Field required" in err
+
+
+def items(**states: str) -> dict[str, str]:
+    return {a.code: states.get(a.code, "present") for a in TEN_ONES}
+
+
+def test_inspection_commands_match_the_api(cli: Any, client: TestClient, keys: dict[str, str],
+                                           db: psycopg.Connection[Any],
+                                           tmp_path: Path) -> None:
+    admin = {"Authorization": keys["admin"]}
+    for code, lon, area in (("T-1", 109.45, TIANYA), ("T-2", 109.46, TIANYA),
+                            ("T-3", 109.47, TIANYA), ("J-1", 109.55, JIYANG)):
+        r = client.post("/v1/stations", headers=admin, json=station_body(code, lon, 18.28,
+                                                                          **area))
+        assert r.status_code == 201, r.text
+    today = china_today()
+    for code, days, states in (("T-1", 400, items(microwave="missing")),
+                               ("T-1", 200, items(restroom="broken")),
+                               ("J-1", 10, items(microwave="missing", book_rack="missing"))):
+        r = client.post(f"/v1/stations/{code}/inspections", headers=admin, json={
+            "inspected_on": (today - dt.timedelta(days=days)).isoformat(), "items": states})
+        assert r.status_code == 201, r.text
+    # Recorded through the CLI: the admin "cli", no key.
+    body = tmp_path / "inspection.json"
+    body.write_text(json.dumps({"inspected_on": (today - dt.timedelta(days=3)).isoformat(),
+                                "items": items(refrigerator="missing"), "score": 80}))
+    code, out, err = cli("inspections", "record", "T-2", str(body))
+    assert code == 0, err
+    assert "9/10 present; applied, station version 2" in out
+    assert db.execute("SELECT inspector, inspector_key_id FROM inspection "
+                      "WHERE score = 80").fetchall() == [("cli", None)]
+
+    overdue = cli_json(cli, "inspections", "overdue", "--area", "460204", "--days", "100",
+                       "--limit", "1")
+    assert overdue == api_json(client, "/v1/inspections/overdue", area="460204", days=100,
+                               limit=1)
+    assert (overdue["total"], overdue["stations"][0]["code"]) == (2, "T-3")  # never, then T-1
+    code, out, _ = cli("inspections", "overdue", "--area", "460204", "--days", "100")
+    assert code == 0 and "2 published stations" in out and "never" in out
+
+    for period in ("month", "year"):
+        assert cli_json(cli, "inspections", "trend", "--period", period) \
+            == api_json(client, "/v1/inspections/trend", period=period)
+    since = (today - dt.timedelta(days=300)).isoformat()
+    trend = cli_json(cli, "inspections", "trend", "--area", "460204", "--from", since)
+    assert trend == api_json(client, "/v1/inspections/trend", area="460204", from_=since)
+    assert sum(r["inspections"] for r in trend["rows"]) == 2
+
+    missing = cli_json(cli, "inspections", "missing-items", "--days", "30")
+    assert missing == api_json(client, "/v1/inspections/missing-items", days=30)
+    assert missing["stations"] == 2 and missing["items"][0] == {
+        "code": "microwave", "label_zh": missing["items"][0]["label_zh"],
+        "label_en": missing["items"][0]["label_en"], "missing": 1, "broken": 0, "total": 1}
+
+    for argv, field in ((("overdue", "--days", "0"), "--days"),
+                        (("trend", "--period", "week"), "--period"),
+                        (("trend", "--from", "2025-02-30"), "--from"),
+                        (("trend", "--from", "2025-06-01", "--to", "2025-01-01"), "to"),
+                        (("missing-items", "--area", "999999"), "area")):
+        code, out, err = cli("inspections", *argv)
+        assert code == 2 and out == "" and f"{field}: " in err, (argv, err)
+
+
+def test_visit_counts_match_the_api(cli: Any, client: TestClient, areas: psycopg.Connection[Any],
+                                    tmp_path: Path) -> None:
+    from tests.helpers import insert_stations
+
+    insert_stations(areas, [station_body("A", 109.45, 18.28, name="天涯驿站", **TIANYA),
+                            station_body("B", 109.55, 18.27, **JIYANG)])
+    areas.execute("""
+        INSERT INTO visit (station_id, worker_type, at)
+        SELECT s.id, t, now() - make_interval(days => d)
+        FROM station s, unnest(ARRAY['courier', 'sanitation', NULL]) t, generate_series(0, 9) d
+        WHERE s.code = 'A' OR d < 3""")
+    for group in ("station", "district", "worker_type", "day", "week", "month"):
+        got = cli_json(cli, "visits", "counts", "--group", group)
+        assert got == api_json(client, "/v1/visits/counts", group=group)
+        assert got["total"] == 30 + 9
+    since = (china_today() - dt.timedelta(days=1)).isoformat()
+    got = cli_json(cli, "visits", "counts", "--area", "460204", "--from", since)
+    assert got == api_json(client, "/v1/visits/counts", area="460204", from_=since)
+    assert got["rows"] == [{"key": "A", "label": "天涯驿站", "count": 6}]
+
+    out_csv = tmp_path / "counts.csv"
+    code, out, _ = cli("visits", "counts", "--group", "worker_type", "--csv", str(out_csv))
+    assert code == 0 and out.rstrip().endswith("total: 39")
+    assert "快递员 / Courier" in out and "not given" in out
+    lines = out_csv.read_bytes().decode("utf-8-sig").splitlines()
+    assert lines[0] == "worker_type,label,count" and len(lines) == 4
+    for argv, field in ((("--group", "year"), "--group"), (("--station", "NOPE"), "station"),
+                        (("--from", "2020-01-01"), "to")):
+        code, _, err = cli("visits", "counts", *argv)
+        assert code == 2 and f"{field}: " in err, (argv, err)
+
+
+def test_reports_list_and_resolve(cli: Any, client: TestClient, keys: dict[str, str],
+                                  areas: psycopg.Connection[Any]) -> None:
+    from tests.helpers import insert_stations
+
+    insert_stations(areas, [station_body("T1", 109.45, 18.28, **TIANYA),
+                            station_body("J1", 109.55, 18.27, **JIYANG)])
+    ids = []
+    for code, body in (("T1", {"kind": "closed"}), ("J1", {"kind": "moved", "comment": "=1+1"}),
+                       ("T1", {"kind": "amenity_missing", "amenity": "microwave"})):
+        r = client.post(f"/v1/stations/{code}/reports", json=body)
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    admin = keys["admin"]
+    listed = cli_json(cli, "reports", "list")
+    assert listed == api_json(client, "/v1/reports", admin)
+    assert [r["id"] for r in listed["items"]] == ids
+    assert cli_json(cli, "reports", "list", "--area", "460204", "--kind", "closed") \
+        == api_json(client, "/v1/reports", admin, area="460204", kind="closed")
+
+    code, out, err = cli("reports", "resolve", str(ids[0]), "--action", "rejected",
+                         "--note", "站点正常开放")
+    assert code == 0, err
+    assert f"report {ids[0]} (closed at T1) is now rejected, version 2" in out
+    detail = api_json(client, f"/v1/reports/{ids[0]}", admin)
+    assert detail["status"] == "rejected"
+    assert [(x["action"], x["editor"], x["note"]) for x in detail["resolutions"]] \
+        == [("rejected", "cli", "站点正常开放")]
+    assert areas.execute("SELECT editor_key_id FROM report_resolution").fetchall() == [(None,)]
+    assert cli_json(cli, "reports", "list", "--status", "rejected")["count"] == 1
+
+    for argv, field in (((str(ids[0]), "--action", "resolved"), "action"),  # rejected → reopen
+                        (("999", "--action", "resolved"), "id"),
+                        (("0", "--action", "resolved"), "ID"),
+                        ((str(ids[1]), "--action", "done"), "action"),
+                        ((str(ids[1]), "--action", "resolved", "--version", "5"), "version")):
+        code, out, err = cli("reports", "resolve", *argv)
+        assert code == 2 and out == "" and f"{field}: " in err, (argv, err)
+    assert areas.execute("SELECT count(*) FROM report_resolution").fetchone() == (1,)
+    code, _, err = cli("reports", "list", "--status", "closed")
+    assert code == 2 and "--status: " in err
