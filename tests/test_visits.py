@@ -290,3 +290,11 @@ def test_checkin_page_in_a_browser(db_url: str, stations: psycopg.Connection[Any
     assert errors == []
     rows = stations.execute("SELECT worker_type, device_hash IS NOT NULL FROM visit").fetchall()
     assert rows == [("courier", True)]
+
+
+def test_dates_at_the_ends_of_the_calendar_are_refused_not_crashed(client: TestClient) -> None:
+    """Found by schemathesis: a default 'from' 29 days before 0001-01-01 overflowed."""
+    for params in ({"to": "0001-01-01"}, {"from": "9999-12-31"}, {"to": "9999-12-31"}):
+        r = client.get("/v1/visits/counts", params={"group": "week", **params})
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["fields"][0]["field"] in ("from", "to")

@@ -183,11 +183,11 @@ async def require_area(conn: AsyncConnection[Any], area: str | None) -> None:
 def count_range(start: dt.date | None, end: dt.date | None,
                 tz: str) -> tuple[dt.date, dt.date]:
     """Inclusive local dates of a counts request; default the last 30 days to today."""
+    for name, given in (("from", start), ("to", end)):
+        if given is not None and not 1970 <= given.year < 2200:
+            raise invalid(name, "must be between 1970 and 2199")
     end = end or dt.datetime.now(ZoneInfo(tz)).date()
     start = start or end - dt.timedelta(days=29)
-    for name, value in (("from", start), ("to", end)):
-        if not 1970 <= value.year < 2200:
-            raise invalid(name, "must be between 1970 and 2199")
     if start > end:
         raise invalid("from", "must not be after 'to'")
     if (end - start).days >= MAX_RANGE_DAYS:
