@@ -96,6 +96,8 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
                      offline=args.offline)
         if args.at is not None and args.at.tzinfo is None:
             raise SystemExit("error: --at needs a UTC offset, e.g. 2026-11-30T14:00+08:00")
+        if args.at is not None and not 1970 <= args.at.year < 2200:
+            raise SystemExit("error: --at must be between 1970 and 2199")
         if not 0 <= args.min_ten_ones <= 10 or args.overdue_days < 1:
             raise SystemExit("error: --min-ten-ones is 0-10 and --overdue-days at least 1")
         opts = MapOptions(basemap=bm, assets=AssetMode.INLINE if args.offline else AssetMode.CDN,

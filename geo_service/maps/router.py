@@ -74,6 +74,8 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
     """
     if at is not None and at.tzinfo is None:
         raise invalid("at", "needs a UTC offset, e.g. 2026-11-30T14:00:00+08:00")
+    if at is not None and not 1970 <= at.year < 2200:
+        raise invalid("at", "must be between 1970 and 2199")
     if basemap_name is not None:
         bm = basemap(basemap_name, offline=offline)
     else:

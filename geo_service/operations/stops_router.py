@@ -35,6 +35,8 @@ async def get_stops(conn: ConnDep, code: CodePath, at: AtQ = None,
                     crs: CrsQ = Crs.WGS84) -> Response:
     if at is not None and at.tzinfo is None:
         raise invalid("at", "needs a UTC offset, e.g. 2026-11-30T14:00:00+08:00")
+    if at is not None and not 1970 <= at.year < 2200:
+        raise invalid("at", "must be between 1970 and 2199")
     when = at or dt.datetime.now(dt.UTC)
     return JSONResponse(await stops.get_schedule(conn, code, when, crs))
 
