@@ -36,6 +36,7 @@ import psycopg
 from geo_service.catalogue import AMENITIES
 from geo_service.models import WORKER_TYPES
 from geo_service.operations.common import keyed_hash
+from geo_service.operations.reports import CLOSED_REPORTERS, independent_reporters
 from geo_service.operations.stops import StopIn, check_schedule
 from geo_service.settings import Settings
 from geo_service.stations.service import compiled_hours_columns
@@ -172,16 +173,14 @@ def _reports(conn: psycopg.Connection[Any], reports: list[dict[str, Any]],
             ids[r["code"]], r["kind"], r.get("amenity"), r.get("comment"),
             now - dt.timedelta(hours=r["hours_ago"]),
             keyed_hash(settings, "device:" + r["device"])))
-    # The rule the report endpoint applies: enough independent recent "closed" reports.
-    conn.execute("""
-        UPDATE station s SET reported_closed_at = %(now)s
-        WHERE s.sample AND (
-            SELECT count(DISTINCT coalesce(r.device_hash, r.client_hash))
-            FROM station_report r
-            WHERE r.station_id = s.id AND r.kind = 'closed' AND r.status = 'open'
-              AND r.created_at > %(now)s - make_interval(hours => %(window)s)
-        ) >= %(threshold)s""", {"now": now, "window": settings.reported_closed_window_h,
-                                "threshold": settings.reported_closed_threshold})
+    # The rule the report endpoint applies (reports.CLOSED_REPORTERS and
+    # independent_reporters): enough independent recent "closed" reports.
+    window = dt.timedelta(hours=settings.reported_closed_window_h)
+    for code in sorted({r["code"] for r in reports if r["kind"] == "closed"}):
+        pairs = conn.execute(CLOSED_REPORTERS, {"station": ids[code], "window": window})
+        if independent_reporters(pairs.fetchall()) >= settings.reported_closed_threshold:
+            conn.execute("UPDATE station SET reported_closed_at = %s WHERE id = %s",
+                         (now, ids[code]))
     return len(reports)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from collections.abc import Sequence
 from typing import Any
 
 from fastapi import Request
@@ -73,14 +74,17 @@ def device_hash(request: Request, settings: Settings) -> str | None:
     return keyed_hash(settings, "device:" + device)
 
 
-async def check_rate(conn: AsyncConnection[Any], table: str, time_column: str,
+async def check_rate(conn: AsyncConnection[Any], sources: Sequence[tuple[str, str]],
                      client: str, limit: int, window: dt.timedelta, what: str) -> None:
-    """Refuse (429, ``Retry-After``) when ``client`` wrote ``limit`` rows to ``table``
-    within ``window``. ``table`` and ``time_column`` are our own identifiers."""
-    query = sql.SQL(
-        "SELECT count(*), min({t}) FROM (SELECT {t} FROM {tbl} WHERE client_hash = %(c)s "
-        "AND {t} > now() - %(w)s ORDER BY {t} DESC LIMIT %(n)s) x"
-    ).format(t=sql.Identifier(time_column), tbl=sql.Identifier(table))
+    """Refuse (429, ``Retry-After``) when ``client`` wrote ``limit`` rows within
+    ``window`` to the ``(table, time column)`` sources together (our own identifiers)."""
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {t} AS t FROM {tbl} WHERE client_hash = %(c)s "
+                "AND {t} > now() - %(w)s").format(t=sql.Identifier(col),
+                                                  tbl=sql.Identifier(table))
+        for table, col in sources)
+    query = sql.SQL("SELECT count(*), min(t) FROM (SELECT t FROM ({u}) u "
+                    "ORDER BY t DESC LIMIT %(n)s) x").format(u=union)
     async with conn.cursor() as cur:
         await cur.execute(query, {"c": client, "w": window, "n": limit})
         row = await cur.fetchone()

@@ -35,8 +35,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.catalogue import AMENITY_BY_CODE
-from geo_service.errors import NotFound, RateLimited, VersionConflict, invalid
-from geo_service.operations.common import station_ref
+from geo_service.errors import NotFound, VersionConflict, invalid
+from geo_service.operations.common import check_rate, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
 from geo_service.settings import Settings
 from geo_service.stations.service import (
@@ -52,18 +52,6 @@ TRANSITIONS = {"open": ("resolved", "rejected"), "resolved": ("reopened",),
                "rejected": ("reopened",)}
 
 # Reports and confirmations share one budget per client address.
-FEEDBACK_RATE = """
-SELECT count(*), min(t) FROM (
-    SELECT t FROM (
-        SELECT created_at AS t FROM station_report
-        WHERE client_hash = %(client)s AND created_at > now() - %(window)s
-        UNION ALL
-        SELECT at FROM confirmation
-        WHERE client_hash = %(client)s AND at > now() - %(window)s
-    ) u ORDER BY t DESC LIMIT %(limit)s
-) x
-"""
-
 INSERT_REPORT = """
 INSERT INTO station_report (station_id, kind, amenity, comment, device_hash, client_hash)
 VALUES (%(station)s, %(kind)s, %(amenity)s, %(comment)s, %(device)s, %(client)s)
@@ -158,16 +146,8 @@ def _station_key(station_id: int) -> str:
 async def check_feedback_rate(conn: AsyncConnection[Any], settings: Settings,
                               client: str) -> None:
     """429 with ``Retry-After`` once the client used its hourly reports + confirmations."""
-    limit = settings.report_rate_per_hour
-    async with conn.cursor() as cur:
-        await cur.execute(FEEDBACK_RATE, {"client": client, "window": HOUR, "limit": limit})
-        row = await cur.fetchone()
-    if row and row[0] >= limit:
-        wait = row[1] + HOUR - dt.datetime.now(dt.UTC)
-        exc = RateLimited(f"too many reports and confirmations from this client: at most "
-                          f"{limit} per hour", [("client", "rate limit reached")])
-        exc.retry_after = max(1, int(wait.total_seconds()) + 1)
-        raise exc
+    await check_rate(conn, [("station_report", "created_at"), ("confirmation", "at")], client,
+                     settings.report_rate_per_hour, HOUR, "reports and confirmations")
 
 
 def independent_reporters(reports: Iterable[tuple[str, str]]) -> int:

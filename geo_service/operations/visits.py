@@ -152,7 +152,7 @@ async def check_in(conn: AsyncConnection[Any], settings: Settings, code: str,
     window = dt.timedelta(minutes=settings.checkin_dedup_minutes)
     async with conn.transaction():
         await lock(conn, f"rate:visit:{caller.client}")
-        await check_rate(conn, "visit", "at", caller.client, settings.checkin_rate_per_hour,
+        await check_rate(conn, [("visit", "at")], caller.client, settings.checkin_rate_per_hour,
                          HOUR, "check-ins")
         result["duplicate_of"] = await earlier_within(conn, "visit", station["id"], caller,
                                                       window)
