@@ -53,7 +53,7 @@ serve:
 	$(BIN)/geo-service serve --host $(HOST) --port $(PORT)
 
 bench: db
-	$(BIN)/python bench/run_all.py --coverage --feeds
+	$(BIN)/python bench/run_all.py --coverage --feeds --maps
 
 lint: bootstrap
 	$(BIN)/ruff check .

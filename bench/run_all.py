@@ -7,7 +7,8 @@
 
 Usage (``make bench`` runs the first form: every benchmark)::
 
-    .venv/bin/python bench/run_all.py --coverage --feeds
+    .venv/bin/python bench/run_all.py --coverage --feeds --maps
+    .venv/bin/python bench/run_all.py --maps     # also bench/bench_maps.py (bench/MAPS.md)
     .venv/bin/python bench/run_all.py --sizes 10000,100000 --seconds 10
 """
 
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feeds", action="store_true",
                     help="then run bench/bench_export.py and bench/bench_tiles.py too "
                          "(write bench/EXPORT.md and bench/TILES.md)")
+    ap.add_argument("--maps", action="store_true",
+                    help="then run bench/bench_maps.py too (writes bench/MAPS.md)")
     ap.add_argument("--readme-only", action="store_true",
                     help="re-render the README from the last results.json, measure nothing")
     args = ap.parse_args(argv)
@@ -416,6 +419,10 @@ def main(argv: list[str] | None = None) -> int:
 
         rc |= bench_export.main(["--repeat", "3"])
         rc |= bench_tiles.main([])
+    if args.maps:
+        import bench_maps
+
+        rc |= bench_maps.main([])
     return rc
 
 

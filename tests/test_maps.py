@@ -38,10 +38,14 @@ def asset_refs(page: str) -> list[str]:
 
 
 def payload(page: str, fn: str) -> dict[str, Any]:
-    """The JSON a page hands to ``GEO.<fn>``."""
-    m = re.search(rf"GEO\.{fn}\(\w+, (\{{.*\}})\);\n", page)
-    assert m, f"no GEO.{fn} call in the page"
-    return dict(json.loads(m.group(1).replace("<\\/", "</")))
+    """The JSON a page hands to ``GEO.<fn>`` (a ``<script type="application/json">`` block)."""
+    call = re.search(rf"GEO\.{fn}\(\w+, JSON\.parse\(document\.getElementById\("
+                     rf"'([\w-]+)'\)\.textContent\)\);", page)
+    assert call, f"no GEO.{fn} call in the page"
+    block = re.search(rf'<script type="application/json" id="{call.group(1)}">(.*?)</script>',
+                      page, re.S)
+    assert block, "the payload block is missing"
+    return dict(json.loads(block.group(1).replace("<\\/", "</")))
 
 
 @pytest.fixture
@@ -195,3 +199,17 @@ def test_cli_renders_three_offline_files_and_they_are_served(
     bad = subprocess.run([*cmd[:5], "--area", "999999", "--out", str(tmp_path)], env=env,
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "area" in bad.stderr
+
+
+def test_station_text_is_data_never_template_code(areas: psycopg.Connection[Any]) -> None:
+    """Names and addresses go into the page as JSON; a {{ … }} in them is not evaluated."""
+    insert_stations(areas, [station_body(
+        "T-JINJA", 109.50, 18.25, name="Test {{ 7*7 }} {% if x %}</script><b>",
+        address="{{ this.__class__ }}")])
+    page = make_page(areas, MapKind.STATIONS, None, MapOptions(at=AT))
+    p = payload(page, "stationsLayer")
+    (row,) = p["rows"]
+    assert row[p["columns"]["name"]] == "Test {{ 7*7 }} {% if x %}</script><b>"
+    assert row[p["columns"]["address"]] == "{{ this.__class__ }}"
+    assert "Test 49" not in page and "<class" not in page
+    assert "</script><b>" not in page  # cannot close the data block early

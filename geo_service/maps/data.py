@@ -88,8 +88,8 @@ class Stations:
     open_now: list[bool | None]
     #: A scheduled mobile station's stops (seq, name, lon, lat, hours, current), else None.
     stops: list[list[dict[str, Any]] | None]
-    #: Awards per station: [{title, level, year}], newest first.
-    awards: list[list[dict[str, Any]]]
+    #: Awards per station: [{title, level, year}], newest first; None for none.
+    awards: list[list[dict[str, Any]] | None]
     #: Worker feedback: marked closed by independent reports; last one-tap confirmation.
     reported_closed_at: list[dt.datetime | None]
     last_confirmed_at: list[dt.datetime | None]

@@ -73,20 +73,46 @@ def _json(value: Any) -> str:
             .replace("\u2029", "\\u2029"))
 
 
+class _Raw(Element):
+    """Text put into the page as it is.
+
+    branca compiles the string given to ``Element(...)`` as a Jinja template,
+    which would run any ``{{ … }}`` in station names as template code (and cost
+    a second pass over megabytes of data). Here the text is a template
+    *variable*, never compiled.
+    """
+
+    _template = Template("{{ this.text }}")
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+
+
 class _Layer(MacroElement):
-    """Calls ``GEO.<fn>(map, payload)`` once the folium map exists."""
+    """Calls ``GEO.<fn>(map, payload)`` once the folium map exists.
+
+    The payload sits in a ``<script type="application/json">`` block of the page
+    body (as :class:`_Raw`); the call itself holds no data, so no data passes
+    through a template compile.
+    """
 
     _template = Template(
         "{% macro script(this, kwargs) %}\n"
-        "GEO.{{ this.fn }}({{ this._parent.get_name() }}, {{ this.payload }});\n"
+        "GEO.{{ this.fn }}({{ this._parent.get_name() }}, "
+        "JSON.parse(document.getElementById('{{ this.block }}').textContent));\n"
         "{% endmacro %}"
     )
 
-    def __init__(self, fn: str, payload: dict[str, Any]) -> None:
+    def __init__(self, m: folium.Map, fn: str, payload: dict[str, Any]) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
+        fig = m.get_root()
+        assert isinstance(fig, Figure)
         self._name = "GeoLayer"
         self.fn = fn
-        self.payload = _json(payload)
+        self.block = f"geo-payload-{self.get_name()}"
+        fig.html.add_child(_Raw(f'<script type="application/json" id="{self.block}">'
+                                f"{_json(payload)}</script>"), name=self.block)
 
 
 def local_time(at: dt.datetime) -> str:
@@ -127,10 +153,10 @@ def _page(opts: MapOptions, title: str, bounds: list[list[float]] | None) -> fol
     m.default_js = []
     m.default_css = []
     # No favicon request (it would be a 404, or an outside request on a file:// page).
-    fig.header.add_child(Element('<link rel="icon" href="data:,">'), name="geo_icon")
-    fig.header.add_child(Element(head_html(opts.assets, opts.asset_prefix)), name="geo_assets")
-    fig.header.add_child(Element(f"<style>{_static('maps.css')}</style>"), name="geo_css")
-    fig.header.add_child(Element(f"<script>{_static('maps.js')}</script>"), name="geo_js")
+    fig.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="geo_icon")
+    fig.header.add_child(_Raw(head_html(opts.assets, opts.asset_prefix)), name="geo_assets")
+    fig.header.add_child(_Raw(f"<style>{_static('maps.css')}</style>"), name="geo_css")
+    fig.header.add_child(_Raw(f"<script>{_static('maps.js')}</script>"), name="geo_js")
     b = opts.basemap
     if b.url:
         folium.TileLayer(tiles=b.url, attr=b.attribution or " ", name=f"底图 basemap ({b.name})",
@@ -223,7 +249,7 @@ def stations_map(st: Stations, districts: list[dict[str, Any]], area: Area,
     payload = {**_common(opts, area, st.any_sample, title), **_station_payload(st),
                "kind": "stations", "legend_title": "十个一完成度 Ten-ones completeness",
                "count": len(st)}
-    m.add_child(_Layer("stationsLayer", payload))
+    m.add_child(_Layer(m, "stationsLayer", payload))
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     return str(m.get_root().render())
 
@@ -265,7 +291,7 @@ def compliance_map(st: Stations, districts: list[dict[str, Any]], area: Area,
                "reasons": REASONS, "overdue_days": opts.overdue_days,
                "min_ten_ones": opts.min_ten_ones, "count": int(keep.sum()),
                "legend_title": "跟进原因 Reason"}
-    m.add_child(_Layer("stationsLayer", payload))
+    m.add_child(_Layer(m, "stationsLayer", payload))
     folium.LayerControl(position="topright", collapsed=True).add_to(m)
     return str(m.get_root().render())
 
@@ -321,5 +347,5 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
                                                    strict=True)],
         "legend_title": "未覆盖需求 Uncovered demand per cell",
     }
-    m.add_child(_Layer("coverageLayer", payload))
+    m.add_child(_Layer(m, "coverageLayer", payload))
     return str(m.get_root().render())

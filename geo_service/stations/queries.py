@@ -26,10 +26,10 @@ def station_columns(geog: str = "s.geog") -> str:
 
 STATION_COLUMNS = station_columns()
 
-# A station's awards, newest first, as a JSON array (API responses only, not feeds).
-AWARDS = """(SELECT coalesce(jsonb_agg(jsonb_build_object('title', a.title, 'level', a.level,
-                                                  'year', a.year) ORDER BY a.year DESC, a.id),
-                         '[]'::jsonb)
+# A station's awards, newest first, as a JSON array; NULL when it has none (most
+# stations: decoding 100,000 empty arrays cost a map of them ~0.8 s).
+AWARDS = """(SELECT jsonb_agg(jsonb_build_object('title', a.title, 'level', a.level,
+                                         'year', a.year) ORDER BY a.year DESC, a.id)
             FROM station_award a WHERE a.station_id = s.id) AS awards"""
 
 QUERY_POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"

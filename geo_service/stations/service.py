@@ -84,7 +84,7 @@ def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
     row["amenities"] = amenity_codes(mask)
     row["ten_ones"] = {"count": ten_ones_count(mask), "of": 10, "missing": ten_ones_missing(mask)}
     row["reported_closed"] = row.get("reported_closed_at") is not None
-    row.setdefault("awards", [])
+    row["awards"] = row.get("awards") or []
     row.pop("id", None)
     return row
 

@@ -286,7 +286,10 @@
     cluster.on("click", function (e) { openPopup(e.layer); });
     var started = performance.now();
     cluster.options.chunkProgress = function (processed, total) {
-      if (processed === total && entry.loadedMs === null) entry.loadedMs = performance.now() - started;
+      // addTo() reports "0 of 0" before any marker is added: wait for the real batch.
+      if (processed === total && total === markers.length && entry.loadedMs === null) {
+        entry.loadedMs = performance.now() - started;
+      }
     };
     cluster.addTo(map);
     cluster.addLayers(markers);
