@@ -75,14 +75,6 @@ SELECT {station_columns(geog)}, {AWARDS},
 
 _NEAREST_SELECT = _nearest_select("s.geog", _OPEN_AT)
 
-NEAREST_CANDIDATES = _NEAREST_SELECT + f"""FROM (
-    SELECT * FROM station s
-    WHERE {_NEAREST_FILTERS}
-    ORDER BY s.geog <-> {QUERY_POINT}
-    LIMIT %(limit)s
-) s
-"""
-
 # Exact fallback: every qualifying station whose sphere distance is within the
 # bound that can still beat the k-th spheroid distance of the candidate walk.
 NEAREST_WITHIN = _NEAREST_SELECT + f"""FROM station s
@@ -117,6 +109,17 @@ NEAREST_STOPS = _nearest_select(
       AND ST_DWithin(st.geog, {QUERY_POINT}, %(radius_m)s)
 ) s
 """
+
+# One round trip: the KNN walk over fixed places (``current_stop`` NULL), then
+# every scheduled mobile station at its current stop (the service tells them apart).
+_WALK = _nearest_select("s.geog", _OPEN_AT, ",\n       NULL::jsonb AS current_stop") + f"""FROM (
+    SELECT * FROM station s
+    WHERE {_NEAREST_FILTERS}
+    ORDER BY s.geog <-> {QUERY_POINT}
+    LIMIT %(limit)s
+) s
+"""
+NEAREST_CANDIDATES = f"({_WALK})\nUNION ALL\n({NEAREST_STOPS})"
 
 # Every station write takes this lock first (the trigger of migration 0003 takes
 # it too): held to commit, it makes change numbers follow commit order, and

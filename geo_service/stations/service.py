@@ -111,7 +111,11 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
     limit = 2 * p.k + 10
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.NEAREST_CANDIDATES, _nearest_params(p, limit), prepare=True)
-        rows = await cur.fetchall()
+        fetched = await cur.fetchall()
+        # Mobile stations at their current stop come with the walk's rows: all of
+        # them within the radius, so merging them into the exact top k keeps it exact.
+        stops = [r for r in fetched if r["current_stop"] is not None]
+        rows = [r for r in fetched if r["current_stop"] is None]
         rows.sort(key=lambda r: (r["distance_m"], r["code"]))
         if len(rows) == limit:
             kth = rows[p.k - 1]["distance_m"]
@@ -121,10 +125,6 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
                 await cur.execute(q.NEAREST_WITHIN, _nearest_params(p, limit, bound))
                 rows = await cur.fetchall()
                 rows.sort(key=lambda r: (r["distance_m"], r["code"]))
-        # Mobile stations, at their current stop: all of them within the radius,
-        # so the merged top k stays exact.
-        await cur.execute(q.NEAREST_STOPS, _nearest_params(p, limit), prepare=True)
-        stops = await cur.fetchall()
     if stops:
         rows = sorted(rows[: p.k] + stops, key=lambda r: (r["distance_m"], r["code"]))
     return rows[: p.k]
