@@ -327,7 +327,7 @@ def load(url: str, n: int) -> dict[str, float]:
         ).fetchall()
         t = time.perf_counter()
         with conn.transaction():
-            conn.execute("TRUNCATE station RESTART IDENTITY")
+            conn.execute("TRUNCATE station RESTART IDENTITY CASCADE")
             for name, _ in idx:
                 conn.execute(f"DROP INDEX {name}")
             with conn.cursor() as cur, cur.copy(
