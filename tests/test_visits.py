@@ -106,6 +106,17 @@ def test_rate_limit_per_client(client: TestClient, stations: psycopg.Connection[
     assert client.post("/v1/stations/B/checkins", headers=who("script-new")).status_code == 201
 
 
+def test_a_forged_forwarded_for_entry_does_not_dodge_the_limit(
+        client: TestClient, stations: psycopg.Connection[Any]) -> None:
+    """The trusted proxy appends the address it saw; earlier entries are the client's word."""
+    for i in range(RATE):
+        r = client.post("/v1/stations/A/checkins",
+                        headers=who(f"s-{i}", f"203.0.113.{i}, 10.0.0.7"))
+        assert r.status_code == 201, (i, r.text)
+    r = client.post("/v1/stations/A/checkins", headers=who("s-x", "198.51.100.1, 10.0.0.7"))
+    assert r.status_code == 429
+
+
 def test_refusals_name_the_field_and_store_nothing(
         client: TestClient, stations: psycopg.Connection[Any]) -> None:
     r = client.post("/v1/stations/SHUT/checkins", headers=who("p"))

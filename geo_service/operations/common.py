@@ -53,12 +53,16 @@ def keyed_hash(settings: Settings, value: str) -> str:
 
 
 def client_address(request: Request, settings: Settings) -> str:
-    """The caller's address: the first ``X-Forwarded-For`` hop behind a trusted proxy."""
+    """The caller's address: behind a trusted proxy, the last ``X-Forwarded-For`` hop.
+
+    The proxy appends the address it saw; anything before it came from the
+    client and could be forged to dodge the limits, so only the last hop counts.
+    """
     if settings.trust_forwarded_for:
         forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            return last
     return request.client.host if request.client else "unknown"
 
 
