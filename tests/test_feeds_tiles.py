@@ -160,7 +160,7 @@ def test_zoom_14_tile_contents_buffer_and_attributes(
     assert c == {"code": "T-CENTRE", "name": "测试驿站 T-CENTRE", "status": "open",
                  "host_type": "union_built", "ten_ones_count": 2,
                  "amenities": "microwave,restroom,ebike_charging", "sample": False,
-                 "version": 1, "xy": c["xy"]}
+                 "version": 1, "scheduled": False, "xy": c["xy"]}
     nw = got["T-NW"]
     assert nw["ten_ones_count"] == 10 and nw["host_type"] == "enterprise" and nw["sample"] is True
     assert nw["amenities"].split(",") == list(AMENITY_BY_CODE)  # catalogue order

@@ -51,7 +51,7 @@ _ATTRIBUTES = f"""
     s.code, s.name, s.status, s.host_type,
     bit_count((s.amenity_mask & %(ten_mask)s)::bit(64))::int AS ten_ones_count,
     {_amenities()} AS amenities,
-    s.sample, s.version
+    s.sample, s.version, s.scheduled
 """
 
 # The tile envelope grown by the buffer, as a WGS-84 rectangle for the index.

@@ -87,6 +87,8 @@ FIELDS: dict[str, str] = {
     "amenities": "String: comma-separated amenity codes (see /v1/amenities), catalogue order",
     "sample": "Boolean: true for SAMPLE DATA generated for demonstration",
     "version": "Number: the station record's version (changes on every edit)",
+    "scheduled": "Boolean: a mobile station with a schedule of stops; the point is its base, "
+                 "its stops and current stop are in /v1/feeds/stations.geojson (join on code)",
 }
 
 
