@@ -27,8 +27,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from geo_service.coords import Crs, to_wgs84
-from geo_service.errors import invalid
+from geo_service.coords import Crs, from_wgs84, to_wgs84
+from geo_service.errors import NotFound, invalid
 from geo_service.hours import CompiledHours, HoursError, compile_hours, validate_hours
 from geo_service.stations.service import (
     Principal,
@@ -217,8 +217,6 @@ ORDER BY st.seq
 
 
 def _stop_out(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
-    from geo_service.coords import from_wgs84
-
     lon, lat = from_wgs84(row["lon"], row["lat"], crs)
     return {"seq": row["seq"], "name": row["name"], "lon": round(lon, 7), "lat": round(lat, 7),
             "crs": crs.value, "opening_hours": row["opening_hours"],
@@ -232,8 +230,6 @@ async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime,
         await cur.execute(_STATION_ID, {"code": code})
         station = await cur.fetchone()
         if station is None:
-            from geo_service.errors import NotFound
-
             raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
         await cur.execute(STOPS, {"code": code, "at": at})
         rows = await cur.fetchall()
