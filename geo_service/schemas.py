@@ -179,11 +179,15 @@ class StationLinks(BaseModel):
     geo: str = Field(description="RFC 5870 geo: URI (WGS-84) for any map app")
 
 
+#: Spelled out for the OpenAPI enum; a test checks it equals ``models.AWARD_LEVELS``.
+AwardLevel = Literal["national", "provincial", "city"]
+
+
 class Award(BaseModel):
     """A recognition the station carries, e.g. 最美户外劳动者服务站点."""
 
     title: str
-    level: Literal["national", "provincial", "city"]
+    level: AwardLevel
     year: int
 
 

@@ -329,3 +329,12 @@ def test_awards(client: TestClient, world: dict[str, str], inspectors: dict[str,
     assert client.delete(url, headers=scoped).status_code == 204
     assert client.delete(url, headers=scoped).status_code == 404
     assert [a["year"] for a in station(client, "T-1")["awards"]] == [2020]
+
+
+def test_award_levels_match_the_model() -> None:
+    from typing import get_args
+
+    from geo_service.models import AWARD_LEVELS
+    from geo_service.schemas import AwardLevel
+
+    assert get_args(AwardLevel) == AWARD_LEVELS

@@ -29,14 +29,13 @@ from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.hours import HoursError, validate_hours
 from geo_service.operations import inspections as svc
 from geo_service.responses import JSONResponse
-from geo_service.schemas import no_control_chars
+from geo_service.schemas import AwardLevel, no_control_chars
 from geo_service.stations.router import AREA_PATTERN, AuthHeader, CodePath, ConnDep
 from geo_service.stations.service import Principal
 
 router = APIRouter(prefix="/v1", tags=["inspections"])
 
 ItemState = Literal["present", "missing", "broken"]
-AwardLevel = Literal["national", "provincial", "city"]
 
 # One required field per ten-ones item, from the catalogue: a missing or unknown
 # code is then a 422 naming ``items.<code>``, and the schema lists all ten.
