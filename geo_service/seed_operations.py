@@ -37,7 +37,7 @@ from geo_service.catalogue import AMENITIES
 from geo_service.models import WORKER_TYPES
 from geo_service.operations.common import keyed_hash
 from geo_service.operations.reports import CLOSED_REPORTERS, independent_reporters
-from geo_service.operations.stops import StopIn, check_schedule
+from geo_service.operations.stops import INSERT_STOP, StopIn, check_schedule
 from geo_service.settings import Settings
 from geo_service.stations.service import compiled_hours_columns
 
@@ -66,16 +66,8 @@ def _stops(conn: psycopg.Connection[Any], stops: dict[str, list[dict[str, Any]]]
         parsed = [StopIn.model_validate(s) for s in items]
         check_schedule(parsed, "Asia/Shanghai", dt.date(2026, 1, 1))
         for seq, stop in enumerate(parsed, start=1):
-            conn.execute("""
-                INSERT INTO station_stop (station_id, seq, name, geog, opening_hours,
-                    hours_kind, open_minutes, open_periods, hours_valid_until, valid_from,
-                    valid_to)
-                VALUES (%(id)s, %(seq)s, %(name)s,
-                        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography,
-                        %(opening_hours)s, %(hours_kind)s, %(open_minutes)s::int4multirange,
-                        %(open_periods)s::tstzmultirange, %(hours_valid_until)s,
-                        %(valid_from)s, %(valid_to)s)""", {
-                "id": ids[code], "seq": seq, **stop.model_dump(),
+            conn.execute(INSERT_STOP, {
+                "station_id": ids[code], "seq": seq, **stop.model_dump(),
                 **compiled_hours_columns(stop.opening_hours, "Asia/Shanghai")})
             n += 1
         conn.execute("UPDATE station SET scheduled = true WHERE id = %s", (ids[code],))

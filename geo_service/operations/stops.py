@@ -30,6 +30,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
 from geo_service.hours import CompiledHours, HoursError, compile_hours, validate_hours
+from geo_service.stations.queries import STOP_ACTIVE
 from geo_service.stations.service import (
     Principal,
     begin_station_write,
@@ -187,7 +188,8 @@ def check_schedule(stops: list[StopIn], tz: str, today: dt.date) -> None:
 # --------------------------------------------------------------------------- storage
 
 _DELETE_STOPS = "DELETE FROM station_stop WHERE station_id = %(id)s"
-_INSERT_STOP = """
+#: One stop with its compiled hours (also used by the sample-data loader).
+INSERT_STOP = """
 INSERT INTO station_stop (station_id, seq, name, geog, opening_hours, hours_kind, open_minutes,
                           open_periods, hours_valid_until, valid_from, valid_to)
 VALUES (%(station_id)s, %(seq)s, %(name)s,
@@ -201,15 +203,10 @@ RETURNING version
 """
 _STATION_ID = "SELECT id, timezone, host_type, version FROM station WHERE code = %(code)s"
 
-#: The stops of a station, and which is current at %(at)s.
-STOPS = """
+#: The stops of a station, and which is current at %(at)s (the nearest query's test).
+STOPS = f"""
 SELECT st.seq, st.name, ST_X(st.geog::geometry) AS lon, ST_Y(st.geog::geometry) AS lat,
-       st.opening_hours, st.valid_from, st.valid_to,
-       (s.status = 'open'
-        AND (st.valid_from IS NULL OR st.valid_from <= (%(at)s AT TIME ZONE s.timezone)::date)
-        AND (st.valid_to IS NULL OR st.valid_to >= (%(at)s AT TIME ZONE s.timezone)::date)
-        AND coalesce(geo_is_open(st.hours_kind, st.open_minutes, st.open_periods, %(at)s,
-                                 s.timezone), false)) AS current
+       st.opening_hours, st.valid_from, st.valid_to, ({STOP_ACTIVE}) AS current
 FROM station_stop st JOIN station s ON s.id = st.station_id
 WHERE s.code = %(code)s
 ORDER BY st.seq
@@ -264,7 +261,7 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
             assert station is not None
             await cur.execute(_DELETE_STOPS, {"id": station["id"]})
             for seq, stop in enumerate(stops, start=1):
-                await cur.execute(_INSERT_STOP, {
+                await cur.execute(INSERT_STOP, {
                     "station_id": station["id"], "seq": seq, "name": stop.name,
                     "lon": stop.lon, "lat": stop.lat, "opening_hours": stop.opening_hours,
                     "valid_from": stop.valid_from, "valid_to": stop.valid_to,
