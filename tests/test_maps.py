@@ -213,3 +213,20 @@ def test_station_text_is_data_never_template_code(areas: psycopg.Connection[Any]
     assert row[p["columns"]["address"]] == "{{ this.__class__ }}"
     assert "Test 49" not in page and "<class" not in page
     assert "</script><b>" not in page  # cannot close the data block early
+
+
+def test_district_outlines_carry_their_station_counts(seeded: psycopg.Connection[Any]) -> None:
+    from geo_service.maps.data import load_districts
+    from geo_service.maps.render import _district_counts
+
+    st = load_stations(seeded, "460200", AT, Crs.WGS84)
+    labels = _district_counts(st)
+    want = dict(seeded.execute(
+        "SELECT district_code, count(*) FROM station WHERE status IN ('open', "
+        "'temporarily_closed', 'planned') AND city_code = '460200' GROUP BY 1").fetchall())
+    assert {k: int(v.split(" ")[0]) for k, v in labels.items()} == want
+    outlines = load_districts(seeded, "460200", Crs.WGS84)
+    assert sorted(f["id"] for f in outlines) == sorted(want)
+    page = make_page(seeded, MapKind.STATIONS, "460200", MapOptions(at=AT))
+    for code, label in labels.items():
+        assert json.dumps(label)[1:-1] in page or label in page, code
