@@ -253,6 +253,11 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
             lon, lat = to_wgs84(stop.lon, stop.lat, crs)
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
                 raise invalid(f"stops[{i}].lon", "outside the world after conversion")
+            # A stop is where nearest places the station: it must lie in the
+            # key's area like the station itself, or a scoped key could move
+            # its bus anywhere in the country.
+            await require_scope(conn, principal, {"lon": lon, "lat": lat}, f"stop {i}",
+                                field=f"stops[{i}]")
             stops.append(stop.model_copy(update={"lon": lon, "lat": lat}))
         check_schedule(stops, tz, today or dt.datetime.now(ZoneInfo(tz)).date())
         async with conn.cursor(row_factory=dict_row) as cur:

@@ -295,12 +295,14 @@ async def in_scope(conn: AsyncConnection[Any], principal: Principal, row: dict[s
 
 
 async def require_scope(
-    conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any], what: str
+    conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any], what: str,
+    field: str = "district_code",
 ) -> None:
+    """403 naming ``field`` unless ``row`` (a point, with codes if any) is in the key's area."""
     if not await in_scope(conn, principal, row):
         raise Forbidden(
             f"this key is limited to area {principal.area_code}; the {what} is outside it",
-            [("district_code", f"outside the key's area {principal.area_code}")],
+            [(field, f"outside the key's area {principal.area_code}")],
         )
 
 
