@@ -3,58 +3,190 @@
 Secrets are 32 random bytes, so a fast hash is enough (no password stretching
 needed); comparison is constant-time. The prefix is stored in clear to find
 the row without scanning.
+
+A key lives until it is revoked or its optional expiry passes; either way its
+next request gets a 401. Rotation issues a new key with the same name, role
+and area and retires the old one, at once or after a grace period so the
+clients using it can switch. ``last_used_at`` is refreshed at most once a
+minute (a write per request would cost more than many requests). Every
+change to a key lands in the audit trail (the secret hash never does).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
+import re
 import secrets
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
-from geo_service.errors import Forbidden, Unauthorized, invalid
+from geo_service.audit import SET_ACTOR, actor_json
+from geo_service.errors import Forbidden, NotFound, Unauthorized, invalid
 from geo_service.stations.service import Principal
 
 #: admin and editor write stations (optionally within an area); an inspector
 #: records inspections for stations in its area.
 ROLES = ("admin", "editor", "inspector")
+#: ``last_used_at`` is written at most this often per key.
+TOUCH_EVERY = dt.timedelta(minutes=1)
+#: The longest life a key may be given.
+MAX_LIFETIME = dt.timedelta(days=3660)
 
-_FIND = """
-SELECT id, name, role, area_code, secret_hash FROM api_key
-WHERE prefix = %(prefix)s AND revoked_at IS NULL
-"""
+_COLUMNS = ("id, prefix, name, role, area_code, created_at, expires_at, last_used_at, "
+            "revoked_at, replaces_id")
+_FIND = f"SELECT {_COLUMNS}, secret_hash FROM api_key WHERE prefix = %(prefix)s"
+_TOUCH = "UPDATE api_key SET last_used_at = now() WHERE id = %(id)s"
 _INSERT = """
-INSERT INTO api_key (prefix, secret_hash, name, role, area_code)
-VALUES (%(prefix)s, %(secret_hash)s, %(name)s, %(role)s, %(area_code)s)
+INSERT INTO api_key (prefix, secret_hash, name, role, area_code, expires_at, replaces_id)
+VALUES (%(prefix)s, %(secret_hash)s, %(name)s, %(role)s, %(area_code)s, %(expires_at)s,
+        %(replaces_id)s)
 RETURNING id
 """
+# Keys an admin may manage: all, or those limited to its area or an area below it.
+_MANAGED = f"""
+SELECT {_COLUMNS} FROM api_key k
+WHERE (%(scope)s::text IS NULL OR geo_area_within(k.area_code, %(scope)s))
+  AND (%(id)s::int IS NULL OR k.id = %(id)s)
+ORDER BY k.id
+"""
+_WITHIN = "SELECT geo_area_within(%(area)s, %(scope)s)"
+_REVOKE = "UPDATE api_key SET revoked_at = %(at)s WHERE id = %(id)s"
 
 
 def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_key(
-    conn: psycopg.Connection[Any], *, name: str, role: str, area_code: str | None = None
-) -> str:
-    """Store a new key and return the token; the token itself is never stored."""
-    if role not in ROLES:
-        raise invalid("role", f"must be one of {', '.join(ROLES)}")
+def _check_area(conn: psycopg.Connection[Any], principal: Principal | None,
+                area_code: str | None) -> None:
+    """The key's area exists and lies within the issuing admin's own area."""
     if area_code is not None:
         found = conn.execute("SELECT 1 FROM admin_area WHERE code = %s", (area_code,)).fetchone()
         if found is None:
             raise invalid("area_code", f"unknown admin area {area_code!r}")
+    scope = principal.area_code if principal else None
+    if scope is not None:
+        row = conn.execute(_WITHIN, {"area": area_code, "scope": scope}).fetchone()
+        if not (row and row[0]):
+            raise Forbidden(f"this key is limited to area {scope}; it can only issue keys "
+                            "limited to that area or an area within it",
+                            [("area_code", f"outside the key's area {scope}")])
+
+
+def _public(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
+    """A key as listed: never its hash; ``state`` says whether it still works."""
+    key = {k: row[k] for k in _COLUMNS.split(", ")}
+    key["state"] = ("revoked" if row["revoked_at"] and row["revoked_at"] <= now
+                    else "expired" if row["expires_at"] and row["expires_at"] <= now
+                    else "active")
+    return key
+
+
+def _lifetime(expires_in: dt.timedelta | None) -> dt.datetime | None:
+    if expires_in is None:
+        return None
+    if not dt.timedelta(minutes=1) <= expires_in <= MAX_LIFETIME:
+        raise invalid("expires_in", f"must be between 1 minute and {MAX_LIFETIME.days} days")
+    return dt.datetime.now(dt.UTC) + expires_in
+
+
+def issue_key(conn: psycopg.Connection[Any], *, name: str, role: str,
+              area_code: str | None = None, expires_in: dt.timedelta | None = None,
+              principal: Principal | None = None,
+              replaces_id: int | None = None) -> tuple[str, dict[str, Any]]:
+    """Store a new key; returns the token (shown once, never stored) and the key as listed.
+
+    ``principal`` is the admin issuing it (None: the command line): a scoped
+    admin issues keys only within its own area.
+    """
+    if role not in ROLES:
+        raise invalid("role", f"must be one of {', '.join(ROLES)}")
+    if not name.strip() or len(name) > 100 or "\x00" in name:
+        raise invalid("name", "1 to 100 characters, no NUL")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
-    conn.execute(
-        _INSERT,
-        {"prefix": prefix, "secret_hash": _hash(secret), "name": name, "role": role,
-         "area_code": area_code},
-    )
-    return f"gs_{prefix}_{secret}"
+    with conn.transaction():
+        conn.execute(SET_ACTOR, (actor_json(principal),))
+        _check_area(conn, principal, area_code)
+        row = conn.execute(_INSERT, {
+            "prefix": prefix, "secret_hash": _hash(secret), "name": name, "role": role,
+            "area_code": area_code, "expires_at": _lifetime(expires_in),
+            "replaces_id": replaces_id}).fetchone()
+        assert row is not None
+        key = get_key(conn, row[0], principal)
+    return f"gs_{prefix}_{secret}", key
+
+
+def create_key(conn: psycopg.Connection[Any], *, name: str, role: str,
+               area_code: str | None = None, expires_in: dt.timedelta | None = None) -> str:
+    """Store a new key and return the token; the token itself is never stored."""
+    return issue_key(conn, name=name, role=role, area_code=area_code, expires_in=expires_in)[0]
+
+
+def list_keys(conn: psycopg.Connection[Any], principal: Principal | None) -> list[dict[str, Any]]:
+    """Every key ``principal`` may manage, oldest first."""
+    now = dt.datetime.now(dt.UTC)
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_MANAGED, {"scope": principal.area_code if principal else None, "id": None})
+        return [_public(r, now) for r in cur.fetchall()]
+
+
+def get_key(conn: psycopg.Connection[Any], key_id: int,
+            principal: Principal | None) -> dict[str, Any]:
+    """One key; another area's key is a 404, like an unknown id (ids cannot be probed)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_MANAGED, {"scope": principal.area_code if principal else None,
+                               "id": key_id})
+        row = cur.fetchone()
+    if row is None:
+        raise NotFound(f"no key {key_id}", [("id", "unknown key")])
+    return _public(row, dt.datetime.now(dt.UTC))
+
+
+def revoke_key(conn: psycopg.Connection[Any], key_id: int, principal: Principal | None,
+               at: dt.datetime | None = None) -> dict[str, Any]:
+    """Retire a key now (or at ``at``); its next request after that is a 401."""
+    with conn.transaction():
+        conn.execute(SET_ACTOR, (actor_json(principal),))
+        key = get_key(conn, key_id, principal)
+        if key["revoked_at"] is None or (at is None and key["state"] == "active"):
+            conn.execute(_REVOKE, {"id": key_id, "at": at or dt.datetime.now(dt.UTC)})
+        return get_key(conn, key_id, principal)
+
+
+def rotate_key(conn: psycopg.Connection[Any], key_id: int, principal: Principal | None,
+               grace: dt.timedelta = dt.timedelta(0)) -> tuple[str, dict[str, Any]]:
+    """A new key with the old one's name, role, area and remaining lifetime; the old
+    one stops working after ``grace`` (at once by default)."""
+    if not dt.timedelta(0) <= grace <= dt.timedelta(days=30):
+        raise invalid("grace", "must be between 0 and 30 days")
+    with conn.transaction():
+        old = get_key(conn, key_id, principal)
+        if old["state"] != "active":
+            raise invalid("id", f"key {key_id} is {old['state']}; only an active key rotates")
+        lifetime = old["expires_at"] - dt.datetime.now(dt.UTC) if old["expires_at"] else None
+        token, new = issue_key(conn, name=old["name"], role=old["role"],
+                               area_code=old["area_code"], principal=principal,
+                               expires_in=max(lifetime, dt.timedelta(minutes=1))
+                               if lifetime else None, replaces_id=key_id)
+        revoke_key(conn, key_id, principal, at=dt.datetime.now(dt.UTC) + grace)
+    return token, new
+
+
+_DURATION = re.compile(r"^\s*([0-9]{1,5})\s*([mhdw])\s*$")
+
+
+def parse_duration(text: str, field: str) -> dt.timedelta:
+    """``90d``, ``12h``, ``30m``, ``2w`` → a timedelta; anything else is a 422 naming ``field``."""
+    m = _DURATION.match(text)
+    if not m:
+        raise invalid(field, "a number and a unit m, h, d or w, e.g. 90d")
+    unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+    return dt.timedelta(**{unit: int(m.group(1))})
 
 
 def _split(authorization: str | None) -> tuple[str, str]:
@@ -69,11 +201,18 @@ def _split(authorization: str | None) -> tuple[str, str]:
     return parts[1], parts[2]
 
 
-def _principal(row: dict[str, Any] | None, secret: str) -> Principal:
+def _principal(row: dict[str, Any] | None, secret: str) -> tuple[Principal, bool]:
+    """The key's principal and whether its ``last_used_at`` is due a refresh; 401 when the
+    secret is wrong or the key revoked or expired."""
     if row is None or not hmac.compare_digest(row["secret_hash"], _hash(secret)):
         raise Unauthorized("unknown or revoked API key", [("Authorization", "unknown key")])
+    now = dt.datetime.now(dt.UTC)
+    state = _public(row, now)["state"]
+    if state != "active":
+        raise Unauthorized(f"this API key is {state}", [("Authorization", f"{state} key")])
+    stale = row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY
     return Principal(key_id=row["id"], name=row["name"], role=row["role"],
-                     area_code=row["area_code"])
+                     area_code=row["area_code"]), stale
 
 
 async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | None) -> Principal:
@@ -81,7 +220,10 @@ async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | 
     prefix, secret = _split(authorization)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_FIND, {"prefix": prefix})
-        return _principal(await cur.fetchone(), secret)
+        principal, stale = _principal(await cur.fetchone(), secret)
+        if stale:
+            await cur.execute(_TOUCH, {"id": principal.key_id})
+    return principal
 
 
 def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) -> Principal:
@@ -89,7 +231,10 @@ def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) 
     prefix, secret = _split(authorization)
     with conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_FIND, {"prefix": prefix})
-        return _principal(cur.fetchone(), secret)
+        principal, stale = _principal(cur.fetchone(), secret)
+        if stale:
+            cur.execute(_TOUCH, {"id": principal.key_id})
+    return principal
 
 
 def require_role(principal: Principal, *roles: str) -> None:

@@ -30,7 +30,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, INT4MULTIRANGE, JSONB, TSTZMULTIRANGE
+from sqlalchemy.dialects.postgresql import ARRAY, INT4MULTIRANGE, JSONB, TSTZMULTIRANGE, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geo_service.catalogue import HostType, Status
@@ -175,6 +175,9 @@ class ApiKey(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    replaces_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("api_key.id"))
 
 
 class DemandPoint(Base):
@@ -450,3 +453,29 @@ class StationAward(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+
+
+class AuditLog(Base):
+    """Who changed what, when: one row per changed row, appended by triggers (migration 0005).
+
+    ``changes`` maps each changed column to ``[old, new]``; ``import_id`` ties
+    the rows of one import together. The table refuses UPDATE and DELETE.
+    """
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_station_code_id", "station_code", "id"),
+        Index("ix_audit_log_import_id", "import_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()"))
+    key_id: Mapped[int | None] = mapped_column(Integer)
+    actor: Mapped[str] = mapped_column(Text)
+    request: Mapped[str | None] = mapped_column(Text)
+    import_id: Mapped[Any | None] = mapped_column(UUID(as_uuid=True))
+    action: Mapped[str] = mapped_column(Text)
+    station_code: Mapped[str | None] = mapped_column(Text)
+    record_id: Mapped[str | None] = mapped_column(Text)
+    changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))

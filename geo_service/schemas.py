@@ -308,6 +308,8 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     written: bool
+    import_id: str | None = Field(
+        default=None, description="ties this import's audit-trail entries together")
     errors: list[ImportProblem]
     likely_duplicates: list[LikelyDuplicate]
 

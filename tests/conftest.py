@@ -61,7 +61,7 @@ def db_url(server_url: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area")
+TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area", "audit_log")
 
 
 @pytest.fixture

@@ -104,21 +104,57 @@ def validate(raw_rows: list[dict[str, Any]], crs: Crs) -> tuple[list[tuple[Any, 
     return rows, problems
 
 
-async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, Any]) -> None:
+# Rows a scoped key may not write: the new point, or the stored point the row
+# replaces, lies outside the key's area. Demand points carry no area codes, so
+# an area without a polygon cannot vouch for any of them.
+_OUT_OF_SCOPE = """
+SELECT d.rownum, d.external_id
+FROM _dem d
+JOIN admin_area a ON a.code = %(area)s
+LEFT JOIN demand_point p ON p.external_id = d.external_id
+WHERE a.geom IS NULL
+   OR NOT ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326))
+   OR (p.id IS NOT NULL AND NOT ST_Covers(a.geom, p.geog::geometry))
+ORDER BY d.rownum
+"""
+
+
+async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, Any],
+                 scope: str | None, mode: Mode) -> None:
     async with conn.cursor() as cur:
         await cur.execute(_TEMP)
         async with cur.copy("COPY _dem FROM STDIN") as copy:
             for row in rows:
                 await copy.write_row(row)
+        if scope is not None:
+            await cur.execute(_OUT_OF_SCOPE, {"area": scope})
+            refused = await cur.fetchall()
+            for rownum, ident in refused:
+                report["errors"].append({"row": rownum, "code": ident, "field": "lon",
+                                         "problem": f"outside the key's area {scope}"})
+            if refused:
+                report["valid_rows"] -= len(refused)
+                if mode is Mode.ALL_OR_NOTHING:
+                    return
+                await cur.execute("DELETE FROM _dem WHERE rownum = ANY(%s)",
+                                  ([r[0] for r in refused],))
         await cur.execute(_UPSERT)
         count_upserts(report, [r[0] for r in await cur.fetchall()])
 
 
 async def import_demand(
     conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
-    max_rows: int, crs: Crs = Crs.WGS84,
+    max_rows: int, crs: Crs = Crs.WGS84, scope: str | None = None,
 ) -> dict[str, Any]:
-    """Validate every row, then write all (or the good ones) in one transaction."""
+    """Validate every row, then write all (or the good ones) in one transaction.
+
+    ``scope`` is the key's area: rows placing (or moving) a point outside it
+    are refused like any bad row.
+    """
     raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED)
+
+    async def write(c: AsyncConnection[Any], rows: list[Any], report: dict[str, Any]) -> None:
+        await _write(c, rows, report, scope, mode)
+
     return await run_import(conn, raw, fmt, mode=mode, dry_run=dry_run,
-                            validate=lambda rows: validate(rows, crs), write=_write)
+                            validate=lambda rows: validate(rows, crs), write=write)

@@ -19,6 +19,15 @@ SELECT CASE
 END
 """
 
+# Is the region inside a key's area? An admin area below the key's area in the
+# tree always is (sample polygons of parent and child need not nest exactly);
+# anything else must lie within the key's area's polygon.
+IN_SCOPE = """
+SELECT geo_area_within(%(area)s, %(scope)s)
+    OR coalesce((SELECT ST_Covers(geom, (%(region)s)::geometry) FROM admin_area
+                 WHERE code = %(scope)s), false)
+"""
+
 # Demand points in the region, each labelled with the child area (e.g. district)
 # that covers it, so the scorecard has one row per child area.
 DEMAND = """

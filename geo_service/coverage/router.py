@@ -69,31 +69,32 @@ def _url(request: Request) -> str:
     return url
 
 
-def _check_key(request: Request, authorization: str | None) -> None:
-    """Runs write to the database, so they need an editor or admin key."""
+def _check_key(request: Request, authorization: str | None) -> str | None:
+    """Runs write to the database, so they need an editor or admin key; returns its area."""
     with connect(_url(request)) as conn:
         principal = authenticate_sync(conn, authorization)
     if principal.role not in ("admin", "editor"):
         raise Forbidden("analysis runs need an editor or admin key",
                         [("Authorization", "role not allowed")])
+    return principal.area_code
 
 
 @router.post("/coverage", response_model=CoverageRun, responses=WRITE_RESPONSES,
              summary="H3 coverage-gap analysis for an area; the run is stored")
 def coverage(request: Request, body: CoverageRequest,
              authorization: AuthHeader = None) -> Response:
-    _check_key(request, authorization)
+    scope = _check_key(request, authorization)
     with connect(_url(request)) as conn:
-        return JSONResponse(service.run_coverage(conn, body))
+        return JSONResponse(service.run_coverage(conn, body, scope=scope))
 
 
 @router.post("/recommendations", response_model=RecommendationRun, responses=WRITE_RESPONSES,
              summary="Where N new stations would cover the most uncovered demand (MCLP)")
 def recommendations(request: Request, body: RecommendRequest,
                     authorization: AuthHeader = None) -> Response:
-    _check_key(request, authorization)
+    scope = _check_key(request, authorization)
     with connect(_url(request)) as conn:
-        return JSONResponse(service.run_recommendations(conn, body))
+        return JSONResponse(service.run_recommendations(conn, body, scope=scope))
 
 
 @router.get("/runs/{run_id}", response_model=StoredRun,

@@ -21,7 +21,7 @@ from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
 from geo_service.coverage import analysis, recommend
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
-from geo_service.errors import NotFound, invalid
+from geo_service.errors import Forbidden, NotFound, invalid
 
 Progress = Callable[[str], None]
 
@@ -54,8 +54,13 @@ class Inputs:
     sample: bool
 
 
-def _region(conn: psycopg.Connection[Any], req: CoverageRequest) -> tuple[str, list[str]]:
-    """The analysed geometry (hex EWKB) and the labels of its parts for the scorecard."""
+def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
+            scope: str | None = None) -> tuple[str, list[str]]:
+    """The analysed geometry (hex EWKB) and the labels of its parts for the scorecard.
+
+    ``scope`` is the key's area: a scoped planner analyses only inside it (the
+    run reads every demand point and station of the region and is stored).
+    """
     labels: list[str]
     if req.area is not None:
         row = conn.execute(q.AREA, {"code": req.area}).fetchone()
@@ -75,6 +80,13 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest) -> tuple[str, l
     except psycopg.errors.DataError:
         raise invalid("polygon", "not a valid GeoJSON polygon") from None
     assert region is not None
+    if scope is not None:
+        inside = conn.execute(q.IN_SCOPE, {"scope": scope, "area": req.area,
+                                           "region": region[0]}).fetchone()
+        if not (inside and inside[0]):
+            field = next(n for n in ("area", "polygon", "bbox") if getattr(req, n) is not None)
+            raise Forbidden(f"this key is limited to area {scope}; the {field} is outside it",
+                            [(field, f"outside the key's area {scope}")])
     if req.area is None:
         found = conn.execute(
             "SELECT code FROM admin_area WHERE level = 'district' "
@@ -83,8 +95,9 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest) -> tuple[str, l
     return str(region[0]), labels
 
 
-def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest) -> Inputs:
-    region, labels = _region(conn, req)
+def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
+                scope: str | None = None) -> Inputs:
+    region, labels = _region(conn, req, scope)
     f = req.stations
     demand = conn.execute(q.DEMAND, {"region": region, "labels": labels,
                                      "worker_types": req.worker_types}).fetchall()
@@ -168,11 +181,11 @@ def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
 
 
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, scope: str | None = None) -> dict[str, Any]:
     """Analyse, store the run and return its summary (scorecard and ranked gaps)."""
     say = progress or (lambda _msg: None)
     say("loading demand and stations")
-    inputs = load_inputs(conn, req)
+    inputs = load_inputs(conn, req, scope)
     say(f"analysing {len(inputs.d_lon)} demand points against {len(inputs.codes)} stations")
     res = _analyse(req, inputs)
     summary = finite({
@@ -187,10 +200,11 @@ def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
 
 
 def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
-                        progress: Progress | None = None) -> dict[str, Any]:
+                        progress: Progress | None = None,
+                        scope: str | None = None) -> dict[str, Any]:
     """Pick new sites (MCLP) with today's qualifying stations fixed; store the run."""
     say = progress or (lambda _msg: None)
-    inputs = load_inputs(conn, req)
+    inputs = load_inputs(conn, req, scope)
     res = _analyse(req, inputs)
     if req.candidates is not None:
         c_lon = np.asarray([c[0] for c in req.candidates], float)

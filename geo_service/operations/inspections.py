@@ -26,6 +26,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
+from geo_service.audit import set_actor
 from geo_service.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
 from geo_service.errors import AlreadyExists, Forbidden, NotFound, invalid
 from geo_service.operations.common import station_ref
@@ -209,7 +210,7 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
            "ten_ones_count": sum(s == "present" for s in body["items"].values()),
            "inspector_key_id": principal.key_id, "inspector": principal.name}
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         station = await _scoped_station(conn, principal, code)
         rec["station_id"] = station["id"]
         new_id = (await _rows(conn, INSERT_INSPECTION, rec))[0]["id"]
@@ -348,6 +349,7 @@ async def add_award(conn: AsyncConnection[Any], principal: Principal, code: str,
                     body: dict[str, Any]) -> dict[str, Any]:
     """Attach an award; the same title, level and year twice is a 409, not a second row."""
     async with conn.transaction():
+        await set_actor(conn, principal)
         station = await _scoped_station(conn, principal, code)
         params = {**body, "station_id": station["id"]}
         await conn.execute(LOCK_STATION_ROW, params)
@@ -361,7 +363,8 @@ async def add_award(conn: AsyncConnection[Any], principal: Principal, code: str,
 async def delete_award(conn: AsyncConnection[Any], principal: Principal, code: str,
                        award_id: int) -> None:
     station = await _scoped_station(conn, principal, code)
-    async with conn.cursor() as cur:
+    async with conn.transaction(), conn.cursor() as cur:
+        await set_actor(conn, principal)
         await cur.execute(DELETE_AWARD, {"id": award_id, "station_id": station["id"]})
         if cur.rowcount == 0:
             raise NotFound(f"station {code} has no award {award_id}",

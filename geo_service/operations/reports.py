@@ -34,6 +34,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from geo_service.audit import set_actor
 from geo_service.catalogue import AMENITY_BY_CODE
 from geo_service.errors import NotFound, VersionConflict, invalid
 from geo_service.operations.common import check_rate, station_ref
@@ -220,6 +221,7 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
     check_amenity(body["kind"], body.get("amenity"))
     station = await station_ref(conn, code)
     async with conn.transaction():
+        await set_actor(conn, None, name="worker reports")  # may mark the station
         await lock(conn, _rate_key(caller), _station_key(station["id"]))
         await check_feedback_rate(conn, settings, caller.client)
         async with conn.cursor() as cur:
@@ -266,6 +268,7 @@ async def resolve_report(conn: AsyncConnection[Any], settings: Settings, princip
                          version: int) -> dict[str, Any]:
     """Record an editor's decision; needs the report's current ``version`` (else 409)."""
     async with conn.transaction():
+        await set_actor(conn, principal)
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(REPORT_STATION, {"id": report_id})
             head = await cur.fetchone()

@@ -240,7 +240,7 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
                            today: dt.date | None = None) -> dict[str, Any]:
     """Replace the whole schedule of a mobile station, atomically, as a station edit."""
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         check_version(current["version"], body.version, if_match)

@@ -16,6 +16,7 @@ import datetime as dt
 import io
 import json
 import math
+import uuid
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import ValidationError
 
+from geo_service.audit import set_actor
 from geo_service.coords import Crs
 from geo_service.errors import InvalidInput
 from geo_service.schemas import StationCreate
@@ -302,6 +304,15 @@ UPDATE _imp i SET
 FROM _adm a WHERE i.rownum = a.rownum
 """
 
+# Street codes that are not a street of the row's district (see geo_street_problem).
+_BAD_STREET = """
+SELECT rownum, code, problem FROM (
+    SELECT i.rownum, i.code, geo_street_problem(i.street_code, i.district_code, i.lon, i.lat)
+           AS problem
+    FROM _imp i WHERE i.street_code IS NOT NULL) p
+WHERE problem IS NOT NULL ORDER BY rownum
+"""
+
 # Rows a scoped key may not write: the new point, or the stored station it
 # replaces, lies outside the key's area (by polygon where the area has one).
 _OUT_OF_SCOPE = """
@@ -433,8 +444,11 @@ async def import_bytes(
 ) -> dict[str, Any]:
     """Validate and (unless refused or dry run) write stations; returns the import report."""
     raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows)
+    import_id = uuid.uuid4()  # ties this import's audit entries together
 
     async def write(c: AsyncConnection[Any], records: list[Any], report: dict[str, Any]) -> None:
+        report["import_id"] = str(import_id)
+        await set_actor(c, principal, import_id)
         await _write(c, records, report, principal, mode, duplicate_within_m, present)
 
     return await run_import(conn, raw_rows, fmt, mode=mode, dry_run=dry_run,
@@ -466,6 +480,11 @@ async def _write(
                 "row": rownum, "code": code, "field": field,
                 "problem": f"{given} does not contain the point, which lies in {actual}"})
         await cur.execute(_FILL_ADMIN)
+        await cur.execute(_BAD_STREET)
+        for rownum, code, problem in await cur.fetchall():
+            refused[rownum] = code
+            report["errors"].append({"row": rownum, "code": code, "field": "street_code",
+                                     "problem": problem})
         if principal is not None and principal.area_code is not None:
             await cur.execute(_OUT_OF_SCOPE, {"area": principal.area_code})
             for rownum, code in await cur.fetchall():

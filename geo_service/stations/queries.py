@@ -202,6 +202,10 @@ ORDER BY d.code
 LIMIT 1
 """
 
+STREET_PROBLEM = """
+SELECT geo_street_problem(%(street_code)s, %(district_code)s, %(lon)s, %(lat)s)
+"""
+
 PG_TIMEZONES = "SELECT name FROM pg_timezone_names"
 
 IN_AREA = """

@@ -314,7 +314,8 @@ async def _import(
     fmt = fmt or importer.guess_format(file.filename or "", data)
     if what == "demand":
         report = await import_demand(conn, data, fmt, mode=mode, dry_run=dry_run,
-                                     max_rows=settings.max_import_rows, crs=crs)
+                                     max_rows=settings.max_import_rows, crs=crs,
+                                     scope=principal.area_code)
     else:
         report = await importer.import_bytes(
             conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,

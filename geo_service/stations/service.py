@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from geo_service.audit import set_actor
 from geo_service.catalogue import (
     OPERATIONAL,
     TEN_ONES_MASK,
@@ -266,15 +267,21 @@ async def fill_admin(conn: AsyncConnection[Any], rec: dict[str, Any]) -> None:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.ADMIN_FOR_POINT, {"lon": rec["lon"], "lat": rec["lat"]})
         found = await cur.fetchone()
-    if not found:
-        return
     for key in ("district_code", "city_code", "province_code"):
-        given, actual = rec.get(key), found[key]
+        given, actual = rec.get(key), found[key] if found else None
         if given and actual and given != actual:
             raise invalid(key, f"{given} does not contain the point, which lies in {actual}")
-    for key, value in found.items():
+    for key, value in (found or {}).items():
         if not rec.get(key):
             rec[key] = value
+    if rec.get("street_code"):
+        # The lists match any of a station's codes, so a street code of another
+        # area would show the station in that area's lists, feed and reports.
+        async with conn.cursor() as cur:
+            await cur.execute(q.STREET_PROBLEM, rec)
+            problem = await cur.fetchone()
+        if problem and problem[0]:
+            raise invalid("street_code", problem[0])
 
 
 async def in_scope(conn: AsyncConnection[Any], principal: Principal, row: dict[str, Any]) -> bool:
@@ -326,13 +333,15 @@ def check_version(current: int, body_version: int | None, if_match: int | None) 
     return current
 
 
-async def begin_station_write(conn: AsyncConnection[Any]) -> None:
-    """Take the change-feed lock first thing in a station write transaction.
+async def begin_station_write(conn: AsyncConnection[Any], principal: Principal | None) -> None:
+    """Take the change-feed lock first thing in a station write transaction, and
+    name the writer for the audit trail.
 
-    The row trigger takes it anyway; taking it before any row lock means two
-    writers can never hold one each and wait for the other's.
+    The row trigger takes the lock anyway; taking it before any row lock means
+    two writers can never hold one each and wait for the other's.
     """
     await conn.execute(q.LOCK_CHANGES)
+    await set_actor(conn, principal)
 
 
 async def create_station(
@@ -341,7 +350,7 @@ async def create_station(
     rec = to_record(body, crs)
     await check_timezone(conn, rec["timezone"])
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         await fill_admin(conn, rec)
         await require_scope(conn, principal, rec, "new station")
         async with conn.cursor() as cur:
@@ -369,7 +378,7 @@ async def replace_station(
 ) -> dict[str, Any]:
     """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
@@ -391,7 +400,7 @@ async def patch_station(
 ) -> dict[str, Any]:
     """Apply only the fields sent; the rest keep their stored values."""
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
         base = public_row(dict(current), crs)
         merged = {k: base[k] for k in _EDITABLE}
@@ -424,7 +433,7 @@ async def delete_station(
 ) -> dict[str, Any]:
     """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
     async with conn.transaction():
-        await begin_station_write(conn)
+        await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], version, if_match)
