@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
+import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,20 +102,109 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.auth import create_key
+def _keys(args: argparse.Namespace, settings: Settings,
+          work: Callable[[Any], Any]) -> int:
+    """Run a key command as the operator (no key: whoever runs this reaches the database)."""
     from geo_service.db import connect
     from geo_service.errors import GeoServiceError
 
     with connect(_url(settings)) as conn:
         try:
-            token = create_key(conn, name=args.name, role=args.role, area_code=args.area)
+            result = work(conn)
         except GeoServiceError as exc:
             print(f"error: {exc.message}", file=sys.stderr)
             return 2
-    print(token)
-    print("store it now: only a hash is kept", file=sys.stderr)
+    if isinstance(result, tuple):  # (token, key): the token goes to stdout, alone
+        token, key = result
+        print(token)
+        print(f"key {key['id']} ({key['name']}, {key['role']}"
+              f"{', area ' + key['area_code'] if key['area_code'] else ''}"
+              f"{', expires ' + key['expires_at'].isoformat() if key['expires_at'] else ''}"
+              "): store the token now, only a hash is kept", file=sys.stderr)
+        return 0
+    rows = result if isinstance(result, list) else [result]
+    if getattr(args, "json", False):
+        print(json.dumps(rows, default=str, ensure_ascii=False, indent=2))
+        return 0
+    heads = ("id", "prefix", "name", "role", "area_code", "state", "expires_at",
+             "last_used_at", "revoked_at", "replaces_id")
+    table = [[_cell(r[h]) for h in heads] for r in rows]
+    widths = [max(len(h), *(len(t[i]) for t in table)) for i, h in enumerate(heads)]
+    for line in [list(heads), *table]:
+        print("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
     return 0
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    return str(value)
+
+
+def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import auth
+
+    return _keys(args, settings, lambda conn: auth.issue_key(
+        conn, name=args.name, role=args.role, area_code=args.area,
+        expires_in=auth.parse_duration(args.expires_in, "--expires-in")
+        if args.expires_in else None))
+
+
+def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import auth
+
+    return _keys(args, settings, lambda conn: [
+        k for k in auth.list_keys(conn, None) if args.all or k["state"] == "active"])
+
+
+def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import auth
+
+    return _keys(args, settings, lambda conn: auth.revoke_key(conn, args.id, None))
+
+
+def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service import auth
+
+    return _keys(args, settings, lambda conn: auth.rotate_key(
+        conn, args.id, None, auth.parse_duration(args.grace, "--grace")))
+
+
+def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
+    """A station's audit trail, oldest first: who, when, and each change old → new."""
+    import psycopg
+
+    from geo_service.audit import station_history
+    from geo_service.errors import GeoServiceError
+
+    async def go() -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(_url(settings),
+                                                         autocommit=True) as conn:
+            return await station_history(conn, args.code, after=args.after, limit=args.limit)
+
+    try:
+        result = asyncio.run(go())
+    except GeoServiceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(result, default=str, ensure_ascii=False, indent=2))
+        return 0
+    for e in result["entries"]:
+        via = f" (import {e['import_id']})" if e["import_id"] else ""
+        print(f"{e['at']:%Y-%m-%d %H:%M:%S}  #{e['id']}  {e['action']}  by {e['actor']}{via}")
+        for field, change in e["changes"].items():
+            print(f"    {field}: {_short(change['old'])} → {_short(change['new'])}")
+    if result["next_after"]:
+        print(f"… more: --after {result['next_after']}")
+    return 0
+
+
+def _short(value: Any, width: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
@@ -174,7 +266,29 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--name", required=True)
     kc.add_argument("--role", choices=["admin", "editor", "inspector"], required=True)
     kc.add_argument("--area", help="admin area code the key is limited to")
+    kc.add_argument("--expires-in", metavar="DURATION", help="e.g. 90d, 12h, 2w (default: "
+                                                              "no expiry)")
     kc.set_defaults(func=cmd_keys_create)
+    kl = ksub.add_parser("list", help="keys with their state, expiry and last use")
+    kl.add_argument("--all", action="store_true", help="also revoked and expired keys")
+    kl.add_argument("--json", action="store_true")
+    kl.set_defaults(func=cmd_keys_list)
+    kr = ksub.add_parser("revoke", help="revoke a key: its next request gets a 401")
+    kr.add_argument("id", type=int)
+    kr.add_argument("--json", action="store_true")
+    kr.set_defaults(func=cmd_keys_revoke)
+    ko = ksub.add_parser("rotate", help="issue a replacement and retire the old key")
+    ko.add_argument("id", type=int)
+    ko.add_argument("--grace", default="0m", metavar="DURATION",
+                    help="how long the old key keeps working (e.g. 1h; default: stops now)")
+    ko.set_defaults(func=cmd_keys_rotate)
+
+    hi = sub.add_parser("history", help="a station's audit trail: who changed what, when")
+    hi.add_argument("code")
+    hi.add_argument("--after", type=int, default=0, help="entries after this id")
+    hi.add_argument("--limit", type=int, default=100)
+    hi.add_argument("--json", action="store_true")
+    hi.set_defaults(func=cmd_history)
 
     hours = sub.add_parser("hours", help="opening-hours maintenance")
     hsub = hours.add_subparsers(dest="hourscmd", required=True)
