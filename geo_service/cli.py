@@ -225,6 +225,10 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     uvicorn.run(
         create_app(settings), host=args.host, port=args.port, workers=1,
         loop="uvloop", http="httptools", log_level=args.log_level, access_log=False,
+        # Never take the client from X-Forwarded-For here (uvicorn trusts it from
+        # 127.0.0.1 by default): only settings.trusted_proxies decide, in
+        # operations.common.client_address.
+        proxy_headers=False, server_header=False,
     )
     return 0
 

@@ -7,12 +7,20 @@ set-env-then-import tricks.
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def proxy_networks(value: str) -> list[IPNetwork]:
+    """``"10.0.0.0/8, 127.0.0.1"`` → networks (a bare address is a one-address network)."""
+    return [ipaddress.ip_network(part.strip(), strict=False)
+            for part in value.split(",") if part.strip()]
 
 
 class Settings(BaseSettings):
@@ -66,9 +74,10 @@ class Settings(BaseSettings):
         description="HMAC key for the device and client hashes of check-ins and reports; "
                     "set a secret one in production",
     )
-    trust_forwarded_for: bool = Field(
-        default=False, description="take the client address from X-Forwarded-For (behind a "
-                                   "trusted proxy only)")
+    trusted_proxies: str = Field(
+        default="", description="comma list of the reverse proxies (addresses or CIDR "
+                                "networks) whose X-Forwarded-For is believed; empty: none, "
+                                "the client is the TCP peer")
     checkin_dedup_minutes: int = Field(
         default=30, description="check-ins from one device at one station within this "
                                 "many minutes count once")
@@ -81,6 +90,16 @@ class Settings(BaseSettings):
                                "closed")
     reported_closed_window_h: int = Field(
         default=24, description="…within this many hours")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        proxy_networks(value)  # refuse a typo at start-up, not at the first request
+        return value
+
+    def proxy_networks(self) -> list[IPNetwork]:
+        """:attr:`trusted_proxies` parsed."""
+        return proxy_networks(self.trusted_proxies)
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

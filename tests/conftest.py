@@ -86,7 +86,9 @@ def settings(db_url: str) -> Settings:
 
 @pytest.fixture
 def client(settings: Settings, db: psycopg.Connection[Any]) -> Iterator[TestClient]:
-    with TestClient(create_app(settings), raise_server_exceptions=False) as c:
+    # The peer is the loopback, as behind a local proxy (see settings.trusted_proxies).
+    with TestClient(create_app(settings), raise_server_exceptions=False,
+                    client=("127.0.0.1", 50000)) as c:
         yield c
 
 

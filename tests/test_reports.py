@@ -24,7 +24,7 @@ THRESHOLD = 3
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Overrides conftest's: the client address comes from X-Forwarded-For; a small limit."""
-    return Settings(database_url=db_url, trust_forwarded_for=True, report_rate_per_hour=RATE,
+    return Settings(database_url=db_url, trusted_proxies="127.0.0.1", report_rate_per_hour=RATE,
                     reported_closed_threshold=THRESHOLD, reported_closed_window_h=24)
 
 

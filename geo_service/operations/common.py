@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from psycopg import AsyncConnection, sql
 from psycopg.rows import dict_row
 
 from geo_service.errors import NotFound, RateLimited
-from geo_service.settings import Settings
+from geo_service.settings import IPNetwork, Settings
 
 #: The cookie that identifies a device for de-duplication (random, no personal data).
 DEVICE_COOKIE = "geo_device"
@@ -52,18 +53,33 @@ def keyed_hash(settings: Settings, value: str) -> str:
     return mac.hexdigest()[:32]
 
 
-def client_address(request: Request, settings: Settings) -> str:
-    """The caller's address: behind a trusted proxy, the last ``X-Forwarded-For`` hop.
+def _trusted(address: str, networks: Sequence[IPNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
 
-    The proxy appends the address it saw; anything before it came from the
-    client and could be forged to dodge the limits, so only the last hop counts.
+
+def client_address(request: Request, settings: Settings) -> str:
+    """The caller's address: the TCP peer, or behind proxies that settings name, the
+    rightmost ``X-Forwarded-For`` hop that is not one of them.
+
+    Each proxy appends the address it saw; anything further left came from the
+    client and could be forged to dodge the limits and the independent-reporters
+    rule. The server itself never rewrites the peer from the header (``geo-service
+    serve`` runs uvicorn without proxy headers), so this is the only place it is read.
     """
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        last = forwarded.split(",")[-1].strip()
-        if last:
-            return last
-    return request.client.host if request.client else "unknown"
+    peer = request.client.host if request.client else "unknown"
+    networks = settings.proxy_networks()
+    if not networks or not _trusted(peer, networks):
+        return peer
+    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+    hops = [h for h in hops if h]
+    for hop in reversed(hops):
+        if not _trusted(hop, networks):
+            return hop[:64]
+    return hops[0][:64] if hops else peer
 
 
 def client_hash(request: Request, settings: Settings) -> str:
