@@ -14,7 +14,8 @@ COPY seed ./seed
 COPY --from=assets /assets/node_modules ./node_modules
 # Editable: migrations, alembic.ini and seed/ are read from /app at run time.
 RUN pip install --no-cache-dir -e .
-RUN mkdir -p /app/maps && useradd --system --home /app geo && chown -R geo /app
+RUN mkdir -p /app/maps /var/lib/geo_service && useradd --system --home /app geo \
+    && chown -R geo /app /var/lib/geo_service
 USER geo
 EXPOSE 8000
 CMD ["geo-service", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -94,6 +94,7 @@ class BodyLimit:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database pool and closes it."""
     settings = settings or Settings()
+    settings.feedback_key()  # a weak key refuses to start; a missing one is made now
     url = settings.resolved_database_url()
 
     @asynccontextmanager

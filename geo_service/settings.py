@@ -8,13 +8,40 @@ set-env-then-import tricks.
 from __future__ import annotations
 
 import ipaddress
+import logging
+import os
+import secrets
 from pathlib import Path
+from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+#: Keys that were ever published (the first releases' default): never a secret.
+PUBLIC_KEYS = frozenset({"geo_service-development-key"})
+log = logging.getLogger(__name__)
+
+
+def _read_or_make_key(path: Path) -> str:
+    """The key in ``path``, made (random, 0600, never overwritten) if the file is missing."""
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = secrets.token_urlsafe(32)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile: use theirs
+            return _read_or_make_key(path)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        log.warning("generated a new feedback hash key in %s (keep it; see README, secrets)",
+                    path)
+    if len(key) < 32:
+        raise ValueError(f"{path} holds a key shorter than 32 characters")
+    return key
 
 
 def proxy_networks(value: str) -> list[IPNetwork]:
@@ -27,6 +54,7 @@ class Settings(BaseSettings):
     """Service settings; every field can be set as ``GEO_<NAME>``."""
 
     model_config = SettingsConfigDict(env_prefix="GEO_", extra="ignore")
+    _feedback_key: bytes | None = PrivateAttr(default=None)
 
     database_url: str | None = Field(
         default=None,
@@ -69,11 +97,16 @@ class Settings(BaseSettings):
     maps_dir: str | None = Field(
         default=None, description="where `geo-service maps render` writes (default: ./maps)"
     )
-    feedback_hash_key: str = Field(
-        default="geo_service-development-key",
-        description="HMAC key for the device and client hashes of check-ins and reports; "
-                    "set a secret one in production",
-    )
+    env: Literal["development", "production"] = Field(
+        default="development", description="production refuses weak or public secrets")
+    feedback_hash_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for the device and client hashes of check-ins and reports "
+                    "(at least 32 characters); unset: a random key generated on first start "
+                    "and kept in feedback_key_file")
+    feedback_key_file: str | None = Field(
+        default=None, description="where the generated key is kept, mode 0600 (default: "
+                                  ".secrets/feedback_hash.key in the project, git-ignored)")
     trusted_proxies: str = Field(
         default="", description="comma list of the reverse proxies (addresses or CIDR "
                                 "networks) whose X-Forwarded-For is believed; empty: none, "
@@ -100,6 +133,26 @@ class Settings(BaseSettings):
     def proxy_networks(self) -> list[IPNetwork]:
         """:attr:`trusted_proxies` parsed."""
         return proxy_networks(self.trusted_proxies)
+
+    def feedback_key(self) -> bytes:
+        """The HMAC key of the privacy hashes: configured, or generated once per installation.
+
+        A key anyone knows would let anyone recompute which IPv4 address or
+        device made a visit or a report (there are only 2^32 addresses), so
+        the old public default is refused in production and a fresh random key
+        is written (``O_EXCL``, 0600) the first time none exists.
+        """
+        if self._feedback_key is None:
+            if self.feedback_hash_key is not None:
+                key = self.feedback_hash_key.get_secret_value()
+                if self.env == "production" and (key in PUBLIC_KEYS or len(key) < 32):
+                    raise ValueError("GEO_FEEDBACK_HASH_KEY is public or shorter than 32 "
+                                     "characters: unset it to generate one, or set a secret")
+            else:
+                key = _read_or_make_key(Path(self.feedback_key_file) if self.feedback_key_file
+                                        else PROJECT_ROOT / ".secrets" / "feedback_hash.key")
+            self._feedback_key = key.encode()
+        return self._feedback_key
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

@@ -2,7 +2,7 @@
 
 Check-ins, reports and confirmations need no key, so a script could inflate a
 station's count or flip it to "reported closed". Each such write stores two
-keyed hashes (HMAC-SHA256 with ``settings.feedback_hash_key``): of the device
+keyed hashes (HMAC-SHA256 with ``settings.feedback_key()``): of the device
 id (a cookie the check-in page sets, or ``X-Device-Id``) for de-duplication,
 and of the client address for rate limits. Neither can be turned back into an
 address or a device without the key, and nothing else about the worker is kept.
@@ -49,7 +49,7 @@ async def station_ref(conn: AsyncConnection[Any], code: str,
 
 def keyed_hash(settings: Settings, value: str) -> str:
     """HMAC-SHA256 of ``value`` under the service's feedback key, hex, 32 characters."""
-    mac = hmac.new(settings.feedback_hash_key.encode(), value.encode(), hashlib.sha256)
+    mac = hmac.new(settings.feedback_key(), value.encode(), hashlib.sha256)
     return mac.hexdigest()[:32]
 
 
