@@ -28,6 +28,9 @@ def test_scoped_key_cannot_claim_its_area_by_typing_codes(
     r = _post(client, scoped, station_body("X-1", *HAITANG, district_code="460204"))
     assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "district_code"
     r = _post(client, scoped, station_body("X-2", *HAITANG, street_code="460204"))
+    # A district code is no street code at all (checked before the scope).
+    assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "street_code"
+    r = _post(client, scoped, station_body("X-2", *HAITANG, street_code="460202001"))
     assert r.status_code == 403
     assert _post(client, scoped, station_body("X-3", *TIANYA)).status_code == 201
     r = client.patch("/v1/stations/X-3", headers={"Authorization": scoped},
