@@ -47,12 +47,20 @@ def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
 
     No per-checkout health query (it costs a round trip per request): a
     connection that broke is discarded when returned, and the pool refills.
+
+    Refilling retries with exponential backoff (1, 2, 4 … s), and a request
+    cannot start another attempt while one is waiting. Left at psycopg's
+    5 minutes, an attempt chain that began when the database went away waits
+    ~30 s after a 35 s outage before trying again, so the API stays 503 long
+    after the database is back (tests/test_faults.py). Chains that give up
+    after ``pool_reconnect_timeout_s`` let the next request try at once.
     """
     return AsyncConnectionPool(
         url,
         min_size=settings.pool_min,
         max_size=settings.pool_max,
         timeout=settings.pool_timeout_s,
+        reconnect_timeout=settings.pool_reconnect_timeout_s,
         open=False,
         configure=_configure,
         kwargs={

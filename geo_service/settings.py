@@ -63,6 +63,10 @@ class Settings(BaseSettings):
     pool_min: int = 2
     pool_max: int = 8
     pool_timeout_s: float = 5.0
+    pool_reconnect_timeout_s: float = Field(
+        default=5.0,
+        description="a failing reconnection gives up after this long, and the next request "
+                    "tries at once (longer: it backs off further and lags the database's return)")
     statement_timeout_ms: int = 15_000
 
     max_k: int = Field(default=100, description="cap on k in nearest queries")
