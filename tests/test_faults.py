@@ -249,9 +249,16 @@ def test_twenty_same_version_edits_one_wins(
     with api_process(db_url) as (base, _):
         race = race_same_version_edit(base, keys["editor"], "RACE-1")
         after = httpx.get(f"{base}/v1/stations/RACE-1").json()
+        history = httpx.get(f"{base}/v1/stations/RACE-1/history",
+                            headers={"Authorization": keys["editor"]}).json()["entries"]
     losers = {how: {s for s in got if s != 200} for how, got in race.statuses.items()}
     assert losers == {"if-match": {412}, "body": {409}}, race.statuses
     assert after["version"] == 2 == race.winner.json()["version"]
     assert after["name"] == race.winner.json()["name"]
+    # The history shows the one change that won, and nothing of the 19 refused.
+    edits = [e for e in history if e["action"] == "station.update"]
+    assert len(edits) == 1 and len(history) == 2, history
+    assert edits[0]["changes"]["name"]["new"] == race.winner.json()["name"]
+    assert edits[0]["changes"]["version"] == {"old": 1, "new": 2}
     print(f"\n[faults] 20 edits from version 1 sent within {race.spread_s * 1000:.0f} ms: "
           f"one 200 ({race.winner.json()['name']}), others {race.statuses}")
