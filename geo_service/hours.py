@@ -115,6 +115,7 @@ __all__ = [
     "CompiledHours",
     "HoursError",
     "compile_hours",
+    "compile_work",
     "minute_of_week",
     "open_state",
     "validate_hours",
@@ -659,6 +660,24 @@ def _compile_weekly(expr: str) -> tuple[tuple[int, int], ...] | None:
             return None
         result = week
     return result
+
+
+def compile_work(expr: str, horizon_days: int) -> int:
+    """A deterministic measure of what compiling *expr* over *horizon_days* costs.
+
+    Compiling is CPU work proportional to the change points it visits: every clock
+    time written in the rule (plus midnight) on every day of the horizon, both for
+    the library's ``intervals()`` and for the ``||`` slow path, and laying a weekly
+    rule out over the horizon makes as many intervals.  Callers that compile many
+    rules for one request (a mobile station's schedule) cap the sum, so one request
+    cannot occupy a CPU for seconds.
+
+    Examples
+    --------
+    >>> compile_work("Mo-Fr 10:00-16:00", 400)
+    1200
+    """
+    return len(_clock_minutes(expr)) * max(horizon_days, 1)
 
 
 def _floor_minute(at: datetime) -> datetime:

@@ -7,6 +7,7 @@ text (``queries`` does).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import difflib
@@ -336,7 +337,8 @@ async def begin_station_write(conn: AsyncConnection[Any]) -> None:
 async def create_station(
     conn: AsyncConnection[Any], principal: Principal, body: dict[str, Any], crs: Crs
 ) -> dict[str, Any]:
-    rec = to_record(body, crs)
+    # Compiling hours is CPU work (a second for a long dated rule): off the event loop.
+    rec = await asyncio.to_thread(to_record, body, crs)
     await check_timezone(conn, rec["timezone"])
     async with conn.transaction():
         await begin_station_write(conn)
@@ -366,12 +368,13 @@ async def replace_station(
     crs: Crs, if_match: int | None,
 ) -> dict[str, Any]:
     """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
+    # Compiled off the event loop and before the locks are taken (see create_station).
+    rec = await asyncio.to_thread(to_record, {**body, "code": code}, crs)
     async with conn.transaction():
         await begin_station_write(conn)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
-        rec = to_record({**body, "code": code}, crs)
         await check_timezone(conn, rec["timezone"])
         await fill_admin(conn, rec)
         await require_scope(conn, principal, rec, "station's new location")
