@@ -21,6 +21,24 @@ from geo_service.responses import JSONResponse
 log = logging.getLogger(__name__)
 _BACKGROUND: set[asyncio.Task[None]] = set()
 
+#: Bounds of every error body, whatever a handler put in it: a client's input is
+#: never echoed back at full length (a 100 MiB XLSX header cell once came back whole).
+MAX_MESSAGE_CHARS = 1000
+MAX_FIELD_CHARS = 200
+MAX_FIELDS = 100
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """``value`` as text of at most about ``limit`` characters, saying how long it was.
+
+    Use it wherever an error message repeats what the client sent.
+
+    >>> clip("x" * 100, 10)
+    'xxxxxxxxxx… (100 characters)'
+    """
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
+
 
 class FieldProblem(BaseModel):
     """One thing wrong with one input field."""
@@ -59,10 +77,12 @@ class GeoServiceError(Exception):
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
+        fields = [FieldProblem(field=clip(f, MAX_FIELD_CHARS), problem=clip(p, MAX_MESSAGE_CHARS))
+                  for f, p in self.fields[:MAX_FIELDS]]
         detail = ErrorDetail(
             code=self.code,
-            message=self.message,
-            fields=[FieldProblem(field=f, problem=p) for f, p in self.fields],
+            message=clip(self.message, MAX_MESSAGE_CHARS),
+            fields=fields,
             current_version=self.current_version,
         )
         return ErrorBody(error=detail, report=self.report).model_dump(exclude_none=True)
@@ -178,16 +198,21 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = []
-        for err in exc.errors():
-            msg = str(err.get("msg", "invalid"))
-            fields.append((_loc_to_field(err.get("loc", ())), msg))
+        for err in exc.errors()[:MAX_FIELDS]:
+            msg = clip(err.get("msg", "invalid"), MAX_MESSAGE_CHARS)
+            fields.append((clip(_loc_to_field(err.get("loc", ())), MAX_FIELD_CHARS), msg))
         summary = "; ".join(f"{f}: {p}" for f, p in fields[:5])
         return JSONResponse(InvalidInput(summary, fields).body(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = ErrorBody(error=ErrorDetail(code=code, message=str(exc.detail)))
+        # FastAPI's own 400s are bodies it could not parse (bad JSON or multipart,
+        # JSON nested past the recursion limit): name the body.
+        fields = [FieldProblem(field="body", problem=str(exc.detail))] \
+            if exc.status_code == 400 else []
+        body = ErrorBody(error=ErrorDetail(code=code, message=clip(exc.detail, MAX_MESSAGE_CHARS),
+                                           fields=fields))
         return JSONResponse(
             body.model_dump(exclude_none=True), status_code=exc.status_code,
             headers=getattr(exc, "headers", None),

@@ -391,7 +391,14 @@ def validate_hours(expr: str) -> str:
     '24/7'
     """
     _check_text(expr)
-    return str(_parse(expr, None, None, None, None).normalize())
+    normal = str(_parse(expr, None, None, None, None).normalize())
+    if len(normal) > MAX_EXPRESSION_LENGTH:
+        # Normalising can lengthen a rule ("PH off" -> "PH closed"); what is stored
+        # must still compile, so the stored form is held to the same limit.
+        raise HoursError(
+            f"opening hours expression is too long once normalised ({len(normal)} characters, "
+            f"at most {MAX_EXPRESSION_LENGTH})", expr)
+    return normal
 
 
 @lru_cache(maxsize=1)
@@ -428,7 +435,8 @@ def validate_timezone(tz: str) -> str:
     """
     if not isinstance(tz, str) or tz not in _known_zones():
         raise HoursError(
-            f"unknown time zone {tz!r}; use an IANA name such as 'Asia/Shanghai'", str(tz)
+            f"unknown time zone {_shorten(str(tz))}; use an IANA name such as 'Asia/Shanghai'",
+            str(tz),
         )
     return tz
 

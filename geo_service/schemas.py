@@ -12,6 +12,7 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,18 +22,12 @@ from pydantic import (
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
 from geo_service.coords import Crs
+from geo_service.errors import clip
 from geo_service.hours import HoursError, validate_hours, validate_timezone
 
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-OptText = Annotated[str | None, StringConstraints(max_length=300, strip_whitespace=True)]
-AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
-Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
-Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: :func:`no_control_chars` as a JSON Schema pattern, so the published schema says it too.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 
 
 def no_control_chars(value: Any) -> Any:
@@ -42,11 +37,26 @@ def no_control_chars(value: Any) -> Any:
     return value
 
 
+#: Free text that reaches PostgreSQL: any string without control characters (a NUL
+#: would fail the insert with a 500; line breaks have no place in a name).
+PlainText = Annotated[str, AfterValidator(no_control_chars),
+                      Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})]
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Text200 = Annotated[PlainText, StringConstraints(min_length=1, max_length=200,
+                                                 strip_whitespace=True)]
+OptText = Annotated[PlainText | None, StringConstraints(max_length=300, strip_whitespace=True)]
+AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
+Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+
+
+
 def check_amenities(codes: list[str]) -> list[str]:
     """Reject unknown codes; return them de-duplicated in input order."""
     unknown = [c for c in codes if c not in AMENITY_BY_CODE]
     if unknown:
-        raise ValueError(f"unknown amenity code(s): {', '.join(sorted(set(unknown)))}")
+        raise ValueError(f"unknown amenity code(s): {clip(', '.join(sorted(set(unknown))))}")
     return list(dict.fromkeys(codes))
 
 

@@ -45,6 +45,7 @@ from geo_service.hours import (
     compile_work,
     validate_hours,
 )
+from geo_service.schemas import PlainText
 from geo_service.stations import queries as q
 from geo_service.stations.queries import STOP_ACTIVE
 from geo_service.stations.service import (
@@ -77,7 +78,7 @@ _FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
 class StopIn(BaseModel):
     """One stop as an editor sends it."""
 
-    name: str = Field(min_length=1, max_length=100, description="where the bus parks")
+    name: PlainText = Field(min_length=1, max_length=100, description="where the bus parks")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
     opening_hours: str = Field(min_length=1, max_length=MAX_STOP_HOURS_LENGTH,

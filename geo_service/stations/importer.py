@@ -24,7 +24,7 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from geo_service.coords import Crs
-from geo_service.errors import InvalidInput
+from geo_service.errors import InvalidInput, clip
 from geo_service.schemas import StationCreate
 from geo_service.stations import queries as q
 from geo_service.stations.service import Principal, names_alike, to_record
@@ -84,8 +84,8 @@ def _check_header(
     cols = [h.strip() for h in header]
     unknown = [c for c in cols if c and c not in columns]
     missing = [c for c in required if c not in cols]
-    problems = [(c, "unknown column") for c in unknown] + [(c, "required column missing")
-                                                         for c in missing]
+    problems = [(clip(c), "unknown column") for c in unknown[:20]] + [
+        (c, "required column missing") for c in missing]
     if len(set(cols)) != len(cols):
         problems.append(("header", "duplicate column names"))
     if problems:
@@ -166,6 +166,8 @@ def _read_geojson(
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FileError("not valid JSON", [("file", "malformed GeoJSON")]) from None
+    except RecursionError:  # arrays or objects nested past the parser's recursion limit
+        raise FileError("JSON nested too deeply", [("file", "nested too deeply")]) from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
         doc.get("features"), list
     ):

@@ -30,6 +30,7 @@ from geo_service.errors import (
     WRITE_RESPONSES,
     InvalidInput,
     PayloadTooLarge,
+    clip,
     invalid,
 )
 from geo_service.responses import JSONResponse
@@ -80,7 +81,7 @@ def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | 
     items = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in items if v not in allowed]
     if unknown:
-        raise invalid(field, f"unknown value(s) {', '.join(unknown)}; allowed: "
+        raise invalid(field, f"unknown value(s) {clip(', '.join(unknown))}; allowed: "
                              f"{', '.join(sorted(allowed))}")
     return list(dict.fromkeys(items))
 
