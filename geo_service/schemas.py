@@ -308,6 +308,12 @@ class LikelyDuplicate(BaseModel):
     other_name: str
 
 
+class ErrorCount(BaseModel):
+    field: str
+    problem: str
+    count: int
+
+
 class ImportReport(BaseModel):
     format: str
     mode: str
@@ -318,8 +324,16 @@ class ImportReport(BaseModel):
     updated: int
     unchanged: int
     written: bool
-    errors: list[ImportProblem]
-    likely_duplicates: list[LikelyDuplicate]
+    errors: list[ImportProblem] = Field(
+        description="the first problems by row (at most the server's "
+                    "max_import_errors_reported, default 100)")
+    error_count: int = Field(description="every problem found")
+    errors_truncated: bool = Field(description="`errors` lists only the first of them")
+    error_counts: list[ErrorCount] = Field(
+        description="problems counted by field and problem, most common first (as many "
+                    "pairs as errors listed)")
+    likely_duplicates: list[LikelyDuplicate] = Field(description="the first pairs found")
+    likely_duplicate_count: int
 
 
 class AmenityPublic(BaseModel):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geo_service.coords import Crs, to_wgs84
 from geo_service.schemas import Lat, Lon, no_control_chars
+from geo_service.stations.import_limits import DEFAULT_LIMITS, Limits
 from geo_service.stations.importer import (
     Format,
     Mode,
@@ -116,9 +117,10 @@ async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, 
 
 async def import_demand(
     conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
-    max_rows: int, crs: Crs = Crs.WGS84,
+    max_rows: int, crs: Crs = Crs.WGS84, limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Validate every row, then write all (or the good ones) in one transaction."""
-    raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED)
+    raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED, limits)
     return await run_import(conn, raw, fmt, mode=mode, dry_run=dry_run,
-                            validate=lambda rows: validate(rows, crs), write=_write)
+                            validate=lambda rows: validate(rows, crs), write=_write,
+                            limits=limits)

@@ -45,6 +45,7 @@ from geo_service.schemas import (
 )
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
+from geo_service.stations.import_limits import Limits
 from geo_service.stations.service import NearestParams, Principal
 
 log = logging.getLogger(__name__)
@@ -313,20 +314,22 @@ async def _import(
         raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
                               [("file", "too large")])
     fmt = fmt or importer.guess_format(file.filename or "", data)
+    limits = Limits(unpacked_bytes=settings.max_import_unpacked_bytes,
+                             cell_chars=settings.max_import_cell_chars,
+                             errors_reported=settings.max_import_errors_reported)
     if what == "demand":
         report = await import_demand(conn, data, fmt, mode=mode, dry_run=dry_run,
-                                     max_rows=settings.max_import_rows, crs=crs)
+                                     max_rows=settings.max_import_rows, crs=crs, limits=limits)
     else:
         report = await importer.import_bytes(
             conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
             max_rows=settings.max_import_rows, crs=crs,
-            duplicate_within_m=settings.duplicate_distance_m,
+            duplicate_within_m=settings.duplicate_distance_m, limits=limits,
         )
     if not report["written"] and not dry_run:
-        bad = report["errors"]
         raise InvalidInput(
-            f"import refused: {len(bad)} problem(s); nothing was written",
-            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in bad[:200]],
+            f"import refused: {report['error_count']} problem(s); nothing was written",
+            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in report["errors"]],
             report=report,
         )
     return JSONResponse(report)
