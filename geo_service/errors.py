@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +186,32 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def allowed_methods(request: Request, given: str | None = None) -> list[str]:
+    """Every method the API documents at this path (plus those Starlette named).
+
+    Starlette answers 405 from the first route whose path matches and lists only its
+    methods, so ``GET`` and ``PUT`` on one path from two routes told a client only one.
+    The table of path patterns is built once per app from its OpenAPI document.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for path, item in request.app.openapi().get("paths", {}).items():
+            parts = re.split(r"\{[^}]+\}", path)
+            regex = "[^/]+".join(re.escape(part) for part in parts)
+            table.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
+        request.app.state.allowed_methods = table
+    methods = {m.strip() for m in (given or "").split(",") if m.strip()}
+    matches = [(compiled, found) for compiled, found in table if compiled.match(request.url.path)]
+    # A literal path (/v1/stations/nearest) is documented apart from the template it also
+    # fits (/v1/stations/{code}); a client reads the literal one's methods.
+    literal = [found for compiled, found in matches if "[^/]+" not in compiled.pattern]
+    for served in literal or [found for _compiled, found in matches]:
+        methods |= served
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the exception → response mapping on ``app``."""
 
@@ -206,6 +233,10 @@ def install_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow"))
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         # FastAPI's own 400s are bodies it could not parse (bad JSON or multipart,
         # JSON nested past the recursion limit): name the body.
@@ -214,9 +245,7 @@ def install_handlers(app: FastAPI) -> None:
         body = ErrorBody(error=ErrorDetail(code=code, message=clip(exc.detail, MAX_MESSAGE_CHARS),
                                            fields=fields))
         return JSONResponse(
-            body.model_dump(exclude_none=True), status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+            body.model_dump(exclude_none=True), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service import meta
+from geo_service import meta, openapi
 from geo_service.coverage.router import router as coverage_router
 from geo_service.db import make_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stops_router)
     app.include_router(inspections_router)
     app.include_router(feedback_router)
+    openapi.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     return app

@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -36,6 +37,20 @@ def no_control_chars(value: Any) -> Any:
         raise ValueError("must not contain control characters")
     return value
 
+
+_ISO_START = re.compile(r"[0-9]{4}-")
+
+
+def iso_text(value: Any) -> Any:
+    """Dates and instants in a query are ISO 8601 text, as the schema says; without
+    this pydantic reads ``0.5`` as a Unix time and ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-05-04T12:00:00+08:00")
+    return value
+
+
+#: For ``Annotated`` query dates and instants (``Annotated[dt.date, IsoText, Query(...)]``).
+IsoText = BeforeValidator(iso_text)
 
 #: Free text that reaches PostgreSQL: any string without control characters (a NUL
 #: would fail the insert with a 500; line breaks have no place in a name).
