@@ -21,7 +21,7 @@ from geo_service.db import connect
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from geo_service.operations.common import station_ref
 from geo_service.responses import JSONResponse
-from geo_service.schemas import AreaCode
+from geo_service.schemas import AreaCode, JsonInt
 from geo_service.stations.router import AuthHeader, CodePath, ConnDep
 from geo_service.stations.service import Principal, require_scope
 
@@ -59,13 +59,13 @@ class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f]+$")
     role: Literal["admin", "editor", "inspector"]
     area_code: AreaCode = None
-    expires_in_days: int | None = Field(default=None, ge=1, le=3650)
+    expires_in_days: JsonInt | None = Field(default=None, ge=1, le=3650)
 
 
 class KeyRotate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    grace_minutes: int = Field(default=0, ge=0, le=43_200,
+    grace_minutes: JsonInt = Field(default=0, ge=0, le=43_200,
                                description="how long the old key keeps working")
 
 

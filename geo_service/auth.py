@@ -25,7 +25,7 @@ import psycopg
 from psycopg.rows import dict_row
 
 from geo_service.audit import SET_ACTOR, actor_json
-from geo_service.errors import Forbidden, NotFound, Unauthorized, invalid
+from geo_service.errors import Forbidden, NotFound, StateConflict, Unauthorized, invalid
 from geo_service.stations.service import Principal
 
 #: admin and editor write stations (optionally within an area); an inspector
@@ -167,7 +167,8 @@ def rotate_key(conn: psycopg.Connection[Any], key_id: int, principal: Principal 
     with conn.transaction():
         old = get_key(conn, key_id, principal)
         if old["state"] != "active":
-            raise invalid("id", f"key {key_id} is {old['state']}; only an active key rotates")
+            raise StateConflict(f"key {key_id} is {old['state']}; only an active key rotates",
+                                [("id", f"{old['state']} key")])
         lifetime = old["expires_at"] - dt.datetime.now(dt.UTC) if old["expires_at"] else None
         token, new = issue_key(conn, name=old["name"], role=old["role"],
                                area_code=old["area_code"], principal=principal,

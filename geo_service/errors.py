@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +21,24 @@ from geo_service.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 _BACKGROUND: set[asyncio.Task[None]] = set()
+
+#: Bounds of every error body, whatever a handler put in it: a client's input is
+#: never echoed back at full length (a 100 MiB XLSX header cell once came back whole).
+MAX_MESSAGE_CHARS = 1000
+MAX_FIELD_CHARS = 200
+MAX_FIELDS = 100
+
+
+def clip(value: object, limit: int = 80) -> str:
+    """``value`` as text of at most about ``limit`` characters, saying how long it was.
+
+    Use it wherever an error message repeats what the client sent.
+
+    >>> clip("x" * 100, 10)
+    'xxxxxxxxxx… (100 characters)'
+    """
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text)} characters)"
 
 
 class FieldProblem(BaseModel):
@@ -59,10 +78,12 @@ class GeoServiceError(Exception):
         super().__init__(self.message)
 
     def body(self) -> dict[str, Any]:
+        fields = [FieldProblem(field=clip(f, MAX_FIELD_CHARS), problem=clip(p, MAX_MESSAGE_CHARS))
+                  for f, p in self.fields[:MAX_FIELDS]]
         detail = ErrorDetail(
             code=self.code,
-            message=self.message,
-            fields=[FieldProblem(field=f, problem=p) for f, p in self.fields],
+            message=clip(self.message, MAX_MESSAGE_CHARS),
+            fields=fields,
             current_version=self.current_version,
         )
         return ErrorBody(error=detail, report=self.report).model_dump(exclude_none=True)
@@ -93,6 +114,13 @@ class VersionConflict(GeoServiceError):
 class AlreadyExists(GeoServiceError):
     status = 409
     code = "already_exists"
+
+
+class StateConflict(GeoServiceError):
+    """The request is well formed but the resource's state does not allow it (409)."""
+
+    status = 409
+    code = "state_conflict"
 
 
 class PreconditionFailed(GeoServiceError):
@@ -165,6 +193,32 @@ def _loc_to_field(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or "body"
 
 
+def allowed_methods(request: Request, given: str | None = None) -> list[str]:
+    """Every method the API documents at this path (plus those Starlette named).
+
+    Starlette answers 405 from the first route whose path matches and lists only its
+    methods, so ``GET`` and ``PUT`` on one path from two routes told a client only one.
+    The table of path patterns is built once per app from its OpenAPI document.
+    """
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(
+        request.app.state, "allowed_methods", None)
+    if table is None:
+        table = []
+        for path, item in request.app.openapi().get("paths", {}).items():
+            parts = re.split(r"\{[^}]+\}", path)
+            regex = "[^/]+".join(re.escape(part) for part in parts)
+            table.append((re.compile(f"^{regex}$"), {m.upper() for m in item}))
+        request.app.state.allowed_methods = table
+    methods = {m.strip() for m in (given or "").split(",") if m.strip()}
+    matches = [(compiled, found) for compiled, found in table if compiled.match(request.url.path)]
+    # A literal path (/v1/stations/nearest) is documented apart from the template it also
+    # fits (/v1/stations/{code}); a client reads the literal one's methods.
+    literal = [found for compiled, found in matches if "[^/]+" not in compiled.pattern]
+    for served in literal or [found for _compiled, found in matches]:
+        methods |= served
+    return sorted(methods)
+
+
 def install_handlers(app: FastAPI) -> None:
     """Register the exception → response mapping on ``app``."""
 
@@ -178,20 +232,27 @@ def install_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         fields = []
-        for err in exc.errors():
-            msg = str(err.get("msg", "invalid"))
-            fields.append((_loc_to_field(err.get("loc", ())), msg))
+        for err in exc.errors()[:MAX_FIELDS]:
+            msg = clip(err.get("msg", "invalid"), MAX_MESSAGE_CHARS)
+            fields.append((clip(_loc_to_field(err.get("loc", ())), MAX_FIELD_CHARS), msg))
         summary = "; ".join(f"{f}: {p}" for f, p in fields[:5])
         return JSONResponse(InvalidInput(summary, fields).body(), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            allow = allowed_methods(request, (headers or {}).get("Allow"))
+            headers = {**(headers or {}), "Allow": ", ".join(allow)}
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        body = ErrorBody(error=ErrorDetail(code=code, message=str(exc.detail)))
+        # FastAPI's own 400s are bodies it could not parse (bad JSON or multipart,
+        # JSON nested past the recursion limit): name the body.
+        fields = [FieldProblem(field="body", problem=str(exc.detail))] \
+            if exc.status_code == 400 else []
+        body = ErrorBody(error=ErrorDetail(code=code, message=clip(exc.detail, MAX_MESSAGE_CHARS),
+                                           fields=fields))
         return JSONResponse(
-            body.model_dump(exclude_none=True), status_code=exc.status_code,
-            headers=getattr(exc, "headers", None),
-        )
+            body.model_dump(exclude_none=True), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

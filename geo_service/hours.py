@@ -115,6 +115,7 @@ __all__ = [
     "CompiledHours",
     "HoursError",
     "compile_hours",
+    "compile_work",
     "minute_of_week",
     "open_state",
     "validate_hours",
@@ -390,7 +391,14 @@ def validate_hours(expr: str) -> str:
     '24/7'
     """
     _check_text(expr)
-    return str(_parse(expr, None, None, None, None).normalize())
+    normal = str(_parse(expr, None, None, None, None).normalize())
+    if len(normal) > MAX_EXPRESSION_LENGTH:
+        # Normalising can lengthen a rule ("PH off" -> "PH closed"); what is stored
+        # must still compile, so the stored form is held to the same limit.
+        raise HoursError(
+            f"opening hours expression is too long once normalised ({len(normal)} characters, "
+            f"at most {MAX_EXPRESSION_LENGTH})", expr)
+    return normal
 
 
 @lru_cache(maxsize=1)
@@ -427,7 +435,8 @@ def validate_timezone(tz: str) -> str:
     """
     if not isinstance(tz, str) or tz not in _known_zones():
         raise HoursError(
-            f"unknown time zone {tz!r}; use an IANA name such as 'Asia/Shanghai'", str(tz)
+            f"unknown time zone {_shorten(str(tz))}; use an IANA name such as 'Asia/Shanghai'",
+            str(tz),
         )
     return tz
 
@@ -659,6 +668,24 @@ def _compile_weekly(expr: str) -> tuple[tuple[int, int], ...] | None:
             return None
         result = week
     return result
+
+
+def compile_work(expr: str, horizon_days: int) -> int:
+    """A deterministic measure of what compiling *expr* over *horizon_days* costs.
+
+    Compiling is CPU work proportional to the change points it visits: every clock
+    time written in the rule (plus midnight) on every day of the horizon, both for
+    the library's ``intervals()`` and for the ``||`` slow path, and laying a weekly
+    rule out over the horizon makes as many intervals.  Callers that compile many
+    rules for one request (a mobile station's schedule) cap the sum, so one request
+    cannot occupy a CPU for seconds.
+
+    Examples
+    --------
+    >>> compile_work("Mo-Fr 10:00-16:00", 400)
+    1200
+    """
+    return len(_clock_minutes(expr)) * max(horizon_days, 1)
 
 
 def _floor_minute(at: datetime) -> datetime:

@@ -12,7 +12,9 @@ import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -21,18 +23,12 @@ from pydantic import (
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
 from geo_service.coords import Crs
+from geo_service.errors import clip
 from geo_service.hours import HoursError, validate_hours, validate_timezone
 
-Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
-Text200 = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
-OptText = Annotated[str | None, StringConstraints(max_length=300, strip_whitespace=True)]
-AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
-Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
-Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
-Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
-
-
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: :func:`no_control_chars` as a JSON Schema pattern, so the published schema says it too.
+NO_CONTROL_PATTERN = r"^[^\x00-\x1f\x7f]*$"
 
 
 def no_control_chars(value: Any) -> Any:
@@ -42,11 +38,53 @@ def no_control_chars(value: Any) -> Any:
     return value
 
 
+_ISO_START = re.compile(r"[0-9]{4}-")
+
+
+def iso_text(value: Any) -> Any:
+    """Dates and instants in a query are ISO 8601 text, as the schema says; without
+    this pydantic reads ``0.5`` as a Unix time and ``0`` as 1970-01-01."""
+    if isinstance(value, str) and not _ISO_START.match(value):
+        raise ValueError("must be an ISO 8601 date or date-time, e.g. 2026-05-04T12:00:00+08:00")
+    return value
+
+
+def json_integer(value: Any) -> Any:
+    """A JSON Schema integer: a whole number, ``384.0`` included, but never ``true`` or
+    ``"5"`` (pydantic's lax mode would take both, which the schema refuses)."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be an integer")
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An ``int`` in a JSON body that accepts exactly what the published schema does.
+JsonInt = Annotated[int, BeforeValidator(json_integer)]
+
+#: For ``Annotated`` query dates and instants (``Annotated[dt.date, IsoText, Query(...)]``).
+IsoText = BeforeValidator(iso_text)
+
+#: Free text that reaches PostgreSQL: any string without control characters (a NUL
+#: would fail the insert with a 500; line breaks have no place in a name).
+PlainText = Annotated[str, AfterValidator(no_control_chars),
+                      Field(json_schema_extra={"pattern": NO_CONTROL_PATTERN})]
+Code = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")]
+Text200 = Annotated[PlainText, StringConstraints(min_length=1, max_length=200,
+                                                 strip_whitespace=True)]
+OptText = Annotated[PlainText | None, StringConstraints(max_length=300, strip_whitespace=True)]
+AreaCode = Annotated[str | None, StringConstraints(pattern=r"^[0-9A-Za-z]{1,20}$")]
+Phone = Annotated[str | None, StringConstraints(pattern=r"^[0-9+\-() ]{3,32}$")]
+Lon = Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False)]
+Lat = Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False)]
+
+
+
 def check_amenities(codes: list[str]) -> list[str]:
     """Reject unknown codes; return them de-duplicated in input order."""
     unknown = [c for c in codes if c not in AMENITY_BY_CODE]
     if unknown:
-        raise ValueError(f"unknown amenity code(s): {', '.join(sorted(set(unknown)))}")
+        raise ValueError(f"unknown amenity code(s): {clip(', '.join(sorted(set(unknown))))}")
     return list(dict.fromkeys(codes))
 
 
@@ -298,6 +336,12 @@ class LikelyDuplicate(BaseModel):
     other_name: str
 
 
+class ErrorCount(BaseModel):
+    field: str
+    problem: str
+    count: int
+
+
 class ImportReport(BaseModel):
     format: str
     mode: str
@@ -310,8 +354,16 @@ class ImportReport(BaseModel):
     written: bool
     import_id: str | None = Field(
         default=None, description="ties this import's audit-trail entries together")
-    errors: list[ImportProblem]
-    likely_duplicates: list[LikelyDuplicate]
+    errors: list[ImportProblem] = Field(
+        description="the first problems by row (at most the server's "
+                    "max_import_errors_reported, default 100)")
+    error_count: int = Field(description="every problem found")
+    errors_truncated: bool = Field(description="`errors` lists only the first of them")
+    error_counts: list[ErrorCount] = Field(
+        description="problems counted by field and problem, most common first (as many "
+                    "pairs as errors listed)")
+    likely_duplicates: list[LikelyDuplicate] = Field(description="the first pairs found")
+    likely_duplicate_count: int
 
 
 class AmenityPublic(BaseModel):

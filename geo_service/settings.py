@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1_000_000
     max_import_bytes: int = 20_000_000
     max_import_rows: int = 200_000
+    max_import_unpacked_bytes: int = Field(
+        default=100_000_000, description="an XLSX import may unpack to at most this many bytes")
+    max_import_cell_chars: int = Field(
+        default=10_000, description="longest cell (characters) an import may hold")
+    max_import_errors_reported: int = Field(
+        default=100, description="an import report lists this many errors (and as many "
+                                 "(field, problem) counts); the total is always given")
     duplicate_distance_m: float = 30.0
     log_location_decimals: int = Field(
         default=3,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from geo_service.coords import Crs, to_wgs84
 from geo_service.schemas import Lat, Lon, no_control_chars
+from geo_service.stations.import_limits import DEFAULT_LIMITS, Limits
 from geo_service.stations.importer import (
     Format,
     Mode,
@@ -144,17 +145,19 @@ async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, 
 
 async def import_demand(
     conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
-    max_rows: int, crs: Crs = Crs.WGS84, scope: str | None = None,
+    max_rows: int, crs: Crs = Crs.WGS84, limits: Limits = DEFAULT_LIMITS,
+    scope: str | None = None,
 ) -> dict[str, Any]:
     """Validate every row, then write all (or the good ones) in one transaction.
 
     ``scope`` is the key's area: rows placing (or moving) a point outside it
     are refused like any bad row.
     """
-    raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED)
+    raw, _ = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS, REQUIRED, limits)
 
     async def write(c: AsyncConnection[Any], rows: list[Any], report: dict[str, Any]) -> None:
         await _write(c, rows, report, scope, mode)
 
     return await run_import(conn, raw, fmt, mode=mode, dry_run=dry_run,
-                            validate=lambda rows: validate(rows, crs), write=write)
+                            validate=lambda rows: validate(rows, crs), write=write,
+                            limits=limits)

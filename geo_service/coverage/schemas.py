@@ -3,18 +3,66 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from geo_service.catalogue import Status
 from geo_service.coverage.analysis import minutes_to_metres
-from geo_service.schemas import check_amenities
+from geo_service.coverage.demand import WorkerType
+from geo_service.schemas import Code, check_amenities
 
 AreaCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,20}$")]
 
+#: Widest and tallest region (degrees) a bbox or polygon may span. Every province's box
+#: fits (Inner Mongolia spans ~29° of longitude); a continent's coverage is not a planning
+#: question, and an edge of 180° or more is one PostGIS cannot draw on the sphere.
+MAX_REGION_DEGREES = 40.0
+
+
+def check_extent(minlon: float, minlat: float, maxlon: float, maxlat: float) -> None:
+    """Refuse a region out of range or wider/taller than :data:`MAX_REGION_DEGREES`."""
+    if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
+        raise ValueError("must be minlon,minlat,maxlon,maxlat within range")
+    if maxlon - minlon > MAX_REGION_DEGREES or maxlat - minlat > MAX_REGION_DEGREES:
+        raise ValueError(f"spans more than {MAX_REGION_DEGREES:g}° of longitude or latitude: "
+                         "analyse a province, a city or a district")
+
 #: Speeds for "minutes" thresholds (km/h): a 15-minute walk at 4 km/h is 1 km.
 SPEEDS_KMH = {"walk": 4.0, "ebike": 15.0}
+
+
+def polygon_positions(geometry: dict[str, Any]) -> tuple[list[float], list[float]]:
+    """Longitudes and latitudes of a GeoJSON (Multi)Polygon, refusing any other shape.
+
+    Checked here, not left to PostGIS, which reads a string coordinate as 0 and
+    answers bad nesting with an internal error.
+    """
+    kind, coords = geometry.get("type"), geometry.get("coordinates")
+    if kind not in ("Polygon", "MultiPolygon"):
+        raise ValueError("must be a GeoJSON Polygon or MultiPolygon")
+    polygons = [coords] if kind == "Polygon" else coords
+    lons: list[float] = []
+    lats: list[float] = []
+    shape_error = ValueError(f"coordinates must be {kind} rings of [lon, lat] numbers, each "
+                             "ring at least four positions")
+    if not isinstance(polygons, list) or not polygons:
+        raise shape_error
+    for rings in polygons:
+        if not isinstance(rings, list) or not rings:
+            raise shape_error
+        for ring in rings:
+            if not isinstance(ring, list) or len(ring) < 4:
+                raise shape_error
+            for pos in ring:
+                if not (isinstance(pos, list) and 2 <= len(pos) <= 3 and all(
+                        isinstance(c, int | float) and not isinstance(c, bool)
+                        and math.isfinite(c) for c in pos)):
+                    raise shape_error
+                lons.append(float(pos[0]))
+                lats.append(float(pos[1]))
+    return lons, lats
 
 
 class StationFilter(BaseModel):
@@ -27,7 +75,7 @@ class StationFilter(BaseModel):
     amenities: Annotated[list[str], Field(max_length=32)] = []
     open_at: dt.datetime | None = Field(
         default=None, description="count only stations open at this instant (e.g. noon)")
-    exclude: Annotated[list[str], Field(max_length=1000)] = Field(
+    exclude: Annotated[list[Code], Field(max_length=1000)] = Field(
         default=[], description="station codes treated as closed ('what if this one closes')")
     verified_within_days: Annotated[int | None, Field(ge=0, le=3650)] = Field(
         default=None, description="count only stations inspected (last_verified_on) within "
@@ -61,22 +109,30 @@ class CoverageRequest(BaseModel):
     threshold_minutes: Annotated[float | None, Field(gt=0, le=240, allow_inf_nan=False)] = None
     mode: str = Field(default="walk", pattern="^(walk|ebike)$")
     stations: StationFilter = StationFilter()
-    worker_types: list[str] | None = None
+    worker_types: Annotated[list[WorkerType], Field(max_length=6)] | None = None
     verified_days: Annotated[int, Field(ge=1, le=3650)] = 180
     gaps: Annotated[int, Field(ge=0, le=1000)] = 20
+
+    @field_validator("bbox")
+    @classmethod
+    def _bbox(cls, v: list[float] | None) -> list[float] | None:
+        if v is not None:
+            check_extent(*v)
+        return v
+
+    @field_validator("polygon")
+    @classmethod
+    def _polygon(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is not None:
+            lons, lats = polygon_positions(v)
+            check_extent(min(lons), min(lats), max(lons), max(lats))
+        return v
 
     @model_validator(mode="after")
     def _one_region(self) -> CoverageRequest:
         given = [n for n in ("area", "polygon", "bbox") if getattr(self, n) is not None]
         if len(given) != 1:
             raise ValueError("give exactly one of area, polygon, bbox")
-        if self.bbox is not None:
-            minlon, minlat, maxlon, maxlat = self.bbox
-            if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
-                raise ValueError("bbox must be minlon,minlat,maxlon,maxlat within range")
-        if self.polygon is not None and self.polygon.get("type") not in ("Polygon",
-                                                                         "MultiPolygon"):
-            raise ValueError("polygon must be a GeoJSON Polygon or MultiPolygon")
         if self.threshold_m is not None and self.threshold_minutes is not None:
             raise ValueError("give threshold_m or threshold_minutes, not both")
         return self

@@ -8,6 +8,7 @@ synchronous: the API calls it from a worker thread, the CLI directly.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,7 @@ from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.errors import Forbidden, NotFound, invalid
 
+log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 
 #: Stations are loaded from the region grown by this much (or the threshold, if
@@ -77,7 +79,9 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
         params.update(zip(("minlon", "minlat", "maxlon", "maxlat"), req.bbox, strict=True))
     try:
         region = conn.execute(q.REGION, params).fetchone()
-    except psycopg.errors.DataError:
+    except (psycopg.errors.DataError, psycopg.errors.InternalError_) as exc:
+        # Only a client's polygon can fail here (PostGIS reports bad GeoJSON either way).
+        log.info("polygon refused by PostGIS: %s", exc)
         raise invalid("polygon", "not a valid GeoJSON polygon") from None
     assert region is not None
     if scope is not None:

@@ -54,7 +54,13 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.feeds.service import minute_of, station_batches
-from geo_service.stations.router import AREA_PATTERN, ConnDep, SettingsDep, parse_bbox
+from geo_service.stations.router import (
+    AREA_PATTERN,
+    BBOX_PATTERN,
+    ConnDep,
+    SettingsDep,
+    parse_bbox,
+)
 
 router = APIRouter(prefix="/v1/exports", tags=["feeds"])
 
@@ -141,7 +147,8 @@ async def export(
     platform: Annotated[PlatformName, Path(description="target platform")],
     fmt: Annotated[ExportFormat, Path(description="file format")],
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
+                                      description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     box = parse_bbox(bbox, Crs.WGS84)

@@ -28,7 +28,7 @@ from psycopg.rows import dict_row
 
 from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES_MASK, HostType
 from geo_service.coords import CHINA_BBOX, Crs
-from geo_service.errors import GeoServiceError, invalid
+from geo_service.errors import GeoServiceError, clip, invalid
 from geo_service.feeds import ogc_queries as q
 from geo_service.feeds.features import utc_iso
 from geo_service.feeds.queries import PUBLISHED
@@ -104,8 +104,8 @@ def _instant(text: str) -> tuple[dt.datetime, dt.datetime]:
             start = dt.datetime.combine(dt.date.fromisoformat(text), dt.time(), dt.UTC)
             return start, start + dt.timedelta(days=1) - _TICK
     except (ValueError, OverflowError):
-        raise invalid("datetime", f"{text!r} is not a valid date or time") from None
-    raise invalid("datetime", f"{text!r} is not an RFC 3339 date-time with a time zone, "
+        raise invalid("datetime", f"{clip(repr(text))} is not a valid date or time") from None
+    raise invalid("datetime", f"{clip(repr(text))} is not an RFC 3339 date-time with a time zone, "
                               "e.g. 2024-05-01T08:00:00Z")
 
 

@@ -28,7 +28,13 @@ from geo_service.feeds.http import (
 )
 from geo_service.feeds.schemas import SCHEMAS, feed_schema
 from geo_service.responses import JSONResponse
-from geo_service.stations.router import AREA_PATTERN, ConnDep, SettingsDep, parse_bbox
+from geo_service.stations.router import (
+    AREA_PATTERN,
+    BBOX_PATTERN,
+    ConnDep,
+    SettingsDep,
+    parse_bbox,
+)
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
@@ -104,7 +110,8 @@ async def discovery(
 async def stations_geojson(
     request: Request, conn: ConnDep, settings: SettingsDep,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
+                                      description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     box = parse_bbox(bbox, Crs.WGS84)
@@ -129,7 +136,7 @@ async def stations_geojson(
 )
 async def changes(
     conn: ConnDep, settings: SettingsDep,
-    since: Annotated[str | None, Query(max_length=64,
+    since: Annotated[str | None, Query(pattern=service.CURSOR_PATTERN,
                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
@@ -176,7 +183,8 @@ async def station_status(
 @router.get(
     "/schemas/{name}.json",
     summary="JSON Schema (draft 2020-12) of one of our feeds, at a stable URL",
-    responses={**_object(["$schema", "$id"], "JSON Schema"),
+    responses={200: {"description": "JSON Schema", "content": {"application/schema+json": {
+                   "schema": {"type": "object", "required": ["$schema", "$id"]}}}},
                404: WRITE_RESPONSES[404], **ERROR_RESPONSES},
 )
 async def schema(

@@ -14,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from geo_service.coords import Crs
-from geo_service.errors import invalid
+from geo_service.errors import clip, invalid
 from geo_service.maps.assets import AssetMode
 
 
@@ -70,7 +70,8 @@ def basemap(name: str | None, *, tiles_url: str | None = None, attribution: str 
     if name is None:
         name = "none" if offline else "osm"
     if name not in BASEMAPS:
-        raise invalid("basemap", f"unknown basemap {name!r}: one of {', '.join(BASEMAPS)}")
+        raise invalid("basemap", f"unknown basemap {clip(repr(name))}: one of "
+                                 f"{', '.join(BASEMAPS)}")
     return BASEMAPS[name]
 
 

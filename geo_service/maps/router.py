@@ -22,7 +22,9 @@ from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.options import BASEMAPS, MapOptions, basemap
 from geo_service.maps.pages import MapKind, make_page
+from geo_service.schemas import IsoText
 from geo_service.settings import Settings
+from geo_service.stations.router import AT_PATTERN
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 
@@ -45,13 +47,15 @@ _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 Area = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
                                    description="admin area code (any level); default: all")]
-Basemap = Annotated[str | None, Query(max_length=16, description=(
+Basemap = Annotated[str | None, Query(max_length=16, pattern=f"^({'|'.join(BASEMAPS)})$",
+                                      description=(
     "basemap preset: " + ", ".join(BASEMAPS) + " (amap and tencent are GCJ-02: every point "
     "and outline is shifted to GCJ-02); default osm, or none when offline"))]
 Offline = Annotated[bool, Query(description=(
     "load Leaflet from this service instead of a CDN; with no basemap named, draw no tiles"))]
-At = Annotated[dt.datetime | None, Query(description=(
-    "the moment the map shows (open now, overdue), ISO 8601 with offset; default now"))]
+At = Annotated[dt.datetime | None, IsoText, Query(
+    json_schema_extra={"pattern": AT_PATTERN}, description=(
+        "the moment the map shows (open now, overdue), ISO 8601 with offset; default now"))]
 
 
 def settings_of(request: Request) -> Settings:

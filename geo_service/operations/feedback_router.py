@@ -20,6 +20,7 @@ from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.operations import reports, visits
 from geo_service.operations.common import DEVICE_COOKIE, client_hash, device_hash, station_ref
 from geo_service.responses import JSONResponse
+from geo_service.schemas import IsoText
 from geo_service.stations.router import (
     AREA_PATTERN,
     CODE_PATTERN,
@@ -29,6 +30,7 @@ from geo_service.stations.router import (
     SettingsDep,
     principal_for,
 )
+from geo_service.stations.service import CURSOR_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["worker feedback"])
 
@@ -37,6 +39,10 @@ WorkerType = Literal["sanitation", "delivery", "courier", "truck_driver", "traff
 ReportKind = Literal["closed", "amenity_missing", "amenity_broken", "wrong_location", "moved",
                      "other"]
 Group = Literal["station", "district", "worker_type", "day", "week", "month"]
+
+
+#: :func:`_comment`'s rule as a JSON Schema pattern.
+_COMMENT_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 
 
 def _comment(value: str | None) -> str | None:
@@ -101,7 +107,8 @@ class ReportIn(BaseModel):
     kind: ReportKind
     amenity: str | None = Field(default=None, max_length=64, description=(
         "amenity code; required for amenity_missing / amenity_broken, refused otherwise"))
-    comment: str | None = Field(default=None, max_length=1000)
+    comment: str | None = Field(default=None, max_length=1000,
+                                json_schema_extra={"pattern": _COMMENT_PATTERN})
 
     _check_comment = field_validator("comment")(_comment)
 
@@ -143,7 +150,8 @@ class ResolutionIn(BaseModel):
     action: Literal["resolved", "rejected", "reopened"] = Field(description=(
         "resolved: dealt with (e.g. the listing was fixed through the station API); "
         "rejected: the report was wrong; reopened: back to open"))
-    note: str | None = Field(default=None, max_length=1000)
+    note: str | None = Field(default=None, max_length=1000,
+                             json_schema_extra={"pattern": _COMMENT_PATTERN})
     version: int = Field(ge=1, le=2**31 - 1, description="the report's current version")
 
     _check_note = field_validator("note")(_comment)
@@ -229,9 +237,9 @@ async def visit_counts(
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description=(
         "admin area code, any level"))] = None,
     station: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
-    from_: Annotated[dt.date | None, Query(alias="from", description=(
+    from_: Annotated[dt.date | None, IsoText, Query(alias="from", description=(
         "first local day (Asia/Shanghai), inclusive; default 29 days before 'to'"))] = None,
-    to: Annotated[dt.date | None, Query(description=(
+    to: Annotated[dt.date | None, IsoText, Query(description=(
         "last local day, inclusive; default today; at most 3 years after 'from'"))] = None,
 ) -> Response:
     return JSONResponse(await visits.visit_counts(conn, settings, group=group, area=area,
@@ -274,7 +282,8 @@ async def list_reports(
     station: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
+                                        description="next_cursor of the previous page")] = None,
 ) -> Response:
     principal = await principal_for(conn, authorization)
     await visits.require_area(conn, area)

@@ -17,7 +17,6 @@ does not enter the change feed (feeds do not carry awards).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -222,23 +221,25 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
     return {**public_inspection(row), "applied": row["current"], "station_version": version}
 
 
+#: ``<day ordinal>.<id>`` of the last row seen; every string this matches is a cursor
+#: (days past the calendar are clamped to it), so schema and behaviour agree.
+CURSOR_PATTERN = r"^[0-9]{1,7}\.[0-9]{1,18}$"
+
+
 def encode_cursor(on: dt.date, last_id: int) -> str:
-    return base64.urlsafe_b64encode(f"{on.isoformat()}:{last_id}".encode()).decode().rstrip("=")
+    return f"{on.toordinal()}.{last_id}"
 
 
 def decode_cursor(cursor: str | None) -> tuple[dt.date | None, int]:
-    """Opaque history cursor → (inspected_on, id) of the last row seen."""
+    """History cursor (:data:`CURSOR_PATTERN`) → (inspected_on, id) of the last row seen."""
     if not cursor:
         return None, 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        day, _, last = raw.partition(":")
-        last_id = int(last)
-        if not 0 < last_id < 2**63:
-            raise ValueError(raw)
-        return dt.date.fromisoformat(day), last_id
-    except ValueError:
-        raise invalid("cursor", "not a cursor returned by this API") from None
+    day, _, last = cursor.partition(".")
+    if not (day.isascii() and day.isdigit() and last.isascii() and last.isdigit()
+            and len(day) <= 7 and len(last) <= 18):
+        raise invalid("cursor", "not a cursor returned by this API")
+    ordinal = min(max(int(day), 1), dt.date.max.toordinal())
+    return dt.date.fromordinal(ordinal), int(last)
 
 
 async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,

@@ -29,7 +29,7 @@ from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.hours import HoursError, validate_hours
 from geo_service.operations import inspections as svc
 from geo_service.responses import JSONResponse
-from geo_service.schemas import AwardLevel, no_control_chars
+from geo_service.schemas import AwardLevel, IsoText, no_control_chars
 from geo_service.stations.router import AREA_PATTERN, AuthHeader, CodePath, ConnDep
 from geo_service.stations.service import Principal
 
@@ -281,7 +281,8 @@ async def record_inspection(conn: ConnDep, code: CodePath, body: InspectionCreat
             responses=STATION_READ, summary="A station's inspection history, newest first")
 async def list_inspections(
     conn: ConnDep, code: CodePath, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=svc.CURSOR_PATTERN,
+                                        description="next_cursor of the previous page")] = None,
 ) -> Response:
     return JSONResponse(await svc.list_inspections(conn, code, limit=limit, cursor=cursor))
 
@@ -296,7 +297,10 @@ async def overdue(
                                           today=svc.china_today()))
 
 
-DateQ = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2200, 1, 1))]
+DateQ = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2200, 1, 1),
+                                        json_schema_extra={  # the range, said in the schema
+                                            "pattern": r"^(2[01][0-9]{2}-|2200-01-01$)"}),
+                  IsoText]
 
 
 @router.get("/inspections/trend", response_model=Trend, response_model_by_alias=True,

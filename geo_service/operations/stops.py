@@ -13,10 +13,18 @@ the span the schedule covers (at least a year from today) and swept for the
 first overlap, which the error names (``stops[2].opening_hours``: "overlaps
 stop 1 … on 2026-12-01 10:00–12:00"). Intervals are half-open, so one stop
 ending at 16:00 and the next starting at 16:00 do not overlap.
+
+That check lays out the hours of every stop over the whole span, which is CPU
+work: a schedule of twenty long rules valid for years took ~22 s and, run on the
+event loop, stalled every other request meanwhile. So the work is bounded first
+(stops, rule length, dates at most :data:`MAX_AHEAD_DAYS` ahead, and the summed
+:func:`~geo_service.hours.compile_work` of the schedule), then done in a worker
+thread before the write transaction opens (no locks held while it runs).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import math
 from dataclasses import dataclass
@@ -29,7 +37,16 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
-from geo_service.hours import CompiledHours, HoursError, compile_hours, validate_hours
+from geo_service.hours import (
+    DEFAULT_HORIZON_DAYS,
+    CompiledHours,
+    HoursError,
+    compile_hours,
+    compile_work,
+    validate_hours,
+)
+from geo_service.schemas import PlainText
+from geo_service.stations import queries as q
 from geo_service.stations.queries import STOP_ACTIVE
 from geo_service.stations.service import (
     Principal,
@@ -42,22 +59,34 @@ from geo_service.stations.service import (
 
 #: A schedule longer than this is a data error, not a bus.
 MAX_STOPS = 20
+#: A stop's hours are a bus timetable, not a station's year: shorter than a station's.
+MAX_STOP_HOURS_LENGTH = 200
+#: Stops are planned at most this far ahead (``valid_from`` / ``valid_to``).
+MAX_AHEAD_DAYS = 730
 #: The overlap check looks at least this far ahead of today (a whole year of weekdays).
 MIN_SPAN_DAYS = 371
 #: …and never further than this (dated rules are compiled this far).
-MAX_SPAN_DAYS = 3 * 366
+MAX_SPAN_DAYS = MAX_AHEAD_DAYS + 1
+#: Cap on a schedule's summed :func:`~geo_service.hours.compile_work` (overlap check
+#: plus stored hours): twenty stops of ``Mo-Fr 10:00-16:00`` over two years need ~70,000,
+#: and the cap keeps the worst accepted schedule near a second of CPU.
+MAX_SCHEDULE_WORK = 120_000
+#: Dates in the schema: the overlap check and the calendar arithmetic need sane years.
+_FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
 
 
 class StopIn(BaseModel):
     """One stop as an editor sends it."""
 
-    name: str = Field(min_length=1, max_length=100, description="where the bus parks")
+    name: PlainText = Field(min_length=1, max_length=100, description="where the bus parks")
     lon: float = Field(ge=-180, le=180)
     lat: float = Field(ge=-90, le=90)
-    opening_hours: str = Field(min_length=1, max_length=500,
+    opening_hours: str = Field(min_length=1, max_length=MAX_STOP_HOURS_LENGTH,
                                description="OSM opening_hours of this stop, e.g. Mo-Fr 10:00-16:00")
-    valid_from: dt.date | None = Field(default=None, description="first day (local), inclusive")
-    valid_to: dt.date | None = Field(default=None, description="last day (local), inclusive")
+    valid_from: dt.date | None = Field(default=None, ge=_FIRST_DAY, le=_LAST_DAY, description=(
+        f"first day (local), inclusive; at most {MAX_AHEAD_DAYS} days ahead"))
+    valid_to: dt.date | None = Field(default=None, ge=_FIRST_DAY, le=_LAST_DAY, description=(
+        f"last day (local), inclusive; at most {MAX_AHEAD_DAYS} days ahead"))
 
     @field_validator("lon", "lat")
     @classmethod
@@ -174,8 +203,40 @@ def first_overlap(stops: list[StopIn], tz: str, today: dt.date) -> tuple[int, in
     return None
 
 
+def _span_days(stops: list[StopIn], today: dt.date) -> int:
+    """Days the overlap check lays out (as :func:`first_overlap` computes them)."""
+    ends = [s.valid_to + dt.timedelta(days=1) for s in stops if s.valid_to]
+    end = max([today + dt.timedelta(days=MIN_SPAN_DAYS), *ends])
+    return (min(end, today + dt.timedelta(days=MAX_SPAN_DAYS)) - today).days + 1
+
+
+def check_bounds(stops: list[StopIn], today: dt.date) -> None:
+    """The cheap checks that bound the overlap check's work; run before it.
+
+    Dates beyond :data:`MAX_AHEAD_DAYS` are refused by name (the check would have to
+    lay years of hours out), then the schedule's summed compile work is capped.
+    """
+    last = today + dt.timedelta(days=MAX_AHEAD_DAYS)
+    for i, stop in enumerate(stops):
+        for name in ("valid_from", "valid_to"):
+            day = getattr(stop, name)
+            if day is not None and day > last:
+                raise invalid(f"stops[{i}].{name}",
+                              f"at most {MAX_AHEAD_DAYS} days ahead (until {last}): "
+                              "plan later stops nearer the time")
+    span = _span_days(stops, today)
+    work = sum(compile_work(s.opening_hours, span) + compile_work(s.opening_hours,
+                                                                  DEFAULT_HORIZON_DAYS)
+               for s in stops)
+    if work > MAX_SCHEDULE_WORK:
+        raise invalid("stops", f"the schedule is too detailed to check ({work:,} units of "
+                               f"work, at most {MAX_SCHEDULE_WORK:,}): fewer stops, fewer "
+                               "distinct times, or shorter date ranges")
+
+
 def check_schedule(stops: list[StopIn], tz: str, today: dt.date) -> None:
-    """Refuse a schedule whose stops overlap in time, naming the later stop."""
+    """Refuse a schedule out of bounds or whose stops overlap in time, naming the stop."""
+    check_bounds(stops, today)
     found = first_overlap(stops, tz, today)
     if found is None:
         return
@@ -235,10 +296,55 @@ async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime,
             "stops": [_stop_out(r, crs) for r in rows], "current_stop": current, "at": at}
 
 
+def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date) -> list[dict[str, Any]]:
+    """Check the schedule and compile each stop's stored hours: the CPU part of a
+    replacement, run in a worker thread."""
+    check_schedule(stops, tz, today)
+    return [compiled_hours_columns(s.opening_hours, tz) for s in stops]
+
+
+async def _check_station(conn: AsyncConnection[Any], principal: Principal, code: str,
+                         version: int | None, if_match: int | None) -> dict[str, Any]:
+    """The station as it is now, refused early (unknown, out of scope, stale, not
+    mobile) so a request that will fail costs no hours compiling."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.GET_STATION, {"code": code})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    await require_scope(conn, principal, row, "station")
+    check_version(row["version"], version, if_match)
+    if row["host_type"] != "mobile":
+        raise invalid("stops", f"only mobile stations have stops; {code} is {row['host_type']}")
+    return dict(row)
+
+
 async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, code: str,
                            body: ScheduleIn, crs: Crs, if_match: int | None,
                            today: dt.date | None = None) -> dict[str, Any]:
-    """Replace the whole schedule of a mobile station, atomically, as a station edit."""
+    """Replace the whole schedule of a mobile station, atomically, as a station edit.
+
+    Validate, then transact: the schedule is checked and compiled against the
+    station as read first; the transaction then re-checks the version under the
+    row lock, and since a changed time zone or host type bumps the version, the
+    work done before still holds when it matches.
+    """
+    seen = await _check_station(conn, principal, code, body.version, if_match)
+    tz = seen["timezone"]
+    stops = []
+    for i, stop in enumerate(body.stops):
+        lon, lat = to_wgs84(stop.lon, stop.lat, crs)
+        if not (-180 <= lon <= 180 and -90 <= lat <= 90):
+            raise invalid(f"stops[{i}].lon", "outside the world after conversion")
+        # A stop is where nearest places the station: it must lie in the key's
+        # area like the station itself, or a scoped key could move its bus
+        # anywhere in the country.
+        await require_scope(conn, principal, {"lon": lon, "lat": lat}, f"stop {i}",
+                            field=f"stops[{i}]")
+        stops.append(stop.model_copy(update={"lon": lon, "lat": lat}))
+    local_today = today or dt.datetime.now(ZoneInfo(tz)).date()
+    check_bounds(stops, local_today)
+    compiled = await asyncio.to_thread(prepare_schedule, stops, tz, local_today)
     async with conn.transaction():
         await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
@@ -247,29 +353,15 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
         if current["host_type"] != "mobile":
             raise invalid("stops", f"only mobile stations have stops; {code} is "
                                    f"{current['host_type']}")
-        tz = current["timezone"]
-        stops = []
-        for i, stop in enumerate(body.stops):
-            lon, lat = to_wgs84(stop.lon, stop.lat, crs)
-            if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise invalid(f"stops[{i}].lon", "outside the world after conversion")
-            # A stop is where nearest places the station: it must lie in the
-            # key's area like the station itself, or a scoped key could move
-            # its bus anywhere in the country.
-            await require_scope(conn, principal, {"lon": lon, "lat": lat}, f"stop {i}",
-                                field=f"stops[{i}]")
-            stops.append(stop.model_copy(update={"lon": lon, "lat": lat}))
-        check_schedule(stops, tz, today or dt.datetime.now(ZoneInfo(tz)).date())
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(_STATION_ID, {"code": code})
             station = await cur.fetchone()
             assert station is not None
             await cur.execute(_DELETE_STOPS, {"id": station["id"]})
-            for seq, stop in enumerate(stops, start=1):
+            for seq, (stop, hours) in enumerate(zip(stops, compiled, strict=True), start=1):
                 await cur.execute(INSERT_STOP, {
                     "station_id": station["id"], "seq": seq, "name": stop.name,
                     "lon": stop.lon, "lat": stop.lat, "opening_hours": stop.opening_hours,
-                    "valid_from": stop.valid_from, "valid_to": stop.valid_to,
-                    **compiled_hours_columns(stop.opening_hours, tz)})
+                    "valid_from": stop.valid_from, "valid_to": stop.valid_to, **hours})
             await cur.execute(_BUMP, {"id": station["id"], "scheduled": bool(stops)})
     return await get_schedule(conn, code, dt.datetime.now(dt.UTC), crs)

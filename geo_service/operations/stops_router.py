@@ -12,7 +12,9 @@ from geo_service.coords import Crs
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, invalid
 from geo_service.operations import stops
 from geo_service.responses import JSONResponse
+from geo_service.schemas import IsoText
 from geo_service.stations.router import (
+    AT_PATTERN,
     AuthHeader,
     CodePath,
     ConnDep,
@@ -24,7 +26,8 @@ from geo_service.stations.router import (
 
 router = APIRouter(prefix="/v1", tags=["mobile stations"])
 
-AtQ = Annotated[dt.datetime | None, Query(
+AtQ = Annotated[dt.datetime | None, IsoText, Query(
+    json_schema_extra={"pattern": AT_PATTERN},
     description="where the station is at this instant (ISO 8601 with offset); default now")]
 
 

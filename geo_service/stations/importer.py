@@ -26,9 +26,17 @@ from pydantic import ValidationError
 
 from geo_service.audit import set_actor
 from geo_service.coords import Crs
-from geo_service.errors import InvalidInput
+from geo_service.errors import clip
 from geo_service.schemas import StationCreate
 from geo_service.stations import queries as q
+from geo_service.stations.import_limits import (
+    DEFAULT_LIMITS,
+    FileError,
+    Limits,
+    check_archive,
+    check_cells,
+    summarise,
+)
 from geo_service.stations.service import Principal, names_alike, to_record
 
 
@@ -52,8 +60,6 @@ COLUMNS = (
 REQUIRED = ("code", "name", "lon", "lat", "host_type", "opening_hours")
 
 
-class FileError(InvalidInput):
-    """The file as a whole cannot be read (encoding, structure, header)."""
 
 
 def guess_format(filename: str, data: bytes) -> Format:
@@ -86,8 +92,8 @@ def _check_header(
     cols = [h.strip() for h in header]
     unknown = [c for c in cols if c and c not in columns]
     missing = [c for c in required if c not in cols]
-    problems = [(c, "unknown column") for c in unknown] + [(c, "required column missing")
-                                                         for c in missing]
+    problems = [(clip(c), "unknown column") for c in unknown[:20]] + [
+        (c, "required column missing") for c in missing]
     if len(set(cols)) != len(cols):
         problems.append(("header", "duplicate column names"))
     if problems:
@@ -103,16 +109,28 @@ def _too_many(max_rows: int) -> FileError:
 def read_rows(
     data: bytes, fmt: Format, max_rows: int = 1_000_000,
     columns: tuple[str, ...] = COLUMNS, required: tuple[str, ...] = REQUIRED,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """Parse a file into raw row dicts and the set of columns it has.
 
     Stops as soon as the row cap is passed, so a huge file of tiny rows
-    cannot exhaust memory before it is refused.
+    cannot exhaust memory before it is refused; no cell may be longer than
+    ``limits.cell_chars``.
     """
     if fmt is Format.XLSX:
-        return _read_xlsx(data, max_rows, columns, required)
-    if fmt is Format.GEOJSON:
-        return _read_geojson(data, max_rows, columns)
+        check_archive(data, limits)
+        rows, cols = _read_xlsx(data, max_rows, columns, required)
+    elif fmt is Format.GEOJSON:
+        rows, cols = _read_geojson(data, max_rows, columns)
+    else:
+        rows, cols = _read_csv(data, max_rows, columns, required)
+    check_cells(rows, limits.cell_chars)
+    return rows, cols
+
+
+def _read_csv(
+    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], set[str]]:
     reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
     try:
         cols = _check_header(next(reader), columns, required)
@@ -139,6 +157,8 @@ def _read_xlsx(
     except Exception as exc:  # openpyxl raises many types for a broken file
         raise FileError(f"not a readable XLSX file ({type(exc).__name__})",
                         [("file", "malformed XLSX")]) from None
+    if not wb.worksheets:
+        raise FileError("the workbook has no worksheet", [("file", "no worksheet")])
     ws = wb.worksheets[0]
     rows = ws.iter_rows(values_only=True)
     header = next(rows, None)
@@ -168,6 +188,8 @@ def _read_geojson(
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise FileError("not valid JSON", [("file", "malformed GeoJSON")]) from None
+    except RecursionError:  # arrays or objects nested past the parser's recursion limit
+        raise FileError("JSON nested too deeply", [("file", "nested too deeply")]) from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(
         doc.get("features"), list
     ):
@@ -399,7 +421,7 @@ Writer = Callable[[AsyncConnection[Any], list[Any], dict[str, Any]], Awaitable[N
 
 async def run_import(
     conn: AsyncConnection[Any], raw_rows: list[dict[str, Any]], fmt: Format, *,
-    mode: Mode, dry_run: bool, validate: Validator, write: Writer,
+    mode: Mode, dry_run: bool, validate: Validator, write: Writer, limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """The rules every import follows, whatever it imports.
 
@@ -417,7 +439,7 @@ async def run_import(
         "written": False, "errors": problems, "likely_duplicates": [],
     }
     if problems and mode is Mode.ALL_OR_NOTHING:
-        return report
+        return summarise(report, limits.errors_reported)
     try:
         async with conn.transaction():
             await write(conn, records, report)
@@ -426,8 +448,7 @@ async def run_import(
             report["written"] = True
     except _Rollback:
         pass
-    report["errors"].sort(key=lambda p: (p["row"], p["field"]))
-    return report
+    return summarise(report, limits.errors_reported)
 
 
 def count_upserts(report: dict[str, Any], inserted_flags: list[bool]) -> None:
@@ -440,10 +461,11 @@ def count_upserts(report: dict[str, Any], inserted_flags: list[bool]) -> None:
 async def import_bytes(
     conn: AsyncConnection[Any], data: bytes, fmt: Format, *, mode: Mode, dry_run: bool,
     principal: Principal | None, max_rows: int, crs: Crs = Crs.WGS84,
-    duplicate_within_m: float = 30.0,
+    duplicate_within_m: float = 30.0, limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
     """Validate and (unless refused or dry run) write stations; returns the import report."""
-    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows)
+    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS,
+                                                REQUIRED, limits)
     import_id = uuid.uuid4()  # ties this import's audit entries together
 
     async def write(c: AsyncConnection[Any], records: list[Any], report: dict[str, Any]) -> None:
@@ -452,7 +474,8 @@ async def import_bytes(
         await _write(c, records, report, principal, mode, duplicate_within_m, present)
 
     return await run_import(conn, raw_rows, fmt, mode=mode, dry_run=dry_run,
-                            validate=lambda rows: validate_rows(rows, crs), write=write)
+                            validate=lambda rows: validate_rows(rows, crs), write=write,
+                            limits=limits)
 
 
 async def _write(

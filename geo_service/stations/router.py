@@ -30,11 +30,13 @@ from geo_service.errors import (
     WRITE_RESPONSES,
     InvalidInput,
     PayloadTooLarge,
+    clip,
     invalid,
 )
 from geo_service.responses import JSONResponse
 from geo_service.schemas import (
     ImportReport,
+    IsoText,
     NearestResponse,
     StationCreate,
     StationPage,
@@ -44,6 +46,7 @@ from geo_service.schemas import (
 )
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
+from geo_service.stations.import_limits import Limits
 from geo_service.stations.service import NearestParams, Principal
 
 log = logging.getLogger(__name__)
@@ -73,6 +76,12 @@ IfMatch = Annotated[
 ]
 
 
+def list_pattern(allowed: set[str]) -> str:
+    """A comma list of these values (or nothing) as a pattern, for the schema to state."""
+    one = "(" + "|".join(sorted(allowed)) + ")"
+    return f"^$|^{one}(,{one})*$"
+
+
 def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | None:
     """Comma list → values, refusing unknown ones by name."""
     if value is None or not value.strip():
@@ -80,7 +89,7 @@ def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | 
     items = [v.strip() for v in value.split(",") if v.strip()]
     unknown = [v for v in items if v not in allowed]
     if unknown:
-        raise invalid(field, f"unknown value(s) {', '.join(unknown)}; allowed: "
+        raise invalid(field, f"unknown value(s) {clip(', '.join(unknown))}; allowed: "
                              f"{', '.join(sorted(allowed))}")
     return list(dict.fromkeys(items))
 
@@ -113,6 +122,11 @@ def _location_log(lat: float, lon: float, settings: Settings) -> str:
 
 
 CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+#: Four decimal numbers; empty means no box. Their order and range are checked by
+#: :func:`parse_bbox` (a rule a pattern cannot state).
+BBOX_PATTERN = r"^$|^ *-?[0-9]+(\.[0-9]+)? *(, *-?[0-9]+(\.[0-9]+)? *){3}$"
+#: Instants the service reasons about are written with a year from 1970 to 2199.
+AT_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-"
 AREA_PATTERN = r"^[0-9A-Za-z]{1,20}$"
 CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="station code")]
 _AMENITIES = set(AMENITY_BY_CODE)
@@ -136,14 +150,19 @@ async def nearest(
     lon: LonQ,
     k: Annotated[int, Query(ge=1, le=100)] = 5,
     radius_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
-    amenities: Annotated[str | None, Query(description="comma list of amenity codes")] = None,
+    amenities: Annotated[str | None, Query(pattern=list_pattern(_AMENITIES),
+                                           description="comma list of amenity codes")] = None,
     open_now: bool = False,
     at: Annotated[
-        dt.datetime | None, Query(description="instant for open_now; naive = China time")
+        dt.datetime | None, IsoText, Query(description="instant for open_now; naive = China time; "
+                                              "a year from 1970 to 2199",
+                                  json_schema_extra={"pattern": AT_PATTERN})
     ] = None,
-    host_type: Annotated[str | None, Query(description="comma list of host types")] = None,
+    host_type: Annotated[str | None, Query(pattern=list_pattern(_HOSTS),
+                                           description="comma list of host types")] = None,
     status: Annotated[
-        str | None, Query(description="comma list; default open,temporarily_closed")
+        str | None, Query(pattern=list_pattern(_STATUSES),
+                          description="comma list; default open,temporarily_closed")
     ] = None,
     min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0,
     crs: CrsQ = Crs.WGS84,
@@ -179,8 +198,8 @@ async def nearest(
 
 
 def parse_bbox(value: str | None, crs: Crs) -> list[float] | None:
-    """``minlon,minlat,maxlon,maxlat`` in ``crs`` → the same box in WGS-84."""
-    if value is None:
+    """``minlon,minlat,maxlon,maxlat`` in ``crs`` → the same box in WGS-84; empty is none."""
+    if value is None or not value.strip():
         return None
     try:
         parts = [float(v) for v in value.split(",")]
@@ -201,15 +220,20 @@ def parse_bbox(value: str | None, crs: Crs) -> list[float] | None:
 async def list_stations(
     conn: ConnDep,
     settings: SettingsDep,
-    bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat in crs")] = None,
+    bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
+                                      description="minlon,minlat,maxlon,maxlat in crs")] = None,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
-    amenities: str | None = None,
-    host_type: str | None = None,
+    amenities: Annotated[str | None, Query(pattern=list_pattern(_AMENITIES),
+                                           description="comma list of amenity codes")] = None,
+    host_type: Annotated[str | None, Query(pattern=list_pattern(_HOSTS),
+                                           description="comma list of host types")] = None,
     status: Annotated[
-        str | None, Query(description="comma list; default open,temporarily_closed")
+        str | None, Query(pattern=list_pattern(_STATUSES),
+                          description="comma list; default open,temporarily_closed")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(pattern=service.CURSOR_PATTERN,
+                                        description="next_cursor of the previous page")] = None,
     crs: CrsQ = Crs.WGS84,
 ) -> Response:
     want = split_list(amenities, "amenities", _AMENITIES) or []
@@ -312,21 +336,23 @@ async def _import(
         raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
                               [("file", "too large")])
     fmt = fmt or importer.guess_format(file.filename or "", data)
+    limits = Limits(unpacked_bytes=settings.max_import_unpacked_bytes,
+                    cell_chars=settings.max_import_cell_chars,
+                    errors_reported=settings.max_import_errors_reported)
     if what == "demand":
         report = await import_demand(conn, data, fmt, mode=mode, dry_run=dry_run,
-                                     max_rows=settings.max_import_rows, crs=crs,
+                                     max_rows=settings.max_import_rows, crs=crs, limits=limits,
                                      scope=principal.area_code)
     else:
         report = await importer.import_bytes(
             conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
             max_rows=settings.max_import_rows, crs=crs,
-            duplicate_within_m=settings.duplicate_distance_m,
+            duplicate_within_m=settings.duplicate_distance_m, limits=limits,
         )
     if not report["written"] and not dry_run:
-        bad = report["errors"]
         raise InvalidInput(
-            f"import refused: {len(bad)} problem(s); nothing was written",
-            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in bad[:200]],
+            f"import refused: {report['error_count']} problem(s); nothing was written",
+            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in report["errors"]],
             report=report,
         )
     return JSONResponse(report)
