@@ -17,9 +17,11 @@ Choices, for the people who draw the map:
   (e.g. ``promoteId: "code"`` and feature state).
 - **Exact at every zoom**: no thinning or clustering, so a zoomed-out tile of
   a national data set is large (at 1M stations a zoom-4 tile over eastern
-  China is ~64 MB and takes seconds). The TileJSON advertises ``minzoom``
-  :data:`TILEJSON_MINZOOM` so map clients do not ask for those; the endpoint
-  still serves every zoom 0–22 to whoever asks.
+  China is ~64 MB and takes seconds; zoom 0 is every station). So the
+  TileJSON's ``minzoom`` :data:`TILEJSON_MINZOOM` is also the floor the
+  endpoint serves: a lower zoom is a 422 naming ``z``. Above the TileJSON's
+  ``maxzoom`` clients overzoom; deeper tiles (to 22) are still served, since
+  they only get smaller.
 - **Uncompressed** bodies: point tiles are small, and a proxy or CDN in front
   compresses (and caches) better than the app server.
 - ``crs=gcj02`` places the points in GCJ-02 before projecting, for overlays on
@@ -200,7 +202,8 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def tile(
     conn: ConnDep, settings: SettingsDep,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom, 0-22")],
+    z: Annotated[int, Path(ge=TILEJSON_MINZOOM, le=MAX_ZOOM, description=(
+        f"zoom, {TILEJSON_MINZOOM}-{MAX_ZOOM} (a lower zoom holds too many stations)"))],
     x: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM, description="column, 0 ≤ x < 2^z")],
     y: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM,
                            description="row from the north, 0 ≤ y < 2^z (XYZ scheme)")],
