@@ -130,6 +130,15 @@ def test_maps_start_with_hostile_names(browser: Any, hostile: list[str],
                 assert p.page.evaluate("GEO.maps.stations.cluster.getLayers().length") == n
                 for code, name in zip(hostile, HOSTILE, strict=True):
                     assert p.popup_name("stations", code) == name
+                # Even a script that got into the page would not run: the CSP lists the
+                # page's own inline scripts by hash.
+                assert "frame-ancestors 'none'" in p.response.headers["content-security-policy"]
+                assert p.page.evaluate("""() => { const s = document.createElement('script');
+                    s.textContent = 'window.__ran = 1'; document.body.appendChild(s);
+                    return window.__ran === undefined; }""")
+                p.page.wait_for_function("() => window.__csp.length === 1")
+                p.page.evaluate("window.__csp = []")
+                p.problems.clear()  # the console reports the refused script
                 if query:  # district outlines: folium's tooltips show an area name as text
                     tips = p.page.evaluate("""() => { const out = [];
                         GEO.maps.stations.map.eachLayer(g => {
@@ -171,7 +180,7 @@ def test_checkin_page_starts_with_hostile_name(browser: Any, hostile: list[str],
             try:
                 assert p.page.evaluate("document.querySelector('h1').textContent") == name
                 p.page.click("button[data-type=courier]")
-                p.page.wait_for_function("document.getElementById('msg').textContent")
+                p.page.wait_for_function("() => document.getElementById('msg').textContent")
                 assert "谢谢" in p.page.inner_text("#msg")
                 p.check_clean()
             finally:

@@ -53,6 +53,7 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.responses import JSONResponse
+from geo_service.security import links_shared, public_base
 from geo_service.stations.router import ConnDep, SettingsDep
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -235,14 +236,15 @@ async def stations_tilejson(
     request: Request, conn: ConnDep, settings: SettingsDep, crs: TileCrs = "wgs84",
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
-    base = str(request.base_url).rstrip("/")
+    base, shared = public_base(request), links_shared(request)
     state = await feed_state(conn)
     v = validators(state, "tilejson", {"base": base, "crs": crs})
     ttl = settings.feed_ttl_s
-    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since, shared=shared)) is not None:
         return hit
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(tq.TILESET_SUMMARY)
         summary = await cur.fetchone()
     assert summary is not None
-    return JSONResponse(tilejson(base, crs, summary), headers=cache_headers(v, ttl))
+    return JSONResponse(tilejson(base, crs, summary),
+                        headers=cache_headers(v, ttl, shared=shared))

@@ -22,6 +22,7 @@ from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.options import BASEMAPS, MapOptions, basemap
 from geo_service.maps.pages import MapKind, make_page
+from geo_service.security import FRAME_CSP
 from geo_service.settings import Settings
 
 router = APIRouter(prefix="/maps", tags=["maps"])
@@ -90,7 +91,10 @@ def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
           run: int | None = None) -> HTMLResponse:
     with connect(request.app.state.database_url) as conn:
         page = make_page(conn, kind, area, opts, run_id=run)
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    # The page's own <meta> policy says what may run and load; the header adds what a
+    # meta policy cannot (frame-ancestors), and both apply.
+    return HTMLResponse(page, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": FRAME_CSP})
 
 
 @router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
@@ -153,4 +157,5 @@ def rendered(request: Request, name: str) -> Response:
     if not path.is_file():
         raise NotFound(f"{name} has not been rendered: run `geo-service maps render`",
                        [("name", "not rendered yet")])
-    return FileResponse(path, media_type="text/html")
+    return FileResponse(path, media_type="text/html",
+                        headers={"Content-Security-Policy": FRAME_CSP})
