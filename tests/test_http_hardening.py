@@ -122,7 +122,9 @@ def test_security_headers(client: TestClient, station: None) -> None:
         r = client.get(path, follow_redirects=False)
         assert r.headers["x-content-type-options"] == "nosniff", path
         assert r.headers["x-frame-options"] == "DENY", path
-        assert r.headers["referrer-policy"] == "no-referrer", path
+        assert r.headers["referrer-policy"] == ("strict-origin-when-cross-origin"
+                                                if path.startswith("/maps/") else
+                                                "no-referrer"), path
         if r.headers.get("content-type", "").startswith("text/html"):
             csp = r.headers["content-security-policy"]
             assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, path

@@ -92,9 +92,11 @@ def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
     with connect(request.app.state.database_url) as conn:
         page = make_page(conn, kind, area, opts, run_id=run)
     # The page's own <meta> policy says what may run and load; the header adds what a
-    # meta policy cannot (frame-ancestors), and both apply.
+    # meta policy cannot (frame-ancestors), and both apply. Tile servers see our origin
+    # (OpenStreetMap's tile policy asks for a Referer), never the page's query.
     return HTMLResponse(page, headers={"Cache-Control": "no-store",
-                                       "Content-Security-Policy": FRAME_CSP})
+                                       "Content-Security-Policy": FRAME_CSP,
+                                       "Referrer-Policy": "strict-origin-when-cross-origin"})
 
 
 @router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
