@@ -217,13 +217,22 @@ def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def listening_on(settings: Settings, host: str) -> Settings:
+    """The settings with the address the server listens on allowed as a link Host:
+    clients that reach it by that address get links to it (not for 0.0.0.0 / ::)."""
+    name = host.strip("[]").lower()
+    if name in ("0.0.0.0", "::", "") or name in settings.allowed_hosts:
+        return settings
+    return settings.model_copy(update={"allowed_hosts": [*settings.allowed_hosts, name]})
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
     from geo_service.main import create_app
 
     uvicorn.run(
-        create_app(settings), host=args.host, port=args.port, workers=1,
+        create_app(listening_on(settings, args.host)), host=args.host, port=args.port, workers=1,
         loop="uvloop", http="httptools", log_level=args.log_level, access_log=False,
         # Never take the client from X-Forwarded-For here (uvicorn trusts it from
         # 127.0.0.1 by default): only settings.trusted_proxies decide, in

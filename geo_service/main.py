@@ -22,6 +22,7 @@ from geo_service.operations.feedback_router import router as feedback_router
 from geo_service.operations.inspections_router import router as inspections_router
 from geo_service.operations.stops_router import router as stops_router
 from geo_service.responses import dumps
+from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
 from geo_service.stations.router import router as stations_router
 
@@ -137,4 +138,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
+    app.add_middleware(SecurityHeaders)  # outermost: 413s and errors get the headers too
     return app

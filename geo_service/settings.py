@@ -12,10 +12,11 @@ import logging
 import os
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -134,6 +135,40 @@ class Settings(BaseSettings):
                                "closed")
     reported_closed_window_h: int = Field(
         default=24, description="…within this many hours")
+
+    public_base_url: str | None = Field(
+        default=None,
+        description="the service's public address (http(s), optional path, no query), e.g. "
+                    "https://stations.example.org/geo: every absolute link (OGC, TileJSON, feed "
+                    "discovery, QR check-in) starts with it; unset: the request's own address, "
+                    "only for a Host in allowed_hosts")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1", "localhost", "::1"],
+        description="Host names whose requests may build absolute links when public_base_url "
+                    "is unset (comma-separated in GEO_ALLOWED_HOSTS)")
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and no query or fragment; kept without a final slash."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host, e.g. "
+                             "https://stations.example.org")
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must not have a query or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod

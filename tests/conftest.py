@@ -81,7 +81,8 @@ def areas(db: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
 
 @pytest.fixture
 def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url)
+    # TestClient sends Host: testserver; links may be built for it (GEO_ALLOWED_HOSTS).
+    return Settings(database_url=db_url, allowed_hosts=["testserver"])
 
 
 @pytest.fixture

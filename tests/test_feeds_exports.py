@@ -260,7 +260,8 @@ def test_text_helpers() -> None:
     assert hours_zh("Mo-Su 00:00-24:00") == "每天 24小时"
     assert hours_zh("Mo-Fr 08:00-12:00,14:00-18:00; Sa 09:00-26:00") == (
         "周一至周五 08:00-12:00、14:00-18:00；周六 09:00-次日02:00")
-    assert hours_zh("Mo-Fr 08:00-18:00; PH off") == "Mo-Fr 08:00-18:00; PH off"
+    assert hours_zh("Mo-Fr 08:00-18:00; PH off") == "周一至周五 08:00-18:00；法定节假日休息"
+    assert hours_zh("Jan-Mar Mo-Fr 08:00-18:00") == "Jan-Mar Mo-Fr 08:00-18:00"
     assert hours_zh(None) is None
     assert description(0) is None
     for text in ("=1+1", "+1", "-1", "@A1", "\tx", "\rx"):

@@ -215,16 +215,16 @@ def test_empty_tiles_are_204(client: TestClient, stations: dict[str, dict[str, A
 @pytest.mark.parametrize(("path", "field"), [
     ("/tiles/23/0/0.mvt", "z"),
     ("/tiles/-1/0/0.mvt", "z"),
-    ("/tiles/3/8/0.mvt", "x"),
-    ("/tiles/3/0/8.mvt", "y"),
-    ("/tiles/0/1/0.mvt", "x"),
-    ("/tiles/0/0/1.mvt", "y"),
-    ("/tiles/5/-1/0.mvt", "x"),
-    ("/tiles/5/0/-3.mvt", "y"),
-    ("/tiles/5/a/0.mvt", "x"),
+    ("/tiles/8/256/0.mvt", "x"),
+    ("/tiles/8/0/256.mvt", "y"),
+    ("/tiles/9/512/0.mvt", "x"),
+    ("/tiles/9/0/512.mvt", "y"),
+    ("/tiles/8/-1/0.mvt", "x"),
+    ("/tiles/8/0/-3.mvt", "y"),
+    ("/tiles/8/a/0.mvt", "x"),
     ("/tiles/22/4194304/0.mvt", "x"),
     ("/tiles/22/0/99999999999999999999999.mvt", "y"),
-    ("/tiles/5/0/0.mvt?crs=bd09", "crs"),
+    ("/tiles/8/0/0.mvt?crs=bd09", "crs"),
 ])
 def test_out_of_range_tiles_are_refused_naming_the_field(
     client: TestClient, path: str, field: str
@@ -234,6 +234,22 @@ def test_out_of_range_tiles_are_refused_naming_the_field(
     error = r.json()["error"]
     assert error["code"] == "invalid_input"
     assert field in {f["field"] for f in error["fields"]}, error
+
+
+@pytest.mark.parametrize("z", [0, 4, 7])
+def test_tiles_below_the_tilejson_minzoom_are_refused(
+        client: TestClient, stations: dict[str, dict[str, Any]], z: int) -> None:
+    """A zoom-0 tile holds every station: only the zooms the TileJSON advertises are served."""
+    doc = client.get("/tiles/stations.json").json()
+    assert doc["minzoom"] == doc["vector_layers"][0]["minzoom"] == 8 > z
+    lon, lat = stations["T-CENTRE"]["lon"], stations["T-CENTRE"]["lat"]
+    fx, fy = fractional_tile(lon, lat, z)
+    r = client.get(f"/tiles/{z}/{math.floor(fx)}/{math.floor(fy)}.mvt")
+    assert r.status_code == 422, r.text
+    assert {f["field"] for f in r.json()["error"]["fields"]} == {"z"}
+    fx, fy = fractional_tile(lon, lat, doc["minzoom"])
+    assert client.get(f"/tiles/{doc['minzoom']}/{math.floor(fx)}/{math.floor(fy)}.mvt"
+                      ).status_code == 200
 
 
 def test_tile_etag_304_and_change(client: TestClient, stations: dict[str, dict[str, Any]],

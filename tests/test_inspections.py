@@ -338,3 +338,14 @@ def test_award_levels_match_the_model() -> None:
     from geo_service.schemas import AwardLevel
 
     assert get_args(AwardLevel) == AWARD_LEVELS
+
+
+def test_public_history_does_not_name_the_inspector_key(
+        client: TestClient, world: dict[str, str], inspectors: dict[str, str]) -> None:
+    """Key names are internal (often a person's name); the public history leaves them out."""
+    r = inspect(client, inspectors["tianya"], "T-1", ago(3))
+    assert r.status_code == 201 and r.json()["inspector"] == "天涯巡查员"  # the key holder's own
+    history = client.get("/v1/stations/T-1/inspections")
+    assert history.status_code == 200
+    assert "天涯巡查员" not in history.text
+    assert all("inspector" not in i for i in history.json()["inspections"])

@@ -194,10 +194,16 @@ def test_keys_roles_and_areas(client: TestClient, keys: dict[str, str],
     assert client.get("/v1/reports", headers={"Authorization": inspector}).status_code == 403
     scoped = {"Authorization": keys["tianya_editor"]}
     assert [r["id"] for r in client.get("/v1/reports", headers=scoped).json()["items"]] == [t1]
-    assert client.get(f"/v1/reports/{h1}", headers=scoped).status_code == 403
+    # Another area's report is answered like an unknown one: ids cannot be probed.
+    unknown = client.get("/v1/reports/999999", headers=scoped)
+    assert unknown.status_code == 404
+    other = client.get(f"/v1/reports/{h1}", headers=scoped)
+    assert other.status_code == 404
+    assert other.json() == {**unknown.json(), "error": {
+        **unknown.json()["error"], "message": f"no report {h1}"}}
     r = client.post(f"/v1/reports/{h1}/resolution", json={"action": "resolved", "version": 1},
                     headers=scoped)
-    assert r.status_code == 403
+    assert r.status_code == 404 and r.json() == other.json()
     assert client.get(f"/v1/reports/{t1}", headers=scoped).status_code == 200
     admin = {"Authorization": keys["admin"]}
     assert len(client.get("/v1/reports", headers=admin).json()["items"]) == 2

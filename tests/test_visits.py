@@ -29,7 +29,8 @@ CST = dt.timezone(dt.timedelta(hours=8))
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     """Overrides conftest's: the client address comes from X-Forwarded-For; a small limit."""
-    return Settings(database_url=db_url, trusted_proxies="127.0.0.1", checkin_rate_per_hour=RATE)
+    return Settings(database_url=db_url, trusted_proxies="127.0.0.1", checkin_rate_per_hour=RATE,
+                    allowed_hosts=["testserver"])
 
 
 @pytest.fixture

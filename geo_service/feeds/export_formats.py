@@ -23,7 +23,8 @@ Columns (our choice)
     **English snake_case headers** and English amenity labels in the
     description, for any other consumer. ``营业时间`` is a readable Chinese
     form of the hours ("周一至周五 08:00-18:00；周六、周日 09:00-17:00") where
-    the rule is plain weekdays and times, else the OSM string itself;
+    the rule is plain weekdays and times, else the OSM string itself
+    (:func:`geo_service.hours_text.hours_zh`; every accepted value renders);
     ``营业时间(OSM)`` always holds the OSM ``opening_hours`` syntax.
     ``分类`` is a label in the platform's own category style
     ("生活服务;工会服务站点"); platforms map categories to their own taxonomy at
@@ -52,7 +53,6 @@ import csv
 import datetime as dt
 import functools
 import io
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -63,6 +63,7 @@ import numpy as np
 
 from geo_service.coords import Crs, from_wgs84_array
 from geo_service.feeds.features import SAMPLE_NOTE, amenity_items, utc_iso
+from geo_service.hours_text import hours_zh
 
 Cell = str | float | int | dt.date | None
 Row = Mapping[str, Any]
@@ -162,60 +163,6 @@ def neutralise(text: str) -> str:
 
 def _text(value: str | None) -> str | None:
     return None if value is None else neutralise(value)
-
-
-_DAYS_ZH = dict(zip(("Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"),
-                    ("周一", "周二", "周三", "周四", "周五", "周六", "周日"), strict=True))
-_DAY = r"(?:Mo|Tu|We|Th|Fr|Sa|Su)"
-_SPAN = r"\d\d:\d\d-\d\d:\d\d"
-_RULE = re.compile(
-    rf"^(?:(?P<days>{_DAY}(?:-{_DAY})?(?:,{_DAY}(?:-{_DAY})?)*)\s+)?"
-    rf"(?P<what>off|closed|{_SPAN}(?:,{_SPAN})*)$")
-
-
-def _days_zh(days: str | None) -> str:
-    if days is None or days == "Mo-Su":
-        return "每天"
-    parts = []
-    for piece in days.split(","):
-        first, _, last = piece.partition("-")
-        parts.append(f"{_DAYS_ZH[first]}至{_DAYS_ZH[last]}" if last else _DAYS_ZH[first])
-    return "、".join(parts)
-
-
-def _span_zh(span: str) -> str:
-    start, end = span.split("-")
-    if (start, end) == ("00:00", "24:00"):
-        return "24小时"
-    hours, minutes = int(end[:2]), end[3:]
-    if hours > 24 or (hours == 24 and minutes != "00"):
-        return f"{start}-次日{hours - 24:02d}:{minutes}"
-    return f"{start}-次日{end}" if end <= start else f"{start}-{end}"
-
-
-@functools.lru_cache(maxsize=2048)
-def hours_zh(expr: str | None) -> str | None:
-    """A readable Chinese form of plain weekday/time rules; any other rule is returned as is.
-
-    >>> hours_zh("Mo-Su 18:00-02:00")
-    '每天 18:00-次日02:00'
-    >>> hours_zh("Mo-Sa 08:00-20:00; Su off")
-    '周一至周六 08:00-20:00；周日休息'
-    """
-    if expr is None or not expr.strip():
-        return None
-    if expr.strip() == "24/7":
-        return "24小时营业"
-    parts = []
-    for rule in expr.split(";"):
-        m = _RULE.match(rule.strip())
-        if m is None:
-            return expr  # holidays, dates, comments ...: the OSM text says it best
-        days = _days_zh(m["days"])
-        what = m["what"]
-        spans = "、".join(_span_zh(s) for s in what.split(","))
-        parts.append(f"{days}休息" if what in ("off", "closed") else f"{days} {spans}")
-    return "；".join(parts)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -23,15 +23,21 @@ NOT_MODIFIED: dict[int | str, dict[str, Any]] = {
 }
 
 
-def cache_headers(v: Validators, ttl_s: int) -> dict[str, str]:
-    """Validators plus a Cache-Control that lets clients keep a feed for its ttl."""
-    return {**v.headers(), "Cache-Control": f"public, max-age={ttl_s}"}
+def cache_headers(v: Validators, ttl_s: int, *, shared: bool = True) -> dict[str, str]:
+    """Validators plus a Cache-Control that lets clients keep a feed for its ttl.
+
+    ``shared=False`` for a body with links built from the request (no public
+    base URL configured): only the client itself may keep it.
+    """
+    scope = "public" if shared else "private"
+    return {**v.headers(), "Cache-Control": f"{scope}, max-age={ttl_s}"}
 
 
 def conditional(
-    v: Validators, ttl_s: int, if_none_match: str | None, if_modified_since: str | None
+    v: Validators, ttl_s: int, if_none_match: str | None, if_modified_since: str | None,
+    *, shared: bool = True,
 ) -> Response | None:
     """The 304 to send when the client's copy is current, else ``None``."""
     if not_modified(v, if_none_match, if_modified_since):
-        return Response(status_code=304, headers=cache_headers(v, ttl_s))
+        return Response(status_code=304, headers=cache_headers(v, ttl_s, shared=shared))
     return None

@@ -5,9 +5,11 @@ open ``OAPIF:http://<host>/ogc`` with GDAL. One collection, ``stations``:
 the published stations, paged by ``limit``/``offset`` with ``next``/``prev``
 links, filtered by ``bbox`` (CRS84), ``datetime`` (on ``updated_at``) and the
 queryables as query parameters. Unknown query parameters are refused with a
-400, as the standard asks. Every link is absolute, from the request's base
-URL. Items and single items carry ETags (they include the open-now minute)
-and answer ``If-None-Match`` with 304.
+400, as the standard asks. Every link is absolute, from the configured public
+address (:func:`geo_service.security.public_base`; the request's own only for
+an allowed Host, and then not cached by shared caches). Items and single
+items carry ETags (they include the open-now minute) and answer
+``If-None-Match`` with 304.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.responses import GeoJSONResponse, JSONResponse
+from geo_service.security import link_cache_control, links_shared, public_base, public_url
 from geo_service.stations.router import AREA_PATTERN, CODE_PATTERN, ConnDep, SettingsDep
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
@@ -65,13 +68,13 @@ CollectionPath = Annotated[str, Path(alias="collectionId", max_length=200,
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return public_base(request)
 
 
 def _page_url(request: Request, **changes: int) -> str:
     """This request's URL with some parameters changed (commas and colons left readable)."""
     params = {**request.query_params, **{k: str(v) for k, v in changes.items()}}
-    return str(request.url.replace(query=urlencode(params, safe=",:/")))
+    return public_url(request, urlencode(params, safe=",:/"))
 
 
 def _check_collection(collection_id: str) -> None:
@@ -90,7 +93,7 @@ def _now() -> dt.datetime:
             responses={200: _doc(["links"], "Landing page"), **ERROR_RESPONSES})
 async def landing(request: Request, f: FormatQ = None) -> Response:
     return JSONResponse(svc.landing_page(_base(request)),
-                        headers={"Cache-Control": f"public, max-age={STATIC_TTL_S}"})
+                        headers={"Cache-Control": link_cache_control(request, STATIC_TTL_S)})
 
 
 @router.get("/conformance", summary="OGC conformance classes this server implements",
@@ -108,11 +111,12 @@ async def _collection_response(
 ) -> Response:
     """Collection metadata carries the extent, so it is validated like a feed."""
     state = await feed_state(conn)
-    v = validators(state, "ogc_collection", {"url": str(request.url)})
-    if (hit := conditional(v, ttl, inm, ims)) is not None:
+    base, shared = _base(request), links_shared(request)
+    v = validators(state, "ogc_collection", {"url": public_url(request)})
+    if (hit := conditional(v, ttl, inm, ims, shared=shared)) is not None:
         return hit
-    body = build(_base(request), await svc.extent(conn))
-    return JSONResponse(body, headers=cache_headers(v, ttl))
+    body = build(base, await svc.extent(conn))
+    return JSONResponse(body, headers=cache_headers(v, ttl, shared=shared))
 
 
 @router.get("/collections", summary="The feature collections (one: stations)",
@@ -152,7 +156,7 @@ async def queryables(
 ) -> Response:
     _check_collection(collection_id)
     return JSONResponse(svc.queryables(_base(request)), media_type=svc.SCHEMA_JSON,
-                        headers={"Cache-Control": f"public, max-age={STATIC_TTL_S}"})
+                        headers={"Cache-Control": link_cache_control(request, STATIC_TTL_S)})
 
 
 _ITEMS_KEYS = ["type", "features", "numberMatched", "numberReturned", "timeStamp", "links"]
@@ -202,13 +206,14 @@ async def items(
     now = _now()
     at = service.minute_of(now)
     state = await feed_state(conn)
-    v = validators(state, "ogc_items", {"url": str(request.url)}, as_of=at, now=now)
+    here, shared = public_url(request), links_shared(request)
+    v = validators(state, "ogc_items", {"url": here}, as_of=at, now=now)
     ttl = settings.feed_ttl_s
-    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since, shared=shared)) is not None:
         return hit
     page = await svc.items_page(conn, filters, limit=limit, offset=offset, at=at)
     features = [station_feature(r) for r in page.rows]
-    links = [svc.link(str(request.url), "self", svc.GEOJSON, "This page")]
+    links = [svc.link(here, "self", svc.GEOJSON, "This page")]
     for rel, to in svc.paging(offset, limit, len(features), page.number_matched).items():
         links.append(svc.link(_page_url(request, offset=to, limit=limit), rel, svc.GEOJSON,
                               f"The {rel} page"))
@@ -217,7 +222,7 @@ async def items(
     body = {"type": "FeatureCollection", "timeStamp": utc_iso(now),
             "numberMatched": page.number_matched, "numberReturned": len(features),
             "features": features, "links": links}
-    return GeoJSONResponse(body, headers=cache_headers(v, ttl))
+    return GeoJSONResponse(body, headers=cache_headers(v, ttl, shared=shared))
 
 
 @router.get(
@@ -244,12 +249,13 @@ async def item(
     if row is None:
         raise NotFound(f"no published station {feature_id!r}",
                        [("featureId", "no published station has this code")])
-    v = validators(state, "ogc_item", {"url": str(request.url)}, as_of=at, now=now)
+    shared = links_shared(request)
+    v = validators(state, "ogc_item", {"url": public_url(request)}, as_of=at, now=now)
     ttl = settings.feed_ttl_s
-    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since, shared=shared)) is not None:
         return hit
     here = f"{_base(request)}/ogc/collections/{svc.COLLECTION_ID}"
     body = {**station_feature(row), "links": [
         svc.link(f"{here}/items/{row['code']}", "self", svc.GEOJSON, "This feature"),
         svc.link(here, "collection", svc.JSON, "The collection")]}
-    return GeoJSONResponse(body, headers=cache_headers(v, ttl))
+    return GeoJSONResponse(body, headers=cache_headers(v, ttl, shared=shared))

@@ -28,6 +28,7 @@ from geo_service.feeds.http import (
 )
 from geo_service.feeds.schemas import SCHEMAS, feed_schema
 from geo_service.responses import JSONResponse
+from geo_service.security import link_cache_control, links_shared, public_base, public_url
 from geo_service.stations.router import (
     AREA_PATTERN,
     BBOX_PATTERN,
@@ -60,12 +61,12 @@ async def discovery(
     request: Request, conn: ConnDep, settings: SettingsDep,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
+    base, shared = public_base(request), links_shared(request)
     state = await feed_state(conn)
-    v = validators(state, "discovery", {"base": str(request.base_url)})
+    v = validators(state, "discovery", {"base": base})
     ttl = settings.feed_ttl_s
-    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since, shared=shared)) is not None:
         return hit
-    base = str(request.base_url).rstrip("/")
 
     def schema(name: str) -> str:
         return f"{base}/v1/feeds/schemas/{name}.json"
@@ -96,7 +97,7 @@ async def discovery(
                 "description": f"bulk-upload file for {platform}"})
     body = {"last_updated": utc_iso(state.last_modified or _now()), "ttl": ttl,
             "version": FEED_VERSION, "data": {"feeds": feeds}}
-    return JSONResponse(body, headers=cache_headers(v, ttl))
+    return JSONResponse(body, headers=cache_headers(v, ttl, shared=shared))
 
 
 @router.get(
@@ -193,6 +194,6 @@ async def schema(
 ) -> Response:
     if name not in SCHEMAS:
         raise NotFound(f"no feed schema {name!r}", [("name", f"one of {', '.join(SCHEMAS)}")])
-    return JSONResponse(feed_schema(name, str(request.url)),
-                        headers={"Cache-Control": "public, max-age=86400"},
+    return JSONResponse(feed_schema(name, public_url(request, "")),
+                        headers={"Cache-Control": link_cache_control(request, 86400)},
                         media_type="application/schema+json")

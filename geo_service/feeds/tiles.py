@@ -17,9 +17,11 @@ Choices, for the people who draw the map:
   (e.g. ``promoteId: "code"`` and feature state).
 - **Exact at every zoom**: no thinning or clustering, so a zoomed-out tile of
   a national data set is large (at 1M stations a zoom-4 tile over eastern
-  China is ~64 MB and takes seconds). The TileJSON advertises ``minzoom``
-  :data:`TILEJSON_MINZOOM` so map clients do not ask for those; the endpoint
-  still serves every zoom 0–22 to whoever asks.
+  China is ~64 MB and takes seconds; zoom 0 is every station). So the
+  TileJSON's ``minzoom`` :data:`TILEJSON_MINZOOM` is also the floor the
+  endpoint serves: a lower zoom is a 422 naming ``z``. Above the TileJSON's
+  ``maxzoom`` clients overzoom; deeper tiles (to 22) are still served, since
+  they only get smaller.
 - **Uncompressed** bodies: point tiles are small, and a proxy or CDN in front
   compresses (and caches) better than the app server.
 - ``crs=gcj02`` places the points in GCJ-02 before projecting, for overlays on
@@ -51,6 +53,7 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.responses import JSONResponse
+from geo_service.security import links_shared, public_base
 from geo_service.stations.router import ConnDep, SettingsDep
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
@@ -200,7 +203,8 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
 )
 async def tile(
     conn: ConnDep, settings: SettingsDep,
-    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description="zoom, 0-22")],
+    z: Annotated[int, Path(ge=TILEJSON_MINZOOM, le=MAX_ZOOM, description=(
+        f"zoom, {TILEJSON_MINZOOM}-{MAX_ZOOM} (a lower zoom holds too many stations)"))],
     x: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM, description="column, 0 ≤ x < 2^z")],
     y: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM,
                            description="row from the north, 0 ≤ y < 2^z (XYZ scheme)")],
@@ -232,14 +236,15 @@ async def stations_tilejson(
     request: Request, conn: ConnDep, settings: SettingsDep, crs: TileCrs = "wgs84",
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
-    base = str(request.base_url).rstrip("/")
+    base, shared = public_base(request), links_shared(request)
     state = await feed_state(conn)
     v = validators(state, "tilejson", {"base": base, "crs": crs})
     ttl = settings.feed_ttl_s
-    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since, shared=shared)) is not None:
         return hit
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(tq.TILESET_SUMMARY)
         summary = await cur.fetchone()
     assert summary is not None
-    return JSONResponse(tilejson(base, crs, summary), headers=cache_headers(v, ttl))
+    return JSONResponse(tilejson(base, crs, summary),
+                        headers=cache_headers(v, ttl, shared=shared))

@@ -109,10 +109,14 @@ def file_path(key: str) -> Path | None:
     return path if path.is_file() else None
 
 
+#: Where ``cdn`` mode loads the assets from (a page's CSP allows it).
+CDN_ORIGIN = "https://cdn.jsdelivr.net"
+
+
 def url(asset: Asset, mode: AssetMode, prefix: str = "/maps/assets") -> str:
     """The URL of an asset in ``cdn`` or ``local`` mode."""
     if mode is AssetMode.CDN:
-        return f"https://cdn.jsdelivr.net/npm/{asset.package}@{version(asset.package)}/{asset.path}"
+        return f"{CDN_ORIGIN}/npm/{asset.package}@{version(asset.package)}/{asset.path}"
     return f"{prefix}/{asset.key}"
 
 

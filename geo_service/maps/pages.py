@@ -7,13 +7,17 @@ page for the same data and moment.
 
 from __future__ import annotations
 
+import html
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
+from geo_service.html import page_csp
 from geo_service.maps import data, render
-from geo_service.maps.options import MapOptions
+from geo_service.maps.assets import CDN_ORIGIN, AssetMode
+from geo_service.maps.options import Basemap, MapOptions
 
 
 class MapKind(StrEnum):
@@ -26,7 +30,44 @@ class MapKind(StrEnum):
 
 def make_page(conn: psycopg.Connection[Any], kind: MapKind, area_code: str | None,
               opts: MapOptions, run_id: int | None = None) -> str:
-    """The HTML of one map of ``area_code`` (None: everywhere) as of ``opts.at``."""
+    """The HTML of one map of ``area_code`` (None: everywhere) as of ``opts.at``,
+    with its Content-Security-Policy in a ``<meta>`` (see :func:`with_policy`)."""
+    return with_policy(_render(conn, kind, area_code, opts, run_id), opts)
+
+
+def tile_sources(basemap: Basemap) -> list[str]:
+    """CSP sources of a basemap's tile servers (``{s}`` expanded to its subdomains)."""
+    if not basemap.url:
+        return []
+    parts = urlsplit(basemap.url)
+    hosts = {parts.netloc.replace("{s}", s) for s in basemap.subdomains or " "}
+    if any("{" in h or not h for h in hosts):
+        return [f"{parts.scheme}:"]  # another placeholder in the host: any host of the scheme
+    return sorted(f"{parts.scheme}://{h}" for h in hosts)
+
+
+def with_policy(page: str, opts: MapOptions) -> str:
+    """The page with a ``<meta>`` Content-Security-Policy right after its charset.
+
+    In the page itself, so a file written by ``geo-service maps render`` and
+    opened from a shared drive is as protected as a served one: only the page's
+    own inline scripts (by hash) and Leaflet from where ``opts.assets`` says
+    run, and images come only from the basemap's tile servers. The served
+    pages add ``frame-ancestors`` in the header (a meta policy cannot).
+    """
+    origin = {AssetMode.CDN: [CDN_ORIGIN], AssetMode.LOCAL: ["'self'"],
+              AssetMode.INLINE: []}[opts.assets]
+    policy = page_csp(page, scripts=origin, styles=origin,
+                      images=[*origin, *tile_sources(opts.basemap)], meta=True)
+    tag = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
+    charset = '<meta http-equiv="content-type" content="text/html; charset=UTF-8" />'
+    if charset in page:
+        return page.replace(charset, f"{charset}\n    {tag}", 1)
+    return page.replace("<head>", f"<head>\n{tag}", 1)
+
+
+def _render(conn: psycopg.Connection[Any], kind: MapKind, area_code: str | None,
+            opts: MapOptions, run_id: int | None) -> str:
     area = data.load_area(conn, area_code)
     if kind is MapKind.COVERAGE:
         run = data.run_for(conn, run_id, area_code, opts.crs)

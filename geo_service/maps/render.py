@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -27,6 +26,7 @@ from jinja2 import Template
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType
 from geo_service.coverage.analysis import TOTAL_AREA
+from geo_service.html import json_for_html
 from geo_service.maps.assets import head_html
 from geo_service.maps.data import Area, Run, Stations
 from geo_service.maps.options import MapOptions
@@ -64,13 +64,6 @@ _COLUMNS = ("code", "name", "address", "lon", "lat", "host", "status", "hours", 
 @cache
 def _static(name: str) -> str:
     return resources.files("geo_service.maps").joinpath("static", name).read_text("utf-8")
-
-
-def _json(value: Any) -> str:
-    """JSON safe to sit inside a ``<script>``: no ``</``, no raw U+2028/2029."""
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-    return (text.replace("</", "<\\/").replace("\u2028", "\\u2028")
-            .replace("\u2029", "\\u2029"))
 
 
 class _Raw(Element):
@@ -112,7 +105,7 @@ class _Layer(MacroElement):
         self.fn = fn
         self.block = f"geo-payload-{self.get_name()}"
         fig.html.add_child(_Raw(f'<script type="application/json" id="{self.block}">'
-                                f"{_json(payload)}</script>"), name=self.block)
+                                f"{json_for_html(payload)}</script>"), name=self.block)
 
 
 def local_time(at: dt.datetime) -> str:
@@ -168,11 +161,16 @@ def _page(opts: MapOptions, title: str, bounds: list[list[float]] | None) -> fol
 
 def _districts(m: folium.Map, features: list[dict[str, Any]], labels: dict[str, str],
                value_alias: str) -> None:
-    """District outlines with a tooltip naming each and its figure (counts or share)."""
+    """District outlines with a tooltip naming each and its figure (counts or share).
+
+    folium's tooltip writes property values into the page as HTML, so the
+    names are escaped here (an area named ``<img onerror=…>`` stays text).
+    """
     if not features:
         return
     fc = {"type": "FeatureCollection", "features": [
-        {**f, "properties": {**f["properties"], "figure": labels.get(f["id"], "—")}}
+        {**f, "properties": {**f["properties"], "name": html.escape(f["properties"]["name"] or ""),
+                             "figure": html.escape(labels.get(f["id"], "—"))}}
         for f in features]}
     folium.GeoJson(
         fc, name="区界 district outlines",

@@ -23,6 +23,7 @@ from geo_service.maps.assets import AssetMode
 from geo_service.maps.options import BASEMAPS, MapOptions, basemap
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.schemas import IsoText
+from geo_service.security import FRAME_CSP
 from geo_service.settings import Settings
 from geo_service.stations.router import AT_PATTERN
 
@@ -94,7 +95,12 @@ def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
           run: int | None = None) -> HTMLResponse:
     with connect(request.app.state.database_url) as conn:
         page = make_page(conn, kind, area, opts, run_id=run)
-    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+    # The page's own <meta> policy says what may run and load; the header adds what a
+    # meta policy cannot (frame-ancestors), and both apply. Tile servers see our origin
+    # (OpenStreetMap's tile policy asks for a Referer), never the page's query.
+    return HTMLResponse(page, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": FRAME_CSP,
+                                       "Referrer-Policy": "strict-origin-when-cross-origin"})
 
 
 @router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
@@ -157,4 +163,5 @@ def rendered(request: Request, name: str) -> Response:
     if not path.is_file():
         raise NotFound(f"{name} has not been rendered: run `geo-service maps render`",
                        [("name", "not rendered yet")])
-    return FileResponse(path, media_type="text/html")
+    return FileResponse(path, media_type="text/html",
+                        headers={"Content-Security-Policy": FRAME_CSP})

@@ -17,10 +17,12 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
+from geo_service.html import page_csp
 from geo_service.operations import reports, visits
 from geo_service.operations.common import DEVICE_COOKIE, client_hash, device_hash, station_ref
 from geo_service.responses import JSONResponse
 from geo_service.schemas import IsoText
+from geo_service.security import public_base
 from geo_service.stations.router import (
     AREA_PATTERN,
     CODE_PATTERN,
@@ -193,8 +195,10 @@ _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def checkin_page(request: Request, conn: ConnDep, code: CodePath) -> HTMLResponse:
     """Sets the ``geo_device`` cookie (random, HttpOnly, a year) so repeat taps count once."""
     station = await station_ref(conn, code)
-    page = HTMLResponse(visits.checkin_page(station, f"../stations/{code}/checkins"),
-                        headers={"Cache-Control": "no-store"})
+    html = visits.checkin_page(station, f"../stations/{code}/checkins")
+    page = HTMLResponse(html, headers={"Cache-Control": "no-store",
+                                       "Content-Security-Policy": page_csp(
+                                           html, connect=["'self'"])})
     if not 0 < len(request.cookies.get(DEVICE_COOKIE, "")) <= 200:
         page.set_cookie(DEVICE_COOKIE, secrets.token_urlsafe(18), max_age=365 * 86400,
                         httponly=True, samesite="lax", secure=request.url.scheme == "https")
@@ -206,7 +210,7 @@ async def checkin_page(request: Request, conn: ConnDep, code: CodePath) -> HTMLR
             summary="The station's stable check-in link (and QR code) to print")
 async def checkin_link(request: Request, conn: ConnDep, code: CodePath) -> Response:
     await station_ref(conn, code)
-    url = str(request.url_for("checkin_page", code=code))
+    url = public_base(request) + request.app.url_path_for("checkin_page", code=code)
     return JSONResponse({"station": code, "url": url,
                          "qr_svg": await run_in_threadpool(visits.qr_svg, url)})
 

@@ -186,10 +186,16 @@ def inspection_mask(items: dict[str, str], extras: list[str]) -> int:
     return amenity_mask([c for c, state in items.items() if state == "present"] + extras)
 
 
-def public_inspection(row: dict[str, Any]) -> dict[str, Any]:
-    """Stored row → API dict: items in the catalogue's order, the mask as amenity codes."""
+def public_inspection(row: dict[str, Any], *, with_inspector: bool = False) -> dict[str, Any]:
+    """Stored row → API dict: items in the catalogue's order, the mask as amenity codes.
+
+    The inspector (the recording key's name, often a person's) is shown only
+    to the key that recorded it: the history is public.
+    """
     row["items"] = {a.code: row["items"][a.code] for a in TEN_ONES if a.code in row["items"]}
     row["amenities"] = amenity_codes(int(row.pop("amenity_mask")))
+    if not with_inspector:
+        row.pop("inspector", None)
     return row
 
 
@@ -218,7 +224,8 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
         if row["current"]:
             updated = await _rows(conn, APPLY_TO_STATION, rec)
             version = updated[0]["version"] if updated else version
-    return {**public_inspection(row), "applied": row["current"], "station_version": version}
+    return {**public_inspection(row, with_inspector=True), "applied": row["current"],
+            "station_version": version}
 
 
 #: ``<day ordinal>.<id>`` of the last row seen; every string this matches is a cursor

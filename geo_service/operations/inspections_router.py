@@ -130,7 +130,6 @@ class InspectionPublic(BaseModel):
     id: int
     station_code: str
     inspected_on: dt.date
-    inspector: str = Field(description="name of the key that recorded it")
     items: dict[str, ItemState]
     extras: list[str]
     hours_observed: str | None
@@ -145,6 +144,8 @@ class InspectionPublic(BaseModel):
 
 
 class InspectionCreated(InspectionPublic):
+    inspector: str = Field(description="name of the key that recorded it (not in the public "
+                                       "history)")
     applied: bool = Field(description="it became the station's verified amenities and date")
     station_version: int = Field(description="the station's version after this write")
 

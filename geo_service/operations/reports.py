@@ -44,7 +44,7 @@ from geo_service.stations.service import (
     Principal,
     decode_cursor,
     encode_cursor,
-    require_scope,
+    in_scope,
 )
 
 AMENITY_KINDS = ("amenity_missing", "amenity_broken")
@@ -206,12 +206,27 @@ def public_report(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in _SCOPE_ONLY}
 
 
+def _unknown(report_id: int) -> NotFound:
+    return NotFound(f"no report {report_id}", [("id", "unknown report")])
+
+
+async def _require_visible(conn: AsyncConnection[Any], principal: Principal,
+                           row: dict[str, Any], report_id: int) -> None:
+    """A report outside the key's area is answered exactly like an unknown id (404).
+
+    A 403 would tell an area editor that the id exists elsewhere, so report
+    ids (sequential) could be probed to count other areas' reports.
+    """
+    if not await in_scope(conn, principal, row):
+        raise _unknown(report_id)
+
+
 async def get_report(conn: AsyncConnection[Any], report_id: int) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(GET_REPORT, {"id": report_id})
         row = await cur.fetchone()
     if row is None:
-        raise NotFound(f"no report {report_id}", [("id", "unknown report")])
+        raise _unknown(report_id)
     return row
 
 
@@ -256,7 +271,7 @@ async def report_detail(conn: AsyncConnection[Any], principal: Principal,
                         report_id: int) -> dict[str, Any]:
     """One report with every decision taken on it, oldest first."""
     report = await get_report(conn, report_id)
-    await require_scope(conn, principal, report, "report's station")
+    await _require_visible(conn, principal, report, report_id)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(RESOLUTIONS, {"id": report_id})
         resolutions = await cur.fetchall()
@@ -273,13 +288,13 @@ async def resolve_report(conn: AsyncConnection[Any], settings: Settings, princip
             await cur.execute(REPORT_STATION, {"id": report_id})
             head = await cur.fetchone()
             if head is None:
-                raise NotFound(f"no report {report_id}", [("id", "unknown report")])
+                raise _unknown(report_id)
             station_id = head["station_id"]
             await lock(conn, _station_key(station_id))
             await cur.execute(LOCK_REPORT, {"id": report_id})
             current = await cur.fetchone()
         assert current is not None  # reports are never deleted
-        await require_scope(conn, principal, current, "report's station")
+        await _require_visible(conn, principal, current, report_id)
         if version != current["version"]:
             raise VersionConflict(
                 f"decision based on version {version} but the report is at version "

@@ -26,7 +26,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import io
-import json
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -36,6 +35,7 @@ from psycopg.rows import dict_row
 
 from geo_service.catalogue import OPERATIONAL
 from geo_service.errors import GeoServiceError, NotFound, invalid
+from geo_service.html import json_for_html
 from geo_service.operations.common import check_rate, station_ref
 from geo_service.settings import Settings
 
@@ -334,4 +334,4 @@ def checkin_page(station: dict[str, Any], post_url: str) -> str:
     else:
         body = _CLOSED.format(status=html.escape(station["status"]))
     return _PAGE.format(name=html.escape(station["name"]), body=body,
-                        post_url=json.dumps(post_url).replace("<", "\\u003c"))
+                        post_url=json_for_html(post_url))
