@@ -55,6 +55,11 @@ import numpy as np
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+
+def relative(text: str) -> str:
+    """Paths in a report relative to the repository: it reads the same on any checkout."""
+    return text.replace(f"{ROOT}/", "")
 for _p in (str(BENCH), str(ROOT)):
     if _p not in sys.path:
         sys.path.insert(0, _p)
@@ -1118,7 +1123,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase:
         return child_main(args)
     doc = json.loads((OUT / "results.json").read_text()) if args.md_only else run(args)
-    Path(args.md).write_text(render_md(doc))
+    Path(args.md).write_text(relative(render_md(doc)))
     print(f"[coverage] wrote {args.md}", flush=True)
     return 0
 

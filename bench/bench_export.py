@@ -35,6 +35,11 @@ import psycopg
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+
+def relative(text: str) -> str:
+    """Paths in a report relative to the repository: it reads the same on any checkout."""
+    return text.replace(f"{ROOT}/", "")
 for p in (str(BENCH), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
@@ -180,7 +185,7 @@ def write_report(r: dict[str, Any], info: dict[str, str], command: str) -> None:
         *(f"- {k}: {v}" for k, v in info.items()),
         "",
     ]
-    REPORT.write_text("\n".join(lines))
+    REPORT.write_text(relative("\n".join(lines)))
 
 
 if __name__ == "__main__":

@@ -45,6 +45,11 @@ import psycopg
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+
+def relative(text: str) -> str:
+    """Paths in a report relative to the repository: it reads the same on any checkout."""
+    return text.replace(f"{ROOT}/", "")
 for p in (str(BENCH), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
@@ -353,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     info = machine_info(make_data.db_url(sizes[-1]))
     info["chromium"] = _sh([CHROMIUM, "--version"])
     info["packages"] = ", ".join(f"{m} {version(m)}" for m in ("folium", "playwright", "psycopg"))
-    REPORT.write_text(render_report(doc, info))
+    REPORT.write_text(relative(render_report(doc, info)))
     print(figures_table(results))
     print(f"[maps] wrote {REPORT.relative_to(ROOT)} and {RESULTS.relative_to(ROOT)}")
     if len(set(doc["maps_code"])) > 1:

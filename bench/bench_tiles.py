@@ -40,6 +40,11 @@ from typing import Any
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+
+def relative(text: str) -> str:
+    """Paths in a report relative to the repository: it reads the same on any checkout."""
+    return text.replace(f"{ROOT}/", "")
 for p in (str(BENCH), str(ROOT)):
     if p not in sys.path:
         sys.path.insert(0, p)
@@ -446,7 +451,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['api']['rps']:.0f} req/s (p50 {r['api']['p50_ms']:.1f}, p99 "
               f"{r['api']['p99_ms']:.1f} ms), non-200 {r['api']['non200']}")
     if not args.no_report:
-        REPORT.write_text(render(doc, machine_info(make_data.db_url(sizes[-1]))))
+        REPORT.write_text(relative(render(doc, machine_info(make_data.db_url(sizes[-1])))))
         print(f"[tiles] wrote {REPORT.relative_to(ROOT)}")
     return 0
 

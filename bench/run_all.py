@@ -28,6 +28,11 @@ from zoneinfo import ZoneInfo
 
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
+
+
+def relative(text: str) -> str:
+    """Paths in a report relative to the repository: it reads the same on any checkout."""
+    return text.replace(f"{ROOT}/", "")
 if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
@@ -392,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.readme_only:
         doc = json.loads(Path(args.out).read_text())
         run_args = argparse.Namespace(**{**vars(args), **doc.get("args", {})})
-        Path(args.readme).write_text(render_readme(doc, doc["data"], doc["machine"], run_args))
+        text = render_readme(doc, doc["data"], doc["machine"], run_args)
+        Path(args.readme).write_text(relative(text))
         print(f"[run_all] re-rendered {args.readme} from {args.out}")
         return 0
 
@@ -406,7 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     doc["data"] = data
     doc["args"] = {k: v for k, v in vars(args).items() if k not in ("readme_only",)}
     Path(args.out).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
-    Path(args.readme).write_text(render_readme(doc, data, info, args))
+    Path(args.readme).write_text(relative(render_readme(doc, data, info, args)))
     print(f"[run_all] wrote {args.readme} and {args.out}")
     rc = 0
     if args.coverage:
