@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service import auth
 from geo_service.audit import station_history
+from geo_service.auth import Principal
 from geo_service.db import connect
+from geo_service.deps import AuthHeader, CodePath, ConnDep, Editor
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from geo_service.operations.common import station_ref
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AreaCode, JsonInt
-from geo_service.stations.router import AuthHeader, CodePath, ConnDep
-from geo_service.stations.service import Principal, require_scope
+from geo_service.stations.service import require_scope
 
 router = APIRouter(prefix="/v1", tags=["administration"])
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1)]
@@ -145,11 +146,9 @@ def rotate_key(request: Request, key_id: KeyId, body: KeyRotate | None = None,
 @router.get("/stations/{code}/history", response_model=StationHistory,
             responses={**ERROR_RESPONSES, **{s: WRITE_RESPONSES[s] for s in (401, 403, 404)}},
             summary="Who changed this station, when and what (editor or admin)")
-async def history(conn: ConnDep, code: CodePath, authorization: AuthHeader = None,
+async def history(conn: ConnDep, code: CodePath, principal: Editor,
                   after: Annotated[int, Query(ge=0, le=2**62)] = 0,
                   limit: Annotated[int, Query(ge=1, le=500)] = 100) -> Response:
-    principal = await auth.authenticate(conn, authorization)
-    auth.require_role(principal, "editor", "admin")
     if principal.area_code is not None:
         await require_scope(conn, principal, await station_ref(conn, code), "station")
     return JSONResponse(await station_history(conn, code, after=after, limit=limit))

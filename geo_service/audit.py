@@ -20,8 +20,8 @@ from psycopg.rows import dict_row
 
 from geo_service.errors import NotFound
 
-if TYPE_CHECKING:  # the stations room calls set_actor; a runtime import would be circular
-    from geo_service.stations.service import Principal
+if TYPE_CHECKING:  # auth calls set_actor's SQL; a runtime import would be circular
+    from geo_service.auth import Principal
 
 #: Transaction-local: the triggers of this transaction's writes read it.
 SET_ACTOR = "SELECT set_config('geo.actor', %s, true)"

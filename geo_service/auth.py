@@ -19,6 +19,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -26,7 +27,17 @@ from psycopg.rows import dict_row
 
 from geo_service.audit import SET_ACTOR, actor_json
 from geo_service.errors import Forbidden, NotFound, StateConflict, Unauthorized, invalid
-from geo_service.stations.service import Principal
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is writing: the API key's role and optional area scope."""
+
+    key_id: int | None  # None: the command line, acting without a key
+    name: str
+    role: str
+    area_code: str | None
+
 
 #: admin and editor write stations (optionally within an area); an inspector
 #: records inspections for stations in its area.

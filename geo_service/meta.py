@@ -11,11 +11,12 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
+from geo_service.deps import ConnDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
+from geo_service.params import AREA_PATTERN
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.stations import queries as q
-from geo_service.stations.router import AREA_PATTERN, ConnDep
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -84,7 +84,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         china_date,
         export_filename,
     )
-    from geo_service.stations.router import AREA_PATTERN, parse_bbox
+    from geo_service.params import AREA_PATTERN, parse_bbox
 
     if args.area is not None and not re.fullmatch(AREA_PATTERN, args.area):
         print(f"error: --area {args.area!r} is not an admin area code", file=sys.stderr)

@@ -30,6 +30,7 @@ from fastapi.responses import StreamingResponse
 from psycopg import AsyncConnection
 
 from geo_service.coords import Crs
+from geo_service.deps import ConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, invalid
 from geo_service.feeds.caching import feed_state, validators
 from geo_service.feeds.export_formats import (
@@ -54,13 +55,7 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.feeds.service import minute_of, station_batches
-from geo_service.stations.router import (
-    AREA_PATTERN,
-    BBOX_PATTERN,
-    ConnDep,
-    SettingsDep,
-    parse_bbox,
-)
+from geo_service.params import AREA_PATTERN, BBOX_PATTERN, parse_bbox
 
 router = APIRouter(prefix="/v1/exports", tags=["feeds"])
 

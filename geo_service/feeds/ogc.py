@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType
+from geo_service.deps import ConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound
 from geo_service.feeds import ogc_service as svc
 from geo_service.feeds import service
@@ -34,9 +35,9 @@ from geo_service.feeds.http import (
     cache_headers,
     conditional,
 )
+from geo_service.params import AREA_PATTERN, CODE_PATTERN
 from geo_service.responses import GeoJSONResponse, JSONResponse
 from geo_service.security import link_cache_control, links_shared, public_base, public_url
-from geo_service.stations.router import AREA_PATTERN, CODE_PATTERN, ConnDep, SettingsDep
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 

@@ -32,7 +32,7 @@ from geo_service.errors import GeoServiceError, clip, invalid
 from geo_service.feeds import ogc_queries as q
 from geo_service.feeds.features import utc_iso
 from geo_service.feeds.queries import PUBLISHED
-from geo_service.stations.router import AREA_PATTERN, CODE_PATTERN, parse_bbox
+from geo_service.params import AREA_PATTERN, CODE_PATTERN, parse_bbox
 
 COLLECTION_ID = "stations"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from geo_service.coords import Crs
+from geo_service.deps import ConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, NotFound
 from geo_service.feeds import service
 from geo_service.feeds.caching import feed_state, validators
@@ -27,15 +28,9 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.feeds.schemas import SCHEMAS, feed_schema
+from geo_service.params import AREA_PATTERN, BBOX_PATTERN, CURSOR_PATTERN, decode_cursor, parse_bbox
 from geo_service.responses import JSONResponse
 from geo_service.security import link_cache_control, links_shared, public_base, public_url
-from geo_service.stations.router import (
-    AREA_PATTERN,
-    BBOX_PATTERN,
-    ConnDep,
-    SettingsDep,
-    parse_bbox,
-)
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
 
@@ -137,12 +132,12 @@ async def stations_geojson(
 )
 async def changes(
     conn: ConnDep, settings: SettingsDep,
-    since: Annotated[str | None, Query(pattern=service.CURSOR_PATTERN,
+    since: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
-    after = service.decode_cursor(since)
+    (after,) = decode_cursor(since, "since")
     now = _now()
     at = service.minute_of(now)
     state = await feed_state(conn)

@@ -18,9 +18,9 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from geo_service.errors import invalid
 from geo_service.feeds import queries as q
 from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_features, utc_iso
+from geo_service.params import decode_cursor, encode_cursor
 from geo_service.responses import dumps
 
 #: Rows per fetch from the server-side cursor of a streamed feed.
@@ -75,24 +75,6 @@ async def stream_feature_collection(
     yield b"]}"
 
 
-#: Every string this matches is a cursor ("after change N"): schema and behaviour agree.
-CURSOR_PATTERN = r"^[0-9]{1,18}$"
-
-
-def encode_cursor(seq: int) -> str:
-    """The change feed's cursor for "everything after change ``seq``"."""
-    return str(seq)
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """Cursor → change number; ``None`` or empty means from the beginning."""
-    if not cursor:
-        return 0
-    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
-        raise invalid("since", "not a cursor this feed handed out")
-    return int(cursor)
-
-
 async def changes_page(
     conn: AsyncConnection[Any], *, since: str | None, limit: int, at: dt.datetime,
 ) -> dict[str, Any]:
@@ -102,7 +84,7 @@ async def changes_page(
     order, what it sees is a prefix of all changes, so the next page starting
     at the returned cursor cannot miss a write that commits later.
     """
-    after = decode_cursor(since)
+    (after,) = decode_cursor(since, "since")
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.CHANGES, {"after": after, "limit": limit + 1, "at": at})
         rows = await cur.fetchall()

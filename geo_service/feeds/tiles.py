@@ -41,6 +41,7 @@ from psycopg.rows import dict_row
 
 from geo_service.catalogue import TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84_array
+from geo_service.deps import ConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, invalid
 from geo_service.feeds import tile_queries as tq
 from geo_service.feeds.caching import feed_state, validators
@@ -54,7 +55,6 @@ from geo_service.feeds.http import (
 )
 from geo_service.responses import JSONResponse
 from geo_service.security import links_shared, public_base
-from geo_service.stations.router import ConnDep, SettingsDep
 
 router = APIRouter(prefix="/tiles", tags=["tiles"])
 

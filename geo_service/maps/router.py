@@ -22,10 +22,10 @@ from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.options import BASEMAPS, MapOptions, basemap
 from geo_service.maps.pages import MapKind, make_page
+from geo_service.params import AT_PATTERN
 from geo_service.schemas import IsoText
 from geo_service.security import FRAME_CSP
 from geo_service.settings import Settings
-from geo_service.stations.router import AT_PATTERN
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 

@@ -32,7 +32,7 @@ from geo_service.settings import Settings
 if typing.TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-    from geo_service.stations.service import Principal
+    from geo_service.auth import Principal
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -114,7 +114,7 @@ def _with_db(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitabl
 
 def _cli_principal() -> Principal:
     """An admin without a key: the key columns of inspections and resolutions are nullable."""
-    from geo_service.stations.service import Principal
+    from geo_service.auth import Principal
 
     return Principal(key_id=None, name="cli", role="admin",
                      area_code=None)

@@ -16,23 +16,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from geo_service.deps import CodePath, ConnDep, Editor, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.html import page_csp
 from geo_service.operations import reports, visits
 from geo_service.operations.common import DEVICE_COOKIE, client_hash, device_hash, station_ref
+from geo_service.params import AREA_PATTERN, CODE_PATTERN, CURSOR_PATTERN
 from geo_service.responses import JSONResponse
 from geo_service.schemas import IsoText
 from geo_service.security import public_base
-from geo_service.stations.router import (
-    AREA_PATTERN,
-    CODE_PATTERN,
-    AuthHeader,
-    CodePath,
-    ConnDep,
-    SettingsDep,
-    principal_for,
-)
-from geo_service.stations.service import CURSOR_PATTERN
 
 router = APIRouter(prefix="/v1", tags=["worker feedback"])
 
@@ -280,7 +272,7 @@ ReportId = Annotated[int, Path(ge=1, le=2**63 - 1, description="report id")]
 @router.get("/reports", response_model=ReportPage, responses=WRITE_RESPONSES,
             summary="Worker reports to work through, oldest first (editor or admin key)")
 async def list_reports(
-    conn: ConnDep, settings: SettingsDep, authorization: AuthHeader = None,
+    conn: ConnDep, settings: SettingsDep, principal: Editor,
     status: Literal["open", "resolved", "rejected", "all"] = "open",
     kind: ReportKind | None = None,
     station: Annotated[str | None, Query(pattern=CODE_PATTERN)] = None,
@@ -289,7 +281,6 @@ async def list_reports(
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                         description="next_cursor of the previous page")] = None,
 ) -> Response:
-    principal = await principal_for(conn, authorization)
     await visits.require_area(conn, area)
     page = await reports.list_reports(
         conn, principal, status=None if status == "all" else status, kind=kind,
@@ -300,15 +291,13 @@ async def list_reports(
 @router.get("/reports/{report_id}", response_model=ReportDetail, responses=_EDITOR,
             summary="One report with its resolution history (editor or admin key)")
 async def get_report(conn: ConnDep, report_id: ReportId,
-                     authorization: AuthHeader = None) -> Response:
-    principal = await principal_for(conn, authorization)
+                     principal: Editor) -> Response:
     return JSONResponse(await reports.report_detail(conn, principal, report_id))
 
 
 @router.post("/reports/{report_id}/resolution", response_model=ReportDetail, responses=_EDITOR,
              summary="Resolve, reject or reopen a report; needs its version (editor or admin)")
 async def resolve_report(conn: ConnDep, settings: SettingsDep, report_id: ReportId,
-                         body: ResolutionIn, authorization: AuthHeader = None) -> Response:
-    principal = await principal_for(conn, authorization)
+                         body: ResolutionIn, principal: Editor) -> Response:
     return JSONResponse(await reports.resolve_report(
         conn, settings, principal, report_id, body.action, body.note, body.version))

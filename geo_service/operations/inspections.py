@@ -26,10 +26,12 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from geo_service.audit import set_actor
+from geo_service.auth import Principal
 from geo_service.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
 from geo_service.errors import AlreadyExists, Forbidden, NotFound, invalid
 from geo_service.operations.common import station_ref
-from geo_service.stations.service import Principal, begin_station_write, in_scope
+from geo_service.params import decode_cursor, encode_cursor
+from geo_service.stations.service import begin_station_write, in_scope
 
 #: China has one civil time zone; "today" for inspection dates and overdue lists.
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -228,38 +230,27 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
             "station_version": version}
 
 
-#: ``<day ordinal>.<id>`` of the last row seen; every string this matches is a cursor
-#: (days past the calendar are clamped to it), so schema and behaviour agree.
-CURSOR_PATTERN = r"^[0-9]{1,7}\.[0-9]{1,18}$"
-
-
-def encode_cursor(on: dt.date, last_id: int) -> str:
-    return f"{on.toordinal()}.{last_id}"
-
-
-def decode_cursor(cursor: str | None) -> tuple[dt.date | None, int]:
-    """History cursor (:data:`CURSOR_PATTERN`) → (inspected_on, id) of the last row seen."""
+def _after(cursor: str | None) -> tuple[dt.date | None, int]:
+    """History cursor (``<day ordinal>.<id>``) → (inspected_on, id) of the last row seen;
+    days past the calendar are clamped to it, so every cursor the schema allows decodes."""
     if not cursor:
         return None, 0
-    day, _, last = cursor.partition(".")
-    if not (day.isascii() and day.isdigit() and last.isascii() and last.isdigit()
-            and len(day) <= 7 and len(last) <= 18):
-        raise invalid("cursor", "not a cursor returned by this API")
-    ordinal = min(max(int(day), 1), dt.date.max.toordinal())
-    return dt.date.fromordinal(ordinal), int(last)
+    day, last = decode_cursor(cursor, parts=2)
+    return dt.date.fromordinal(min(max(day, 1), dt.date.max.toordinal())), last
 
 
 async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
                            cursor: str | None) -> dict[str, Any]:
     """One page of a station's inspection history, newest first."""
-    after_on, after_id = decode_cursor(cursor)
+    after_on, after_id = _after(cursor)
     station = await station_ref(conn, code)
     rows = await _rows(conn, LIST_INSPECTIONS, {
         "station_id": station["id"], "after_on": after_on, "after_id": after_id,
         "limit": limit + 1})
     more = len(rows) > limit
     rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1]["inspected_on"], rows[-1]["id"]) if more else None
+    next_cursor = (encode_cursor(rows[-1]["inspected_on"].toordinal(), rows[-1]["id"])
+                   if more else None)
     items = [public_inspection(r) for r in rows]
     return {"station_code": station["code"], "inspections": items, "count": len(items),
             "next_cursor": next_cursor}

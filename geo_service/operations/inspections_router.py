@@ -23,15 +23,14 @@ from pydantic import (
     field_validator,
 )
 
-from geo_service.auth import authenticate, require_role
 from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES
+from geo_service.deps import CodePath, ConnDep, Editor, Inspector
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.hours import HoursError, validate_hours
 from geo_service.operations import inspections as svc
+from geo_service.params import AREA_PATTERN, CURSOR2_PATTERN
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AwardLevel, IsoText, no_control_chars
-from geo_service.stations.router import AREA_PATTERN, AuthHeader, CodePath, ConnDep
-from geo_service.stations.service import Principal
 
 router = APIRouter(prefix="/v1", tags=["inspections"])
 
@@ -261,19 +260,12 @@ AreaQ = Annotated[str | None, Query(pattern=AREA_PATTERN, description="any admin
 AwardId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-async def _principal(conn: ConnDep, authorization: str | None, *roles: str) -> Principal:
-    principal = await authenticate(conn, authorization)
-    require_role(principal, *roles)
-    return principal
-
-
 @router.post("/stations/{code}/inspections", response_model=InspectionCreated, status_code=201,
              responses=WRITE_RESPONSES,
              summary="Record an inspection (inspector, editor or admin key, within its area)")
 async def record_inspection(conn: ConnDep, code: CodePath, body: InspectionCreate,
-                            authorization: AuthHeader = None) -> Response:
+                            principal: Inspector) -> Response:
     """The station's verified amenities and date follow it when it is the latest."""
-    principal = await _principal(conn, authorization, "inspector", "editor", "admin")
     created = await svc.record_inspection(conn, principal, code, body.model_dump())
     return JSONResponse(created, status_code=201)
 
@@ -282,7 +274,7 @@ async def record_inspection(conn: ConnDep, code: CodePath, body: InspectionCreat
             responses=STATION_READ, summary="A station's inspection history, newest first")
 async def list_inspections(
     conn: ConnDep, code: CodePath, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(pattern=svc.CURSOR_PATTERN,
+    cursor: Annotated[str | None, Query(pattern=CURSOR2_PATTERN,
                                         description="next_cursor of the previous page")] = None,
 ) -> Response:
     return JSONResponse(await svc.list_inspections(conn, code, limit=limit, cursor=cursor))
@@ -338,8 +330,7 @@ async def list_awards(conn: ConnDep, code: CodePath) -> Response:
              responses=WRITE_RESPONSES, tags=["awards"],
              summary="Give a station an award (editor or admin key, within its area)")
 async def add_award(conn: ConnDep, code: CodePath, body: AwardCreate,
-                    authorization: AuthHeader = None) -> Response:
-    principal = await _principal(conn, authorization, "editor", "admin")
+                    principal: Editor) -> Response:
     return JSONResponse(await svc.add_award(conn, principal, code, body.model_dump()),
                         status_code=201)
 
@@ -348,7 +339,6 @@ async def add_award(conn: ConnDep, code: CodePath, body: AwardCreate,
                responses={**WRITE_RESPONSES, 204: {"description": "Removed"}}, tags=["awards"],
                summary="Remove an award (editor or admin key, within its area)")
 async def delete_award(conn: ConnDep, code: CodePath, award_id: AwardId,
-                       authorization: AuthHeader = None) -> Response:
-    principal = await _principal(conn, authorization, "editor", "admin")
+                       principal: Editor) -> Response:
     await svc.delete_award(conn, principal, code, award_id)
     return Response(status_code=204)

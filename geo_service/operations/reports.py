@@ -35,17 +35,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.audit import set_actor
+from geo_service.auth import Principal
 from geo_service.catalogue import AMENITY_BY_CODE
 from geo_service.errors import NotFound, VersionConflict, invalid
 from geo_service.operations.common import check_rate, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
+from geo_service.params import decode_cursor, encode_cursor
 from geo_service.settings import Settings
-from geo_service.stations.service import (
-    Principal,
-    decode_cursor,
-    encode_cursor,
-    in_scope,
-)
+from geo_service.stations.service import in_scope
 
 AMENITY_KINDS = ("amenity_missing", "amenity_broken")
 #: Which action may follow which status.
@@ -255,7 +252,7 @@ async def list_reports(conn: AsyncConnection[Any], principal: Principal, *,
                        status: str | None, kind: str | None, station: str | None,
                        area: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
     """Reports oldest first (a queue to work through); an area key sees only its area."""
-    params = {"after": decode_cursor(cursor), "status": status, "kind": kind,
+    params = {"after": decode_cursor(cursor)[0], "status": status, "kind": kind,
               "station": station, "area": area, "scope": principal.area_code,
               "limit": limit + 1}
     async with conn.cursor(row_factory=dict_row) as cur:

@@ -35,6 +35,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from geo_service.auth import Principal
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
 from geo_service.hours import (
@@ -49,7 +50,6 @@ from geo_service.schemas import PlainText
 from geo_service.stations import queries as q
 from geo_service.stations.queries import STOP_ACTIVE
 from geo_service.stations.service import (
-    Principal,
     begin_station_write,
     check_version,
     compiled_hours_columns,

@@ -9,20 +9,12 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from geo_service.coords import Crs
+from geo_service.deps import CodePath, ConnDep, CrsQ, Editor, IfMatch
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, invalid
 from geo_service.operations import stops
+from geo_service.params import AT_PATTERN, parse_if_match
 from geo_service.responses import JSONResponse
 from geo_service.schemas import IsoText
-from geo_service.stations.router import (
-    AT_PATTERN,
-    AuthHeader,
-    CodePath,
-    ConnDep,
-    CrsQ,
-    IfMatch,
-    parse_if_match,
-    principal_for,
-)
 
 router = APIRouter(prefix="/v1", tags=["mobile stations"])
 
@@ -48,9 +40,8 @@ async def get_stops(conn: ConnDep, code: CodePath, at: AtQ = None,
             responses=WRITE_RESPONSES,
             summary="Replace a mobile station's schedule (editor or admin; needs its version)")
 async def put_stops(conn: ConnDep, code: CodePath, body: stops.ScheduleIn,
-                    authorization: AuthHeader = None, if_match: IfMatch = None,
+                    principal: Editor, if_match: IfMatch = None,
                     crs: CrsQ = Crs.WGS84) -> Response:
-    principal = await principal_for(conn, authorization)
     schedule = await stops.replace_schedule(conn, principal, code, body, crs,
                                             parse_if_match(if_match))
     return JSONResponse(schedule, headers={"ETag": f'"{schedule["version"]}"'})

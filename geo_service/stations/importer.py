@@ -25,6 +25,7 @@ from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from geo_service.audit import set_actor
+from geo_service.auth import Principal
 from geo_service.coords import Crs
 from geo_service.errors import clip
 from geo_service.schemas import StationCreate
@@ -37,7 +38,7 @@ from geo_service.stations.import_limits import (
     check_cells,
     summarise,
 )
-from geo_service.stations.service import Principal, names_alike, to_record
+from geo_service.stations.service import names_alike, to_record
 
 
 class Format(StrEnum):

@@ -4,34 +4,49 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import math
-from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
-    Depends,
     File,
-    Header,
-    Path,
     Query,
-    Request,
     Response,
     UploadFile,
 )
 from psycopg import AsyncConnection
 
-from geo_service.auth import authenticate, require_role
+from geo_service.auth import Principal
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
 from geo_service.coverage.demand import import_demand
+from geo_service.deps import (
+    Admin,
+    CodePath,
+    ConnDep,
+    CrsQ,
+    Editor,
+    IfMatch,
+    LatQ,
+    LonQ,
+    SettingsDep,
+)
 from geo_service.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
     InvalidInput,
     PayloadTooLarge,
-    clip,
     invalid,
+)
+from geo_service.params import (
+    AREA_PATTERN,
+    AT_PATTERN,
+    BBOX_PATTERN,
+    CURSOR_PATTERN,
+    check_point,
+    list_pattern,
+    parse_bbox,
+    parse_if_match,
+    split_list,
 )
 from geo_service.responses import JSONResponse
 from geo_service.schemas import (
@@ -47,72 +62,10 @@ from geo_service.schemas import (
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
 from geo_service.stations.import_limits import Limits
-from geo_service.stations.service import NearestParams, Principal
+from geo_service.stations.service import NearestParams
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["stations"])
-
-
-async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
-    """A pooled connection for the length of one request."""
-    async with request.app.state.pool.connection() as conn:
-        yield conn
-
-
-async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
-SettingsDep = Annotated[Settings, Depends(get_settings)]
-AuthHeader = Annotated[
-    str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
-]
-IfMatch = Annotated[
-    str | None,
-    Header(alias="If-Match", pattern=r'^(W/)?"?[0-9]{1,9}"?$',
-           description="the version edited, as an ETag: \"3\""),
-]
-
-
-def list_pattern(allowed: set[str]) -> str:
-    """A comma list of these values (or nothing) as a pattern, for the schema to state."""
-    one = "(" + "|".join(sorted(allowed)) + ")"
-    return f"^$|^{one}(,{one})*$"
-
-
-def split_list(value: str | None, field: str, allowed: set[str]) -> list[str] | None:
-    """Comma list → values, refusing unknown ones by name."""
-    if value is None or not value.strip():
-        return None
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in items if v not in allowed]
-    if unknown:
-        raise invalid(field, f"unknown value(s) {clip(', '.join(unknown))}; allowed: "
-                             f"{', '.join(sorted(allowed))}")
-    return list(dict.fromkeys(items))
-
-
-def check_point(lat: float, lon: float) -> None:
-    """Coordinates a phone could really send; the message hints at swapped axes."""
-    for name, value in (("lat", lat), ("lon", lon)):
-        if not math.isfinite(value):
-            raise invalid(name, "must be a finite number")
-    if not -90 <= lat <= 90:
-        hint = " (lat and lon look swapped)" if -90 <= lon <= 90 else ""
-        raise invalid("lat", f"must be between -90 and 90, got {lat}{hint}")
-    if not -180 <= lon <= 180:
-        raise invalid("lon", f"must be between -180 and 180, got {lon}")
-
-
-def parse_if_match(value: str | None) -> int | None:
-    if value is None:
-        return None
-    raw = value.strip().removeprefix("W/").strip('"')
-    if not raw.isdigit() or len(raw) > 9:
-        raise invalid("If-Match", "must be the station's version as an ETag, e.g. \"3\"")
-    return int(raw)
 
 
 def _location_log(lat: float, lon: float, settings: Settings) -> str:
@@ -121,22 +74,9 @@ def _location_log(lat: float, lon: float, settings: Settings) -> str:
     return f"{round(lat, d)},{round(lon, d)}"
 
 
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-#: Four decimal numbers; empty means no box. Their order and range are checked by
-#: :func:`parse_bbox` (a rule a pattern cannot state).
-BBOX_PATTERN = r"^$|^ *-?[0-9]+(\.[0-9]+)? *(, *-?[0-9]+(\.[0-9]+)? *){3}$"
-#: Instants the service reasons about are written with a year from 1970 to 2199.
-AT_PATTERN = r"^(19[7-9][0-9]|2[01][0-9]{2})-"
-AREA_PATTERN = r"^[0-9A-Za-z]{1,20}$"
-CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="station code")]
 _AMENITIES = set(AMENITY_BY_CODE)
 _HOSTS = {h.value for h in HostType}
 _STATUSES = {s.value for s in Status}
-LatQ = Annotated[float, Query(description="latitude in `crs`", json_schema_extra={
-    "minimum": -90, "maximum": 90})]
-LonQ = Annotated[float, Query(description="longitude in `crs`", json_schema_extra={
-    "minimum": -180, "maximum": 180})]
-CrsQ = Annotated[Crs, Query(description="coordinate system of the query and the answer")]
 
 
 @router.get(
@@ -197,24 +137,6 @@ async def nearest(
     return JSONResponse(body)
 
 
-def parse_bbox(value: str | None, crs: Crs) -> list[float] | None:
-    """``minlon,minlat,maxlon,maxlat`` in ``crs`` → the same box in WGS-84; empty is none."""
-    if value is None or not value.strip():
-        return None
-    try:
-        parts = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise invalid("bbox", "must be minlon,minlat,maxlon,maxlat numbers") from None
-    if len(parts) != 4 or not all(math.isfinite(p) for p in parts):
-        raise invalid("bbox", "must be four finite numbers: minlon,minlat,maxlon,maxlat")
-    minlon, minlat, maxlon, maxlat = parts
-    if not (-180 <= minlon < maxlon <= 180 and -90 <= minlat < maxlat <= 90):
-        raise invalid("bbox", "corners out of range or min >= max")
-    a = to_wgs84(minlon, minlat, crs)
-    b = to_wgs84(maxlon, maxlat, crs)
-    return [a[0], a[1], b[0], b[1]]
-
-
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
             summary="List stations with filters and cursor pagination")
 async def list_stations(
@@ -232,7 +154,7 @@ async def list_stations(
                           description="comma list; default open,temporarily_closed")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    cursor: Annotated[str | None, Query(pattern=service.CURSOR_PATTERN,
+    cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                         description="next_cursor of the previous page")] = None,
     crs: CrsQ = Crs.WGS84,
 ) -> Response:
@@ -259,18 +181,11 @@ async def get_station(conn: ConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> R
     return _station_response(await service.get_station(conn, code, crs))
 
 
-async def principal_for(conn: AsyncConnection[Any], authorization: str | None) -> Principal:
-    principal = await authenticate(conn, authorization)
-    require_role(principal, "admin", "editor")
-    return principal
-
-
 @router.post("/stations", response_model=StationPublic, status_code=201,
              responses=WRITE_RESPONSES, summary="Create a station (editor or admin key)")
 async def create_station(
-    conn: ConnDep, body: StationCreate, authorization: AuthHeader = None, crs: CrsQ = Crs.WGS84
+    conn: ConnDep, body: StationCreate, principal: Editor, crs: CrsQ = Crs.WGS84
 ) -> Response:
-    principal = await principal_for(conn, authorization)
     station = await service.create_station(conn, principal, body.model_dump(), crs)
     return _station_response(station, 201)
 
@@ -278,10 +193,9 @@ async def create_station(
 @router.put("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
             summary="Replace a station; needs its current version")
 async def replace_station(
-    conn: ConnDep, code: CodePath, body: StationReplace, authorization: AuthHeader = None,
+    conn: ConnDep, code: CodePath, body: StationReplace, principal: Editor,
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
-    principal = await principal_for(conn, authorization)
     station = await service.replace_station(
         conn, principal, code, body.model_dump(), crs, parse_if_match(if_match)
     )
@@ -291,10 +205,9 @@ async def replace_station(
 @router.patch("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
               summary="Change some fields of a station; needs its current version")
 async def patch_station(
-    conn: ConnDep, code: CodePath, body: StationPatch, authorization: AuthHeader = None,
+    conn: ConnDep, code: CodePath, body: StationPatch, principal: Editor,
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
-    principal = await principal_for(conn, authorization)
     patch = body.model_dump(exclude_unset=True)
     for key in ("name", "lon", "lat", "host_type", "status", "opening_hours", "timezone",
                 "amenities", "sample"):
@@ -309,10 +222,9 @@ async def patch_station(
 @router.delete("/stations/{code}", response_model=StationPublic, responses=WRITE_RESPONSES,
                summary="Soft-delete: status closed with a timestamp; the record stays")
 async def delete_station(
-    conn: ConnDep, code: CodePath, authorization: AuthHeader = None, if_match: IfMatch = None,
+    conn: ConnDep, code: CodePath, principal: Editor, if_match: IfMatch = None,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
-    principal = await principal_for(conn, authorization)
     station = await service.delete_station(
         conn, principal, code, version, parse_if_match(if_match)
     )
@@ -325,12 +237,10 @@ FormatQ = Annotated[importer.Format | None, Query(description="default: from the
 
 async def _import(
     what: str, conn: AsyncConnection[Any], settings: Settings, file: UploadFile,
-    authorization: str | None, fmt: importer.Format | None, mode: importer.Mode,
+    principal: Principal, fmt: importer.Format | None, mode: importer.Mode,
     dry_run: bool, crs: Crs,
 ) -> Response:
-    """Shared by the station and demand imports: admin key, size cap, 422 with the report."""
-    principal = await authenticate(conn, authorization)
-    require_role(principal, "admin")
+    """Shared by the station and demand imports: size cap, 422 with the report."""
     data = await file.read(settings.max_import_bytes + 1)
     if len(data) > settings.max_import_bytes:
         raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
@@ -363,11 +273,11 @@ async def _import(
     summary="Import stations from CSV (UTF-8/GB18030), XLSX or GeoJSON (admin key)",
 )
 async def import_stations(
-    conn: ConnDep, settings: SettingsDep, file: FileField, authorization: AuthHeader = None,
+    conn: ConnDep, settings: SettingsDep, file: FileField, principal: Admin,
     format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
     dry_run: bool = False, crs: CrsQ = Crs.WGS84,
 ) -> Response:
-    return await _import("stations", conn, settings, file, authorization, format, mode,
+    return await _import("stations", conn, settings, file, principal, format, mode,
                          dry_run, crs)
 
 
@@ -377,9 +287,9 @@ async def import_stations(
     summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
 )
 async def import_demand_points(
-    conn: ConnDep, settings: SettingsDep, file: FileField, authorization: AuthHeader = None,
+    conn: ConnDep, settings: SettingsDep, file: FileField, principal: Admin,
     format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
     dry_run: bool = False, crs: CrsQ = Crs.WGS84,
 ) -> Response:
-    return await _import("demand", conn, settings, file, authorization, format, mode,
+    return await _import("demand", conn, settings, file, principal, format, mode,
                          dry_run, crs)

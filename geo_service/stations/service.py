@@ -20,6 +20,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.audit import set_actor
+from geo_service.auth import Principal
 from geo_service.catalogue import (
     OPERATIONAL,
     TEN_ONES_MASK,
@@ -40,6 +41,7 @@ from geo_service.errors import (
 )
 from geo_service.hours import compile_hours, open_state
 from geo_service.links import station_links
+from geo_service.params import decode_cursor, encode_cursor
 from geo_service.stations import queries as q
 
 log = logging.getLogger(__name__)
@@ -64,16 +66,6 @@ class NearestParams:
     host_types: list[str] | None
     statuses: list[str]
     min_ten_ones: int = 0
-
-
-@dataclass(frozen=True)
-class Principal:
-    """Who is writing: the API key's role and optional area scope."""
-
-    key_id: int | None  # None: the command line, acting without a key
-    name: str
-    role: str
-    area_code: str | None
 
 
 def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
@@ -170,24 +162,6 @@ async def get_station(conn: AsyncConnection[Any], code: str, crs: Crs) -> dict[s
     return public_row(row, crs)
 
 
-#: Every string this matches is a cursor (the last row id seen), so the published
-#: schema and the behaviour agree: no cursor the schema allows is refused.
-CURSOR_PATTERN = r"^[0-9]{1,18}$"
-
-
-def encode_cursor(last_id: int) -> str:
-    return str(last_id)
-
-
-def decode_cursor(cursor: str | None) -> int:
-    """Keyset cursor (:data:`CURSOR_PATTERN`) → last seen row id; 0 starts from the beginning."""
-    if not cursor:
-        return 0
-    if not cursor.isascii() or not cursor.isdigit() or len(cursor) > 18:
-        raise invalid("cursor", "not a cursor returned by this API")
-    return int(cursor)
-
-
 async def list_stations(
     conn: AsyncConnection[Any], *, crs: Crs, limit: int, cursor: str | None,
     statuses: list[str], want_mask: int, host_types: list[str] | None,
@@ -195,7 +169,7 @@ async def list_stations(
 ) -> dict[str, Any]:
     """One page of stations in id order with an opaque cursor to the next."""
     params = {
-        "after_id": decode_cursor(cursor), "statuses": statuses, "want": want_mask,
+        "after_id": decode_cursor(cursor)[0], "statuses": statuses, "want": want_mask,
         "host_types": host_types, "area": area, "bbox": bbox, "limit": limit + 1,
     }
     async with conn.cursor(row_factory=dict_row) as cur:

@@ -1,0 +1,70 @@
+"""What every router shares: the connection, the settings, the caller, common parameters.
+
+Routers import from here, never from each other. Services and command-line
+tools import nothing of FastAPI: they take plain values, parsed by the
+framework-free rules in :mod:`geo_service.params` that the declarations below
+also publish (patterns), so the API and the CLI accept the same values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Path, Query, Request
+from psycopg import AsyncConnection
+
+from geo_service.auth import Principal, authenticate, require_role
+from geo_service.coords import Crs
+from geo_service.params import AREA_PATTERN, CODE_PATTERN
+from geo_service.settings import Settings
+
+
+async def get_conn(request: Request) -> AsyncIterator[AsyncConnection[Any]]:
+    """A pooled connection for the length of one request."""
+    async with request.app.state.pool.connection() as conn:
+        yield conn
+
+
+async def get_settings(request: Request) -> Settings:  # async: no thread-pool hop
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+AuthHeader = Annotated[
+    str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
+]
+IfMatch = Annotated[
+    str | None,
+    Header(alias="If-Match", pattern=r'^(W/)?"?[0-9]{1,9}"?$',
+           description="the version edited, as an ETag: \"3\""),
+]
+CodePath = Annotated[str, Path(pattern=CODE_PATTERN, description="station code")]
+AreaQ = Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")]
+CrsQ = Annotated[Crs, Query(description="coordinate system of the query and the answer")]
+LatQ = Annotated[float, Query(description="latitude in `crs`", json_schema_extra={
+    "minimum": -90, "maximum": 90})]
+LonQ = Annotated[float, Query(description="longitude in `crs`", json_schema_extra={
+    "minimum": -180, "maximum": 180})]
+
+
+def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
+    """A dependency: the caller's key, authenticated on the request's own connection,
+    with one of ``roles`` (401 without a key, 403 with another role).
+
+    The area scope travels on the principal; the service checks it against
+    what the request touches.
+    """
+    async def caller(conn: ConnDep, authorization: AuthHeader = None) -> Principal:
+        principal = await authenticate(conn, authorization)
+        require_role(principal, *roles)
+        return principal
+
+    return caller
+
+
+Editor = Annotated[Principal, Depends(require("admin", "editor"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
+Inspector = Annotated[Principal, Depends(require("inspector", "editor", "admin"))]
