@@ -135,7 +135,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inspections_router)
     app.include_router(feedback_router)
     app.include_router(admin_router)
-    openapi.install(app)
+    openapi.install(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: 413s and errors get the headers too

@@ -6,6 +6,11 @@ writes an optional header or query parameter typed ``str | None`` as
 null: a fuzzer then sends the text ``null`` (``If-Match: null``), which the
 parameter's own pattern refuses. An absent parameter is how a client says
 "none", so the null branch is dropped from those parameters.
+
+Caps that settings own (``GEO_MAX_K``…) are checked in the handlers and
+written into the document here from the running settings, so the schema
+states the caps this server enforces, and raising one in settings raises it
+in both.
 """
 
 from __future__ import annotations
@@ -13,6 +18,15 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+
+from geo_service.settings import Settings
+
+#: (path, query parameter) → the settings field that caps it.
+SETTINGS_CAPS = {
+    ("/v1/stations/nearest", "k"): "max_k",
+    ("/v1/stations/nearest", "radius_m"): "max_radius_m",
+    ("/v1/stations", "limit"): "max_page_size",
+}
 
 
 def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
@@ -38,13 +52,22 @@ def tidy(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install(app: FastAPI) -> None:
+def state_caps(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Write the settings' caps as ``maximum`` on the parameters they cap (in place)."""
+    for (path, name), field in SETTINGS_CAPS.items():
+        for param in document["paths"][path]["get"].get("parameters", []):
+            if param["name"] == name:
+                param["schema"]["maximum"] = getattr(settings, field)
+    return document
+
+
+def install(app: FastAPI, settings: Settings) -> None:
     """Serve the tidied document at ``/openapi.json`` (built once, on first request)."""
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = tidy(build())
+            app.openapi_schema = state_caps(tidy(build()), settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -87,6 +87,12 @@ def parse_bbox(value: str | None, crs: Crs) -> list[float] | None:
     return [a[0], a[1], b[0], b[1]]
 
 
+def at_most(value: float, cap: float, field: str) -> None:
+    """A cap that settings own (so raising it in settings raises it everywhere)."""
+    if value > cap:
+        raise invalid(field, f"at most {cap:g}")
+
+
 def parse_if_match(value: str | None) -> int | None:
     """``If-Match: "3"`` (or ``W/"3"``) → 3."""
     if value is None:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import (
     APIRouter,
+    Depends,
     File,
     Query,
     Response,
@@ -42,7 +44,9 @@ from geo_service.params import (
     AT_PATTERN,
     BBOX_PATTERN,
     CURSOR_PATTERN,
+    at_most,
     check_point,
+    instant,
     list_pattern,
     parse_bbox,
     parse_if_match,
@@ -79,62 +83,72 @@ _HOSTS = {h.value for h in HostType}
 _STATUSES = {s.value for s in Status}
 
 
+@dataclass
+class NearestQuery:
+    """Nearest's query parameters as one dependency (as titiler-pgstac declares them).
+
+    Caps come from settings only (``GEO_MAX_K``, ``GEO_MAX_RADIUS_M``); the
+    published schema states them too (``openapi.py``).
+    """
+
+    lat: LatQ
+    lon: LonQ
+    k: Annotated[int, Query(ge=1, description="how many (at most settings.max_k)")] = 5
+    radius_m: Annotated[float | None, Query(
+        gt=0, allow_inf_nan=False, description="search radius in metres (at most "
+                                                "settings.max_radius_m)")] = None
+    amenities: Annotated[str | None, Query(pattern=list_pattern(_AMENITIES),
+                                           description="comma list of amenity codes")] = None
+    open_now: bool = False
+    at: Annotated[
+        dt.datetime | None, IsoText, Query(description="instant for open_now; naive = China time; "
+                                                       "a year from 1970 to 2199",
+                                           json_schema_extra={"pattern": AT_PATTERN})
+    ] = None
+    host_type: Annotated[str | None, Query(pattern=list_pattern(_HOSTS),
+                                           description="comma list of host types")] = None
+    status: Annotated[
+        str | None, Query(pattern=list_pattern(_STATUSES),
+                          description="comma list; default open,temporarily_closed")
+    ] = None
+    min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0
+    crs: CrsQ = Crs.WGS84
+
+    def resolve(self, settings: Settings) -> NearestParams:
+        """Checked, converted to WGS-84 and filled with the defaults: what the service takes."""
+        check_point(self.lat, self.lon)
+        at_most(self.k, settings.max_k, "k")
+        radius = self.radius_m if self.radius_m is not None else settings.default_radius_m
+        at_most(radius, settings.max_radius_m, "radius_m")
+        wlon, wlat = to_wgs84(self.lon, self.lat, self.crs)
+        return NearestParams(
+            lon=wlon, lat=wlat, k=self.k, radius_m=radius,
+            at=instant(self.at, "at", default_tz=settings.default_timezone),
+            want=split_list(self.amenities, "amenities", _AMENITIES) or [],
+            open_now=self.open_now, host_types=split_list(self.host_type, "host_type", _HOSTS),
+            statuses=split_list(self.status, "status", _STATUSES) or service.DEFAULT_STATUSES,
+            min_ten_ones=self.min_ten_ones)
+
+
 @router.get(
     "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
     summary="Nearest stations, optionally open now and with given amenities",
 )
-async def nearest(
-    conn: ConnDep,
-    settings: SettingsDep,
-    lat: LatQ,
-    lon: LonQ,
-    k: Annotated[int, Query(ge=1, le=100)] = 5,
-    radius_m: Annotated[float | None, Query(gt=0, le=50_000, allow_inf_nan=False)] = None,
-    amenities: Annotated[str | None, Query(pattern=list_pattern(_AMENITIES),
-                                           description="comma list of amenity codes")] = None,
-    open_now: bool = False,
-    at: Annotated[
-        dt.datetime | None, IsoText, Query(description="instant for open_now; naive = China time; "
-                                              "a year from 1970 to 2199",
-                                  json_schema_extra={"pattern": AT_PATTERN})
-    ] = None,
-    host_type: Annotated[str | None, Query(pattern=list_pattern(_HOSTS),
-                                           description="comma list of host types")] = None,
-    status: Annotated[
-        str | None, Query(pattern=list_pattern(_STATUSES),
-                          description="comma list; default open,temporarily_closed")
-    ] = None,
-    min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0,
-    crs: CrsQ = Crs.WGS84,
-) -> Response:
-    check_point(lat, lon)
-    if k > settings.max_k:
-        raise invalid("k", f"at most {settings.max_k}")
-    radius = radius_m if radius_m is not None else settings.default_radius_m
-    if radius > settings.max_radius_m:
-        raise invalid("radius_m", f"at most {settings.max_radius_m:g}")
-    want = split_list(amenities, "amenities", _AMENITIES) or []
-    hosts = split_list(host_type, "host_type", _HOSTS)
-    statuses = split_list(status, "status", _STATUSES) or service.DEFAULT_STATUSES
-    when = service.parse_at(at, settings.default_timezone)
-    wlon, wlat = to_wgs84(lon, lat, crs)
-    params = NearestParams(
-        lon=wlon, lat=wlat, k=k, radius_m=radius, at=when, want_mask=amenity_mask(want),
-        open_now=open_now, host_types=hosts, statuses=statuses, min_ten_ones=min_ten_ones,
-    )
-    rows = await service.nearest(conn, params)
-    results = [service.decorate_nearest(r, when, crs) for r in rows]
-    log.debug("nearest at %s k=%d -> %d", _location_log(lat, lon, settings), k, len(results))
-    body = {
+async def nearest(conn: ConnDep, settings: SettingsDep,
+                  query: Annotated[NearestQuery, Depends()]) -> Response:
+    p = query.resolve(settings)
+    results = await service.nearest_results(conn, p, query.crs)
+    log.debug("nearest at %s k=%d -> %d", _location_log(query.lat, query.lon, settings), p.k,
+              len(results))
+    return JSONResponse({
         "query": {
-            "lat": lat, "lon": lon, "crs": crs.value, "k": k, "radius_m": radius,
-            "at": when, "amenities": want, "open_now": open_now, "host_types": hosts,
-            "statuses": statuses,
+            "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
+            "radius_m": p.radius_m, "at": p.at, "amenities": p.want, "open_now": p.open_now,
+            "host_types": p.host_types, "statuses": p.statuses,
         },
         "count": len(results),
         "results": results,
-    }
-    return JSONResponse(body)
+    })
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
@@ -153,15 +167,17 @@ async def list_stations(
         str | None, Query(pattern=list_pattern(_STATUSES),
                           description="comma list; default open,temporarily_closed")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    limit: Annotated[int, Query(ge=1, description="page size (at most settings.max_page_size)")
+                     ] = 100,
     cursor: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                         description="next_cursor of the previous page")] = None,
     crs: CrsQ = Crs.WGS84,
 ) -> Response:
+    at_most(limit, settings.max_page_size, "limit")
     want = split_list(amenities, "amenities", _AMENITIES) or []
     statuses = split_list(status, "status", _STATUSES) or service.DEFAULT_STATUSES
     page = await service.list_stations(
-        conn, crs=crs, limit=min(limit, settings.max_page_size), cursor=cursor,
+        conn, crs=crs, limit=limit, cursor=cursor,
         statuses=statuses, want_mask=amenity_mask(want),
         host_types=split_list(host_type, "host_type", _HOSTS), area=area,
         bbox=parse_bbox(bbox, crs),

@@ -14,7 +14,6 @@ import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -61,7 +60,7 @@ class NearestParams:
     k: int
     radius_m: float
     at: dt.datetime
-    want_mask: int
+    want: list[str]
     open_now: bool
     host_types: list[str] | None
     statuses: list[str]
@@ -84,7 +83,8 @@ def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
 
 def _nearest_params(p: NearestParams, limit: int, bound: float | None = None) -> dict[str, Any]:
     return {
-        "lon": p.lon, "lat": p.lat, "radius_m": p.radius_m, "at": p.at, "want": p.want_mask,
+        "lon": p.lon, "lat": p.lat, "radius_m": p.radius_m, "at": p.at,
+        "want": amenity_mask(p.want),
         "open_now": p.open_now, "host_types": p.host_types, "statuses": p.statuses,
         "min_ten_ones": p.min_ten_ones, "ten_mask": TEN_ONES_MASK, "limit": limit,
         "sphere_bound_m": bound,
@@ -121,6 +121,12 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
     if stops:
         rows = sorted(rows[: p.k] + stops, key=lambda r: (r["distance_m"], r["code"]))
     return rows[: p.k]
+
+
+async def nearest_results(conn: AsyncConnection[Any], p: NearestParams,
+                          crs: Crs) -> list[dict[str, Any]]:
+    """The finished answer rows: :func:`nearest`, each decorated for the client in ``crs``."""
+    return [decorate_nearest(r, p.at, crs) for r in await nearest(conn, p)]
 
 
 @functools.lru_cache(maxsize=8192)
@@ -423,24 +429,6 @@ def names_alike(a: str, b: str) -> bool:
     na, nb = norm(a), norm(b)
     return na == nb or difflib.SequenceMatcher(None, na, nb).ratio() >= 0.75
 
-
-AT_MIN = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-AT_MAX = dt.datetime(2200, 1, 1, tzinfo=dt.UTC)
-
-
-def parse_at(at: dt.datetime | None, default_tz: str) -> dt.datetime:
-    """Naive times are read in the service's default zone (China has one).
-
-    Instants outside 1970–2200 are refused: nobody plans a rest stop there,
-    and the calendar arithmetic of time zones overflows near year 1 and 9999.
-    """
-    if at is None:
-        return dt.datetime.now(dt.UTC)
-    if not AT_MIN.year <= at.year < AT_MAX.year:  # the year as written (the schema's rule)
-        raise invalid("at", "must be between 1970 and 2200")
-    if at.tzinfo is None:
-        at = at.replace(tzinfo=ZoneInfo(default_tz))
-    return at
 
 
 DEFAULT_STATUSES: list[str] = [s.value for s in OPERATIONAL]
