@@ -1,7 +1,7 @@
 """HTTP for administration: API keys (list, issue, revoke, rotate) and a station's history.
 
-Key management is rare and short, so it runs in the thread pool on a plain
-connection, like the coverage room. A scoped admin manages only the keys of
+Key management is rare and short, so it runs in the thread pool on the sync
+pool's connection, like the coverage room. A scoped admin manages only the keys of
 its area and the areas below it; anyone else's key answers 404, like an
 unknown id. The history (who changed what, old → new) is for editors and
 admins, and is the only place inspectors' names are shown.
@@ -12,14 +12,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service import auth
 from geo_service.audit import station_history
-from geo_service.auth import Principal
-from geo_service.db import connect
-from geo_service.deps import AuthHeader, CodePath, ConnDep, Editor
+from geo_service.deps import CodePath, ConnDep, Editor, SyncAdmin, SyncConnDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from geo_service.operations.common import station_ref
 from geo_service.responses import JSONResponse
@@ -92,55 +90,36 @@ class StationHistory(BaseModel):
     next_after: int | None = Field(description="pass as `after` for the next page")
 
 
-def _admin(conn: Any, authorization: str | None) -> Principal:
-    principal = auth.authenticate_sync(conn, authorization)
-    auth.require_role(principal, "admin")
-    return principal
-
-
-def _url(request: Request) -> str:
-    url: str = request.app.state.database_url
-    return url
-
-
 @router.get("/keys", response_model=KeyList, responses=_KEY_RESPONSES,
             summary="The API keys this admin manages (never their secrets)")
-def list_keys(request: Request, authorization: AuthHeader = None) -> Response:
-    with connect(_url(request)) as conn:
-        principal = _admin(conn, authorization)
-        return JSONResponse({"keys": auth.list_keys(conn, principal)})
+def list_keys(conn: SyncConnDep, principal: SyncAdmin) -> Response:
+    return JSONResponse({"keys": auth.list_keys(conn, principal)})
 
 
 @router.post("/keys", response_model=KeyIssued, status_code=201, responses=_KEY_RESPONSES,
              summary="Issue a key (admin); the token is in this answer only")
-def create_key(request: Request, body: KeyCreate, authorization: AuthHeader = None) -> Response:
-    with connect(_url(request)) as conn:
-        principal = _admin(conn, authorization)
-        token, key = auth.issue_key(
-            conn, name=body.name, role=body.role, area_code=body.area_code,
-            expires_in=dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None,
-            principal=principal)
-        return JSONResponse({"token": token, "key": key}, status_code=201)
+def create_key(conn: SyncConnDep, body: KeyCreate, principal: SyncAdmin) -> Response:
+    token, key = auth.issue_key(
+        conn, name=body.name, role=body.role, area_code=body.area_code,
+        expires_in=dt.timedelta(days=body.expires_in_days) if body.expires_in_days else None,
+        principal=principal)
+    return JSONResponse({"token": token, "key": key}, status_code=201)
 
 
 @router.delete("/keys/{key_id}", response_model=KeyPublic, responses=_KEY_RESPONSES,
                summary="Revoke a key: its next request gets a 401")
-def revoke_key(request: Request, key_id: KeyId, authorization: AuthHeader = None) -> Response:
-    with connect(_url(request)) as conn:
-        principal = _admin(conn, authorization)
-        return JSONResponse(auth.revoke_key(conn, key_id, principal))
+def revoke_key(conn: SyncConnDep, key_id: KeyId, principal: SyncAdmin) -> Response:
+    return JSONResponse(auth.revoke_key(conn, key_id, principal))
 
 
 @router.post("/keys/{key_id}/rotate", response_model=KeyIssued, status_code=201,
              responses=_KEY_RESPONSES,
              summary="Issue a replacement key; the old one stops after the grace period")
-def rotate_key(request: Request, key_id: KeyId, body: KeyRotate | None = None,
-               authorization: AuthHeader = None) -> Response:
+def rotate_key(conn: SyncConnDep, key_id: KeyId, principal: SyncAdmin,
+               body: KeyRotate | None = None) -> Response:
     grace = dt.timedelta(minutes=body.grace_minutes if body else 0)
-    with connect(_url(request)) as conn:
-        principal = _admin(conn, authorization)
-        token, key = auth.rotate_key(conn, key_id, principal, grace)
-        return JSONResponse({"token": token, "key": key}, status_code=201)
+    token, key = auth.rotate_key(conn, key_id, principal, grace)
+    return JSONResponse({"token": token, "key": key}, status_code=201)
 
 
 @router.get("/stations/{code}/history", response_model=StationHistory,

@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from alembic.config import Config
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from geo_service.settings import PROJECT_ROOT, Settings, sqlalchemy_url
 
@@ -42,8 +42,20 @@ async def _configure(conn: psycopg.AsyncConnection[object]) -> None:
     await conn.set_autocommit(True)
 
 
+def _pool_kwargs(settings: Settings) -> dict[str, object]:
+    """Session settings every pooled connection gets, async or sync."""
+    return {
+        # Generic plans for prepared statements: the custom plans PostgreSQL
+        # tries first misjudge the KNN filters in dense areas and scan
+        # everything within the radius (~100 ms instead of ~2 ms).
+        "options": f"-c statement_timeout={settings.statement_timeout_ms} "
+                   "-c plan_cache_mode=force_generic_plan",
+        "application_name": "geo_service",
+    }
+
+
 def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
-    """The API's pool. Opened and closed by the app lifespan, never at import.
+    """The API's pool for async routes. Opened and closed by the app lifespan, never at import.
 
     No per-checkout health query (it costs a round trip per request): a
     connection that broke is discarded when returned, and the pool refills.
@@ -63,12 +75,23 @@ def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:
         reconnect_timeout=settings.pool_reconnect_timeout_s,
         open=False,
         configure=_configure,
-        kwargs={
-            # Generic plans for prepared statements: the custom plans PostgreSQL
-            # tries first misjudge the KNN filters in dense areas and scan
-            # everything within the radius (~100 ms instead of ~2 ms).
-            "options": f"-c statement_timeout={settings.statement_timeout_ms} "
-                       "-c plan_cache_mode=force_generic_plan",
-            "application_name": "geo_service",
-        },
+        kwargs=_pool_kwargs(settings),
+    )
+
+
+def make_sync_pool(settings: Settings, url: str) -> ConnectionPool:
+    """The pool of the sync routes (coverage runs, map pages, key management), which run
+    in worker threads: the same session settings and caps as the async pool.
+
+    Its connections are not autocommit: a request's work is one transaction,
+    committed when the route returns and rolled back when it raises.
+    """
+    return ConnectionPool(
+        url,
+        min_size=1,
+        max_size=settings.pool_max,
+        timeout=settings.pool_timeout_s,
+        reconnect_timeout=settings.pool_reconnect_timeout_s,
+        open=False,
+        kwargs=_pool_kwargs(settings),
     )

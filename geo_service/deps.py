@@ -8,13 +8,13 @@ also publish (patterns), so the API and the CLI accept the same values.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Path, Query, Request
-from psycopg import AsyncConnection
+from psycopg import AsyncConnection, Connection
 
-from geo_service.auth import Principal, authenticate, require_role
+from geo_service.auth import Principal, authenticate, authenticate_sync, require_role
 from geo_service.coords import Crs
 from geo_service.params import AREA_PATTERN, CODE_PATTERN
 from geo_service.settings import Settings
@@ -31,7 +31,15 @@ async def get_settings(request: Request) -> Settings:  # async: no thread-pool h
     return settings
 
 
+def get_sync_conn(request: Request) -> Iterator[Connection[Any]]:
+    """A connection of the sync pool, for routes that run in a worker thread; one
+    transaction, committed when the route returns."""
+    with request.app.state.sync_pool.connection() as conn:
+        yield conn
+
+
 ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
+SyncConnDep = Annotated[Connection[Any], Depends(get_sync_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthHeader = Annotated[
     str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
@@ -65,6 +73,18 @@ def require(*roles: str) -> Callable[..., Awaitable[Principal]]:
     return caller
 
 
+def require_sync(*roles: str) -> Callable[..., Principal]:
+    """:func:`require` for sync routes, on the route's own sync connection."""
+    def caller(conn: SyncConnDep, authorization: AuthHeader = None) -> Principal:
+        principal = authenticate_sync(conn, authorization)
+        require_role(principal, *roles)
+        return principal
+
+    return caller
+
+
 Editor = Annotated[Principal, Depends(require("admin", "editor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]
 Inspector = Annotated[Principal, Depends(require("inspector", "editor", "admin"))]
+SyncEditor = Annotated[Principal, Depends(require_sync("admin", "editor"))]
+SyncAdmin = Annotated[Principal, Depends(require_sync("admin"))]

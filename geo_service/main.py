@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from geo_service import meta, openapi
 from geo_service.admin_router import router as admin_router
 from geo_service.coverage.router import router as coverage_router
-from geo_service.db import make_pool
+from geo_service.db import make_pool, make_sync_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
 from geo_service.feeds import exports, ogc, tiles
 from geo_service.feeds.router import router as feeds_router
@@ -103,6 +104,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         pool = make_pool(settings, url)
         await pool.open(wait=False)
         app.state.pool = pool
+        sync_pool = make_sync_pool(settings, url)
+        sync_pool.open(wait=False)
+        app.state.sync_pool = sync_pool
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -111,6 +115,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await pool.close()
+            await asyncio.to_thread(sync_pool.close)
 
     app = FastAPI(
         title="geo_service",

@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request, Response
+from fastapi import APIRouter, Header, Path, Response
 from pydantic import BaseModel
 
-from geo_service.auth import authenticate_sync
 from geo_service.coverage import service
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
-from geo_service.db import connect
-from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, Forbidden
+from geo_service.deps import SyncConnDep, SyncEditor
+from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from geo_service.responses import GeoJSONResponse, JSONResponse
 
 router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
@@ -64,44 +63,24 @@ class StoredRun(BaseModel):
     sample: bool
 
 
-def _url(request: Request) -> str:
-    url: str = request.app.state.database_url
-    return url
-
-
-def _check_key(request: Request, authorization: str | None) -> str | None:
-    """Runs write to the database, so they need an editor or admin key; returns its area."""
-    with connect(_url(request)) as conn:
-        principal = authenticate_sync(conn, authorization)
-    if principal.role not in ("admin", "editor"):
-        raise Forbidden("analysis runs need an editor or admin key",
-                        [("Authorization", "role not allowed")])
-    return principal.area_code
-
-
 @router.post("/coverage", response_model=CoverageRun, responses=WRITE_RESPONSES,
              summary="H3 coverage-gap analysis for an area; the run is stored")
-def coverage(request: Request, body: CoverageRequest,
-             authorization: AuthHeader = None) -> Response:
-    scope = _check_key(request, authorization)
-    with connect(_url(request)) as conn:
-        return JSONResponse(service.run_coverage(conn, body, scope=scope))
+def coverage(conn: SyncConnDep, body: CoverageRequest, principal: SyncEditor) -> Response:
+    """Runs write to the database, so they need an editor or admin key (area-scoped)."""
+    return JSONResponse(service.run_coverage(conn, body, scope=principal.area_code))
 
 
 @router.post("/recommendations", response_model=RecommendationRun, responses=WRITE_RESPONSES,
              summary="Where N new stations would cover the most uncovered demand (MCLP)")
-def recommendations(request: Request, body: RecommendRequest,
-                    authorization: AuthHeader = None) -> Response:
-    scope = _check_key(request, authorization)
-    with connect(_url(request)) as conn:
-        return JSONResponse(service.run_recommendations(conn, body, scope=scope))
+def recommendations(conn: SyncConnDep, body: RecommendRequest,
+                    principal: SyncEditor) -> Response:
+    return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code))
 
 
 @router.get("/runs/{run_id}", response_model=StoredRun,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]})
-def get_run(request: Request, run_id: RunId) -> Response:
-    with connect(_url(request)) as conn:
-        return JSONResponse(service.get_run(conn, run_id))
+def get_run(conn: SyncConnDep, run_id: RunId) -> Response:
+    return JSONResponse(service.get_run(conn, run_id))
 
 
 _GEOJSON_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -113,14 +92,12 @@ _GEOJSON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 @router.get("/runs/{run_id}/cells", responses=_GEOJSON_RESPONSES,
             summary="The run's H3 cells as GeoJSON polygons")
-def run_cells(request: Request, run_id: RunId) -> Response:
-    with connect(_url(request)) as conn:
-        return GeoJSONResponse(service.run_geojson(conn, run_id, "cells"))
+def run_cells(conn: SyncConnDep, run_id: RunId) -> Response:
+    return GeoJSONResponse(service.run_geojson(conn, run_id, "cells"))
 
 
 @router.get("/runs/{run_id}/sites", responses=_GEOJSON_RESPONSES,
             summary="The run's recommended sites as GeoJSON")
-def run_sites(request: Request, run_id: RunId) -> Response:
-    with connect(_url(request)) as conn:
-        return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
+def run_sites(conn: SyncConnDep, run_id: RunId) -> Response:
+    return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
 

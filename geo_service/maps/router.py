@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
+from psycopg import Connection
 
-from geo_service.db import connect
+from geo_service.deps import SyncConnDep
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound, invalid
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
@@ -91,10 +92,9 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
                       at=at or dt.datetime.now(dt.UTC), **extra)
 
 
-def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
+def _page(conn: Connection[Any], kind: MapKind, area: str | None, opts: MapOptions,
           run: int | None = None) -> HTMLResponse:
-    with connect(request.app.state.database_url) as conn:
-        page = make_page(conn, kind, area, opts, run_id=run)
+    page = make_page(conn, kind, area, opts, run_id=run)
     # The page's own <meta> policy says what may run and load; the header adds what a
     # meta policy cannot (frame-ancestors), and both apply. Tile servers see our origin
     # (OpenStreetMap's tile policy asks for a Referer), never the page's query.
@@ -105,17 +105,18 @@ def _page(request: Request, kind: MapKind, area: str | None, opts: MapOptions,
 
 @router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of the stations: ten-ones completeness, host type, status, popups")
-def stations_page(request: Request, area: Area = None, basemap: Basemap = None,
+def stations_page(request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
                   offline: Offline = False, at: At = None) -> HTMLResponse:
     opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
                    mode_offline=AssetMode.LOCAL)
-    return _page(request, MapKind.STATIONS, area, opts)
+    return _page(conn, MapKind.STATIONS, area, opts)
 
 
 @router.get("/compliance.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of the stations to follow up: inspection overdue or short of the ten ones")
 def compliance_page(
-    request: Request, area: Area = None, basemap: Basemap = None, offline: Offline = False,
+    request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
+    offline: Offline = False,
     at: At = None,
     overdue_days: Annotated[int, Query(ge=1, le=3650, description=(
         "overdue when last verified more than this many days ago (or never)"))] = 365,
@@ -125,20 +126,21 @@ def compliance_page(
     opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
                    mode_offline=AssetMode.LOCAL, overdue_days=overdue_days,
                    min_ten_ones=min_ten_ones)
-    return _page(request, MapKind.COMPLIANCE, area, opts)
+    return _page(conn, MapKind.COMPLIANCE, area, opts)
 
 
 @router.get("/coverage.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of a stored coverage run: gaps by uncovered demand, recommended sites")
 def coverage_page(
-    request: Request, area: Area = None, basemap: Basemap = None, offline: Offline = False,
+    request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
+    offline: Offline = False,
     at: At = None,
     run: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=(
         "analysis run id; default: the newest run of the area"))] = None,
 ) -> HTMLResponse:
     opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
                    mode_offline=AssetMode.LOCAL)
-    return _page(request, MapKind.COVERAGE, area, opts, run=run)
+    return _page(conn, MapKind.COVERAGE, area, opts, run=run)
 
 
 @router.get("/assets/{key:path}", responses={
