@@ -11,7 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geo_service.settings import PROJECT_ROOT, Settings
+from geo_service.paths import PROJECT_ROOT
+from geo_service.settings import Settings
 
 
 def _url(settings: Settings) -> str:

@@ -10,7 +10,8 @@ from alembic import command
 from alembic.config import Config
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
-from geo_service.settings import PROJECT_ROOT, Settings, sqlalchemy_url
+from geo_service.paths import PROJECT_ROOT
+from geo_service.settings import Settings, sqlalchemy_url
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from geo_service.settings import PROJECT_ROOT
+from geo_service.paths import PROJECT_ROOT
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 DB_NAME = "geo"

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, PrivateAttr, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from geo_service.paths import PROJECT_ROOT
+
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: Keys that were ever published (the first releases' default): never a secret.
 PUBLIC_KEYS = frozenset({"geo_service-development-key"})

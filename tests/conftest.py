@@ -20,8 +20,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from geo_service.auth import create_key
 from geo_service.db import migrate
 from geo_service.main import create_app
+from geo_service.paths import PROJECT_ROOT
 from geo_service.seed import load_admin_areas
-from geo_service.settings import PROJECT_ROOT, Settings
+from geo_service.settings import Settings
 
 SEED = PROJECT_ROOT / "seed"
 

@@ -17,8 +17,8 @@ from pyproj import Geod
 
 from geo_service.coords import Crs, to_wgs84
 from geo_service.feeds.caching import FeedState, not_modified, validators
+from geo_service.paths import PROJECT_ROOT
 from geo_service.seed import load_seed
-from geo_service.settings import PROJECT_ROOT
 from tests.conftest import SEED
 
 GEOD = Geod(ellps="WGS84")
