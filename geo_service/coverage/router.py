@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Response
+from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
 from geo_service.coverage import service
@@ -16,7 +16,6 @@ from geo_service.responses import GeoJSONResponse, JSONResponse
 
 router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]
-AuthHeader = Annotated[str | None, Header(alias="Authorization")]
 
 
 class CoverageRun(BaseModel):
