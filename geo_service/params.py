@@ -103,6 +103,21 @@ def parse_if_match(value: str | None) -> int | None:
     return int(raw)
 
 
+def to_instant(value: dt.datetime | str, default_tz: str = CHINA_TZ) -> dt.datetime:
+    """:func:`instant` for pydantic validators: the problem as a ``ValueError``."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError("must be an ISO 8601 date-time, e.g. "
+                             "2026-12-01T12:00:00+08:00") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"must be between {FIRST_YEAR} and {LAST_YEAR}")
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(default_tz))
+    return value
+
+
 def instant(value: dt.datetime | str | None, field: str, *,
             default_tz: str = CHINA_TZ) -> dt.datetime:
     """The one rule for instants, in the API and the CLI alike.
@@ -114,17 +129,10 @@ def instant(value: dt.datetime | str | None, field: str, *,
     """
     if value is None:
         return dt.datetime.now(dt.UTC)
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value.strip())
-        except ValueError:
-            raise invalid(field, "must be an ISO 8601 date-time, e.g. "
-                                 "2026-12-01T12:00:00+08:00") from None
-    if not FIRST_YEAR <= value.year <= LAST_YEAR:
-        raise invalid(field, f"must be between {FIRST_YEAR} and {LAST_YEAR}")
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(default_tz))
-    return value
+    try:
+        return to_instant(value, default_tz)
+    except ValueError as exc:
+        raise invalid(field, str(exc)) from None
 
 
 def encode_cursor(*positions: int) -> str:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from geo_service.catalogue import Status
 from geo_service.coverage.analysis import minutes_to_metres
 from geo_service.coverage.demand import WorkerType
+from geo_service.params import to_instant
 from geo_service.schemas import Code, check_amenities
 
 AreaCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,20}$")]
@@ -88,12 +89,9 @@ class StationFilter(BaseModel):
 
     @field_validator("open_at")
     @classmethod
-    def _aware(cls, v: dt.datetime | None) -> dt.datetime | None:
-        if v is not None and v.tzinfo is None:
-            raise ValueError("needs a UTC offset, e.g. 2026-11-23T12:00:00+08:00")
-        if v is not None and not (1970 <= v.year < 2200):
-            raise ValueError("must be between 1970 and 2200")
-        return v
+    def _instant(cls, v: dt.datetime | None) -> dt.datetime | None:
+        """The service's one rule for instants (naive = China time, 1970–2199)."""
+        return None if v is None else to_instant(v)
 
 
 class CoverageRequest(BaseModel):
