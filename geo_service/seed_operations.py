@@ -36,8 +36,10 @@ import psycopg
 from geo_service.catalogue import AMENITIES
 from geo_service.models import WORKER_TYPES
 from geo_service.operations.common import keyed_hash
-from geo_service.operations.reports import CLOSED_REPORTERS, independent_reporters
-from geo_service.operations.stops import INSERT_STOP, StopIn, check_schedule
+from geo_service.operations.queries import CLOSED_REPORTERS, INSERT_STOP
+from geo_service.operations.reports import independent_reporters
+from geo_service.operations.schemas import StopIn
+from geo_service.operations.stops import check_schedule
 from geo_service.settings import Settings
 from geo_service.stations.service import compiled_hours_columns
 

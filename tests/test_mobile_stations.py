@@ -106,8 +106,14 @@ def test_schedule_reads_with_the_current_stop(client: TestClient, bus: dict[str,
     r = client.get("/v1/stations/BUS-1/stops", params={"at": at("2026-12-02", "16:30")})
     assert r.json()["current_stop"] is None
     assert client.get("/v1/stations/NOPE/stops").status_code == 404
-    assert client.get("/v1/stations/BUS-1/stops",
-                      params={"at": "2026-12-02T11:00:00"}).status_code == 422
+    # Issue 12's one rule for instants: a time without an offset is China time (it was a 422).
+    r = client.get("/v1/stations/BUS-1/stops", params={"at": "2026-12-02T11:00:00"})
+    assert r.status_code == 200, r.text
+    assert r.json()["at"] == "2026-12-02T11:00:00+08:00"
+    assert r.json()["current_stop"]["name"] == "货车司机集散点"
+    for bad in ("0001-01-01T00:00:00", "2200-01-01T00:00:00+08:00"):
+        r = client.get("/v1/stations/BUS-1/stops", params={"at": bad})
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "at", r.text
 
 
 def test_overlapping_stops_are_refused_and_nothing_changes(

@@ -238,3 +238,123 @@ def test_reports_list_and_resolve(cli: Any, client: TestClient, keys: dict[str, 
     assert areas.execute("SELECT count(*) FROM report_resolution").fetchone() == (1,)
     code, _, err = cli("reports", "list", "--status", "closed")
     assert code == 2 and "--status: " in err
+
+
+# --------------------------------------------------------------------------- one set of rules
+
+
+def api_field(client: TestClient, path: str, auth: str | None = None,
+              **params: Any) -> tuple[int, str]:
+    """(status, first field named) of a refused API request."""
+    headers = {"Authorization": auth} if auth else None
+    r = client.get(path, params={k.rstrip("_"): v for k, v in params.items()}, headers=headers)
+    assert r.status_code >= 400, r.text
+    return r.status_code, r.json()["error"]["fields"][0]["field"]
+
+
+@pytest.mark.parametrize(("path", "params", "argv", "field", "option"), [
+    ("/v1/inspections/overdue", {"days": 0}, ("inspections", "overdue", "--days", "0"),
+     "days", "--days"),
+    ("/v1/inspections/overdue", {"limit": 1001},
+     ("inspections", "overdue", "--limit", "1001"), "limit", "--limit"),
+    ("/v1/inspections/trend", {"period": "week"}, ("inspections", "trend", "--period", "week"),
+     "period", "--period"),
+    ("/v1/inspections/trend", {"from_": "1999-12-31"},
+     ("inspections", "trend", "--from", "1999-12-31"), "from", "--from"),
+    ("/v1/inspections/trend", {"from_": "2025-06-01", "to": "2025-01-01"},
+     ("inspections", "trend", "--from", "2025-06-01", "--to", "2025-01-01"), "to", "to"),
+    ("/v1/inspections/missing-items", {"area": "999999"},
+     ("inspections", "missing-items", "--area", "999999"), "area", "area"),
+    ("/v1/visits/counts", {"group": "year"}, ("visits", "counts", "--group", "year"),
+     "group", "--group"),
+    ("/v1/visits/counts", {"from_": "2020-01-01"}, ("visits", "counts", "--from", "2020-01-01"),
+     "to", "to"),
+    ("/v1/visits/counts", {"station": "NOPE"}, ("visits", "counts", "--station", "NOPE"),
+     "station", "station"),
+    ("/v1/stations/BUS-9/stops", {"at": "0001-01-01T00:00:00"},
+     ("stops", "show", "BUS-9", "--at", "0001-01-01T00:00:00"), "at", "at"),
+    ("/v1/stations/BUS-9/stops", {"at": "tomorrow"},
+     ("stops", "show", "BUS-9", "--at", "tomorrow"), "at", "--at"),
+    # Checks that lived in the endpoint's body, which the CLI used to miss or repeat.
+    ("/v1/reports", {"area": "999999"}, ("reports", "list", "--area", "999999"),
+     "area", "area"),
+    ("/v1/reports", {"status": "closed"}, ("reports", "list", "--status", "closed"),
+     "status", "--status"),
+    ("/v1/reports", {"kind": "gone"}, ("reports", "list", "--kind", "gone"), "kind", "--kind"),
+])
+def test_the_cli_refuses_what_the_api_refuses(
+        cli: Any, client: TestClient, keys: dict[str, str], path: str, params: dict[str, Any],
+        argv: tuple[str, ...], field: str, option: str) -> None:
+    """Same value, same refusal, same field: the API's name, or the option the user typed."""
+    status, named = api_field(client, path, keys["admin"], **params)
+    assert named == field
+    code, out, err = cli(*argv)
+    assert code == 2 and out == "" and err.startswith("error: "), (argv, err)
+    assert f"({option}: " in err or err.startswith(f"error: {option}: "), (argv, err)
+    assert status in (404, 422)
+
+
+def test_a_time_without_offset_is_china_time_in_the_api_and_the_cli(
+        cli: Any, client: TestClient, keys: dict[str, str], tmp_path: Path) -> None:
+    """One rule for instants (``params.instant``): the API refused a naive ``at`` while the
+    CLI read it in the settings' zone; now both read it as China time."""
+    r = client.post("/v1/stations", headers={"Authorization": keys["editor"]},
+                    json=station_body("BUS-2", 109.5, 18.25, host_type="mobile", **TIANYA))
+    assert r.status_code == 201, r.text
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(stops("Mo-Su 10:00-16:00", "Mo-Fr 16:00-20:00")))
+    assert cli("stops", "set", "BUS-2", str(good))[0] == 0
+
+    naive, aware = "2026-12-02T16:30", "2026-12-02T16:30:00+08:00"
+    by_api = api_json(client, "/v1/stations/BUS-2/stops", at=naive)
+    assert by_api == api_json(client, "/v1/stations/BUS-2/stops", at=aware)
+    assert by_api == cli_json(cli, "stops", "show", "BUS-2", "--at", naive)
+    assert by_api["at"] == aware and by_api["current_stop"]["seq"] == 2
+    # Not UTC: 16:30 UTC is 00:30 the next morning in China, when the bus is at no stop.
+    utc = api_json(client, "/v1/stations/BUS-2/stops", at="2026-12-02T16:30:00Z")
+    assert utc["current_stop"] is None
+
+
+def test_an_inspection_file_is_held_to_the_api_body_rules(
+        cli: Any, client: TestClient, keys: dict[str, str], areas: psycopg.Connection[Any],
+        tmp_path: Path) -> None:
+    from tests.helpers import insert_stations
+
+    insert_stations(areas, [station_body("T1", 109.45, 18.28, **TIANYA)])
+    tomorrow = (china_today() + dt.timedelta(days=1)).isoformat()
+    body = {"inspected_on": tomorrow, "items": items(), "photos": ["data:image/png;base64,AA"]}
+    r = client.post("/v1/stations/T1/inspections", headers={"Authorization": keys["admin"]},
+                    json=body)
+    assert r.status_code == 422
+    assert [f["field"] for f in r.json()["error"]["fields"]] == ["inspected_on", "photos.0"]
+    path = tmp_path / "inspection.json"
+    path.write_text(json.dumps(body))
+    code, out, err = cli("inspections", "record", "T1", str(path))
+    assert code == 2 and out == ""
+    assert [ln.split(":")[1].strip() for ln in err.splitlines()] == ["inspected_on", "photos.0"]
+    assert areas.execute("SELECT count(*) FROM inspection").fetchone() == (0,)
+
+
+def test_the_operations_room_keeps_to_its_job() -> None:
+    """Only ``queries.py`` speaks SQL and only the routers speak HTTP; the CLI calls the
+    services and validates with the schemas, never through a router."""
+    import ast
+    import re
+
+    import geo_service.operations as room
+
+    folder = Path(room.__file__).parent
+    sql = re.compile(r"\b(SELECT|INSERT INTO|UPDATE \w+ SET|DELETE FROM)\b")
+    for path in sorted(folder.glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {n.module or "" for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import)
+                     for a in n.names}
+        if not path.name.endswith("_router.py"):
+            assert not {m for m in imported if m.split(".")[0] in ("fastapi", "starlette")}, \
+                path.name
+            assert not {m for m in imported if m.endswith("_router")}, path.name
+        if path.name != "queries.py":
+            texts = [n.value for n in ast.walk(tree)
+                     if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+            assert not [t for t in texts if sql.search(t)], path.name

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from geo_service.auth import create_key
 from geo_service.models import REPORT_KINDS
 from geo_service.operations import reports, visits
-from geo_service.operations.feedback_router import ReportKind
+from geo_service.operations.schemas import ReportKind
 from geo_service.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import insert_stations

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from geo_service.models import WORKER_TYPES
 from geo_service.operations import visits
-from geo_service.operations.feedback_router import WorkerType
+from geo_service.operations.schemas import WorkerType
 from geo_service.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import insert_stations, live_server

@@ -1,12 +1,16 @@
 """``geo-service stops|inspections|visits|reports``: station operations from the command line.
 
-Every command calls the same service function as its API endpoint (no SQL
-here), and checks its arguments against that endpoint's own parameter
-declarations (:func:`_checked`), so a value the API refuses is refused here
-too, naming the field. ``--json`` prints exactly the body the API would send;
-the default is a readable table, and ``--csv FILE`` also writes the table for
-a spreadsheet. A refused input or an unknown code prints ``error: …`` and
-exits 2, never a traceback.
+Every command calls the same service function as its API endpoint (no SQL and
+no web framework here) and validates its options with the value types and
+models of :mod:`geo_service.operations.schemas` that the routers declare
+(:func:`valid`); rules no type can state live in the services, so both paths
+meet them. A value the API refuses is refused here too, naming the field as
+the option the user typed (``--days`` for ``days``, ``CODE`` for the path).
+Instants follow :func:`geo_service.params.instant`: no offset means China time.
+``--json`` prints exactly the body the API would send; the default is a
+readable table, and ``--csv FILE`` also writes the table for a spreadsheet. A
+refused input or an unknown code prints ``error: …`` and exits 2, never a
+traceback.
 
 Writes act as an admin named ``cli`` without an API key (whoever can run this
 command can reach the database anyway) and use the current version of the
@@ -17,16 +21,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import functools
 import sys
 import typing
-import unicodedata
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from geo_service.operations.cli_output import Columns, print_table, write_csv
 from geo_service.settings import Settings
 
 if typing.TYPE_CHECKING:
@@ -36,38 +39,26 @@ if typing.TYPE_CHECKING:
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], int]
-Columns = Sequence[tuple[str, str]]  # (key in the row, heading)
-#: Positional arguments, named in errors as the usage line shows them.
-_POSITIONAL = {"code": "CODE", "report_id": "ID"}
-#: Free text in a table is cut to this many columns; --json and --csv keep all of it.
-_TEXT_WIDTH = 40
 
 
 # --------------------------------------------------------------------------- plumbing
 
 
-def _option(name: str) -> str:
-    return _POSITIONAL.get(name, "--" + name.rstrip("_").replace("_", "-"))
-
-
-def _checked(endpoint: Callable[..., Any], **values: Any) -> dict[str, Any]:
-    """``values`` validated against the API endpoint's declared parameters of the same name.
-
-    The declarations (``Annotated[int, Query(ge=1, le=3650)]``, ``Literal[…]``,
-    patterns) are the API's own, so CLI and API accept exactly the same values.
+def valid(kind: Any, value: Any, option: str) -> Any:
+    """``value`` read as the API reads a parameter of type ``kind`` (a value type of
+    :mod:`geo_service.operations.schemas`); None stays None (the option was not
+    given). A refused value is a 422 naming ``option``.
     """
     from pydantic import TypeAdapter, ValidationError
 
     from geo_service.errors import invalid
 
-    hints = typing.get_type_hints(endpoint, include_extras=True)
-    out = {}
-    for name, value in values.items():
-        try:
-            out[name] = TypeAdapter(hints[name]).validate_python(value)
-        except ValidationError as exc:
-            raise invalid(_option(name), str(exc.errors()[0]["msg"])) from None
-    return out
+    if value is None:
+        return None
+    try:
+        return TypeAdapter(kind).validate_python(value)
+    except ValidationError as exc:
+        raise invalid(option, str(exc.errors()[0]["msg"])) from None
 
 
 def _guarded(command: Command) -> Command:
@@ -123,72 +114,6 @@ def _cli_principal() -> Principal:
 # --------------------------------------------------------------------------- output
 
 
-def _width(text: str) -> int:
-    """Terminal columns: Chinese characters take two."""
-    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-
-
-def _cell(value: Any, zone: ZoneInfo) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
-        return f"{value.astimezone(zone):%Y-%m-%d %H:%M}"
-    if isinstance(value, float):
-        return f"{value:g}"
-    text = " ".join(str(value).split())
-    if _width(text) > _TEXT_WIDTH:
-        while _width(text) > _TEXT_WIDTH - 1:
-            text = text[:-1]
-        text += "…"
-    return text
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def print_table(rows: Sequence[dict[str, Any]], columns: Columns, zone: ZoneInfo) -> None:
-    """Rows as aligned columns; numbers right-aligned."""
-    if not rows:
-        print("(none)")
-        return
-    cells = [[_cell(r.get(key), zone) for key, _ in columns] for r in rows]
-    numeric = [any(_is_number(r.get(key)) for r in rows)
-               and all(r.get(key) is None or _is_number(r.get(key)) for r in rows)
-               for key, _ in columns]
-    widths = [max(_width(h), *(_width(c[i]) for c in cells)) for i, (_, h) in enumerate(columns)]
-
-    def line(values: Sequence[str]) -> str:
-        parts = []
-        for v, w, num in zip(values, widths, numeric, strict=True):
-            pad = " " * (w - _width(v))
-            parts.append(pad + v if num else v + pad)
-        return "  ".join(parts).rstrip()
-
-    print(line([h for _, h in columns]))
-    print(line(["-" * w for w in widths]))
-    for c in cells:
-        print(line(c))
-
-
-def write_csv(path: Path, rows: Sequence[dict[str, Any]], columns: Columns) -> None:
-    """The table as CSV for Excel (BOM, CRLF; text cells that a spreadsheet would run as a
-    formula are neutralised, as in the platform exports)."""
-    from geo_service.feeds.export_formats import BOM, encode_csv, neutralise
-
-    def value(v: Any) -> str:
-        if v is None:
-            return ""
-        if isinstance(v, dt.date | int | float):
-            return v.isoformat() if isinstance(v, dt.date) else str(v)
-        return neutralise(str(v))
-
-    data = [[h for _, h in columns], *[[value(r.get(k)) for k, _ in columns] for r in rows]]
-    path.write_bytes(BOM + encode_csv(data))
-
-
 def _emit(args: argparse.Namespace, settings: Settings, result: dict[str, Any],
           rows: Sequence[dict[str, Any]], columns: Columns, head: Sequence[str] = (),
           foot: Sequence[str] = ()) -> int:
@@ -229,35 +154,36 @@ def _show_schedule(args: argparse.Namespace, settings: Settings, result: dict[st
 
 @_guarded
 def cmd_stops_show(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.coords import Crs
     from geo_service.operations import stops
-    from geo_service.operations.stops_router import get_stops
+    from geo_service.operations.schemas import Instant, StationCode
 
-    p = _checked(get_stops, code=args.code, at=args.at, crs=args.crs)
-    at = p["at"] or dt.datetime.now(dt.UTC)
-    if at.tzinfo is None:  # a planner's local time
-        at = at.replace(tzinfo=ZoneInfo(settings.default_timezone))
-    result = _with_db(settings, lambda conn: stops.get_schedule(conn, p["code"], at, p["crs"]))
+    code = valid(StationCode, args.code, "CODE")
+    at = valid(Instant, args.at, "--at")
+    crs = valid(Crs, args.crs, "--crs")
+    result = _with_db(settings, lambda conn: stops.get_schedule(conn, code, at, crs))
     return _show_schedule(args, settings, result, "schedule")
 
 
 @_guarded
 def cmd_stops_set(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.coords import Crs
     from geo_service.operations import stops
     from geo_service.operations.common import station_ref
-    from geo_service.operations.stops_router import put_stops
+    from geo_service.operations.schemas import ScheduleIn, StationCode
 
-    p = _checked(put_stops, code=args.code, crs=args.crs)
-    body = stops.ScheduleIn.model_validate_json(Path(args.file).read_bytes())
+    code = valid(StationCode, args.code, "CODE")
+    crs = valid(Crs, args.crs, "--crs")
+    body = ScheduleIn.model_validate_json(Path(args.file).read_bytes())
     if args.version is not None:
-        body = stops.ScheduleIn(stops=body.stops, version=args.version)
+        body = ScheduleIn(stops=body.stops, version=args.version)
 
     async def work(conn: AsyncConnection[Any]) -> dict[str, Any]:
         edit = body
         if edit.version is None:
-            current = await station_ref(conn, p["code"])
+            current = await station_ref(conn, code)
             edit = body.model_copy(update={"version": current["version"]})
-        return await stops.replace_schedule(conn, _cli_principal(), p["code"], edit, p["crs"],
-                                            None)
+        return await stops.replace_schedule(conn, _cli_principal(), code, edit, crs, None)
 
     return _show_schedule(args, settings, _with_db(settings, work), "schedule replaced")
 
@@ -268,10 +194,13 @@ def cmd_stops_set(args: argparse.Namespace, settings: Settings) -> int:
 @_guarded
 def cmd_inspections_overdue(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import inspections as svc
-    from geo_service.operations.inspections_router import overdue
+    from geo_service.operations.schemas import AreaCode, Days, OverdueLimit
 
-    p = _checked(overdue, area=args.area, days=args.days, limit=args.limit)
-    result = _with_db(settings, lambda conn: svc.overdue(conn, **p, today=svc.china_today()))
+    area = valid(AreaCode, args.area, "--area")
+    days = valid(Days, args.days, "--days")
+    limit = valid(OverdueLimit, args.limit, "--limit")
+    result = _with_db(settings, lambda conn: svc.overdue(conn, area=area, days=days,
+                                                         limit=limit))
     samples = sum(r["sample"] for r in result["stations"])
     head = [f"{result['total']} published stations not inspected within {result['days']} days "
             f"(as of {result['as_of']}); showing {result['count']}"]
@@ -287,11 +216,14 @@ def cmd_inspections_overdue(args: argparse.Namespace, settings: Settings) -> int
 @_guarded
 def cmd_inspections_trend(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import inspections as svc
-    from geo_service.operations.inspections_router import trend
+    from geo_service.operations.schemas import AreaCode, Period, TrendDate
 
-    p = _checked(trend, area=args.area, period=args.period, from_=args.from_, to=args.to)
-    result = _with_db(settings, lambda conn: svc.trend(
-        conn, area=p["area"], period=p["period"], start=p["from_"], end=p["to"]))
+    area = valid(AreaCode, args.area, "--area")
+    period = valid(Period, args.period, "--period")
+    start = valid(TrendDate, args.from_, "--from")
+    end = valid(TrendDate, args.to, "--to")
+    result = _with_db(settings, lambda conn: svc.trend(conn, area=area, period=period,
+                                                       start=start, end=end))
     columns = (("district_code", "district"), ("district", "name"), ("period", "period"),
                ("inspections", "inspections"), ("stations", "stations"),
                ("mean_ten_ones", "mean ten-ones"), ("all_ten_share", "all ten"),
@@ -303,11 +235,11 @@ def cmd_inspections_trend(args: argparse.Namespace, settings: Settings) -> int:
 @_guarded
 def cmd_inspections_missing(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import inspections as svc
-    from geo_service.operations.inspections_router import missing_items
+    from geo_service.operations.schemas import AreaCode, Days
 
-    p = _checked(missing_items, area=args.area, days=args.days)
-    result = _with_db(settings, lambda conn: svc.missing_items(conn, **p,
-                                                               today=svc.china_today()))
+    area = valid(AreaCode, args.area, "--area")
+    days = valid(Days, args.days, "--days")
+    result = _with_db(settings, lambda conn: svc.missing_items(conn, area=area, days=days))
     columns = (("code", "code"), ("label_zh", "item"), ("label_en", "item (en)"),
                ("missing", "missing"), ("broken", "broken"), ("total", "total"))
     head = [f"latest inspections of {result['stations']} published stations"
@@ -318,12 +250,13 @@ def cmd_inspections_missing(args: argparse.Namespace, settings: Settings) -> int
 @_guarded
 def cmd_inspections_record(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import inspections as svc
-    from geo_service.operations.inspections_router import InspectionCreate, record_inspection
+    from geo_service.operations.inspection_schemas import InspectionCreate
+    from geo_service.operations.schemas import StationCode
 
-    p = _checked(record_inspection, code=args.code)
+    code = valid(StationCode, args.code, "CODE")
     body = InspectionCreate.model_validate_json(Path(args.file).read_bytes())
     result = _with_db(settings, lambda conn: svc.record_inspection(
-        conn, _cli_principal(), p["code"], body.model_dump()))
+        conn, _cli_principal(), code, body.model_dump()))
     head = [f"inspection {result['id']} of {result['station_code']} on {result['inspected_on']}: "
             f"{result['ten_ones_count']}/10 present; "
             + (f"applied, station version {result['station_version']}" if result["applied"]
@@ -338,13 +271,15 @@ def cmd_inspections_record(args: argparse.Namespace, settings: Settings) -> int:
 @_guarded
 def cmd_visits_counts(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import visits
-    from geo_service.operations.feedback_router import visit_counts
+    from geo_service.operations.schemas import AreaCode, CountDate, Group, StationCode
 
-    p = _checked(visit_counts, group=args.group, area=args.area, station=args.station,
-                 from_=args.from_, to=args.to)
+    group = valid(Group, args.group, "--group")
+    area = valid(AreaCode, args.area, "--area")
+    station = valid(StationCode, args.station, "--station")
+    start = valid(CountDate, args.from_, "--from")
+    end = valid(CountDate, args.to, "--to")
     result = _with_db(settings, lambda conn: visits.visit_counts(
-        conn, settings, group=p["group"], area=p["area"], station=p["station"],
-        start=p["from_"], end=p["to"]))
+        conn, settings, group=group, area=area, station=station, start=start, end=end))
     scope = "".join(f", {k} {result[k]}" for k in ("area", "station") if result[k])
     head = [f"check-ins (person-times) per {result['group']}, {result['from']} to "
             f"{result['to']} ({result['timezone']}){scope}"]
@@ -363,31 +298,34 @@ _REPORT_COLUMNS: Columns = (
 
 @_guarded
 def cmd_reports_list(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.operations import reports, visits
-    from geo_service.operations.feedback_router import list_reports
+    from geo_service.operations import reports
+    from geo_service.operations.schemas import (
+        AreaCode,
+        ReportKind,
+        ReportLimit,
+        ReportStatusFilter,
+        StationCode,
+    )
 
-    p = _checked(list_reports, status=args.status, kind=args.kind, station=args.station,
-                 area=args.area, limit=args.limit)
-
-    async def work(conn: AsyncConnection[Any]) -> dict[str, Any]:
-        await visits.require_area(conn, p["area"])
-        return await reports.list_reports(
-            conn, _cli_principal(), status=None if p["status"] == "all" else p["status"],
-            kind=p["kind"], station=p["station"], area=p["area"],
-            limit=min(p["limit"], settings.max_page_size), cursor=None)
-
-    result = _with_db(settings, work)
+    status = valid(ReportStatusFilter, args.status, "--status")
+    kind = valid(ReportKind, args.kind, "--kind")
+    station = valid(StationCode, args.station, "--station")
+    area = valid(AreaCode, args.area, "--area")
+    limit = valid(ReportLimit, args.limit, "--limit")
+    result = _with_db(settings, lambda conn: reports.list_reports(
+        conn, settings, _cli_principal(), status=status, kind=kind, station=station,
+        area=area, limit=limit, cursor=None))
     foot = ["(more: raise --limit or narrow the filters)"] if result["next_cursor"] else []
     return _emit(args, settings, result, result["items"], _REPORT_COLUMNS,
-                 [f"{result['count']} {p['status']} reports, oldest first"], foot)
+                 [f"{result['count']} {status} reports, oldest first"], foot)
 
 
 @_guarded
 def cmd_reports_resolve(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.operations import reports
-    from geo_service.operations.feedback_router import ResolutionIn, resolve_report
+    from geo_service.operations.schemas import ReportId, ResolutionIn
 
-    report_id = _checked(resolve_report, report_id=args.id)["report_id"]
+    report_id = valid(ReportId, args.id, "ID")
 
     async def work(conn: AsyncConnection[Any]) -> dict[str, Any]:
         version = args.version
@@ -428,7 +366,7 @@ def add_commands(sub: Any) -> None:
     ssub = stops.add_subparsers(dest="stopscmd", required=True)
     show = ssub.add_parser("show", help="a schedule, the current stop marked *")
     show.add_argument("code", metavar="CODE")
-    show.add_argument("--at", metavar="ISO", help="instant (default now; no offset: local time)")
+    show.add_argument("--at", metavar="ISO", help="instant (default now; no offset: China time)")
     show.add_argument("--crs", **crs)
     _output(show)
     show.set_defaults(func=cmd_stops_show)

@@ -18,33 +18,37 @@ import ipaddress
 from collections.abc import Sequence
 from typing import Any
 
-from fastapi import Request
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.errors import NotFound, RateLimited
+from geo_service.operations import queries as q
 from geo_service.settings import IPNetwork, Settings
-
-#: The cookie that identifies a device for de-duplication (random, no personal data).
-DEVICE_COOKIE = "geo_device"
-
-STATION_REF = """
-SELECT s.id, s.code, s.name, s.status, s.host_type, s.version,
-       ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
-       s.province_code, s.city_code, s.district_code, s.street_code
-FROM station s WHERE s.code = %(code)s AND s.status <> 'duplicate'
-"""
 
 
 async def station_ref(conn: AsyncConnection[Any], code: str,
                       field: str = "code") -> dict[str, Any]:
     """The station's id, place and area codes; an unknown code is a 404 naming ``field``."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(STATION_REF, {"code": code})
+        await cur.execute(q.STATION_REF, {"code": code})
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no station {code!r}", [(field, "unknown station code")])
     return row
+
+
+async def require_area(conn: AsyncConnection[Any], area: str | None) -> None:
+    """An area filter must name a known admin area (any level); else 404 naming ``area``.
+
+    A filter on a mistyped code would answer an empty list, which reads as
+    "nothing there" rather than "no such place".
+    """
+    if area is None:
+        return
+    async with conn.cursor() as cur:
+        await cur.execute(q.AREA_EXISTS, {"area": area})
+        if await cur.fetchone() is None:
+            raise NotFound(f"no admin area {area!r}", [("area", "unknown admin area code")])
 
 
 def keyed_hash(settings: Settings, value: str) -> str:
@@ -61,20 +65,20 @@ def _trusted(address: str, networks: Sequence[IPNetwork]) -> bool:
     return any(ip in net for net in networks)
 
 
-def client_address(request: Request, settings: Settings) -> str:
-    """The caller's address: the TCP peer, or behind proxies that settings name, the
-    rightmost ``X-Forwarded-For`` hop that is not one of them.
+def client_address(peer: str, forwarded_for: Sequence[str], settings: Settings) -> str:
+    """The caller's address: the TCP ``peer``, or behind proxies that settings name, the
+    rightmost hop of the ``X-Forwarded-For`` headers (each value as received) that is
+    not one of them.
 
     Each proxy appends the address it saw; anything further left came from the
     client and could be forged to dodge the limits and the independent-reporters
     rule. The server itself never rewrites the peer from the header (``geo-service
     serve`` runs uvicorn without proxy headers), so this is the only place it is read.
     """
-    peer = request.client.host if request.client else "unknown"
     networks = settings.proxy_networks()
     if not networks or not _trusted(peer, networks):
         return peer
-    hops = [h.strip() for h in ",".join(request.headers.getlist("x-forwarded-for")).split(",")]
+    hops = [h.strip() for h in ",".join(forwarded_for).split(",")]
     hops = [h for h in hops if h]
     for hop in reversed(hops):
         if not _trusted(hop, networks):
@@ -82,13 +86,12 @@ def client_address(request: Request, settings: Settings) -> str:
     return hops[0][:64] if hops else peer
 
 
-def client_hash(request: Request, settings: Settings) -> str:
-    return keyed_hash(settings, "client:" + client_address(request, settings))
+def client_hash(settings: Settings, address: str) -> str:
+    return keyed_hash(settings, "client:" + address)
 
 
-def device_hash(request: Request, settings: Settings) -> str | None:
-    """Hash of the device id (``X-Device-Id`` header, else the cookie), or None."""
-    device = request.headers.get("x-device-id") or request.cookies.get(DEVICE_COOKIE)
+def device_hash(settings: Settings, device: str | None) -> str | None:
+    """Hash of the device id the client sent (header or cookie), or None without one."""
     if not device or len(device) > 200:
         return None
     return keyed_hash(settings, "device:" + device)
@@ -98,15 +101,8 @@ async def check_rate(conn: AsyncConnection[Any], sources: Sequence[tuple[str, st
                      client: str, limit: int, window: dt.timedelta, what: str) -> None:
     """Refuse (429, ``Retry-After``) when ``client`` wrote ``limit`` rows within
     ``window`` to the ``(table, time column)`` sources together (our own identifiers)."""
-    union = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {t} AS t FROM {tbl} WHERE client_hash = %(c)s "
-                "AND {t} > now() - %(w)s").format(t=sql.Identifier(col),
-                                                  tbl=sql.Identifier(table))
-        for table, col in sources)
-    query = sql.SQL("SELECT count(*), min(t) FROM (SELECT t FROM ({u}) u "
-                    "ORDER BY t DESC LIMIT %(n)s) x").format(u=union)
     async with conn.cursor() as cur:
-        await cur.execute(query, {"c": client, "w": window, "n": limit})
+        await cur.execute(q.rate_query(sources), {"c": client, "w": window, "n": limit})
         row = await cur.fetchone()
     if row and row[0] >= limit:
         oldest: dt.datetime = row[1]

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
@@ -29,136 +28,15 @@ from geo_service.audit import set_actor
 from geo_service.auth import Principal
 from geo_service.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
 from geo_service.errors import AlreadyExists, Forbidden, NotFound, invalid
-from geo_service.operations.common import station_ref
+from geo_service.operations import queries as q
+from geo_service.operations.common import require_area, station_ref
+from geo_service.operations.inspection_schemas import china_today as china_today
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.stations.service import begin_station_write, in_scope
 
-#: China has one civil time zone; "today" for inspection dates and overdue lists.
-CHINA = ZoneInfo("Asia/Shanghai")
 PUBLISHED = [s.value for s in OPERATIONAL]
 #: Cap on trend rows, so one request cannot ask for decades of every district.
 MAX_TREND_ROWS = 5000
-
-# Station codes of the area filter, the same test the station list uses.
-_IN_AREA = """(%(area)s::text IS NULL
-       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))"""
-
-_LATER_EXISTS = """EXISTS (SELECT 1 FROM inspection j WHERE j.station_id = i.station_id
-                 AND (j.inspected_on, j.id) > (i.inspected_on, i.id))"""
-
-_INSPECTION_COLUMNS = f"""
-    i.id, s.code AS station_code, i.inspected_on, i.inspector, i.items, i.extras,
-    i.hours_observed, i.photos, i.remarks, i.score::float8 AS score, i.ten_ones_count,
-    i.amenity_mask, NOT {_LATER_EXISTS} AS current, i.created_at, i.sample
-"""
-
-INSERT_INSPECTION = """
-INSERT INTO inspection (station_id, inspected_on, inspector_key_id, inspector, items, extras,
-                        hours_observed, photos, remarks, score, ten_ones_count, amenity_mask,
-                        sample)
-VALUES (%(station_id)s, %(inspected_on)s, %(inspector_key_id)s, %(inspector)s, %(items)s,
-        %(extras)s, %(hours_observed)s, %(photos)s, %(remarks)s, %(score)s,
-        %(ten_ones_count)s, %(amenity_mask)s, %(sample)s)
-RETURNING id
-"""
-
-GET_INSPECTION = f"""
-SELECT {_INSPECTION_COLUMNS}
-FROM inspection i JOIN station s ON s.id = i.station_id WHERE i.id = %(id)s
-"""
-
-# Only a change that consumers can see bumps the version (and so the change feed).
-APPLY_TO_STATION = """
-UPDATE station SET amenity_mask = %(amenity_mask)s, last_verified_on = %(inspected_on)s,
-       version = version + 1
-WHERE id = %(station_id)s
-  AND (amenity_mask, last_verified_on)
-      IS DISTINCT FROM (%(amenity_mask)s::bigint, %(inspected_on)s::date)
-RETURNING version
-"""
-
-# Newest first, keyset-paged on (inspected_on, id).
-LIST_INSPECTIONS = f"""
-SELECT {_INSPECTION_COLUMNS}
-FROM inspection i JOIN station s ON s.id = i.station_id
-WHERE i.station_id = %(station_id)s
-  AND (%(after_on)s::date IS NULL
-       OR (i.inspected_on, i.id) < (%(after_on)s::date, %(after_id)s::bigint))
-ORDER BY i.inspected_on DESC, i.id DESC
-LIMIT %(limit)s
-"""
-
-AREA_EXISTS = "SELECT 1 FROM admin_area WHERE code = %(area)s"
-
-OVERDUE = f"""
-SELECT s.code, s.name, s.status, s.district_code, s.district, s.sample,
-       li.last_on AS last_inspected_on, %(today)s::date - li.last_on AS days_since,
-       count(*) OVER ()::int AS total
-FROM station s
-LEFT JOIN LATERAL (SELECT max(i.inspected_on) AS last_on FROM inspection i
-                   WHERE i.station_id = s.id) li ON true
-WHERE s.status = ANY(%(statuses)s) AND {_IN_AREA}
-  AND (li.last_on IS NULL OR li.last_on < %(today)s::date - %(days)s::int)
-ORDER BY li.last_on NULLS FIRST, s.code
-LIMIT %(limit)s
-"""
-
-TREND = f"""
-SELECT s.district_code, min(s.district) AS district,
-       date_trunc(%(period)s, i.inspected_on::timestamp)::date AS period_start,
-       count(*)::int AS inspections, count(DISTINCT i.station_id)::int AS stations,
-       round(avg(i.ten_ones_count), 2)::float8 AS mean_ten_ones,
-       round(avg((i.ten_ones_count = 10)::int), 3)::float8 AS all_ten_share,
-       round(avg(i.score), 1)::float8 AS mean_score, count(i.score)::int AS scored
-FROM inspection i JOIN station s ON s.id = i.station_id
-WHERE s.status <> 'duplicate' AND {_IN_AREA}
-  AND (%(start)s::date IS NULL OR i.inspected_on >= %(start)s::date)
-  AND (%(end)s::date IS NULL OR i.inspected_on <= %(end)s::date)
-GROUP BY s.district_code, period_start
-ORDER BY s.district_code NULLS LAST, period_start
-LIMIT %(limit)s
-"""
-
-# Each published station's latest inspection (recent enough), then its items' states.
-MISSING_ITEMS = f"""
-WITH latest AS (
-    SELECT DISTINCT ON (i.station_id) i.items, i.inspected_on
-    FROM inspection i JOIN station s ON s.id = i.station_id
-    WHERE s.status = ANY(%(statuses)s) AND {_IN_AREA}
-    ORDER BY i.station_id, i.inspected_on DESC, i.id DESC
-), recent AS (
-    SELECT items FROM latest WHERE %(since)s::date IS NULL OR inspected_on >= %(since)s::date
-)
-SELECT (SELECT count(*) FROM recent)::int AS stations, e.key AS code,
-       count(*) FILTER (WHERE e.value = 'missing')::int AS missing,
-       count(*) FILTER (WHERE e.value = 'broken')::int AS broken
-FROM recent r CROSS JOIN LATERAL jsonb_each_text(r.items) e
-GROUP BY e.key
-"""
-
-# Serialises award writes per station (the duplicate check) without the change-feed lock.
-LOCK_STATION_ROW = "SELECT 1 FROM station WHERE id = %(station_id)s FOR NO KEY UPDATE"
-
-_AWARD_COLUMNS = "id, title, level, year, created_at, sample"
-
-INSERT_AWARD = f"""
-INSERT INTO station_award (station_id, title, level, year, sample)
-SELECT %(station_id)s, %(title)s, %(level)s, %(year)s, %(sample)s
-WHERE NOT EXISTS (SELECT 1 FROM station_award WHERE station_id = %(station_id)s
-                  AND title = %(title)s AND level = %(level)s AND year = %(year)s)
-RETURNING {_AWARD_COLUMNS}
-"""
-
-LIST_AWARDS = f"""
-SELECT {_AWARD_COLUMNS} FROM station_award WHERE station_id = %(station_id)s
-ORDER BY year DESC, id
-"""
-
-DELETE_AWARD = "DELETE FROM station_award WHERE id = %(id)s AND station_id = %(station_id)s"
-
-
-def china_today() -> dt.date:
-    return dt.datetime.now(CHINA).date()
 
 
 async def _rows(conn: AsyncConnection[Any], query: str,
@@ -220,11 +98,11 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
         await begin_station_write(conn, principal)
         station = await _scoped_station(conn, principal, code)
         rec["station_id"] = station["id"]
-        new_id = (await _rows(conn, INSERT_INSPECTION, rec))[0]["id"]
-        row = (await _rows(conn, GET_INSPECTION, {"id": new_id}))[0]
+        new_id = (await _rows(conn, q.INSERT_INSPECTION, rec))[0]["id"]
+        row = (await _rows(conn, q.GET_INSPECTION, {"id": new_id}))[0]
         version = station["version"]
         if row["current"]:
-            updated = await _rows(conn, APPLY_TO_STATION, rec)
+            updated = await _rows(conn, q.APPLY_TO_STATION, rec)
             version = updated[0]["version"] if updated else version
     return {**public_inspection(row, with_inspector=True), "applied": row["current"],
             "station_version": version}
@@ -244,7 +122,7 @@ async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
     """One page of a station's inspection history, newest first."""
     after_on, after_id = _after(cursor)
     station = await station_ref(conn, code)
-    rows = await _rows(conn, LIST_INSPECTIONS, {
+    rows = await _rows(conn, q.LIST_INSPECTIONS, {
         "station_id": station["id"], "after_on": after_on, "after_id": after_id,
         "limit": limit + 1})
     more = len(rows) > limit
@@ -259,21 +137,17 @@ async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
 # --- planners --------------------------------------------------------------------------------
 
 
-async def check_area(conn: AsyncConnection[Any], area: str | None) -> None:
-    if area is not None and not await _rows(conn, AREA_EXISTS, {"area": area}):
-        raise NotFound(f"no admin area {area!r}", [("area", "unknown admin area code")])
-
-
 async def overdue(conn: AsyncConnection[Any], *, area: str | None, days: int, limit: int,
-                  today: dt.date) -> dict[str, Any]:
+                  today: dt.date | None = None) -> dict[str, Any]:
     """Published stations never inspected or last inspected more than ``days`` ago.
 
     Never-inspected stations come first, then the longest-unvisited; ``total``
     counts every overdue station, ``stations`` is the first ``limit`` of them.
     """
-    await check_area(conn, area)
-    rows = await _rows(conn, OVERDUE, {"area": area, "days": days, "limit": limit,
-                                       "today": today, "statuses": PUBLISHED})
+    today = today or china_today()
+    await require_area(conn, area)
+    rows = await _rows(conn, q.OVERDUE, {"area": area, "days": days, "limit": limit,
+                                         "today": today, "statuses": PUBLISHED})
     total = rows[0]["total"] if rows else 0
     for r in rows:
         del r["total"]
@@ -299,9 +173,9 @@ async def trend(conn: AsyncConnection[Any], *, area: str | None, period: str,
     """
     if start and end and start > end:
         raise invalid("to", "must not be before 'from'")
-    await check_area(conn, area)
-    rows = await _rows(conn, TREND, {"area": area, "period": period, "start": start,
-                                     "end": end, "limit": MAX_TREND_ROWS + 1})
+    await require_area(conn, area)
+    rows = await _rows(conn, q.TREND, {"area": area, "period": period, "start": start,
+                                       "end": end, "limit": MAX_TREND_ROWS + 1})
     if len(rows) > MAX_TREND_ROWS:
         raise invalid("from", f"more than {MAX_TREND_ROWS} district-periods: narrow "
                               "'from'/'to' or the area, or use a longer period")
@@ -312,17 +186,18 @@ async def trend(conn: AsyncConnection[Any], *, area: str | None, period: str,
 
 
 async def missing_items(conn: AsyncConnection[Any], *, area: str | None, days: int | None,
-                        today: dt.date) -> dict[str, Any]:
+                        today: dt.date | None = None) -> dict[str, Any]:
     """The ten-ones items most often missing or broken at the latest inspection ("what to buy").
 
     Only each published station's latest inspection counts (an item bought
     since the previous visit is not missing any more); with ``days``, only
     latest inspections from that many days back.
     """
-    await check_area(conn, area)
+    today = today or china_today()
+    await require_area(conn, area)
     since = today - dt.timedelta(days=days) if days is not None else None
-    rows = await _rows(conn, MISSING_ITEMS, {"area": area, "since": since,
-                                             "statuses": PUBLISHED})
+    rows = await _rows(conn, q.MISSING_ITEMS, {"area": area, "since": since,
+                                               "statuses": PUBLISHED})
     found = {r["code"]: r for r in rows}
     items = []
     for a in TEN_ONES:
@@ -340,7 +215,7 @@ async def missing_items(conn: AsyncConnection[Any], *, area: str | None, days: i
 
 async def list_awards(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
     station = await station_ref(conn, code)
-    awards = await _rows(conn, LIST_AWARDS, {"station_id": station["id"]})
+    awards = await _rows(conn, q.LIST_AWARDS, {"station_id": station["id"]})
     return {"station_code": station["code"], "awards": awards, "count": len(awards)}
 
 
@@ -351,8 +226,8 @@ async def add_award(conn: AsyncConnection[Any], principal: Principal, code: str,
         await set_actor(conn, principal)
         station = await _scoped_station(conn, principal, code)
         params = {**body, "station_id": station["id"]}
-        await conn.execute(LOCK_STATION_ROW, params)
-        rows = await _rows(conn, INSERT_AWARD, params)
+        await conn.execute(q.LOCK_STATION_ROW, params)
+        rows = await _rows(conn, q.INSERT_AWARD, params)
     if not rows:
         raise AlreadyExists(f"station {code} already carries this award",
                             [("title", "already awarded with this level and year")])
@@ -364,7 +239,7 @@ async def delete_award(conn: AsyncConnection[Any], principal: Principal, code: s
     station = await _scoped_station(conn, principal, code)
     async with conn.transaction(), conn.cursor() as cur:
         await set_actor(conn, principal)
-        await cur.execute(DELETE_AWARD, {"id": award_id, "station_id": station["id"]})
+        await cur.execute(q.DELETE_AWARD, {"id": award_id, "station_id": station["id"]})
         if cur.rowcount == 0:
             raise NotFound(f"station {code} has no award {award_id}",
                            [("award_id", "no such award at this station")])

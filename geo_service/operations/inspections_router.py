@@ -7,257 +7,43 @@ stations inside it. The planners' views are public reads, like analysis runs.
 
 from __future__ import annotations
 
-import datetime as dt
-import re
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    create_model,
-    field_validator,
-)
 
-from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES
 from geo_service.deps import CodePath, ConnDep, Editor, Inspector
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
-from geo_service.hours import HoursError, validate_hours
 from geo_service.operations import inspections as svc
-from geo_service.params import AREA_PATTERN, CURSOR2_PATTERN
+from geo_service.operations.inspection_schemas import (
+    AwardCreate,
+    AwardList,
+    AwardPublic,
+    InspectionCreate,
+    InspectionCreated,
+    InspectionPage,
+    MissingItems,
+    OverdueList,
+    Trend,
+)
+from geo_service.operations.schemas import (
+    AreaCode,
+    AwardId,
+    Days,
+    HistoryCursor,
+    HistoryLimit,
+    OverdueLimit,
+    Period,
+    TrendDate,
+)
 from geo_service.responses import JSONResponse
-from geo_service.schemas import AwardLevel, IsoText, no_control_chars
 
 router = APIRouter(prefix="/v1", tags=["inspections"])
-
-ItemState = Literal["present", "missing", "broken"]
-
-# One required field per ten-ones item, from the catalogue: a missing or unknown
-# code is then a 422 naming ``items.<code>``, and the schema lists all ten.
-TenOnesItems = create_model(  # type: ignore[call-overload]
-    "TenOnesItems",
-    __config__=ConfigDict(extra="forbid"),
-    __doc__="Each of the ten ones as the inspector found it; broken counts as not available.",
-    **{a.code: (ItemState, Field(description=f"{a.label_zh} / {a.label_en}")) for a in TEN_ONES},
-)
-
-
-def _extra_code(code: str) -> str:
-    amenity = AMENITY_BY_CODE.get(code)
-    if amenity is None:
-        raise ValueError(f"unknown amenity code {code!r}")
-    if amenity.ten_ones:
-        raise ValueError(f"{code} is one of the ten ones: report it in items")
-    return code
-
-
-_FILE_NAME = re.compile(r"^[^\x00-\x1f\x7f/\\:*?\"<>|]+$")
-
-
-def _photo_ref(ref: str) -> str:
-    """A photo is referenced, never embedded: an http(s) URL or a plain file name."""
-    if ref.lower().startswith(("http://", "https://")):
-        try:
-            host = urlsplit(ref).hostname
-        except ValueError:
-            host = None
-        if not host or re.search(r"[\s\x00-\x1f\x7f]", ref):
-            raise ValueError("not a valid http(s) URL")
-        return ref
-    if not _FILE_NAME.match(ref) or set(ref) == {"."}:
-        raise ValueError("must be an http(s) URL or a plain file name (no path, no data: URI)")
-    return ref
-
-
-def _remarks(text: str | None) -> str | None:
-    """Line breaks are fine in remarks; other control characters are not."""
-    if text is not None and re.search(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]", text):
-        raise ValueError("must not contain control characters other than line breaks")
-    return text
-
-
-ExtraCode = Annotated[str, StringConstraints(max_length=64), AfterValidator(_extra_code)]
-PhotoRef = Annotated[str, StringConstraints(min_length=1, max_length=300,
-                                            strip_whitespace=True), AfterValidator(_photo_ref)]
-
-
-class InspectionCreate(BaseModel):
-    """One visit by an inspector; the inspector is the key's name."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    inspected_on: dt.date = Field(description="day of the visit, China time; not in the future")
-    items: TenOnesItems
-    extras: Annotated[list[ExtraCode], Field(
-        max_length=30, description="amenities beyond the ten ones that were seen")] = []
-    hours_observed: Annotated[str | None, Field(
-        min_length=1, max_length=1000, description="opening hours seen, OSM syntax")] = None
-    photos: Annotated[list[PhotoRef], Field(
-        max_length=20, description="http(s) URLs or file names of photos (no blobs)")] = []
-    remarks: Annotated[str | None, Field(max_length=2000), AfterValidator(_remarks)] = None
-    score: Annotated[float | None, Field(ge=0, le=100, allow_inf_nan=False)] = None
-    sample: bool = False
-
-    @field_validator("inspected_on")
-    @classmethod
-    def _date(cls, value: dt.date) -> dt.date:
-        if value < dt.date(2000, 1, 1):
-            raise ValueError("must not be before 2000-01-01")
-        if value > svc.china_today():
-            raise ValueError("must not be in the future (China time)")
-        return value
-
-    @field_validator("extras")
-    @classmethod
-    def _unique(cls, value: list[str]) -> list[str]:
-        return list(dict.fromkeys(value))
-
-    @field_validator("hours_observed")
-    @classmethod
-    def _hours(cls, value: str | None) -> str | None:
-        try:
-            return None if value is None else validate_hours(value)
-        except HoursError as exc:
-            raise ValueError(str(exc)) from None
-
-
-class InspectionPublic(BaseModel):
-    id: int
-    station_code: str
-    inspected_on: dt.date
-    items: dict[str, ItemState]
-    extras: list[str]
-    hours_observed: str | None
-    photos: list[str]
-    remarks: str | None
-    score: float | None
-    ten_ones_count: int = Field(description="ten-ones items present (broken ones do not count)")
-    amenities: list[str] = Field(description="what was available: items present plus extras")
-    current: bool = Field(description="this is the station's latest inspection")
-    created_at: dt.datetime
-    sample: bool
-
-
-class InspectionCreated(InspectionPublic):
-    inspector: str = Field(description="name of the key that recorded it (not in the public "
-                                       "history)")
-    applied: bool = Field(description="it became the station's verified amenities and date")
-    station_version: int = Field(description="the station's version after this write")
-
-
-class InspectionPage(BaseModel):
-    station_code: str
-    inspections: list[InspectionPublic]
-    count: int
-    next_cursor: str | None
-
-
-class OverdueStation(BaseModel):
-    code: str
-    name: str
-    status: str
-    district_code: str | None
-    district: str | None
-    last_inspected_on: dt.date | None = Field(description="null: never inspected")
-    days_since: int | None = Field(description="days since the last inspection; null: never")
-    sample: bool
-
-
-class OverdueList(BaseModel):
-    area: str | None
-    days: int
-    as_of: dt.date
-    total: int = Field(description="all overdue stations; `stations` holds the first `limit`")
-    count: int
-    stations: list[OverdueStation]
-
-
-class TrendRow(BaseModel):
-    district_code: str | None
-    district: str | None
-    period: str = Field(description="2025-06, 2025-Q2 or 2025")
-    period_start: dt.date
-    inspections: int
-    stations: int = Field(description="distinct stations inspected")
-    mean_ten_ones: float
-    all_ten_share: float = Field(description="share of inspections with all ten present")
-    mean_score: float | None
-    scored: int = Field(description="inspections that carried a score")
-
-
-class Trend(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    area: str | None
-    period: str
-    from_: dt.date | None = Field(alias="from")
-    to: dt.date | None
-    count: int
-    rows: list[TrendRow]
-
-
-class MissingItem(BaseModel):
-    code: str
-    label_zh: str
-    label_en: str
-    missing: int
-    broken: int
-    total: int
-
-
-class MissingItems(BaseModel):
-    area: str | None
-    days: int | None
-    as_of: dt.date
-    stations: int = Field(description="stations whose latest inspection was counted")
-    items: list[MissingItem] = Field(description="most often missing or broken first")
-
-
-class AwardCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    title: Annotated[str, StringConstraints(min_length=1, max_length=200),
-                     AfterValidator(no_control_chars)]
-    level: AwardLevel
-    year: Annotated[int, Field(ge=1949, le=2200)]
-    sample: bool = False
-
-    @field_validator("year")
-    @classmethod
-    def _year(cls, value: int) -> int:
-        if value > svc.china_today().year + 1:
-            raise ValueError("must not be later than next year")
-        return value
-
-
-class AwardEntry(BaseModel):
-    id: int
-    title: str
-    level: AwardLevel
-    year: int
-    created_at: dt.datetime
-    sample: bool
-
-
-class AwardPublic(AwardEntry):
-    station_code: str
-
-
-class AwardList(BaseModel):
-    station_code: str
-    awards: list[AwardEntry] = Field(description="newest first")
-    count: int
-
 
 PLANNER_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES, 404: {"model": ErrorBody, "description": "Unknown area"}}
 STATION_READ = {**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]}
-AreaQ = Annotated[str | None, Query(pattern=AREA_PATTERN, description="any admin area code")]
-AwardId = Annotated[int, Path(ge=1, le=2**62)]
+AreaQ = Annotated[AreaCode | None, Query(description="any admin area code")]
+AwardIdPath = Annotated[AwardId, Path()]
 
 
 @router.post("/stations/{code}/inspections", response_model=InspectionCreated, status_code=201,
@@ -273,9 +59,9 @@ async def record_inspection(conn: ConnDep, code: CodePath, body: InspectionCreat
 @router.get("/stations/{code}/inspections", response_model=InspectionPage,
             responses=STATION_READ, summary="A station's inspection history, newest first")
 async def list_inspections(
-    conn: ConnDep, code: CodePath, limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(pattern=CURSOR2_PATTERN,
-                                        description="next_cursor of the previous page")] = None,
+    conn: ConnDep, code: CodePath, limit: Annotated[HistoryLimit, Query()] = 20,
+    cursor: Annotated[HistoryCursor | None, Query(
+        description="next_cursor of the previous page")] = None,
 ) -> Response:
     return JSONResponse(await svc.list_inspections(conn, code, limit=limit, cursor=cursor))
 
@@ -283,17 +69,13 @@ async def list_inspections(
 @router.get("/inspections/overdue", response_model=OverdueList, responses=PLANNER_RESPONSES,
             summary="Published stations never inspected or not inspected for `days` days")
 async def overdue(
-    conn: ConnDep, area: AreaQ = None, days: Annotated[int, Query(ge=1, le=3650)] = 365,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    conn: ConnDep, area: AreaQ = None, days: Annotated[Days, Query()] = 365,
+    limit: Annotated[OverdueLimit, Query()] = 100,
 ) -> Response:
-    return JSONResponse(await svc.overdue(conn, area=area, days=days, limit=limit,
-                                          today=svc.china_today()))
+    return JSONResponse(await svc.overdue(conn, area=area, days=days, limit=limit))
 
 
-DateQ = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2200, 1, 1),
-                                        json_schema_extra={  # the range, said in the schema
-                                            "pattern": r"^(2[01][0-9]{2}-|2200-01-01$)"}),
-                  IsoText]
+DateQ = Annotated[TrendDate | None, Query()]
 
 
 @router.get("/inspections/trend", response_model=Trend, response_model_by_alias=True,
@@ -301,7 +83,7 @@ DateQ = Annotated[dt.date | None, Query(ge=dt.date(2000, 1, 1), le=dt.date(2200,
             summary="Ten-ones compliance per district and month, quarter or year")
 async def trend(
     conn: ConnDep, area: AreaQ = None,
-    period: Literal["month", "quarter", "year"] = "month",
+    period: Period = "month",
     from_: Annotated[DateQ, Query(alias="from", description="first day, inclusive")] = None,
     to: Annotated[DateQ, Query(description="last day, inclusive")] = None,
 ) -> Response:
@@ -313,11 +95,9 @@ async def trend(
             summary="Ten-ones items most often missing or broken at latest inspections")
 async def missing_items(
     conn: ConnDep, area: AreaQ = None,
-    days: Annotated[int | None, Query(ge=1, le=3650, description="only inspections this "
-                                      "recent")] = None,
+    days: Annotated[Days | None, Query(description="only inspections this recent")] = None,
 ) -> Response:
-    return JSONResponse(await svc.missing_items(conn, area=area, days=days,
-                                                today=svc.china_today()))
+    return JSONResponse(await svc.missing_items(conn, area=area, days=days))
 
 
 @router.get("/stations/{code}/awards", response_model=AwardList, responses=STATION_READ,
@@ -338,7 +118,7 @@ async def add_award(conn: ConnDep, code: CodePath, body: AwardCreate,
 @router.delete("/stations/{code}/awards/{award_id}", status_code=204, response_class=Response,
                responses={**WRITE_RESPONSES, 204: {"description": "Removed"}}, tags=["awards"],
                summary="Remove an award (editor or admin key, within its area)")
-async def delete_award(conn: ConnDep, code: CodePath, award_id: AwardId,
+async def delete_award(conn: ConnDep, code: CodePath, award_id: AwardIdPath,
                        principal: Editor) -> Response:
     await svc.delete_award(conn, principal, code, award_id)
     return Response(status_code=204)

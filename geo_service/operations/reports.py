@@ -38,7 +38,8 @@ from geo_service.audit import set_actor
 from geo_service.auth import Principal
 from geo_service.catalogue import AMENITY_BY_CODE
 from geo_service.errors import NotFound, VersionConflict, invalid
-from geo_service.operations.common import check_rate, station_ref
+from geo_service.operations import queries as q
+from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.settings import Settings
@@ -48,90 +49,6 @@ AMENITY_KINDS = ("amenity_missing", "amenity_broken")
 #: Which action may follow which status.
 TRANSITIONS = {"open": ("resolved", "rejected"), "resolved": ("reopened",),
                "rejected": ("reopened",)}
-
-# Reports and confirmations share one budget per client address.
-INSERT_REPORT = """
-INSERT INTO station_report (station_id, kind, amenity, comment, device_hash, client_hash)
-VALUES (%(station)s, %(kind)s, %(amenity)s, %(comment)s, %(device)s, %(client)s)
-RETURNING id
-"""
-
-# Who filed the open 'closed' reports of a station within the window (a report
-# stored without hashes, e.g. sample data, stands for a reporter of its own).
-CLOSED_REPORTERS = """
-SELECT coalesce(device_hash, client_hash, 'report:' || id),
-       coalesce(client_hash, device_hash, 'report:' || id)
-FROM station_report
-WHERE station_id = %(station)s AND kind = 'closed' AND status = 'open'
-  AND created_at > now() - %(window)s
-"""
-
-# Touches the row only when the mark changes; keeps the first time it was set.
-SET_MARK = """
-UPDATE station
-SET reported_closed_at = CASE WHEN %(closed)s THEN coalesce(reported_closed_at, now()) END
-WHERE id = %(station)s AND %(closed)s = (reported_closed_at IS NULL)
-"""
-
-# lon, lat and the area codes are for the scope check; public_report drops them.
-_REPORT_COLUMNS = """
-SELECT r.id, s.code AS station, s.name AS station_name, s.district_code,
-       s.reported_closed_at IS NOT NULL AS station_reported_closed,
-       r.kind, r.amenity, r.comment, r.status, r.version, r.created_at,
-       ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
-       s.province_code, s.city_code, s.street_code
-FROM station_report r JOIN station s ON s.id = r.station_id
-"""
-_SCOPE_ONLY = ("lon", "lat", "province_code", "city_code", "street_code")
-GET_REPORT = _REPORT_COLUMNS + "WHERE r.id = %(id)s"
-
-LIST_REPORTS = _REPORT_COLUMNS + """
-WHERE r.id > %(after)s
-  AND (%(status)s::text IS NULL OR r.status = %(status)s)
-  AND (%(kind)s::text IS NULL OR r.kind = %(kind)s)
-  AND (%(station)s::text IS NULL OR s.code = %(station)s)
-  AND (%(area)s::text IS NULL
-       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
-  AND (%(scope)s::text IS NULL
-       OR %(scope)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
-ORDER BY r.id
-LIMIT %(limit)s
-"""
-
-REPORT_STATION = "SELECT station_id FROM station_report WHERE id = %(id)s"
-
-LOCK_REPORT = """
-SELECT r.status, r.version, r.kind, ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
-       s.province_code, s.city_code, s.district_code, s.street_code
-FROM station_report r JOIN station s ON s.id = r.station_id
-WHERE r.id = %(id)s
-FOR UPDATE OF r
-"""
-
-INSERT_RESOLUTION = """
-INSERT INTO report_resolution (report_id, action, note, editor_key_id, editor)
-VALUES (%(id)s, %(action)s, %(note)s, %(key_id)s, %(editor)s)
-"""
-
-UPDATE_REPORT = """
-UPDATE station_report SET status = %(status)s, version = version + 1 WHERE id = %(id)s
-"""
-
-RESOLUTIONS = """
-SELECT action, note, editor, created_at FROM report_resolution
-WHERE report_id = %(id)s ORDER BY id
-"""
-
-CONFIRM = """
-WITH c AS (
-    INSERT INTO confirmation (station_id, device_hash, client_hash)
-    VALUES (%(station)s, %(device)s, %(client)s)
-    RETURNING at
-)
-UPDATE station SET last_confirmed_at = c.at FROM c WHERE station.id = %(station)s
-RETURNING c.at
-"""
-
 
 def _rate_key(caller: Caller) -> str:
     return f"rate:feedback:{caller.client}"
@@ -180,11 +97,11 @@ async def _sync_mark(conn: AsyncConnection[Any], settings: Settings, station_id:
     """
     window = dt.timedelta(hours=settings.reported_closed_window_h)
     async with conn.cursor() as cur:
-        await cur.execute(CLOSED_REPORTERS, {"station": station_id, "window": window})
+        await cur.execute(q.CLOSED_REPORTERS, {"station": station_id, "window": window})
         closed = (independent_reporters(await cur.fetchall())
                   >= settings.reported_closed_threshold)
         if closed or may_clear:
-            await cur.execute(SET_MARK, {"station": station_id, "closed": closed})
+            await cur.execute(q.SET_MARK, {"station": station_id, "closed": closed})
 
 
 def check_amenity(kind: str, amenity: str | None) -> None:
@@ -200,7 +117,7 @@ def check_amenity(kind: str, amenity: str | None) -> None:
 
 def public_report(row: dict[str, Any]) -> dict[str, Any]:
     """A report as the API shows it: no hashes, no scope-only columns."""
-    return {k: v for k, v in row.items() if k not in _SCOPE_ONLY}
+    return {k: v for k, v in row.items() if k not in q.REPORT_SCOPE_ONLY}
 
 
 def _unknown(report_id: int) -> NotFound:
@@ -220,7 +137,7 @@ async def _require_visible(conn: AsyncConnection[Any], principal: Principal,
 
 async def get_report(conn: AsyncConnection[Any], report_id: int) -> dict[str, Any]:
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(GET_REPORT, {"id": report_id})
+        await cur.execute(q.GET_REPORT, {"id": report_id})
         row = await cur.fetchone()
     if row is None:
         raise _unknown(report_id)
@@ -237,7 +154,7 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
         await lock(conn, _rate_key(caller), _station_key(station["id"]))
         await check_feedback_rate(conn, settings, caller.client)
         async with conn.cursor() as cur:
-            await cur.execute(INSERT_REPORT, {
+            await cur.execute(q.INSERT_REPORT, {
                 "station": station["id"], "kind": body["kind"], "amenity": body.get("amenity"),
                 "comment": body.get("comment"), "device": caller.device,
                 "client": caller.client})
@@ -248,15 +165,21 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
     return public_report(await get_report(conn, row[0]))
 
 
-async def list_reports(conn: AsyncConnection[Any], principal: Principal, *,
-                       status: str | None, kind: str | None, station: str | None,
+async def list_reports(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
+                       *, status: str, kind: str | None, station: str | None,
                        area: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-    """Reports oldest first (a queue to work through); an area key sees only its area."""
-    params = {"after": decode_cursor(cursor)[0], "status": status, "kind": kind,
-              "station": station, "area": area, "scope": principal.area_code,
+    """Reports oldest first (a queue to work through); an area key sees only its area.
+
+    ``status`` is one status or ``all``; ``area`` must be a known admin area
+    (404 naming it); pages are capped at ``settings.max_page_size``.
+    """
+    await require_area(conn, area)
+    limit = min(limit, settings.max_page_size)
+    params = {"after": decode_cursor(cursor)[0], "status": None if status == "all" else status,
+              "kind": kind, "station": station, "area": area, "scope": principal.area_code,
               "limit": limit + 1}
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(LIST_REPORTS, params)
+        await cur.execute(q.LIST_REPORTS, params)
         rows = await cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]
@@ -270,7 +193,7 @@ async def report_detail(conn: AsyncConnection[Any], principal: Principal,
     report = await get_report(conn, report_id)
     await _require_visible(conn, principal, report, report_id)
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(RESOLUTIONS, {"id": report_id})
+        await cur.execute(q.RESOLUTIONS, {"id": report_id})
         resolutions = await cur.fetchall()
     return {**public_report(report), "resolutions": resolutions}
 
@@ -282,13 +205,13 @@ async def resolve_report(conn: AsyncConnection[Any], settings: Settings, princip
     async with conn.transaction():
         await set_actor(conn, principal)
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(REPORT_STATION, {"id": report_id})
+            await cur.execute(q.REPORT_STATION, {"id": report_id})
             head = await cur.fetchone()
             if head is None:
                 raise _unknown(report_id)
             station_id = head["station_id"]
             await lock(conn, _station_key(station_id))
-            await cur.execute(LOCK_REPORT, {"id": report_id})
+            await cur.execute(q.LOCK_REPORT, {"id": report_id})
             current = await cur.fetchone()
         assert current is not None  # reports are never deleted
         await _require_visible(conn, principal, current, report_id)
@@ -300,11 +223,11 @@ async def resolve_report(conn: AsyncConnection[Any], settings: Settings, princip
         if action not in TRANSITIONS[current["status"]]:
             raise invalid("action", f"the report is {current['status']}; allowed: "
                                     f"{', '.join(TRANSITIONS[current['status']])}")
-        await conn.execute(INSERT_RESOLUTION, {"id": report_id, "action": action, "note": note,
-                                               "key_id": principal.key_id,
-                                               "editor": principal.name})
-        await conn.execute(UPDATE_REPORT, {"id": report_id,
-                                           "status": "open" if action == "reopened" else action})
+        await conn.execute(q.INSERT_RESOLUTION, {"id": report_id, "action": action,
+                                                 "note": note, "key_id": principal.key_id,
+                                                 "editor": principal.name})
+        await conn.execute(q.UPDATE_REPORT, {"id": report_id,
+                                             "status": "open" if action == "reopened" else action})
         if current["kind"] == "closed":
             await _sync_mark(conn, settings, station_id, may_clear=True)
     return await report_detail(conn, principal, report_id)
@@ -324,8 +247,8 @@ async def confirm(conn: AsyncConnection[Any], settings: Settings, code: str,
                                                       caller, window)
         if result["duplicate_of"] is None:
             async with conn.cursor() as cur:
-                await cur.execute(CONFIRM, {"station": station["id"], "device": caller.device,
-                                            "client": caller.client})
+                await cur.execute(q.CONFIRM, {"station": station["id"],
+                                              "device": caller.device, "client": caller.client})
                 row = await cur.fetchone()
             result.update(counted=True, at=row[0] if row else None)
     return result

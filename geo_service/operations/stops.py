@@ -26,29 +26,20 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from pydantic import BaseModel, Field, field_validator, model_validator
 
 from geo_service.auth import Principal
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
-from geo_service.hours import (
-    DEFAULT_HORIZON_DAYS,
-    CompiledHours,
-    HoursError,
-    compile_hours,
-    compile_work,
-    validate_hours,
-)
-from geo_service.schemas import PlainText
-from geo_service.stations import queries as q
-from geo_service.stations.queries import STOP_ACTIVE
+from geo_service.hours import DEFAULT_HORIZON_DAYS, CompiledHours, compile_hours, compile_work
+from geo_service.operations import queries as q
+from geo_service.operations.schemas import MAX_AHEAD_DAYS, ScheduleIn, StopIn
+from geo_service.params import instant
 from geo_service.stations.service import (
     begin_station_write,
     check_version,
@@ -57,12 +48,6 @@ from geo_service.stations.service import (
     require_scope,
 )
 
-#: A schedule longer than this is a data error, not a bus.
-MAX_STOPS = 20
-#: A stop's hours are a bus timetable, not a station's year: shorter than a station's.
-MAX_STOP_HOURS_LENGTH = 200
-#: Stops are planned at most this far ahead (``valid_from`` / ``valid_to``).
-MAX_AHEAD_DAYS = 730
 #: The overlap check looks at least this far ahead of today (a whole year of weekdays).
 MIN_SPAN_DAYS = 371
 #: …and never further than this (dated rules are compiled this far).
@@ -71,71 +56,6 @@ MAX_SPAN_DAYS = MAX_AHEAD_DAYS + 1
 #: plus stored hours): twenty stops of ``Mo-Fr 10:00-16:00`` over two years need ~70,000,
 #: and the cap keeps the worst accepted schedule near a second of CPU.
 MAX_SCHEDULE_WORK = 120_000
-#: Dates in the schema: the overlap check and the calendar arithmetic need sane years.
-_FIRST_DAY, _LAST_DAY = dt.date(2000, 1, 1), dt.date(2199, 12, 31)
-
-
-class StopIn(BaseModel):
-    """One stop as an editor sends it."""
-
-    name: PlainText = Field(min_length=1, max_length=100, description="where the bus parks")
-    lon: float = Field(ge=-180, le=180)
-    lat: float = Field(ge=-90, le=90)
-    opening_hours: str = Field(min_length=1, max_length=MAX_STOP_HOURS_LENGTH,
-                               description="OSM opening_hours of this stop, e.g. Mo-Fr 10:00-16:00")
-    valid_from: dt.date | None = Field(default=None, ge=_FIRST_DAY, le=_LAST_DAY, description=(
-        f"first day (local), inclusive; at most {MAX_AHEAD_DAYS} days ahead"))
-    valid_to: dt.date | None = Field(default=None, ge=_FIRST_DAY, le=_LAST_DAY, description=(
-        f"last day (local), inclusive; at most {MAX_AHEAD_DAYS} days ahead"))
-
-    @field_validator("lon", "lat")
-    @classmethod
-    def _finite(cls, v: float) -> float:
-        if not math.isfinite(v):
-            raise ValueError("must be a finite number")
-        return v
-
-    @field_validator("opening_hours")
-    @classmethod
-    def _hours(cls, v: str) -> str:
-        try:
-            return validate_hours(v)
-        except HoursError as exc:
-            raise ValueError(str(exc)) from None
-
-    @model_validator(mode="after")
-    def _range(self) -> StopIn:
-        if self.valid_from and self.valid_to and self.valid_to < self.valid_from:
-            raise ValueError("valid_to is before valid_from")
-        return self
-
-
-class ScheduleIn(BaseModel):
-    """A whole schedule; ``version`` is the station's (or send ``If-Match``)."""
-
-    stops: list[StopIn] = Field(max_length=MAX_STOPS)
-    version: int | None = Field(default=None, ge=1, le=2**31 - 1)
-
-
-class StopOut(BaseModel):
-    seq: int = Field(description="order in the schedule, from 1")
-    name: str
-    lon: float
-    lat: float
-    crs: Crs
-    opening_hours: str
-    valid_from: dt.date | None
-    valid_to: dt.date | None
-
-
-class ScheduleOut(BaseModel):
-    code: str
-    version: int
-    stops: list[StopOut]
-    current_stop: StopOut | None = Field(
-        description="where it is at `at` (default now), if anywhere")
-    at: dt.datetime
-
 
 # --------------------------------------------------------------------------- overlap check
 
@@ -248,32 +168,6 @@ def check_schedule(stops: list[StopIn], tz: str, today: dt.date) -> None:
 
 # --------------------------------------------------------------------------- storage
 
-_DELETE_STOPS = "DELETE FROM station_stop WHERE station_id = %(id)s"
-#: One stop with its compiled hours (also used by the sample-data loader).
-INSERT_STOP = """
-INSERT INTO station_stop (station_id, seq, name, geog, opening_hours, hours_kind, open_minutes,
-                          open_periods, hours_valid_until, valid_from, valid_to)
-VALUES (%(station_id)s, %(seq)s, %(name)s,
-        ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(opening_hours)s,
-        %(hours_kind)s, %(open_minutes)s::int4multirange, %(open_periods)s::tstzmultirange,
-        %(hours_valid_until)s, %(valid_from)s, %(valid_to)s)
-"""
-_BUMP = """
-UPDATE station SET version = version + 1, scheduled = %(scheduled)s WHERE id = %(id)s
-RETURNING version
-"""
-_STATION_ID = "SELECT id, timezone, host_type, version FROM station WHERE code = %(code)s"
-
-#: The stops of a station, and which is current at %(at)s (the nearest query's test).
-STOPS = f"""
-SELECT st.seq, st.name, ST_X(st.geog::geometry) AS lon, ST_Y(st.geog::geometry) AS lat,
-       st.opening_hours, st.valid_from, st.valid_to, ({STOP_ACTIVE}) AS current
-FROM station_stop st JOIN station s ON s.id = st.station_id
-WHERE s.code = %(code)s
-ORDER BY st.seq
-"""
-
-
 def _stop_out(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
     lon, lat = from_wgs84(row["lon"], row["lat"], crs)
     return {"seq": row["seq"], "name": row["name"], "lon": round(lon, 7), "lat": round(lat, 7),
@@ -281,19 +175,25 @@ def _stop_out(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
             "valid_from": row["valid_from"], "valid_to": row["valid_to"]}
 
 
-async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime,
+async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime | str | None,
                        crs: Crs) -> dict[str, Any]:
-    """The schedule and the stop the station is at, at ``at``."""
+    """The schedule and the stop the station is at, at ``at``.
+
+    ``at`` follows the one rule for instants (:func:`geo_service.params.instant`):
+    none is now, a time without an offset is China time, as a planner at the
+    command line or a phone in Sanya means it.
+    """
+    when = instant(at, "at")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(_STATION_ID, {"code": code})
+        await cur.execute(q.SCHEDULE_STATION, {"code": code})
         station = await cur.fetchone()
         if station is None:
             raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
-        await cur.execute(STOPS, {"code": code, "at": at})
+        await cur.execute(q.STOPS, {"code": code, "at": when})
         rows = await cur.fetchall()
     current = next((_stop_out(r, crs) for r in rows if r["current"]), None)
     return {"code": code, "version": station["version"],
-            "stops": [_stop_out(r, crs) for r in rows], "current_stop": current, "at": at}
+            "stops": [_stop_out(r, crs) for r in rows], "current_stop": current, "at": when}
 
 
 def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date) -> list[dict[str, Any]]:
@@ -308,7 +208,7 @@ async def _check_station(conn: AsyncConnection[Any], principal: Principal, code:
     """The station as it is now, refused early (unknown, out of scope, stale, not
     mobile) so a request that will fail costs no hours compiling."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(q.GET_STATION, {"code": code})
+        await cur.execute(q.SCHEDULE_STATION, {"code": code})
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
@@ -354,14 +254,14 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
             raise invalid("stops", f"only mobile stations have stops; {code} is "
                                    f"{current['host_type']}")
         async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(_STATION_ID, {"code": code})
+            await cur.execute(q.SCHEDULE_STATION, {"code": code})
             station = await cur.fetchone()
             assert station is not None
-            await cur.execute(_DELETE_STOPS, {"id": station["id"]})
+            await cur.execute(q.DELETE_STOPS, {"id": station["id"]})
             for seq, (stop, hours) in enumerate(zip(stops, compiled, strict=True), start=1):
-                await cur.execute(INSERT_STOP, {
+                await cur.execute(q.INSERT_STOP, {
                     "station_id": station["id"], "seq": seq, "name": stop.name,
                     "lon": stop.lon, "lat": stop.lat, "opening_hours": stop.opening_hours,
                     "valid_from": stop.valid_from, "valid_to": stop.valid_to, **hours})
-            await cur.execute(_BUMP, {"id": station["id"], "scheduled": bool(stops)})
-    return await get_schedule(conn, code, dt.datetime.now(dt.UTC), crs)
+            await cur.execute(q.BUMP_SCHEDULED, {"id": station["id"], "scheduled": bool(stops)})
+    return await get_schedule(conn, code, None, crs)

@@ -23,6 +23,7 @@ local time zone (Asia/Shanghai), which is how unions report them.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import html
 import io
@@ -30,13 +31,14 @@ from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from psycopg import AsyncConnection, sql
+from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.catalogue import OPERATIONAL
-from geo_service.errors import GeoServiceError, NotFound, invalid
+from geo_service.errors import GeoServiceError, invalid
 from geo_service.html import json_for_html
-from geo_service.operations.common import check_rate, station_ref
+from geo_service.operations import queries as q
+from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.settings import Settings
 
 #: Advisory-lock class of the operations writes (two-key form: apart from the
@@ -53,41 +55,6 @@ WORKER_TYPE_LABELS = {
     "truck_driver": ("货车司机", "Truck driver"),
     "traffic": ("交警、交通协管员", "Traffic police / warden"),
     "other": ("其他户外劳动者", "Other outdoor worker"),
-}
-GROUPS = ("station", "district", "worker_type", "day", "week", "month")
-
-LOCK = "SELECT pg_advisory_xact_lock(%(cls)s, hashtext(%(key)s))"
-_EARLIER = "SELECT max(at) FROM {table} WHERE station_id = %(station)s AND at > now() - %(window)s"
-_BY_DEVICE = " AND device_hash = %(device)s"
-_BY_CLIENT = " AND device_hash IS NULL AND client_hash = %(client)s"
-
-INSERT_VISIT = """
-INSERT INTO visit (station_id, worker_type, device_hash, client_hash)
-VALUES (%(station)s, %(worker_type)s, %(device)s, %(client)s)
-RETURNING at
-"""
-
-AREA_EXISTS = "SELECT 1 FROM admin_area WHERE code = %(area)s"
-
-# ``{key}`` / ``{label}`` come from _GROUP_SQL (our own text, never the client's).
-_COUNTS = """
-SELECT {key} AS key, min({label}) AS label, count(*)::int AS count
-FROM visit v JOIN station s ON s.id = v.station_id
-WHERE v.at >= %(start)s AND v.at < %(end)s
-  AND (%(station)s::bigint IS NULL OR v.station_id = %(station)s)
-  AND (%(area)s::text IS NULL
-       OR %(area)s IN (s.province_code, s.city_code, s.district_code, s.street_code))
-GROUP BY 1
-ORDER BY 1 NULLS LAST
-"""
-_LOCAL = "(v.at AT TIME ZONE %(tz)s)"
-_GROUP_SQL = {
-    "station": ("s.code", "s.name"),
-    "district": ("s.district_code", "s.district"),
-    "worker_type": ("v.worker_type", "NULL::text"),
-    "day": (f"{_LOCAL}::date", "NULL::text"),
-    "week": (f"date_trunc('week', {_LOCAL})::date", "NULL::text"),
-    "month": (f"date_trunc('month', {_LOCAL})::date", "NULL::text"),
 }
 
 
@@ -113,7 +80,7 @@ async def lock(conn: AsyncConnection[Any], *keys: str) -> None:
     (station, device) key, so two writers never wait on each other in a cycle.
     """
     for key in keys:
-        await conn.execute(LOCK, {"cls": LOCK_CLASS, "key": key})
+        await conn.execute(q.LOCK, {"cls": LOCK_CLASS, "key": key})
 
 
 async def earlier_within(conn: AsyncConnection[Any], table: str, station_id: int,
@@ -126,11 +93,10 @@ async def earlier_within(conn: AsyncConnection[Any], table: str, station_id: int
     """
     who = f"device:{caller.device}" if caller.device else f"client:{caller.client}"
     await lock(conn, f"{table}:{station_id}:{who}")
-    query = sql.SQL(_EARLIER + (_BY_DEVICE if caller.device else _BY_CLIENT)).format(
-        table=sql.Identifier(table))
     async with conn.cursor() as cur:
-        await cur.execute(query, {"station": station_id, "window": window,
-                                  "device": caller.device, "client": caller.client})
+        await cur.execute(q.earlier_query(table, by_device=caller.device is not None),
+                          {"station": station_id, "window": window,
+                           "device": caller.device, "client": caller.client})
         row = await cur.fetchone()
     return row[0] if row else None
 
@@ -158,26 +124,16 @@ async def check_in(conn: AsyncConnection[Any], settings: Settings, code: str,
                                                       window)
         if result["duplicate_of"] is None:
             async with conn.cursor() as cur:
-                await cur.execute(INSERT_VISIT, {"station": station["id"],
-                                                 "worker_type": worker_type,
-                                                 "device": caller.device,
-                                                 "client": caller.client})
+                await cur.execute(q.INSERT_VISIT, {"station": station["id"],
+                                                   "worker_type": worker_type,
+                                                   "device": caller.device,
+                                                   "client": caller.client})
                 row = await cur.fetchone()
             result.update(counted=True, at=row[0] if row else None)
     return result
 
 
 # --- counts ----------------------------------------------------------------------------------
-
-
-async def require_area(conn: AsyncConnection[Any], area: str | None) -> None:
-    """An area filter must name a known admin area (any level); else 404 naming ``area``."""
-    if area is None:
-        return
-    async with conn.cursor() as cur:
-        await cur.execute(AREA_EXISTS, {"area": area})
-        if await cur.fetchone() is None:
-            raise NotFound(f"no admin area {area!r}", [("area", "unknown admin area code")])
 
 
 def count_range(start: dt.date | None, end: dt.date | None,
@@ -246,15 +202,13 @@ async def visit_counts(conn: AsyncConnection[Any], settings: Settings, *, group:
     await require_area(conn, area)
     station_id = (await station_ref(conn, station, "station"))["id"] if station else None
     zone = ZoneInfo(tz)
-    key_sql, label_sql = _GROUP_SQL[group]
-    query = sql.SQL(_COUNTS).format(key=sql.SQL(key_sql), label=sql.SQL(label_sql))
     params = {
         "start": dt.datetime.combine(first, dt.time(), zone),
         "end": dt.datetime.combine(last + dt.timedelta(days=1), dt.time(), zone),
         "station": station_id, "area": area, "tz": tz,
     }
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(query, params)
+        await cur.execute(q.counts_query(group), params)
         found = await cur.fetchall()
     if group in ("day", "week", "month"):
         rows = _time_rows(group, {r["key"]: r["count"] for r in found}, first, last)
@@ -335,3 +289,14 @@ def checkin_page(station: dict[str, Any], post_url: str) -> str:
         body = _CLOSED.format(status=html.escape(station["status"]))
     return _PAGE.format(name=html.escape(station["name"]), body=body,
                         post_url=json_for_html(post_url))
+
+
+async def station_checkin_page(conn: AsyncConnection[Any], code: str, post_url: str) -> str:
+    """The page of a known station (404 naming ``code`` otherwise)."""
+    return checkin_page(await station_ref(conn, code), post_url)
+
+
+async def checkin_link(conn: AsyncConnection[Any], code: str, url: str) -> dict[str, Any]:
+    """A known station's check-in link ``url`` with its QR code (drawn off the event loop)."""
+    await station_ref(conn, code)
+    return {"station": code, "url": url, "qr_svg": await asyncio.to_thread(qr_svg, url)}
