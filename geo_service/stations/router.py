@@ -10,7 +10,6 @@ from fastapi import APIRouter, Query, Response
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
-from geo_service.coverage.demand import import_demand
 from geo_service.deps import (
     Admin,
     CodePath,
@@ -238,22 +237,4 @@ async def import_stations(
             conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
             max_rows=settings.max_import_rows, crs=crs,
             duplicate_within_m=settings.duplicate_distance_m, limits=limits))
-    return JSONResponse(report)
-
-
-@router.post(
-    "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
-    tags=["analysis"],
-    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
-)
-async def import_demand_points(
-    conn: ConnDep, settings: SettingsDep, file: ImportFile, principal: Admin,
-    format: ImportFormatQ = None, mode: Mode = Mode.ALL_OR_NOTHING,
-    dry_run: bool = False, crs: CrsQ = Crs.WGS84,
-) -> Response:
-    report = await import_upload(
-        file, format, settings, dry_run=dry_run,
-        run=lambda data, fmt, limits: import_demand(
-            conn, data, fmt, mode=mode, dry_run=dry_run, max_rows=settings.max_import_rows,
-            crs=crs, limits=limits, scope=principal.area_code))
     return JSONResponse(report)
