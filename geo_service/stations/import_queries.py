@@ -10,17 +10,14 @@ holds the one-station statements, as ``feeds`` keeps its OGC and tile SQL.
 
 from __future__ import annotations
 
-from geo_service.stations.queries import WRITE_COLUMNS
+from geo_service.stations.queries import HOURS_COLUMNS, WRITE_COLUMNS
 
-TABLE = """
-CREATE TEMP TABLE _imp (
-    rownum int, code text, name text, name_en text, address text, province text,
-    province_code text, city text, city_code text, district text, district_code text,
-    street text, street_code text, lon float8, lat float8, host_type text, status text,
-    opening_hours text, timezone text, hours_kind text, open_minutes text, open_periods text,
-    hours_valid_until timestamptz, phone text, floor_area_m2 numeric, seats int, opened_on date,
-    amenity_mask bigint, last_verified_on date, sample bool
-) ON COMMIT DROP
+# The file's rows, typed as the station table types them (so a new field needs no
+# edit here), plus each row's number and its point.
+TABLE = f"""
+CREATE TEMP TABLE _imp ON COMMIT DROP AS
+SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat
+FROM station WITH NO DATA
 """
 COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat")
 
@@ -95,13 +92,12 @@ ORDER BY i.rownum
 # their stored values when a station is updated (a file without ``status``
 # must not reopen a closed station); new stations get the defaults.
 _DERIVED = {
-    "opening_hours": ("opening_hours", "timezone", "hours_kind", "open_minutes",
-                      "open_periods", "hours_valid_until"),
+    "opening_hours": ("opening_hours", "timezone", *HOURS_COLUMNS),
     "amenities": ("amenity_mask",),
 }
 _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
            "district_code", "street", "street_code", "host_type", "opening_hours")
-_NOT_COMPARED = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until")
+_NOT_COMPARED = HOURS_COLUMNS
 
 
 def upsert(present: set[str]) -> str:
@@ -112,10 +108,7 @@ def upsert(present: set[str]) -> str:
         updated.extend(_DERIVED.get(col, (col,) if col in WRITE_COLUMNS else ()))
     cols = [c for c in WRITE_COLUMNS if c in updated and c != "code"]
     compared = [c for c in cols if c not in _NOT_COMPARED]
-    select = ", ".join(
-        f"i.{c}::int4multirange" if c == "open_minutes" else
-        f"i.{c}::tstzmultirange" if c == "open_periods" else f"i.{c}"
-        for c in WRITE_COLUMNS)
+    select = ", ".join(f"i.{c}" for c in WRITE_COLUMNS)
     deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
                if "status" in cols else "")
     return f"""

@@ -25,18 +25,14 @@ from geo_service.coords import Crs
 from geo_service.imports.limits import DEFAULT_LIMITS, Limits
 from geo_service.imports.readers import Format, clean_row, read_rows
 from geo_service.imports.run import Mode, count_upserts, run_import
-from geo_service.schemas import StationCreate
+from geo_service.schemas import REQUIRED_STATION_FIELDS, STATION_FIELDS, StationCreate
 from geo_service.stations import import_queries as iq
 from geo_service.stations import queries as q
 from geo_service.stations.service import names_alike, to_record
 
-COLUMNS = (
-    "code", "name", "name_en", "address", "province", "province_code", "city", "city_code",
-    "district", "district_code", "street", "street_code", "lon", "lat", "host_type", "status",
-    "opening_hours", "timezone", "phone", "floor_area_m2", "seats", "opened_on", "amenities",
-    "last_verified_on", "sample",
-)
-REQUIRED = ("code", "name", "lon", "lat", "host_type", "opening_hours")
+#: A file's columns: the station's code and the fields a client sets (schemas.STATION_FIELDS).
+COLUMNS = ("code", *STATION_FIELDS)
+REQUIRED = ("code", *REQUIRED_STATION_FIELDS)
 #: Columns Excel turns into numbers (``110105``, a phone number) that are text here.
 _CODES = ("province_code", "city_code", "district_code", "street_code", "phone", "code")
 

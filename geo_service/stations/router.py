@@ -42,6 +42,7 @@ from geo_service.params import (
 )
 from geo_service.responses import JSONResponse
 from geo_service.schemas import (
+    NOT_NULL_STATION_FIELDS,
     ImportReport,
     IsoText,
     NearestResponse,
@@ -200,8 +201,7 @@ async def patch_station(
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
     patch = body.model_dump(exclude_unset=True)
-    for key in ("name", "lon", "lat", "host_type", "status", "opening_hours", "timezone",
-                "amenities", "sample"):
+    for key in NOT_NULL_STATION_FIELDS:
         if key in patch and patch[key] is None:
             raise invalid(key, "cannot be null")
     station = await service.patch_station(
