@@ -89,9 +89,20 @@ GET_RUN = """
 SELECT id, kind, params, inputs, summary, created_at, sample FROM analysis_run WHERE id = %(id)s
 """
 
-RUN_CELLS_GEOJSON = """
+RUN_CELLS = """
 SELECT cell, area_code, demand, points, nearest_code, nearest_m, second_m, covered, doubly
 FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
+"""
+
+RUN_CELL_COUNT = "SELECT count(*) FROM analysis_cell WHERE run_id = %(id)s"
+
+# The newest stored run for an area (recommendation runs first: they carry
+# both the cells and the picked sites).
+LATEST_RUN = """
+SELECT id FROM analysis_run
+WHERE (%(area)s::text IS NULL OR params->>'area' = %(area)s)
+ORDER BY (kind = 'recommendations') DESC, created_at DESC, id DESC
+LIMIT 1
 """
 
 RUN_SITES = """
