@@ -62,7 +62,7 @@ from run_all import _sh, machine_info  # noqa: E402
 from geo_service.coords import Crs  # noqa: E402
 from geo_service.maps.assets import AssetMode, head_html  # noqa: E402
 from geo_service.maps.data import load_stations  # noqa: E402
-from geo_service.maps.options import BASEMAPS, MapOptions  # noqa: E402
+from geo_service.maps.model import BASEMAPS, MapOptions  # noqa: E402
 from geo_service.maps.pages import MapKind, make_page  # noqa: E402
 from geo_service.maps.queries import MAP_STATUSES  # noqa: E402
 from geo_service.maps.render import _COLUMNS as PAGE_COLUMNS  # noqa: E402

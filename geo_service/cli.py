@@ -67,17 +67,19 @@ async def _import_file(url: str, path: Path, args: argparse.Namespace,
 
     from geo_service.coords import Crs
     from geo_service.coverage.demand import import_demand
+    from geo_service.imports.readers import Format, guess_format
+    from geo_service.imports.run import Mode
     from geo_service.stations import importer
 
     data = path.read_bytes()
-    fmt = importer.Format(args.format) if args.format else importer.guess_format(path.name, data)
+    fmt = Format(args.format) if args.format else guess_format(path.name, data)
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         if args.what == "demand":
             return await import_demand(
-                conn, data, fmt, mode=importer.Mode(args.mode), dry_run=args.dry_run,
+                conn, data, fmt, mode=Mode(args.mode), dry_run=args.dry_run,
                 max_rows=10_000_000, crs=Crs(args.crs))
         return await importer.import_bytes(
-            conn, data, fmt, mode=importer.Mode(args.mode), dry_run=args.dry_run,
+            conn, data, fmt, mode=Mode(args.mode), dry_run=args.dry_run,
             principal=None, max_rows=max(settings.max_import_rows, 10_000_000),
             crs=Crs(args.crs), duplicate_within_m=settings.duplicate_distance_m,
         )

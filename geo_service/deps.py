@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Header, Path, Query, Request
+from fastapi import Depends, File, Header, Path, Query, Request, UploadFile
 from psycopg import AsyncConnection, Connection
 
 from geo_service.auth import Principal, authenticate, authenticate_sync, require_role
 from geo_service.coords import Crs
+from geo_service.imports.readers import Format
 from geo_service.params import AREA_PATTERN, CODE_PATTERN
 from geo_service.settings import Settings
 
@@ -88,3 +89,7 @@ Admin = Annotated[Principal, Depends(require("admin"))]
 Inspector = Annotated[Principal, Depends(require("inspector", "editor", "admin"))]
 SyncEditor = Annotated[Principal, Depends(require_sync("admin", "editor"))]
 SyncAdmin = Annotated[Principal, Depends(require_sync("admin"))]
+
+#: The file of an import (stations, demand); read through ``imports.run.import_upload``.
+ImportFile = Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON file")]
+ImportFormatQ = Annotated[Format | None, Query(description="default: from the file name")]

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service import meta, openapi
 from geo_service.admin_router import router as admin_router
+from geo_service.coverage.router import demand_router
 from geo_service.coverage.router import router as coverage_router
 from geo_service.db import make_pool, make_sync_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
@@ -130,6 +131,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(stations_router)
+    app.include_router(demand_router)
     app.include_router(coverage_router)
     app.include_router(feeds_router)
     app.include_router(exports.router)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_type_hints
 
 from pydantic import (
     AfterValidator,
@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    create_model,
     field_validator,
 )
 
@@ -150,53 +151,58 @@ class StationReplace(_StationBody):
     version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
 
 
-class StationPatch(BaseModel):
+#: The fields a client sets on a station, in order. Declared once, by ``_StationBody``
+#: (name, type, limits, default); the patch model, the service's merge, the import's
+#: columns and the stored columns (``stations/queries.WRITE_COLUMNS``) derive from it.
+STATION_FIELDS: tuple[str, ...] = tuple(_StationBody.model_fields)
+#: Those a new station must have.
+REQUIRED_STATION_FIELDS: tuple[str, ...] = tuple(
+    n for n, f in _StationBody.model_fields.items() if f.is_required())
+#: Those a patch may leave out but never set to null: required, or a default other than null.
+NOT_NULL_STATION_FIELDS: tuple[str, ...] = tuple(
+    n for n, f in _StationBody.model_fields.items() if f.is_required() or f.default is not None)
+
+
+class _PatchRules(BaseModel):
     """A partial edit: only the fields present change."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
-    name: Text200 | None = None
-    name_en: OptText = None
-    address: OptText = None
-    province: OptText = None
-    province_code: AreaCode = None
-    city: OptText = None
-    city_code: AreaCode = None
-    district: OptText = None
-    district_code: AreaCode = None
-    street: OptText = None
-    street_code: AreaCode = None
-    lon: Lon | None = None
-    lat: Lat | None = None
-    host_type: HostType | None = None
-    status: Status | None = None
-    opening_hours: Annotated[str | None, Field(min_length=1, max_length=1000)] = None
-    timezone: str | None = None
-    phone: Phone = None
-    floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
-    seats: Annotated[int | None, Field(ge=0, le=10_000)] = None
-    opened_on: dt.date | None = None
-    amenities: Annotated[list[str] | None, Field(max_length=64)] = None
-    last_verified_on: dt.date | None = None
-    sample: bool | None = None
 
+    # Every field may be absent, so these let None through (the router refuses
+    # null for NOT_NULL_STATION_FIELDS by name).
     _plain = field_validator("*")(no_control_chars)
 
-    @field_validator("opening_hours")
+    @field_validator("opening_hours", check_fields=False)
     @classmethod
     def _check_hours(cls, v: str | None) -> str | None:
         return None if v is None else _hours(v)
 
-    @field_validator("timezone")
+    @field_validator("timezone", check_fields=False)
     @classmethod
     def _check_tz(cls, v: str | None) -> str | None:
         return None if v is None else _tz(v)
 
-    @field_validator("amenities")
+    @field_validator("amenities", check_fields=False)
     @classmethod
     def _check_amenities(cls, v: list[str] | None) -> list[str] | None:
         return None if v is None else check_amenities(v)
+
+
+def _optional_fields(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s fields with their types and limits, each optional (default None)."""
+    hints = get_type_hints(model, include_extras=True)
+    return {name: (hints[name] if name not in NOT_NULL_STATION_FIELDS else hints[name] | None,
+                   None) for name in model.model_fields}
+
+
+if TYPE_CHECKING:  # what mypy needs to know; the fields are the body's, made optional
+    class StationPatch(_PatchRules):
+        """A partial edit: only the fields present change."""
+else:
+    StationPatch = create_model("StationPatch", __base__=_PatchRules, __module__=__name__,
+                                __doc__=_PatchRules.__doc__, **_optional_fields(_StationBody))
 
 
 class TenOnes(BaseModel):

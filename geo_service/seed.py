@@ -15,6 +15,8 @@ import psycopg
 from psycopg import AsyncConnection
 
 from geo_service.coverage.demand import import_demand
+from geo_service.imports.readers import Format
+from geo_service.imports.run import Mode
 from geo_service.stations import importer
 from geo_service.stations import queries as q
 
@@ -39,11 +41,11 @@ async def _load(url: str, folder: Path) -> tuple[dict[str, Any], dict[str, Any]]
     """Demand and stations through the same importers real files take."""
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
         demand = await import_demand(
-            conn, (folder / "demand.csv").read_bytes(), importer.Format.CSV,
-            mode=importer.Mode.ALL_OR_NOTHING, dry_run=False, max_rows=1_000_000)
+            conn, (folder / "demand.csv").read_bytes(), Format.CSV,
+            mode=Mode.ALL_OR_NOTHING, dry_run=False, max_rows=1_000_000)
         stations = await importer.import_bytes(
-            conn, (folder / "stations.csv").read_bytes(), importer.Format.CSV,
-            mode=importer.Mode.ALL_OR_NOTHING, dry_run=False, principal=None,
+            conn, (folder / "stations.csv").read_bytes(), Format.CSV,
+            mode=Mode.ALL_OR_NOTHING, dry_run=False, principal=None,
             max_rows=1_000_000,
         )
     return demand, stations

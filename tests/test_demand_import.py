@@ -64,3 +64,14 @@ def test_cli_demand_import(db: psycopg.Connection[Any], db_url: str, tmp_path: P
     assert _rows(db) == []
     assert main(["import", "demand", str(path)]) == 0
     assert len(_rows(db)) == 3
+
+
+def test_blank_cells_read_as_stations_read_them(client: TestClient, keys: dict[str, str],
+                                                db: psycopg.Connection[Any]) -> None:
+    """Issue 12: one cell rule for both imports (imports.readers.clean_row). A cell of
+    spaces is empty, so ``source`` stays NULL (it was stored as ""), and 是 is yes."""
+    r = client.post("/v1/demand:import", headers={"Authorization": keys["admin"]}, files={
+        "file": ("d.csv", "id,lon,lat,weight,worker_type,source,sample\n"
+                          "D-1,109.5,18.25,3,courier,   ,是\n".encode())})
+    assert r.status_code == 200, r.text
+    assert db.execute("SELECT source, sample FROM demand_point").fetchall() == [(None, True)]

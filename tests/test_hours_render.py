@@ -38,8 +38,7 @@ from geo_service.feeds.export_formats import (
 from geo_service.feeds.features import station_feature
 from geo_service.hours import HoursError, validate_hours
 from geo_service.maps import render
-from geo_service.maps.data import Area, Stations
-from geo_service.maps.options import BASEMAPS, MapOptions
+from geo_service.maps.model import BASEMAPS, Area, MapOptions, Stations
 from geo_service.operations.cli import _STOP_COLUMNS, print_table, write_csv
 from geo_service.responses import dumps
 from geo_service.stations.service import decorate_nearest

@@ -21,7 +21,8 @@ from geo_service.coords import Crs, from_wgs84
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.data import load_stations, shift_geometry
-from geo_service.maps.options import BASEMAPS, MapOptions, basemap
+from geo_service.maps.model import BASEMAPS, MapOptions
+from geo_service.maps.options import basemap
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.maps.render import compliance_flags
 from geo_service.seed import load_seed
@@ -139,7 +140,7 @@ def test_bad_map_requests_name_the_field(client: TestClient, seeded: Any) -> Non
     cases = [
         ("/maps/stations.html?area=999999", 404, "area"),
         ("/maps/stations.html?basemap=bing", 422, "basemap"),
-        ("/maps/stations.html?at=2026-11-30T14:00:00", 422, "at"),
+        ("/maps/stations.html?at=1969-12-31T23:00:00", 422, "at"),
         ("/maps/compliance.html?at=0001-01-01T00:01:00Z", 422, "at"),  # schemathesis found it
         ("/maps/compliance.html?min_ten_ones=11", 422, "min_ten_ones"),
         ("/maps/coverage.html?run=424242", 404, "id"),
@@ -153,6 +154,36 @@ def test_bad_map_requests_name_the_field(client: TestClient, seeded: Any) -> Non
         assert r.status_code == status, (url, r.text)
         body = r.json()
         assert field in {f["field"].split(".")[-1] for f in body["error"]["fields"]}, (url, body)
+
+
+def test_map_moment_follows_the_one_instant_rule(client: TestClient, seeded: Any, db_url: str,
+                                                 tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 12: a map's ``at`` is read like every instant (``params.instant``): without an
+    offset it is China time (it was refused), in the API and the CLI alike."""
+    r = client.get("/maps/stations.html", params={"at": "2026-11-30T14:00:00"})
+    assert r.status_code == 200, r.text
+    assert payload(r.text, "stationsLayer")["at"] == "2026-11-30T06:00:00+00:00"
+    from geo_service.cli import main
+
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    assert main(["maps", "render", "--maps", "stations", "--out", str(tmp_path),
+                 "--at", "2026-11-30T14:00"]) == 0
+    page = (tmp_path / "stations.html").read_text()
+    assert payload(page, "stationsLayer")["at"] == "2026-11-30T06:00:00+00:00"
+    assert main(["maps", "render", "--maps", "stations", "--out", str(tmp_path),
+                 "--at", "1969-12-31T23:00"]) == 2
+
+
+def test_no_stored_run_points_to_the_route_that_makes_one(client: TestClient,
+                                                          seeded: Any) -> None:
+    """The 404 once sent planners to POST /v1/coverage/recommendations, which does not exist."""
+    r = client.get("/maps/coverage.html", params={"area": "460202"})
+    assert r.status_code == 404
+    message = r.json()["error"]["message"]
+    assert "POST /v1/analysis/recommendations" in message
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "post" in paths["/v1/analysis/recommendations"]
 
 
 def test_assets_are_served_from_the_npm_packages(client: TestClient) -> None:

@@ -1,8 +1,9 @@
 """Demand import: where outdoor workers gather, weighted by how many.
 
-Same rules as the station import, using its file readers: CSV (UTF-8 or
-GB18030), XLSX or GeoJSON; every bad row named with its field; all or nothing
-by default; upsert by ``id`` that leaves unchanged rows alone (idempotent).
+Same rules as the station import, through the same readers and runner
+(:mod:`geo_service.imports`): CSV (UTF-8 or GB18030), XLSX or GeoJSON; every
+bad row named with its field; all or nothing by default; upsert by ``id`` that
+leaves unchanged rows alone (idempotent). The SQL is in ``queries``.
 """
 
 from __future__ import annotations
@@ -15,15 +16,11 @@ from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from geo_service.coords import Crs, to_wgs84
+from geo_service.coverage import queries as q
+from geo_service.imports.limits import DEFAULT_LIMITS, Limits
+from geo_service.imports.readers import Format, clean_row, read_rows
+from geo_service.imports.run import Mode, count_upserts, run_import
 from geo_service.schemas import Lat, Lon, no_control_chars
-from geo_service.stations.import_limits import DEFAULT_LIMITS, Limits
-from geo_service.stations.importer import (
-    Format,
-    Mode,
-    count_upserts,
-    read_rows,
-    run_import,
-)
 
 COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
 REQUIRED = ("id", "lon", "lat", "weight", "worker_type")
@@ -47,40 +44,15 @@ class DemandRow(BaseModel):
     _plain = field_validator("*")(no_control_chars)
 
 
-_TEMP = """
-CREATE TEMP TABLE _dem (rownum int, external_id text, lon float8, lat float8, weight float8,
-    worker_type text, source text, observed_on date, sample bool) ON COMMIT DROP
-"""
-_UPSERT = """
-INSERT INTO demand_point AS d (external_id, geog, weight, worker_type, source, observed_on,
-                               sample)
-SELECT external_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, weight, worker_type,
-       source, observed_on, sample
-FROM _dem ORDER BY rownum
-ON CONFLICT (external_id) DO UPDATE SET
-    geog = EXCLUDED.geog, weight = EXCLUDED.weight, worker_type = EXCLUDED.worker_type,
-    source = EXCLUDED.source, observed_on = EXCLUDED.observed_on, sample = EXCLUDED.sample
-WHERE (ST_AsBinary(d.geog::geometry), d.weight, d.worker_type, d.source, d.observed_on,
-       d.sample)
-      IS DISTINCT FROM
-      (ST_AsBinary(EXCLUDED.geog::geometry), EXCLUDED.weight, EXCLUDED.worker_type,
-       EXCLUDED.source, EXCLUDED.observed_on, EXCLUDED.sample)
-RETURNING (xmax = 0) AS inserted
-"""
-
-
 def validate(raw_rows: list[dict[str, Any]], crs: Crs) -> tuple[list[tuple[Any, ...]],
                                                                 list[dict[str, Any]]]:
     rows: list[tuple[Any, ...]] = []
     problems: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     for n, raw in enumerate(raw_rows, start=1):
-        clean = {k: (v.strip() if isinstance(v, str) else v) for k, v in raw.items()
-                 if not k.startswith("_") and v is not None and v != ""}
+        clean = clean_row(raw)
         if isinstance(clean.get("id"), int | float) and not isinstance(clean.get("id"), bool):
             clean["id"] = str(clean["id"]).removesuffix(".0")
-        if isinstance(clean.get("sample"), str):
-            clean["sample"] = clean["sample"].lower() in ("true", "1", "yes", "y", "是")
         ident = str(clean.get("id")) if clean.get("id") is not None else None
         if raw.get("_geometry_problem"):
             problems.append({"row": n, "code": ident, "field": "geometry",
@@ -105,30 +77,15 @@ def validate(raw_rows: list[dict[str, Any]], crs: Crs) -> tuple[list[tuple[Any, 
     return rows, problems
 
 
-# Rows a scoped key may not write: the new point, or the stored point the row
-# replaces, lies outside the key's area. Demand points carry no area codes, so
-# an area without a polygon cannot vouch for any of them.
-_OUT_OF_SCOPE = """
-SELECT d.rownum, d.external_id
-FROM _dem d
-JOIN admin_area a ON a.code = %(area)s
-LEFT JOIN demand_point p ON p.external_id = d.external_id
-WHERE a.geom IS NULL
-   OR NOT ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326))
-   OR (p.id IS NOT NULL AND NOT ST_Covers(a.geom, p.geog::geometry))
-ORDER BY d.rownum
-"""
-
-
 async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, Any],
                  scope: str | None, mode: Mode) -> None:
     async with conn.cursor() as cur:
-        await cur.execute(_TEMP)
+        await cur.execute(q.DEMAND_TABLE)
         async with cur.copy("COPY _dem FROM STDIN") as copy:
             for row in rows:
                 await copy.write_row(row)
         if scope is not None:
-            await cur.execute(_OUT_OF_SCOPE, {"area": scope})
+            await cur.execute(q.DEMAND_OUT_OF_SCOPE, {"area": scope})
             refused = await cur.fetchall()
             for rownum, ident in refused:
                 report["errors"].append({"row": rownum, "code": ident, "field": "lon",
@@ -137,9 +94,9 @@ async def _write(conn: AsyncConnection[Any], rows: list[Any], report: dict[str, 
                 report["valid_rows"] -= len(refused)
                 if mode is Mode.ALL_OR_NOTHING:
                     return
-                await cur.execute("DELETE FROM _dem WHERE rownum = ANY(%s)",
+                await cur.execute(q.DEMAND_DROP_ROWS,
                                   ([r[0] for r in refused],))
-        await cur.execute(_UPSERT)
+        await cur.execute(q.DEMAND_UPSERT)
         count_upserts(report, [r[0] for r in await cur.fetchall()])
 
 

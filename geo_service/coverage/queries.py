@@ -1,4 +1,5 @@
-"""All SQL of the coverage room: the area, its demand, the qualifying stations, stored runs."""
+"""All SQL of the coverage room: the area, its demand, the qualifying stations, stored
+runs, the demand import."""
 
 from __future__ import annotations
 
@@ -88,9 +89,20 @@ GET_RUN = """
 SELECT id, kind, params, inputs, summary, created_at, sample FROM analysis_run WHERE id = %(id)s
 """
 
-RUN_CELLS_GEOJSON = """
+RUN_CELLS = """
 SELECT cell, area_code, demand, points, nearest_code, nearest_m, second_m, covered, doubly
 FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
+"""
+
+RUN_CELL_COUNT = "SELECT count(*) FROM analysis_cell WHERE run_id = %(id)s"
+
+# The newest stored run for an area (recommendation runs first: they carry
+# both the cells and the picked sites).
+LATEST_RUN = """
+SELECT id FROM analysis_run
+WHERE (%(area)s::text IS NULL OR params->>'area' = %(area)s)
+ORDER BY (kind = 'recommendations') DESC, created_at DESC, id DESC
+LIMIT 1
 """
 
 RUN_SITES = """
@@ -107,3 +119,42 @@ WHERE s.status <> 'duplicate' AND ST_Covers((%(region)s)::geometry, s.geog::geom
 """
 
 SAMPLE_DATA = "SELECT bool_or(sample) FROM station"
+
+# The demand import (coverage/demand.py): the file's rows copied into ``_dem``, then
+# one upsert by external id that leaves unchanged points alone.
+DEMAND_TABLE = """
+CREATE TEMP TABLE _dem (rownum int, external_id text, lon float8, lat float8, weight float8,
+    worker_type text, source text, observed_on date, sample bool) ON COMMIT DROP
+"""
+DEMAND_UPSERT = """
+INSERT INTO demand_point AS d (external_id, geog, weight, worker_type, source, observed_on,
+                               sample)
+SELECT external_id, ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography, weight, worker_type,
+       source, observed_on, sample
+FROM _dem ORDER BY rownum
+ON CONFLICT (external_id) DO UPDATE SET
+    geog = EXCLUDED.geog, weight = EXCLUDED.weight, worker_type = EXCLUDED.worker_type,
+    source = EXCLUDED.source, observed_on = EXCLUDED.observed_on, sample = EXCLUDED.sample
+WHERE (ST_AsBinary(d.geog::geometry), d.weight, d.worker_type, d.source, d.observed_on,
+       d.sample)
+      IS DISTINCT FROM
+      (ST_AsBinary(EXCLUDED.geog::geometry), EXCLUDED.weight, EXCLUDED.worker_type,
+       EXCLUDED.source, EXCLUDED.observed_on, EXCLUDED.sample)
+RETURNING (xmax = 0) AS inserted
+"""
+
+# Rows a scoped key may not write: the new point, or the stored point the row
+# replaces, lies outside the key's area. Demand points carry no area codes, so
+# an area without a polygon cannot vouch for any of them.
+DEMAND_OUT_OF_SCOPE = """
+SELECT d.rownum, d.external_id
+FROM _dem d
+JOIN admin_area a ON a.code = %(area)s
+LEFT JOIN demand_point p ON p.external_id = d.external_id
+WHERE a.geom IS NULL
+   OR NOT ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(d.lon, d.lat), 4326))
+   OR (p.id IS NOT NULL AND NOT ST_Covers(a.geom, p.geog::geometry))
+ORDER BY d.rownum
+"""
+
+DEMAND_DROP_ROWS = "DELETE FROM _dem WHERE rownum = ANY(%s)"

@@ -1,4 +1,4 @@
-"""HTTP for the coverage room: run analyses, read stored runs and their GeoJSON."""
+"""HTTP for the coverage room: run analyses, read stored runs and their GeoJSON, import demand."""
 
 from __future__ import annotations
 
@@ -8,11 +8,24 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel
 
+from geo_service.coords import Crs
 from geo_service.coverage import service
+from geo_service.coverage.demand import import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
-from geo_service.deps import SyncConnDep, SyncEditor
+from geo_service.deps import (
+    Admin,
+    ConnDep,
+    CrsQ,
+    ImportFile,
+    ImportFormatQ,
+    SettingsDep,
+    SyncConnDep,
+    SyncEditor,
+)
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from geo_service.imports.run import Mode, import_upload
 from geo_service.responses import GeoJSONResponse, JSONResponse
+from geo_service.schemas import ImportReport
 
 router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]
@@ -100,3 +113,25 @@ def run_cells(conn: SyncConnDep, run_id: RunId) -> Response:
 def run_sites(conn: SyncConnDep, run_id: RunId) -> Response:
     return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
 
+
+#: Demand is the coverage room's input, imported at ``/v1/demand:import`` (outside
+#: ``/v1/analysis``); tagged as it always was, so the published API is unchanged.
+demand_router = APIRouter(prefix="/v1", tags=["stations"])
+
+
+@demand_router.post(
+    "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
+    tags=["analysis"],
+    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
+)
+async def import_demand_points(
+    conn: ConnDep, settings: SettingsDep, file: ImportFile, principal: Admin,
+    format: ImportFormatQ = None, mode: Mode = Mode.ALL_OR_NOTHING,
+    dry_run: bool = False, crs: CrsQ = Crs.WGS84,
+) -> Response:
+    report = await import_upload(
+        file, format, settings, dry_run=dry_run,
+        run=lambda data, fmt, limits: import_demand(
+            conn, data, fmt, mode=mode, dry_run=dry_run, max_rows=settings.max_import_rows,
+            crs=crs, limits=limits, scope=principal.area_code))
+    return JSONResponse(report)

@@ -276,16 +276,52 @@ def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+#: A run's cell as stored: its H3 id and area, demand, nearest stations, coverage.
+CELL_KEYS = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m", "second_m",
+             "covered", "doubly")
+
+
+def latest_run_id(conn: psycopg.Connection[Any], area: str | None) -> int | None:
+    """The newest stored run of ``area`` (None: any), recommendations first: they
+    carry both the cells and the picked sites."""
+    row = conn.execute(q.LATEST_RUN, {"area": area}).fetchone()
+    return int(row[0]) if row else None
+
+
+def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: str | None,
+                   max_cells: int) -> dict[str, Any]:
+    """A stored run (:func:`get_run`) with its ``cells`` (:data:`CELL_KEYS` dicts, WGS-84
+    H3 ids): the asked run, or the newest of ``area``.
+
+    How other rooms read runs (the coverage map), so the run tables have one
+    reader. None stored is a 404 naming ``run``; a run of more than
+    ``max_cells`` cells is a 422 naming ``run``, refused before they are read.
+    """
+    if run_id is None:
+        run_id = latest_run_id(conn, area)
+        if run_id is None:
+            raise NotFound("no coverage run stored for this area: run `geo-service recommend` "
+                           "or POST /v1/analysis/recommendations first",
+                           [("run", "no stored run for this area")])
+    run = get_run(conn, run_id)
+    count_row = conn.execute(q.RUN_CELL_COUNT, {"id": run_id}).fetchone()
+    n_cells = int(count_row[0]) if count_row else 0
+    if n_cells > max_cells:
+        raise invalid("run", f"run {run_id} has {n_cells:,} cells; a map draws at most "
+                             f"{max_cells:,}: analyse a smaller area")
+    run["cells"] = [dict(zip(CELL_KEYS, row, strict=True))
+                    for row in conn.execute(q.RUN_CELLS, {"id": run_id})]
+    return run
+
+
 def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
     """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
     get_run(conn, run_id)
     features = []
     if what == "cells":
-        keys = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m",
-                "second_m", "covered", "doubly")
-        for row in conn.execute(q.RUN_CELLS_GEOJSON, {"id": run_id}):
+        for row in conn.execute(q.RUN_CELLS, {"id": run_id}):
             features.append({"type": "Feature", "geometry": cell_polygon(row[0]),
-                             "properties": dict(zip(keys, row, strict=True))})
+                             "properties": dict(zip(CELL_KEYS, row, strict=True))})
     else:
         for rank, label, lon, lat, gain, after in conn.execute(q.RUN_SITES, {"id": run_id}):
             features.append({"type": "Feature",

@@ -52,8 +52,7 @@ async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
     from psycopg import AsyncConnection
 
     from geo_service.feeds.export_formats import PLATFORMS, PlatformName, csv_header, csv_rows
-    from geo_service.feeds.exports import write_xlsx
-    from geo_service.feeds.service import minute_of, station_batches
+    from geo_service.feeds.service import minute_of, station_batches, write_xlsx
 
     spec = PLATFORMS[PlatformName(args.platform)]
     async with await AsyncConnection.connect(url, autocommit=True) as conn:

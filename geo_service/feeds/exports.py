@@ -11,8 +11,9 @@ worker thread (openpyxl is blocking) and then sent from that file with its
 length. Both read the same snapshot of published stations and answer
 ``If-None-Match``/``If-Modified-Since`` with a 304 from the feed validators.
 
-:func:`~geo_service.feeds.service.station_batches`, :func:`csv_chunks` and :func:`write_xlsx` take a
-connection, not a request, so ``geo-service export`` uses them too.
+The files themselves are written by :mod:`geo_service.feeds.service`
+(``csv_chunks``, ``write_xlsx``) from a connection, not a request, so
+``geo-service export`` makes the same files without this module.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ import asyncio
 import datetime as dt
 import io
 import tempfile
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from contextlib import aclosing
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
-from psycopg import AsyncConnection
 
 from geo_service.coords import Crs
 from geo_service.deps import ConnDep, SettingsDep
@@ -41,10 +41,7 @@ from geo_service.feeds.export_formats import (
     Platform,
     PlatformName,
     TooManyRows,
-    XlsxExport,
     china_date,
-    csv_header,
-    csv_rows,
     export_filename,
 )
 from geo_service.feeds.http import (
@@ -54,7 +51,7 @@ from geo_service.feeds.http import (
     cache_headers,
     conditional,
 )
-from geo_service.feeds.service import minute_of, station_batches
+from geo_service.feeds.service import csv_chunks, minute_of, write_xlsx
 from geo_service.params import AREA_PATTERN, BBOX_PATTERN, parse_bbox
 
 router = APIRouter(prefix="/v1/exports", tags=["feeds"])
@@ -72,40 +69,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "No such export: the path is {platform}.{fmt}"},
     **ERROR_RESPONSES,
 }
-
-
-async def csv_chunks(
-    conn: AsyncConnection[Any], platform: Platform, *, area: str | None,
-    bbox: list[float] | None, at: dt.datetime,
-) -> AsyncGenerator[bytes, None]:
-    """The CSV export as byte chunks: BOM and header, then one chunk per batch.
-
-    A batch takes ~20 ms to convert and encode, so that runs in a thread: on
-    the event loop it would add as much to every concurrent request's latency.
-    """
-    yield csv_header(platform)
-    async with aclosing(station_batches(conn, area=area, bbox=bbox, at=at)) as batches:
-        async for rows in batches:
-            yield await asyncio.to_thread(csv_rows, rows, platform)
-
-
-async def write_xlsx(
-    conn: AsyncConnection[Any], platform: Platform, out: IO[bytes], *, area: str | None,
-    bbox: list[float] | None, generated_at: dt.datetime,
-) -> XlsxExport:
-    """Write the XLSX export to ``out``; openpyxl runs in a thread, batch by batch."""
-    filters: Mapping[str, Any] = {"area": area, "bbox": bbox and ",".join(map(str, bbox))}
-    book = await asyncio.to_thread(XlsxExport, platform, generated_at, filters)
-    at = minute_of(generated_at)
-    try:
-        async with aclosing(station_batches(conn, area=area, bbox=bbox, at=at)) as batches:
-            async for rows in batches:
-                await asyncio.to_thread(book.append, rows)
-    except Exception:  # refused or failed: leave no temporary file behind
-        book.discard()
-        raise
-    await asyncio.to_thread(book.save, out)
-    return book
 
 
 async def _streamed_csv(

@@ -10,7 +10,6 @@ leaves half a page under the final name.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import sys
 import time
@@ -22,7 +21,7 @@ from geo_service.settings import Settings
 
 def add_commands(sub: Any) -> None:
     """Add the ``maps`` command group to the ``geo-service`` parser."""
-    from geo_service.maps.options import BASEMAPS
+    from geo_service.maps.model import BASEMAPS
     from geo_service.maps.pages import MapKind
 
     maps = sub.add_parser("maps", help="folium maps for planners (HTML files)")
@@ -44,8 +43,8 @@ def add_commands(sub: Any) -> None:
                    help="the system --tiles is drawn in")
     r.add_argument("--offline", action="store_true",
                    help="write Leaflet into the files: no outside request but the tiles")
-    r.add_argument("--at", type=dt.datetime.fromisoformat,
-                   help="the moment shown (ISO 8601 with offset); default now")
+    r.add_argument("--at", help="the moment shown, ISO 8601 (without an offset: China time); "
+                               "default now")
     r.add_argument("--overdue-days", type=int, default=365,
                    help="compliance: inspection overdue after this many days")
     r.add_argument("--min-ten-ones", type=int, default=10,
@@ -59,15 +58,14 @@ def _ensure_run(conn: Any, area: str | None) -> int | None:
     """Store a recommendations run for the area when it has none; its id, or None."""
     from geo_service.coverage import service
     from geo_service.coverage.schemas import RecommendRequest
-    from geo_service.maps.data import latest_run_id
+    from geo_service.maps.data import sole_city
 
-    if latest_run_id(conn, area) is not None:
+    if service.latest_run_id(conn, area) is not None:
         return None
     if area is None:
-        rows = conn.execute("SELECT code FROM admin_area WHERE level = 'city'").fetchall()
-        if len(rows) != 1:
+        area = sole_city(conn)
+        if area is None:
             return None
-        area = str(rows[0][0])
     result = service.run_recommendations(conn, RecommendRequest.model_validate(
         {"area": area, "add": 10}))
     return int(result["run_id"])
@@ -86,28 +84,24 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.db import connect
     from geo_service.errors import GeoServiceError
     from geo_service.maps.assets import AssetMode, AssetsMissingError
-    from geo_service.maps.options import MapOptions, basemap
+    from geo_service.maps.model import MapOptions
+    from geo_service.maps.options import basemap, maps_dir
     from geo_service.maps.pages import MapKind, make_page
+    from geo_service.params import instant
 
     try:
         kinds = [MapKind(k.strip()) for k in args.maps.split(",") if k.strip()]
         bm = basemap(args.basemap if not args.tiles else None, tiles_url=args.tiles,
                      attribution=args.attribution, tiles_crs=args.tiles_crs,
                      offline=args.offline)
-        if args.at is not None and args.at.tzinfo is None:
-            raise SystemExit("error: --at needs a UTC offset, e.g. 2026-11-30T14:00+08:00")
-        if args.at is not None and not 1970 <= args.at.year < 2200:
-            raise SystemExit("error: --at must be between 1970 and 2199")
         if not 0 <= args.min_ten_ones <= 10 or args.overdue_days < 1:
             raise SystemExit("error: --min-ten-ones is 0-10 and --overdue-days at least 1")
         opts = MapOptions(basemap=bm, assets=AssetMode.INLINE if args.offline else AssetMode.CDN,
-                          at=args.at or dt.datetime.now(dt.UTC),
+                          at=instant(args.at, "--at"),
                           overdue_days=args.overdue_days, min_ten_ones=args.min_ten_ones)
     except (ValueError, GeoServiceError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from geo_service.maps.router import maps_dir
-
     out = Path(args.out) if args.out else maps_dir(settings)
     out.mkdir(parents=True, exist_ok=True)
     with connect(settings.resolved_database_url()) as conn:

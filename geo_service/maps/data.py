@@ -1,4 +1,4 @@
-"""What the maps draw, read from PostGIS into plain columns and GeoJSON.
+"""What the maps draw, read from PostGIS into the plain types of :mod:`.model`.
 
 Loading is synchronous (``psycopg.Connection``): the CLI renders with it
 directly and the API from a worker thread, as the coverage room does. Every
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
 from typing import Any
 
 import h3
@@ -20,10 +19,11 @@ import psycopg
 import shapely
 from shapely.geometry import mapping, shape
 
-from geo_service.catalogue import TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84_array
-from geo_service.errors import NotFound, invalid
+from geo_service.coverage.service import run_with_cells
+from geo_service.errors import NotFound
 from geo_service.maps import queries as q
+from geo_service.maps.model import Area, Run, Stations
 
 #: A coverage map draws every cell of its run; more than this would not open in a browser.
 MAX_MAP_CELLS = 200_000
@@ -49,15 +49,6 @@ def shift_geometry(geometry: dict[str, Any], crs: Crs) -> dict[str, Any]:
     return dict(mapping(shapely.transform(shape(geometry), move)))
 
 
-@dataclass
-class Area:
-    """The admin area a map is about (None: everywhere)."""
-
-    code: str | None
-    name: str
-    name_en: str | None = None
-
-
 def load_area(conn: psycopg.Connection[Any], code: str | None) -> Area:
     """The area by code; an unknown code is a 404 naming ``area``."""
     if code is None:
@@ -66,45 +57,6 @@ def load_area(conn: psycopg.Connection[Any], code: str | None) -> Area:
     if row is None:
         raise NotFound(f"no admin area {code!r}", [("area", "unknown area code")])
     return Area(row[0], row[1], row[2])
-
-
-@dataclass
-class Stations:
-    """The stations of a map as columns, coordinates already in the basemap's system."""
-
-    code: list[str]
-    name: list[str]
-    address: list[str | None]
-    lon: np.ndarray
-    lat: np.ndarray
-    host_type: list[str]
-    status: list[str]
-    opening_hours: list[str]
-    phone: list[str | None]
-    amenity_mask: list[int]
-    last_verified_on: list[dt.date | None]
-    district_code: list[str | None]
-    sample: list[bool]
-    open_now: list[bool | None]
-    #: A scheduled mobile station's stops (seq, name, lon, lat, hours, current), else None.
-    stops: list[list[dict[str, Any]] | None]
-    #: Awards per station: [{title, level, year}], newest first; None for none.
-    awards: list[list[dict[str, Any]] | None]
-    #: Worker feedback: marked closed by independent reports; last one-tap confirmation.
-    reported_closed_at: list[dt.datetime | None]
-    last_confirmed_at: list[dt.datetime | None]
-
-    def __len__(self) -> int:
-        return len(self.code)
-
-    @property
-    def any_sample(self) -> bool:
-        return any(self.sample)
-
-    def ten_ones(self) -> np.ndarray:
-        """How many of the ten ones each station has."""
-        masks = np.asarray(self.amenity_mask, dtype=np.int64) & TEN_ONES_MASK
-        return np.asarray([int(m).bit_count() for m in masks.tolist()], dtype=np.int64)
 
 
 def load_stations(conn: psycopg.Connection[Any], area: str | None, at: dt.datetime,
@@ -144,51 +96,27 @@ def load_districts(conn: psycopg.Connection[Any], area: str | None,
     return out
 
 
-@dataclass
-class Run:
-    """A stored coverage or recommendations run, ready to draw."""
+def run_for(conn: psycopg.Connection[Any], run_id: int | None, area: str | None,
+            crs: Crs) -> Run:
+    """The asked run, or the newest of the area, with its cells as hexagons and its
+    sites, in ``crs``; read through the coverage room (``run_with_cells``).
 
-    id: int
-    kind: str
-    area: str | None
-    created_at: dt.datetime
-    sample: bool
-    summary: dict[str, Any]
-    cells: list[dict[str, Any]]
-    sites: list[dict[str, Any]]
-
-
-def latest_run_id(conn: psycopg.Connection[Any], area: str | None) -> int | None:
-    """The newest run of the area, recommendations first (they also carry sites)."""
-    row = conn.execute(q.LATEST_RUN, {"area": area}).fetchone()
-    return int(row[0]) if row else None
-
-
-def load_run(conn: psycopg.Connection[Any], run_id: int, crs: Crs) -> Run:
-    """A run's cells as hexagons and its sites, in ``crs``.
-
-    A run larger than :data:`MAX_MAP_CELLS` is refused (422 naming ``run``):
-    its map would be too heavy to open.
+    None stored is a 404 naming ``run``; a run larger than
+    :data:`MAX_MAP_CELLS` is refused (422 naming ``run``): its map would be too
+    heavy to open.
     """
-    from geo_service.coverage.service import get_run
-
-    run = get_run(conn, run_id)
-    count_row = conn.execute(q.RUN_CELL_COUNT, {"id": run_id}).fetchone()
-    n_cells = int(count_row[0]) if count_row else 0
-    if n_cells > MAX_MAP_CELLS:
-        raise invalid("run", f"run {run_id} has {n_cells:,} cells; a map draws at most "
-                             f"{MAX_MAP_CELLS:,}: analyse a smaller area")
-    rows = conn.execute(q.RUN_CELLS, {"id": run_id}).fetchall()
+    run = run_with_cells(conn, run_id, area=area, max_cells=MAX_MAP_CELLS)
     cells = []
-    for cell, area_code, demand, points, nearest_code, nearest_m, covered, doubly in rows:
-        ring = h3.cell_to_boundary(cell)  # (lat, lng) pairs
+    for c in run["cells"]:
+        ring = h3.cell_to_boundary(c["cell"])  # (lat, lng) pairs
         lon, lat = shift_points([p[1] for p in ring], [p[0] for p in ring], crs)
+        nearest_m = c["nearest_m"]
         cells.append({
-            "cell": cell, "area": area_code, "demand": float(demand), "points": int(points),
-            "nearest": nearest_code,
+            "cell": c["cell"], "area": c["area_code"], "demand": float(c["demand"]),
+            "points": int(c["points"]), "nearest": c["nearest_code"],
             "nearest_m": None if nearest_m is None or not np.isfinite(nearest_m)
             else float(nearest_m),
-            "covered": bool(covered), "doubly": bool(doubly),
+            "covered": bool(c["covered"]), "doubly": bool(c["doubly"]),
             "ring": np.round(np.column_stack([lat, lon]), 6).tolist(),
         })
     sites = run["summary"].get("sites") or []
@@ -201,14 +129,7 @@ def load_run(conn: psycopg.Connection[Any], run_id: int, crs: Crs) -> Run:
                summary=run["summary"], cells=cells, sites=sites)
 
 
-def run_for(conn: psycopg.Connection[Any], run_id: int | None, area: str | None,
-            crs: Crs) -> Run:
-    """The asked run, or the newest of the area; none stored is a 404 naming ``run``."""
-    if run_id is None:
-        run_id = latest_run_id(conn, area)
-        if run_id is None:
-            raise NotFound("no coverage run stored for this area: run `geo-service recommend` "
-                           "or POST /v1/coverage/recommendations first",
-                           [("run", "no stored run for this area")])
-    return load_run(conn, run_id, crs)
-
+def sole_city(conn: psycopg.Connection[Any]) -> str | None:
+    """The code of the only city on record, if there is exactly one (the sample's)."""
+    rows = conn.execute(q.CITIES).fetchall()
+    return str(rows[0][0]) if len(rows) == 1 else None

@@ -1,50 +1,19 @@
-"""What a map page is drawn with: the basemap, its coordinate system, the assets.
+"""The choices a map page is made with, checked: the basemap a user names or
+configures, where rendered files go. The plain types are :mod:`.model`.
 
-Chinese basemaps (Amap, Tencent) draw their streets in GCJ-02, the obfuscated
-system every map published in China must use. A WGS-84 point drawn on them
-lands ~300-600 m off its street, so when one is chosen every point and polygon
-of the page is converted to GCJ-02 first (``geo_service.coords``, the one
-implementation the API and feeds use). WGS-84 basemaps (OpenStreetMap, an
-intranet tile server fed from OSM) get WGS-84 untouched.
+A bad choice is a 422 naming its field, for the ``/maps`` pages and
+``geo-service maps render`` alike.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from dataclasses import dataclass, field
+from pathlib import Path
 
 from geo_service.coords import Crs
 from geo_service.errors import clip, invalid
-from geo_service.maps.assets import AssetMode
-
-
-@dataclass(frozen=True)
-class Basemap:
-    """A raster tile layer under the map and the system its streets are drawn in."""
-
-    name: str
-    url: str | None  # None: no tiles (a plain background)
-    attribution: str
-    crs: Crs
-    subdomains: str = "abc"
-    max_zoom: int = 19
-
-
-#: Presets by name. ``none`` draws no tiles: the page makes no tile request at all.
-BASEMAPS: dict[str, Basemap] = {
-    "osm": Basemap("osm", "https://tile.openstreetmap.org/{z}/{x}/{y}.png",
-                   '&copy; <a href="https://www.openstreetmap.org/copyright">OpenStreetMap</a> '
-                   "contributors", Crs.WGS84),
-    "amap": Basemap("amap", "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1"
-                            "&scale=1&style=8&x={x}&y={y}&z={z}",
-                    "&copy; 高德地图 AutoNavi (GCJ-02)", Crs.GCJ02, subdomains="1234",
-                    max_zoom=18),
-    "tencent": Basemap("tencent", "https://rt{s}.map.gtimg.com/tile?z={z}&x={x}&y={-y}"
-                                  "&type=vector&styleid=0",
-                       "&copy; 腾讯地图 Tencent (GCJ-02)", Crs.GCJ02, subdomains="0123",
-                       max_zoom=18),
-    "none": Basemap("none", None, "", Crs.WGS84),
-}
+from geo_service.maps import assets
+from geo_service.maps.model import BASEMAPS, Basemap
+from geo_service.settings import Settings
 
 
 def basemap(name: str | None, *, tiles_url: str | None = None, attribution: str | None = None,
@@ -75,22 +44,6 @@ def basemap(name: str | None, *, tiles_url: str | None = None, attribution: str 
     return BASEMAPS[name]
 
 
-@dataclass(frozen=True)
-class MapOptions:
-    """Everything about a page that is not data."""
-
-    basemap: Basemap = BASEMAPS["osm"]
-    assets: AssetMode = AssetMode.CDN
-    #: The moment the page shows (open-now, overdue days), timezone-aware.
-    at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    #: Compliance: a station is overdue when its last verification is older than this.
-    overdue_days: int = 365
-    #: Compliance: a station is short when it has fewer of the ten ones than this.
-    min_ten_ones: int = 10
-    #: Base URL of ``/maps/assets`` for ``local`` assets.
-    asset_prefix: str = "/maps/assets"
-
-    @property
-    def crs(self) -> Crs:
-        """The system every coordinate on the page is written in."""
-        return self.basemap.crs
+def maps_dir(settings: Settings) -> Path:
+    """Where rendered map files are written and served from."""
+    return Path(settings.maps_dir) if settings.maps_dir else assets.ROOT / "maps"

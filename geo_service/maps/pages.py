@@ -17,7 +17,7 @@ import psycopg
 from geo_service.html import page_csp
 from geo_service.maps import data, render
 from geo_service.maps.assets import CDN_ORIGIN, AssetMode
-from geo_service.maps.options import Basemap, MapOptions
+from geo_service.maps.model import Basemap, MapOptions
 
 
 class MapKind(StrEnum):

@@ -45,20 +45,6 @@ WHERE a.level = 'district' AND a.geom IS NOT NULL
 ORDER BY a.code
 """
 
-# The newest stored run for an area (recommendation runs first: they carry
-# both the cells and the picked sites).
-LATEST_RUN = """
-SELECT id FROM analysis_run
-WHERE (%(area)s::text IS NULL OR params->>'area' = %(area)s)
-ORDER BY (kind = 'recommendations') DESC, created_at DESC, id DESC
-LIMIT 1
-"""
-
-RUN_CELL_COUNT = "SELECT count(*) FROM analysis_cell WHERE run_id = %(id)s"
-
-RUN_CELLS = """
-SELECT cell, area_code, demand, points, nearest_code, nearest_m, covered, doubly
-FROM analysis_cell WHERE run_id = %(id)s ORDER BY cell, area_code
-"""
+CITIES = "SELECT code FROM admin_area WHERE level = 'city' ORDER BY code"
 
 HAS_SAMPLE = "SELECT coalesce(bool_or(sample), false) FROM station WHERE status = ANY(%(statuses)s)"

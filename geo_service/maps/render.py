@@ -1,4 +1,5 @@
-"""The three maps as HTML pages, from loaded data (no database here).
+"""The three maps as HTML pages, from the plain data of :mod:`.model` (no database,
+no request, no error types here).
 
 folium builds the page: the Leaflet map, the basemap tile layer, the district
 outlines (``GeoJson`` with tooltips), the layer control and the scale. The
@@ -28,8 +29,7 @@ from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType
 from geo_service.coverage.analysis import TOTAL_AREA
 from geo_service.html import json_for_html
 from geo_service.maps.assets import head_html
-from geo_service.maps.data import Area, Run, Stations
-from geo_service.maps.options import MapOptions
+from geo_service.maps.model import Area, MapOptions, Run, Stations
 
 SAMPLE_NOTE = "示例数据 SAMPLE DATA — generated for demonstration, not real stations"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")

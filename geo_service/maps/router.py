@@ -10,7 +10,6 @@ named, draws no tiles: it makes no request beyond this service.
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,12 +17,13 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from psycopg import Connection
 
 from geo_service.deps import SyncConnDep
-from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound, invalid
+from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
-from geo_service.maps.options import BASEMAPS, MapOptions, basemap
+from geo_service.maps.model import BASEMAPS, MapOptions
+from geo_service.maps.options import basemap, maps_dir
 from geo_service.maps.pages import MapKind, make_page
-from geo_service.params import AT_PATTERN
+from geo_service.params import AT_PATTERN, instant
 from geo_service.schemas import IsoText
 from geo_service.security import FRAME_CSP
 from geo_service.settings import Settings
@@ -57,17 +57,13 @@ Offline = Annotated[bool, Query(description=(
     "load Leaflet from this service instead of a CDN; with no basemap named, draw no tiles"))]
 At = Annotated[dt.datetime | None, IsoText, Query(
     json_schema_extra={"pattern": AT_PATTERN}, description=(
-        "the moment the map shows (open now, overdue), ISO 8601 with offset; default now"))]
+        "the moment the map shows (open now, overdue), ISO 8601; naive = China time; "
+        "default now"))]
 
 
 def settings_of(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
-
-
-def maps_dir(settings: Settings) -> Path:
-    """Where rendered map files are written and served from."""
-    return Path(settings.maps_dir) if settings.maps_dir else assets.ROOT / "maps"
 
 
 def options(settings: Settings, *, basemap_name: str | None, offline: bool,
@@ -76,12 +72,9 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
     """Page options from request or command-line choices over the settings' defaults.
 
     A named basemap wins; else the configured tile URL (an intranet tile
-    server); else the configured preset; else osm online, none offline.
+    server); else the configured preset; else osm online, none offline. The
+    moment follows the one rule for instants (``params.instant``).
     """
-    if at is not None and at.tzinfo is None:
-        raise invalid("at", "needs a UTC offset, e.g. 2026-11-30T14:00:00+08:00")
-    if at is not None and not 1970 <= at.year < 2200:
-        raise invalid("at", "must be between 1970 and 2199")
     if basemap_name is not None:
         bm = basemap(basemap_name, offline=offline)
     else:
@@ -89,7 +82,7 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
                      attribution=settings.map_tiles_attribution,
                      tiles_crs=settings.map_tiles_crs, offline=offline)
     return MapOptions(basemap=bm, assets=mode_offline if offline else AssetMode.CDN,
-                      at=at or dt.datetime.now(dt.UTC), **extra)
+                      at=instant(at, "at"), **extra)
 
 
 def _page(conn: Connection[Any], kind: MapKind, area: str | None, opts: MapOptions,

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from geo_service.schemas import STATION_FIELDS
+
 
 def compact(sql: str) -> str:
     """``sql`` with each run of whitespace made one space. psycopg caches the
@@ -154,13 +156,18 @@ ORDER BY s.id
 LIMIT %(limit)s
 """
 
-WRITE_COLUMNS = (
-    "code", "name", "name_en", "address", "province", "province_code", "city", "city_code",
-    "district", "district_code", "street", "street_code", "host_type", "status",
-    "opening_hours", "timezone", "hours_kind", "open_minutes", "open_periods",
-    "hours_valid_until", "phone", "floor_area_m2", "seats", "opened_on", "amenity_mask",
-    "last_verified_on", "sample",
-)
+#: The compiled forms of a station's opening hours, stored beside the rule
+#: (``service.compiled_hours_columns``) so open-now is a test in SQL.
+HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until")
+#: The stored columns a client field is written to, where they differ from its name:
+#: the point goes to ``geog`` (written on its own), amenity codes to one bit mask,
+#: the hours rule also to its compiled forms.
+STORED_AS: dict[str, tuple[str, ...]] = {
+    "lon": (), "lat": (), "amenities": ("amenity_mask",),
+    "opening_hours": ("opening_hours", *HOURS_COLUMNS),
+}
+#: Every column a station write sets besides ``geog``, from the one list of fields.
+WRITE_COLUMNS = ("code", *(c for f in STATION_FIELDS for c in STORED_AS.get(f, (f,))))
 _CASTS = {"open_minutes": "::int4multirange", "open_periods": "::tstzmultirange"}
 _VALUES = ", ".join(f"%({c})s{_CASTS.get(c, '')}" for c in WRITE_COLUMNS)
 

@@ -7,20 +7,10 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import (
-    APIRouter,
-    Depends,
-    File,
-    Query,
-    Response,
-    UploadFile,
-)
-from psycopg import AsyncConnection
+from fastapi import APIRouter, Depends, Query, Response
 
-from geo_service.auth import Principal
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
-from geo_service.coverage.demand import import_demand
 from geo_service.deps import (
     Admin,
     CodePath,
@@ -28,6 +18,8 @@ from geo_service.deps import (
     CrsQ,
     Editor,
     IfMatch,
+    ImportFile,
+    ImportFormatQ,
     LatQ,
     LonQ,
     SettingsDep,
@@ -35,10 +27,9 @@ from geo_service.deps import (
 from geo_service.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
-    InvalidInput,
-    PayloadTooLarge,
     invalid,
 )
+from geo_service.imports.run import Mode, import_upload
 from geo_service.params import (
     AREA_PATTERN,
     AT_PATTERN,
@@ -54,6 +45,7 @@ from geo_service.params import (
 )
 from geo_service.responses import JSONResponse
 from geo_service.schemas import (
+    NOT_NULL_STATION_FIELDS,
     ImportReport,
     IsoText,
     NearestResponse,
@@ -65,7 +57,6 @@ from geo_service.schemas import (
 )
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
-from geo_service.stations.import_limits import Limits
 from geo_service.stations.service import NearestParams
 
 log = logging.getLogger(__name__)
@@ -225,8 +216,7 @@ async def patch_station(
     if_match: IfMatch = None, crs: CrsQ = Crs.WGS84,
 ) -> Response:
     patch = body.model_dump(exclude_unset=True)
-    for key in ("name", "lon", "lat", "host_type", "status", "opening_hours", "timezone",
-                "amenities", "sample"):
+    for key in NOT_NULL_STATION_FIELDS:
         if key in patch and patch[key] is None:
             raise invalid(key, "cannot be null")
     station = await service.patch_station(
@@ -247,65 +237,19 @@ async def delete_station(
     return _station_response(station)
 
 
-FileField = Annotated[UploadFile, File(description="CSV, XLSX or GeoJSON file")]
-FormatQ = Annotated[importer.Format | None, Query(description="default: from the file name")]
-
-
-async def _import(
-    what: str, conn: AsyncConnection[Any], settings: Settings, file: UploadFile,
-    principal: Principal, fmt: importer.Format | None, mode: importer.Mode,
-    dry_run: bool, crs: Crs,
-) -> Response:
-    """Shared by the station and demand imports: size cap, 422 with the report."""
-    data = await file.read(settings.max_import_bytes + 1)
-    if len(data) > settings.max_import_bytes:
-        raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
-                              [("file", "too large")])
-    fmt = fmt or importer.guess_format(file.filename or "", data)
-    limits = Limits(unpacked_bytes=settings.max_import_unpacked_bytes,
-                    cell_chars=settings.max_import_cell_chars,
-                    errors_reported=settings.max_import_errors_reported)
-    if what == "demand":
-        report = await import_demand(conn, data, fmt, mode=mode, dry_run=dry_run,
-                                     max_rows=settings.max_import_rows, crs=crs, limits=limits,
-                                     scope=principal.area_code)
-    else:
-        report = await importer.import_bytes(
-            conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
-            max_rows=settings.max_import_rows, crs=crs,
-            duplicate_within_m=settings.duplicate_distance_m, limits=limits,
-        )
-    if not report["written"] and not dry_run:
-        raise InvalidInput(
-            f"import refused: {report['error_count']} problem(s); nothing was written",
-            [(f"row {p['row']}: {p['field']}", p["problem"]) for p in report["errors"]],
-            report=report,
-        )
-    return JSONResponse(report)
-
-
 @router.post(
     "/stations:import", response_model=ImportReport, responses=WRITE_RESPONSES,
     summary="Import stations from CSV (UTF-8/GB18030), XLSX or GeoJSON (admin key)",
 )
 async def import_stations(
-    conn: ConnDep, settings: SettingsDep, file: FileField, principal: Admin,
-    format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
+    conn: ConnDep, settings: SettingsDep, file: ImportFile, principal: Admin,
+    format: ImportFormatQ = None, mode: Mode = Mode.ALL_OR_NOTHING,
     dry_run: bool = False, crs: CrsQ = Crs.WGS84,
 ) -> Response:
-    return await _import("stations", conn, settings, file, principal, format, mode,
-                         dry_run, crs)
-
-
-@router.post(
-    "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
-    tags=["analysis"],
-    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
-)
-async def import_demand_points(
-    conn: ConnDep, settings: SettingsDep, file: FileField, principal: Admin,
-    format: FormatQ = None, mode: importer.Mode = importer.Mode.ALL_OR_NOTHING,
-    dry_run: bool = False, crs: CrsQ = Crs.WGS84,
-) -> Response:
-    return await _import("demand", conn, settings, file, principal, format, mode,
-                         dry_run, crs)
+    report = await import_upload(
+        file, format, settings, dry_run=dry_run,
+        run=lambda data, fmt, limits: importer.import_bytes(
+            conn, data, fmt, mode=mode, dry_run=dry_run, principal=principal,
+            max_rows=settings.max_import_rows, crs=crs,
+            duplicate_within_m=settings.duplicate_distance_m, limits=limits))
+    return JSONResponse(report)

@@ -41,6 +41,7 @@ from geo_service.errors import (
 from geo_service.hours import compile_hours, open_state
 from geo_service.links import station_links
 from geo_service.params import decode_cursor, encode_cursor
+from geo_service.schemas import STATION_FIELDS
 from geo_service.stations import queries as q
 
 log = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ async def patch_station(
         await begin_station_write(conn, principal)
         current = await lock_station(conn, code)
         base = public_row(dict(current), crs)
-        merged = {k: base[k] for k in _EDITABLE}
+        merged = {k: base[k] for k in STATION_FIELDS}
         if ("lon" in patch) != ("lat" in patch):
             raise invalid("lon" if "lat" in patch else "lat", "send lon and lat together")
         if "lon" in patch and not any(k in patch for k in _ADMIN_FIELDS):
@@ -397,12 +398,6 @@ async def patch_station(
 _ADMIN_FIELDS = (
     "province", "province_code", "city", "city_code", "district", "district_code", "street",
     "street_code",
-)
-_EDITABLE = (
-    "name", "name_en", "address", "province", "province_code", "city", "city_code", "district",
-    "district_code", "street", "street_code", "lon", "lat", "host_type", "status",
-    "opening_hours", "timezone", "phone", "floor_area_m2", "seats", "opened_on", "amenities",
-    "last_verified_on", "sample",
 )
 
 

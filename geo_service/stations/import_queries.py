@@ -1,0 +1,141 @@
+"""SQL of the station import: a temporary table of the file's rows, checked and
+placed in bulk, then one upsert. Values are always bound parameters.
+
+The rows are copied into ``_imp`` and every check runs as one statement over
+all of them (a 200,000-row file is a handful of queries, not a million). The
+upsert leaves unchanged rows untouched (same version, same ``updated_at``), so
+importing a file twice changes nothing. Kept apart from ``queries.py``, which
+holds the one-station statements, as ``feeds`` keeps its OGC and tile SQL.
+"""
+
+from __future__ import annotations
+
+from geo_service.stations.queries import HOURS_COLUMNS, WRITE_COLUMNS
+
+# The file's rows, typed as the station table types them (so a new field needs no
+# edit here), plus each row's number and its point.
+TABLE = f"""
+CREATE TEMP TABLE _imp ON COMMIT DROP AS
+SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat
+FROM station WITH NO DATA
+"""
+COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat")
+
+UNKNOWN_TZ = """
+SELECT i.rownum, i.code, i.timezone FROM _imp i
+WHERE i.timezone NOT IN (SELECT name FROM pg_timezone_names)
+ORDER BY i.rownum
+"""
+
+PLACE = """
+CREATE TEMP TABLE _adm ON COMMIT DROP AS
+SELECT DISTINCT ON (i.rownum) i.rownum, d.code AS dc, d.name AS dn, c.code AS cc,
+       c.name AS cn, p.code AS pc, p.name AS pn
+FROM _imp i
+JOIN admin_area d ON d.level = 'district'
+     AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
+LEFT JOIN admin_area c ON c.code = d.parent_code
+LEFT JOIN admin_area p ON p.code = c.parent_code
+ORDER BY i.rownum, d.code
+"""
+
+# Codes given in the file that contradict the polygon covering the point.
+MISPLACED = """
+SELECT i.rownum, i.code, f.field, f.given, f.actual
+FROM _imp i JOIN _adm a USING (rownum)
+CROSS JOIN LATERAL (VALUES ('district_code', i.district_code, a.dc),
+                           ('city_code', i.city_code, a.cc),
+                           ('province_code', i.province_code, a.pc)) f(field, given, actual)
+WHERE f.given IS NOT NULL AND f.actual IS NOT NULL AND f.given <> f.actual
+ORDER BY i.rownum
+"""
+
+FILL_ADMIN = """
+UPDATE _imp i SET
+    district_code = a.dc, district = coalesce(i.district, a.dn),
+    city_code = coalesce(a.cc, i.city_code), city = coalesce(i.city, a.cn),
+    province_code = coalesce(a.pc, i.province_code), province = coalesce(i.province, a.pn)
+FROM _adm a WHERE i.rownum = a.rownum
+"""
+
+# Street codes that are not a street of the row's district (see geo_street_problem).
+BAD_STREET = """
+SELECT rownum, code, problem FROM (
+    SELECT i.rownum, i.code, geo_street_problem(i.street_code, i.district_code, i.lon, i.lat)
+           AS problem
+    FROM _imp i WHERE i.street_code IS NOT NULL) p
+WHERE problem IS NOT NULL ORDER BY rownum
+"""
+
+# Rows a scoped key may not write: the new point, or the stored station it
+# replaces, lies outside the key's area (by polygon where the area has one).
+OUT_OF_SCOPE = """
+SELECT i.rownum, i.code
+FROM _imp i
+JOIN admin_area a ON a.code = %(area)s
+LEFT JOIN station s ON s.code = i.code
+WHERE NOT CASE
+    WHEN a.geom IS NOT NULL THEN
+        ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
+        AND (s.code IS NULL OR ST_Covers(a.geom, s.geog::geometry))
+    ELSE
+        %(area)s IN (coalesce(i.province_code, ''), coalesce(i.city_code, ''),
+                     coalesce(i.district_code, ''), coalesce(i.street_code, ''))
+        AND (s.code IS NULL OR %(area)s IN (
+            coalesce(s.province_code, ''), coalesce(s.city_code, ''),
+            coalesce(s.district_code, ''), coalesce(s.street_code, '')))
+    END
+ORDER BY i.rownum
+"""
+
+# Which stored columns a file column drives. Columns a file does not have keep
+# their stored values when a station is updated (a file without ``status``
+# must not reopen a closed station); new stations get the defaults.
+_DERIVED = {
+    "opening_hours": ("opening_hours", "timezone", *HOURS_COLUMNS),
+    "amenities": ("amenity_mask",),
+}
+_ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
+           "district_code", "street", "street_code", "host_type", "opening_hours")
+_NOT_COMPARED = HOURS_COLUMNS
+
+
+def upsert(present: set[str]) -> str:
+    """The upsert for a file with these columns; unchanged rows are left alone."""
+    sources = present | set(_ALWAYS)
+    updated: list[str] = []
+    for col in sources:
+        updated.extend(_DERIVED.get(col, (col,) if col in WRITE_COLUMNS else ()))
+    cols = [c for c in WRITE_COLUMNS if c in updated and c != "code"]
+    compared = [c for c in cols if c not in _NOT_COMPARED]
+    select = ", ".join(f"i.{c}" for c in WRITE_COLUMNS)
+    deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
+               if "status" in cols else "")
+    return f"""
+INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog)
+SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
+FROM _imp i
+ORDER BY i.rownum
+ON CONFLICT (code) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in cols)},
+    geog = EXCLUDED.geog,
+    {deleted}
+    version = s.version + 1,
+    updated_at = now()
+WHERE ({", ".join(f"s.{c}" for c in compared)}, ST_AsBinary(s.geog::geometry))
+      IS DISTINCT FROM
+      ({", ".join(f"EXCLUDED.{c}" for c in compared)}, ST_AsBinary(EXCLUDED.geog::geometry))
+RETURNING (xmax = 0) AS inserted
+"""
+
+
+DUPLICATES = """
+SELECT i.code, o.code AS other_code, i.name, o.name AS other_name,
+       ST_Distance(o.geog, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography) AS d
+FROM _imp i
+JOIN station o ON o.code <> i.code AND o.status <> 'duplicate'
+ AND ST_DWithin(o.geog, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography, %(within)s)
+ORDER BY i.rownum, d
+"""
+
+DROP_ROWS = "DELETE FROM _imp WHERE rownum = ANY(%s)"
