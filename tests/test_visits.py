@@ -179,7 +179,11 @@ def test_checkin_page_and_link(client: TestClient, stations: psycopg.Connection[
 
     link = client.get("/v1/stations/A/checkin-link").json()
     assert link["url"] == "http://testserver/v1/checkin/A"
-    assert link["qr_svg"] is None or link["qr_svg"].startswith("<svg")
+    # segno is a pinned dependency: the QR is always there, and it is this link's.
+    svg = link["qr_svg"]
+    assert svg.startswith("<svg") and svg.endswith("</svg>"), svg
+    assert svg == visits.qr_svg("http://testserver/v1/checkin/A")
+    assert svg != visits.qr_svg("http://testserver/v1/checkin/B")
     assert client.get("/v1/stations/NOPE/checkin-link").status_code == 404
 
 
