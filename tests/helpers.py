@@ -1,5 +1,5 @@
-"""Writing stations straight to the database for tests that need thousands of them, and
-serving the app from a real process for clients that need a socket."""
+"""Writing stations straight to the database for tests that need thousands of them,
+serving the app from a real process for clients that need a socket, and the browser."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO, Any
 
 import httpx
 import psycopg
+import pytest
 
 from geo_service.coords import Crs
 from geo_service.schemas import StationCreate
@@ -116,3 +118,21 @@ def live_server(db_url: str, env: dict[str, str] | None = None) -> Iterator[str]
         yield base
     finally:
         stop_server(proc, output)
+
+
+#: Debian's Chromium: scripts/system-deps.sh installs it; Playwright never downloads one.
+CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium() -> str:
+    """The browser for Playwright's ``executable_path``.
+
+    A missing Chromium fails the test rather than skipping it: a skip reads as
+    a pass in a green run. Leaving the browser tests out is said out loud,
+    with ``pytest -m "not browser"``.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is not installed (scripts/system-deps.sh installs Debian's "
+                    'chromium); leave the browser tests out with -m "not browser"',
+                    pytrace=False)
+    return CHROMIUM
