@@ -1,8 +1,9 @@
 """The fixed vocabularies: amenities (the "ten ones" and extras), host types, statuses.
 
 These are plain data so analysis, maps and feeds can use them without a
-database. The amenity table in PostGIS is filled from :data:`AMENITIES` by the
-first migration; each amenity owns a stable bit, so a station's amenities are
+database. The first migration wrote a frozen copy of :data:`AMENITIES` into the
+amenity table in PostGIS (a test keeps the two equal: a new amenity needs a new
+revision); each amenity owns a stable bit, so a station's amenities are
 one integer mask that the nearest query can test inside its KNN walk
 (``amenity_mask & :want = :want``) at the cost of one AND per row.
 """

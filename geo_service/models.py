@@ -53,7 +53,7 @@ class Base(DeclarativeBase):
 
 
 class Amenity(Base):
-    """Catalogue row; filled by the migration from :mod:`geo_service.catalogue`."""
+    """Catalogue row: :mod:`geo_service.catalogue` as the migrations inserted it."""
 
     __tablename__ = "amenity"
 

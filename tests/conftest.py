@@ -44,6 +44,28 @@ def _with_db(url: str, dbname: str) -> str:
     return make_conninfo(**params)
 
 
+#: Fixtures that reach PostgreSQL. Every database fixture here and in the test
+#: modules depends on one of them, so a test's fixture closure says whether it
+#: needs the server.
+DB_FIXTURES = frozenset({"server_url", "db_url"})
+#: The Chromium fixture of the browser tests (tests/test_maps_browser.py,
+#: tests/test_pages_hostile.py); tests that launch it themselves are marked by hand.
+BROWSER_FIXTURES = frozenset({"browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark ``db`` and ``browser`` from what a test asks for, so a new test cannot
+    forget the marker: ``pytest -m "not db"`` must run on a machine without
+    PostgreSQL, and a test that reaches the server without one of the fixtures
+    above (a cluster of its own, say) carries ``pytest.mark.db`` by hand."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if names & DB_FIXTURES:
+            item.add_marker(pytest.mark.db)
+        if names & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def server_url() -> str:
     return _server_url()

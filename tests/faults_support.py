@@ -14,7 +14,6 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ import httpx
 import psycopg
 
 from geo_service.localdb import LocalCluster
-from tests.helpers import free_port
+from tests.helpers import spawn_server, stop_server, wait_healthy
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 IMPORT_HEADER = "code,name,lon,lat,host_type,opening_hours,amenities,status"
@@ -117,24 +116,12 @@ def wait_until(predicate: Callable[[], bool], timeout_s: float, step_s: float = 
 @contextlib.contextmanager
 def api_process(db_url: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """``geo-service serve`` in a subprocess; yields its base URL and the process to kill."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
-         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url})
-    base = f"http://127.0.0.1:{port}"
+    proc, base, output = spawn_server(db_url)
     try:
-        def up() -> bool:
-            try:
-                return httpx.get(f"{base}/healthz", timeout=1).status_code == 200
-            except httpx.HTTPError:
-                return False
-
-        wait_until(up, 60, 0.1, "the API to answer /healthz")
+        wait_healthy(proc, base, output)
         yield base, proc
     finally:
-        if proc.poll() is None:
-            proc.terminate()
-        proc.wait(10)
+        stop_server(proc, output)
 
 
 @dataclass

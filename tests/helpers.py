@@ -1,4 +1,5 @@
-"""Writing stations straight to the database for tests that need thousands of them."""
+"""Writing stations straight to the database for tests that need thousands of them,
+serving the app from a real process for clients that need a socket, and the browser."""
 
 from __future__ import annotations
 
@@ -7,12 +8,15 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import psycopg
+import pytest
 
 from geo_service.coords import Crs
 from geo_service.schemas import StationCreate
@@ -33,25 +37,102 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: How long a spawned server may take to say 200 on /healthz (imports, pool, a loaded
+#: 2-core machine) before the test fails with its output.
+HEALTHY_TIMEOUT_S = 60.0
+
+
+class ServerNotHealthy(RuntimeError):
+    """A spawned ``geo-service serve`` exited, or never answered /healthz with 200.
+
+    Raised rather than yielding a dead URL: the test would otherwise fail later
+    on a connection error that says nothing about why the server did not start.
+    """
+
+
+def spawn_server(db_url: str, env: dict[str, str] | None = None
+                 ) -> tuple[subprocess.Popen[bytes], str, IO[bytes]]:
+    """``geo-service serve`` on a free port: the process, its base URL and its output."""
+    port = free_port()
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - stop_server closes it
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
+         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url, **(env or {})},
+        stdout=output, stderr=subprocess.STDOUT)
+    return proc, f"http://127.0.0.1:{port}", output
+
+
+def _read(output: IO[bytes]) -> str:
+    output.flush()
+    output.seek(0)
+    return output.read().decode("utf-8", "replace")
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, output: IO[bytes],
+                 timeout_s: float = HEALTHY_TIMEOUT_S) -> None:
+    """Return once ``/healthz`` answers 200; raise :class:`ServerNotHealthy`, with the
+    server's output, if the process exits first or ``timeout_s`` passes."""
+    deadline = time.monotonic() + timeout_s
+    last = "no answer"
+    while True:
+        if proc.poll() is not None:
+            raise ServerNotHealthy(
+                f"geo-service serve exited with {proc.returncode} before /healthz said 200; "
+                f"its output:\n{_read(output)}")
+        try:
+            # Longer than /healthz's own wait for the pool, to see its answer.
+            r = httpx.get(f"{base}/healthz", timeout=10)
+            if r.status_code == 200:
+                return
+            last = f"{r.status_code} {r.text[:500]}"
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        if time.monotonic() > deadline:
+            raise ServerNotHealthy(
+                f"{base}/healthz did not say 200 within {timeout_s} s (last: {last}); "
+                f"the server's output:\n{_read(output)}")
+        time.sleep(0.1)
+
+
+def stop_server(proc: subprocess.Popen[bytes], output: IO[bytes]) -> None:
+    """Stop the server and pass its output on to the test's stderr (shown on failure)."""
+    try:
+        if proc.poll() is None:
+            proc.terminate()
+        proc.wait(10)
+    finally:
+        sys.stderr.write(_read(output))
+        output.close()
+
+
 @contextlib.contextmanager
 def live_server(db_url: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``geo-service serve`` in a subprocess on a free port; yields its base URL.
+    """``geo-service serve`` in a subprocess on a free port; yields its base URL once
+    ``/healthz`` says 200 (else :class:`ServerNotHealthy`, with the server's output).
 
     For clients that need a real socket: schemathesis, GDAL, a browser.
     """
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "geo_service", "serve", "--port", str(port),
-         "--log-level", "warning"], env={**os.environ, "GEO_DATABASE_URL": db_url, **(env or {})})
-    base = f"http://127.0.0.1:{port}"
+    proc, base, output = spawn_server(db_url, env)
     try:
-        for _ in range(100):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+        wait_healthy(proc, base, output)
         yield base
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stop_server(proc, output)
+
+
+#: Debian's Chromium: scripts/system-deps.sh installs it; Playwright never downloads one.
+CHROMIUM = "/usr/bin/chromium"
+
+
+def chromium() -> str:
+    """The browser for Playwright's ``executable_path``.
+
+    A missing Chromium fails the test rather than skipping it: a skip reads as
+    a pass in a green run. Leaving the browser tests out is said out loud,
+    with ``pytest -m "not browser"``.
+    """
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is not installed (scripts/system-deps.sh installs Debian's "
+                    'chromium); leave the browser tests out with -m "not browser"',
+                    pytrace=False)
+    return CHROMIUM

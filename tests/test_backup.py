@@ -84,6 +84,7 @@ def restored_url(server_url: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+@pytest.mark.slow  # ~18 s: pg_dump, a new database, pg_restore
 def test_backup_restore_reproduces_everything_and_the_feed_continues(
     db_url: str, keys: dict[str, str], restored_url: str, tmp_path: Path,
 ) -> None:

@@ -44,6 +44,10 @@ from tests.faults_support import (
 )
 from tests.helpers import insert_stations
 
+# Real processes killed and restarted (a minute and more); all need PostgreSQL, and the
+# first its own cluster, which no fixture of conftest.py shows.
+pytestmark = [pytest.mark.db, pytest.mark.slow]
+
 BIG = 50_000
 #: How long PostgreSQL stays down. The pool's reconnection attempts back off
 #: exponentially (1, 2, 4, 8, 16, 32 s …): after 35 s away the next one would

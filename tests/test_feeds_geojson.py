@@ -177,6 +177,9 @@ def test_station_status_and_discovery(
         assert client.get(feed["url"]).status_code == 200, feed["url"]
         if "schema" in feed:
             assert client.get(feed["schema"]).status_code == 200
+    # The JSON feeds of our own making publish a schema (the branch above runs).
+    assert {f["name"] for f in disc["data"]["feeds"] if "schema" in f} == {
+        "stations", "station_status", "changes"}
     r = client.get("/v1/feeds/schemas/nope.json")
     assert r.status_code == 404 and r.json()["error"]["fields"][0]["field"] == "name"
 

@@ -195,6 +195,7 @@ def test_assets_are_served_from_the_npm_packages(client: TestClient) -> None:
         (Path(__file__).parents[1] / "package.json").read_text())["dependencies"]["leaflet"]
 
 
+@pytest.mark.slow  # ~16 s: renders the three maps of the sample city
 def test_cli_renders_three_offline_files_and_they_are_served(
         seeded: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
     env = {"GEO_DATABASE_URL": db_url, "PATH": "/usr/bin:/bin"}

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
+from playwright import sync_api
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84
@@ -27,25 +28,19 @@ from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.seed import load_seed
 from tests.conftest import SEED
-from tests.helpers import live_server
+from tests.helpers import chromium, live_server
 
-sync_api = pytest.importorskip("playwright.sync_api")
-
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 AREA = "460200"
 AT = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)
 DRAWN = "status IN ('open', 'temporarily_closed', 'planned')"
 
-if not Path(CHROMIUM).exists():  # system-deps.sh installs it; never downloaded
-    pytest.skip("Debian chromium is not installed", allow_module_level=True)
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=chromium(), args=ARGS)
         yield b
         b.close()
 
@@ -181,6 +176,7 @@ def test_rendered_stations_map_offline(browser: Any, seeded: psycopg.Connection[
         v.close()
 
 
+@pytest.mark.slow  # ~8 s: three served maps in Chromium
 def test_served_maps_offline_make_no_outside_request(
         browser: Any, seeded: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
     from geo_service.coverage import service

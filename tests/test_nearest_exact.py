@@ -87,6 +87,7 @@ def _same(got: list[tuple[str, float]], want: list[tuple[str, float]]) -> None:
         assert abs(a - b) < 0.01  # API rounds to centimetres
 
 
+@pytest.mark.slow  # ~8 s: 1,200 queries against pyproj.Geod
 def test_matches_brute_force_on_random_queries(
     client: TestClient, random_stations: list[dict[str, Any]]
 ) -> None:
@@ -97,6 +98,7 @@ def test_matches_brute_force_on_random_queries(
         _same(_query(client, lat=lat, lon=lon, k=k), brute_force(random_stations, lat, lon, k))
 
 
+@pytest.mark.slow  # ~9 s: brute force under every filter
 def test_matches_brute_force_with_filters_and_radius(
     client: TestClient, random_stations: list[dict[str, Any]]
 ) -> None:

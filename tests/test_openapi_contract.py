@@ -100,6 +100,7 @@ def test_exclusions_name_real_operations() -> None:
     assert set(EXCLUDED) <= set(_operations())
 
 
+@pytest.mark.slow  # ~50 s for all operations: schemathesis's three phases, two modes each
 @pytest.mark.parametrize(("method", "path"), _operations())
 def test_every_check_on_every_operation(
     method: str, path: str, api_schema: Any, live_server: dict[str, str]

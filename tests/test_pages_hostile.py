@@ -14,16 +14,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from playwright import sync_api
 
 from geo_service.html import json_for_html
 from geo_service.seed import load_seed
 from tests.conftest import SEED
-from tests.helpers import live_server
+from tests.helpers import chromium, live_server
 
 HOSTILE = [
     "<!--<script>",
@@ -36,7 +36,6 @@ HOSTILE = [
     "'\"&amp;<b>`${alert(3)}`",
 ]
 AREA = "460200"
-CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Recorded before any page script runs: CSP violations the page meets.
 RECORD_CSP = """
@@ -55,11 +54,8 @@ def test_json_for_html_escapes_markup_and_line_separators() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian chromium is not installed")
     with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        b = p.chromium.launch(executable_path=chromium(), args=ARGS)
         yield b
         b.close()
 
@@ -117,6 +113,7 @@ class Page:
         self.context.close()
 
 
+@pytest.mark.slow  # ~17 s: every map in Chromium
 def test_maps_start_with_hostile_names(browser: Any, hostile: list[str],
                                        db: psycopg.Connection[Any], db_url: str) -> None:
     drawn = "status IN ('open', 'temporarily_closed', 'planned')"

@@ -12,8 +12,6 @@ from alembic import op
 from geoalchemy2 import Geography, Geometry
 from sqlalchemy.dialects.postgresql import INT4MULTIRANGE, TSTZMULTIRANGE
 
-from geo_service.catalogue import AMENITIES
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -24,6 +22,32 @@ HOST_TYPES = (
     "bank_branch", "volunteer", "mobile",
 )
 STATUSES = ("planned", "open", "temporarily_closed", "closed", "duplicate")
+
+#: The amenity catalogue as this revision published it: (code, bit, label_zh,
+#: label_en, ten_ones). Frozen here rather than read from
+#: ``geo_service.catalogue``, so that editing the catalogue cannot rewrite what
+#: this revision did; a new amenity needs a new migration (a test compares the
+#: migrated table with the catalogue).
+AMENITIES = (
+    ("indoor_rest", 0, "室内休息场所", "Indoor rest space", True),
+    ("seating", 1, "座椅", "Seats", True),
+    ("microwave", 2, "微波炉", "Microwave", True),
+    ("water_dispenser", 3, "饮水机", "Water dispenser", True),
+    ("restroom", 4, "卫生间", "Restroom", True),
+    ("first_aid_kit", 5, "应急医药箱", "First-aid kit", True),
+    ("book_rack", 6, "书报架", "Book and newspaper rack", True),
+    ("phone_charging", 7, "手机充电站", "Phone charging", True),
+    ("refrigerator", 8, "电冰箱", "Refrigerator", True),
+    ("umbrella_stand", 9, "雨伞架", "Umbrella stand", True),
+    ("ebike_charging", 16, "电动车充电", "E-bike charging", False),
+    ("air_conditioning", 17, "空调", "Air conditioning", False),
+    ("heating", 18, "取暖", "Heating", False),
+    ("insect_repellent", 19, "驱蚊及消炎药品", "Insect repellent and medicines", False),
+    ("mothers_room", 20, "妈咪小屋", "Mothers' room", False),
+    ("childcare", 21, "爱心托管", "Childcare", False),
+    ("canteen", 22, "爱心食堂", "Canteen with subsidised meals", False),
+    ("legal_aid", 23, "法律援助", "Legal aid desk", False),
+)
 
 
 def _in(column: str, values: tuple[str, ...]) -> str:
@@ -50,9 +74,9 @@ def upgrade() -> None:
     op.bulk_insert(
         amenity,
         [
-            {"code": a.code, "bit": a.bit, "label_zh": a.label_zh, "label_en": a.label_en,
-             "ten_ones": a.ten_ones}
-            for a in AMENITIES
+            {"code": code, "bit": bit, "label_zh": label_zh, "label_en": label_en,
+             "ten_ones": ten_ones}
+            for code, bit, label_zh, label_en, ten_ones in AMENITIES
         ],
     )
 

@@ -18,12 +18,18 @@ from alembic import op
 from geoalchemy2 import Geography
 from sqlalchemy.dialects.postgresql import ARRAY, INT4MULTIRANGE, JSONB, TSTZMULTIRANGE
 
-from geo_service.models import AWARD_LEVELS, REPORT_KINDS, WORKER_TYPES
-
 revision = "0004"
 down_revision = "0003"
 branch_labels = None
 depends_on = None
+
+# The vocabularies of this revision's check constraints, frozen here rather than
+# imported from ``geo_service.models``: a later edit of the models' constants
+# must come with its own migration, not silently change what this one created
+# (tests/test_migrations.py compares the migrated schema with the models).
+WORKER_TYPES = ("sanitation", "delivery", "courier", "truck_driver", "traffic", "other")
+REPORT_KINDS = ("closed", "amenity_missing", "amenity_broken", "wrong_location", "moved", "other")
+AWARD_LEVELS = ("national", "provincial", "city")
 
 
 def _ts(name: str, **kw: object) -> sa.Column:  # type: ignore[type-arg]
