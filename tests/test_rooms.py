@@ -14,8 +14,13 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).parents[1] / "geo_service"
-#: Rooms whose layout this checks (``operations/`` is being reshaped on its own).
-ROOMS = ("stations", "coverage", "maps", "feeds", "imports")
+#: The rooms (packages) whose layout this checks.
+ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations")
+#: Top-level modules of the HTTP layer besides the routers: they may speak FastAPI.
+HTTP_TOP = {"main", "deps", "openapi", "security", "responses", "errors"}
+#: Pure code over plain values: no database and no web.
+PURE = ("coords.py", "hours.py", "hours_text.py", "links.py", "params.py", "paths.py",
+        "coverage/analysis.py", "coverage/recommend.py", "maps/render.py", "maps/model.py")
 
 
 def _module(path: Path) -> str:
@@ -59,7 +64,7 @@ def test_only_http_modules_import_the_web_framework(path: Path) -> None:
 
 @pytest.mark.parametrize("path", ALL, ids=lambda p: _module(p))
 def test_no_module_imports_a_router_but_main(path: Path) -> None:
-    if path.name == "main.py" or _module(path).startswith("geo_service.operations"):
+    if path.name == "main.py":
         return
     routers = _imports(path) & (ROUTERS - {_module(path)})
     assert not routers, f"{_module(path)} imports the routes of {routers}"
@@ -87,3 +92,25 @@ def test_map_renderer_takes_plain_data() -> None:
     modules = {m for m in ours if not any(m.startswith(f"{a}.") for a in allowed)}
     assert modules <= allowed, modules - allowed
     assert "psycopg" not in {m.split(".")[0] for m in _imports(PACKAGE / "maps" / "render.py")}
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: _module(p))
+def test_top_level_services_do_not_import_the_web_framework(path: Path) -> None:
+    """Shared modules (auth, audit, params, settings, db, seed, cli…) serve HTTP and the
+    command line alike; only the HTTP layer's own modules import FastAPI."""
+    if path.stem in HTTP_TOP or _module(path) in ROUTERS:
+        return
+    web = {m for m in _imports(path) if m.split(".")[0] in ("fastapi", "starlette")}
+    assert not web, f"{_module(path)} imports {web}"
+
+
+@pytest.mark.parametrize("rel", PURE)
+def test_pure_modules_touch_no_database(rel: str) -> None:
+    bad = {m for m in _imports(PACKAGE / rel)
+           if m.split(".")[0] in ("psycopg", "psycopg_pool", "sqlalchemy", "fastapi",
+                                  "starlette") or m.startswith("geo_service.db")}
+    assert not bad, f"{rel} works on plain values but imports {bad}"
+
+
+def test_settings_and_the_local_cluster_do_not_import_each_other_at_load() -> None:
+    assert not {m for m in _imports(PACKAGE / "localdb.py") if m.startswith("geo_service.settings")}
