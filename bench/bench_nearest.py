@@ -113,14 +113,13 @@ class _Recorder:
 
 def captured_query(variant: Variant) -> tuple[str, dict[str, Any]]:
     """The SQL text and parameters the service binds for ``variant`` (at a fixed point)."""
-    from geo_service.catalogue import amenity_mask
     from geo_service.settings import Settings
     from geo_service.stations import service
 
     settings = Settings()
     p = service.NearestParams(
         lon=116.4, lat=39.9, k=variant.k, radius_m=settings.default_radius_m,
-        at=dt.datetime.now(dt.UTC), want_mask=amenity_mask(list(variant.amenities)),
+        at=dt.datetime.now(dt.UTC), want=list(variant.amenities),
         open_now=variant.open_now, host_types=None, statuses=service.DEFAULT_STATUSES,
     )
     rec = _Recorder()

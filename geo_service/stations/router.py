@@ -23,6 +23,7 @@ from geo_service.deps import (
     LatQ,
     LonQ,
     SettingsDep,
+    awaited,
 )
 from geo_service.errors import (
     ERROR_RESPONSES,
@@ -126,7 +127,7 @@ class NearestQuery:
     summary="Nearest stations, optionally open now and with given amenities",
 )
 async def nearest(conn: ConnDep, settings: SettingsDep,
-                  query: Annotated[NearestQuery, Depends()]) -> Response:
+                  query: Annotated[NearestQuery, Depends(awaited(NearestQuery))]) -> Response:
     p = query.resolve(settings)
     results = await service.nearest_results(conn, p, query.crs)
     log.debug("nearest at %s k=%d -> %d", _location_log(query.lat, query.lon, settings), p.k,
