@@ -142,3 +142,21 @@ def station_body(code: str, lon: float, lat: float, **over: Any) -> dict[str, An
 
 def read_seed(name: str) -> Path:
     return SEED / name
+
+
+#: Debian's Chromium, headless, as the machines allow it (no sandbox as root, no GPU,
+#: no background requests to a network that is closed).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium per module (marked ``browser`` by the collection hook)."""
+    from playwright import sync_api
+
+    from tests.helpers import chromium
+
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium(), args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -11,7 +11,6 @@ a station's marker sits. Screenshots go to ``tests/artifacts/``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from urllib.parse import urlparse
 
 import psycopg
 import pytest
-from playwright import sync_api
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84
@@ -28,21 +26,12 @@ from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.seed import load_seed
 from tests.conftest import SEED
-from tests.helpers import chromium, live_server
+from tests.helpers import live_server
 
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ARTIFACTS = Path(__file__).parent / "artifacts"
 AREA = "460200"
 AT = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)
 DRAWN = "status IN ('open', 'temporarily_closed', 'planned')"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium(), args=ARGS)
-        yield b
-        b.close()
 
 
 class Visit:

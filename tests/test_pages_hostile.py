@@ -12,18 +12,16 @@ names shown literally, no console error, no dialog, no CSP violation.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
 import pytest
-from playwright import sync_api
 
 from geo_service.html import json_for_html
 from geo_service.seed import load_seed
 from tests.conftest import SEED
-from tests.helpers import chromium, live_server
+from tests.helpers import live_server
 
 HOSTILE = [
     "<!--<script>",
@@ -36,7 +34,6 @@ HOSTILE = [
     "'\"&amp;<b>`${alert(3)}`",
 ]
 AREA = "460200"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 # Recorded before any page script runs: CSP violations the page meets.
 RECORD_CSP = """
 window.__csp = [];
@@ -50,14 +47,6 @@ def test_json_for_html_escapes_markup_and_line_separators() -> None:
     text = json_for_html(value)
     assert not set(text) & {"<", ">", "&", "\u2028", "\u2029"}
     assert json.loads(text) == value
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=chromium(), args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture
