@@ -52,7 +52,10 @@ serve:
 	@echo "serving on http://$(HOST):$(PORT)/ (API docs at /docs)"
 	$(BIN)/geo-service serve --host $(HOST) --port $(PORT)
 
+# wrk is the API side's load generator (Debian's package), needed only here.
 bench: db
+	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
+		|| { echo "run: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/python bench/run_all.py --coverage --feeds --maps
 
 lint: bootstrap
@@ -60,6 +63,9 @@ lint: bootstrap
 	$(BIN)/mypy
 
 compose-check:
+	@command -v docker-compose >/dev/null || { [ "$$(id -u)" -eq 0 ] \
+		&& apt-get install -y -qq docker-compose >/dev/null; } \
+		|| { echo "run: sudo apt-get install -y docker-compose" >&2; exit 1; }
 	docker-compose -f docker-compose.yml config -q
 
 clean-db:
