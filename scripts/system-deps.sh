@@ -18,9 +18,6 @@ command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 # GDAL's OAPIF driver is the real OGC client the feed tests read the service with.
 command -v ogrinfo >/dev/null 2>&1 || pkgs+=(gdal-bin)
-# The benchmarks' load generator (make bench) and the compose check (make compose-check).
-command -v wrk >/dev/null 2>&1 || pkgs+=(wrk)
-command -v docker-compose >/dev/null 2>&1 || pkgs+=(docker-compose)
 
 if [ ${#pkgs[@]} -eq 0 ]; then
   exit 0
