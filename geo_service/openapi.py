@@ -26,6 +26,7 @@ SETTINGS_CAPS = {
     ("/v1/stations/nearest", "k"): "max_k",
     ("/v1/stations/nearest", "radius_m"): "max_radius_m",
     ("/v1/stations", "limit"): "max_page_size",
+    ("/v1/reports", "limit"): "max_page_size",
 }
 
 

@@ -40,6 +40,7 @@ def test_raising_a_cap_in_settings_raises_it_everywhere(raised: TestClient,
     assert _param(doc, "/v1/stations/nearest", "k")["maximum"] == 200
     assert _param(doc, "/v1/stations/nearest", "radius_m")["maximum"] == 80_000
     assert _param(doc, "/v1/stations", "limit")["maximum"] == 120
+    assert _param(doc, "/v1/reports", "limit")["maximum"] == 120
     assert raised.get("/v1/stations", params={"limit": 120}).json()["count"] == 120
     r = raised.get("/v1/stations", params={"limit": 121})
     assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "limit"

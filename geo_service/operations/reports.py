@@ -41,7 +41,7 @@ from geo_service.errors import NotFound, VersionConflict, invalid
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
-from geo_service.params import decode_cursor, encode_cursor
+from geo_service.params import at_most, decode_cursor, encode_cursor
 from geo_service.settings import Settings
 from geo_service.stations.service import in_scope
 
@@ -171,10 +171,10 @@ async def list_reports(conn: AsyncConnection[Any], settings: Settings, principal
     """Reports oldest first (a queue to work through); an area key sees only its area.
 
     ``status`` is one status or ``all``; ``area`` must be a known admin area
-    (404 naming it); pages are capped at ``settings.max_page_size``.
+    (404 naming it); a page longer than ``settings.max_page_size`` is refused.
     """
+    at_most(limit, settings.max_page_size, "limit")
     await require_area(conn, area)
-    limit = min(limit, settings.max_page_size)
     params = {"after": decode_cursor(cursor)[0], "status": None if status == "all" else status,
               "kind": kind, "station": station, "area": area, "scope": principal.area_code,
               "limit": limit + 1}

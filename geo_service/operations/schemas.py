@@ -58,7 +58,8 @@ CountDate = Annotated[dt.date, IsoText]
 AwardId = Annotated[int, Field(ge=1, le=2**62)]
 ReportId = Annotated[int, Field(ge=1, le=2**63 - 1)]
 ReportStatusFilter = Literal["open", "resolved", "rejected", "all"]
-ReportLimit = Annotated[int, Field(ge=1, le=500)]
+#: At most ``settings.max_page_size`` (checked by the service; the schema states it).
+ReportLimit = Annotated[int, Field(ge=1)]
 ReportCursor = Annotated[str, StringConstraints(pattern=CURSOR_PATTERN)]
 
 # Spelled out for the OpenAPI enums; tests check they equal models.WORKER_TYPES / REPORT_KINDS.
