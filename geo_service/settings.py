@@ -7,6 +7,7 @@ set-env-then-import tricks.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -46,10 +47,12 @@ def _read_or_make_key(path: Path) -> str:
     return key
 
 
-def proxy_networks(value: str) -> list[IPNetwork]:
-    """``"10.0.0.0/8, 127.0.0.1"`` → networks (a bare address is a one-address network)."""
-    return [ipaddress.ip_network(part.strip(), strict=False)
-            for part in value.split(",") if part.strip()]
+@functools.lru_cache(maxsize=8)
+def proxy_networks(value: str) -> tuple[IPNetwork, ...]:
+    """``"10.0.0.0/8, 127.0.0.1"`` → networks (a bare address is a one-address network);
+    cached, as every check-in and report asks."""
+    return tuple(ipaddress.ip_network(part.strip(), strict=False)
+                 for part in value.split(",") if part.strip())
 
 
 class Settings(BaseSettings):
@@ -177,7 +180,7 @@ class Settings(BaseSettings):
         proxy_networks(value)  # refuse a typo at start-up, not at the first request
         return value
 
-    def proxy_networks(self) -> list[IPNetwork]:
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
         """:attr:`trusted_proxies` parsed."""
         return proxy_networks(self.trusted_proxies)
 
