@@ -86,6 +86,21 @@ class AdminArea(Base):
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
+class AdminAreaPart(Base):
+    """An area cut into pieces of at most 128 vertices (``ST_Subdivide``), kept in step
+    with ``admin_area`` by a trigger, so placing a point tests small pieces, not whole
+    real boundaries (migration 0006)."""
+
+    __tablename__ = "admin_area_part"
+    __table_args__ = (Index("ix_admin_area_part_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    code: Mapped[str] = mapped_column(
+        Text, ForeignKey("admin_area.code", ondelete="CASCADE"), index=True)
+    level: Mapped[str] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("GEOMETRY", srid=4326, spatial_index=False))
+
+
 class Station(Base):
     """One outdoor-worker station.
 

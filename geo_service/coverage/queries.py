@@ -33,7 +33,7 @@ SELECT geo_area_within(%(area)s, %(scope)s)
 # that covers it, so the scorecard has one row per child area.
 DEMAND = """
 WITH region AS (SELECT (%(region)s)::geometry AS g),
-     parts AS (SELECT code, geom FROM admin_area WHERE code = ANY(%(labels)s))
+     parts AS (SELECT code, geom FROM admin_area_part WHERE code = ANY(%(labels)s))
 SELECT ST_X(d.geog::geometry), ST_Y(d.geog::geometry), d.weight,
        coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, d.geog::geometry)
                  ORDER BY p.code LIMIT 1), '') AS label
@@ -46,7 +46,7 @@ WHERE ST_Covers(r.g, d.geog::geometry)
 # station just across the border still serves the cells near it).
 STATIONS = """
 WITH region AS (SELECT (%(region)s)::geometry AS g),
-     parts AS (SELECT code, geom FROM admin_area WHERE code = ANY(%(labels)s))
+     parts AS (SELECT code, geom FROM admin_area_part WHERE code = ANY(%(labels)s))
 SELECT s.code, ST_X(s.geog::geometry), ST_Y(s.geog::geometry),
        coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, s.geog::geometry)
                  ORDER BY p.code LIMIT 1), '') AS label,

@@ -29,14 +29,9 @@ ORDER BY i.rownum
 
 PLACE = """
 CREATE TEMP TABLE _adm ON COMMIT DROP AS
-SELECT DISTINCT ON (i.rownum) i.rownum, d.code AS dc, d.name AS dn, c.code AS cc,
-       c.name AS cn, p.code AS pc, p.name AS pn
-FROM _imp i
-JOIN admin_area d ON d.level = 'district'
-     AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326))
-LEFT JOIN admin_area c ON c.code = d.parent_code
-LEFT JOIN admin_area p ON p.code = c.parent_code
-ORDER BY i.rownum, d.code
+SELECT i.rownum, f.district_code AS dc, f.district AS dn, f.city_code AS cc, f.city AS cn,
+       f.province_code AS pc, f.province AS pn
+FROM _imp i CROSS JOIN LATERAL geo_admin_for_point(i.lon, i.lat) f
 """
 
 # Codes given in the file that contradict the polygon covering the point.
@@ -52,7 +47,7 @@ ORDER BY i.rownum
 
 FILL_ADMIN = """
 UPDATE _imp i SET
-    district_code = a.dc, district = coalesce(i.district, a.dn),
+    district_code = coalesce(a.dc, i.district_code), district = coalesce(i.district, a.dn),
     city_code = coalesce(a.cc, i.city_code), city = coalesce(i.city, a.cn),
     province_code = coalesce(a.pc, i.province_code), province = coalesce(i.province, a.pn)
 FROM _adm a WHERE i.rownum = a.rownum

@@ -195,18 +195,11 @@ WHERE code = %(code)s AND version = %(expected_version)s
 RETURNING code
 """
 
-# The district whose polygon covers a point, with its city and province.
+# The district (or city without districts) whose polygon covers a point, with its city
+# and province: one rule for every write path (migration 0006, geo_admin_for_point).
 ADMIN_FOR_POINT = """
-SELECT d.code AS district_code, d.name AS district,
-       c.code AS city_code, c.name AS city,
-       p.code AS province_code, p.name AS province
-FROM admin_area d
-LEFT JOIN admin_area c ON c.code = d.parent_code
-LEFT JOIN admin_area p ON p.code = c.parent_code
-WHERE d.level = 'district'
-  AND ST_Covers(d.geom, ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326))
-ORDER BY d.code
-LIMIT 1
+SELECT district_code, district, city_code, city, province_code, province
+FROM geo_admin_for_point(%(lon)s, %(lat)s)
 """
 
 STREET_PROBLEM = """
