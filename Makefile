@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bootstrap system-deps db migrate seed maps serve bench lint typecheck compose-check clean-db
+.PHONY: run test bootstrap system-deps db migrate seed maps serve bench bench-areas lint typecheck compose-check clean-db
 
 run: db migrate seed maps serve
 
@@ -57,6 +57,11 @@ bench: db
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "run: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/python bench/run_all.py --coverage --feeds --maps
+	$(BIN)/python bench/area_assign.py
+
+# Point -> area assignment on real boundaries, 1M points (bench/AREAS.md); not in make test.
+bench-areas: db
+	$(BIN)/python bench/area_assign.py
 
 lint: bootstrap
 	$(BIN)/ruff check .
