@@ -111,8 +111,8 @@ def test_export_opens_with_columns_rows_and_exact_coordinates(
     first = next(row for row in rows if row[h["code"]] == "SY-0001")
     assert first[h["name"]].startswith("【示例】") and first[h["address"]]
     stored = seeded.execute("SELECT opening_hours FROM station WHERE code = 'SY-0001'").fetchone()
-    assert stored is not None and first[h["osm"]] == stored[0]  # as stored ("07:00-21:00")
-    assert first[h["hours"]] == "每天 07:00-21:00"
+    assert stored is not None and first[h["osm"]] == stored[0]  # as stored, OSM syntax
+    assert first[h["hours"]] == "周一至周五 08:00-18:00；周六至周日 09:00-17:00"
     assert first[h["sample"]] == ("true" if platform == "generic" else "是")
     assert first[h["category"]] and first[h["province"]] == "海南省"
     assert first[h["district"]] == "崖州区"

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 HEADER = "code,name,lon,lat,host_type,opening_hours,amenities,status,phone"
 GOOD = [
     "I-1,三亚湾驿站,109.50,18.25,union_built,24/7,microwave;restroom,open,0898-1111111",
-    "I-2,解放路驿站,109.51,18.26,bank_branch,Mo-Fr 08:00-18:00,restroom,open,",
+    "I-2,解放路驿站,109.502,18.258,bank_branch,Mo-Fr 08:00-18:00,restroom,open,",
     "I-3,吉阳驿站,109.60,18.28,sanitation_depot,Mo-Su 06:00-22:00,,planned,",
 ]
 

@@ -110,7 +110,7 @@ def test_analysis_runs_keep_to_the_keys_area(
 def test_analysis_inside_the_keys_area_runs(
         client: TestClient, keys: dict[str, str]) -> None:
     _demand(client, keys["admin"], [f"D-T,{TIANYA[0]},{TIANYA[1]},5,delivery"])
-    for region in ({"area": "460204"}, {"bbox": [109.48, 18.24, 109.505, 18.27]}):
+    for region in ({"area": "460204"}, {"bbox": [109.485, 18.24, 109.502, 18.262]}):
         r = client.post("/v1/analysis/coverage",
                         headers={"Authorization": keys["tianya_editor"]}, json=region)
         assert r.status_code == 200, r.text
