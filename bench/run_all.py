@@ -227,6 +227,10 @@ them.
 Coverage analysis and site recommendations (1M demand points, H3) are measured by
 `bench/bench_coverage.py` (or `bench/run_all.py --coverage`): see [COVERAGE.md](COVERAGE.md).
 
+Point → area assignment on real boundaries (1M points, project path vs a raw `ST_Covers`
+baseline) is measured by `bench/area_assign.py` (`make bench-areas`): see
+[AREAS.md](AREAS.md).
+
 ## Result
 
 {target_verdict(results)}

@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).parents[1] / "geo_service"
 #: The rooms (packages) whose layout this checks.
-ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations")
+ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations", "areas")
 #: Top-level modules of the HTTP layer besides the routers: they may speak FastAPI.
 HTTP_TOP = {"main", "deps", "openapi", "security", "responses", "errors"}
 #: Pure code over plain values: no database and no web.
