@@ -31,7 +31,7 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-#: Vertices per piece: ST_Subdivide's default is 256; 128 measured faster per point.
+#: Vertices per piece (ST_Subdivide's default is 256; smaller pieces, cheaper point tests).
 _MAX_VERTICES = 128
 
 _PARTS_FN = f"""
@@ -52,13 +52,21 @@ RETURNS TABLE (district_code text, district text, city_code text, city text,
                province_code text, province text)
 LANGUAGE sql STABLE AS $$
 WITH leaf AS (
-    SELECT a.code, a.name, a.level, a.parent_code
-    FROM admin_area_part p JOIN admin_area a ON a.code = p.code
-    WHERE p.level IN ('district', 'city', 'province')
-      AND ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(lon, lat), 4326))
-      AND (a.level = 'district' OR NOT EXISTS (
-          SELECT 1 FROM admin_area c WHERE c.parent_code = a.code AND c.level <> 'street'))
-    ORDER BY CASE a.level WHEN 'district' THEN 0 WHEN 'city' THEN 1 ELSE 2 END, a.code
+    -- A district if one covers the point (almost always): the second branch, for cities
+    -- without districts and provinces without either, runs only when the first is empty.
+    (SELECT a.code, a.name, a.level, a.parent_code
+     FROM admin_area_part p JOIN admin_area a ON a.code = p.code
+     WHERE p.level = 'district'
+       AND ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+     ORDER BY a.code LIMIT 1)
+    UNION ALL
+    (SELECT a.code, a.name, a.level, a.parent_code
+     FROM admin_area_part p JOIN admin_area a ON a.code = p.code
+     WHERE p.level IN ('city', 'province')
+       AND ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(lon, lat), 4326))
+       AND NOT EXISTS (SELECT 1 FROM admin_area c
+                       WHERE c.parent_code = a.code AND c.level <> 'street')
+     ORDER BY CASE a.level WHEN 'city' THEN 1 ELSE 2 END, a.code LIMIT 1)
     LIMIT 1
 )
 SELECT CASE WHEN l.level = 'district' THEN l.code END,
