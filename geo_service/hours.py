@@ -52,8 +52,10 @@ Library caveats (opening-hours-py 2.1.4)
   (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), while ``state()`` is
   right.  Such rules are rebuilt from ``state()`` at every possible change point (see
   :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
-* A comment-only rule is *open*: ``Mo-Fr 08:00-18:00 || "by appointment"`` is open all
-  weekend.  We follow the library so the SQL answer and :func:`open_state` agree.
+* A comment-only rule is *open* to the library: ``Mo-Fr 08:00-18:00 || "by appointment"``
+  would be open all weekend.  opening_hours.js (the reference) reads a comment without a
+  state as *unknown*, and so do we: evaluation writes ``unknown`` in front of such a
+  comment (:func:`_stated`), in both the SQL shapes and :func:`open_state`.
 * A blank string parses as ``24/7``; we reject it.  ``Mo 08:00-08:00`` means 24 hours,
   and an open end ``Mo 10:00+`` closes at midnight.
 * Aware datetimes must carry a ``ZoneInfo`` (the library reads ``.key``): ``datetime.UTC``
@@ -340,6 +342,22 @@ def _parse(
     text checks run here too, so a cache hit skips them.
     """
     _check_text(expr)
+    stated = _stated(expr)
+    if stated != expr:
+        try:
+            return _library_parse(stated, tz, country, coords, max_interval_days)
+        except HoursError:
+            pass  # a comment where a state cannot go: the library's own reading is all we have
+    return _library_parse(expr, tz, country, coords, max_interval_days)
+
+
+def _library_parse(
+    expr: str,
+    tz: str | None,
+    country: str | None,
+    coords: tuple[float, float] | None,
+    max_interval_days: int | None,
+) -> OpeningHours:
     try:
         return OpeningHours(
             expr,
@@ -357,6 +375,42 @@ def _parse(
         raise HoursError(_describe_parse_error(expr, exc), expr) from exc
     except _InvalidCoordinatesError as exc:
         raise ValueError(f"invalid coordinates {coords!r}: {exc}") from exc
+
+
+_STATE_AT_END_RE: Final = re.compile(r"\b(?:open|closed|off|unknown)\s*$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _stated(expr: str) -> str:
+    """*expr* with the state ``unknown`` written before every comment that has no state.
+
+    opening_hours.js, the reference implementation, reads a rule whose only "state" is a
+    comment (``24/7 "on request"``, ``Mo-Fr 08:00-18:00 || "by appointment"``) as
+    *unknown*; opening-hours-py 2.1.4 reads it as *open*, which would list a
+    by-appointment station as open now.  Writing the state word in makes the library
+    agree (tests/test_hours_oracle.py checks it).  A comment followed by ``:`` is a
+    selector (``"text": off``), not a state, and is left alone.  Only evaluation sees
+    this form; :func:`validate_hours` stores what the editor wrote.
+
+    >>> _stated('Mo-Fr 08:00-18:00 || "by appointment"')
+    'Mo-Fr 08:00-18:00 || unknown "by appointment"'
+    >>> _stated('24/7 open "on request"')
+    '24/7 open "on request"'
+    """
+    out: list[str] = []
+    last = 0
+    for comment in _COMMENT_RE.finditer(expr):
+        before = expr[last : comment.start()]
+        last = comment.end()
+        is_selector = expr[last:].lstrip().startswith(":")
+        if not is_selector and not _STATE_AT_END_RE.search("".join(out) + before):
+            # The parser takes exactly one space between tokens: "24/7  unknown" fails.
+            before = before.rstrip() + (" " if "".join(out) + before.strip() else "")
+            before += "unknown "
+        out.append(before)
+        out.append(comment.group(0))
+    out.append(expr[last:])
+    return "".join(out)
 
 
 def validate_hours(expr: str) -> str:
@@ -391,7 +445,8 @@ def validate_hours(expr: str) -> str:
     '24/7'
     """
     _check_text(expr)
-    normal = str(_parse(expr, None, None, None, None).normalize())
+    _parse(expr, None, None, None, None)  # the checks, the error message, and the cache
+    normal = str(_library_parse(expr, None, None, None, None).normalize())
     if len(normal) > MAX_EXPRESSION_LENGTH:
         # Normalising can lengthen a rule ("PH off" -> "PH closed"); what is stored
         # must still compile, so the stored form is held to the same limit.
