@@ -49,9 +49,10 @@ repeats a few hundred distinct strings; a repeat costs ~2 µs.
 Library caveats (opening-hours-py 2.1.4)
 ----------------------------------------
 * ``intervals()`` and ``next_change()`` are wrong for many rules with a ``||`` fallback
-  (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), while ``state()`` is
-  right.  Such rules are rebuilt from ``state()`` at every possible change point (see
-  :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
+  (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), and ``intervals()``
+  for some with times past midnight (``May 00:30-48:00`` stays open into June), while
+  ``state()`` is right.  Such rules are rebuilt from ``state()`` at every possible change
+  point (see :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
 * A comment-only rule is *open* to the library: ``Mo-Fr 08:00-18:00 || "by appointment"``
   would be open all weekend.  opening_hours.js (the reference) reads a comment without a
   state as *unknown*, and so do we: evaluation writes ``unknown`` in front of such a
@@ -555,6 +556,17 @@ def _has_fallback(expr: str) -> bool:
     return "||" in _without_comments(expr)
 
 
+@lru_cache(maxsize=4096)
+def _has_extended_time(expr: str) -> bool:
+    """Whether a time past midnight (``26:00``, ``48:00``) is written (outside comments).
+
+    ``intervals()`` of opening-hours-py 2.1.4 runs ``May 00:30-48:00`` on past the end of
+    May for days (found by tests/test_hours_oracle.py), so such rules take the ``state()``
+    path of :func:`_timeline`.
+    """
+    return any(int(h) >= 24 for h in re.findall(r"(\d{1,2}):\d{2}", _without_comments(expr)))
+
+
 def _fallback_parts(expr: str) -> list[str]:
     """Split *expr* at top-level ``||`` (never inside a quoted comment)."""
     parts = [""]
@@ -627,16 +639,17 @@ def _timeline(
     and ``next_change()`` are wrong for many rules with a ``||`` fallback (e.g. ``Mo-Fr
     08:00-18:00 || unknown`` is reported closed for weeks on end) while ``state()`` is
     right.  A fuzz of 7,500 random rules without ``||`` found no disagreement, so those
-    take the fast path.  With ``||`` the runs are rebuilt from ``state()`` sampled, in
-    local wall-clock time, at every instant where the state can change: midnights
-    (selectors and fallbacks apply per day), every clock time written in the rule (an
-    open end ``10:00+`` closes at midnight), and - only for rules with sun events, the
-    one kind of moving time - the change points ``intervals()`` reports for the whole
-    rule and for each ``||`` part on its own.
+    take the fast path - except rules with times past midnight (``48:00``), which the
+    opening_hours.js oracle caught running on past a month's end.  Otherwise the runs
+    are rebuilt from ``state()`` sampled, in local wall-clock time, at every instant
+    where the state can change: midnights (selectors and fallbacks apply per day), every
+    clock time written in the rule (an open end ``10:00+`` closes at midnight), and -
+    only for rules with sun events, the one kind of moving time - the change points
+    ``intervals()`` reports for the whole rule and for each ``||`` part on its own.
     """
     oh = _parse(expr, tz, country, coords, None)
     runs: _Timeline = []
-    if not _has_fallback(expr):
+    if not _has_fallback(expr) and not _has_extended_time(expr):
         for lo, hi, state, _comment in oh.intervals(start, end):
             if start.tzinfo is not None:
                 lo, hi = lo.astimezone(_UTC_ZONE), hi.astimezone(_UTC_ZONE)
@@ -912,7 +925,7 @@ def open_state(
     oh = _parse(expr, tz, country_code, coords_key, NEXT_CHANGE_LIMIT.days)
     state, _comment = oh.state(local)
     next_change: datetime | None
-    if _has_fallback(expr):
+    if _has_fallback(expr) or _has_extended_time(expr):
         next_change = _next_change_slow(expr, tz, country_code, coords_key, local)
     else:
         next_change = oh.next_change(local)

@@ -185,6 +185,30 @@ def test_unknown_states_are_flagged_and_not_open() -> None:
     assert not any(s <= saturday_11 < e for s, e in compiled.periods)
 
 
+def test_extended_time_at_the_end_of_a_date_range_works_around_library_intervals_bug() -> None:
+    # Found by the opening_hours.js oracle: intervals() of opening-hours-py 2.1.4 runs a
+    # 00:30-48:00 day on past the end of May (open for days), while state() is right.
+    expr = "May 00:30-48:00"
+    start = datetime(2025, 5, 29, tzinfo=SHANGHAI)
+    library = OpeningHours(expr, timezone=SHANGHAI)
+    june_3 = datetime(2025, 6, 3, 12, tzinfo=SHANGHAI)
+    assert library.state(june_3)[0] == State.CLOSED
+    runs = library.intervals(start, start + timedelta(days=6))
+    assert any(s <= june_3 < e for s, e, st, _ in runs if st == State.OPEN), (
+        "library fixed? then the slow path for 48:00 can go"
+    )
+
+    compiled = compile_hours(expr, now=start.astimezone(UTC), horizon_days=6)
+    opens = [(s.astimezone(SHANGHAI), e.astimezone(SHANGHAI)) for s, e in compiled.periods]
+    # Open from before the horizon until 1 June 24:00 (31 May's day runs to 48:00).
+    june_2 = datetime(2025, 6, 2, tzinfo=SHANGHAI)
+    assert opens == [(datetime(2025, 5, 28, tzinfo=SHANGHAI), june_2)]
+    assert open_state(expr, "Asia/Shanghai", june_3)[0] is False
+    # next_change() has the same fault (it answered 1 May 2026).
+    may_31 = datetime(2025, 5, 31, 12, tzinfo=SHANGHAI)
+    assert open_state(expr, "Asia/Shanghai", may_31) == (True, june_2)
+
+
 def test_fallback_unknown_works_around_library_intervals_bug() -> None:
     # opening-hours-py 2.1.4 intervals() reports this rule closed for weeks on end.
     expr = "Mo-Fr 08:00-18:00 || unknown"
