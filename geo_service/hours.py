@@ -564,7 +564,8 @@ def _has_extended_time(expr: str) -> bool:
     May for days (found by tests/test_hours_oracle.py), so such rules take the ``state()``
     path of :func:`_timeline`.
     """
-    return any(int(h) >= 24 for h in re.findall(r"(\d{1,2}):\d{2}", _without_comments(expr)))
+    times = re.findall(r"(\d{1,2}):(\d{2})", _without_comments(expr))
+    return any(int(h) * 60 + int(m) > DAY_MINUTES for h, m in times)
 
 
 def _fallback_parts(expr: str) -> list[str]:

@@ -16,15 +16,17 @@ of spill-over from the day before plus ``PH +1 day``-style offsets).
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import json
 import os
 import re
 import shutil
 import subprocess
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -42,28 +44,31 @@ ZONE = ZoneInfo(TZ)
 State = Literal["open", "closed", "unknown"]
 _STATE_OF = {True: "open", False: "closed", None: "unknown"}
 
-# Every instant lies in this window; dated rules are compiled once over all of it.
-WINDOW_START = datetime(2024, 2, 21)
-WINDOW_END = datetime(2027, 1, 15)
+# Every instant lies in one of two windows; dated rules are compiled once per window.  The
+# first holds a leap day, the second two new years (2025/26 and 2026/27, where 2026 has an
+# ISO week 53: Mon 28 Dec - Sun 3 Jan) and a whole year of month ends and change points.
+WINDOWS = (
+    (datetime(2024, 2, 25), datetime(2024, 3, 5)),
+    (datetime(2025, 12, 20), datetime(2027, 1, 10)),
+)
 
 # Days every value is evaluated on, at 00:00, 00:01, 12:00 and 23:59 (and at the rule's own
-# clock times on PROBE_DAYS): leap day, the new years 2024/25, 2025/26 and 2026/27
-# (2026 has an ISO week 53, Mon 28 Dec - Sun 3 Jan), a whole week with the Sunday -> Monday
-# wrap on both sides, and month ends.
+# clock times on PROBE_DAYS): leap day, both new years, a whole week with the Sunday ->
+# Monday wrap on both sides, and month ends.
 BOUNDARY_DAYS = (
     date(2024, 2, 28), date(2024, 2, 29), date(2024, 3, 1),
-    date(2024, 12, 29), date(2024, 12, 30), date(2024, 12, 31), date(2025, 1, 1),
-    date(2025, 3, 9), date(2025, 3, 10), date(2025, 3, 11), date(2025, 3, 12),
-    date(2025, 3, 13), date(2025, 3, 14), date(2025, 3, 15), date(2025, 3, 16),
-    date(2025, 3, 17),
-    date(2025, 4, 30), date(2025, 5, 1), date(2025, 6, 30), date(2025, 7, 1),
-    date(2025, 12, 31), date(2026, 1, 1),
+    date(2025, 12, 28), date(2025, 12, 29), date(2025, 12, 31), date(2026, 1, 1),
+    date(2026, 3, 15), date(2026, 3, 16), date(2026, 3, 17), date(2026, 3, 18),
+    date(2026, 3, 19), date(2026, 3, 20), date(2026, 3, 21), date(2026, 3, 22),
+    date(2026, 3, 23),
+    date(2026, 4, 30), date(2026, 5, 1), date(2026, 6, 30), date(2026, 7, 1),
     date(2026, 12, 27), date(2026, 12, 28), date(2026, 12, 31), date(2027, 1, 1),
     date(2027, 1, 3), date(2027, 1, 4),
 )
 BOUNDARY_TIMES = (time(0, 0), time(0, 1), time(12, 0), time(23, 59))
-# Sun 9 Mar .. Mon 17 Mar 2025: every weekday, and both Sunday -> Monday wraps.
-PROBE_DAYS = tuple(date(2025, 3, 9) + timedelta(days=i) for i in range(9))
+# Sun 15 Mar .. Mon 23 Mar 2026: every weekday, and both Sunday -> Monday wraps (and no
+# holiday of either calendar within two days).
+PROBE_DAYS = tuple(date(2026, 3, 15) + timedelta(days=i) for i in range(9))
 # Fixed sun times without coordinates: opening_hours.js (dawn 05:30, sunrise 06:00, sunset
 # 18:00, dusk 18:30) and opening-hours-py (dawn 06:00, sunrise 07:00, sunset 19:00,
 # dusk 20:00).
@@ -71,6 +76,7 @@ SUN_MINUTES = (330, 360, 420, 1080, 1110, 1140, 1200)
 # opening_hours.js's PH calendar for "cn" (src/holidays/cn.yaml), as (month, day).
 JS_CN_HOLIDAYS = ((1, 1), (3, 8), (5, 1), (5, 4), (6, 1), (10, 1), (10, 2), (10, 3))
 CHANGE_POINTS_PER_VALUE = 24
+FALLBACK_OPEN_STATE_INSTANTS = 24
 
 _CLOCK_RE = re.compile(r"(\d{1,2}):(\d{2})")
 _COMMENT_RE = re.compile(r'"[^"]*"')
@@ -101,12 +107,14 @@ def _change_points(expr: str) -> list[datetime]:
     Only used to pick instants (a wrong point costs nothing but a wasted sample), so the
     library's known ``||`` inaccuracy in ``intervals()`` does not matter here.
     """
+    points: list[datetime] = []
     try:
         oh = OpeningHours(expr, timezone=None, country=None)
-        runs = list(itertools.islice(oh.intervals(WINDOW_START, WINDOW_END), 20000))
+        for start, end in WINDOWS:
+            runs = list(itertools.islice(oh.intervals(start, end), 20000))
+            points += [lo.replace(tzinfo=None) for lo, _hi, _state, _comment in runs[1:]]
     except Exception:  # rejected by the Rust side: no change points from it
         return []
-    points = [lo.replace(tzinfo=None) for lo, _hi, _state, _comment in runs[1:]]
     if len(points) <= CHANGE_POINTS_PER_VALUE:
         return points
     step = len(points) / CHANGE_POINTS_PER_VALUE
@@ -132,7 +140,7 @@ def instants_for(expr: str) -> list[datetime]:
     for point in _change_points(expr):
         point = point.replace(second=0, microsecond=0)
         out.update((point, point - timedelta(minutes=1)))
-    keep = [at for at in out if WINDOW_START <= at < WINDOW_END]
+    keep = [at for at in out if any(lo <= at < hi for lo, hi in WINDOWS)]
     if mentions_holidays(expr):
         keep = [at for at in keep if not _near_js_holiday(at.date())]
     return sorted(keep)
@@ -190,30 +198,60 @@ def python_accepts(expr: str) -> str | None:
 class PythonAnswer:
     """What geo_service answers at each instant, by the two paths the service uses."""
 
-    open_state: list[State]
-    """:func:`geo_service.hours.open_state` (API rows), three-valued."""
+    open_state: list[State | None]
+    """:func:`geo_service.hours.open_state` (API rows), three-valued; None where not asked
+    (see :data:`FALLBACK_OPEN_STATE_INSTANTS`)."""
     stored_open: list[bool]
     """The compiled form the SQL filter tests (weekly minute ranges or dated periods)."""
     kind: str
 
 
-def python_side(expr: str, instants: Iterable[datetime]) -> PythonAnswer:
-    """Evaluate *expr* the way the service does, with the holiday calendar off."""
-    now = WINDOW_START.replace(tzinfo=ZONE) + timedelta(days=1)
-    horizon = (WINDOW_END - WINDOW_START).days
-    compiled = compile_hours(expr, TZ, now=now, horizon_days=horizon, country=None)
-    states: list[State] = []
+def python_side(expr: str, instants: Sequence[datetime]) -> PythonAnswer:
+    """Evaluate *expr* the way the service does, with the holiday calendar off.
+
+    The stored form is checked at every instant.  ``open_state`` is too, except for rules
+    with a ``||`` fallback or a time past midnight (``48:00``): there each call also
+    rebuilds a timeline to find the next change (about 5 ms, up to 60 ms when nothing
+    changes for a week), so it is asked at :data:`FALLBACK_OPEN_STATE_INSTANTS` evenly
+    spaced instants - the stored form of those rules comes from the same ``state()``
+    calls, sampled at every possible change point.
+    """
+    compiled = [
+        compile_hours(expr, TZ, now=lo.replace(tzinfo=ZONE) + timedelta(days=1),
+                      horizon_days=(hi - lo).days - 1, country=None)
+        for lo, hi in WINDOWS
+    ]
+    asked = set(range(len(instants)))
+    times = _CLOCK_RE.findall(_code(expr))
+    slow = "||" in _code(expr) or any(int(h) * 60 + int(m) > 1440 for h, m in times)
+    if slow and len(instants) > FALLBACK_OPEN_STATE_INSTANTS:
+        step = len(instants) / FALLBACK_OPEN_STATE_INSTANTS
+        asked = {int(i * step) for i in range(FALLBACK_OPEN_STATE_INSTANTS)}
+    states: list[State | None] = []
     stored: list[bool] = []
-    for naive in instants:
+    for i, naive in enumerate(instants):
         at = naive.replace(tzinfo=ZONE)
-        state, _next = open_state(expr, TZ, at, country=None)
-        states.append(_STATE_OF[state])  # type: ignore[arg-type]
-        if compiled.kind == "weekly":
-            minute = minute_of_week(at, TZ)
-            stored.append(any(lo <= minute < hi for lo, hi in compiled.weekly))
+        if i in asked:
+            state, _next = open_state(expr, TZ, at, country=None)
+            states.append(_STATE_OF[state])  # type: ignore[arg-type]
         else:
-            stored.append(any(lo <= at < hi for lo, hi in compiled.periods))
-    return PythonAnswer(states, stored, compiled.kind)
+            states.append(None)
+        shape = compiled[0] if naive < WINDOWS[0][1] else compiled[1]
+        if shape.kind == "weekly":
+            minute = minute_of_week(at, TZ)
+            stored.append(any(lo <= minute < hi for lo, hi in shape.weekly))
+        else:
+            assert shape.valid_until is not None and at < shape.valid_until
+            stored.append(_inside(shape.periods, at.astimezone(UTC)))
+    return PythonAnswer(states, stored, compiled[0].kind)
+
+
+def _inside(periods: Sequence[tuple[datetime, datetime]], at: datetime) -> bool:
+    """``at`` in one of the sorted, disjoint half-open *periods* (bisect: years of them)."""
+    i = bisect.bisect_right(periods, (at, at)) - 1
+    if i + 1 < len(periods) and periods[i + 1][0] == at:
+        i += 1
+    return i >= 0 and periods[i][0] <= at < periods[i][1]
 
 
 def read_corpus(path: Path = CORPUS) -> list[str]:
@@ -251,25 +289,35 @@ class Outcome:
             return []
         return [
             i for i, js in enumerate(self.js_states)
-            if self.py.open_state[i] != js or self.py.stored_open[i] != (js == "open")
+            if self.py.open_state[i] not in (None, js) or self.py.stored_open[i] != (js == "open")
         ]
 
 
-def compare(values: Sequence[str]) -> list[Outcome]:
-    """Evaluate every value on both sides (one node process for the whole batch)."""
+def compare(values: Sequence[str], js_rejects: frozenset[str] = frozenset()) -> list[Outcome]:
+    """Evaluate every value on both sides (one node process for the whole batch).
+
+    *js_rejects* are values expected to be refused by opening_hours.js: geo_service does
+    not evaluate them (the answer would be thrown away); node still checks every value,
+    so a changed expectation shows up as a changed rejection.
+    """
     py_errors = {v: python_accepts(v) for v in values}
-    instants = {v: instants_for(v) for v in values}
-    answers = run_reference([(v, instants[v]) for v in values])
+    wanted = {v for v in values if py_errors[v] is None and v not in js_rejects}
+    instants = {v: instants_for(v) if v in wanted else [] for v in values}
+    # node works on the other core while Python evaluates its side.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        reference = pool.submit(run_reference, [(v, instants[v]) for v in values])
+        ours = {v: python_side(v, instants[v]) for v in values if v in wanted}
+        answers = reference.result()
     out = []
     for value, js in zip(values, answers, strict=True):
         py_error = py_errors[value]
         js_error = None if js["ok"] else str(js["error"])
-        both = js_error is None and py_error is None
+        both = js_error is None and py_error is None and value in ours
         out.append(Outcome(
             expr=value, js_error=js_error, py_error=py_error,
             instants=instants[value] if both else [],
             js_states=js.get("states", []) if both else [],
             js_comments=js.get("comments", []) if both else [],
-            py=python_side(value, instants[value]) if both else None,
+            py=ours[value] if both else None,
         ))
     return out
