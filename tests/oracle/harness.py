@@ -211,10 +211,11 @@ def python_side(expr: str, instants: Sequence[datetime]) -> PythonAnswer:
 
     The stored form is checked at every instant.  ``open_state`` is too, except for rules
     with a ``||`` fallback or a time past midnight (``48:00``): there each call also
-    rebuilds a timeline to find the next change (about 5 ms, up to 60 ms when nothing
-    changes for a week), so it is asked at :data:`FALLBACK_OPEN_STATE_INSTANTS` evenly
-    spaced instants - the stored form of those rules comes from the same ``state()``
-    calls, sampled at every possible change point.
+    rebuilds a timeline to find the next change (3-15 ms measured for ``unknown || 2030
+    Mo 10:00-12:00``, where nothing changes for a year), so it is asked at
+    :data:`FALLBACK_OPEN_STATE_INSTANTS` evenly spaced instants - the stored form of
+    those rules comes from the same ``state()`` calls, sampled at every possible change
+    point.
     """
     compiled = [
         compile_hours(expr, TZ, now=lo.replace(tzinfo=ZONE) + timedelta(days=1),
