@@ -49,11 +49,14 @@ repeats a few hundred distinct strings; a repeat costs ~2 µs.
 Library caveats (opening-hours-py 2.1.4)
 ----------------------------------------
 * ``intervals()`` and ``next_change()`` are wrong for many rules with a ``||`` fallback
-  (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), while ``state()`` is
-  right.  Such rules are rebuilt from ``state()`` at every possible change point (see
-  :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
-* A comment-only rule is *open*: ``Mo-Fr 08:00-18:00 || "by appointment"`` is open all
-  weekend.  We follow the library so the SQL answer and :func:`open_state` agree.
+  (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), and ``intervals()``
+  for some with times past midnight (``May 00:30-48:00`` stays open into June), while
+  ``state()`` is right.  Such rules are rebuilt from ``state()`` at every possible change
+  point (see :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
+* A comment-only rule is *open* to the library: ``Mo-Fr 08:00-18:00 || "by appointment"``
+  would be open all weekend.  opening_hours.js (the reference) reads a comment without a
+  state as *unknown*, and so do we: evaluation writes ``unknown`` in front of such a
+  comment (:func:`_stated`), in both the SQL shapes and :func:`open_state`.
 * A blank string parses as ``24/7``; we reject it.  ``Mo 08:00-08:00`` means 24 hours,
   and an open end ``Mo 10:00+`` closes at midnight.
 * Aware datetimes must carry a ``ZoneInfo`` (the library reads ``.key``): ``datetime.UTC``
@@ -340,6 +343,22 @@ def _parse(
     text checks run here too, so a cache hit skips them.
     """
     _check_text(expr)
+    stated = _stated(expr)
+    if stated != expr:
+        try:
+            return _library_parse(stated, tz, country, coords, max_interval_days)
+        except HoursError:
+            pass  # a comment where a state cannot go: the library's own reading is all we have
+    return _library_parse(expr, tz, country, coords, max_interval_days)
+
+
+def _library_parse(
+    expr: str,
+    tz: str | None,
+    country: str | None,
+    coords: tuple[float, float] | None,
+    max_interval_days: int | None,
+) -> OpeningHours:
     try:
         return OpeningHours(
             expr,
@@ -357,6 +376,42 @@ def _parse(
         raise HoursError(_describe_parse_error(expr, exc), expr) from exc
     except _InvalidCoordinatesError as exc:
         raise ValueError(f"invalid coordinates {coords!r}: {exc}") from exc
+
+
+_STATE_AT_END_RE: Final = re.compile(r"\b(?:open|closed|off|unknown)\s*$", re.IGNORECASE)
+
+
+@lru_cache(maxsize=4096)
+def _stated(expr: str) -> str:
+    """*expr* with the state ``unknown`` written before every comment that has no state.
+
+    opening_hours.js, the reference implementation, reads a rule whose only "state" is a
+    comment (``24/7 "on request"``, ``Mo-Fr 08:00-18:00 || "by appointment"``) as
+    *unknown*; opening-hours-py 2.1.4 reads it as *open*, which would list a
+    by-appointment station as open now.  Writing the state word in makes the library
+    agree (tests/test_hours_oracle.py checks it).  A comment followed by ``:`` is a
+    selector (``"text": off``), not a state, and is left alone.  Only evaluation sees
+    this form; :func:`validate_hours` stores what the editor wrote.
+
+    >>> _stated('Mo-Fr 08:00-18:00 || "by appointment"')
+    'Mo-Fr 08:00-18:00 || unknown "by appointment"'
+    >>> _stated('24/7 open "on request"')
+    '24/7 open "on request"'
+    """
+    out: list[str] = []
+    last = 0
+    for comment in _COMMENT_RE.finditer(expr):
+        before = expr[last : comment.start()]
+        last = comment.end()
+        is_selector = expr[last:].lstrip().startswith(":")
+        if not is_selector and not _STATE_AT_END_RE.search("".join(out) + before):
+            # The parser takes exactly one space between tokens: "24/7  unknown" fails.
+            before = before.rstrip() + (" " if "".join(out) + before.strip() else "")
+            before += "unknown "
+        out.append(before)
+        out.append(comment.group(0))
+    out.append(expr[last:])
+    return "".join(out)
 
 
 def validate_hours(expr: str) -> str:
@@ -391,7 +446,8 @@ def validate_hours(expr: str) -> str:
     '24/7'
     """
     _check_text(expr)
-    normal = str(_parse(expr, None, None, None, None).normalize())
+    _parse(expr, None, None, None, None)  # the checks, the error message, and the cache
+    normal = str(_library_parse(expr, None, None, None, None).normalize())
     if len(normal) > MAX_EXPRESSION_LENGTH:
         # Normalising can lengthen a rule ("PH off" -> "PH closed"); what is stored
         # must still compile, so the stored form is held to the same limit.
@@ -500,6 +556,18 @@ def _has_fallback(expr: str) -> bool:
     return "||" in _without_comments(expr)
 
 
+@lru_cache(maxsize=4096)
+def _has_extended_time(expr: str) -> bool:
+    """Whether a time past midnight (``26:00``, ``48:00``) is written (outside comments).
+
+    ``intervals()`` of opening-hours-py 2.1.4 runs ``May 00:30-48:00`` on past the end of
+    May for days (found by tests/test_hours_oracle.py), so such rules take the ``state()``
+    path of :func:`_timeline`.
+    """
+    times = re.findall(r"(\d{1,2}):(\d{2})", _without_comments(expr))
+    return any(int(h) * 60 + int(m) > DAY_MINUTES for h, m in times)
+
+
 def _fallback_parts(expr: str) -> list[str]:
     """Split *expr* at top-level ``||`` (never inside a quoted comment)."""
     parts = [""]
@@ -572,16 +640,17 @@ def _timeline(
     and ``next_change()`` are wrong for many rules with a ``||`` fallback (e.g. ``Mo-Fr
     08:00-18:00 || unknown`` is reported closed for weeks on end) while ``state()`` is
     right.  A fuzz of 7,500 random rules without ``||`` found no disagreement, so those
-    take the fast path.  With ``||`` the runs are rebuilt from ``state()`` sampled, in
-    local wall-clock time, at every instant where the state can change: midnights
-    (selectors and fallbacks apply per day), every clock time written in the rule (an
-    open end ``10:00+`` closes at midnight), and - only for rules with sun events, the
-    one kind of moving time - the change points ``intervals()`` reports for the whole
-    rule and for each ``||`` part on its own.
+    take the fast path - except rules with times past midnight (``48:00``), which the
+    opening_hours.js oracle caught running on past a month's end.  Otherwise the runs
+    are rebuilt from ``state()`` sampled, in local wall-clock time, at every instant
+    where the state can change: midnights (selectors and fallbacks apply per day), every
+    clock time written in the rule (an open end ``10:00+`` closes at midnight), and -
+    only for rules with sun events, the one kind of moving time - the change points
+    ``intervals()`` reports for the whole rule and for each ``||`` part on its own.
     """
     oh = _parse(expr, tz, country, coords, None)
     runs: _Timeline = []
-    if not _has_fallback(expr):
+    if not _has_fallback(expr) and not _has_extended_time(expr):
         for lo, hi, state, _comment in oh.intervals(start, end):
             if start.tzinfo is not None:
                 lo, hi = lo.astimezone(_UTC_ZONE), hi.astimezone(_UTC_ZONE)
@@ -857,7 +926,7 @@ def open_state(
     oh = _parse(expr, tz, country_code, coords_key, NEXT_CHANGE_LIMIT.days)
     state, _comment = oh.state(local)
     next_change: datetime | None
-    if _has_fallback(expr):
+    if _has_fallback(expr) or _has_extended_time(expr):
         next_change = _next_change_slow(expr, tz, country_code, coords_key, local)
     else:
         next_change = oh.next_change(local)

@@ -65,7 +65,7 @@ def weekday_ranges(days: range, start: str, end: str) -> tuple[tuple[int, int], 
         ("Mo-Fr 08:00-12:00,12:00-18:00", weekday_ranges(range(5), "08:00", "18:00")),
         ("off", ()),
         ("24/7 closed", ()),
-        ('Mo-Fr 08:00-18:00 "closed in Jan"', weekday_ranges(range(5), "08:00", "18:00")),
+        ('Mo-Fr 08:00-18:00 open "closed in Jan"', weekday_ranges(range(5), "08:00", "18:00")),
         ("mo-fr 08:00-18:00", weekday_ranges(range(5), "08:00", "18:00")),
     ],
 )
@@ -93,14 +93,40 @@ def test_weekly_ignores_now_tz_and_country() -> None:
     assert a == b
 
 
-def test_fallback_to_closed_or_comment_is_still_weekly() -> None:
+def test_fallback_to_closed_is_still_weekly() -> None:
     assert compile_hours("Mo-Fr 08:00-18:00 || closed").weekly == weekday_ranges(
         range(5), "08:00", "18:00"
     )
-    # The library reads a comment-only rule as OPEN (here: all weekend, by appointment).
-    by_appointment = compile_hours('Mo-Fr 08:00-18:00 || "by appointment"')
-    assert by_appointment.kind == "weekly"
-    assert by_appointment.weekly[-1] == (5 * 1440, WEEK_MINUTES)
+
+
+@pytest.mark.parametrize(
+    ("expr", "at", "expected"),
+    [
+        # A comment without a state is "unknown", as in opening_hours.js (the reference):
+        # opening-hours-py alone reads these as OPEN.
+        ('24/7 "on request"', datetime(2025, 1, 6, 4, tzinfo=UTC), None),
+        ('"on request"', datetime(2025, 1, 6, 4, tzinfo=UTC), None),
+        ('Mo-Fr 08:00-18:00 "closed in Jan"', datetime(2025, 1, 6, 4, tzinfo=UTC), None),
+        ('Mo-Fr 08:00-18:00 "closed in Jan"', datetime(2025, 1, 6, 12, tzinfo=UTC), False),
+        ('Mo-Fr 08:00-18:00 || "by appointment"', datetime(2025, 1, 11, 4, tzinfo=UTC), None),
+        ('Mo-Fr 08:00-18:00 || "by appointment"', datetime(2025, 1, 6, 4, tzinfo=UTC), True),
+        # An explicit state keeps its meaning; the comment is only a remark.
+        ('24/7 open "on request"', datetime(2025, 1, 6, 4, tzinfo=UTC), True),
+        ('closed "renovation"', datetime(2025, 1, 6, 4, tzinfo=UTC), False),
+        ('Mo-Fr 08:00-18:00 OFF "lunch"', datetime(2025, 1, 6, 4, tzinfo=UTC), False),
+    ],
+)
+def test_comment_without_state_is_unknown(expr: str, at: datetime, expected: bool | None) -> None:
+    assert open_state(expr, "Asia/Shanghai", at)[0] is expected
+
+
+def test_comment_without_state_compiles_as_unknown_and_keeps_the_text() -> None:
+    on_request = compile_hours('24/7 "on request"', now=NOW)
+    assert (on_request.kind, on_request.periods, on_request.has_unknown) == ("dated", (), True)
+    by_appointment = compile_hours('Mo-Fr 08:00-18:00 || "by appointment"', now=NOW)
+    assert by_appointment.kind == "dated" and by_appointment.has_unknown
+    # Stored text is what the editor wrote (the library's normal form), not the rewrite.
+    assert validate_hours('24/7 "on request"') == '24/7 "on request"'
 
 
 # --------------------------------------------------------------------------- classification
@@ -157,6 +183,30 @@ def test_unknown_states_are_flagged_and_not_open() -> None:
     assert compiled.has_unknown is True
     saturday_11 = datetime(2025, 6, 21, 3, tzinfo=UTC)  # 11:00 in Shanghai
     assert not any(s <= saturday_11 < e for s, e in compiled.periods)
+
+
+def test_extended_time_at_the_end_of_a_date_range_works_around_library_intervals_bug() -> None:
+    # Found by the opening_hours.js oracle: intervals() of opening-hours-py 2.1.4 runs a
+    # 00:30-48:00 day on past the end of May (open for days), while state() is right.
+    expr = "May 00:30-48:00"
+    start = datetime(2025, 5, 29, tzinfo=SHANGHAI)
+    library = OpeningHours(expr, timezone=SHANGHAI)
+    june_3 = datetime(2025, 6, 3, 12, tzinfo=SHANGHAI)
+    assert library.state(june_3)[0] == State.CLOSED
+    runs = library.intervals(start, start + timedelta(days=6))
+    assert any(s <= june_3 < e for s, e, st, _ in runs if st == State.OPEN), (
+        "library fixed? then the slow path for 48:00 can go"
+    )
+
+    compiled = compile_hours(expr, now=start.astimezone(UTC), horizon_days=6)
+    opens = [(s.astimezone(SHANGHAI), e.astimezone(SHANGHAI)) for s, e in compiled.periods]
+    # Open from before the horizon until 1 June 24:00 (31 May's day runs to 48:00).
+    june_2 = datetime(2025, 6, 2, tzinfo=SHANGHAI)
+    assert opens == [(datetime(2025, 5, 28, tzinfo=SHANGHAI), june_2)]
+    assert open_state(expr, "Asia/Shanghai", june_3)[0] is False
+    # next_change() has the same fault (it answered 1 May 2026).
+    may_31 = datetime(2025, 5, 31, 12, tzinfo=SHANGHAI)
+    assert open_state(expr, "Asia/Shanghai", may_31) == (True, june_2)
 
 
 def test_fallback_unknown_works_around_library_intervals_bug() -> None:
