@@ -52,8 +52,12 @@ Library caveats (opening-hours-py 2.1.4)
   (``Mo-Fr 08:00-18:00 || unknown`` is reported closed for weeks), while ``state()`` is
   right.  Such rules are rebuilt from ``state()`` at every possible change point (see
   :func:`_timeline`); this is the one slow case (~6 ms for a 400-day horizon).
-* A comment-only rule is *open*: ``Mo-Fr 08:00-18:00 || "by appointment"`` is open all
-  weekend.  We follow the library so the SQL answer and :func:`open_state` agree.
+* A comment-only rule is *open* to the library: ``Mo-Fr 08:00-18:00 || "by appointment"``
+  would be open all weekend (and the normaliser stores it as ``|| 24/7 "by appointment"``).
+  A fallback that is only a comment (bare or after ``24/7``) is read as ``unknown`` with
+  that comment instead (:func:`_comment_fallback_unknown`), in both :func:`compile_hours`
+  and :func:`open_state`, so the SQL answer and the Python one agree and neither claims
+  "open" on the strength of a remark.
 * A blank string parses as ``24/7``; we reject it.  ``Mo 08:00-08:00`` means 24 hours,
   and an open end ``Mo 10:00+`` closes at midnight.
 * Aware datetimes must carry a ``ZoneInfo`` (the library reads ``.key``): ``datetime.UTC``
@@ -214,15 +218,18 @@ class CompiledHours:
         rules, which never expire.
     has_unknown
         The rule produced an ``unknown`` state in the evaluated window (e.g. ``Mo-Fr
-        08:00-18:00 || unknown``).  Unknown time counts as not open in both shapes;
-        this flag lets the API say "hours uncertain".  Always ``False`` for ``weekly``
-        because an unknown state makes a rule ``dated``.
+        08:00-18:00 || unknown``).  Always ``False`` for ``weekly`` because an unknown
+        state makes a rule ``dated``.
+    unknown
+        Merged, sorted half-open intervals of ``unknown`` state as aware UTC datetimes
+        (``tstzmultirange``), so "open now" can answer "unknown" there rather than
+        "closed"; empty for ``weekly`` rules.
 
     Examples
     --------
     >>> compile_hours("24/7")
     CompiledHours(kind='weekly', weekly=((0, 10080),), periods=(), valid_until=None, \
-has_unknown=False)
+has_unknown=False, unknown=())
     """
 
     kind: Literal["weekly", "dated"]
@@ -230,6 +237,7 @@ has_unknown=False)
     periods: tuple[tuple[datetime, datetime], ...]
     valid_until: datetime | None
     has_unknown: bool
+    unknown: tuple[tuple[datetime, datetime], ...] = ()
 
 
 # --------------------------------------------------------------------------- validation
@@ -513,6 +521,30 @@ def _fallback_parts(expr: str) -> list[str]:
     return [part.strip() for part in parts if part.strip()]
 
 
+_COMMENT_ONLY_RE: Final = re.compile(r'(?:24/7\s+)?("[^"]*")')
+
+
+@lru_cache(maxsize=4096)
+def _comment_fallback_unknown(expr: str) -> str:
+    """*expr* with each ``||`` fallback that is only a comment made ``unknown "comment"``.
+
+    The library reads ``|| "by appointment"`` as open (and normalises it to ``|| 24/7
+    "by appointment"``); a remark is not an opening time, so such a fallback is unknown,
+    as opening_hours.js reads it.  Other rules are returned unchanged.
+
+    >>> _comment_fallback_unknown('Mo-Fr 08:00-18:00 || 24/7 "by appointment"')
+    'Mo-Fr 08:00-18:00 || unknown "by appointment"'
+    """
+    if not _has_fallback(expr):
+        return expr
+    parts = _fallback_parts(expr)
+    changed = [f"unknown {m.group(1)}" if (m := _COMMENT_ONLY_RE.fullmatch(p)) else p
+               for p in parts[1:]]
+    if changed == parts[1:]:
+        return expr
+    return " || ".join([parts[0], *changed])
+
+
 def _clock_minutes(expr: str) -> frozenset[int]:
     """Midnight plus every ``HH:MM`` written in the rule, as minutes of the day."""
     found = re.findall(r"(\d{1,2}):(\d{2})", _without_comments(expr))
@@ -750,6 +782,7 @@ def compile_hours(
     """
     _check_text(expr)
     validate_timezone(tz)
+    expr = _comment_fallback_unknown(expr)
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
     country_code = _validate_country(country)
@@ -763,12 +796,15 @@ def compile_hours(
     valid_until = (base + timedelta(days=horizon_days)).astimezone(_UTC_ZONE)
     runs = _timeline(expr, tz, country_code, _coords_key(expr, coords), start, valid_until)
     periods = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs if st == State.OPEN]
+    unknown = [(lo.astimezone(UTC), hi.astimezone(UTC))
+               for lo, hi, st in runs if st == State.UNKNOWN]
     return CompiledHours(
         "dated",
         (),
         _merge(periods),
         valid_until.astimezone(UTC),
-        any(state == State.UNKNOWN for _lo, _hi, state in runs),
+        bool(unknown),
+        _merge(unknown),
     )
 
 
@@ -850,6 +886,8 @@ def open_state(
     """
     zone = ZoneInfo(validate_timezone(tz))
     local = _aware(at, "at").astimezone(zone)
+    _check_text(expr)
+    expr = _comment_fallback_unknown(expr)
     country_code = _validate_country(country)
     coords_key = _coords_key(expr, coords)
     # max_interval_days stops next_change() from scanning to year 9999 for rules such as

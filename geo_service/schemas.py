@@ -25,7 +25,12 @@ from pydantic import (
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
 from geo_service.coords import Crs
 from geo_service.errors import clip
-from geo_service.hours import HoursError, validate_hours, validate_timezone
+from geo_service.hours import (
+    MAX_EXPRESSION_LENGTH,
+    HoursError,
+    validate_hours,
+    validate_timezone,
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: :func:`no_control_chars` as a JSON Schema pattern, so the published schema says it too.
@@ -89,11 +94,33 @@ def check_amenities(codes: list[str]) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
-def _hours(value: str) -> str:
+def _hours(value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
         return validate_hours(value)
     except HoursError as exc:
         raise ValueError(str(exc)) from None
+
+
+def blank_hours(value: Any) -> Any:
+    """A blank ``opening_hours`` means "unknown", as null or an absent field does.
+
+    Spreadsheets and OSM extracts leave the cell empty when nobody knows the hours;
+    the parser would read blank as ``24/7``, the worst possible guess. Longer blanks
+    than the field allows stay strings and are refused by length, as the schema says.
+    """
+    if isinstance(value, str) and len(value) <= MAX_EXPRESSION_LENGTH and not value.strip():
+        return None
+    return value
+
+
+#: OSM ``opening_hours``; null, absent or blank = the hours are unknown.
+OpeningHoursField = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_EXPRESSION_LENGTH)] | None,
+    BeforeValidator(blank_hours),
+    Field(description="OpenStreetMap opening_hours syntax; null, absent or blank when the "
+                      "hours are unknown (open_now is then null, never a guess)")]
 
 
 def _tz(value: str) -> str:
@@ -123,7 +150,7 @@ class _StationBody(BaseModel):
     lat: Lat
     host_type: HostType
     status: Status = Status.OPEN
-    opening_hours: Annotated[str, Field(min_length=1, max_length=1000)]
+    opening_hours: OpeningHoursField = None
     timezone: str = "Asia/Shanghai"
     phone: Phone = None
     floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
@@ -177,7 +204,7 @@ class _PatchRules(BaseModel):
     @field_validator("opening_hours", check_fields=False)
     @classmethod
     def _check_hours(cls, v: str | None) -> str | None:
-        return None if v is None else _hours(v)
+        return _hours(v)  # null clears the hours: they become unknown
 
     @field_validator("timezone", check_fields=False)
     @classmethod
@@ -255,7 +282,8 @@ class StationPublic(BaseModel):
     crs: Crs
     host_type: HostType
     status: Status
-    opening_hours: str
+    opening_hours: str | None = Field(
+        description="OpenStreetMap opening_hours syntax; null when the hours are unknown")
     timezone: str
     phone: str | None
     floor_area_m2: float | None
@@ -280,7 +308,7 @@ class StationPublic(BaseModel):
     awards: list[Award] = Field(description="recognitions, newest first")
 
 
-class CurrentStop(BaseModel):
+class CurrentStop(BaseModel):  # a stop's window is its hours: never unknown
     """The stop a mobile station is at (its lon/lat are the result's)."""
 
     seq: int
@@ -298,7 +326,9 @@ class NearestStation(StationPublic):
     bearing_deg: float | None = Field(
         description="azimuth from the query point, degrees clockwise from north"
     )
-    open_now: bool | None = Field(description="open at `at`; null when the hours cannot tell")
+    open_now: bool | None = Field(
+        description="open at `at`; null when the hours cannot tell (no hours on record, an "
+                    "'unknown' rule, or a dated rule past its horizon)")
     next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
 
 
@@ -311,6 +341,7 @@ class NearestQuery(BaseModel):
     at: dt.datetime
     amenities: list[str]
     open_now: bool
+    include_unknown: bool
     host_types: list[str] | None
     statuses: list[str]
 

@@ -93,14 +93,28 @@ def test_weekly_ignores_now_tz_and_country() -> None:
     assert a == b
 
 
-def test_fallback_to_closed_or_comment_is_still_weekly() -> None:
+def test_fallback_to_closed_is_still_weekly() -> None:
     assert compile_hours("Mo-Fr 08:00-18:00 || closed").weekly == weekday_ranges(
         range(5), "08:00", "18:00"
     )
-    # The library reads a comment-only rule as OPEN (here: all weekend, by appointment).
-    by_appointment = compile_hours('Mo-Fr 08:00-18:00 || "by appointment"')
-    assert by_appointment.kind == "weekly"
-    assert by_appointment.weekly[-1] == (5 * 1440, WEEK_MINUTES)
+
+
+@pytest.mark.parametrize("expr", ['Mo-Fr 08:00-18:00 || "by appointment"',
+                                  'Mo-Fr 08:00-18:00 || 24/7 "by appointment"'])
+def test_comment_only_fallback_is_unknown_not_open(expr: str) -> None:
+    """The library reads a comment-only fallback as OPEN (all weekend, "by appointment");
+    a remark is not an opening time, so that time is unknown (bare and as normalised)."""
+    compiled = compile_hours(expr, now=NOW, horizon_days=14)
+    assert compiled.kind == "dated" and compiled.has_unknown
+    saturday_noon = datetime(2025, 6, 21, 4, tzinfo=UTC)  # 12:00 in Shanghai
+    monday_9 = datetime(2025, 6, 23, 1, tzinfo=UTC)
+    monday_20 = datetime(2025, 6, 23, 12, tzinfo=UTC)
+    assert any(s <= saturday_noon < e for s, e in compiled.unknown)
+    assert not any(s <= saturday_noon < e for s, e in compiled.periods)
+    assert any(s <= monday_9 < e for s, e in compiled.periods)
+    assert not any(s <= monday_20 < e for s, e in compiled.unknown + compiled.periods)
+    assert open_state(expr, "Asia/Shanghai", saturday_noon)[0] is None
+    assert open_state(expr, "Asia/Shanghai", monday_9)[0] is True
 
 
 # --------------------------------------------------------------------------- classification
