@@ -152,8 +152,9 @@ def test_patch_hours_to_null_and_back(client: TestClient, keys: dict[str, str],
     props = entries[0]["feature"]["properties"]
     assert props["opening_hours"] is None and props["open_now"] is None
     history = client.get("/v1/stations/P-1/history", headers=admin)
-    if history.status_code == 200:  # the audit trail names the cleared rule
-        assert "24/7" in history.text
+    assert history.status_code == 200, history.text
+    changes = [e["changes"] for e in history.json()["entries"]]
+    assert changes[-1]["opening_hours"] == {"old": "24/7", "new": None}
     # Blank means unknown as well; a rule brings the hours back.
     r = client.patch("/v1/stations/P-1", json={"version": 2, "opening_hours": "  "},
                      headers=admin)
@@ -241,3 +242,31 @@ def test_no_hours_station_appears_in_every_export(
     assert [(s["code"], s["open_now"]) for s in status] == [("NOHOURS-1", None)]
     r = client.get("/maps/stations.html")
     assert r.status_code == 200 and "NOHOURS-1" in r.text
+
+
+def test_coverage_counts_unknown_hours_stations(areas: psycopg.Connection[Any]) -> None:
+    """A station with unknown hours still covers: it is there, and workers can knock.
+    Asked "covered at this instant" (open_at), it counts only with include_unknown, as
+    in the nearest filter."""
+    from geo_service.coverage.schemas import CoverageRequest
+    from geo_service.coverage.service import run_coverage
+
+    areas.execute("INSERT INTO demand_point (external_id, geog, weight, worker_type) VALUES "
+                  "('d1', ST_SetSRID(ST_MakePoint(109.50, 18.25), 4326)::geography, 5, "
+                  "'delivery')")
+    insert_stations(areas, [station_body("C-ALWAYS", 109.501, 18.25),
+                            station_body("C-NOHOURS", 109.502, 18.25, opening_hours=None),
+                            station_body("C-WEEKDAYS", 109.503, 18.25,
+                                         opening_hours="Mo-Fr 08:00-18:00")])
+
+    def used(**flt: Any) -> int:
+        run = run_coverage(areas, CoverageRequest(area="460200", stations=flt))
+        row = areas.execute("SELECT inputs FROM analysis_run WHERE id = %s",
+                            (run["run_id"],)).fetchone()
+        assert row is not None
+        return int(row[0]["stations"])
+
+    at = _saturday_noon().isoformat()
+    assert used() == 3
+    assert used(open_at=at) == 1
+    assert used(open_at=at, include_unknown=True) == 2
