@@ -13,6 +13,7 @@ import csv
 import datetime as dt
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 import openpyxl
@@ -22,6 +23,9 @@ from fastapi.testclient import TestClient
 
 from geo_service.feeds.export_formats import PLATFORMS
 from geo_service.hours_text import HOURS_UNKNOWN_EN, HOURS_UNKNOWN_ZH, hours_label
+from geo_service.maps.assets import AssetMode
+from geo_service.maps.model import BASEMAPS, MapOptions
+from geo_service.maps.pages import MapKind, make_page
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 
@@ -270,3 +274,30 @@ def test_coverage_counts_unknown_hours_stations(areas: psycopg.Connection[Any]) 
     assert used() == 3
     assert used(open_at=at) == 1
     assert used(open_at=at, include_unknown=True) == 2
+
+
+def test_map_popup_and_legend_say_hours_unknown(browser: Any, areas: psycopg.Connection[Any],
+                                                tmp_path: Path) -> None:
+    """In Chromium: the popup of a station without hours reads 营业时间未知 and its
+    open-now state unknown; the legend explains it; the page has no console error."""
+    from tests.test_maps_browser import Visit, open_popup
+
+    insert_stations(areas, [station_body("M-NOHOURS", 109.50, 18.25, opening_hours=None),
+                            station_body("M-ALWAYS", 109.52, 18.26)])
+    opts = MapOptions(basemap=BASEMAPS["none"], assets=AssetMode.INLINE,
+                      at=dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC))
+    path = tmp_path / "stations.html"
+    path.write_text(make_page(areas, MapKind.STATIONS, None, opts), encoding="utf-8")
+    v = Visit(browser, path.as_uri())
+    try:
+        assert v.wait_markers("stations") == 2
+        assert "营业时间未知 hours unknown" in v.page.inner_text(".geo-legend")
+        popup = open_popup(v, "stations", "M-NOHOURS")
+        assert "营业时间未知 hours unknown" in popup and "营业状态未知" in popup
+        assert "<code>null</code>" not in popup and "<code></code>" not in popup
+        v.page.keyboard.press("Escape")
+        popup = open_popup(v, "stations", "M-ALWAYS")
+        assert "<code>24/7</code>" in popup and "现在营业 open now" in popup
+        assert v.errors == []
+    finally:
+        v.close()
