@@ -68,6 +68,19 @@ def json_integer(value: Any) -> Any:
 #: An ``int`` in a JSON body that accepts exactly what the published schema does.
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
+
+def json_boolean(value: Any) -> Any:
+    """A JSON Schema boolean: ``true`` or ``false``, never ``0``, ``1`` or ``"yes"``
+    (pydantic's lax mode would take them, which the schema refuses). Imports turn
+    spreadsheet yes/no cells into booleans before validating."""
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+#: A ``bool`` in a JSON body that accepts exactly what the published schema does.
+JsonBool = Annotated[bool, BeforeValidator(json_boolean)]
+
 #: For ``Annotated`` query dates and instants (``Annotated[dt.date, IsoText, Query(...)]``).
 IsoText = BeforeValidator(iso_text)
 
@@ -158,7 +171,7 @@ class _StationBody(BaseModel):
     opened_on: dt.date | None = None
     amenities: Annotated[list[str], Field(max_length=64)] = []
     last_verified_on: dt.date | None = None
-    sample: bool = False
+    sample: JsonBool = False
 
     _plain = field_validator("*")(no_control_chars)
     _check_hours = field_validator("opening_hours")(_hours)

@@ -301,3 +301,25 @@ def test_map_popup_and_legend_say_hours_unknown(browser: Any, areas: psycopg.Con
         assert v.errors == []
     finally:
         v.close()
+
+
+def test_json_booleans_are_strict_but_spreadsheet_flags_import(
+        client: TestClient, keys: dict[str, str], db: psycopg.Connection[Any]) -> None:
+    """With hours optional, the contract fuzzer can now create stations, and then found
+    ``"sample": 0`` accepted where the schema says boolean. JSON bodies take only
+    true/false; an import still reads 1/0 and yes/no cells."""
+    admin = {"Authorization": keys["admin"]}
+    for bad in (0, 1, "true"):
+        r = client.post("/v1/stations", json=station_body("B-1", *P, sample=bad), headers=admin)
+        assert r.status_code == 422 and "sample" in r.text, r.text
+    r = client.post("/v1/stations", json=station_body("B-1", *P, sample=True), headers=admin)
+    assert r.status_code == 201 and r.json()["sample"] is True
+    r = client.post("/v1/stations/B-1/awards", headers=admin,
+                    json={"title": "最美驿站", "level": "city", "year": 2025, "sample": 0})
+    assert r.status_code == 422 and "sample" in r.text, r.text
+    r = _import(client, keys["admin"], "code,name,lon,lat,host_type,sample\n"
+                "B-2,表格驿站,109.51,18.25,union_built,1\n"
+                "B-3,表格驿站二,109.52,18.25,union_built,是\n".encode())
+    assert r.status_code == 200, r.text
+    assert db.execute("SELECT bool_and(sample) FROM station WHERE code IN ('B-2', 'B-3')"
+                      ).fetchone() == (True,)

@@ -42,6 +42,8 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     if "amenities" in row:
         text = str(row["amenities"]).replace(",", ";").replace("|", ";")
         row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
+    if isinstance(row.get("sample"), int) and row["sample"] in (0, 1):
+        row["sample"] = bool(row["sample"])  # a spreadsheet's 1/0; JSON takes true/false
     for key in _CODES:
         value = row.get(key)
         if (isinstance(value, int) and not isinstance(value, bool)) or (
