@@ -306,20 +306,65 @@ def test_map_popup_and_legend_say_hours_unknown(browser: Any, areas: psycopg.Con
 def test_json_booleans_are_strict_but_spreadsheet_flags_import(
         client: TestClient, keys: dict[str, str], db: psycopg.Connection[Any]) -> None:
     """With hours optional, the contract fuzzer can now create stations, and then found
-    ``"sample": 0`` accepted where the schema says boolean. JSON bodies take only
-    true/false; an import still reads 1/0 and yes/no cells."""
+    ``"sample": 0`` and ``"last_verified_on": 0`` accepted where the schema says boolean
+    and date. JSON bodies take the schema's types; an import still reads its cells
+    (1/0 and yes/no flags, numbers and dates as text)."""
     admin = {"Authorization": keys["admin"]}
-    for bad in (0, 1, "true"):
-        r = client.post("/v1/stations", json=station_body("B-1", *P, sample=bad), headers=admin)
-        assert r.status_code == 422 and "sample" in r.text, r.text
+    for field, bad in (("sample", 0), ("sample", 1), ("sample", "true"),
+                       ("last_verified_on", 0), ("lon", "109.5"), ("seats", True),
+                       ("floor_area_m2", "80")):
+        r = client.post("/v1/stations", json={**station_body("B-1", *P), field: bad},
+                        headers=admin)
+        assert r.status_code == 422, r.text
+        assert [f["field"] for f in r.json()["error"]["fields"]] == [field], r.text
     r = client.post("/v1/stations", json=station_body("B-1", *P, sample=True), headers=admin)
     assert r.status_code == 201 and r.json()["sample"] is True
     r = client.post("/v1/stations/B-1/awards", headers=admin,
                     json={"title": "最美驿站", "level": "city", "year": 2025, "sample": 0})
     assert r.status_code == 422 and "sample" in r.text, r.text
-    r = _import(client, keys["admin"], "code,name,lon,lat,host_type,sample\n"
-                "B-2,表格驿站,109.51,18.25,union_built,1\n"
-                "B-3,表格驿站二,109.52,18.25,union_built,是\n".encode())
+    r = _import(client, keys["admin"], "code,name,lon,lat,host_type,sample,seats,opened_on\n"
+                "B-2,表格驿站,109.51,18.25,union_built,1,4,2019-09-01\n"
+                "B-3,表格驿站二,109.52,18.25,union_built,是,,\n".encode())
     assert r.status_code == 200, r.text
     assert db.execute("SELECT bool_and(sample) FROM station WHERE code IN ('B-2', 'B-3')"
                       ).fetchone() == (True,)
+
+
+def test_migration_marks_old_rules_for_recompilation_and_downgrades(server_url: str) -> None:
+    """Rules stored before 0007 that may hold unknown time read "unknown" until the
+    refresh job recompiles them; a downgrade turns "no hours" into ``closed``, never
+    into made-up hours."""
+    from geo_service.db import downgrade, migrate
+    from geo_service.stations.maintenance import refresh_dated_hours
+    from tests.test_migrations import _scratch
+
+    scratch = _scratch(server_url)
+    url = next(scratch)
+    try:
+        migrate(url, "0005")
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("""
+                INSERT INTO station (code, name, geog, host_type, status, opening_hours,
+                                     hours_kind, open_minutes, open_periods, hours_valid_until)
+                VALUES ('OLD-A', 'a', 'SRID=4326;POINT(109.5 18.25)', 'union_built', 'open',
+                        'Mo-Fr 08:00-18:00 || 24/7 "by appointment"', 'weekly',
+                        '{[480,1080),[7200,10080)}', NULL, NULL),
+                       ('OLD-B', 'b', 'SRID=4326;POINT(109.6 18.25)', 'union_built', 'open',
+                        'Mo-Fr 08:00-18:00', 'weekly', '{[480,1080)}', NULL, NULL)""")
+        migrate(url)
+        with psycopg.connect(url, autocommit=True) as conn:
+            rows = conn.execute("SELECT code, hours_kind, hours_valid_until <= now() "
+                                "FROM station ORDER BY code").fetchall()
+            assert rows == [("OLD-A", "dated", True), ("OLD-B", "weekly", None)]
+            assert refresh_dated_hours(conn) == 1
+            assert conn.execute("SELECT hours_kind, NOT isempty(unknown_periods) FROM station "
+                                "WHERE code = 'OLD-A'").fetchone() == ("dated", True)
+            conn.execute("UPDATE station SET opening_hours = NULL, hours_kind = 'unknown', "
+                         "open_minutes = '{}', open_periods = NULL, unknown_periods = NULL, "
+                         "hours_valid_until = NULL WHERE code = 'OLD-B'")
+        downgrade(url, "0005")
+        with psycopg.connect(url) as conn:
+            assert conn.execute("SELECT opening_hours, hours_kind FROM station "
+                                "WHERE code = 'OLD-B'").fetchone() == ("closed", "weekly")
+    finally:
+        next(scratch, None)
