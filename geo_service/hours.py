@@ -56,7 +56,9 @@ Library caveats (opening-hours-py 2.1.4)
 * A comment-only rule is *open* to the library: ``Mo-Fr 08:00-18:00 || "by appointment"``
   would be open all weekend.  opening_hours.js (the reference) reads a comment without a
   state as *unknown*, and so do we: evaluation writes ``unknown`` in front of such a
-  comment (:func:`_stated`), in both the SQL shapes and :func:`open_state`.
+  comment (:func:`_stated`), in both the SQL shapes and :func:`open_state`; the
+  normaliser's form of a comment-only fallback, ``|| 24/7 "by appointment"``, becomes
+  ``24/7 unknown "..."``, which is the same unknown.
 * A blank string parses as ``24/7``; we reject it.  ``Mo 08:00-08:00`` means 24 hours,
   and an open end ``Mo 10:00+`` closes at midnight.
 * Aware datetimes must carry a ``ZoneInfo`` (the library reads ``.key``): ``datetime.UTC``
@@ -217,15 +219,18 @@ class CompiledHours:
         rules, which never expire.
     has_unknown
         The rule produced an ``unknown`` state in the evaluated window (e.g. ``Mo-Fr
-        08:00-18:00 || unknown``).  Unknown time counts as not open in both shapes;
-        this flag lets the API say "hours uncertain".  Always ``False`` for ``weekly``
-        because an unknown state makes a rule ``dated``.
+        08:00-18:00 || unknown``).  Always ``False`` for ``weekly`` because an unknown
+        state makes a rule ``dated``.
+    unknown
+        Merged, sorted half-open intervals of ``unknown`` state as aware UTC datetimes
+        (``tstzmultirange``), so "open now" can answer "unknown" there rather than
+        "closed"; empty for ``weekly`` rules.
 
     Examples
     --------
     >>> compile_hours("24/7")
     CompiledHours(kind='weekly', weekly=((0, 10080),), periods=(), valid_until=None, \
-has_unknown=False)
+has_unknown=False, unknown=())
     """
 
     kind: Literal["weekly", "dated"]
@@ -233,6 +238,7 @@ has_unknown=False)
     periods: tuple[tuple[datetime, datetime], ...]
     valid_until: datetime | None
     has_unknown: bool
+    unknown: tuple[tuple[datetime, datetime], ...] = ()
 
 
 # --------------------------------------------------------------------------- validation
@@ -832,12 +838,15 @@ def compile_hours(
     valid_until = (base + timedelta(days=horizon_days)).astimezone(_UTC_ZONE)
     runs = _timeline(expr, tz, country_code, _coords_key(expr, coords), start, valid_until)
     periods = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs if st == State.OPEN]
+    unknown = [(lo.astimezone(UTC), hi.astimezone(UTC))
+               for lo, hi, st in runs if st == State.UNKNOWN]
     return CompiledHours(
         "dated",
         (),
         _merge(periods),
         valid_until.astimezone(UTC),
-        any(state == State.UNKNOWN for _lo, _hi, state in runs),
+        bool(unknown),
+        _merge(unknown),
     )
 
 
@@ -919,6 +928,7 @@ def open_state(
     """
     zone = ZoneInfo(validate_timezone(tz))
     local = _aware(at, "at").astimezone(zone)
+    _check_text(expr)
     country_code = _validate_country(country)
     coords_key = _coords_key(expr, coords)
     # max_interval_days stops next_change() from scanning to year 9999 for rules such as

@@ -26,7 +26,11 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["hours_zh"]
+__all__ = ["HOURS_UNKNOWN_EN", "HOURS_UNKNOWN_ZH", "hours_label", "hours_zh"]
+
+#: What a person reads where a station has no hours on record (``opening_hours`` null).
+HOURS_UNKNOWN_ZH = "营业时间未知"
+HOURS_UNKNOWN_EN = "hours unknown"
 
 _DAYS_ZH = {"Mo": "周一", "Tu": "周二", "We": "周三", "Th": "周四", "Fr": "周五",
             "Sa": "周六", "Su": "周日", "PH": "法定节假日", "SH": "学校假期"}
@@ -125,3 +129,21 @@ def hours_zh(expr: str | None) -> str | None:
             return expr  # months, dates, weeks, offsets ...: the OSM text says it best
         parts.append(text)
     return "；".join(parts)
+
+
+def hours_label(expr: str | None, *, english: bool = False) -> str:
+    """What a page or a spreadsheet shows for a station's hours: never empty.
+
+    A station with no hours on record reads "营业时间未知" (or "hours unknown" where
+    the output is English) rather than an empty cell a courier could take for "always
+    open"; any rule reads as :func:`hours_zh` gives it.
+
+    >>> hours_label(None), hours_label(None, english=True)
+    ('营业时间未知', 'hours unknown')
+    >>> hours_label("Mo-Fr 08:00-18:00")
+    '周一至周五 08:00-18:00'
+    """
+    text = hours_zh(expr)
+    if text is None:
+        return HOURS_UNKNOWN_EN if english else HOURS_UNKNOWN_ZH
+    return text

@@ -105,15 +105,21 @@ class Station(Base):
     """One outdoor-worker station.
 
     ``amenity_mask`` holds the amenities as bits (see the catalogue);
-    ``open_minutes`` / ``open_periods`` are the compiled opening hours that
-    keep the open-now filter inside the SQL of the nearest query.
+    ``open_minutes`` / ``open_periods`` / ``unknown_periods`` are the compiled
+    opening hours that keep the open-now filter inside the SQL of the nearest
+    query. ``opening_hours`` NULL means the hours are unknown (``hours_kind``
+    ``'unknown'``): open-now is NULL for such a station, never a guess.
     """
 
     __tablename__ = "station"
     __table_args__ = (
         CheckConstraint(_in("host_type", HostType), name="host_type"),
         CheckConstraint(_in("status", Status), name="status"),
-        CheckConstraint("hours_kind IN ('weekly', 'dated')", name="hours_kind"),
+        CheckConstraint("hours_kind IN ('weekly', 'dated', 'unknown')", name="hours_kind"),
+        CheckConstraint("(opening_hours IS NULL) = (hours_kind = 'unknown')",
+                        name="hours_unknown"),
+        CheckConstraint("unknown_periods IS NULL OR hours_kind = 'dated'",
+                        name="unknown_periods"),
         CheckConstraint("version >= 1", name="version"),
         Index("ix_station_geog", "geog", postgresql_using="gist"),
         Index("ix_station_geom", text("(geog::geometry)"), postgresql_using="gist"),
@@ -141,11 +147,14 @@ class Station(Base):
     )
     host_type: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(Text)
-    opening_hours: Mapped[str] = mapped_column(Text)
+    #: OSM ``opening_hours``; NULL when nobody knows them (migration 0007).
+    opening_hours: Mapped[str | None] = mapped_column(Text)
     timezone: Mapped[str] = mapped_column(Text, server_default=text("'Asia/Shanghai'"))
     hours_kind: Mapped[str] = mapped_column(Text)
     open_minutes: Mapped[Any] = mapped_column(INT4MULTIRANGE)
     open_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
+    #: When a dated rule's state is ``unknown`` (open-now answers NULL there).
+    unknown_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
     hours_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     phone: Mapped[str | None] = mapped_column(Text)
     floor_area_m2: Mapped[float | None] = mapped_column(Numeric(8, 1))

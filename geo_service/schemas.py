@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     create_model,
     field_validator,
 )
@@ -25,7 +26,12 @@ from pydantic import (
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
 from geo_service.coords import Crs
 from geo_service.errors import clip
-from geo_service.hours import HoursError, validate_hours, validate_timezone
+from geo_service.hours import (
+    MAX_EXPRESSION_LENGTH,
+    HoursError,
+    validate_hours,
+    validate_timezone,
+)
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 #: :func:`no_control_chars` as a JSON Schema pattern, so the published schema says it too.
@@ -63,6 +69,45 @@ def json_integer(value: Any) -> Any:
 #: An ``int`` in a JSON body that accepts exactly what the published schema does.
 JsonInt = Annotated[int, BeforeValidator(json_integer)]
 
+
+def json_boolean(value: Any) -> Any:
+    """A JSON Schema boolean: ``true`` or ``false``, never ``0``, ``1`` or ``"yes"``
+    (pydantic's lax mode would take them, which the schema refuses). Imports turn
+    spreadsheet yes/no cells into booleans before validating."""
+    if not isinstance(value, bool):
+        raise ValueError("must be true or false")
+    return value
+
+
+#: A ``bool`` in a JSON body that accepts exactly what the published schema does.
+JsonBool = Annotated[bool, BeforeValidator(json_boolean)]
+
+#: Validation context of a file import: cells are text (CSV) or spreadsheet values, so
+#: ``"109.5"`` is a longitude there, while a JSON body must send a number.
+IMPORT_CONTEXT: dict[str, bool] = {"import": True}
+_NUMBERS = ("lon", "lat", "floor_area_m2", "seats", "version")
+_DATES = ("opened_on", "last_verified_on")
+
+
+def json_types(value: Any, info: ValidationInfo) -> Any:
+    """A JSON body's numbers and dates as the published schema types them.
+
+    pydantic's lax mode reads ``"1.5"`` as a number and ``0`` as the date 1970-01-01,
+    which the schema refuses (the contract fuzzer found both accepted on PUT). Imports
+    validate with :data:`IMPORT_CONTEXT` and keep the lax reading their cells need.
+    """
+    if value is None or (info.context or {}).get("import"):
+        return value
+    if info.field_name in _DATES:
+        if isinstance(value, dt.date):
+            return value
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date, e.g. 2026-05-04")
+        return iso_text(value)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be a number")
+    return value
+
 #: For ``Annotated`` query dates and instants (``Annotated[dt.date, IsoText, Query(...)]``).
 IsoText = BeforeValidator(iso_text)
 
@@ -89,11 +134,33 @@ def check_amenities(codes: list[str]) -> list[str]:
     return list(dict.fromkeys(codes))
 
 
-def _hours(value: str) -> str:
+def _hours(value: str | None) -> str | None:
+    if value is None:
+        return None
     try:
         return validate_hours(value)
     except HoursError as exc:
         raise ValueError(str(exc)) from None
+
+
+def blank_hours(value: Any) -> Any:
+    """A blank ``opening_hours`` means "unknown", as null or an absent field does.
+
+    Spreadsheets and OSM extracts leave the cell empty when nobody knows the hours;
+    the parser would read blank as ``24/7``, the worst possible guess. Longer blanks
+    than the field allows stay strings and are refused by length, as the schema says.
+    """
+    if isinstance(value, str) and len(value) <= MAX_EXPRESSION_LENGTH and not value.strip():
+        return None
+    return value
+
+
+#: OSM ``opening_hours``; null, absent or blank = the hours are unknown.
+OpeningHoursField = Annotated[
+    Annotated[str, StringConstraints(max_length=MAX_EXPRESSION_LENGTH)] | None,
+    BeforeValidator(blank_hours),
+    Field(description="OpenStreetMap opening_hours syntax; null, absent or blank when the "
+                      "hours are unknown (open_now is then null, never a guess)")]
 
 
 def _tz(value: str) -> str:
@@ -123,7 +190,7 @@ class _StationBody(BaseModel):
     lat: Lat
     host_type: HostType
     status: Status = Status.OPEN
-    opening_hours: Annotated[str, Field(min_length=1, max_length=1000)]
+    opening_hours: OpeningHoursField = None
     timezone: str = "Asia/Shanghai"
     phone: Phone = None
     floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
@@ -131,9 +198,10 @@ class _StationBody(BaseModel):
     opened_on: dt.date | None = None
     amenities: Annotated[list[str], Field(max_length=64)] = []
     last_verified_on: dt.date | None = None
-    sample: bool = False
+    sample: JsonBool = False
 
     _plain = field_validator("*")(no_control_chars)
+    _json = field_validator(*_NUMBERS[:-1], *_DATES, mode="before")(json_types)
     _check_hours = field_validator("opening_hours")(_hours)
     _check_tz = field_validator("timezone")(_tz)
     _check_amenities = field_validator("amenities")(check_amenities)
@@ -149,6 +217,8 @@ class StationReplace(_StationBody):
     """A full replacement; ``version`` (or ``If-Match``) must be the current one."""
 
     version: Annotated[int | None, Field(ge=1, le=2**31 - 1)] = None
+
+    _json_version = field_validator("version", mode="before")(json_types)
 
 
 #: The fields a client sets on a station, in order. Declared once, by ``_StationBody``
@@ -173,11 +243,12 @@ class _PatchRules(BaseModel):
     # Every field may be absent, so these let None through (the router refuses
     # null for NOT_NULL_STATION_FIELDS by name).
     _plain = field_validator("*")(no_control_chars)
+    _json = field_validator(*_NUMBERS, *_DATES, mode="before", check_fields=False)(json_types)
 
     @field_validator("opening_hours", check_fields=False)
     @classmethod
     def _check_hours(cls, v: str | None) -> str | None:
-        return None if v is None else _hours(v)
+        return _hours(v)  # null clears the hours: they become unknown
 
     @field_validator("timezone", check_fields=False)
     @classmethod
@@ -255,7 +326,8 @@ class StationPublic(BaseModel):
     crs: Crs
     host_type: HostType
     status: Status
-    opening_hours: str
+    opening_hours: str | None = Field(
+        description="OpenStreetMap opening_hours syntax; null when the hours are unknown")
     timezone: str
     phone: str | None
     floor_area_m2: float | None
@@ -280,7 +352,7 @@ class StationPublic(BaseModel):
     awards: list[Award] = Field(description="recognitions, newest first")
 
 
-class CurrentStop(BaseModel):
+class CurrentStop(BaseModel):  # a stop's window is its hours: never unknown
     """The stop a mobile station is at (its lon/lat are the result's)."""
 
     seq: int
@@ -298,7 +370,9 @@ class NearestStation(StationPublic):
     bearing_deg: float | None = Field(
         description="azimuth from the query point, degrees clockwise from north"
     )
-    open_now: bool | None = Field(description="open at `at`; null when the hours cannot tell")
+    open_now: bool | None = Field(
+        description="open at `at`; null when the hours cannot tell (no hours on record, an "
+                    "'unknown' rule, or a dated rule past its horizon)")
     next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
 
 
@@ -311,6 +385,7 @@ class NearestQuery(BaseModel):
     at: dt.datetime
     amenities: list[str]
     open_now: bool
+    include_unknown: bool
     host_types: list[str] | None
     statuses: list[str]
 

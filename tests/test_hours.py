@@ -129,6 +129,24 @@ def test_comment_without_state_compiles_as_unknown_and_keeps_the_text() -> None:
     assert validate_hours('24/7 "on request"') == '24/7 "on request"'
 
 
+@pytest.mark.parametrize("expr", ['Mo-Fr 08:00-18:00 || "by appointment"',
+                                  'Mo-Fr 08:00-18:00 || 24/7 "by appointment"'])
+def test_comment_only_fallback_is_unknown_not_open(expr: str) -> None:
+    """The library reads a comment-only fallback as OPEN (all weekend, "by appointment");
+    a remark is not an opening time, so that time is unknown (bare and as normalised)."""
+    compiled = compile_hours(expr, now=NOW, horizon_days=14)
+    assert compiled.kind == "dated" and compiled.has_unknown
+    saturday_noon = datetime(2025, 6, 21, 4, tzinfo=UTC)  # 12:00 in Shanghai
+    monday_9 = datetime(2025, 6, 23, 1, tzinfo=UTC)
+    monday_20 = datetime(2025, 6, 23, 12, tzinfo=UTC)
+    assert any(s <= saturday_noon < e for s, e in compiled.unknown)
+    assert not any(s <= saturday_noon < e for s, e in compiled.periods)
+    assert any(s <= monday_9 < e for s, e in compiled.periods)
+    assert not any(s <= monday_20 < e for s, e in compiled.unknown + compiled.periods)
+    assert open_state(expr, "Asia/Shanghai", saturday_noon)[0] is None
+    assert open_state(expr, "Asia/Shanghai", monday_9)[0] is True
+
+
 # --------------------------------------------------------------------------- classification
 
 

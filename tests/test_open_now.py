@@ -63,8 +63,11 @@ def test_next_change_and_open_flag(client: TestClient, stations: None) -> None:
     assert rows["ALWAYS"]["open_now"] is True and rows["ALWAYS"]["next_change"] is None
 
 
-def test_open_now_uses_the_index_walk(db: psycopg.Connection[Any], stations: None) -> None:
-    """The plan is a KNN index scan with the open-now test as its filter, not a full scan."""
+@pytest.mark.parametrize("include_unknown", [False, True])
+def test_open_now_uses_the_index_walk(
+        db: psycopg.Connection[Any], stations: None, include_unknown: bool) -> None:
+    """The plan is a KNN index scan with the open-now test as its filter, not a full scan
+    (with or without stations of unknown hours let through)."""
     from geo_service.catalogue import TEN_ONES_MASK
     from geo_service.stations import queries as q
 
@@ -73,7 +76,8 @@ def test_open_now_uses_the_index_walk(db: psycopg.Connection[Any], stations: Non
     for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
         db.execute(f"SET {setting} = off")
     params = {"lon": P[0], "lat": P[1], "radius_m": 50_000.0, "at": "2026-11-23T12:00:00+08",
-              "want": 0, "open_now": True, "host_types": None, "statuses": ["open"],
+              "want": 0, "open_now": True, "include_unknown": include_unknown,
+              "host_types": None, "statuses": ["open"],
               "min_ten_ones": 0, "ten_mask": TEN_ONES_MASK, "limit": 10}
     plan = "\n".join(r[0] for r in db.execute("EXPLAIN " + q.NEAREST_CANDIDATES, params))
     assert "Index Scan using ix_station_geog" in plan, plan

@@ -37,10 +37,11 @@ def test_models_carry_the_one_list() -> None:
     assert all(f.default is None and not f.is_required()
                for f in StationPatch.model_fields.values())
     assert set(StationPublic.model_fields) >= set(STATION_FIELDS)
-    # What the router refuses as null in a patch, as it always did.
+    # What the router refuses as null in a patch. Not opening_hours: null clears the
+    # hours (they become unknown), and a new station may come without them.
     assert NOT_NULL_STATION_FIELDS == ("name", "lon", "lat", "host_type", "status",
-                                       "opening_hours", "timezone", "amenities", "sample")
-    assert REQUIRED_STATION_FIELDS == ("name", "lon", "lat", "host_type", "opening_hours")
+                                       "timezone", "amenities", "sample")
+    assert REQUIRED_STATION_FIELDS == ("name", "lon", "lat", "host_type")
 
 
 def test_import_columns_are_the_fields() -> None:

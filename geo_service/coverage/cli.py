@@ -20,6 +20,8 @@ def add_region_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-ten-ones", type=int, default=0)
     p.add_argument("--amenities", default="", help="comma list the stations must have")
     p.add_argument("--open-at", help="count only stations open at this ISO instant")
+    p.add_argument("--include-unknown", action="store_true",
+                   help="with --open-at: also count stations whose hours are unknown then")
     p.add_argument("--exclude", default="", help="comma list of station codes to treat as closed")
     p.add_argument("--gaps", type=int, default=10, help="how many gap cells to list")
     p.add_argument("--verified-within", type=int, metavar="DAYS",
@@ -39,7 +41,7 @@ def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict
         "resolution": args.resolution, "mode": args.mode, "gaps": args.gaps,
         "stations": {"min_ten_ones": args.min_ten_ones,
                      "amenities": [a for a in args.amenities.split(",") if a],
-                     "open_at": args.open_at,
+                     "open_at": args.open_at, "include_unknown": args.include_unknown,
                      "exclude": [c for c in args.exclude.split(",") if c],
                      "verified_within_days": args.verified_within,
                      "confirmed_within_days": args.confirmed_within},

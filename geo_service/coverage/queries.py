@@ -58,7 +58,9 @@ WHERE s.status = ANY(%(statuses)s)
   AND s.amenity_mask & %(want)s = %(want)s
   AND bit_count((s.amenity_mask & %(ten_mask)s)::bit(64)) >= %(min_ten_ones)s
   AND (%(open_at)s::timestamptz IS NULL
-       OR geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(open_at)s, s.timezone))
+       OR coalesce(geo_open_state(s.hours_kind, s.open_minutes, s.open_periods,
+                                  s.unknown_periods, s.hours_valid_until, %(open_at)s,
+                                  s.timezone), %(include_unknown)s))
   AND (%(exclude)s::text[] IS NULL OR NOT s.code = ANY(%(exclude)s))
   AND (%(verified_within)s::int IS NULL
        OR s.last_verified_on >= current_date - %(verified_within)s::int)

@@ -75,7 +75,11 @@ class StationFilter(BaseModel):
     min_ten_ones: Annotated[int, Field(ge=0, le=10)] = 0
     amenities: Annotated[list[str], Field(max_length=32)] = []
     open_at: dt.datetime | None = Field(
-        default=None, description="count only stations open at this instant (e.g. noon)")
+        default=None, description="count only stations open at this instant (e.g. noon); "
+                                  "without it every station counts, hours unknown or not")
+    include_unknown: bool = Field(
+        default=False, description="with open_at: also count stations whose hours are "
+                                   "unknown at that instant (as the nearest filter)")
     exclude: Annotated[list[Code], Field(max_length=1000)] = Field(
         default=[], description="station codes treated as closed ('what if this one closes')")
     verified_within_days: Annotated[int | None, Field(ge=0, le=3650)] = Field(

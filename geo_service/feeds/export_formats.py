@@ -25,7 +25,10 @@ Columns (our choice)
     form of the hours ("周一至周五 08:00-18:00；周六、周日 09:00-17:00") where
     the rule is plain weekdays and times, else the OSM string itself
     (:func:`geo_service.hours_text.hours_zh`; every accepted value renders);
-    ``营业时间(OSM)`` always holds the OSM ``opening_hours`` syntax.
+    ``营业时间(OSM)`` always holds the OSM ``opening_hours`` syntax. A station
+    whose hours are unknown reads ``营业时间未知`` in ``营业时间`` (``hours
+    unknown`` in the English ``generic`` file) and has an empty OSM cell: there
+    is no rule, and no OSM consumer should parse a sentence as one.
     ``分类`` is a label in the platform's own category style
     ("生活服务;工会服务站点"); platforms map categories to their own taxonomy at
     upload (or in review), so it is a hint, not a code. ``站点编码`` is our
@@ -63,7 +66,8 @@ import numpy as np
 
 from geo_service.coords import Crs, from_wgs84_array
 from geo_service.feeds.features import SAMPLE_NOTE, amenity_items, utc_iso
-from geo_service.hours_text import hours_zh
+from geo_service.hours_text import hours_label
+from geo_service.hours_text import hours_zh as hours_zh  # re-exported (tests, doctest)
 
 Cell = str | float | int | dt.date | None
 Row = Mapping[str, Any]
@@ -204,7 +208,7 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
             "lat": y,
             "coord_type": platform.coord_type,
             "phone": _text(r["phone"]),
-            "hours_text": _text(hours_zh(r["opening_hours"])),
+            "hours_text": _text(hours_label(r["opening_hours"], english=en)),
             "opening_hours": _text(r["opening_hours"]),
             "category": platform.category,
             "description": _text(description(int(r["amenity_mask"]), en)),
@@ -329,6 +333,8 @@ class XlsxExport:
             ("站点编码 Station code", "stable id: map it to the platform's id column so a "
                                      "re-upload updates instead of duplicating"),
             ("公式防护 Formula guard", "text starting with = + - @ is prefixed with '"),
+            ("营业时间未知 Hours unknown", "no hours on record: 营业时间 says so (营业时间未知 / "
+                                        "hours unknown) and the OSM column is empty"),
         ]
         if self.samples:
             lines.insert(0, ("SAMPLE DATA 示例数据",

@@ -8,16 +8,16 @@ orders: by ``id`` for snapshots (GeoJSON, OGC items, exports) and by
 
 from __future__ import annotations
 
-from geo_service.stations.queries import STATION_COLUMNS, STOP_ACTIVE
+from geo_service.stations.queries import OPEN_STATE, STATION_COLUMNS, STOP_ACTIVE
 
 #: Statuses a consumer should show; everything else is a tombstone in the change feed.
 PUBLISHED = ("open", "temporarily_closed")
 
-# Open at %(at)s by the compiled hours; NULL where a dated rule's horizon ends first.
-OPEN_AT = """
+# Open at %(at)s by the compiled hours; NULL where the hours are unknown then (no
+# rule, an ``unknown`` stretch, past a dated rule's horizon).
+OPEN_AT = f"""
     CASE WHEN s.status <> 'open' THEN false
-         WHEN s.hours_kind = 'dated' AND NOT (s.hours_valid_until > %(at)s) THEN NULL
-         ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
+         ELSE {OPEN_STATE}
     END"""
 
 # A scheduled mobile station's stops (WGS-84) and which is current at %(at)s;

@@ -48,7 +48,9 @@ _PROPERTIES = {
         "district_code": _NSTR, "phone": _NSTR,
         "host_type": {"enum": [h.value for h in HostType]},
         "status": {"enum": ["open", "temporarily_closed"]},
-        "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
+        "opening_hours": {"type": ["string", "null"],
+                          "description": "OpenStreetMap opening_hours syntax; null when the "
+                                         "hours are unknown (open_now is then null too)"},
         "timezone": _STR,
         "open_now": {"type": ["boolean", "null"],
                      "description": "open at the feed's open_now_at; null when the hours "

@@ -46,7 +46,8 @@ class Stations:
     lat: np.ndarray
     host_type: list[str]
     status: list[str]
-    opening_hours: list[str]
+    #: None where the hours are unknown.
+    opening_hours: list[str | None]
     phone: list[str | None]
     amenity_mask: list[int]
     last_verified_on: list[dt.date | None]

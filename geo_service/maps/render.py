@@ -200,7 +200,7 @@ def _station_payload(st: Stations) -> dict[str, Any]:
     """Stations as rows of plain values; host, status and hours as indexes."""
     hosts = list(HOST_TYPES)
     statuses = list(STATUSES)
-    hours: dict[str, int] = {}
+    hours: dict[str | None, int] = {}  # None: hours unknown (the popup says so)
     rows = []
     ten = st.ten_ones().tolist()
     lon = np.round(st.lon, 6).tolist()

@@ -27,7 +27,7 @@ from pydantic import (
 from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES
 from geo_service.hours import HoursError, validate_hours
 from geo_service.params import CHINA_TZ
-from geo_service.schemas import AwardLevel, no_control_chars
+from geo_service.schemas import AwardLevel, JsonBool, no_control_chars
 
 #: China has one civil time zone; "today" for inspection dates and overdue lists.
 CHINA = ZoneInfo(CHINA_TZ)
@@ -103,7 +103,7 @@ class InspectionCreate(BaseModel):
         max_length=20, description="http(s) URLs or file names of photos (no blobs)")] = []
     remarks: Annotated[str | None, Field(max_length=2000), AfterValidator(_remarks)] = None
     score: Annotated[float | None, Field(ge=0, le=100, allow_inf_nan=False)] = None
-    sample: bool = False
+    sample: JsonBool = False
 
     @field_validator("inspected_on")
     @classmethod
@@ -227,7 +227,7 @@ class AwardCreate(BaseModel):
                      AfterValidator(no_control_chars)]
     level: AwardLevel
     year: Annotated[int, Field(ge=1949, le=2200)]
-    sample: bool = False
+    sample: JsonBool = False
 
     @field_validator("year")
     @classmethod

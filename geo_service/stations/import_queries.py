@@ -90,8 +90,11 @@ _DERIVED = {
     "opening_hours": ("opening_hours", "timezone", *HOURS_COLUMNS),
     "amenities": ("amenity_mask",),
 }
+# ``opening_hours`` is not among them: a file without the column (most OSM extracts)
+# says nothing about hours, so an update keeps the stored ones; a new station gets
+# none (unknown).
 _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
-           "district_code", "street", "street_code", "host_type", "opening_hours")
+           "district_code", "street", "street_code", "host_type")
 _NOT_COMPARED = HOURS_COLUMNS
 
 
@@ -106,6 +109,12 @@ def upsert(present: set[str]) -> str:
     select = ", ".join(f"i.{c}" for c in WRITE_COLUMNS)
     deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
                if "status" in cols else "")
+    if "timezone" in cols and "hours_valid_until" not in cols:
+        # A new zone for kept hours: a dated rule's periods were compiled in the old
+        # one, so it reads "unknown" until the refresh job recompiles it.
+        deleted += ("hours_valid_until = CASE WHEN s.hours_kind = 'dated' AND s.timezone "
+                    "IS DISTINCT FROM EXCLUDED.timezone THEN least(s.hours_valid_until, now()) "
+                    "ELSE s.hours_valid_until END,")
     return f"""
 INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog)
 SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography

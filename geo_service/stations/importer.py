@@ -25,7 +25,12 @@ from geo_service.coords import Crs
 from geo_service.imports.limits import DEFAULT_LIMITS, Limits
 from geo_service.imports.readers import Format, clean_row, read_rows
 from geo_service.imports.run import Mode, count_upserts, run_import
-from geo_service.schemas import REQUIRED_STATION_FIELDS, STATION_FIELDS, StationCreate
+from geo_service.schemas import (
+    IMPORT_CONTEXT,
+    REQUIRED_STATION_FIELDS,
+    STATION_FIELDS,
+    StationCreate,
+)
 from geo_service.stations import import_queries as iq
 from geo_service.stations import queries as q
 from geo_service.stations.service import names_alike, to_record
@@ -42,6 +47,8 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     if "amenities" in row:
         text = str(row["amenities"]).replace(",", ";").replace("|", ";")
         row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
+    if isinstance(row.get("sample"), int) and row["sample"] in (0, 1):
+        row["sample"] = bool(row["sample"])  # a spreadsheet's 1/0; JSON takes true/false
     for key in _CODES:
         value = row.get(key)
         if (isinstance(value, int) and not isinstance(value, bool)) or (
@@ -69,7 +76,7 @@ def validate_rows(
                              "problem": raw["_geometry_problem"]})
             continue
         try:
-            body = StationCreate.model_validate(row)
+            body = StationCreate.model_validate(row, context=IMPORT_CONTEXT)
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "row"

@@ -17,8 +17,9 @@ def refresh_dated_hours(
     """Recompile stations (and mobile stops) whose dated hours run out within ``within_days``.
 
     Rules a weekly pattern cannot hold (holidays, date ranges) are stored as
-    absolute open periods up to ``hours_valid_until``; past it the SQL answers
-    "not open". Run this daily (cron / systemd timer). It changes derived
+    absolute open (and unknown) periods up to ``hours_valid_until``; past it the SQL
+    answers "unknown" (``geo_open_state`` is NULL). Stations without hours have
+    nothing to recompile and are skipped. Run this daily (cron / systemd timer). It changes derived
     columns only, so the station's ``version`` stays the same.
     """
     now = now or dt.datetime.now(dt.UTC)

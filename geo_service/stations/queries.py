@@ -45,6 +45,12 @@ AWARDS = """(SELECT jsonb_agg(jsonb_build_object('title', a.title, 'level', a.le
 
 QUERY_POINT = "ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography"
 
+#: Open at %(at)s by a station's compiled hours, three-valued (migration 0007): true,
+#: false, or NULL when nobody can tell (no rule, an ``unknown`` stretch of the rule,
+#: past a dated rule's horizon). An inlined SQL function: it stays inside the KNN walk.
+OPEN_STATE = """geo_open_state(s.hours_kind, s.open_minutes, s.open_periods, s.unknown_periods,
+                    s.hours_valid_until, %(at)s, s.timezone)"""
+
 # Filters on the station itself, shared by fixed stations and mobile stops.
 # ``want`` is an amenity bit mask; ``host_types`` NULL means any.
 _STATION_FILTERS = """
@@ -60,17 +66,14 @@ _STATION_FILTERS = """
 _NEAREST_FILTERS = f"""{_STATION_FILTERS}
     AND NOT s.scheduled
     AND (NOT %(open_now)s
-         OR (s.status = 'open'
-             AND geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)))
+         OR (s.status = 'open' AND coalesce({OPEN_STATE}, %(include_unknown)s)))
     AND ST_DWithin(s.geog, {QUERY_POINT}, %(radius_m)s)
 """
 
-# Open at ``at`` by the compiled hours (the same test the filter uses), and
-# NULL where the compiled horizon of a dated rule does not reach ``at``.
-_OPEN_AT = """
-       CASE WHEN s.hours_kind = 'dated' AND NOT (s.hours_valid_until > %(at)s) THEN NULL
-            ELSE geo_is_open(s.hours_kind, s.open_minutes, s.open_periods, %(at)s, s.timezone)
-       END AS open_sql"""
+# Open at ``at`` by the compiled hours (the same test the filter uses): NULL
+# where the hours are unknown then (see OPEN_STATE).
+_OPEN_AT = f"""
+       {OPEN_STATE} AS open_sql"""
 
 
 def _nearest_select(geog: str, open_sql: str, extra: str = "") -> str:
@@ -158,7 +161,8 @@ LIMIT %(limit)s
 
 #: The compiled forms of a station's opening hours, stored beside the rule
 #: (``service.compiled_hours_columns``) so open-now is a test in SQL.
-HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until")
+HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "unknown_periods",
+                 "hours_valid_until")
 #: The stored columns a client field is written to, where they differ from its name:
 #: the point goes to ``geog`` (written on its own), amenity codes to one bit mask,
 #: the hours rule also to its compiled forms.
@@ -168,7 +172,8 @@ STORED_AS: dict[str, tuple[str, ...]] = {
 }
 #: Every column a station write sets besides ``geog``, from the one list of fields.
 WRITE_COLUMNS = ("code", *(c for f in STATION_FIELDS for c in STORED_AS.get(f, (f,))))
-_CASTS = {"open_minutes": "::int4multirange", "open_periods": "::tstzmultirange"}
+_CASTS = {"open_minutes": "::int4multirange", "open_periods": "::tstzmultirange",
+          "unknown_periods": "::tstzmultirange"}
 _VALUES = ", ".join(f"%({c})s{_CASTS.get(c, '')}" for c in WRITE_COLUMNS)
 
 INSERT_STATION = f"""
@@ -237,13 +242,19 @@ ON CONFLICT (code) DO UPDATE SET
     parent_code = EXCLUDED.parent_code, geom = EXCLUDED.geom, sample = EXCLUDED.sample
 """
 
+# Stations without hours (kind 'unknown', no horizon) have nothing to recompile.
 DATED_HOURS = """
 SELECT code, opening_hours, timezone FROM station
-WHERE hours_kind = 'dated' AND (hours_valid_until IS NULL OR hours_valid_until < %(before)s)
+WHERE hours_kind = 'dated' AND opening_hours IS NOT NULL
+  AND (hours_valid_until IS NULL OR hours_valid_until < %(before)s)
 """
 
+# Every compiled column, the kind included: a rule marked for recompilation by a
+# migration may come back weekly.
 REFRESH_PERIODS = """
-UPDATE station SET open_periods = %(open_periods)s::tstzmultirange,
+UPDATE station SET hours_kind = %(hours_kind)s, open_minutes = %(open_minutes)s::int4multirange,
+       open_periods = %(open_periods)s::tstzmultirange,
+       unknown_periods = %(unknown_periods)s::tstzmultirange,
        hours_valid_until = %(hours_valid_until)s
 WHERE code = %(code)s AND opening_hours = %(opening_hours)s
 """

@@ -91,7 +91,13 @@ class NearestQuery:
                                                 "settings.max_radius_m)")] = None
     amenities: Annotated[str | None, Query(pattern=list_pattern(_AMENITIES),
                                            description="comma list of amenity codes")] = None
-    open_now: bool = False
+    open_now: Annotated[bool, Query(
+        description="only stations open at `at` (their hours say open; stations whose hours "
+                    "are unknown then are left out unless include_unknown)")] = False
+    include_unknown: Annotated[bool, Query(
+        description="with open_now: also stations whose hours are unknown at `at` (no hours "
+                    "on record, an 'unknown' rule, or a dated rule past its horizon); they "
+                    "answer open_now null")] = False
     at: Annotated[
         dt.datetime | None, IsoText, Query(description="instant for open_now; naive = China time; "
                                                        "a year from 1970 to 2199",
@@ -117,7 +123,8 @@ class NearestQuery:
             lon=wlon, lat=wlat, k=self.k, radius_m=radius,
             at=instant(self.at, "at", default_tz=settings.default_timezone),
             want=split_list(self.amenities, "amenities", _AMENITIES) or [],
-            open_now=self.open_now, host_types=split_list(self.host_type, "host_type", _HOSTS),
+            open_now=self.open_now, include_unknown=self.include_unknown,
+            host_types=split_list(self.host_type, "host_type", _HOSTS),
             statuses=split_list(self.status, "status", _STATUSES) or service.DEFAULT_STATUSES,
             min_ten_ones=self.min_ten_ones)
 
@@ -136,6 +143,7 @@ async def nearest(conn: ConnDep, settings: SettingsDep,
         "query": {
             "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
             "radius_m": p.radius_m, "at": p.at, "amenities": p.want, "open_now": p.open_now,
+            "include_unknown": p.include_unknown,
             "host_types": p.host_types, "statuses": p.statuses,
         },
         "count": len(results),

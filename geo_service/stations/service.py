@@ -66,6 +66,9 @@ class NearestParams:
     host_types: list[str] | None
     statuses: list[str]
     min_ten_ones: int = 0
+    #: With ``open_now``: also stations whose hours are unknown at ``at`` (no rule, an
+    #: ``unknown`` stretch, past a dated rule's horizon); they answer ``open_now`` null.
+    include_unknown: bool = False
 
 
 def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
@@ -86,7 +89,8 @@ def _nearest_params(p: NearestParams, limit: int, bound: float | None = None) ->
     return {
         "lon": p.lon, "lat": p.lat, "radius_m": p.radius_m, "at": p.at,
         "want": amenity_mask(p.want),
-        "open_now": p.open_now, "host_types": p.host_types, "statuses": p.statuses,
+        "open_now": p.open_now, "include_unknown": p.include_unknown,
+        "host_types": p.host_types, "statuses": p.statuses,
         "min_ten_ones": p.min_ten_ones, "ten_mask": TEN_ONES_MASK, "limit": limit,
         "sphere_bound_m": bound,
     }
@@ -143,7 +147,7 @@ def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str
     next_change = None
     if row["status"] != "open":
         is_open = False
-    elif is_open is not None:
+    elif is_open is not None and (row.get("current_stop") or row["opening_hours"] is not None):
         # A mobile station at a stop changes when it leaves the stop.
         stop = row.get("current_stop")
         hours = stop["opening_hours"] if stop else row["opening_hours"]
@@ -192,16 +196,37 @@ async def list_stations(
 # --- writing ---------------------------------------------------------------------------------
 
 
+def _tstz_ranges(ranges: tuple[tuple[dt.datetime, dt.datetime], ...]) -> str:
+    return "{" + ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in ranges) + "}"
+
+
+#: The compiled columns of a station whose hours nobody knows (``opening_hours`` NULL):
+#: never open by the weekly ranges, no periods, no horizon; ``geo_open_state`` answers NULL.
+UNKNOWN_HOURS_COLUMNS: dict[str, Any] = {
+    "hours_kind": "unknown", "open_minutes": "{}", "open_periods": None,
+    "unknown_periods": None, "hours_valid_until": None,
+}
+
+
 def compiled_hours_columns(
-    expr: str, tz: str, *, now: dt.datetime | None = None
+    expr: str | None, tz: str, *, now: dt.datetime | None = None
 ) -> dict[str, Any]:
-    """The stored, SQL-testable forms of an opening_hours rule (multirange literals)."""
+    """The stored, SQL-testable forms of an opening_hours rule (multirange literals).
+
+    ``None`` (hours unknown) compiles to :data:`UNKNOWN_HOURS_COLUMNS` rather than to
+    a guess; a dated rule also stores its ``unknown`` stretches so open-now can say
+    "unknown" there instead of "closed".
+    """
+    if expr is None:
+        return dict(UNKNOWN_HOURS_COLUMNS)
     compiled = compile_hours(expr, tz, now=now)
-    periods = ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in compiled.periods)
+    dated = compiled.kind == "dated"
     return {
         "hours_kind": compiled.kind,
         "open_minutes": "{" + ",".join(f"[{s},{e})" for s, e in compiled.weekly) + "}",
-        "open_periods": "{" + periods + "}" if compiled.kind == "dated" else None,
+        "open_periods": _tstz_ranges(compiled.periods) if dated else None,
+        "unknown_periods": _tstz_ranges(compiled.unknown) if dated and compiled.unknown
+                           else None,
         "hours_valid_until": compiled.valid_until,
     }
 

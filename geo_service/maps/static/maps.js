@@ -118,7 +118,10 @@
       h += "<div class=\"flag\"><b>⚠ 多名工人报告已关闭 reported closed by workers</b> " +
         "(待核实 awaiting an editor)</div>";
     }
-    h += "<div><b>营业时间 Hours</b>: <code>" + esc(P.hours[r[c.hours]]) + "</code><br>" + now +
+    var hours = P.hours[r[c.hours]];
+    h += "<div><b>营业时间 Hours</b>: " + (hours == null
+      ? "<span class=\"unknown-hours\">营业时间未知 hours unknown</span>"
+      : "<code>" + esc(hours) + "</code>") + "<br>" + now +
       " <small>(" + esc(P.at_label) + ")</small></div>";
     if (r[c.phone]) h += "<div><b>电话 Phone</b>: " + esc(r[c.phone]) + "</div>";
     var have = [], miss = [], extras = [];
@@ -190,7 +193,9 @@
       h += "<div class=\"row\"><span class=\"sw geo-pin shape-circle temporarily_closed\"><i></i></span>" +
         "暂停开放 temporarily closed</div>";
       h += "<div class=\"row\"><span class=\"sw geo-pin shape-circle planned\"><i style=\"--c:#555\"></i></span>" +
-        "筹建中 planned</div><h2>类型 Host type</h2>";
+        "筹建中 planned</div>";
+      h += "<div class=\"row unknown-hours\">营业时间未知 hours unknown: 弹窗注明，营业状态未知 " +
+        "(said in the popup; open now: unknown)</div><h2>类型 Host type</h2>";
       Object.keys(P.host_types).forEach(function (k) {
         var t = P.host_types[k];
         h += "<div class=\"row\"><span class=\"sw geo-pin shape-" + t[2] + "\"><i style=\"--c:#607d8b\"></i></span>" +
