@@ -50,6 +50,11 @@ _PROPERTIES = {
         "status": {"enum": ["open", "temporarily_closed"]},
         "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax"},
         "timezone": _STR,
+        "official_workdays": {
+            "type": ["boolean", "null"],
+            "description": "follows make-up working days (调休上班) and official days off; "
+                           "null = the host type's default (on for bank_branch, "
+                           "party_service_centre, union_built)"},
         "open_now": {"type": ["boolean", "null"],
                      "description": "open at the feed's open_now_at; null when the hours "
                                     "cannot tell"},

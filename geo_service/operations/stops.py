@@ -34,6 +34,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.auth import Principal
+from geo_service.calendar_hours import follows_workdays
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
 from geo_service.hours import DEFAULT_HORIZON_DAYS, CompiledHours, compile_hours, compile_work
@@ -196,11 +197,14 @@ async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime | 
             "stops": [_stop_out(r, crs) for r in rows], "current_stop": current, "at": when}
 
 
-def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date) -> list[dict[str, Any]]:
+def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date,
+                     workdays: bool = False) -> list[dict[str, Any]]:
     """Check the schedule and compile each stop's stored hours: the CPU part of a
-    replacement, run in a worker thread."""
+    replacement, run in a worker thread. ``workdays``: the station follows make-up
+    working days and official days off (``calendar_hours.follows_workdays``), which
+    holds at every stop as it does for a fixed station."""
     check_schedule(stops, tz, today)
-    return [compiled_hours_columns(s.opening_hours, tz) for s in stops]
+    return [compiled_hours_columns(s.opening_hours, tz, workdays=workdays) for s in stops]
 
 
 async def _check_station(conn: AsyncConnection[Any], principal: Principal, code: str,
@@ -244,7 +248,8 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
         stops.append(stop.model_copy(update={"lon": lon, "lat": lat}))
     local_today = today or dt.datetime.now(ZoneInfo(tz)).date()
     check_bounds(stops, local_today)
-    compiled = await asyncio.to_thread(prepare_schedule, stops, tz, local_today)
+    workdays = follows_workdays(seen["host_type"], seen["official_workdays"])
+    compiled = await asyncio.to_thread(prepare_schedule, stops, tz, local_today, workdays)
     async with conn.transaction():
         await begin_station_write(conn, principal)
         current = await lock_station(conn, code)

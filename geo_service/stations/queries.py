@@ -28,7 +28,7 @@ def station_columns(geog: str = "s.geog") -> str:
     s.code, s.name, s.name_en, s.address, s.province, s.province_code, s.city, s.city_code,
     s.district, s.district_code, s.street, s.street_code,
     ST_X({geog}::geometry) AS lon, ST_Y({geog}::geometry) AS lat,
-    s.host_type, s.status, s.opening_hours, s.timezone, s.phone,
+    s.host_type, s.status, s.opening_hours, s.timezone, s.official_workdays, s.phone,
     s.floor_area_m2::float8 AS floor_area_m2, s.seats, s.opened_on, s.amenity_mask,
     s.last_verified_on, s.sample, s.created_at, s.updated_at, s.deleted_at, s.version,
     s.reported_closed_at, s.last_confirmed_at
@@ -158,7 +158,8 @@ LIMIT %(limit)s
 
 #: The compiled forms of a station's opening hours, stored beside the rule
 #: (``service.compiled_hours_columns``) so open-now is a test in SQL.
-HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until")
+HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "hours_valid_until",
+                 "hours_calendar")
 #: The stored columns a client field is written to, where they differ from its name:
 #: the point goes to ``geog`` (written on its own), amenity codes to one bit mask,
 #: the hours rule also to its compiled forms.
@@ -244,27 +245,52 @@ ON CONFLICT (code) DO UPDATE SET
     parent_code = EXCLUDED.parent_code, geom = EXCLUDED.geom, sample = EXCLUDED.sample
 """
 
-DATED_HOURS = """
-SELECT code, opening_hours, timezone FROM station
-WHERE hours_kind = 'dated' AND (hours_valid_until IS NULL OR hours_valid_until < %(before)s)
+# Rows whose compiled hours may be stale (``maintenance.refresh_hours`` decides, since
+# the installed calendar's label depends on each row's zone): dated rules near their
+# horizon, and every rule compiled with a calendar or before calendars were recorded.
+_MAY_BE_STALE = """(hours_calendar IS DISTINCT FROM 'none'
+       OR (hours_kind = 'dated' AND (hours_valid_until IS NULL
+                                     OR hours_valid_until < %(before)s)))"""
+
+HOURS_TO_REFRESH = f"""
+SELECT id, code, NULL AS seq, opening_hours, timezone, host_type, official_workdays,
+       hours_kind, hours_valid_until, hours_calendar
+FROM station WHERE {_MAY_BE_STALE}
+ORDER BY id
 """
 
-REFRESH_PERIODS = """
-UPDATE station SET open_periods = %(open_periods)s::tstzmultirange,
-       hours_valid_until = %(hours_valid_until)s
-WHERE code = %(code)s AND opening_hours = %(opening_hours)s
+STOP_HOURS_TO_REFRESH = f"""
+SELECT st.id, s.code, st.seq, st.opening_hours, s.timezone, s.host_type, s.official_workdays,
+       st.hours_kind, st.hours_valid_until, st.hours_calendar
+FROM station_stop st JOIN station s ON s.id = st.station_id
+WHERE {_MAY_BE_STALE.replace("hours_", "st.hours_")}
+ORDER BY st.id
 """
 
-# The same for the stops of mobile stations (their hours are compiled the same way).
-DATED_STOP_HOURS = """
-SELECT st.id, st.opening_hours, s.timezone FROM station_stop st
-JOIN station s ON s.id = st.station_id
-WHERE st.hours_kind = 'dated'
-  AND (st.hours_valid_until IS NULL OR st.hours_valid_until < %(before)s)
+
+def _refresh(table: str) -> str:
+    """Store a recompilation of one row of ``table`` (unless its rule was edited
+    meanwhile) and say whether the answer changed between now and the end of both
+    compilations, and whether the known horizon grew."""
+    window = ("tstzmultirange(tstzrange(%(now)s, greatest(%(now)s, "
+              "least(old.hours_valid_until, t.hours_valid_until))))")
+    return f"""
+WITH old AS (
+    SELECT id, hours_kind, open_minutes, open_periods, hours_valid_until FROM {table}
+    WHERE id = %(id)s AND opening_hours = %(opening_hours)s FOR UPDATE
+)
+UPDATE {table} t SET hours_kind = %(hours_kind)s,
+       open_minutes = %(open_minutes)s::int4multirange,
+       open_periods = %(open_periods)s::tstzmultirange,
+       hours_valid_until = %(hours_valid_until)s, hours_calendar = %(hours_calendar)s
+FROM old WHERE t.id = old.id
+RETURNING (old.hours_kind IS DISTINCT FROM t.hours_kind
+           OR old.open_minutes IS DISTINCT FROM t.open_minutes
+           OR (coalesce(old.open_periods, '{{}}') * {window})
+              IS DISTINCT FROM (coalesce(t.open_periods, '{{}}') * {window})) AS changed,
+          coalesce(t.hours_valid_until > old.hours_valid_until, false) AS extended
 """
 
-REFRESH_STOP_PERIODS = """
-UPDATE station_stop SET open_periods = %(open_periods)s::tstzmultirange,
-       hours_valid_until = %(hours_valid_until)s
-WHERE id = %(id)s AND opening_hours = %(opening_hours)s
-"""
+
+REFRESH_HOURS = _refresh("station")
+REFRESH_STOP_HOURS = _refresh("station_stop")
