@@ -148,10 +148,16 @@ def _outside_quotes(expr: str) -> list[tuple[bool, str]]:
 
 def _same_every_day(weekly: tuple[tuple[int, int], ...]) -> bool:
     """A weekly pattern identical on all seven days (``24/7``, ``Mo-Su 08:00-20:00``)."""
-    shifted = hours._merge(
-        [((s + DAY_MINUTES) % WEEK_MINUTES, (e + DAY_MINUTES - 1) % WEEK_MINUTES + 1)
-         for s, e in weekly])
-    return hours._merge(list(weekly)) == shifted
+    shifted: list[tuple[int, int]] = []
+    for start, end in weekly:
+        start, end = start + DAY_MINUTES, end + DAY_MINUTES
+        if start >= WEEK_MINUTES:
+            shifted.append((start - WEEK_MINUTES, end - WEEK_MINUTES))
+        elif end > WEEK_MINUTES:  # now crosses the Sunday -> Monday wrap: two pieces
+            shifted += [(start, WEEK_MINUTES), (0, end - WEEK_MINUTES)]
+        else:
+            shifted.append((start, end))
+    return hours._merge(list(weekly)) == hours._merge(shifted)
 
 
 @lru_cache(maxsize=4096)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import replace
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,7 +19,7 @@ import holidays
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opening_hours import OpeningHours, State
 
@@ -262,6 +263,48 @@ def test_ordinary_days_are_the_library_without_holidays(rule: str, minute: int) 
     library = OpeningHours(rule, timezone=SHANGHAI, country=None).state(when)[0]
     expected = {State.OPEN: True, State.CLOSED: False, State.UNKNOWN: None}[library]
     assert state(rule, when, workdays=True) == expected
+
+
+@cache
+def _library_ph(day: dt.date) -> bool:
+    """Whether opening-hours-py's own (reduced) CN calendar has *day* as a holiday."""
+    noon = dt.datetime.combine(day, dt.time(12), SHANGHAI)
+    return OpeningHours("PH", timezone=SHANGHAI, country="CN").state(noon)[0] == State.OPEN
+
+
+def _minute_2025(month: int, day: int, hour: int) -> int:
+    return int((at(month, day, hour, year=2025) - at(1, 1, 0, year=2025)).total_seconds() // 60)
+
+
+@settings(max_examples=300, deadline=None)
+@given(rule=st.sampled_from(RULES), minute=st.integers(min_value=0, max_value=730 * 1440 - 1))
+# New Year's Day 2025 is the one-day holiday both calendars know: the holiday itself
+# and its spill into 2 January are always checked.
+@example(rule="Mo-Fr 09:00-17:00; PH off", minute=_minute_2025(1, 1, 10))
+@example(rule="Mo-Fr,PH 10:00-12:00", minute=_minute_2025(1, 1, 11))
+@example(rule="PH 22:00-02:00", minute=_minute_2025(1, 2, 1))
+@example(rule="PH 22:00-02:00", minute=_minute_2025(1, 1, 23))
+def test_rewrite_matches_the_library_where_the_calendars_agree(rule: str, minute: int) -> None:
+    """An independent oracle for the per-day rewrite: on days where the library's own CN
+    calendar and chinese-calendar agree (this day and the day before: both holidays, or
+    both not), the library evaluating ``PH`` itself must give our answer."""
+    when = at(1, 1, 0, year=2025) + dt.timedelta(minutes=minute)
+    cn = calendar_for("CN")
+    local = when.date()
+    for day in (local, local - dt.timedelta(days=1)):
+        if _library_ph(day) != (day in cn.days_off):
+            return
+    library = OpeningHours(rule, timezone=SHANGHAI, country="CN").state(when)[0]
+    expected = {State.OPEN: True, State.CLOSED: False, State.UNKNOWN: None}[library]
+    assert state(rule, when) == expected
+
+
+def test_same_hours_every_day_need_no_calendar() -> None:
+    for rule in ("24/7", "Mo-Su 08:00-20:00", "Mo-Su 22:00-06:00", "10:00-15:00"):
+        compiled = compile_station_hours(rule, SH, workdays=True, now=NOW)
+        assert (compiled.compiled.kind, compiled.label) == ("weekly", NO_CALENDAR), rule
+    for rule in ("Mo-Sa 22:00-06:00", "Mo-Fr 08:00-18:00; Sa,Su 09:00-17:00"):
+        assert compile_station_hours(rule, SH, workdays=True, now=NOW).label != NO_CALENDAR
 
 
 # --------------------------------------------------------------------------- database
