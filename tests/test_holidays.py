@@ -424,3 +424,26 @@ def test_refresh_after_a_new_calendar(db: psycopg.Connection[Any],
     assert db.execute(
         "SELECT geo_is_open(hours_kind, open_minutes, open_periods, %s, timezone) "
         "FROM station WHERE code = 'UNION'", (friday,)).fetchone() == (False,)
+
+
+def test_import_reads_the_choice(client: TestClient, keys: dict[str, str],
+                                 db: psycopg.Connection[Any]) -> None:
+    header = "code,name,lon,lat,host_type,opening_hours,official_workdays"
+    rows = ["W-1,甲,109.5,18.25,enterprise,Mo-Fr 09:00-17:00,是",
+            "W-2,乙,109.5,18.26,union_built,Mo-Fr 09:00-17:00,",
+            "W-3,丙,109.5,18.27,union_built,Mo-Fr 09:00-17:00,false"]
+
+    def post(lines: list[str]) -> Any:
+        data = ("\n".join([header, *lines]) + "\n").encode()
+        return client.post("/v1/stations:import", files={"file": ("s.csv", data)},
+                           headers={"Authorization": keys["admin"]})
+
+    bad = post([*rows, "W-4,丁,109.5,18.28,enterprise,24/7,maybe"])
+    assert bad.status_code == 422
+    assert [(e["row"], e["field"]) for e in bad.json()["report"]["errors"]] == [
+        (4, "official_workdays")]
+    assert post(rows).status_code == 200
+    assert db.execute("SELECT code, official_workdays, hours_kind FROM station ORDER BY code"
+                      ).fetchall() == [("W-1", True, "dated"), ("W-2", None, "dated"),
+                                       ("W-3", False, "weekly")]
+    assert post(rows).json()["unchanged"] == 3
