@@ -447,3 +447,16 @@ def test_import_reads_the_choice(client: TestClient, keys: dict[str, str],
                       ).fetchall() == [("W-1", True, "dated"), ("W-2", None, "dated"),
                                        ("W-3", False, "weekly")]
     assert post(rows).json()["unchanged"] == 3
+
+
+def test_mobile_stops_overlap_by_the_real_calendar() -> None:
+    """A mobile station at a weekday stop on a make-up Saturday cannot also be at a
+    stop scheduled for that date, if it follows the arrangement."""
+    from geo_service.operations.stops import StopIn, first_overlap
+
+    weekdays = StopIn(name="A", lon=109.5, lat=18.2, opening_hours="Mo-Fr 08:00-12:00")
+    that_day = StopIn(name="B", lon=109.6, lat=18.3, opening_hours="Oct 10 10:00-11:00")
+    today = dt.date(2026, 9, 1)
+    assert first_overlap([weekdays, that_day], SH, today) is None
+    found = first_overlap([weekdays, that_day], SH, today, workdays=True)
+    assert found is not None and found[2] == dt.datetime(2026, 10, 10, 10)
