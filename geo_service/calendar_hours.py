@@ -218,7 +218,6 @@ def _midnight(day: date, zone: ZoneInfo) -> datetime:
     return hours._wall_to_utc(datetime.combine(day, time()), zone)
 
 
-@lru_cache(maxsize=1024)
 def _runs(normal: str, tz: str, cal: Calendar, workdays: bool,
           coords: tuple[float, float] | None, start: datetime, end: datetime) -> _Runs:
     """States over ``[start, end)`` (aware, library UTC zone) with *cal*'s days."""
@@ -301,7 +300,9 @@ def compile_station_hours(
                     hours._coords_key(expr, coords), country, cal)
 
 
-@lru_cache(maxsize=8192)
+# Sized for memory: an entry holds a year of periods (~30 kB); an import repeats a few
+# hundred rules with one ``now``, and the API's single writes rarely repeat a minute.
+@lru_cache(maxsize=512)
 def _compile(expr: str, tz: str, workdays: bool, now: datetime, horizon_days: int,
              coords: tuple[float, float] | None, country: str | None,
              cal: Calendar | None) -> StationHours:
@@ -331,7 +332,8 @@ def _compile(expr: str, tz: str, workdays: bool, now: datetime, horizon_days: in
 # --------------------------------------------------------------------------- per row
 
 
-@lru_cache(maxsize=1024)
+# ~100 kB an entry (a year and a month of runs): distinct rules x zones x months in use.
+@lru_cache(maxsize=256)
 def _month_runs(normal: str, tz: str, cal: Calendar, workdays: bool,
                 coords: tuple[float, float] | None, month: date
                 ) -> tuple[list[datetime], _Runs, datetime]:
