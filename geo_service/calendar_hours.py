@@ -84,6 +84,7 @@ __all__ = [
     "NO_CALENDAR",
     "WORKDAY_HOST_TYPES",
     "StationHours",
+    "calendar_end",
     "calendar_open_state",
     "compile_station_hours",
     "current_label",
@@ -259,6 +260,16 @@ def current_label(tz: str) -> str:
     """The label hours depending on the calendar of zone *tz* are compiled with now."""
     country = country_for_timezone(tz)
     return NO_CALENDAR if country is None else calendar_for(country).label
+
+
+def calendar_end(tz: str) -> datetime | None:
+    """First instant the installed calendar of zone *tz* does not cover (aware, UTC), or
+    None without a calendar.  Hours compiled up to it cannot be extended by compiling
+    again, only by a newer calendar."""
+    country = country_for_timezone(tz)
+    if country is None:
+        return None
+    return _midnight(calendar_for(country).until, ZoneInfo(tz)).astimezone(UTC)
 
 
 def _fallback_country(country: str | None) -> str | None:

@@ -460,3 +460,30 @@ def test_mobile_stops_overlap_by_the_real_calendar() -> None:
     assert first_overlap([weekdays, that_day], SH, today) is None
     found = first_overlap([weekdays, that_day], SH, today, workdays=True)
     assert found is not None and found[2] == dt.datetime(2026, 10, 10, 10)
+
+
+def test_hours_refresh_command_after_the_migration(
+        db: psycopg.Connection[Any], db_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Rows compiled before migration 0008 (no label; a union-built ``Mo-Fr`` rule was
+    weekly then) are recompiled with the calendar once, and say so; then nothing."""
+    from geo_service.cli import main
+    from geo_service.stations.service import compiled_hours_columns
+
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    _insert(db, STATIONS, now=dt.datetime.now(dt.UTC))
+    old = compiled_hours_columns("Mo-Fr 09:00-17:00", SH, workdays=False)
+    db.execute("UPDATE station SET hours_kind = %(hours_kind)s, "
+               "open_minutes = %(open_minutes)s::int4multirange, open_periods = NULL, "
+               "hours_valid_until = NULL, hours_calendar = NULL "
+               "WHERE code IN ('UNION', 'FIRM')", old)
+    assert main(["hours", "refresh"]) == 0
+    out = capsys.readouterr().out
+    assert f"calendar: {calendar_for('CN').label}" in out
+    assert "recompiled opening hours of 2 station(s)" in out
+    assert "answer changed: UNION\n" in out
+    assert main(["hours", "refresh"]) == 0
+    out = capsys.readouterr().out
+    assert "recompiled opening hours of 0 station(s)" in out and "changed" not in out
+    assert db.execute("SELECT hours_kind FROM station WHERE code = 'UNION'").fetchone() == (
+        "dated",)

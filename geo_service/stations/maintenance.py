@@ -15,7 +15,9 @@ Two things make stored hours out of date without anyone editing a station:
 :func:`refresh_hours` recompiles both kinds in one transaction. Run it daily (cron /
 systemd timer) and after upgrading ``chinese-calendar`` / ``holidays``. It changes
 derived columns only, so the station's ``version`` stays the same, and it is
-idempotent: a second run right after the first finds nothing stale.
+idempotent: a second run right after the first finds nothing stale (hours that stop
+where the installed calendar stops are not recompiled for their horizon: only a newer
+calendar can extend them).
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from geo_service.calendar_hours import NO_CALENDAR, current_label, follows_workdays
+from geo_service.calendar_hours import (
+    NO_CALENDAR,
+    calendar_end,
+    current_label,
+    follows_workdays,
+)
 from geo_service.stations import queries as q
 from geo_service.stations.service import compiled_hours_columns
 
@@ -57,15 +64,17 @@ class HoursRefresh:
 
 
 def _stale(row: dict[str, Any], before: dt.datetime) -> bool:
-    label = row["hours_calendar"]
-    if row["hours_kind"] == "dated" and (row["hours_valid_until"] is None
-                                         or row["hours_valid_until"] < before):
-        return True
+    """Whether a row's compiled hours need compiling again (see the module docstring)."""
+    label, until = row["hours_calendar"], row["hours_valid_until"]
     if label is None:
         return True
-    if label == NO_CALENDAR or label.endswith(_LIBRARY_LABEL):
-        return False
-    return bool(label != current_label(row["timezone"]))
+    if label != NO_CALENDAR and not label.endswith(_LIBRARY_LABEL):
+        if label != current_label(row["timezone"]):
+            return True
+        end = calendar_end(row["timezone"])
+        if until is not None and end is not None and until >= end:
+            return False  # stops where the calendar does: only a newer one extends it
+    return row["hours_kind"] == "dated" and (until is None or until < before)
 
 
 def refresh_hours(
