@@ -211,12 +211,18 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.calendar_hours import current_label
     from geo_service.db import connect
-    from geo_service.stations.maintenance import refresh_dated_hours
+    from geo_service.stations.maintenance import refresh_hours
 
     with connect(_url(settings)) as conn:
-        n = refresh_dated_hours(conn, within_days=args.within_days)
-    print(f"recompiled dated opening hours of {n} station(s) and mobile stop(s)")
+        done = refresh_hours(conn, within_days=args.within_days)
+    print(f"calendar: {current_label(settings.default_timezone)}")
+    print(f"recompiled opening hours of {done.recompiled} station(s) and mobile stop(s)")
+    for what, names in (("answer changed", done.changed), ("known further ahead", done.extended)):
+        if names:
+            shown = ", ".join(names[:50]) + (f", … ({len(names)})" if len(names) > 50 else "")
+            print(f"{what}: {shown}")
     return 0
 
 
@@ -308,7 +314,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     hours = sub.add_parser("hours", help="opening-hours maintenance")
     hsub = hours.add_subparsers(dest="hourscmd", required=True)
-    hr = hsub.add_parser("refresh", help="recompile dated hours nearing their horizon (daily)")
+    hr = hsub.add_parser("refresh", help="recompile hours nearing their horizon or compiled with "
+                                       "an older holiday calendar (daily, and after upgrades)")
     hr.add_argument("--within-days", type=int, default=60)
     hr.set_defaults(func=cmd_hours_refresh)
 

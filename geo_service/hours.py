@@ -69,8 +69,15 @@ Library caveats (opening-hours-py 2.1.4)
 
 Public holidays
 ---------------
-``PH`` needs a country calendar (``country="CN"`` by default).  Things to know about
-the ``opening-hours-py`` 2.1.4 calendars:
+Stations do **not** use the library's holiday calendars: their hours are compiled and
+evaluated by :mod:`geo_service.calendar_hours`, which runs rules through this module
+with ``country=None`` and puts in the official days off and make-up working days of the
+station's country (:mod:`geo_service.calendars`: ``chinese-calendar`` for China,
+``holidays`` elsewhere) by rewriting the rule's weekday selectors day by day; a rule
+that depends on that calendar is unknown past its last covered year.  The ``country``
+argument here (``"CN"`` by default) is the library's own calendar, kept for rules that
+rewrite cannot carry (``Mo[1]``, ``PH +1 day``, ``SH``) and for callers that want the
+library's answer.  Things to know about the ``opening-hours-py`` 2.1.4 calendars:
 
 * ``CN`` is known but *reduced*: one day per festival (New Year, first day of Spring
   Festival, Labour Day, Dragon Boat, Mid-Autumn, National Day); Qingming, the multi-day

@@ -156,6 +156,10 @@ class Station(Base):
     #: When a dated rule's state is ``unknown`` (open-now answers NULL there).
     unknown_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
     hours_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    #: Calendar label the compiled hours came from (``calendar_hours``); NULL: not yet.
+    hours_calendar: Mapped[str | None] = mapped_column(Text)
+    #: Follows make-up working days and official days off; NULL: host type's default.
+    official_workdays: Mapped[bool | None] = mapped_column(Boolean)
     phone: Mapped[str | None] = mapped_column(Text)
     floor_area_m2: Mapped[float | None] = mapped_column(Numeric(8, 1))
     seats: Mapped[int | None] = mapped_column(Integer)
@@ -328,6 +332,7 @@ class StationStop(Base):
     open_minutes: Mapped[Any] = mapped_column(INT4MULTIRANGE)
     open_periods: Mapped[Any | None] = mapped_column(TSTZMULTIRANGE)
     hours_valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    hours_calendar: Mapped[str | None] = mapped_column(Text)
     valid_from: Mapped[dt.date | None] = mapped_column(Date)
     valid_to: Mapped[dt.date | None] = mapped_column(Date)
 

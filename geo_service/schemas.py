@@ -192,6 +192,12 @@ class _StationBody(BaseModel):
     status: Status = Status.OPEN
     opening_hours: OpeningHoursField = None
     timezone: str = "Asia/Shanghai"
+    official_workdays: bool | None = Field(
+        default=None,
+        description="follows the State Council's working-day arrangement: open with weekday "
+                    "hours on make-up working days (调休上班) and closed as on a Sunday on "
+                    "official days off; null = the host type's default (on for bank_branch, "
+                    "party_service_centre, union_built)")
     phone: Phone = None
     floor_area_m2: Annotated[float | None, Field(ge=0, le=100_000, allow_inf_nan=False)] = None
     seats: Annotated[int | None, Field(ge=0, le=10_000)] = None
@@ -329,6 +335,9 @@ class StationPublic(BaseModel):
     opening_hours: str | None = Field(
         description="OpenStreetMap opening_hours syntax; null when the hours are unknown")
     timezone: str
+    official_workdays: bool | None = Field(
+        description="follows make-up working days and official days off; null = the host "
+                    "type's default")
     phone: str | None
     floor_area_m2: float | None
     seats: int | None

@@ -127,7 +127,8 @@ def feed_row(hours: str, **over: Any) -> dict[str, Any]:
         "province": "海南省", "province_code": "460000", "city": "三亚市", "city_code": "460200",
         "district": "天涯区", "district_code": "460204", "phone": "0898-1234567",
         "host_type": "union_built", "status": "open", "opening_hours": hours,
-        "timezone": "Asia/Shanghai", "open_now": None, "amenity_mask": 0b1011,
+        "timezone": "Asia/Shanghai", "official_workdays": None, "open_now": None,
+        "amenity_mask": 0b1011,
         "last_verified_on": dt.date(2026, 5, 1), "updated_at": AT[0], "version": 1,
         "sample": False, "lon": 109.5, "lat": 18.25, "stops": None,
     }

@@ -35,6 +35,9 @@ def _random_stations(n: int, seed: int) -> list[dict[str, Any]]:
             "status": STATUSES[int(rng.integers(len(STATUSES)))],
             "opening_hours": HOURS[int(rng.integers(len(HOURS)))],
             "amenities": picks,
+            # Weekly patterns, checked against the library at fixed instants: the holiday
+            # calendar's make-up days are tests/test_holidays.py's.
+            "official_workdays": False,
         })
     return out
 

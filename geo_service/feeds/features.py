@@ -67,6 +67,7 @@ def feature_properties(
         "status": row["status"],
         "opening_hours": row["opening_hours"],
         "timezone": row["timezone"],
+        "official_workdays": row["official_workdays"],
         "open_now": row["open_now"],
         "amenities": amenity_items(mask),
         "ten_ones_count": ten_ones_count(mask),

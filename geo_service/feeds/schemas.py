@@ -52,6 +52,11 @@ _PROPERTIES = {
                           "description": "OpenStreetMap opening_hours syntax; null when the "
                                          "hours are unknown (open_now is then null too)"},
         "timezone": _STR,
+        "official_workdays": {
+            "type": ["boolean", "null"],
+            "description": "follows make-up working days (调休上班) and official days off; "
+                           "null = the host type's default (on for bank_branch, "
+                           "party_service_centre, union_built)"},
         "open_now": {"type": ["boolean", "null"],
                      "description": "open at the feed's open_now_at; null when the hours "
                                     "cannot tell"},

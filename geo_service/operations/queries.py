@@ -47,7 +47,7 @@ def rate_query(sources: Sequence[tuple[str, str]]) -> sql.Composed:
 
 #: The station a schedule belongs to: what the early refusals and the write need.
 SCHEDULE_STATION = """
-SELECT s.id, s.code, s.timezone, s.host_type, s.version,
+SELECT s.id, s.code, s.timezone, s.host_type, s.official_workdays, s.version,
        ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
        s.province_code, s.city_code, s.district_code, s.street_code
 FROM station s WHERE s.code = %(code)s
@@ -56,11 +56,11 @@ DELETE_STOPS = "DELETE FROM station_stop WHERE station_id = %(id)s"
 #: One stop with its compiled hours (also used by the sample-data loader).
 INSERT_STOP = """
 INSERT INTO station_stop (station_id, seq, name, geog, opening_hours, hours_kind, open_minutes,
-                          open_periods, hours_valid_until, valid_from, valid_to)
+                          open_periods, hours_valid_until, hours_calendar, valid_from, valid_to)
 VALUES (%(station_id)s, %(seq)s, %(name)s,
         ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography, %(opening_hours)s,
         %(hours_kind)s, %(open_minutes)s::int4multirange, %(open_periods)s::tstzmultirange,
-        %(hours_valid_until)s, %(valid_from)s, %(valid_to)s)
+        %(hours_valid_until)s, %(hours_calendar)s, %(valid_from)s, %(valid_to)s)
 """
 BUMP_SCHEDULED = """
 UPDATE station SET version = version + 1, scheduled = %(scheduled)s WHERE id = %(id)s

@@ -34,9 +34,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.auth import Principal
+from geo_service.calendar_hours import compile_station_hours, follows_workdays
 from geo_service.coords import Crs, from_wgs84, to_wgs84
 from geo_service.errors import NotFound, invalid
-from geo_service.hours import DEFAULT_HORIZON_DAYS, CompiledHours, compile_hours, compile_work
+from geo_service.hours import DEFAULT_HORIZON_DAYS, CompiledHours, compile_work
 from geo_service.operations import queries as q
 from geo_service.operations.schemas import MAX_AHEAD_DAYS, ScheduleIn, StopIn
 from geo_service.params import instant
@@ -98,18 +99,24 @@ def _local_intervals(stop: _Stop, start: dt.date, end: dt.date,
     return out
 
 
-def first_overlap(stops: list[StopIn], tz: str, today: dt.date) -> tuple[int, int, dt.datetime,
-                                                                         dt.datetime] | None:
+def first_overlap(stops: list[StopIn], tz: str, today: dt.date, workdays: bool = False
+                  ) -> tuple[int, int, dt.datetime, dt.datetime] | None:
     """The first two stops (earlier index, later index) open at the same time, with
-    the shared local interval; None when the schedule is consistent."""
+    the shared local interval; None when the schedule is consistent.
+
+    Stops are laid out as they will be stored (``calendar_hours``: the official
+    calendar, ``workdays`` as for the station), so two stops that only meet on a day
+    the library's own calendar gets wrong are judged by the real one; past the
+    calendar's last year a dependent rule has no periods, and so no overlap."""
     zone = ZoneInfo(tz)
     start = today
     ends = [s.valid_to + dt.timedelta(days=1) for s in stops if s.valid_to]
     end = max([start + dt.timedelta(days=MIN_SPAN_DAYS), *ends])
     end = min(end, start + dt.timedelta(days=MAX_SPAN_DAYS))
     now = dt.datetime.combine(start, dt.time(), zone)
-    compiled = [_Stop(i, s.name, compile_hours(s.opening_hours, tz, now=now,
-                                               horizon_days=(end - start).days + 1),
+    compiled = [_Stop(i, s.name, compile_station_hours(
+                          s.opening_hours, tz, workdays=workdays, now=now,
+                          horizon_days=(end - start).days + 1).compiled,
                       s.valid_from, s.valid_to) for i, s in enumerate(stops)]
     events = sorted((s, e, stop.index) for stop in compiled
                     for s, e in _local_intervals(stop, start, end, zone))
@@ -154,10 +161,11 @@ def check_bounds(stops: list[StopIn], today: dt.date) -> None:
                                "distinct times, or shorter date ranges")
 
 
-def check_schedule(stops: list[StopIn], tz: str, today: dt.date) -> None:
+def check_schedule(stops: list[StopIn], tz: str, today: dt.date,
+                   workdays: bool = False) -> None:
     """Refuse a schedule out of bounds or whose stops overlap in time, naming the stop."""
     check_bounds(stops, today)
-    found = first_overlap(stops, tz, today)
+    found = first_overlap(stops, tz, today, workdays)
     if found is None:
         return
     a, b, s, e = found
@@ -196,11 +204,14 @@ async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime | 
             "stops": [_stop_out(r, crs) for r in rows], "current_stop": current, "at": when}
 
 
-def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date) -> list[dict[str, Any]]:
+def prepare_schedule(stops: list[StopIn], tz: str, today: dt.date,
+                     workdays: bool = False) -> list[dict[str, Any]]:
     """Check the schedule and compile each stop's stored hours: the CPU part of a
-    replacement, run in a worker thread."""
-    check_schedule(stops, tz, today)
-    return [compiled_hours_columns(s.opening_hours, tz) for s in stops]
+    replacement, run in a worker thread. ``workdays``: the station follows make-up
+    working days and official days off (``calendar_hours.follows_workdays``), which
+    holds at every stop as it does for a fixed station."""
+    check_schedule(stops, tz, today, workdays)
+    return [compiled_hours_columns(s.opening_hours, tz, workdays=workdays) for s in stops]
 
 
 async def _check_station(conn: AsyncConnection[Any], principal: Principal, code: str,
@@ -244,7 +255,8 @@ async def replace_schedule(conn: AsyncConnection[Any], principal: Principal, cod
         stops.append(stop.model_copy(update={"lon": lon, "lat": lat}))
     local_today = today or dt.datetime.now(ZoneInfo(tz)).date()
     check_bounds(stops, local_today)
-    compiled = await asyncio.to_thread(prepare_schedule, stops, tz, local_today)
+    workdays = follows_workdays(seen["host_type"], seen["official_workdays"])
+    compiled = await asyncio.to_thread(prepare_schedule, stops, tz, local_today, workdays)
     async with conn.transaction():
         await begin_station_write(conn, principal)
         current = await lock_station(conn, code)

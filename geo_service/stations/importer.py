@@ -42,6 +42,9 @@ REQUIRED = ("code", *REQUIRED_STATION_FIELDS)
 _CODES = ("province_code", "city_code", "district_code", "street_code", "phone", "code")
 
 
+_YES_NO_ZH = {"是": True, "否": False}
+
+
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     row = clean_row(raw)
     if "amenities" in row:
@@ -49,6 +52,11 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
         row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
     if isinstance(row.get("sample"), int) and row["sample"] in (0, 1):
         row["sample"] = bool(row["sample"])  # a spreadsheet's 1/0; JSON takes true/false
+    workdays = row.get("official_workdays")
+    if isinstance(workdays, str) and workdays in _YES_NO_ZH:
+        # Tri-state: blank = the host type's default; pydantic reads true/false/yes/no/1/0
+        # and refuses anything else by name, here it also reads the Chinese yes/no.
+        row["official_workdays"] = _YES_NO_ZH[workdays]
     for key in _CODES:
         value = row.get(key)
         if (isinstance(value, int) and not isinstance(value, bool)) or (

@@ -28,7 +28,7 @@ def station_columns(geog: str = "s.geog") -> str:
     s.code, s.name, s.name_en, s.address, s.province, s.province_code, s.city, s.city_code,
     s.district, s.district_code, s.street, s.street_code,
     ST_X({geog}::geometry) AS lon, ST_Y({geog}::geometry) AS lat,
-    s.host_type, s.status, s.opening_hours, s.timezone, s.phone,
+    s.host_type, s.status, s.opening_hours, s.timezone, s.official_workdays, s.phone,
     s.floor_area_m2::float8 AS floor_area_m2, s.seats, s.opened_on, s.amenity_mask,
     s.last_verified_on, s.sample, s.created_at, s.updated_at, s.deleted_at, s.version,
     s.reported_closed_at, s.last_confirmed_at
@@ -162,7 +162,7 @@ LIMIT %(limit)s
 #: The compiled forms of a station's opening hours, stored beside the rule
 #: (``service.compiled_hours_columns``) so open-now is a test in SQL.
 HOURS_COLUMNS = ("hours_kind", "open_minutes", "open_periods", "unknown_periods",
-                 "hours_valid_until")
+                 "hours_valid_until", "hours_calendar")
 #: The stored columns a client field is written to, where they differ from its name:
 #: the point goes to ``geog`` (written on its own), amenity codes to one bit mask,
 #: the hours rule also to its compiled forms.
@@ -242,33 +242,64 @@ ON CONFLICT (code) DO UPDATE SET
     parent_code = EXCLUDED.parent_code, geom = EXCLUDED.geom, sample = EXCLUDED.sample
 """
 
-# Stations without hours (kind 'unknown', no horizon) have nothing to recompile.
-DATED_HOURS = """
-SELECT code, opening_hours, timezone FROM station
-WHERE hours_kind = 'dated' AND opening_hours IS NOT NULL
-  AND (hours_valid_until IS NULL OR hours_valid_until < %(before)s)
+# Rows whose compiled hours may be stale (``maintenance.refresh_hours`` decides, since
+# the installed calendar's label depends on each row's zone): dated rules near their
+# horizon, and every rule compiled with a calendar or before calendars were recorded.
+# Stations without hours (kind 'unknown') have nothing to recompile.
+def _may_be_stale(t: str) -> str:
+    return f"""{t}opening_hours IS NOT NULL AND ({t}hours_calendar IS DISTINCT FROM 'none'
+       OR ({t}hours_kind = 'dated' AND ({t}hours_valid_until IS NULL
+                                        OR {t}hours_valid_until < %(before)s)))"""
+
+HOURS_TO_REFRESH = f"""
+SELECT id, code, NULL AS seq, opening_hours, timezone, host_type, official_workdays,
+       hours_kind, hours_valid_until, hours_calendar
+FROM station WHERE {_may_be_stale('')}
+ORDER BY id
 """
 
-# Every compiled column, the kind included: a rule marked for recompilation by a
-# migration may come back weekly.
-REFRESH_PERIODS = """
-UPDATE station SET hours_kind = %(hours_kind)s, open_minutes = %(open_minutes)s::int4multirange,
+STOP_HOURS_TO_REFRESH = f"""
+SELECT st.id, s.code, st.seq, st.opening_hours, s.timezone, s.host_type, s.official_workdays,
+       st.hours_kind, st.hours_valid_until, st.hours_calendar
+FROM station_stop st JOIN station s ON s.id = st.station_id
+WHERE {_may_be_stale('st.')}
+ORDER BY st.id
+"""
+
+
+def _refresh(table: str) -> str:
+    """Store a recompilation of one row of ``table`` (unless its rule was edited
+    meanwhile) and say whether the answer changed between now and the end of both
+    compilations, and whether the known horizon grew.  Only stations store unknown
+    stretches (a mobile stop always has hours)."""
+    unknown = "unknown_periods" if table == "station" else "NULL::tstzmultirange"
+    new_unknown = "t.unknown_periods" if table == "station" else "NULL::tstzmultirange"
+    set_unknown = ("unknown_periods = %(unknown_periods)s::tstzmultirange,"
+                   if table == "station" else "")
+    window = ("tstzmultirange(tstzrange(%(now)s, greatest(%(now)s, "
+              "least(old.hours_valid_until, t.hours_valid_until))))")
+    return f"""
+WITH old AS (
+    SELECT id, hours_kind, open_minutes, open_periods, {unknown} AS unknown_periods,
+           hours_valid_until
+    FROM {table}
+    WHERE id = %(id)s AND opening_hours = %(opening_hours)s FOR UPDATE
+)
+UPDATE {table} t SET hours_kind = %(hours_kind)s,
+       open_minutes = %(open_minutes)s::int4multirange,
        open_periods = %(open_periods)s::tstzmultirange,
-       unknown_periods = %(unknown_periods)s::tstzmultirange,
-       hours_valid_until = %(hours_valid_until)s
-WHERE code = %(code)s AND opening_hours = %(opening_hours)s
+       {set_unknown}
+       hours_valid_until = %(hours_valid_until)s, hours_calendar = %(hours_calendar)s
+FROM old WHERE t.id = old.id
+RETURNING (old.hours_kind IS DISTINCT FROM t.hours_kind
+           OR old.open_minutes IS DISTINCT FROM t.open_minutes
+           OR (coalesce(old.open_periods, '{{}}') * {window})
+              IS DISTINCT FROM (coalesce(t.open_periods, '{{}}') * {window})
+           OR (coalesce(old.unknown_periods, '{{}}') * {window})
+              IS DISTINCT FROM (coalesce({new_unknown}, '{{}}') * {window})) AS changed,
+          coalesce(t.hours_valid_until > old.hours_valid_until, false) AS extended
 """
 
-# The same for the stops of mobile stations (their hours are compiled the same way).
-DATED_STOP_HOURS = """
-SELECT st.id, st.opening_hours, s.timezone FROM station_stop st
-JOIN station s ON s.id = st.station_id
-WHERE st.hours_kind = 'dated'
-  AND (st.hours_valid_until IS NULL OR st.hours_valid_until < %(before)s)
-"""
 
-REFRESH_STOP_PERIODS = """
-UPDATE station_stop SET open_periods = %(open_periods)s::tstzmultirange,
-       hours_valid_until = %(hours_valid_until)s
-WHERE id = %(id)s AND opening_hours = %(opening_hours)s
-"""
+REFRESH_HOURS = _refresh("station")
+REFRESH_STOP_HOURS = _refresh("station_stop")

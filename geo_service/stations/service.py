@@ -20,6 +20,12 @@ from psycopg.rows import dict_row
 
 from geo_service.audit import set_actor
 from geo_service.auth import Principal
+from geo_service.calendar_hours import (
+    NO_CALENDAR,
+    calendar_open_state,
+    compile_station_hours,
+    follows_workdays,
+)
 from geo_service.catalogue import (
     OPERATIONAL,
     TEN_ONES_MASK,
@@ -38,7 +44,6 @@ from geo_service.errors import (
     VersionConflict,
     invalid,
 )
-from geo_service.hours import compile_hours, open_state
 from geo_service.links import station_links
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.schemas import STATION_FIELDS
@@ -135,9 +140,11 @@ async def nearest_results(conn: AsyncConnection[Any], p: NearestParams,
 
 
 @functools.lru_cache(maxsize=8192)
-def _next_change(expr: str, tz: str, minute: dt.datetime) -> dt.datetime | None:
-    """Next change of a rule from a whole minute; rules are minute-granular, so exact."""
-    return open_state(expr, tz, minute)[1]
+def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime) -> dt.datetime | None:
+    """Next change of a rule from a whole minute; rules are minute-granular, so exact.
+
+    With the station's calendar, like its stored hours, so the two agree."""
+    return calendar_open_state(expr, tz, minute, workdays=workdays)[1]
 
 
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str, Any]:
@@ -151,7 +158,9 @@ def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str
         # A mobile station at a stop changes when it leaves the stop.
         stop = row.get("current_stop")
         hours = stop["opening_hours"] if stop else row["opening_hours"]
-        next_change = _next_change(hours, row["timezone"], at.replace(second=0, microsecond=0))
+        workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
+        next_change = _next_change(hours, row["timezone"], workdays,
+                                   at.replace(second=0, microsecond=0))
     row["open_now"] = is_open
     row["next_change"] = next_change
     row.setdefault("current_stop", None)
@@ -209,17 +218,20 @@ UNKNOWN_HOURS_COLUMNS: dict[str, Any] = {
 
 
 def compiled_hours_columns(
-    expr: str | None, tz: str, *, now: dt.datetime | None = None
+    expr: str | None, tz: str, *, now: dt.datetime | None = None, workdays: bool = False
 ) -> dict[str, Any]:
-    """The stored, SQL-testable forms of an opening_hours rule (multirange literals).
+    """The stored, SQL-testable forms of an opening_hours rule (multirange literals),
+    compiled with the official calendar of the zone's country (``calendar_hours``) and
+    the label of that calendar, so a refresh can tell when a new one makes it stale.
 
     ``None`` (hours unknown) compiles to :data:`UNKNOWN_HOURS_COLUMNS` rather than to
     a guess; a dated rule also stores its ``unknown`` stretches so open-now can say
     "unknown" there instead of "closed".
     """
     if expr is None:
-        return dict(UNKNOWN_HOURS_COLUMNS)
-    compiled = compile_hours(expr, tz, now=now)
+        return {**UNKNOWN_HOURS_COLUMNS, "hours_calendar": NO_CALENDAR}
+    station_hours = compile_station_hours(expr, tz, now=now, workdays=workdays)
+    compiled = station_hours.compiled
     dated = compiled.kind == "dated"
     return {
         "hours_kind": compiled.kind,
@@ -228,6 +240,7 @@ def compiled_hours_columns(
         "unknown_periods": _tstz_ranges(compiled.unknown) if dated and compiled.unknown
                            else None,
         "hours_valid_until": compiled.valid_until,
+        "hours_calendar": station_hours.label,
     }
 
 
@@ -235,7 +248,9 @@ def to_record(body: dict[str, Any], crs: Crs, *, now: dt.datetime | None = None)
     """Validated body → the column values written to ``station`` (WGS-84, compiled hours)."""
     rec = dict(body)
     rec["lon"], rec["lat"] = to_wgs84(rec["lon"], rec["lat"], crs)
-    rec.update(compiled_hours_columns(rec["opening_hours"], rec["timezone"], now=now))
+    workdays = follows_workdays(str(rec["host_type"]), rec.get("official_workdays"))
+    rec.update(compiled_hours_columns(rec["opening_hours"], rec["timezone"], now=now,
+                                      workdays=workdays))
     rec["amenity_mask"] = amenity_mask(rec.pop("amenities", []))
     for key in ("host_type", "status"):
         rec[key] = str(getattr(rec[key], "value", rec[key]))
