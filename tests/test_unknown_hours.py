@@ -124,7 +124,10 @@ def test_refresh_skips_no_hours_and_fills_unknown_periods(db: psycopg.Connection
 
     insert_stations(db, [station_body("NOHOURS", *P, opening_hours=None),
                          station_body("FALLBACK", P[0] + 0.01, P[1],
-                                      opening_hours="Mo-Fr 08:00-18:00 || unknown")])
+                                      opening_hours="Mo-Fr 08:00-18:00 || unknown",
+                                      # Not on the official calendar: a full-year horizon
+                                      # (with it, hours stop where the calendar does).
+                                      official_workdays=False)])
     # What migration 0007 does to rules stored before it: horizon set to now, no periods.
     db.execute("UPDATE station SET hours_valid_until = now(), unknown_periods = NULL "
                "WHERE code = 'FALLBACK'")
@@ -141,7 +144,9 @@ def test_patch_hours_to_null_and_back(client: TestClient, keys: dict[str, str],
     """Null clears the hours (with the version check, like any edit); the change feed
     carries the change; a rule brings open-now back."""
     admin = {"Authorization": keys["admin"]}
-    r = client.post("/v1/stations", json=station_body("P-1", *P), headers=admin)
+    # Off the official calendar, so Mo-Fr hours below stay a weekly pattern.
+    r = client.post("/v1/stations", json=station_body("P-1", *P, official_workdays=False),
+                    headers=admin)
     assert r.status_code == 201, r.text
     cursor = client.get("/v1/feeds/changes").json()["next_cursor"]
     r = client.patch("/v1/stations/P-1", json={"opening_hours": None}, headers=admin)
@@ -356,7 +361,9 @@ def test_migration_marks_old_rules_for_recompilation_and_downgrades(server_url: 
             rows = conn.execute("SELECT code, hours_kind, hours_valid_until <= now() "
                                 "FROM station ORDER BY code").fetchall()
             assert rows == [("OLD-A", "dated", True), ("OLD-B", "weekly", None)]
-            assert refresh_dated_hours(conn) == 1
+            # Both: 0008 records the calendar each row is compiled with, so every row
+            # stored before it is compiled again once.
+            assert refresh_dated_hours(conn) == 2
             assert conn.execute("SELECT hours_kind, NOT isempty(unknown_periods) FROM station "
                                 "WHERE code = 'OLD-A'").fetchone() == ("dated", True)
             conn.execute("UPDATE station SET opening_hours = NULL, hours_kind = 'unknown', "
