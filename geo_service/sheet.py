@@ -42,6 +42,7 @@ from geo_service.errors import clip
 from geo_service.hours import HoursError, validate_hours
 from geo_service.hours_cn import ChineseHoursError, to_osm
 from geo_service.imports.readers import normalise_header
+from geo_service.schemas import REQUIRED_STATION_FIELDS
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,6 @@ class Column:
     note: str
     values: str = ""
     aliases: tuple[str, ...] = ()
-    required: bool = False
     choices: tuple[str, ...] = ()
     width: int = 12
 
@@ -110,9 +110,9 @@ _EXTRAS = tuple(a for a in AMENITIES if not a.ten_ones)
 SHEET_COLUMNS: tuple[Column, ...] = (
     Column("code", "站点编码", "stable id of the station: letters, digits, - _ . (e.g. SY-0001); "
            "a row with a known code updates that station", aliases=("编号", "站点编号", "编码"),
-           required=True, width=14),
+           width=14),
     Column("name", "站点名称", "name as shown to workers", aliases=("名称", "站点", "驿站名称"),
-           required=True, width=30),
+           width=30),
     Column("district_ref", "所属区县", "district name (as in the admin areas, e.g. 吉阳区) or its "
            "6-digit code; checked against the point's district",
            aliases=("区县", "所属区", "区县名称"), width=12),
@@ -122,20 +122,20 @@ SHEET_COLUMNS: tuple[Column, ...] = (
            "district)", width=12),
     Column("address", "详细地址", "address", aliases=("地址",), width=36),
     Column("lon", "经度", "longitude in decimal degrees (e.g. 109.512)", aliases=("longitude",),
-           required=True, width=13),
+           width=13),
     Column("lat", "纬度", "latitude in decimal degrees (e.g. 18.252)", aliases=("latitude",),
-           required=True, width=13),
+           width=13),
     Column("crs", "坐标系", "coordinate system of this row's 经度/纬度", CRS_TEXT,
            aliases=("坐标类型", "坐标系统", "coord_type"),
            choices=tuple(CRS_CHOICES.values()), width=10),
     Column("host_type", "建设类型", "who hosts the station", "、".join(HOST_TYPE_ZH.values()),
-           aliases=("站点类型", "类型", "建设方式"), required=True,
+           aliases=("站点类型", "类型", "建设方式"),
            choices=tuple(HOST_TYPE_ZH.values()), width=14),
     Column("status", "状态", "state of the station; blank = 开放 for a new station, unchanged "
            "for a known one", "、".join(STATUS_ZH.values()), aliases=("站点状态", "运行状态"),
            choices=tuple(STATUS_ZH.values()), width=10),
     Column("opening_hours", "开放时间", "opening hours: OSM syntax or a Chinese form (see below)",
-           aliases=("营业时间", "服务时间", "开放时段"), required=True, width=30),
+           aliases=("营业时间", "服务时间", "开放时段"), width=30),
     Column("phone", "联系电话", "phone number", aliases=("电话", "联系方式"), width=16),
     *_TEN,
     Column("extras", "其他设施", "amenities beyond the ten ones, separated by 、",
@@ -145,6 +145,17 @@ SHEET_COLUMNS: tuple[Column, ...] = (
     Column("sample", "示例数据", "是 only for made-up sample stations", YES_NO_TEXT,
            choices=("是", "否"), width=10),
 )
+
+def is_required(column: Column) -> bool:
+    """Whether a new station must have this column (the API's required fields)."""
+    return column.key in ("code", *REQUIRED_STATION_FIELDS)
+
+
+def header_cell(column: Column) -> str:
+    """The header as the template and the export write it: ``*`` when required (the
+    importer ignores the mark)."""
+    return column.header + ("*" if is_required(column) else "")
+
 
 #: Chinese names for the remaining station fields, accepted on import though the
 #: template leaves them out (a richer ledger may have them).
@@ -337,3 +348,24 @@ def to_station_row(row: dict[str, Any], present: set[str]) -> SheetRow:
                 amenities.remove(code)
         fields["amenities"] = amenities
     return out
+
+
+def export_cells(row: Mapping[str, Any]) -> list[Any]:
+    """A stored station (a feed row, WGS-84) as the sheet's cells, in column order.
+
+    Written so the importer reads back exactly what is stored: coordinates as the
+    stored doubles, hours in OSM syntax, every amenity (the ten as 是/否, the rest
+    in 其他设施), the district by name. Text is not yet guarded against formulas.
+    """
+    mask = int(row["amenity_mask"])
+    values: dict[str, Any] = {
+        "district_ref": row["district"] or row["district_code"],
+        "crs": CRS_CHOICES[Crs.WGS84],
+        "host_type": HOST_TYPE_ZH.get(row["host_type"], row["host_type"]),
+        "status": STATUS_ZH.get(row["status"], row["status"]),
+        "extras": "、".join(a.label_zh for a in _EXTRAS if mask >> a.bit & 1) or None,
+        "sample": "是" if row["sample"] else "否",
+    }
+    for a in TEN_ONES:
+        values[f"yes:{a.code}"] = "是" if mask >> a.bit & 1 else "否"
+    return [values[c.key] if c.key in values else row.get(c.key) for c in SHEET_COLUMNS]

@@ -113,6 +113,10 @@ _DERIVED = {
 _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
            "district_code", "street", "street_code", "host_type", "opening_hours")
 _NOT_COMPARED = HOURS_COLUMNS
+# A point is unchanged within 1e-9 degrees (0.1 mm): a spreadsheet writes a double in
+# 15-16 significant digits, which may miss the stored one by its last bit, and a
+# re-imported export must not count every station as moved.
+_SAME_POINT = "ST_AsBinary(ST_SnapToGrid({}.geog::geometry, 1e-9))"
 
 
 def upsert(present: set[str], amenity_bits: int | None = None) -> str:
@@ -148,9 +152,9 @@ ON CONFLICT (code) DO UPDATE SET
     {deleted}
     version = s.version + 1,
     updated_at = now()
-WHERE ({", ".join(old[c] for c in compared)}, ST_AsBinary(s.geog::geometry))
+WHERE ({", ".join(old[c] for c in compared)}, {_SAME_POINT.format("s")})
       IS DISTINCT FROM
-      ({", ".join(new[c] for c in compared)}, ST_AsBinary(EXCLUDED.geog::geometry))
+      ({", ".join(new[c] for c in compared)}, {_SAME_POINT.format("EXCLUDED")})
 RETURNING (xmax = 0) AS inserted
 """
 
