@@ -46,8 +46,15 @@ _READ = (*COLUMNS, *SHEET_KEYS)
 _CODES = ("province_code", "city_code", "district_code", "street_code", "phone", "code")
 
 
+#: First characters our exports guard with a leading ``'`` (see export_formats.neutralise).
+_GUARDED = ("=", "+", "-", "@")
+
+
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     row = clean_row(raw, flags=())  # yes/no cells are read by sheet.to_station_row
+    for key, value in row.items():
+        if isinstance(value, str) and value[:1] == "'" and value[1:2] in _GUARDED:
+            row[key] = value[1:]  # an export's formula guard ('+86 ...), not the value
     if "amenities" in row:
         text = str(row["amenities"]).replace(",", ";").replace("|", ";")
         row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
