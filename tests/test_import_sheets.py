@@ -24,7 +24,10 @@ from openpyxl import load_workbook
 from geo_service.catalogue import TEN_ONES, amenity_codes
 from geo_service.cli import main as cli_main
 from geo_service.coords import Crs, from_wgs84
+from geo_service.imports.readers import normalise_header
 from geo_service.seed import load_seed
+from geo_service.sheet import header_aliases, parse_crs, yes_no
+from geo_service.stations import importer
 from tests.conftest import SEED
 
 DATA = Path(__file__).parent / "data"
@@ -320,3 +323,62 @@ def test_union_export_of_converted_coordinates_reimports_unchanged(
             assert b"'+86 898 88881234" in exported
         r = _post(client, keys["admin"], exported, f"u.{fmt}")
         assert r.status_code == 200 and r.json()["unchanged"] == 1, (fmt, r.text)
+
+
+@pytest.mark.parametrize(("given", "key"), [
+    ("站点编码", "code"), ("*站点编码", "code"), ("站点编码*", "code"), ("编号", "code"),
+    (" 站点 名称 ", "name"), ("经度(°)", "lon"), ("经度（°）", "lon"), ("纬度【度】", "lat"),
+    ("＊开放时间", "opening_hours"), ("营业时间", "opening_hours"), ("坐标系", "crs"),
+    ("所属区县", "district_ref"), ("建设类型", "host_type"), ("微波炉", "yes:microwave"),
+    ("其他设施", "extras"), ("面积(㎡)", "floor_area_m2"), ("ｃｏｄｅ", "code"), ("Code", "code"),
+    ("opening_hours", "opening_hours"), ("桑拿", None),
+])
+def test_header_matching(given: str, key: str | None) -> None:
+    norm = normalise_header(given)
+    # an alias, else an English column's own name (normalised the same way)
+    assert header_aliases().get(norm, norm if norm in importer.COLUMNS else None) == key
+
+
+@pytest.mark.parametrize(("cell", "value"), [
+    ("是", True), ("否", False), ("有", True), ("无", False), ("√", True), ("×", False),
+    ("✓", True), ("✗", False), ("✔", True), ("✘", False), ("1", True), ("0", False),
+    (1, True), (0, False), (1.0, True), ("Y", True), ("n", False), ("YES", True),
+    ("no", False), ("true", True), ("FALSE", False), ("", False), (None, False),
+    (" 是 ", True), (True, True),
+])
+def test_yes_no_cells(cell: Any, value: bool) -> None:
+    assert yes_no(cell) is value
+
+
+@pytest.mark.parametrize("cell", ["也许", "2", "有的", 3])
+def test_yes_no_refuses_the_rest(cell: Any) -> None:
+    with pytest.raises(ValueError, match="是/否"):
+        yes_no(cell)
+
+
+@pytest.mark.parametrize(("cell", "crs"), [
+    ("WGS-84", Crs.WGS84), ("wgs84", Crs.WGS84), ("GPS", Crs.WGS84), ("GCJ-02", Crs.GCJ02),
+    ("gcj02", Crs.GCJ02), ("火星坐标", Crs.GCJ02), ("高德", Crs.GCJ02), ("腾讯", Crs.GCJ02),
+    ("BD-09", Crs.BD09), ("BD09", Crs.BD09), ("百度", Crs.BD09), ("ＧＣＪ－０２", Crs.GCJ02),
+])
+def test_coordinate_system_cells(cell: str, crs: Crs) -> None:
+    assert parse_crs(cell) is crs
+
+
+def test_file_level_crs_and_duplicate_headers(
+    client: TestClient, keys: dict[str, str], db: psycopg.Connection[Any]
+) -> None:
+    gcj = from_wgs84(109.47, 18.29, Crs.GCJ02)
+    sheet = (f"站点编码,站点名称,经度,纬度,坐标系,建设类型,开放时间\n"
+             f"F-1,站一,{gcj[0]!r},{gcj[1]!r},,工会自建,24小时\n"  # blank: the file's choice
+             f"F-2,站二,109.47,18.29,WGS-84,工会自建,24小时\n")
+    r = _post(client, keys["admin"], sheet.encode(), "s.csv", crs="gcj02")
+    assert r.status_code == 200, r.text
+    points = db.execute("SELECT ST_X(geog::geometry), ST_Y(geog::geometry) FROM station "
+                        "ORDER BY code").fetchall()
+    for lon, lat in points:
+        assert abs(lon - 109.47) < 1e-6 and abs(lat - 18.29) < 1e-6
+    both = "站点编码,站点名称,经度,纬度,建设类型,开放时间,营业时间\n"
+    r = _post(client, keys["admin"], both.encode(), "s.csv")
+    assert r.status_code == 422
+    assert "开放时间 and 营业时间 both give opening_hours" in r.text
