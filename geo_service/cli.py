@@ -59,6 +59,10 @@ def _print_report(report: dict[str, Any]) -> None:
     for d in report["likely_duplicates"]:
         print(f"  likely duplicate: {d['code']} ~ {d['other_code']} ({d['distance_m']} m): "
               f"{d['name']} / {d['other_name']}")
+    for k in report.get("skipped", []):
+        print(f"  row {k['row']} [{k['code']}] skipped: {k['reason']}")
+    for h in report.get("converted_hours", []):
+        print(f"  row {h['row']} [{h['code']}] 开放时间 {h['given']!r} -> {h['opening_hours']!r}")
 
 
 async def _import_file(url: str, path: Path, args: argparse.Namespace,

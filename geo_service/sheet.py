@@ -280,16 +280,22 @@ def _hours(value: Any, out: SheetRow) -> Any:
     """OSM as it is; a Chinese form converted (the original kept for the report)."""
     if not isinstance(value, str) or value.isascii():
         return value  # OSM or garbage: the model's validator names the problem
-    try:
-        return validate_hours(value)
-    except HoursError as exc:
-        osm_error = str(exc)
+    osm_error = ""
+    if '"' in value:  # OSM with a quoted comment ("24小时开放") is OSM; else skip the parser
+        try:
+            return validate_hours(value)
+        except HoursError as exc:
+            osm_error = str(exc)
     try:
         converted = to_osm(value)
     except ChineseHoursError as exc:
         # OSM day names in it: the OSM parser's message says more than ours
-        raise ValueError(osm_error if re.search(r"\b(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)\b", value)
-                         else str(exc)) from None
+        if not osm_error and re.search(r"\b(?:Mo|Tu|We|Th|Fr|Sa|Su|PH)\b", value):
+            try:
+                validate_hours(value)
+            except HoursError as osm:
+                osm_error = str(osm)
+        raise ValueError(osm_error or str(exc)) from None
     out.hours_given = value
     return converted
 

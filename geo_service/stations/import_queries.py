@@ -40,7 +40,12 @@ LEFT JOIN admin_area a ON a.level = 'district'
 ORDER BY r.rownum, a.code
 """
 
-SET_DISTRICT = "UPDATE _imp SET district_code = %s, district = %s WHERE rownum = %s"
+# One statement for all rows (one UPDATE per row would scan _imp once per row).
+SET_DISTRICT = """
+UPDATE _imp i SET district_code = u.code, district = u.name
+FROM unnest(%(codes)s::text[], %(names)s::text[], %(rows)s::int[]) AS u(code, name, rownum)
+WHERE i.rownum = u.rownum
+"""
 
 PLACE = """
 CREATE TEMP TABLE _adm ON COMMIT DROP AS

@@ -221,7 +221,8 @@ async def _resolve_districts(
         else:
             updates.append((candidates[0][0], candidates[0][1], rownum))
     if updates:
-        await cur.executemany(iq.SET_DISTRICT, updates)
+        codes, names, rownums = map(list, zip(*updates, strict=True))
+        await cur.execute(iq.SET_DISTRICT, {"codes": codes, "names": names, "rows": rownums})
 
 
 async def _write(
