@@ -131,8 +131,9 @@ SHEET_COLUMNS: tuple[Column, ...] = (
     Column("host_type", "建设类型", "who hosts the station", "、".join(HOST_TYPE_ZH.values()),
            aliases=("站点类型", "类型", "建设方式"),
            choices=tuple(HOST_TYPE_ZH.values()), width=14),
-    Column("status", "状态", "state of the station; blank = 开放 for a new station, unchanged "
-           "for a known one", "、".join(STATUS_ZH.values()), aliases=("站点状态", "运行状态"),
+    Column("status", "状态", "state of the station; blank = 开放 (a file without this "
+           "column leaves known stations' states alone)", "、".join(STATUS_ZH.values()),
+           aliases=("站点状态", "运行状态"),
            choices=tuple(STATUS_ZH.values()), width=10),
     Column("opening_hours", "开放时间", "opening hours: OSM syntax or a Chinese form (see below)",
            aliases=("营业时间", "服务时间", "开放时段"), width=30),

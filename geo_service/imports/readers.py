@@ -100,8 +100,13 @@ def _check_header(
             cols.append(key if h else "")
     unknown = [g for g, c in zip(given, cols, strict=True) if c and c not in columns]
     missing = [c for c in required if c not in cols]
+    # a missing column also by the first name the room's aliases give it (站点编码)
+    labels: dict[str, str] = {}
+    for alias, key in (aliases or {}).items():
+        labels.setdefault(key, alias)
     problems = [(clip(c), "unknown column") for c in unknown[:20]] + [
-        (c, "required column missing") for c in missing]
+        (c, f"required column missing ({labels[c]})" if c in labels
+         else "required column missing") for c in missing]
     seen: dict[str, str] = {}
     for g, c in zip(given, cols, strict=True):
         if c in seen:
