@@ -77,6 +77,25 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
 
 
+#: The host types in Chinese, as union ledgers, maps and the import template name them.
+HOST_TYPE_ZH: dict[HostType, str] = {
+    HostType.UNION_BUILT: "工会自建",
+    HostType.PARTY_SERVICE_CENTRE: "党群服务中心",
+    HostType.SANITATION_DEPOT: "环卫作息点",
+    HostType.ENTERPRISE: "企业",
+    HostType.BANK_BRANCH: "银行网点",
+    HostType.VOLUNTEER: "志愿服务点",
+    HostType.MOBILE: "流动驿站",
+}
+#: The statuses in Chinese (the import template's 状态 column and the maps).
+STATUS_ZH: dict[Status, str] = {
+    Status.PLANNED: "筹建中",
+    Status.OPEN: "开放",
+    Status.TEMPORARILY_CLOSED: "暂停开放",
+    Status.CLOSED: "已关闭",
+    Status.DUPLICATE: "重复",
+}
+
 #: Statuses a courier may be shown by default: the station exists and serves
 #: (a temporarily closed one is shown, marked closed, so nobody walks there).
 OPERATIONAL: tuple[Status, ...] = (Status.OPEN, Status.TEMPORARILY_CLOSED)

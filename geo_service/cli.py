@@ -59,6 +59,10 @@ def _print_report(report: dict[str, Any]) -> None:
     for d in report["likely_duplicates"]:
         print(f"  likely duplicate: {d['code']} ~ {d['other_code']} ({d['distance_m']} m): "
               f"{d['name']} / {d['other_name']}")
+    for k in report.get("skipped", []):
+        print(f"  row {k['row']} [{k['code']}] skipped: {k['reason']}")
+    for h in report.get("converted_hours", []):
+        print(f"  row {h['row']} [{h['code']}] 开放时间 {h['given']!r} -> {h['opening_hours']!r}")
 
 
 async def _import_file(url: str, path: Path, args: argparse.Namespace,
@@ -95,6 +99,25 @@ def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     _print_report(report)
     return 0 if report["written"] or args.dry_run else 1
+
+
+def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
+    """Write the station import template (the same bytes as GET /v1/stations:template.xlsx)."""
+    import os
+
+    from geo_service.stations.template import FILENAME, template_xlsx
+
+    out = Path(args.out or FILENAME)
+    part = out.with_name(f".{out.name}.part")
+    try:
+        part.write_bytes(template_xlsx())
+        os.replace(part, out)
+    finally:
+        part.unlink(missing_ok=True)
+    print(f"wrote the station import template to {out}: fill the first sheet from row 3 "
+          "(row 2 is an example the import skips), then geo-service import stations "
+          f"{out.name}")
+    return 0
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
@@ -281,6 +304,11 @@ def build_parser() -> argparse.ArgumentParser:
         p_imp.add_argument("--crs", choices=["wgs84", "gcj02", "bd09"], default="wgs84")
         p_imp.add_argument("--dry-run", action="store_true")
         p_imp.set_defaults(func=cmd_import)
+
+    tp = sub.add_parser("template", help="write the station import template (XLSX, Chinese "
+                                         "columns, drop-downs, 说明 sheet)")
+    tp.add_argument("-o", "--out", help="file to write (default: station-import-template.xlsx)")
+    tp.set_defaults(func=cmd_template)
 
     keys = sub.add_parser("keys", help="API keys")
     ksub = keys.add_subparsers(dest="keycmd", required=True)

@@ -432,6 +432,19 @@ class ErrorCount(BaseModel):
     count: int
 
 
+class SkippedRow(BaseModel):
+    row: int = Field(description="1-based data row (header excluded)")
+    code: str
+    reason: str
+
+
+class ConvertedHours(BaseModel):
+    row: int = Field(description="1-based data row (header excluded)")
+    code: str
+    given: str = Field(description="the hours as the file wrote them (a Chinese form)")
+    opening_hours: str = Field(description="the OSM value stored")
+
+
 class ImportReport(BaseModel):
     format: str
     mode: str
@@ -454,6 +467,12 @@ class ImportReport(BaseModel):
                     "pairs as errors listed)")
     likely_duplicates: list[LikelyDuplicate] = Field(description="the first pairs found")
     likely_duplicate_count: int
+    skipped: list[SkippedRow] = Field(
+        default=[], description="station import: rows not imported on purpose (the "
+                                "template's example row, code 示例-…)")
+    converted_hours: list[ConvertedHours] = Field(
+        default=[], description="station import: Chinese opening hours (开放时间) converted "
+                                "to OSM syntax, first rows")
 
 
 class AmenityPublic(BaseModel):

@@ -30,9 +30,11 @@ from hypothesis import strategies as st
 from geo_service.coords import Crs
 from geo_service.feeds.export_formats import (
     PLATFORMS,
+    Platform,
     XlsxExport,
     build_rows,
     csv_rows,
+    headers,
     hours_zh,
 )
 from geo_service.feeds.features import station_feature
@@ -157,13 +159,21 @@ def nearest_row(hours: str, stop_hours: str | None) -> dict[str, Any]:
             "bearing_deg": 90.0, "open_sql": True, "current_stop": stop}
 
 
+def osm_column(platform: Platform) -> int:
+    """Where a platform's file holds the OSM text: 营业时间(OSM) / opening_hours, or the
+    union sheet's 开放时间 (it re-imports, so it keeps OSM)."""
+    names = headers(platform)
+    return next(i for i, h in enumerate(names)
+                if h in ("营业时间(OSM)", "opening_hours", "开放时间*", "开放时间"))
+
+
 def render_pure(hours: str, tmp: Path) -> None:
     """Every pure renderer of hours, on one value; any exception fails the test."""
     text = hours_zh(hours)
     assert isinstance(text, str) and text.strip()
     for platform in PLATFORMS.values():
         cells = build_rows([feed_row(hours)], platform)
-        assert cells[0][7] in (hours, "'" + hours)  # 营业时间(OSM) is the OSM text
+        assert cells[0][osm_column(platform)] in (hours, "'" + hours)
         assert csv_rows([feed_row(hours)], platform).endswith(b"\r\n")
     dumps(station_feature(feed_row(hours, stops=[
         {"seq": 1, "name": "站点", "opening_hours": hours, "current": True}])))
@@ -219,7 +229,7 @@ def test_corpus_in_one_xlsx_and_map_page() -> None:
         buf = io.BytesIO()
         export.save(buf)
         sheet = openpyxl.load_workbook(buf).worksheets[0]
-        osm = [r[7] for r in sheet.iter_rows(min_row=2, values_only=True)]
+        osm = [r[osm_column(platform)] for r in sheet.iter_rows(min_row=2, values_only=True)]
         assert osm == values
     page = render.stations_map(stations(values), [], Area(None, "全部地区"),
                                MapOptions(basemap=BASEMAPS["none"], at=AT[0]))

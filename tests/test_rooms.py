@@ -19,9 +19,9 @@ ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations", "area
 #: Top-level modules of the HTTP layer besides the routers: they may speak FastAPI.
 HTTP_TOP = {"main", "deps", "openapi", "security", "responses", "errors"}
 #: Pure code over plain values: no database and no web.
-PURE = ("coords.py", "hours.py", "hours_text.py", "calendars.py", "calendar_hours.py",
-        "links.py", "params.py", "paths.py", "coverage/analysis.py", "coverage/recommend.py",
-        "maps/render.py", "maps/model.py")
+PURE = ("coords.py", "hours.py", "hours_cn.py", "hours_text.py", "calendars.py",
+        "calendar_hours.py", "links.py", "params.py", "paths.py", "coverage/analysis.py",
+        "coverage/recommend.py", "maps/render.py", "maps/model.py")
 
 
 def _module(path: Path) -> str:

@@ -29,7 +29,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="bulk-upload file (CSV/XLSX) for Amap, Tencent, Baidu "
                                       "or generic use")
     p.add_argument("--platform", required=True, choices=[n.value for n in PlatformName],
-                   help="amap/tencent: GCJ-02, baidu: BD-09, generic: WGS-84 + English headers")
+                   help="amap/tencent: GCJ-02, baidu: BD-09, generic: WGS-84 + English "
+                        "headers, union: the import template's columns (edit, re-import)")
     p.add_argument("--format", choices=[f.value for f in ExportFormat],
                    help="default: the suffix of --out, else csv")
     p.add_argument("--out", help="file to write (default: the standard name, e.g. "

@@ -29,6 +29,12 @@ Columns (our choice)
     whose hours are unknown reads ``营业时间未知`` in ``营业时间`` (``hours
     unknown`` in the English ``generic`` file) and has an empty OSM cell: there
     is no rule, and no OSM consumer should parse a sentence as one.
+
+``union``: the union office's own ledger
+    The columns of the station import template (:mod:`geo_service.sheet`:
+    站点编码, 站点名称, 所属区县 ... the ten ones as 是/否, 其他设施), WGS-84,
+    values as stored (coordinates unrounded, hours in OSM syntax), so the file
+    can be edited and imported again and only the edited stations change.
     ``分类`` is a label in the platform's own category style
     ("生活服务;工会服务站点"); platforms map categories to their own taxonomy at
     upload (or in review), so it is a hint, not a code. ``站点编码`` is our
@@ -68,6 +74,7 @@ from geo_service.coords import Crs, from_wgs84_array
 from geo_service.feeds.features import SAMPLE_NOTE, amenity_items, utc_iso
 from geo_service.hours_text import hours_label
 from geo_service.hours_text import hours_zh as hours_zh  # re-exported (tests, doctest)
+from geo_service.sheet import SHEET_COLUMNS, export_cells, header_cell
 
 Cell = str | float | int | dt.date | None
 Row = Mapping[str, Any]
@@ -86,6 +93,7 @@ class PlatformName(StrEnum):
     TENCENT = "tencent"
     BAIDU = "baidu"
     GENERIC = "generic"
+    UNION = "union"
 
 
 class ExportFormat(StrEnum):
@@ -112,6 +120,8 @@ PLATFORMS: dict[PlatformName, Platform] = {p.name: p for p in (
     Platform(PlatformName.BAIDU, "百度地图 Baidu Maps", Crs.BD09, "bd09ll", "生活服务;公共设施"),
     Platform(PlatformName.GENERIC, "generic", Crs.WGS84, "wgs84",
              "outdoor workers' rest station (工会户外劳动者服务站点)", english=True),
+    Platform(PlatformName.UNION, "工会台账 union ledger (the import template's columns)",
+             Crs.WGS84, "wgs84", ""),
 )}
 
 CRS_NAMES = {Crs.WGS84: "WGS-84 (EPSG:4326, GPS)",
@@ -144,7 +154,9 @@ _STATUS_ZH = {"open": "营业", "temporarily_closed": "暂停开放"}
 
 
 def headers(platform: Platform) -> list[str]:
-    """The header row in the platform's language."""
+    """The header row in the platform's language (``union``: the import template's)."""
+    if platform.name is PlatformName.UNION:
+        return [header_cell(c) for c in SHEET_COLUMNS]
     return [en if platform.english else zh for _, zh, en in COLUMNS]
 
 
@@ -192,6 +204,8 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
     """One batch of feed rows as cells in :data:`COLUMNS` order, coordinates converted."""
     if not rows:
         return []
+    if platform.name is PlatformName.UNION:  # stored values, so a re-import changes nothing
+        return [[_text(v) if isinstance(v, str) else v for v in export_cells(r)] for r in rows]
     lon, lat = from_wgs84_array(np.fromiter((r["lon"] for r in rows), np.float64, len(rows)),
                                 np.fromiter((r["lat"] for r in rows), np.float64, len(rows)),
                                 platform.crs)
@@ -227,19 +241,20 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
 
 
 
-def _csv_value(value: Cell) -> Cell:
+def _csv_value(value: Cell, exact: bool = False) -> Cell:
     if isinstance(value, float):
-        return f"{value:.{COORD_DECIMALS}f}"
+        return repr(value) if exact else f"{value:.{COORD_DECIMALS}f}"
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
 
 
-def encode_csv(cells: Sequence[Sequence[Cell]]) -> bytes:
-    """Rows as UTF-8 CSV with CRLF line ends (RFC 4180, what Excel writes)."""
+def encode_csv(cells: Sequence[Sequence[Cell]], exact: bool = False) -> bytes:
+    """Rows as UTF-8 CSV with CRLF line ends (RFC 4180, what Excel writes); ``exact``
+    writes numbers in full (the shortest text that reads back the same double)."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\r\n")
-    writer.writerows([_csv_value(v) for v in row] for row in cells)
+    writer.writerows([_csv_value(v, exact) for v in row] for row in cells)
     return buf.getvalue().encode()
 
 
@@ -250,7 +265,7 @@ def csv_header(platform: Platform) -> bytes:
 
 def csv_rows(rows: Sequence[Row], platform: Platform) -> bytes:
     """One batch of feed rows as CSV lines."""
-    return encode_csv(build_rows(rows, platform))
+    return encode_csv(build_rows(rows, platform), exact=platform.name is PlatformName.UNION)
 
 
 #: Rows an Excel sheet holds besides its header row.
@@ -288,8 +303,10 @@ class XlsxExport:
         self._book = Workbook(write_only=True)
         self._sheet = self._book.create_sheet(DATA_SHEET)
         self._sheet.freeze_panes = "A2"
-        for i, key in enumerate(KEYS, start=1):
-            self._sheet.column_dimensions[get_column_letter(i)].width = _WIDTHS.get(key, 14)
+        widths = ([c.width for c in SHEET_COLUMNS] if platform.name is PlatformName.UNION
+                  else [_WIDTHS.get(key, 14) for key in KEYS])
+        for i, width in enumerate(widths, start=1):
+            self._sheet.column_dimensions[get_column_letter(i)].width = width
         bold = Font(bold=True)
         head = []
         for title in headers(platform):
@@ -328,8 +345,12 @@ class XlsxExport:
             ("生成时间 Generated at", f"{utc_iso(self.generated_at)} (北京时间 {local})"),
             ("站点数 Stations", f"{self.rows} (open and temporarily closed only)"),
             ("筛选 Filters", ", ".join(f"{k}={v}" for k, v in self.filters.items()) or "none"),
-            ("分类 Category", f"{p.category}: a hint; the platform maps it to its own "
-                              "categories at upload"),
+            *([("分类 Category", f"{p.category}: a hint; the platform maps it to its own "
+                                 "categories at upload")] if p.category else []),
+            *([("导入 Re-import", "the columns of the station import template: edit and "
+                                 "import this file again (POST /v1/stations:import or "
+                                 "geo-service import stations); unchanged rows stay unchanged")]
+              if p.name is PlatformName.UNION else []),
             ("站点编码 Station code", "stable id: map it to the platform's id column so a "
                                      "re-upload updates instead of duplicating"),
             ("公式防护 Formula guard", "text starting with = + - @ is prefixed with '"),

@@ -1,7 +1,8 @@
 """HTTP for platform bulk-upload exports: ``GET /v1/exports/{platform}.{fmt}``.
 
-Amap, Tencent, Baidu (their Chinese upload columns and coordinate systems) or
-``generic`` (English headers, WGS-84), as CSV or XLSX; see
+Amap, Tencent, Baidu (their Chinese upload columns and coordinate systems),
+``generic`` (English headers, WGS-84) or ``union`` (the import template's columns,
+to edit and re-import), as CSV or XLSX; see
 :mod:`geo_service.feeds.export_formats` for the columns and why.
 
 CSV is streamed from a server-side cursor as it is read, so memory stays flat
@@ -96,7 +97,9 @@ async def _file_chunks(f: IO[bytes]) -> AsyncIterator[bytes]:
     summary="Bulk-upload file of the published stations for Amap, Tencent, Baidu or generic use",
     description="CSV (UTF-8 with BOM) or XLSX with the columns the platforms' POI upload "
                 "templates take (Chinese headers; English for `generic`), coordinates in the "
-                "platform's system: Amap/Tencent GCJ-02, Baidu BD-09, generic WGS-84.",
+                "platform's system: Amap/Tencent GCJ-02, Baidu BD-09, generic WGS-84. "
+                "`union`: the station import template's Chinese columns (WGS-84, stored "
+                "values), to edit and import again with `POST /v1/stations:import`.",
     responses=_RESPONSES,
     response_class=Response,  # the 200 media types are the two declared above, not JSON
 )

@@ -14,6 +14,10 @@ import csv
 import datetime as dt
 import io
 import json
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -62,24 +66,96 @@ def decode_csv(data: bytes) -> str:
                         [("file", "unknown text encoding")]) from None
 
 
+def normalise_header(text: str) -> str:
+    """A header cell as matched against aliases: NFKC (full-width letters and brackets
+    become plain), no spaces or ``*`` required markers, no bracketed unit, lower case.
+
+    >>> normalise_header(" *经度（°）")
+    '经度'
+    """
+    norm = unicodedata.normalize("NFKC", text)
+    norm = re.sub(r"\([^)]*\)|\[[^\]]*\]|【[^】]*】", "", norm)
+    return re.sub(r"[\s*]", "", norm).lower()
+
+
 def _check_header(
-    header: list[str], columns: tuple[str, ...], required: tuple[str, ...]
+    header: list[str], columns: tuple[str, ...], required: tuple[str, ...],
+    aliases: Mapping[str, str] | None = None, names: dict[str, str] | None = None,
 ) -> list[str]:
-    cols = [h.strip() for h in header]
-    unknown = [c for c in cols if c and c not in columns]
+    """The row key of each header cell; unknown, missing and duplicate columns refused.
+
+    Without ``aliases`` a header must be a column's own name. With them (a room's
+    other names for its columns, keyed by a normaliser's output), each header is
+    normalised first and may be either; ``names`` then receives, for each key,
+    the header as the file wrote it, so problems can name the column the person sees.
+    """
+    given = [h.strip() for h in header]
+    if aliases is None:
+        cols = given
+    else:
+        cols = []
+        for h in given:
+            norm = normalise_header(h)
+            key = aliases.get(norm, norm if norm in columns else h)
+            cols.append(key if h else "")
+    unknown = [g for g, c in zip(given, cols, strict=True) if c and c not in columns]
     missing = [c for c in required if c not in cols]
+    # a missing column also by the first name the room's aliases give it (站点编码)
+    labels: dict[str, str] = {}
+    for alias, key in (aliases or {}).items():
+        labels.setdefault(key, alias)
     problems = [(clip(c), "unknown column") for c in unknown[:20]] + [
-        (c, "required column missing") for c in missing]
-    if len(set(cols)) != len(cols):
-        problems.append(("header", "duplicate column names"))
+        (c, f"required column missing ({labels[c]})" if c in labels
+         else "required column missing") for c in missing]
+    seen: dict[str, str] = {}
+    for g, c in zip(given, cols, strict=True):
+        if c in seen:
+            problems.append(("header", f"duplicate column: {clip(seen[c])} and {clip(g)} "
+                                       f"both give {c}" if seen[c] != g
+                             else "duplicate column names"))
+        seen.setdefault(c, g)
     if problems:
         raise FileError("header: " + "; ".join(f"{c}: {p}" for c, p in problems), problems)
+    if names is not None:
+        names.update((c, g) for c, g in seen.items() if c)
     return cols
 
 
 def _too_many(max_rows: int) -> FileError:
     return FileError(f"more than {max_rows} rows; split the file",
                      [("file", f"at most {max_rows} rows per import")])
+
+
+@dataclass
+class Table:
+    """A file's rows, the columns it has, and each column's header as the file wrote it."""
+
+    rows: list[dict[str, Any]]
+    present: set[str]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def read_table(
+    data: bytes, fmt: Format, max_rows: int, columns: tuple[str, ...],
+    required: tuple[str, ...], limits: Limits = DEFAULT_LIMITS,
+    aliases: Mapping[str, str] | None = None,
+) -> Table:
+    """Parse a file into raw row dicts keyed by ``columns``; see :func:`read_rows`.
+
+    ``aliases`` (normalised header → column, :func:`normalise_header`) lets a room
+    accept other names for its columns, such as the Chinese headers of a union
+    office's spreadsheet; ``Table.headers`` says which header gave each column.
+    """
+    names: dict[str, str] = {}
+    if fmt is Format.XLSX:
+        check_archive(data, limits)
+        rows, cols = _read_xlsx(data, max_rows, columns, required, aliases, names)
+    elif fmt is Format.GEOJSON:
+        rows, cols = _read_geojson(data, max_rows, columns)
+    else:
+        rows, cols = _read_csv(data, max_rows, columns, required, aliases, names)
+    check_cells(rows, limits.cell_chars)
+    return Table(rows, cols, names)
 
 
 def read_rows(
@@ -95,23 +171,17 @@ def read_rows(
     cannot exhaust memory before it is refused; no cell may be longer than
     ``limits.cell_chars``.
     """
-    if fmt is Format.XLSX:
-        check_archive(data, limits)
-        rows, cols = _read_xlsx(data, max_rows, columns, required)
-    elif fmt is Format.GEOJSON:
-        rows, cols = _read_geojson(data, max_rows, columns)
-    else:
-        rows, cols = _read_csv(data, max_rows, columns, required)
-    check_cells(rows, limits.cell_chars)
-    return rows, cols
+    table = read_table(data, fmt, max_rows, columns, required, limits)
+    return table.rows, table.present
 
 
 def _read_csv(
-    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...]
+    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...],
+    aliases: Mapping[str, str] | None = None, names: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     reader = csv.reader(io.StringIO(decode_csv(data), newline=""))
     try:
-        cols = _check_header(next(reader), columns, required)
+        cols = _check_header(next(reader), columns, required, aliases, names)
         rows: list[dict[str, Any]] = []
         for r in reader:
             if any(c.strip() for c in r):
@@ -126,7 +196,8 @@ def _read_csv(
 
 
 def _read_xlsx(
-    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...]
+    data: bytes, max_rows: int, columns: tuple[str, ...], required: tuple[str, ...],
+    aliases: Mapping[str, str] | None = None, names: dict[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], set[str]]:
     from openpyxl import load_workbook
 
@@ -142,7 +213,8 @@ def _read_xlsx(
     header = next(rows, None)
     if header is None:
         raise FileError("empty workbook", [("file", "no header row")])
-    cols = _check_header(["" if h is None else str(h) for h in header], columns, required)
+    cols = _check_header(["" if h is None else str(h) for h in header], columns, required,
+                         aliases, names)
     out = []
     for values in rows:
         if all(v is None or str(v).strip() == "" for v in values):

@@ -25,7 +25,14 @@ from branca.element import Element, Figure, MacroElement
 from folium.features import GeoJsonTooltip
 from jinja2 import Template
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType
+from geo_service.catalogue import (
+    AMENITIES,
+    HOST_TYPE_ZH,
+    STATUS_ZH,
+    TEN_ONES_MASK,
+    HostType,
+    Status,
+)
 from geo_service.coverage.analysis import TOTAL_AREA
 from geo_service.html import json_for_html
 from geo_service.maps.assets import head_html
@@ -36,19 +43,17 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 #: Host type → (zh, en, marker shape in ``maps.css``).
 HOST_TYPES: dict[str, tuple[str, str, str]] = {
-    HostType.UNION_BUILT: ("工会自建", "union-built", "circle"),
-    HostType.PARTY_SERVICE_CENTRE: ("党群服务中心", "party service centre", "square"),
-    HostType.SANITATION_DEPOT: ("环卫作息点", "sanitation depot", "triangle"),
-    HostType.ENTERPRISE: ("企业", "enterprise", "diamond"),
-    HostType.BANK_BRANCH: ("银行网点", "bank branch", "hexagon"),
-    HostType.VOLUNTEER: ("志愿服务点", "volunteer", "star"),
-    HostType.MOBILE: ("流动驿站", "mobile", "pill"),
-}
+    h: (HOST_TYPE_ZH[h], en, shape) for h, en, shape in (
+        (HostType.UNION_BUILT, "union-built", "circle"),
+        (HostType.PARTY_SERVICE_CENTRE, "party service centre", "square"),
+        (HostType.SANITATION_DEPOT, "sanitation depot", "triangle"),
+        (HostType.ENTERPRISE, "enterprise", "diamond"),
+        (HostType.BANK_BRANCH, "bank branch", "hexagon"),
+        (HostType.VOLUNTEER, "volunteer", "star"),
+        (HostType.MOBILE, "mobile", "pill"))}
 STATUSES: dict[str, tuple[str, str]] = {
-    "open": ("开放", "open"),
-    "temporarily_closed": ("暂停开放", "temporarily closed"),
-    "planned": ("筹建中", "planned"),
-}
+    s.value: (STATUS_ZH[s], s.value.replace("_", " "))
+    for s in (Status.OPEN, Status.TEMPORARILY_CLOSED, Status.PLANNED)}
 #: Compliance follow-up reasons: (zh, en, colour); the row's ``reason`` indexes this.
 REASONS: list[tuple[str, str, str]] = [
     ("逾期且缺项", "overdue and short of the ten ones", "#7b1fa2"),

@@ -27,6 +27,26 @@ WHERE i.timezone NOT IN (SELECT name FROM pg_timezone_names)
 ORDER BY i.rownum
 """
 
+# The districts a sheet's 所属区县 (name or code) may mean, within the key's area, and
+# whether each covers the row's point; the importer picks one or refuses the row.
+DISTRICT_CANDIDATES = """
+SELECT r.rownum, i.code AS station, r.ref, i.district_code AS given, a.code, a.name,
+       coalesce(ST_Covers(a.geom, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)), false)
+FROM unnest(%(rows)s::int[], %(refs)s::text[]) AS r(rownum, ref)
+JOIN _imp i ON i.rownum = r.rownum
+LEFT JOIN admin_area a ON a.level = 'district'
+     AND (a.code = r.ref OR a.name = r.ref OR a.name IN (r.ref || '区', r.ref || '县'))
+     AND (%(area)s::text IS NULL OR geo_area_within(a.code, %(area)s))
+ORDER BY r.rownum, a.code
+"""
+
+# One statement for all rows (one UPDATE per row would scan _imp once per row).
+SET_DISTRICT = """
+UPDATE _imp i SET district_code = u.code, district = u.name
+FROM unnest(%(codes)s::text[], %(names)s::text[], %(rows)s::int[]) AS u(code, name, rownum)
+WHERE i.rownum = u.rownum
+"""
+
 PLACE = """
 CREATE TEMP TABLE _adm ON COMMIT DROP AS
 SELECT i.rownum, f.district_code AS dc, f.district AS dn, f.city_code AS cc, f.city AS cn,
@@ -96,16 +116,31 @@ _DERIVED = {
 _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
            "district_code", "street", "street_code", "host_type")
 _NOT_COMPARED = HOURS_COLUMNS
+# A point is unchanged within 1e-9 degrees (0.1 mm): a spreadsheet writes a double in
+# 15-16 significant digits, which may miss the stored one by its last bit, and a
+# re-imported export must not count every station as moved.
+_SAME_POINT = "ST_AsBinary(ST_SnapToGrid({}.geog::geometry, 1e-9))"
 
 
-def upsert(present: set[str]) -> str:
-    """The upsert for a file with these columns; unchanged rows are left alone."""
+def upsert(present: set[str], amenity_bits: int | None = None) -> str:
+    """The upsert for a file with these columns; unchanged rows are left alone.
+
+    ``amenity_bits``: the amenities the file decides when it is not all of them (a
+    union sheet's yes/no columns); the others keep their stored bits. It is bound as
+    ``%(amenity_bits)s``, so pass it as a parameter when given.
+    """
     sources = present | set(_ALWAYS)
     updated: list[str] = []
     for col in sources:
         updated.extend(_DERIVED.get(col, (col,) if col in WRITE_COLUMNS else ()))
     cols = [c for c in WRITE_COLUMNS if c in updated and c != "code"]
     compared = [c for c in cols if c not in _NOT_COMPARED]
+    new = {c: f"EXCLUDED.{c}" for c in cols}
+    old = {c: f"s.{c}" for c in cols}
+    if amenity_bits is not None and "amenity_mask" in cols:
+        new["amenity_mask"] = ("(s.amenity_mask & ~%(amenity_bits)s::bigint)"
+                               " | EXCLUDED.amenity_mask")
+        old["amenity_mask"] = "s.amenity_mask"
     select = ", ".join(f"i.{c}" for c in WRITE_COLUMNS)
     deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
                if "status" in cols else "")
@@ -121,14 +156,14 @@ SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
 FROM _imp i
 ORDER BY i.rownum
 ON CONFLICT (code) DO UPDATE SET
-    {", ".join(f"{c} = EXCLUDED.{c}" for c in cols)},
+    {", ".join(f"{c} = {new[c]}" for c in cols)},
     geog = EXCLUDED.geog,
     {deleted}
     version = s.version + 1,
     updated_at = now()
-WHERE ({", ".join(f"s.{c}" for c in compared)}, ST_AsBinary(s.geog::geometry))
+WHERE ({", ".join(old[c] for c in compared)}, {_SAME_POINT.format("s")})
       IS DISTINCT FROM
-      ({", ".join(f"EXCLUDED.{c}" for c in compared)}, ST_AsBinary(EXCLUDED.geog::geometry))
+      ({", ".join(new[c] for c in compared)}, {_SAME_POINT.format("EXCLUDED")})
 RETURNING (xmax = 0) AS inserted
 """
 

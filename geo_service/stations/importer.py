@@ -23,13 +23,20 @@ from geo_service.audit import set_actor
 from geo_service.auth import Principal
 from geo_service.coords import Crs
 from geo_service.imports.limits import DEFAULT_LIMITS, Limits
-from geo_service.imports.readers import Format, clean_row, read_rows
+from geo_service.imports.readers import Format, clean_row, read_table
 from geo_service.imports.run import Mode, count_upserts, run_import
 from geo_service.schemas import (
     IMPORT_CONTEXT,
     REQUIRED_STATION_FIELDS,
     STATION_FIELDS,
     StationCreate,
+)
+from geo_service.sheet import (
+    SHEET_KEYS,
+    covered_amenities,
+    header_aliases,
+    is_example,
+    to_station_row,
 )
 from geo_service.stations import import_queries as iq
 from geo_service.stations import queries as q
@@ -38,15 +45,22 @@ from geo_service.stations.service import names_alike, to_record
 #: A file's columns: the station's code and the fields a client sets (schemas.STATION_FIELDS).
 COLUMNS = ("code", *STATION_FIELDS)
 REQUIRED = ("code", *REQUIRED_STATION_FIELDS)
+#: What a file may have: the columns, and a union sheet's own (see :mod:`geo_service.sheet`).
+_READ = (*COLUMNS, *SHEET_KEYS)
 #: Columns Excel turns into numbers (``110105``, a phone number) that are text here.
 _CODES = ("province_code", "city_code", "district_code", "street_code", "phone", "code")
 
 
 _YES_NO_ZH = {"是": True, "否": False}
+#: First characters our exports guard with a leading ``'`` (see export_formats.neutralise).
+_GUARDED = ("=", "+", "-", "@")
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
-    row = clean_row(raw)
+    row = clean_row(raw, flags=())  # yes/no cells are read by sheet.to_station_row
+    for key, value in row.items():
+        if isinstance(value, str) and value[:1] == "'" and value[1:2] in _GUARDED:
+            row[key] = value[1:]  # an export's formula guard ('+86 ...), not the value
     if "amenities" in row:
         text = str(row["amenities"]).replace(",", ";").replace("|", ";")
         row["amenities"] = [a.strip() for a in text.split(";") if a.strip()]
@@ -67,15 +81,38 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
+class Notes:
+    """What a validation saw besides records and problems, for the report: example rows
+    skipped, hours converted from Chinese forms, each row's 所属区县."""
+
+    def __init__(self) -> None:
+        self.skipped: list[dict[str, Any]] = []
+        self.converted: list[dict[str, Any]] = []
+        self.district_refs: dict[int, str] = {}
+
+
 def validate_rows(
-    raw_rows: list[dict[str, Any]], crs: Crs
+    raw_rows: list[dict[str, Any]], crs: Crs, present: set[str] | None = None,
+    headers: dict[str, str] | None = None, notes: Notes | None = None,
 ) -> tuple[list[tuple[int, dict[str, Any]]], list[dict[str, Any]]]:
-    """Every row validated; returns (row number, record) pairs and the problems found."""
+    """Every row validated; returns (row number, record) pairs and the problems found.
+
+    A row's ``坐标系`` overrides the file's ``crs``. Problems name the column as the
+    file's header does (``开放时间`` in a Chinese sheet, ``opening_hours`` in an
+    English one). The template's example row (code ``示例-…``) is skipped, in ``notes``.
+    """
     records: list[tuple[int, dict[str, Any]]] = []
     problems: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
     now = dt.datetime.now(dt.UTC)
+    present = present if present is not None else set(COLUMNS)
+    names = headers or {}
+    notes = notes if notes is not None else Notes()
     for n, raw in enumerate(raw_rows, start=1):
+        if is_example(raw):
+            notes.skipped.append({"row": n, "code": str(raw["code"]).strip(),
+                                  "reason": "the template's example row (code 示例-…)"})
+            continue
         row = _clean(raw)
         code = str(row.get("code")) if row.get("code") is not None else None
         if raw.get("_geometry_problem"):
@@ -83,19 +120,33 @@ def validate_rows(
             problems.append({"row": n, "code": code, "field": field,
                              "problem": raw["_geometry_problem"]})
             continue
+        sheet = to_station_row(row, present)
+        said = {key for key, _ in sheet.problems}
+        for key, problem in sheet.problems:
+            problems.append({"row": n, "code": code, "field": names.get(key, key),
+                             "problem": problem})
         try:
-            body = StationCreate.model_validate(row, context=IMPORT_CONTEXT)
+            body = StationCreate.model_validate(sheet.fields, context=IMPORT_CONTEXT)
         except ValidationError as exc:
             for err in exc.errors():
                 field = ".".join(str(p) for p in err["loc"]) or "row"
-                problems.append({"row": n, "code": code, "field": field, "problem": err["msg"]})
+                if field not in said:
+                    problems.append({"row": n, "code": code,
+                                     "field": names.get(field, field), "problem": err["msg"]})
+            continue
+        if said:
             continue
         if body.code in seen:
-            problems.append({"row": n, "code": body.code, "field": "code",
+            problems.append({"row": n, "code": body.code, "field": names.get("code", "code"),
                              "problem": f"same code as row {seen[body.code]}"})
             continue
         seen[body.code] = n
-        records.append((n, to_record(body.model_dump(), crs, now=now)))
+        if sheet.hours_given is not None:
+            notes.converted.append({"row": n, "code": body.code, "given": sheet.hours_given,
+                                    "opening_hours": body.opening_hours})
+        if sheet.district_ref is not None:
+            notes.district_refs[n] = sheet.district_ref
+        records.append((n, to_record(body.model_dump(), sheet.crs or crs, now=now)))
     return records, problems
 
 
@@ -104,25 +155,93 @@ async def import_bytes(
     principal: Principal | None, max_rows: int, crs: Crs = Crs.WGS84,
     duplicate_within_m: float = 30.0, limits: Limits = DEFAULT_LIMITS,
 ) -> dict[str, Any]:
-    """Validate and (unless refused or dry run) write stations; returns the import report."""
-    raw_rows, present = await asyncio.to_thread(read_rows, data, fmt, max_rows, COLUMNS,
-                                                REQUIRED, limits)
+    """Validate and (unless refused or dry run) write stations; returns the import report.
+
+    English headers or a union sheet's Chinese ones (:mod:`geo_service.sheet`); the
+    report adds ``skipped`` (the template's example row) and ``converted_hours``
+    (Chinese hours and the OSM value stored).
+    """
+    table = await asyncio.to_thread(read_table, data, fmt, max_rows, _READ, REQUIRED, limits,
+                                    header_aliases())
+    present = set(table.present)
+    bits = covered_amenities(present)
+    if bits is not None:
+        present.add("amenities")
+    notes = Notes()
     import_id = uuid.uuid4()  # ties this import's audit entries together
 
     async def write(c: AsyncConnection[Any], records: list[Any], report: dict[str, Any]) -> None:
         report["import_id"] = str(import_id)
         await set_actor(c, principal, import_id)
-        await _write(c, records, report, principal, mode, duplicate_within_m, present)
+        await _write(c, records, report, principal, mode, duplicate_within_m, present,
+                     _Sheet(bits, notes.district_refs, table.headers.get("district_ref")))
 
-    return await run_import(conn, raw_rows, fmt, mode=mode, dry_run=dry_run,
-                            validate=lambda rows: validate_rows(rows, crs), write=write,
-                            limits=limits)
+    report = await run_import(
+        conn, table.rows, fmt, mode=mode, dry_run=dry_run,
+        validate=lambda rows: validate_rows(rows, crs, table.present, table.headers, notes),
+        write=write, limits=limits)
+    report["skipped"] = notes.skipped[:limits.errors_reported]
+    report["converted_hours"] = notes.converted[:limits.errors_reported]
+    return report
+
+
+class _Sheet:
+    """What the writer needs from a union sheet: the amenity bits its columns decide and
+    each row's 所属区县 (with that column's header, to name it in problems)."""
+
+    def __init__(self, bits: int | None, refs: dict[int, str], header: str | None) -> None:
+        self.bits, self.refs, self.header = bits, refs, header or "district_ref"
+
+
+async def _resolve_districts(
+    cur: Any, sheet: _Sheet, principal: Principal | None, report: dict[str, Any],
+    refused: dict[int, str],
+) -> None:
+    """Each row's 所属区县 (a district's name or code, in the key's area) → its code.
+
+    A name several districts share is settled by the one covering the point; a
+    name no district has, or that stays ambiguous, refuses the row.
+    """
+    area = principal.area_code if principal is not None else None
+    rows = sorted(sheet.refs)
+    await cur.execute(iq.DISTRICT_CANDIDATES, {
+        "rows": rows, "refs": [sheet.refs[n] for n in rows], "area": area})
+    found: dict[int, list[tuple[str, str, bool]]] = {}
+    meta: dict[int, tuple[str, str, str | None]] = {}
+    for rownum, station, ref, given, code, name, covers in await cur.fetchall():
+        meta[rownum] = (station, ref, given)
+        found.setdefault(rownum, [])
+        if code is not None:
+            found[rownum].append((code, name, covers))
+    updates = []
+    for rownum, candidates in found.items():
+        station, ref, given = meta[rownum]
+        if len(candidates) > 1:
+            candidates = [c for c in candidates if c[2]] or candidates
+        problem = None
+        if not candidates:
+            where = f" within the key's area {area}" if area else ""
+            problem = f"no district named or coded {ref!r}{where}"
+        elif len(candidates) > 1:
+            problem = (f"{len(candidates)} districts are named {ref!r} ("
+                       + ", ".join(c[0] for c in candidates) + "); give the 6-digit code")
+        elif given is not None and given != candidates[0][0]:
+            problem = f"{ref!r} is {candidates[0][0]}, but district_code says {given}"
+        if problem:
+            refused[rownum] = station
+            report["errors"].append({"row": rownum, "code": station, "field": sheet.header,
+                                     "problem": problem})
+        else:
+            updates.append((candidates[0][0], candidates[0][1], rownum))
+    if updates:
+        codes, names, rownums = map(list, zip(*updates, strict=True))
+        await cur.execute(iq.SET_DISTRICT, {"codes": codes, "names": names, "rows": rownums})
 
 
 async def _write(
     conn: AsyncConnection[Any], records: list[tuple[int, dict[str, Any]]],
     report: dict[str, Any], principal: Principal | None, mode: Mode, within_m: float,
-    present: set[str],
+    present: set[str], sheet: _Sheet,
 ) -> None:
     async with conn.cursor() as cur:
         await cur.execute(q.LOCK_CHANGES)  # before any row lock; see queries.LOCK_CHANGES
@@ -136,10 +255,16 @@ async def _write(
             refused[rownum] = code
             report["errors"].append({"row": rownum, "code": code, "field": "timezone",
                                      "problem": f"{tz!r} is not a time zone the database knows"})
+        if sheet.refs:
+            await _resolve_districts(cur, sheet, principal, report, refused)
         await cur.execute(iq.PLACE)
         await cur.execute(iq.MISPLACED)
         for rownum, code, field, given, actual in await cur.fetchall():
+            if rownum in refused:
+                continue
             refused[rownum] = code
+            if field == "district_code" and rownum in sheet.refs:
+                field, given = sheet.header, f"{sheet.refs[rownum]} ({given})"
             report["errors"].append({
                 "row": rownum, "code": code, "field": field,
                 "problem": f"{given} does not contain the point, which lies in {actual}"})
@@ -161,7 +286,8 @@ async def _write(
             if mode is Mode.ALL_OR_NOTHING:
                 return
             await cur.execute(iq.DROP_ROWS, (list(refused),))
-        await cur.execute(iq.upsert(present))
+        await cur.execute(iq.upsert(present, sheet.bits), {"amenity_bits": sheet.bits}
+                          if sheet.bits is not None else None)
         count_upserts(report, [r[0] for r in await cur.fetchall()])
         await cur.execute(iq.DUPLICATES, {"within": within_m})
         pairs = set()

@@ -1,7 +1,9 @@
-"""HTTP for the stations room: nearest, list, get, create/replace/patch/delete, import."""
+"""HTTP for the stations room: nearest, list, get, create/replace/patch/delete, import,
+the import template."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 from dataclasses import dataclass
@@ -58,6 +60,7 @@ from geo_service.schemas import (
 )
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
+from geo_service.stations import template as sheet_template
 from geo_service.stations.service import NearestParams
 
 log = logging.getLogger(__name__)
@@ -183,6 +186,27 @@ async def list_stations(
         bbox=parse_bbox(bbox, crs),
     )
     return JSONResponse(page)
+
+
+@router.get(
+    "/stations:template.xlsx",
+    summary="The import template: the union spreadsheet's Chinese columns, drop-downs, "
+            "an example row and a 说明 sheet (public)",
+    description="Public, like the other read endpoints: it holds no station data, only the "
+                "columns and vocabularies the OpenAPI schema already publishes, and union staff "
+                "need it before they have a key. The example row (code 示例-0001) is skipped "
+                "on import, so importing the untouched template writes nothing.",
+    response_class=Response,
+    responses={200: {"description": "XLSX workbook, as an attachment",
+                     "content": {sheet_template.MEDIA_TYPE: {
+                         "schema": {"type": "string", "format": "binary"}}}},
+               **ERROR_RESPONSES},
+)
+async def import_template() -> Response:
+    body = await asyncio.to_thread(sheet_template.template_xlsx)
+    return Response(body, media_type=sheet_template.MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{sheet_template.FILENAME}"',
+        "Cache-Control": "public, max-age=3600"})
 
 
 def _station_response(station: dict[str, Any], status_code: int = 200) -> Response:
