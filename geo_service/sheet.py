@@ -137,6 +137,12 @@ SHEET_COLUMNS: tuple[Column, ...] = (
            choices=tuple(STATUS_ZH.values()), width=10),
     Column("opening_hours", "开放时间", "opening hours: OSM syntax or a Chinese form (see below)",
            aliases=("营业时间", "服务时间", "开放时段"), width=30),
+    Column("official_workdays", "按法定调休上班",
+           "是: the station keeps the State Council's working-day arrangement (weekday hours "
+           "on make-up working days 调休上班, closed on official days off); 否: only PH in the "
+           "hours counts; blank: the host type's default (是 for 工会自建、党群服务中心、银行网点)",
+           "是/否 (also 有/无, √/×, 1/0, Y/N, yes/no, true/false); blank = by host type",
+           aliases=("法定调休", "调休上班", "按法定作息"), choices=("是", "否"), width=12),
     Column("phone", "联系电话", "phone number", aliases=("电话", "联系方式"), width=16),
     *_TEN,
     Column("extras", "其他设施", "amenities beyond the ten ones, separated by 、",
@@ -335,6 +341,9 @@ def to_station_row(row: dict[str, Any], present: set[str]) -> SheetRow:
                 fields[key] = found.value
     if "sample" in fields:
         fields["sample"] = attempt("sample", yes_no, fields["sample"])
+    if "official_workdays" in fields:  # blank cells are gone: the host type decides
+        fields["official_workdays"] = attempt("official_workdays", yes_no,
+                                              fields["official_workdays"])
     if "crs" in row:
         out.crs = attempt("crs", parse_crs, row["crs"])
     if "district_ref" in row:
@@ -372,6 +381,7 @@ def export_cells(row: Mapping[str, Any]) -> list[Any]:
         "status": STATUS_ZH.get(row["status"], row["status"]),
         "extras": "、".join(a.label_zh for a in _EXTRAS if mask >> a.bit & 1) or None,
         "sample": "是" if row["sample"] else "否",
+        "official_workdays": {True: "是", False: "否"}.get(row.get("official_workdays")),
     }
     for a in TEN_ONES:
         values[f"yes:{a.code}"] = "是" if mask >> a.bit & 1 else "否"

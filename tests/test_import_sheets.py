@@ -382,3 +382,38 @@ def test_file_level_crs_and_duplicate_headers(
     r = _post(client, keys["admin"], both.encode(), "s.csv")
     assert r.status_code == 422
     assert "开放时间 and 营业时间 both give opening_hours" in r.text
+
+
+def test_blank_hours_and_the_workday_column(client: TestClient, keys: dict[str, str],
+                                            db: psycopg.Connection[Any]) -> None:
+    """A ledger row with no 开放时间 is a station whose hours are unknown (not a refusal),
+    and 按法定调休上班 sets the station's choice: 是/否 stored, blank left to the host type."""
+    _, tianya = _district(db, 109.47, 18.29)
+    header = ["站点编码", "站点名称", "所属区县", "经度", "纬度", "建设类型", "开放时间",
+              "按法定调休上班"]
+    rows = [header,
+            ["ZH-U1", "无时间驿站", tianya, "109.47", "18.29", "环卫作息点", "", "是"],
+            ["ZH-U2", "企业驿站", tianya, "109.471", "18.29", "企业", "周一至周五 9:00-17:00",
+             "否"],
+            ["ZH-U3", "工会驿站", tianya, "109.472", "18.29", "工会自建", "24/7", ""]]
+    data = ("\r\n".join(",".join(r) for r in rows) + "\r\n").encode("gb18030")
+    r = _post(client, keys["admin"], data, "台账.csv")
+    assert r.status_code == 200, r.text
+    assert (r.json()["created"], r.json()["written"]) == (3, True)
+    stored = {code: rest for code, *rest in db.execute(
+        "SELECT code, opening_hours, hours_kind, official_workdays FROM station "
+        "WHERE code LIKE 'ZH-U%'").fetchall()}
+    assert stored == {"ZH-U1": [None, "unknown", True],
+                      "ZH-U2": ["Mo-Fr 09:00-17:00", "weekly", False],
+                      "ZH-U3": ["24/7", "weekly", None]}
+    near = client.get("/v1/stations/nearest", params={"lon": 109.47, "lat": 18.29, "k": 3})
+    assert near.status_code == 200, near.text
+    by_code = {f["code"]: f for f in near.json()["results"]}
+    assert by_code["ZH-U1"]["open_now"] is None
+    # The union export writes the choice back as the ledger had it.
+    r = client.get("/v1/exports/union.csv")
+    assert r.status_code == 200, r.text
+    table = list(csv.reader(io.StringIO(r.content[3:].decode())))
+    at = [h.rstrip("*") for h in table[0]].index("按法定调休上班")
+    by_row = {line[0]: line[at] for line in table[1:]}
+    assert (by_row["ZH-U1"], by_row["ZH-U2"], by_row["ZH-U3"]) == ("是", "否", "")

@@ -230,6 +230,12 @@ def test_no_hours_station_appears_in_every_export(
         r = client.get(f"/v1/exports/{name}.csv")
         assert r.status_code == 200, r.text
         rows = list(csv.reader(io.StringIO(r.content[3:].decode())))
+        if name == "union":
+            # The ledger holds the stored rule for re-import: an empty 开放时间 cell,
+            # which imports back as "no hours".
+            hours_at = [h.rstrip("*") for h in rows[0]].index("开放时间")
+            assert len(rows) == 2 and rows[1][hours_at] == "", rows
+            continue
         assert len(rows) == 2 and rows[1][6:8] == [label, ""], rows
         r = client.get(f"/v1/exports/{name}.xlsx")
         assert r.status_code == 200, r.text
