@@ -381,7 +381,8 @@ def export_cells(row: Mapping[str, Any]) -> list[Any]:
         "status": STATUS_ZH.get(row["status"], row["status"]),
         "extras": "、".join(a.label_zh for a in _EXTRAS if mask >> a.bit & 1) or None,
         "sample": "是" if row["sample"] else "否",
-        "official_workdays": {True: "是", False: "否"}.get(row.get("official_workdays")),
+        "official_workdays": (None if row.get("official_workdays") is None
+                              else "是" if row["official_workdays"] else "否"),
     }
     for a in TEN_ONES:
         values[f"yes:{a.code}"] = "是" if mask >> a.bit & 1 else "否"
