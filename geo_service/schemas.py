@@ -192,7 +192,7 @@ class _StationBody(BaseModel):
     status: Status = Status.OPEN
     opening_hours: OpeningHoursField = None
     timezone: str = "Asia/Shanghai"
-    official_workdays: bool | None = Field(
+    official_workdays: JsonBool | None = Field(
         default=None,
         description="follows the State Council's working-day arrangement: open with weekday "
                     "hours on make-up working days (调休上班) and closed as on a Sunday on "
