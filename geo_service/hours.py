@@ -935,7 +935,6 @@ def open_state(
     """
     zone = ZoneInfo(validate_timezone(tz))
     local = _aware(at, "at").astimezone(zone)
-    _check_text(expr)
     country_code = _validate_country(country)
     coords_key = _coords_key(expr, coords)
     # max_interval_days stops next_change() from scanning to year 9999 for rules such as
