@@ -1,0 +1,113 @@
+"""The phone app's offline half (issue 14): the snapshot endpoint, and nearest computed on
+the phone from it (``geo_service/app/static/offline.js``, run in node) in the server's order."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from tests.conftest import station_body
+from tests.helpers import insert_stations
+
+ROOT = Path(__file__).parents[1]
+HARNESS = ROOT / "tests" / "app" / "nearest_offline.mjs"
+SANYA = (109.51, 18.25)
+HOURS = ["24/7", "Mo-Fr 08:00-18:00", None, "Mo-Su 07:00-21:00", "Mo-Fr 08:00-18:00 || unknown",
+         "Sa,Su 09:00-17:00", "Mo-Su 08:00-20:00; PH off"]
+AMENITY_SETS = [["microwave", "restroom"], ["restroom"], ["water_dispenser", "phone_charging"],
+                ["microwave", "restroom", "water_dispenser", "phone_charging", "seating"], []]
+
+
+def generated(n: int, seed: int = 14) -> list[dict[str, Any]]:
+    """``n`` stations scattered over ~20 km around Sanya with mixed hours and amenities."""
+    rnd = random.Random(seed)
+    return [station_body(
+        f"GEN-{i:05d}", round(SANYA[0] + rnd.uniform(-0.1, 0.1), 6),
+        round(SANYA[1] + rnd.uniform(-0.1, 0.1), 6), name=f"【示例】测试驿站第{i}号",
+        opening_hours=rnd.choice(HOURS), amenities=rnd.choice(AMENITY_SETS),
+        status=rnd.choice(["open"] * 8 + ["temporarily_closed"]), sample=True)
+        for i in range(n)]
+
+
+def snap(client: TestClient, where: str = "", **params: Any) -> dict[str, Any]:
+    r = client.get(f"/v1/app/snapshot{where}", params=params)
+    assert r.status_code == 200, r.text
+    return dict(r.json())
+
+
+def test_snapshot_holds_what_nearest_filters_on(client: TestClient,
+                                                db: psycopg.Connection[Any]) -> None:
+    insert_stations(db, [
+        station_body("A-1", 109.51, 18.25, opening_hours="Mo-Su 08:00-18:00", sample=True),
+        station_body("A-2", 109.52, 18.25, opening_hours=None, status="temporarily_closed"),
+        station_body("A-3", 109.53, 18.25, status="closed"),
+    ])
+    s = snap(client, lon=109.51, lat=18.25, n=10)
+    st = s["stations"]
+    assert st["code"] == ["A-1", "A-2"]  # closed stations are not published
+    assert [s["statuses"][i] for i in st["status"]] == ["open", "temporarily_closed"]
+    assert st["hours"][0] == {"w": [m for d in range(7) for m in (d * 1440 + 480,
+                                                                  d * 1440 + 1080)]}
+    assert st["hours"][1] is None and st["rule"][1] == -1
+    stored = db.execute("SELECT opening_hours FROM station WHERE code = 'A-1'").fetchone()
+    assert stored is not None and s["rules"][st["rule"][0]] == stored[0]  # as stored
+    assert st["amenities"][0] == (1 << s["amenity_bits"]["microwave"]
+                                  | 1 << s["amenity_bits"]["restroom"])
+    assert s["sample"] is True and st["sample"] == [1, 0]
+    assert s["complete_within_m"] is None  # fewer than n: it holds every station
+    # The cursor is the change feed's own: nothing newer than it yet.
+    r = client.get("/v1/feeds/changes", params={"since": s["cursor"]})
+    assert r.status_code == 200 and r.json()["count"] == 0
+    insert_stations(db, [station_body("A-4", 109.54, 18.25)])
+    assert [c["code"] for c in client.get("/v1/feeds/changes",
+                                          params={"since": s["cursor"]}).json()["changes"]] \
+        == ["A-4"]
+    # n cuts to the nearest, and then says how far it is complete.
+    s = snap(client, lon=109.51, lat=18.25, n=2)
+    assert s["stations"]["code"] == ["A-1", "A-2"]
+    assert 1000 < s["complete_within_m"] < 1100
+
+
+def test_snapshot_refuses_bad_queries_with_the_field(client: TestClient,
+                                                     db: psycopg.Connection[Any]) -> None:
+    p = {"lon": 109.5, "lat": 18.2}
+    for params, field in [({}, "lon"), ({"lon": 109.5}, "lat"), ({**p, "lon": 200}, "lon"),
+                          ({**p, "lat": 95}, "lat"), ({**p, "n": 0}, "n"),
+                          ({**p, "n": 5001}, "n")]:
+        r = client.get("/v1/app/snapshot", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert field in r.text, (params, r.text)
+
+
+def test_area_snapshot_and_its_cut(client: TestClient, db: psycopg.Connection[Any]) -> None:
+    bodies = generated(5)
+    insert_stations(db, bodies)
+    db.execute("UPDATE station SET district_code = '460204'")
+    s = snap(client, "/areas/460204", n=3)
+    assert s["stations"]["code"] == ["GEN-00000", "GEN-00001", "GEN-00002"] and s["truncated"]
+    assert snap(client, "/areas/460204")["count"] == 5
+    assert snap(client, "/areas/469999")["count"] == 0
+    assert client.get("/v1/app/snapshot/areas/46-02").status_code == 422
+
+
+def test_snapshot_of_1000_stations_is_small_gzipped(client: TestClient,
+                                                    db: psycopg.Connection[Any]) -> None:
+    insert_stations(db, generated(1000))
+    r = client.get("/v1/app/snapshot", params={"lon": SANYA[0], "lat": SANYA[1], "n": 1000},
+                   headers={"Accept-Encoding": "gzip"})
+    assert r.status_code == 200 and r.headers["content-encoding"] == "gzip"
+    raw = r.content  # httpx decodes the gzip
+    packed = gzip.compress(raw, compresslevel=6, mtime=0)
+    print(f"snapshot of 1000 stations: {len(raw)} bytes raw, {len(packed)} gzipped")
+    assert json.loads(raw)["count"] == 1000
+    assert len(packed) <= 200_000
+    plain = client.get("/v1/app/snapshot", params={"lon": SANYA[0], "lat": SANYA[1], "n": 1000},
+                       headers={"Accept-Encoding": "identity"})
+    assert "content-encoding" not in plain.headers
+    assert plain.json()["stations"]["code"] == json.loads(raw)["stations"]["code"]
