@@ -3,13 +3,17 @@ the phone from it (``geo_service/app/static/offline.js``, run in node) in the se
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import random
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
 from tests.conftest import station_body
@@ -111,3 +115,90 @@ def test_snapshot_of_1000_stations_is_small_gzipped(client: TestClient,
                        headers={"Accept-Encoding": "identity"})
     assert "content-encoding" not in plain.headers
     assert plain.json()["stations"]["code"] == json.loads(raw)["stations"]["code"]
+
+
+def run_offline(snapshot: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, Any]:
+    """``nearestOffline`` of offline.js over the queries, in one node process."""
+    node = shutil.which("node")
+    assert node is not None, "node is needed for the phone-side nearest (make test installs it)"
+    out = subprocess.run([node, "--no-warnings", str(HARNESS)], check=True, capture_output=True,
+                         input=json.dumps({"snapshot": snapshot, "queries": queries}).encode(),
+                         timeout=120)
+    return dict(json.loads(out.stdout))
+
+
+def bus(client: TestClient, keys: dict[str, str], today: dt.date) -> None:
+    """A cooling bus at three stops: every day, weekday evenings, and this week's mornings."""
+    r = client.post("/v1/stations", headers={"Authorization": keys["editor"]},
+                    json=station_body("BUS-1", 109.50, 18.25, host_type="mobile",
+                                      name="【示例】防暑降温流动服务车",
+                                      opening_hours="Mo-Su 07:00-22:00"))
+    assert r.status_code == 201, r.text
+    stops = [
+        {"name": "货车司机集散点", "lon": 109.53, "lat": 18.26,
+         "opening_hours": "Mo-Su 10:00-16:00"},
+        {"name": "夜间停靠点", "lon": 109.56, "lat": 18.29, "opening_hours": "Mo-Fr 17:00-20:00"},
+        {"name": "早市", "lon": 109.48, "lat": 18.30, "opening_hours": "Mo-Su 07:00-09:00",
+         "valid_from": str(today), "valid_to": str(today + dt.timedelta(days=3))},
+    ]
+    r = client.put("/v1/stations/BUS-1/stops", headers={"Authorization": keys["editor"]},
+                   json={"stops": stops, "version": 1})
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.slow  # ~10 s: 240 nearest queries on each side over 1,000 stations
+def test_phone_nearest_matches_the_server(client: TestClient, db: psycopg.Connection[Any],
+                                          keys: dict[str, str]) -> None:
+    """Same stations, same order, same distances (1 cm), same open-now, for random points,
+    instants in the next days and filters — fixed stations and a bus at its stops alike."""
+    insert_stations(db, generated(1000))
+    china = dt.timezone(dt.timedelta(hours=8))
+    now = dt.datetime.now(china).replace(second=0, microsecond=0)
+    bus(client, keys, now.date())
+    s = snap(client, lon=SANYA[0], lat=SANYA[1], n=5000)
+    assert s["count"] == 1001 and s["complete_within_m"] is None
+    rnd = random.Random(140)
+    queries, expected = [], []
+    for _ in range(240):
+        at = now + dt.timedelta(minutes=rnd.randrange(5, 6 * 24 * 60))
+        q: dict[str, Any] = {
+            "lon": round(SANYA[0] + rnd.uniform(-0.12, 0.12), 6),
+            "lat": round(SANYA[1] + rnd.uniform(-0.12, 0.12), 6),
+            "k": rnd.choice([1, 5, 10, 20]), "at": at.isoformat()}
+        if rnd.random() < 0.5:
+            q["openNow"] = True
+            q["includeUnknown"] = rnd.random() < 0.3
+        if rnd.random() < 0.4:
+            q["amenities"] = rnd.choice([["microwave"], ["restroom"],
+                                         ["water_dispenser", "phone_charging"]])
+        if rnd.random() < 0.3:
+            q["radius_m"] = rnd.choice([500.0, 2000.0, 8000.0])
+        if rnd.random() < 0.15:
+            q["minTenOnes"] = rnd.choice([2, 5])
+        if rnd.random() < 0.1:
+            q["hostTypes"] = ["mobile"]
+        params = {"lon": q["lon"], "lat": q["lat"], "k": q["k"], "at": q["at"],
+                  "open_now": str(q.get("openNow", False)).lower(),
+                  "include_unknown": str(q.get("includeUnknown", False)).lower(),
+                  "amenities": ",".join(q.get("amenities", [])) or None,
+                  "radius_m": q.get("radius_m"), "min_ten_ones": q.get("minTenOnes", 0),
+                  "host_type": ",".join(q.get("hostTypes", [])) or None}
+        r = client.get("/v1/stations/nearest",
+                       params={k: v for k, v in params.items() if v is not None})
+        assert r.status_code == 200, r.text
+        queries.append(q)
+        expected.append(r.json()["results"])
+    got = run_offline(s, queries)["answers"]
+    nonempty = buses = 0
+    for q, want, ans in zip(queries, expected, got, strict=True):
+        rows = ans["rows"]
+        assert ans["complete"] is True
+        assert [w["code"] for w in want] == [g["code"] for g in rows], q
+        for w, g in zip(want, rows, strict=True):
+            assert abs(w["distance_m"] - g["distance_m"]) <= 0.01, (q, w["code"])
+            assert w["open_now"] == g["open_now"], (q, w["code"])
+            assert (w["current_stop"] or {}).get("seq") == (g["current_stop"] or {}).get("seq")
+        nonempty += bool(want)
+        buses += any(w["code"] == "BUS-1" for w in want)
+    # The comparison is not vacuous: most answers hold stations, some the bus at a stop.
+    assert nonempty > 150 and buses > 3, (nonempty, buses)
