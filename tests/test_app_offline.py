@@ -117,12 +117,15 @@ def test_snapshot_of_1000_stations_is_small_gzipped(client: TestClient,
     assert plain.json()["stations"]["code"] == json.loads(raw)["stations"]["code"]
 
 
-def run_offline(snapshot: dict[str, Any], queries: list[dict[str, Any]]) -> dict[str, Any]:
-    """``nearestOffline`` of offline.js over the queries, in one node process."""
+def run_offline(snapshot: dict[str, Any], queries: list[dict[str, Any]],
+                changes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``nearestOffline`` of offline.js over the queries, in one node process (after
+    ``applyChanges`` of the change-feed pages)."""
     node = shutil.which("node")
     assert node is not None, "node is needed for the phone-side nearest (make test installs it)"
     out = subprocess.run([node, "--no-warnings", str(HARNESS)], check=True, capture_output=True,
-                         input=json.dumps({"snapshot": snapshot, "queries": queries}).encode(),
+                         input=json.dumps({"snapshot": snapshot, "queries": queries,
+                                           "changes": changes or []}).encode(),
                          timeout=120)
     return dict(json.loads(out.stdout))
 
@@ -202,3 +205,32 @@ def test_phone_nearest_matches_the_server(client: TestClient, db: psycopg.Connec
         buses += any(w["code"] == "BUS-1" for w in want)
     # The comparison is not vacuous: most answers hold stations, some the bus at a stop.
     assert nonempty > 150 and buses > 3, (nonempty, buses)
+
+
+def test_phone_applies_the_change_feed(client: TestClient, db: psycopg.Connection[Any],
+                                       keys: dict[str, str]) -> None:
+    """Moved, closed, added and re-timed stations reach the phone through the change feed;
+    a station whose hours changed reads unknown (the phone cannot compile hours)."""
+    insert_stations(db, [station_body(f"C-{i}", 109.50 + i / 1000, 18.25) for i in range(5)])
+    s = snap(client, lon=109.50, lat=18.25)
+    editor = {"Authorization": keys["editor"]}
+    for code, patch in [("C-0", {"lon": 109.52, "lat": 18.26}), ("C-1", {"status": "closed"}),
+                        ("C-2", {"opening_hours": "Mo-Su 06:00-07:00"}),
+                        ("C-3", {"name": "新名字"})]:
+        r = client.patch(f"/v1/stations/{code}", headers=editor, json={**patch, "version": 1})
+        assert r.status_code == 200, r.text
+    r = client.post("/v1/stations", headers=editor, json=station_body("C-9", 109.501, 18.2501))
+    assert r.status_code == 201, r.text
+    page = client.get("/v1/feeds/changes", params={"since": s["cursor"]}).json()
+    assert page["count"] == 5
+    at = dt.datetime.now(dt.UTC).isoformat()
+    want = client.get("/v1/stations/nearest", params={"lon": 109.50, "lat": 18.25, "k": 10,
+                                                      "at": at}).json()["results"]
+    (ans,) = run_offline(s, [{"lon": 109.50, "lat": 18.25, "k": 10, "at": at}], [page])["answers"]
+    rows = {r["code"]: r for r in ans["rows"]}
+    assert [w["code"] for w in want] == [r["code"] for r in ans["rows"]]
+    for w in want:
+        assert abs(w["distance_m"] - rows[w["code"]]["distance_m"]) <= 0.01
+    assert rows["C-3"]["name"] == "新名字"
+    assert rows["C-2"]["open_now"] is None and rows["C-9"]["open_now"] is None
+    assert rows["C-4"]["open_now"] is True  # untouched: its compiled 24/7 still holds
