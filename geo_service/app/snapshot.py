@@ -13,15 +13,20 @@ import gzip
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict
 
 from geo_service.app import snapshot_service as service
 from geo_service.deps import ConnDep, LatQ, LonQ, SettingsDep
-from geo_service.errors import ERROR_RESPONSES
+from geo_service.errors import ERROR_RESPONSES, NotFound
+from geo_service.maps.assets import node_modules
 from geo_service.params import AREA_PATTERN, check_point
 from geo_service.responses import dumps
 
 router = APIRouter(prefix="/v1/app", tags=["app"])
+#: The geodesic library offline.js computes distances with (npm, installed at setup).
+vendor_router = APIRouter(prefix="/app/vendor", include_in_schema=False)
+GEODESIC = ("geographiclib-geodesic", "geographiclib-geodesic.min.js")
 
 #: Most stations one snapshot holds: ~0.9 MB raw at 5,000 (measured, bench/APP.md).
 MAX_N = 5000
@@ -140,3 +145,14 @@ async def snapshot_area(conn: ConnDep, settings: SettingsDep,
     body = await service.snapshot(conn, now=_now(), n=n, area=area,
                                   default_radius_m=settings.default_radius_m)
     return gzip_response(body, accept_encoding)
+
+
+@vendor_router.get("/geodesic.js")
+def geodesic_js() -> Response:
+    """Karney's geodesics for the phone (``window.geodesic``): from node_modules, never a CDN."""
+    path = node_modules().joinpath(*GEODESIC)
+    if not path.is_file():
+        raise NotFound("geographiclib-geodesic is not installed (npm ci)",
+                       [("path", "not installed")])
+    return FileResponse(path, media_type="text/javascript; charset=utf-8",
+                        headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,94 @@
+// Service worker of the courier app (issue 14), served at /app/sw.js, scope /app/.
+//
+// - The app shell is cached at install and served stale-while-revalidate: the page
+//   opens at once, even with no network, and a deploy shows at the next open.
+// - The API is network-first. The last answer of /v1/stations/nearest is kept, so
+//   with no network the page still gets an answer (marked X-Geo-Offline: 1) while
+//   offline.js computes the fresh one from the snapshot kept in IndexedDB.
+// - Caches carry the version in their name; activate deletes every other version.
+// No request ever leaves for another origin: only same-origin GETs are handled.
+
+const VERSION = "2026-11-30.1";
+const PREFIX = "geo-app-";
+const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
+const API_CACHE = `${PREFIX}api-${VERSION}`;
+const LAST_NEAREST = "/app/__last-nearest__";
+
+const SHELL = [
+  "/app/", "/app/app.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
+  "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js", "/app/config.json",
+  "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
+];
+
+self.addEventListener("install", (event) => {
+  // One missing file must not leave the whole shell uncached: add them one by one.
+  event.waitUntil(caches.open(SHELL_CACHE)
+    .then((c) => Promise.all(SHELL.map((url) => c.add(url).catch(() => undefined))))
+    .then(() => self.skipWaiting()));
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(caches.keys()
+    .then((names) => Promise.all(names
+      .filter((n) => n.startsWith(PREFIX) && n !== SHELL_CACHE && n !== API_CACHE)
+      .map((n) => caches.delete(n))))
+    .then(() => self.clients.claim()));
+});
+
+function marked(response) {
+  const headers = new Headers(response.headers);
+  headers.set("X-Geo-Offline", "1");
+  return response.blob().then((body) => new Response(body, {
+    status: response.status, statusText: response.statusText, headers,
+  }));
+}
+
+async function networkFirst(request, isNearest) {
+  const cache = await caches.open(API_CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok) {
+      await cache.put(request, response.clone());
+      if (isNearest) await cache.put(LAST_NEAREST, response.clone());
+    }
+    return response;
+  } catch (err) {
+    const hit = (await cache.match(request)) || (isNearest && await cache.match(LAST_NEAREST));
+    if (hit) return marked(hit);
+    throw err;
+  }
+}
+
+async function staleWhileRevalidate(event, request) {
+  const cache = await caches.open(SHELL_CACHE);
+  const hit = await cache.match(request, { ignoreSearch: request.mode === "navigate" });
+  const fresh = fetch(request).then((response) => {
+    if (response.ok) return cache.put(request, response.clone()).then(() => response);
+    return response;
+  });
+  if (hit) {
+    event.waitUntil(fresh.catch(() => undefined));
+    return hit;
+  }
+  try {
+    return await fresh;
+  } catch (err) {
+    // A station page (/app/s/CODE) opened offline gets the shell; the page routes itself.
+    if (request.mode === "navigate") {
+      const shell = await cache.match("/app/");
+      if (shell) return shell;
+    }
+    throw err;
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const { request } = event;
+  const url = new URL(request.url);
+  if (request.method !== "GET" || url.origin !== self.location.origin) return;
+  if (url.pathname.startsWith("/v1/")) {
+    event.respondWith(networkFirst(request, url.pathname === "/v1/stations/nearest"));
+  } else if (url.pathname.startsWith("/app/") || url.pathname.startsWith("/maps/assets/")) {
+    event.respondWith(staleWhileRevalidate(event, request));
+  }
+});
