@@ -84,7 +84,7 @@ def test_snapshot_refuses_bad_queries_with_the_field(client: TestClient,
     p = {"lon": 109.5, "lat": 18.2}
     for params, field in [({}, "lon"), ({"lon": 109.5}, "lat"), ({**p, "lon": 200}, "lon"),
                           ({**p, "lat": 95}, "lat"), ({**p, "n": 0}, "n"),
-                          ({**p, "n": 5001}, "n")]:
+                          ({**p, "n": 10_001}, "n")]:
         r = client.get("/v1/app/snapshot", params=params)
         assert r.status_code == 422, (params, r.text)
         assert field in r.text, (params, r.text)

@@ -28,8 +28,8 @@ router = APIRouter(prefix="/v1/app", tags=["app"])
 vendor_router = APIRouter(prefix="/app/vendor", include_in_schema=False)
 GEODESIC = ("geographiclib-geodesic", "geographiclib-geodesic.min.js")
 
-#: Most stations one snapshot holds: ~0.9 MB raw at 5,000 (measured, bench/APP.md).
-MAX_N = 5000
+#: Most stations one snapshot holds (sizes measured in bench/APP.md).
+MAX_N = 10_000
 #: Bodies smaller than this go uncompressed (gzip's header costs more than it saves).
 GZIP_MIN = 1024
 
