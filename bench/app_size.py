@@ -69,7 +69,7 @@ def _db_url(server: str) -> str:
         admin.execute(f'CREATE DATABASE "{DB}"')
     params = conninfo_to_dict(server)
     params["dbname"] = DB
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def _bodies(n: int, rnd: random.Random) -> list[dict[str, Any]]:

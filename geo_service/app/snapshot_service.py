@@ -47,8 +47,8 @@ def _hours_columns(t: str) -> str:
 _STOPS = f"""CASE WHEN s.scheduled THEN (
     SELECT jsonb_agg(jsonb_build_object(
         'seq', st.seq, 'name', st.name,
-        'lon', round(ST_X(st.geog::geometry)::numeric, 6),
-        'lat', round(ST_Y(st.geog::geometry)::numeric, 6),
+        'lon', round(ST_X(st.geog::geometry)::numeric, 7),
+        'lat', round(ST_Y(st.geog::geometry)::numeric, 7),
         'valid_from', st.valid_from, 'valid_to', st.valid_to,
         'kind', st.hours_kind, 'minutes', {_bounds('st.open_minutes', False)},
         'periods', {_bounds('st.open_periods', True)}) ORDER BY st.seq)
@@ -56,8 +56,8 @@ _STOPS = f"""CASE WHEN s.scheduled THEN (
 
 _COLUMNS = f"""s.id, s.code, s.name, s.status, s.amenity_mask, s.host_type, s.sample,
     s.timezone, s.scheduled, s.opening_hours,
-    round(ST_X(s.geog::geometry)::numeric, 6)::float8 AS lon,
-    round(ST_Y(s.geog::geometry)::numeric, 6)::float8 AS lat,
+    round(ST_X(s.geog::geometry)::numeric, 7)::float8 AS lon,
+    round(ST_Y(s.geog::geometry)::numeric, 7)::float8 AS lat,
     {_hours_columns('s')}, {_bounds('s.unknown_periods', True)} AS unknown,
     floor(extract(epoch FROM s.hours_valid_until) / 60)::int8 AS valid_until,
     {_STOPS}"""

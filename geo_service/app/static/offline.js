@@ -97,7 +97,8 @@ export function needsReload(s, now = Date.now(), maxAgeMs = 24 * 3600e3) {
  * the published set gets status "gone" (filtered out like any unlisted status). A
  * station whose opening_hours text changed has its hours set to unknown (null) and is
  * counted in `stale_hours`: the phone cannot compile hours; the next full reload will.
- * New stations are appended with unknown hours for the same reason.
+ * New stations are appended with unknown hours for the same reason; a changed mobile
+ * station's stops are dropped until the reload.
  */
 export function applyChanges(s, page) {
   const st = s.stations;
@@ -133,9 +134,19 @@ export function applyChanges(s, page) {
       if (rule !== -1) s.stale_hours = (s.stale_hours || 0) + 1;
       st.rule[i] = rule;
     }
+    // A bus's stops carry no compiled hours in the feed: it is left out (scheduled, no
+    // stops here) until the next full reload rather than shown at a stop it has left.
+    if (p.stops && p.stops.length) {
+      if (!st.scheduled[i]) st.scheduled[i] = 1;
+      const sp = s.stops;
+      for (let j = sp.station.length - 1; j >= 0; j--) {
+        if (sp.station[j] === i) for (const col of Object.values(sp)) col.splice(j, 1);
+      }
+      s.stale_hours = (s.stale_hours || 0) + 1;
+    }
     st.name[i] = p.name;
-    st.lon[i] = Math.round(lon * 1e6) / 1e6;
-    st.lat[i] = Math.round(lat * 1e6) / 1e6;
+    st.lon[i] = Math.round(lon * 1e7) / 1e7;
+    st.lat[i] = Math.round(lat * 1e7) / 1e7;
     st.status[i] = indexOf(s.statuses, ch.status);
     st.amenities[i] = mask;
     st.host_type[i] = indexOf(s.host_types, p.host_type);
