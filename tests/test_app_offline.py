@@ -233,7 +233,10 @@ def test_phone_applies_the_change_feed(client: TestClient, db: psycopg.Connectio
     assert r.status_code == 200, r.text
     page = client.get("/v1/feeds/changes", params={"since": s["cursor"]}).json()
     assert page["count"] == 6
-    at = dt.datetime.now(dt.UTC).isoformat()
+    # Next noon in China: the bus's old first stop (10:00-16:00) would be current then.
+    china = dt.timezone(dt.timedelta(hours=8))
+    noon = dt.datetime.now(china).replace(hour=12, minute=0, second=0, microsecond=0)
+    at = (noon if noon > dt.datetime.now(china) else noon + dt.timedelta(days=1)).isoformat()
     want = client.get("/v1/stations/nearest", params={"lon": 109.50, "lat": 18.25, "k": 10,
                                                       "at": at}).json()["results"]
     (ans,) = run_offline(s, [{"lon": 109.50, "lat": 18.25, "k": 10, "at": at}], [page])["answers"]
