@@ -58,6 +58,7 @@ bench: db
 		|| { echo "run: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/python bench/run_all.py --coverage --feeds --maps
 	$(BIN)/python bench/area_assign.py
+	$(BIN)/python bench/app_size.py
 
 # Point -> area assignment on real boundaries, 1M points (bench/AREAS.md); not in make test.
 bench-areas: db
