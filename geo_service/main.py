@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service import meta, openapi
 from geo_service.admin_router import router as admin_router
+from geo_service.app.router import router as app_router
 from geo_service.coverage.router import demand_router
 from geo_service.coverage.router import router as coverage_router
 from geo_service.db import make_pool, make_sync_pool
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(inspections_router)
     app.include_router(feedback_router)
     app.include_router(admin_router)
+    app.include_router(app_router)
     openapi.install(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
