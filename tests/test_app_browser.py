@@ -71,11 +71,27 @@ def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
     assert 'href="/app/"' in client.get("/").text
 
 
-def test_manifest_is_served_as_a_manifest(client: TestClient, tmp_path: Path) -> None:
+def test_offline_files_get_their_types_and_other_files_none(
+        client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the offline half adds beside the shell (manifest, service worker) is served
+    with the types browsers insist on; a file of an unknown kind, or a folder, is not."""
     from geo_service.app import router
 
-    assert router.TYPES[".webmanifest"] == "application/manifest+json"
-    assert router.TYPES[".js"].startswith("text/javascript")
+    (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
+    (tmp_path / "sw.js").write_text("self.addEventListener('fetch', () => {});")
+    (tmp_path / "manifest.webmanifest").write_text('{"name": "x"}')
+    (tmp_path / "notes.txt").write_text("not for the web")
+    (tmp_path / "icons").mkdir()
+    monkeypatch.setattr(router, "STATIC", tmp_path)
+    files.cache_clear()
+    try:
+        assert client.get("/app/manifest.webmanifest").headers["content-type"] == (
+            "application/manifest+json")
+        assert client.get("/app/sw.js").headers["content-type"].startswith("text/javascript")
+        for name in ("notes.txt", "icons"):
+            assert client.get(f"/app/{name}").status_code == 404, name
+    finally:
+        files.cache_clear()
 
 
 def test_configured_basemap_host_is_allowed_for_images(db_url: str, db: Any) -> None:
@@ -286,5 +302,22 @@ def test_station_page_navigates_reports_and_confirms(
                                  "=== '已收到，谢谢！'")
         assert _count(db_url, reports, code) == before_r + 1
         assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: str) -> None:
+    code = nearest_codes(served, *POINT, k=1)[0]
+    p = Page(browser, served, f"/v1/checkin/{code}")
+    try:
+        p.page.click("a[href*='/app/s/']")
+        p.page.wait_for_function("() => document.body.dataset.state === 'station'")
+        assert p.page.url == f"{served}/app/s/{code}"
+        assert p.page.text_content("#st-name") == api(served, f"/v1/stations/{code}")["name"]
+        # Back to the list: this phone's position is asked for only now.
+        p.page.click("#back")
+        assert p.listed() == nearest_codes(served, *POINT, k=5, open_now="true")
+        assert p.page.url == f"{served}/app/"
     finally:
         p.close()
