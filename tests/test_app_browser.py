@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from geo_service.app.router import files
 from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84
 from geo_service.main import create_app
+from geo_service.maps.assets import node_modules
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
 from tests.conftest import SEED
@@ -132,18 +133,19 @@ def api(base: str, path: str, **params: Any) -> Any:
         return json.loads(r.read())
 
 
-def phone(browser: Any, *, located: bool) -> Any:
+def phone(browser: Any, *, located: bool, dark: bool = False) -> Any:
     """A 360×640 touch phone, location granted at :data:`POINT` or denied."""
     return browser.new_context(
         viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
-        device_scale_factor=2, locale="zh-CN",
+        device_scale_factor=2, locale="zh-CN", color_scheme="dark" if dark else "light",
         geolocation={"longitude": POINT[0], "latitude": POINT[1]} if located else None,
         permissions=["geolocation"] if located else [])
 
 
 class Page:
-    def __init__(self, browser: Any, base: str, path: str, *, located: bool = True) -> None:
-        self.context = phone(browser, located=located)
+    def __init__(self, browser: Any, base: str, path: str, *, located: bool = True,
+                 dark: bool = False) -> None:
+        self.context = phone(browser, located=located, dark=dark)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.seen = 0
@@ -162,6 +164,19 @@ class Page:
         self.seen = int(self.page.get_attribute("#list", "data-seq") or 0)
         codes = self.page.get_attribute("#list", "data-codes") or ""
         return codes.split(",") if codes else []
+
+    def serious_a11y_problems(self) -> list[str]:
+        """axe-core's serious and critical violations on the page as it is now.
+
+        axe (npm ``axe-core``, pinned) goes in through the DevTools protocol, which the
+        page's policy does not govern: the page itself never loads it.
+        """
+        self.page.evaluate((node_modules() / "axe-core" / "axe.min.js").read_text() + "\n;0")
+        found: list[str] = self.page.evaluate("""() => axe.run(document, {
+            resultTypes: ['violations']}).then(r => r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id}: ${v.nodes.map(n => n.html).join(' | ')}`))""")
+        return found
 
     def screenshot(self, name: str, selector: str | None = None) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
@@ -186,6 +201,7 @@ def test_located_phone_lists_what_nearest_answers_and_chips_change_it(
         assert codes and codes == nearest_codes(served, *POINT, k=5, open_now="true")
         assert p.page.is_visible("#sample")  # the sample city says it is SAMPLE
         p.screenshot("app-list.png")
+        assert p.serious_a11y_problems() == []
         p.screenshot("app-map.png", "#map")
         # Every tap target on the list page is at least 44 px in both directions.
         small = p.page.evaluate("""() => [...document.querySelectorAll(
@@ -200,10 +216,28 @@ def test_located_phone_lists_what_nearest_answers_and_chips_change_it(
         assert with_wc == expected and expected != codes  # the chip matters here
         p.page.click("[data-chip=open_now]")  # off: stations closed now may be listed
         assert p.listed() == nearest_codes(served, *POINT, k=5, amenities="restroom")
-        # The chips are remembered on the phone.
+        # 24 hours: no API parameter, so the app asks for 50 and keeps the 24/7 ones.
+        p.page.click("[data-chip=restroom]")
+        p.listed()
+        p.page.click("[data-chip=h24]")
+        p.listed()
+        p.page.click("[data-chip=open_now]")
+        answer = api(served, "/v1/stations/nearest", lon=f"{POINT[0]:.6f}",
+                     lat=f"{POINT[1]:.6f}", k=50, open_now="true")["results"]
+        assert p.listed() == [s["code"] for s in answer if s["opening_hours"] == "24/7"][:5]
+        p.page.click("[data-chip=h24]")
+        p.listed()
+        p.page.click("[data-chip=restroom]")
+        p.listed()
+        p.page.click("[data-chip=open_now]")
+        p.listed()
+        # The chips and the language are remembered on the phone.
+        p.page.click("#lang")
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
         p.page.reload()
         assert p.page.get_attribute("[data-chip=restroom]", "aria-pressed") == "true"
         assert p.page.get_attribute("[data-chip=open_now]", "aria-pressed") == "false"
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
         assert p.errors == []
         outside = [u for u in p.requests if urlsplit(u).hostname not in ("127.0.0.1", None)]
         assert outside == []
@@ -213,7 +247,7 @@ def test_located_phone_lists_what_nearest_answers_and_chips_change_it(
 
 @pytest.mark.slow  # ~3 s
 def test_denied_phone_lists_around_the_tapped_point(browser: Any, served: str) -> None:
-    p = Page(browser, served, "/app/", located=False)
+    p = Page(browser, served, "/app/", located=False, dark=True)
     try:
         p.page.wait_for_function("() => document.body.dataset.state === 'no-location'")
         p.page.wait_for_function("() => window.GEO_APP.map && document.querySelector("
@@ -232,7 +266,11 @@ def test_denied_phone_lists_around_the_tapped_point(browser: Any, served: str) -
             return [c.x + m.clientLeft, c.y + m.clientTop]; }""", point)
         assert abs(px[0] - x) <= 1 and abs(px[1] - y) <= 1
         assert codes == nearest_codes(served, point[0], point[1], k=5, open_now="true")
-        p.screenshot("app-denied-tapped.png")
+        p.screenshot("app-denied-tapped-dark.png")
+        # Dark mode follows the phone: a dark page with light text.
+        bg = p.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(18, 18, 18)"
+        assert p.serious_a11y_problems() == []
         assert p.errors == []
     finally:
         p.close()
@@ -283,6 +321,7 @@ def test_station_page_navigates_reports_and_confirms(
             assert _metres(_link_point(kind, href), (station["lon"], station["lat"])) < 1, kind
         assert "mode=ride" in (p.page.get_attribute("[data-nav=amap]", "href") or "")
         p.screenshot("app-station.png")
+        assert p.serious_a11y_problems() == []
 
         reports = "SELECT count(*) FROM station_report r JOIN station s ON s.id = r.station_id " \
                   "WHERE s.code = %s AND r.kind = 'closed'"

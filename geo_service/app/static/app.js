@@ -285,8 +285,9 @@ function applyLang() {
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = t(node.dataset.i18n);
   }
-  $("lang").textContent = state.lang === "zh" ? "EN" : "中文";
-  $("lang").setAttribute("aria-label", t("lang"));
+  // The button names the other language in that language (its accessible name is its text).
+  $("lang").textContent = t("lang");
+  $("lang").lang = state.lang === "zh" ? "en" : "zh-CN";
   renderChips();
   if (state.results.length) renderList();
   route();
@@ -301,13 +302,14 @@ async function initMap() {
   const L = window.L;
   if (!L) return;
   map = L.map("map", { zoomControl: true, attributionControl: true }).setView([18.25, 109.5], 12);
+  // The markers' layer exists before the config is awaited: an answer may arrive first.
+  layer = L.layerGroup().addTo(map);
   const cfg = await getJson("/app/config.json").catch(() => null);
   const bm = cfg && cfg.ok ? cfg.body.basemap : null;
   if (bm && bm.url) {
     L.tileLayer(bm.url, { attribution: bm.attribution, subdomains: bm.subdomains || "abc",
-      maxZoom: bm.max_zoom || 19 }).addTo(map);
+      maxZoom: bm.max_zoom || 19 }).addTo(map).bringToBack();
   }
-  layer = L.layerGroup().addTo(map);
   map.on("click", (e) => {
     setPoint({ lon: e.latlng.lng, lat: e.latlng.lat, source: "tap" });
   });
