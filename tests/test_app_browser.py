@@ -180,8 +180,10 @@ class Page:
 
     def screenshot(self, name: str, selector: str | None = None) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
-        target = self.page.locator(selector) if selector else self.page
-        target.screenshot(path=str(ARTIFACTS / name))
+        if selector:
+            self.page.locator(selector).screenshot(path=str(ARTIFACTS / name))
+        else:
+            self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
 
     def close(self) -> None:
         self.context.close()
@@ -271,6 +273,27 @@ def test_denied_phone_lists_around_the_tapped_point(browser: Any, served: str) -
         bg = p.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(18, 18, 18)"
         assert p.serious_a11y_problems() == []
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_picking_a_district_lists_around_its_stations(browser: Any, served: str) -> None:
+    p = Page(browser, served, "/app/", located=False)
+    try:
+        p.page.wait_for_function("() => document.body.dataset.state === 'no-location'")
+        p.page.wait_for_function("() => document.querySelectorAll('#district option').length > 1")
+        code = p.page.eval_on_selector("#district", "s => s.options[1].value")
+        p.page.select_option("#district", code)
+        codes = p.listed()
+        # The district's point: the median of its stations' positions (areas carry no centre).
+        items = api(served, "/v1/stations", area=code, limit=100)["items"]
+        lons = sorted(s["lon"] for s in items)
+        lats = sorted(s["lat"] for s in items)
+        lon, lat = lons[len(lons) // 2], lats[len(lats) // 2]
+        assert p.page.get_attribute("#list", "data-point") == f"{lon:.6f},{lat:.6f}"
+        assert codes == nearest_codes(served, lon, lat, k=5, open_now="true")
         assert p.errors == []
     finally:
         p.close()
