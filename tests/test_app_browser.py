@@ -133,19 +133,20 @@ def api(base: str, path: str, **params: Any) -> Any:
         return json.loads(r.read())
 
 
-def phone(browser: Any, *, located: bool, dark: bool = False) -> Any:
-    """A 360×640 touch phone, location granted at :data:`POINT` or denied."""
+def phone(browser: Any, *, located: bool, dark: bool = False,
+          where: tuple[float, float] = POINT) -> Any:
+    """A 360×640 touch phone, location granted at ``where`` or denied."""
     return browser.new_context(
         viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
         device_scale_factor=2, locale="zh-CN", color_scheme="dark" if dark else "light",
-        geolocation={"longitude": POINT[0], "latitude": POINT[1]} if located else None,
+        geolocation={"longitude": where[0], "latitude": where[1]} if located else None,
         permissions=["geolocation"] if located else [])
 
 
 class Page:
     def __init__(self, browser: Any, base: str, path: str, *, located: bool = True,
-                 dark: bool = False) -> None:
-        self.context = phone(browser, located=located, dark=dark)
+                 dark: bool = False, where: tuple[float, float] = POINT) -> None:
+        self.context = phone(browser, located=located, dark=dark, where=where)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.seen = 0
@@ -273,6 +274,27 @@ def test_denied_phone_lists_around_the_tapped_point(browser: Any, served: str) -
         bg = p.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
         assert bg == "rgb(18, 18, 18)"
         assert p.serious_a11y_problems() == []
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_cooling_bus_shows_its_current_stop_and_when_it_leaves(
+        browser: Any, served: str) -> None:
+    at = "2026-12-01T11:00:00"  # a Tuesday, China time: the sample buses are at a stop
+    bus = api(served, "/v1/stations/nearest", lon=POINT[0], lat=POINT[1], k=1,
+              host_type="mobile", at=at)["results"][0]
+    stop = bus["current_stop"]
+    assert stop is not None and bus["next_change"]
+    where = (bus["lon"], bus["lat"])
+    p = Page(browser, served, f"/app/?at={at}", where=where)
+    try:
+        codes = p.listed()
+        assert codes == nearest_codes(served, *where, k=5, open_now="true", at=at)
+        card = p.page.text_content(f"#list li[data-code='{bus['code']}']") or ""
+        leaves = bus["next_change"][11:16]  # same day: the station's clock time
+        assert f"当前停靠：{stop['name']} · 离开时间 {leaves}" in card
         assert p.errors == []
     finally:
         p.close()

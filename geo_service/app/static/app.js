@@ -167,9 +167,14 @@ export function hoursText(expr, lang = "zh") {
 
 // --- the nearest query --------------------------------------------------------------------
 
-export function nearestUrl(point, chips) {
+// `/app/?at=2026-12-01T11:00:00` shows the list as it will be then (a bus's stops, hours):
+// for checking a schedule, and for tests. Passed to the API as is; the API checks it.
+const AT = new URLSearchParams(location.search).get("at");
+
+export function nearestUrl(point, chips, at = AT) {
   const p = new URLSearchParams({ lon: point.lon.toFixed(6), lat: point.lat.toFixed(6),
     k: String(chips.h24 ? K_24H : K) });
+  if (at) p.set("at", at);
   if (chips.open_now) p.set("open_now", "true");
   const want = CHIPS.map(([c]) => c).filter((c) => c in AMENITY && chips[c]);
   if (want.length) p.set("amenities", want.join(","));
