@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service import meta, openapi
 from geo_service.admin_router import router as admin_router
+from geo_service.app.router import router as app_router
 from geo_service.app.snapshot import router as app_snapshot_router
 from geo_service.app.snapshot import vendor_router as app_vendor_router
 from geo_service.coverage.router import demand_router
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     app.include_router(app_snapshot_router)
     app.include_router(app_vendor_router)
+    app.include_router(app_router)
     openapi.install(app, settings)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)

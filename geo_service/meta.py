@@ -27,6 +27,8 @@ ROOT_HTML = """<!doctype html>
 <h1>geo_service — 户外劳动者服务站点 / outdoor-worker station locator</h1>
 <p>Nearest stations, coverage analysis, maps and feeds for trade-union rest stations.</p>
 <ul>
+<li><a href="/app/">Courier app 附近驿站</a>: the nearest open stations on a phone, a map,
+ navigation, reports (Chinese first, English toggle)</li>
 <li><a href="/docs">API documentation (OpenAPI / Swagger UI)</a> · <a href="/redoc">ReDoc</a>
  · <a href="/openapi.json">openapi.json</a></li>
 <li><a href="/v1/stations/nearest?lat=18.25&amp;lon=109.50&amp;k=5&amp;open_now=true\

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import secrets
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
@@ -88,7 +89,8 @@ _HTML_RESPONSES: dict[int | str, dict[str, Any]] = {
             name="checkin_page", summary="The page a station's QR code opens: tap to check in")
 async def checkin_page(request: Request, conn: ConnDep, code: CodePath) -> HTMLResponse:
     """Sets the ``geo_device`` cookie (random, HttpOnly, a year) so repeat taps count once."""
-    html = await visits.station_checkin_page(conn, code, f"../stations/{code}/checkins")
+    html = await visits.station_checkin_page(conn, code, f"../stations/{code}/checkins",
+                                             app_url=f"../../app/s/{quote(code, safe='')}")
     page = HTMLResponse(html, headers={"Cache-Control": "no-store",
                                        "Content-Security-Policy": page_csp(
                                            html, connect=["'self'"])})

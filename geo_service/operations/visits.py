@@ -248,6 +248,7 @@ border:1px solid #888;border-radius:.5rem;background:#f4f4f4}}
 <h1>{name}</h1>
 {body}
 <p id="msg" role="status"></p>
+{app_link}
 <script>
 const url = {post_url};
 const msg = document.getElementById("msg");
@@ -277,8 +278,12 @@ _CLOSED = ("<p>本站点目前不接受签到（{status}）。<br>"
            "This station is not taking check-ins ({status}).</p>")
 
 
-def checkin_page(station: dict[str, Any], post_url: str) -> str:
-    """The self-contained check-in page (no external assets), Chinese and English."""
+def checkin_page(station: dict[str, Any], post_url: str, app_url: str | None = None) -> str:
+    """The self-contained check-in page (no external assets), Chinese and English.
+
+    ``app_url`` links the station's page in the courier app (details, navigation,
+    reports): the QR code on the wall is how many workers first meet the app.
+    """
     if station["status"] in OPERATIONAL:
         buttons = "".join(
             f'<button type="button" data-type="{key}">{zh} {html.escape(en)}</button>'
@@ -287,13 +292,16 @@ def checkin_page(station: dict[str, Any], post_url: str) -> str:
         body = _INTRO + buttons + skip
     else:
         body = _CLOSED.format(status=html.escape(station["status"]))
+    app_link = (f'<p><a href="{html.escape(app_url)}">站点详情、导航与反馈 · Station details, '
+                'navigation and reports</a></p>' if app_url else "")
     return _PAGE.format(name=html.escape(station["name"]), body=body,
-                        post_url=json_for_html(post_url))
+                        post_url=json_for_html(post_url), app_link=app_link)
 
 
-async def station_checkin_page(conn: AsyncConnection[Any], code: str, post_url: str) -> str:
+async def station_checkin_page(conn: AsyncConnection[Any], code: str, post_url: str,
+                               app_url: str | None = None) -> str:
     """The page of a known station (404 naming ``code`` otherwise)."""
-    return checkin_page(await station_ref(conn, code), post_url)
+    return checkin_page(await station_ref(conn, code), post_url, app_url)
 
 
 async def checkin_link(conn: AsyncConnection[Any], code: str, url: str) -> dict[str, Any]:

@@ -1,0 +1,524 @@
+// The courier app: nearest open stations, a map, a station page, reports.
+// A plain ES module, no framework, no build step. Everything shown comes from this
+// service's JSON API; the position leaves the phone only inside the nearest query.
+
+const K = 5;
+// Speeds for the minutes shown (also stated in the footnote): on the straight
+// distance times a detour factor, since streets are not straight lines.
+const WALK_KMH = 4.5;
+const EBIKE_KMH = 15;
+const DETOUR = 1.3;
+// "24 hours" has no API parameter: it asks for more and keeps those whose hours are 24/7.
+const K_24H = 50;
+
+// Each of the ten ones as a one-character badge (text, not emoji: it reads the same on
+// every phone font) with its full name for screen readers and the tooltip.
+const TEN_ONES = [
+  ["indoor_rest", "室", "室内休息场所", "Indoor rest space"],
+  ["seating", "座", "座椅", "Seats"],
+  ["microwave", "微", "微波炉", "Microwave"],
+  ["water_dispenser", "水", "饮水机", "Water dispenser"],
+  ["restroom", "厕", "卫生间", "Restroom"],
+  ["first_aid_kit", "药", "应急医药箱", "First-aid kit"],
+  ["book_rack", "书", "书报架", "Book rack"],
+  ["phone_charging", "充", "手机充电", "Phone charging"],
+  ["refrigerator", "冰", "电冰箱", "Refrigerator"],
+  ["umbrella_stand", "伞", "雨伞架", "Umbrella stand"],
+];
+const AMENITY = Object.fromEntries(TEN_ONES.map(([c, i, zh, en]) => [c, { i, zh, en }]));
+
+// Filter chips: an amenity code goes to the API's `amenities`; open_now to `open_now`.
+const CHIPS = [
+  ["open_now", "营业中", "Open now"],
+  ["microwave", "微波炉", "Microwave"],
+  ["restroom", "卫生间", "Restroom"],
+  ["water_dispenser", "饮水", "Drinking water"],
+  ["phone_charging", "手机充电", "Phone charging"],
+  ["h24", "24小时", "24 hours"],
+];
+
+const T = {
+  zh: {
+    title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
+    district: "选择区县", district_pick: "— 区县 —", list_title: "最近的驿站",
+    back: "← 返回列表", sample: "示例数据（SAMPLE）：并非真实站点",
+    foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计。" +
+      "“24小时”筛选在手机上按营业时间“24/7”挑选。",
+    locating: "正在获取位置…", loading: "正在查找附近驿站…",
+    denied: "没有位置权限：请点地图上的一点，或选择区县。",
+    unavailable: "无法获取位置：请点地图上的一点，或选择区县。",
+    tap: "请点地图上的一点，或选择区县。", none: "附近没有符合条件的驿站。",
+    found: (n, where) => `${where}附近 ${n} 个驿站`, here: "您的位置", tapped: "所选地点",
+    walk: "步行", ebike: "电动车", min: "分钟", open: "营业中", closed_now: "现在不营业",
+    unknown: "营业时间不详", until: "至", opens: "开门时间", reported: "⚠ 有人报告此站已关闭",
+    confirmed: "最近确认", missing: "缺", all10: "十有齐全", stop: "当前停靠", leaves: "离开时间",
+    sample_tag: "示例", dirs: ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
+    address: "地址", hours: "营业时间", phone: "电话", checklist: "“十有”清单", awards: "荣誉",
+    schedule: "流动站停靠安排", navigate: "导航", amap: "高德骑行", baidu: "百度骑行",
+    tencent: "腾讯骑行", geo: "其他地图 (geo:)", report: "反馈", r_closed: "报告：已关闭",
+    r_missing: "报告：缺少设施", r_confirm: "确认：正在营业", thanks: "已收到，谢谢！",
+    already: "您已经反馈过了，谢谢！", confirmed_ok: "已确认，谢谢！", failed: "没有成功：",
+    has: "有", lacks: "缺少", notfound: "找不到这个驿站。", lang: "English",
+    h247: "全天 24 小时", filters: "筛选",
+  },
+  en: {
+    title: "Rest stations for outdoor workers", locate: "Use my location",
+    elsewhere: "Look elsewhere", district: "District", district_pick: "— district —",
+    list_title: "Nearest stations", back: "← Back to the list",
+    sample: "SAMPLE data: not real stations",
+    foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
+      "distance ×1.3. The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
+    locating: "Finding your position…", loading: "Looking for stations…",
+    denied: "No location permission: tap the map or pick a district.",
+    unavailable: "Location unavailable: tap the map or pick a district.",
+    tap: "Tap the map or pick a district.", none: "No station nearby matches.",
+    found: (n, where) => `${n} stations near ${where}`, here: "you", tapped: "the chosen point",
+    walk: "walk", ebike: "e-bike", min: "min", open: "Open", closed_now: "Closed now",
+    unknown: "Hours unknown", until: "until", opens: "opens", reported: "⚠ Reported closed",
+    confirmed: "Last confirmed", missing: "Missing", all10: "All ten ones",
+    stop: "Current stop", leaves: "leaves", sample_tag: "SAMPLE",
+    dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], address: "Address", hours: "Hours",
+    phone: "Phone", checklist: "Ten-ones checklist", awards: "Awards",
+    schedule: "Mobile station schedule", navigate: "Navigate", amap: "Amap (ride)",
+    baidu: "Baidu (ride)", tencent: "Tencent (ride)", geo: "Other map app (geo:)",
+    report: "Feedback", r_closed: "Report: closed", r_missing: "Report: something missing",
+    r_confirm: "Confirm: it is open", thanks: "Received, thank you!",
+    already: "You already reported, thank you!", confirmed_ok: "Confirmed, thank you!",
+    failed: "Did not work: ", has: "has", lacks: "lacks", notfound: "No such station.",
+    lang: "中文", h247: "24 hours, every day", filters: "Filters",
+  },
+};
+
+const store = {
+  get(key, fallback) {
+    try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); }
+    catch { return fallback; }
+  },
+  set(key, value) { try { localStorage.setItem(key, JSON.stringify(value)); } catch { /* full */ } },
+};
+
+const state = {
+  lang: store.get("geo.lang", "zh"),
+  chips: store.get("geo.chips", { open_now: true }),
+  point: null, // {lon, lat, source: "gps" | "tap" | "district"}
+  results: [],
+  seq: 0,
+};
+
+const $ = (id) => document.getElementById(id);
+const t = (key) => T[state.lang][key];
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children) if (c !== null && c !== undefined) node.append(c);
+  return node;
+}
+
+function deviceId() {
+  let id = store.get("geo.device", null);
+  if (!id) {
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    id = Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+    store.set("geo.device", id);
+  }
+  return id;
+}
+
+// --- formatting ---------------------------------------------------------------------------
+
+export function distanceText(m) {
+  return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`;
+}
+
+export function minutes(m, kmh) {
+  return Math.max(1, Math.round((m * DETOUR) / 1000 / kmh * 60));
+}
+
+export function compass(deg, lang = "zh") {
+  if (deg === null || deg === undefined) return "";
+  return T[lang].dirs[Math.round((((deg % 360) + 360) % 360) / 45) % 8];
+}
+
+/** A station-time ISO instant as the station's own clock reads it (no phone timezone). */
+function clock(iso, refIso) {
+  if (!iso) return "";
+  const sameDay = refIso && iso.slice(0, 10) === refIso.slice(0, 10);
+  return sameDay ? iso.slice(11, 16) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+}
+
+const DAYS_ZH = { Mo: "周一", Tu: "周二", We: "周三", Th: "周四", Fr: "周五", Sa: "周六",
+  Su: "周日", PH: "法定节假日" };
+
+/** Hours in plain words: the simple OSM forms translated, anything else shown as written. */
+export function hoursText(expr, lang = "zh") {
+  if (!expr) return T[lang].unknown;
+  if (expr.trim() === "24/7") return T[lang].h247;
+  if (lang !== "zh") return expr;
+  return expr.replace(/\b(Mo|Tu|We|Th|Fr|Sa|Su|PH)\b/g, (d) => DAYS_ZH[d])
+    .replace(/-(?=周|法)/g, "至").replace(/\boff\b/g, "休息").replace(/;\s*/g, "；")
+    .replace(/,/g, "、");
+}
+
+// --- the nearest query --------------------------------------------------------------------
+
+// `/app/?at=2026-12-01T11:00:00` shows the list as it will be then (a bus's stops, hours):
+// for checking a schedule, and for tests. Passed to the API as is; the API checks it.
+const AT = new URLSearchParams(location.search).get("at");
+
+export function nearestUrl(point, chips, at = AT) {
+  const p = new URLSearchParams({ lon: point.lon.toFixed(6), lat: point.lat.toFixed(6),
+    k: String(chips.h24 ? K_24H : K) });
+  if (at) p.set("at", at);
+  if (chips.open_now) p.set("open_now", "true");
+  const want = CHIPS.map(([c]) => c).filter((c) => c in AMENITY && chips[c]);
+  if (want.length) p.set("amenities", want.join(","));
+  return `/v1/stations/nearest?${p}`;
+}
+
+async function getJson(url, opts = {}) {
+  const r = await fetch(url, { headers: { Accept: "application/json" }, ...opts });
+  let body = null;
+  try { body = await r.json(); } catch { body = null; }
+  return { status: r.status, ok: r.ok, body };
+}
+
+function errorText(res) {
+  return res.body && res.body.error ? res.body.error.message : `HTTP ${res.status}`;
+}
+
+async function loadNearest() {
+  if (!state.point) return;
+  const seq = ++state.seq;
+  document.body.dataset.state = "loading";
+  $("status").textContent = t("loading");
+  const res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
+  if (seq !== state.seq) return; // a newer question was asked meanwhile
+  if (!res || !res.ok) {
+    $("status").textContent = t("failed") + (res ? errorText(res) : "network");
+    document.body.dataset.state = "error";
+    return;
+  }
+  let results = res.body.results;
+  if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
+  state.results = results.slice(0, K);
+  state.at = res.body.query.at;
+  renderList();
+  drawMap();
+  document.body.dataset.state = "ready";
+}
+
+// --- rendering ----------------------------------------------------------------------------
+
+function tenOnesIcons(s) {
+  const have = new Set(s.amenities);
+  const ul = el("ul", { class: "icons", "aria-label": t("checklist") });
+  for (const [code, icon, zh, en] of TEN_ONES) {
+    const name = state.lang === "zh" ? zh : en;
+    const ok = have.has(code);
+    ul.append(el("li", { class: ok ? "yes" : "no", title: name,
+      "aria-label": `${ok ? t("has") : t("lacks")} ${name}` }, el("span", { "aria-hidden": "true" }, icon)));
+  }
+  return ul;
+}
+
+function openLine(s) {
+  const until = s.next_change ? ` ${s.open_now ? t("until") : t("opens")} ${clock(s.next_change, state.at)}` : "";
+  if (s.open_now === true) return el("span", { class: "open" }, t("open") + until);
+  if (s.open_now === false) return el("span", { class: "closed" }, t("closed_now") + until);
+  return el("span", { class: "meta" }, t("unknown"));
+}
+
+function card(s, i) {
+  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
+  const d = s.distance_m;
+  const missing = s.ten_ones.missing.map((c) => AMENITY[c] ? AMENITY[c][state.lang] : c);
+  const li = el("li", { class: "card", "data-code": s.code },
+    el("a", { class: "name", href: `#/s/${encodeURIComponent(s.code)}` }, `${i + 1}. ${name}`),
+    s.sample ? el("span", { class: "sample-tag" }, ` [${t("sample_tag")}]`) : null,
+    el("div", { class: "meta" },
+      `${distanceText(d)} · ${compass(s.bearing_deg, state.lang)} · ${t("walk")} ` +
+      `${minutes(d, WALK_KMH)} ${t("min")} · ${t("ebike")} ${minutes(d, EBIKE_KMH)} ${t("min")}`),
+    el("div", {}, openLine(s)),
+    tenOnesIcons(s),
+    el("div", { class: "meta" }, missing.length ? `${t("missing")}：${missing.join("、")}` : t("all10")));
+  if (s.current_stop) {
+    li.append(el("div", { class: "meta" }, `${t("stop")}：${s.current_stop.name}` +
+      (s.next_change ? ` · ${t("leaves")} ${clock(s.next_change, state.at)}` : "")));
+  }
+  if (s.reported_closed) li.append(el("div", { class: "warn", role: "alert" }, t("reported")));
+  if (s.last_confirmed_at) {
+    li.append(el("div", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
+  }
+  return li;
+}
+
+function renderList() {
+  const list = $("list");
+  list.replaceChildren(...state.results.map(card));
+  list.dataset.codes = state.results.map((s) => s.code).join(",");
+  list.dataset.seq = String(state.seq);
+  list.dataset.point = `${state.point.lon.toFixed(6)},${state.point.lat.toFixed(6)}`;
+  $("sample").hidden = !state.results.some((s) => s.sample);
+  const where = state.point && state.point.source === "gps" ? t("here") : t("tapped");
+  $("status").textContent = state.results.length ? t("found")(state.results.length, where) : t("none");
+}
+
+function renderChips() {
+  const box = $("chips");
+  box.setAttribute("aria-label", t("filters"));
+  box.replaceChildren(...CHIPS.map(([code, zh, en]) => {
+    const b = el("button", { type: "button", class: "chip", "data-chip": code,
+      "aria-pressed": state.chips[code] ? "true" : "false" }, state.lang === "zh" ? zh : en);
+    b.addEventListener("click", () => {
+      state.chips[code] = !state.chips[code];
+      store.set("geo.chips", state.chips);
+      renderChips();
+      loadNearest();
+    });
+    return b;
+  }));
+}
+
+function applyLang() {
+  document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";
+  for (const node of document.querySelectorAll("[data-i18n]")) {
+    node.textContent = t(node.dataset.i18n);
+  }
+  // The button names the other language in that language (its accessible name is its text).
+  $("lang").textContent = t("lang");
+  $("lang").lang = state.lang === "zh" ? "en" : "zh-CN";
+  renderChips();
+  if (state.results.length) renderList();
+  route();
+}
+
+// --- map ----------------------------------------------------------------------------------
+
+let map = null;
+let layer = null;
+
+async function initMap() {
+  const L = window.L;
+  if (!L) return;
+  map = L.map("map", { zoomControl: true, attributionControl: true }).setView([18.25, 109.5], 12);
+  // The markers' layer exists before the config is awaited: an answer may arrive first.
+  layer = L.layerGroup().addTo(map);
+  const cfg = await getJson("/app/config.json").catch(() => null);
+  const bm = cfg && cfg.ok ? cfg.body.basemap : null;
+  if (bm && bm.url) {
+    L.tileLayer(bm.url, { attribution: bm.attribution, subdomains: bm.subdomains || "abc",
+      maxZoom: bm.max_zoom || 19 }).addTo(map).bringToBack();
+  }
+  map.on("click", (e) => {
+    setPoint({ lon: e.latlng.lng, lat: e.latlng.lat, source: "tap" });
+  });
+}
+
+function drawMap() {
+  const L = window.L;
+  if (!map || !L) return;
+  layer.clearLayers();
+  const pts = [];
+  if (state.point) {
+    const p = [state.point.lat, state.point.lon];
+    L.marker(p, { icon: L.divIcon({ className: "", html: '<div class="you"></div>',
+      iconSize: [22, 22] }), title: t("here"), keyboard: false }).addTo(layer);
+    pts.push(p);
+  }
+  state.results.forEach((s, i) => {
+    const p = [s.lat, s.lon];
+    const m = L.marker(p, { icon: L.divIcon({ className: "", html: `<div class="pin">${i + 1}</div>`,
+      iconSize: [30, 30] }), title: s.name, alt: s.name });
+    m.on("click", () => { location.hash = `#/s/${encodeURIComponent(s.code)}`; });
+    m.addTo(layer);
+    pts.push(p);
+  });
+  // A tap keeps the map where the finger left it; a position or district brings the view.
+  if (state.point && state.point.source === "tap") return;
+  if (pts.length > 1) map.fitBounds(pts, { padding: [30, 30], maxZoom: 16 });
+  else if (pts.length === 1) map.setView(pts[0], 15);
+}
+
+async function showAround() {
+  // No position: show where stations are, so there is something to tap near.
+  const res = await getJson("/v1/stations?limit=100").catch(() => null);
+  if (!res || !res.ok || !map) return;
+  const L = window.L;
+  const pts = res.body.items.map((s) => [s.lat, s.lon]);
+  for (const p of pts) L.circleMarker(p, { radius: 4, weight: 1, interactive: false }).addTo(layer);
+  if (pts.length) map.fitBounds(pts, { padding: [20, 20] });
+}
+
+// --- position -----------------------------------------------------------------------------
+
+function setPoint(point) {
+  state.point = point;
+  loadNearest();
+}
+
+function locate() {
+  if (!navigator.geolocation) { $("status").textContent = t("unavailable"); showAround(); return; }
+  $("status").textContent = t("locating");
+  navigator.geolocation.getCurrentPosition(
+    (pos) => setPoint({ lon: pos.coords.longitude, lat: pos.coords.latitude, source: "gps" }),
+    (err) => {
+      $("status").textContent = err.code === 1 ? t("denied") : t("unavailable");
+      document.body.dataset.state = "no-location";
+      showAround();
+    },
+    { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
+}
+
+async function loadDistricts() {
+  const res = await getJson("/v1/areas").catch(() => null);
+  if (!res || !res.ok) return;
+  const sel = $("district");
+  for (const a of res.body.filter((x) => x.level === "district" && x.stations > 0)) {
+    sel.append(el("option", { value: a.code }, state.lang === "en" && a.name_en ? a.name_en : a.name));
+  }
+}
+
+async function pickDistrict(code) {
+  if (!code) return;
+  // The district's centre as the median of its stations' positions (areas carry no centre).
+  const res = await getJson(`/v1/stations?area=${encodeURIComponent(code)}&limit=100`).catch(() => null);
+  if (!res || !res.ok || !res.body.items.length) { $("status").textContent = t("none"); return; }
+  const med = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
+  setPoint({ lon: med(res.body.items.map((s) => s.lon)), lat: med(res.body.items.map((s) => s.lat)),
+    source: "district" });
+}
+
+// --- the station page ---------------------------------------------------------------------
+
+function stationCode() {
+  const h = location.hash.match(/^#\/s\/([^/?#]+)/);
+  if (h) return decodeURIComponent(h[1]);
+  const p = location.pathname.match(/^\/app\/s\/([^/?#]+)/);
+  return p ? decodeURIComponent(p[1]) : null;
+}
+
+function route() {
+  const code = stationCode();
+  $("home").hidden = Boolean(code);
+  $("station").hidden = !code;
+  if (code) showStation(code);
+  else if (map) setTimeout(() => map.invalidateSize(), 0);
+}
+
+async function send(url, body) {
+  return getJson(url, { method: "POST", body: body ? JSON.stringify(body) : undefined,
+    headers: { "Content-Type": "application/json", Accept: "application/json",
+      "X-Device-Id": deviceId() } }).catch(() => null);
+}
+
+function feedbackMessage(res, okText) {
+  if (!res) return t("failed") + "network";
+  if (res.status === 429) return t("already");
+  if (res.status === 200 && res.body && res.body.counted === false) return t("already");
+  if (res.ok) return okText;
+  return t("failed") + errorText(res);
+}
+
+async function showStation(code) {
+  const box = $("st");
+  box.replaceChildren(el("p", { class: "status" }, t("loading")));
+  const res = await getJson(`/v1/stations/${encodeURIComponent(code)}`).catch(() => null);
+  if (stationCode() !== code) return;
+  if (!res || !res.ok) { box.replaceChildren(el("p", { role: "alert" }, t("notfound"))); return; }
+  const s = res.body;
+  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
+  const parts = [el("h2", { id: "st-name" }, name)];
+  if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
+  if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
+  parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
+  parts.push(el("p", {}, `${t("hours")}：${hoursText(s.opening_hours, state.lang)}`));
+  if (s.phone) {
+    parts.push(el("p", {}, `${t("phone")}：`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
+  }
+  if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
+  parts.push(el("h3", {}, t("navigate")));
+  parts.push(el("div", { class: "nav" },
+    el("a", { class: "btn", href: s.links.amap_ride, "data-nav": "amap", rel: "noopener" }, t("amap")),
+    el("a", { class: "btn", href: s.links.baidu_ride, "data-nav": "baidu", rel: "noopener" }, t("baidu")),
+    el("a", { class: "btn", href: s.links.tencent_ride, "data-nav": "tencent", rel: "noopener" }, t("tencent")),
+    el("a", { class: "btn", href: s.links.geo, "data-nav": "geo" }, t("geo"))));
+  parts.push(el("h3", {}, t("checklist")));
+  const have = new Set(s.amenities);
+  parts.push(el("ul", {}, ...TEN_ONES.map(([c, , zh, en]) => el("li", {},
+    `${have.has(c) ? "✓" : "✗"} ${state.lang === "zh" ? zh : en}`))));
+  if (s.awards && s.awards.length) {
+    parts.push(el("h3", {}, t("awards")));
+    parts.push(el("ul", {}, ...s.awards.map((a) => el("li", {}, `${a.year} ${a.title}`))));
+  }
+  const sched = el("div");
+  parts.push(sched);
+  const msg = el("p", { class: "msg", role: "status", "aria-live": "polite", id: "feedback-msg" });
+  const missingSel = el("select", { id: "missing-amenity", "aria-label": t("r_missing") },
+    ...TEN_ONES.map(([c, , zh, en]) => el("option", { value: c }, state.lang === "zh" ? zh : en)));
+  const bClosed = el("button", { type: "button", class: "btn", id: "r-closed" }, t("r_closed"));
+  const bMissing = el("button", { type: "button", class: "btn", id: "r-missing" }, t("r_missing"));
+  const bConfirm = el("button", { type: "button", class: "btn", id: "r-confirm" }, t("r_confirm"));
+  const base = `/v1/stations/${encodeURIComponent(code)}`;
+  bClosed.addEventListener("click", async () => {
+    msg.textContent = feedbackMessage(await send(`${base}/reports`, { kind: "closed" }), t("thanks"));
+  });
+  bMissing.addEventListener("click", async () => {
+    msg.textContent = feedbackMessage(await send(`${base}/reports`,
+      { kind: "amenity_missing", amenity: missingSel.value }), t("thanks"));
+  });
+  bConfirm.addEventListener("click", async () => {
+    msg.textContent = feedbackMessage(await send(`${base}/confirmations`), t("confirmed_ok"));
+  });
+  parts.push(el("h3", {}, t("report")),
+    el("div", { class: "actions" }, bConfirm, bClosed),
+    el("div", { class: "actions" }, missingSel, bMissing), msg);
+  box.replaceChildren(...parts);
+  document.body.dataset.state = "station";
+  if (s.host_type === "mobile") {
+    const stops = await getJson(`${base}/stops`).catch(() => null);
+    if (stops && stops.ok && stops.body.stops.length) {
+      sched.replaceChildren(el("h3", {}, t("schedule")), el("table", {},
+        ...stops.body.stops.map((st) => el("tr", {}, el("td", {}, String(st.seq)),
+          el("td", {}, st.name), el("td", {}, hoursText(st.opening_hours, state.lang))))));
+    }
+  }
+}
+
+// --- start --------------------------------------------------------------------------------
+
+function start() {
+  applyLang();
+  $("lang").addEventListener("click", () => {
+    state.lang = state.lang === "zh" ? "en" : "zh";
+    store.set("geo.lang", state.lang);
+    applyLang();
+  });
+  $("locate").addEventListener("click", locate);
+  $("elsewhere").addEventListener("click", () => {
+    $("status").textContent = t("tap");
+    $("map").scrollIntoView({ behavior: "smooth", block: "center" });
+  });
+  $("district").addEventListener("change", (e) => pickDistrict(e.target.value));
+  $("back").addEventListener("click", () => {
+    if (location.pathname !== "/app/") history.pushState(null, "", "/app/");
+    location.hash = "";
+    route();
+    if (!state.point) locate();
+  });
+  window.addEventListener("hashchange", route);
+  initMap().then(() => { if (state.results.length) drawMap(); });
+  loadDistricts();
+  if (!stationCode()) locate();
+}
+
+// For tests and the curious: what the page holds (never sent anywhere).
+window.GEO_APP = { state, get map() { return map; } };
+
+if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+else start();

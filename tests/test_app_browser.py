@@ -1,0 +1,407 @@
+"""The courier app (``/app/``, issue 14): how it is served, and what a phone sees.
+
+The serving checks run on the test client. The phone checks drive Debian's
+Chromium with mobile emulation (360×640, touch) against a live server on the
+seeded sample city: what the list shows must be what ``/v1/stations/nearest``
+answers for the same point and filters, read from the API on the same server,
+never written down here. Screenshots go to ``tests/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from geo_service.app.router import files
+from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84
+from geo_service.main import create_app
+from geo_service.maps.assets import node_modules
+from geo_service.seed import load_seed
+from geo_service.settings import Settings
+from tests.conftest import SEED
+from tests.helpers import live_server
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+#: A point in the sample city's downtown (Sanya), WGS-84.
+POINT = (109.5, 18.25)
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+def test_shell_and_files_have_their_types_policy_and_validators(client: TestClient) -> None:
+    r = client.get("/app/")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    csp = r.headers["content-security-policy"]
+    directives = dict(d.strip().split(" ", 1) for d in csp.split(";") if " " in d.strip())
+    assert directives["script-src"] == "'self'" and directives["style-src"] == "'self'"
+    assert directives["connect-src"] == "'self'" and directives["worker-src"] == "'self'"
+    assert directives["img-src"] == "'self' data:"  # no basemap configured: no tile host
+    assert r.headers["cache-control"] == "no-cache"
+    etag = r.headers["etag"]
+    again = client.get("/app/", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and again.content == b""
+    assert "<script>" not in r.text and " on" not in r.text.split("<body>")[1].split("=")[0]
+    for name, media in (("app.js", "text/javascript"), ("app.css", "text/css")):
+        f = client.get(f"/app/{name}")
+        assert f.status_code == 200 and f.headers["content-type"].startswith(media)
+        assert f.headers["cache-control"] == "no-cache" and f.headers["etag"]
+    assert client.get("/app/s/SY-0001").text == r.text  # a station's address is the shell too
+
+
+def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
+    assert {"index.html", "app.js", "app.css"} <= set(files())
+    for bad in ("nope.js", "router.py", "__init__.py"):
+        r = client.get(f"/app/{bad}")
+        assert r.status_code == 404, bad
+        assert r.json()["error"]["fields"][0]["field"] == "name"
+    for bad in ("..%2F__init__.py", "%2e%2e", "static%2Fapp.js"):
+        assert client.get(f"/app/{bad}").status_code == 404, bad
+    assert client.get("/app/../geo_service/app/router.py").status_code == 404
+    assert not [p for p in client.get("/openapi.json").json()["paths"] if p.startswith("/app")]
+    assert 'href="/app/"' in client.get("/").text
+
+
+def test_offline_files_get_their_types_and_other_files_none(
+        client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the offline half adds beside the shell (manifest, service worker) is served
+    with the types browsers insist on; a file of an unknown kind, or a folder, is not."""
+    from geo_service.app import router
+
+    (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
+    (tmp_path / "sw.js").write_text("self.addEventListener('fetch', () => {});")
+    (tmp_path / "manifest.webmanifest").write_text('{"name": "x"}')
+    (tmp_path / "notes.txt").write_text("not for the web")
+    (tmp_path / "icons").mkdir()
+    monkeypatch.setattr(router, "STATIC", tmp_path)
+    files.cache_clear()
+    try:
+        assert client.get("/app/manifest.webmanifest").headers["content-type"] == (
+            "application/manifest+json")
+        assert client.get("/app/sw.js").headers["content-type"].startswith("text/javascript")
+        for name in ("notes.txt", "icons"):
+            assert client.get(f"/app/{name}").status_code == 404, name
+    finally:
+        files.cache_clear()
+
+
+def test_configured_basemap_host_is_allowed_for_images(db_url: str, db: Any) -> None:
+    settings = Settings(database_url=db_url, allowed_hosts=["testserver"], map_basemap="osm")
+    with TestClient(create_app(settings)) as c:
+        csp = c.get("/app/").headers["content-security-policy"]
+        assert "img-src 'self' data: https://tile.openstreetmap.org;" in csp
+        assert c.get("/app/config.json").json()["basemap"]["url"].startswith(
+            "https://tile.openstreetmap.org/")
+    # A GCJ-02 basemap is not drawn (the app does not shift points yet): no host allowed.
+    settings = Settings(database_url=db_url, allowed_hosts=["testserver"], map_basemap="amap")
+    with TestClient(create_app(settings)) as c:
+        assert "img-src 'self' data:;" in c.get("/app/").headers["content-security-policy"]
+        assert c.get("/app/config.json").json()["basemap"] == {
+            "url": None, "attribution": "", "crs": "gcj02"}
+
+
+# --- on a phone ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(browser: Any, db_url: str) -> Iterator[str]:
+    """The seeded sample city on a live server (one per module: the seed takes seconds)."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        from tests.conftest import TABLES
+
+        conn.execute(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE")
+    # Playwright's sync API keeps an event loop on this thread; the seed loader runs its own.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(load_seed, db_url, SEED).result()
+    with live_server(db_url) as base:
+        yield base
+
+
+def api(base: str, path: str, **params: Any) -> Any:
+    url = f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
+    with urllib.request.urlopen(url) as r:
+        return json.loads(r.read())
+
+
+def phone(browser: Any, *, located: bool, dark: bool = False,
+          where: tuple[float, float] = POINT) -> Any:
+    """A 360×640 touch phone, location granted at ``where`` or denied."""
+    return browser.new_context(
+        viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
+        device_scale_factor=2, locale="zh-CN", color_scheme="dark" if dark else "light",
+        geolocation={"longitude": where[0], "latitude": where[1]} if located else None,
+        permissions=["geolocation"] if located else [])
+
+
+class Page:
+    def __init__(self, browser: Any, base: str, path: str, *, located: bool = True,
+                 dark: bool = False, where: tuple[float, float] = POINT) -> None:
+        self.context = phone(browser, located=located, dark=dark, where=where)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.seen = 0
+        self.requests: list[str] = []
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
+                     else None)
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(base + path)
+
+    def listed(self) -> list[str]:
+        """The codes the list shows, once it shows the answer to a newer question."""
+        self.page.wait_for_function(
+            "([n]) => document.body.dataset.state === 'ready' && "
+            "Number(document.getElementById('list').dataset.seq) > n", arg=[self.seen])
+        self.seen = int(self.page.get_attribute("#list", "data-seq") or 0)
+        codes = self.page.get_attribute("#list", "data-codes") or ""
+        return codes.split(",") if codes else []
+
+    def serious_a11y_problems(self) -> list[str]:
+        """axe-core's serious and critical violations on the page as it is now.
+
+        axe (npm ``axe-core``, pinned) goes in through the DevTools protocol, which the
+        page's policy does not govern: the page itself never loads it.
+        """
+        self.page.evaluate((node_modules() / "axe-core" / "axe.min.js").read_text() + "\n;0")
+        found: list[str] = self.page.evaluate("""() => axe.run(document, {
+            resultTypes: ['violations']}).then(r => r.violations
+            .filter(v => v.impact === 'serious' || v.impact === 'critical')
+            .map(v => `${v.id}: ${v.nodes.map(n => n.html).join(' | ')}`))""")
+        return found
+
+    def screenshot(self, name: str, selector: str | None = None) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        if selector:
+            self.page.locator(selector).screenshot(path=str(ARTIFACTS / name))
+        else:
+            self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def nearest_codes(base: str, lon: float, lat: float, **params: Any) -> list[str]:
+    answer = api(base, "/v1/stations/nearest", lon=f"{lon:.6f}", lat=f"{lat:.6f}", **params)
+    return [s["code"] for s in answer["results"]]
+
+
+@pytest.mark.slow  # ~5 s: a seeded city, one phone, three filter states
+def test_located_phone_lists_what_nearest_answers_and_chips_change_it(
+        browser: Any, served: str) -> None:
+    p = Page(browser, served, "/app/")
+    try:
+        codes = p.listed()
+        assert codes and codes == nearest_codes(served, *POINT, k=5, open_now="true")
+        assert p.page.is_visible("#sample")  # the sample city says it is SAMPLE
+        p.screenshot("app-list.png")
+        assert p.serious_a11y_problems() == []
+        p.screenshot("app-map.png", "#map")
+        # Every tap target on the list page is at least 44 px in both directions.
+        small = p.page.evaluate("""() => [...document.querySelectorAll(
+              'button, select, a.name')].filter(e => e.offsetParent !== null)
+              .map(e => e.getBoundingClientRect()).filter(r => r.width < 44 || r.height < 44)
+              .length""")
+        assert small == 0
+
+        p.page.click("[data-chip=restroom]")
+        with_wc = p.listed()
+        expected = nearest_codes(served, *POINT, k=5, open_now="true", amenities="restroom")
+        assert with_wc == expected and expected != codes  # the chip matters here
+        p.page.click("[data-chip=open_now]")  # off: stations closed now may be listed
+        assert p.listed() == nearest_codes(served, *POINT, k=5, amenities="restroom")
+        # 24 hours: no API parameter, so the app asks for 50 and keeps the 24/7 ones.
+        p.page.click("[data-chip=restroom]")
+        p.listed()
+        p.page.click("[data-chip=h24]")
+        p.listed()
+        p.page.click("[data-chip=open_now]")
+        answer = api(served, "/v1/stations/nearest", lon=f"{POINT[0]:.6f}",
+                     lat=f"{POINT[1]:.6f}", k=50, open_now="true")["results"]
+        assert p.listed() == [s["code"] for s in answer if s["opening_hours"] == "24/7"][:5]
+        p.page.click("[data-chip=h24]")
+        p.listed()
+        p.page.click("[data-chip=restroom]")
+        p.listed()
+        p.page.click("[data-chip=open_now]")
+        p.listed()
+        # The chips and the language are remembered on the phone.
+        p.page.click("#lang")
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
+        p.page.reload()
+        assert p.page.get_attribute("[data-chip=restroom]", "aria-pressed") == "true"
+        assert p.page.get_attribute("[data-chip=open_now]", "aria-pressed") == "false"
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
+        assert p.errors == []
+        outside = [u for u in p.requests if urlsplit(u).hostname not in ("127.0.0.1", None)]
+        assert outside == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~3 s
+def test_denied_phone_lists_around_the_tapped_point(browser: Any, served: str) -> None:
+    p = Page(browser, served, "/app/", located=False, dark=True)
+    try:
+        p.page.wait_for_function("() => document.body.dataset.state === 'no-location'")
+        p.page.wait_for_function("() => window.GEO_APP.map && document.querySelector("
+                                 "'#map .leaflet-overlay-pane path')")
+        box = p.page.locator("#map").bounding_box()
+        assert box is not None
+        x, y = box["width"] * 0.6, box["height"] * 0.4
+        p.page.wait_for_timeout(600)  # the view settles (fitBounds animates)
+        p.page.locator("#map").click(position={"x": x, "y": y})
+        codes = p.listed()
+        point = [float(v) for v in (p.page.get_attribute("#list", "data-point") or "").split(",")]
+        # The point asked about is where the finger was, to the pixel (Leaflet's container
+        # points start inside the map's border); a tap leaves the view where it was.
+        px = p.page.evaluate("""([lon, lat]) => { const m = document.getElementById('map');
+            const c = GEO_APP.map.latLngToContainerPoint([lat, lon]);
+            return [c.x + m.clientLeft, c.y + m.clientTop]; }""", point)
+        assert abs(px[0] - x) <= 1 and abs(px[1] - y) <= 1
+        assert codes == nearest_codes(served, point[0], point[1], k=5, open_now="true")
+        p.screenshot("app-denied-tapped-dark.png")
+        # Dark mode follows the phone: a dark page with light text.
+        bg = p.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+        assert bg == "rgb(18, 18, 18)"
+        assert p.serious_a11y_problems() == []
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_cooling_bus_shows_its_current_stop_and_when_it_leaves(
+        browser: Any, served: str) -> None:
+    at = "2026-12-01T11:00:00"  # a Tuesday, China time: the sample buses are at a stop
+    bus = api(served, "/v1/stations/nearest", lon=POINT[0], lat=POINT[1], k=1,
+              host_type="mobile", at=at)["results"][0]
+    stop = bus["current_stop"]
+    assert stop is not None and bus["next_change"]
+    where = (bus["lon"], bus["lat"])
+    p = Page(browser, served, f"/app/?at={at}", where=where)
+    try:
+        codes = p.listed()
+        assert codes == nearest_codes(served, *where, k=5, open_now="true", at=at)
+        card = p.page.text_content(f"#list li[data-code='{bus['code']}']") or ""
+        leaves = bus["next_change"][11:16]  # same day: the station's clock time
+        assert f"当前停靠：{stop['name']} · 离开时间 {leaves}" in card
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_picking_a_district_lists_around_its_stations(browser: Any, served: str) -> None:
+    p = Page(browser, served, "/app/", located=False)
+    try:
+        p.page.wait_for_function("() => document.body.dataset.state === 'no-location'")
+        p.page.wait_for_function("() => document.querySelectorAll('#district option').length > 1")
+        code = p.page.eval_on_selector("#district", "s => s.options[1].value")
+        p.page.select_option("#district", code)
+        codes = p.listed()
+        # The district's point: the median of its stations' positions (areas carry no centre).
+        items = api(served, "/v1/stations", area=code, limit=100)["items"]
+        lons = sorted(s["lon"] for s in items)
+        lats = sorted(s["lat"] for s in items)
+        lon, lat = lons[len(lons) // 2], lats[len(lats) // 2]
+        assert p.page.get_attribute("#list", "data-point") == f"{lon:.6f},{lat:.6f}"
+        assert codes == nearest_codes(served, lon, lat, k=5, open_now="true")
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Haversine distance: enough to tell 1 m from 500 m."""
+    lon1, lat1, lon2, lat2 = map(math.radians, (*a, *b))
+    h = (math.sin((lat2 - lat1) / 2) ** 2
+         + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2)
+    return 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+
+
+def _link_point(kind: str, href: str) -> tuple[float, float]:
+    """The WGS-84 point a navigation link leads to, converted back from its system."""
+    q = parse_qs(urlsplit(href).query)
+    if kind == "amap":  # to=lon,lat,name in GCJ-02
+        lon, lat = map(float, q["to"][0].split(",")[:2])
+        return gcj02_to_wgs84(lon, lat)
+    if kind == "tencent":  # tocoord=lat,lng in GCJ-02
+        lat, lon = map(float, q["tocoord"][0].split(","))
+        return gcj02_to_wgs84(lon, lat)
+    if kind == "baidu":  # destination=name:…|latlng:lat,lon in BD-09
+        lat, lon = map(float, unquote(href).split("latlng:")[1].split("&")[0].split(","))
+        return bd09_to_wgs84(lon, lat)
+    lat, lon = map(float, href.removeprefix("geo:").split("?")[0].split(","))  # geo: WGS-84
+    return lon, lat
+
+
+def _count(db_url: str, sql: str, code: str) -> int:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(sql, (code,)).fetchone()
+        assert row is not None
+        return int(row[0])
+
+
+@pytest.mark.slow  # ~3 s
+def test_station_page_navigates_reports_and_confirms(
+        browser: Any, served: str, db_url: str) -> None:
+    code = nearest_codes(served, *POINT, k=1, open_now="true")[0]
+    station = api(served, f"/v1/stations/{code}")
+    p = Page(browser, served, f"/app/s/{code}")
+    try:
+        p.page.wait_for_function("() => document.body.dataset.state === 'station'")
+        assert p.page.text_content("#st-name") == station["name"]
+        for kind in ("amap", "baidu", "tencent", "geo"):
+            href = p.page.get_attribute(f"[data-nav={kind}]", "href") or ""
+            assert _metres(_link_point(kind, href), (station["lon"], station["lat"])) < 1, kind
+        assert "mode=ride" in (p.page.get_attribute("[data-nav=amap]", "href") or "")
+        p.screenshot("app-station.png")
+        assert p.serious_a11y_problems() == []
+
+        reports = "SELECT count(*) FROM station_report r JOIN station s ON s.id = r.station_id " \
+                  "WHERE s.code = %s AND r.kind = 'closed'"
+        confirmations = "SELECT count(*) FROM confirmation c JOIN station s " \
+                        "ON s.id = c.station_id WHERE s.code = %s"
+        before_r, before_c = _count(db_url, reports, code), _count(db_url, confirmations, code)
+        p.page.click("#r-confirm")
+        p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent !== ''")
+        assert p.page.text_content("#feedback-msg") == "已确认，谢谢！"
+        assert _count(db_url, confirmations, code) == before_c + 1
+        p.page.click("#r-confirm")  # the same phone again: not counted, said kindly
+        p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
+                                 "=== '您已经反馈过了，谢谢！'")
+        assert _count(db_url, confirmations, code) == before_c + 1
+        p.page.click("#r-closed")
+        p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
+                                 "=== '已收到，谢谢！'")
+        assert _count(db_url, reports, code) == before_r + 1
+        assert p.errors == []
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~2 s
+def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: str) -> None:
+    code = nearest_codes(served, *POINT, k=1)[0]
+    p = Page(browser, served, f"/v1/checkin/{code}")
+    try:
+        p.page.click("a[href*='/app/s/']")
+        p.page.wait_for_function("() => document.body.dataset.state === 'station'")
+        assert p.page.url == f"{served}/app/s/{code}"
+        assert p.page.text_content("#st-name") == api(served, f"/v1/stations/{code}")["name"]
+        # Back to the list: this phone's position is asked for only now.
+        p.page.click("#back")
+        assert p.listed() == nearest_codes(served, *POINT, k=5, open_now="true")
+        assert p.page.url == f"{served}/app/"
+    finally:
+        p.close()
