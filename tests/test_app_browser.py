@@ -405,3 +405,30 @@ def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: s
         assert p.page.url == f"{served}/app/"
     finally:
         p.close()
+
+
+@pytest.mark.slow  # ~4 s: one phone online, then offline
+def test_offline_reload_lists_from_the_phone_as_the_server_does(
+        browser: Any, served: str) -> None:
+    """After one visit the phone keeps the shell (service worker) and the stations around
+    (IndexedDB); with the network cut, a reload still lists the nearest stations,
+    computed on the phone, in the server's order, and says it is offline and as of when."""
+    p = Page(browser, served, "/app/")
+    try:
+        codes = p.listed()
+        p.page.wait_for_function("() => document.body.dataset.snapshot !== undefined")
+        p.page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+        p.page.reload()  # now controlled by the worker, which keeps the shell
+        p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+        p.seen = 0
+        assert p.listed() == codes
+        p.context.set_offline(True)
+        p.page.reload()
+        p.page.wait_for_function("() => document.body.dataset.state === 'offline'")
+        offline_codes = (p.page.get_attribute("#list", "data-codes") or "").split(",")
+        assert offline_codes == codes == nearest_codes(served, *POINT, k=5, open_now="true")
+        status = p.page.text_content("#status") or ""
+        assert "离线" in status and "数据截至" in status
+        p.screenshot("app-offline.png")
+    finally:
+        p.close()

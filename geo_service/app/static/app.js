@@ -45,6 +45,8 @@ const T = {
     foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计。" +
       "“24小时”筛选在手机上按营业时间“24/7”挑选。",
     locating: "正在获取位置…", loading: "正在查找附近驿站…",
+    offline: (asOf) => `离线：按手机上保存的数据计算，数据截至 ${asOf}`,
+    offline_none: "没有网络，手机上也还没有保存的站点数据。",
     denied: "没有位置权限：请点地图上的一点，或选择区县。",
     unavailable: "无法获取位置：请点地图上的一点，或选择区县。",
     tap: "请点地图上的一点，或选择区县。", none: "附近没有符合条件的驿站。",
@@ -69,6 +71,8 @@ const T = {
     foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
       "distance ×1.3. The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
     locating: "Finding your position…", loading: "Looking for stations…",
+    offline: (asOf) => `Offline: computed on the phone from data as of ${asOf}`,
+    offline_none: "No network, and no station data kept on the phone yet.",
     denied: "No location permission: tap the map or pick a district.",
     unavailable: "Location unavailable: tap the map or pick a district.",
     tap: "Tap the map or pick a district.", none: "No station nearby matches.",
@@ -185,7 +189,86 @@ async function getJson(url, opts = {}) {
   const r = await fetch(url, { headers: { Accept: "application/json" }, ...opts });
   let body = null;
   try { body = await r.json(); } catch { body = null; }
-  return { status: r.status, ok: r.ok, body };
+  // The service worker's stand-in when the network is gone (the last answer it kept).
+  const offline = r.headers.get("X-Geo-Offline") === "1";
+  return { status: r.status, ok: r.ok && !offline, offline, body };
+}
+
+// --- weak signal: the snapshot kept on the phone (offline.js) -------------------------------
+
+const SNAPSHOT_N = 1000; // stations kept around the last position (~20 KB gzipped)
+const SNAPSHOT_EVERY_MS = 10 * 60e3;
+let offlineModule = null;
+
+function loadScript(src) {
+  return new Promise((ok, fail) => {
+    const s = document.createElement("script");
+    s.src = src; s.onload = ok; s.onerror = fail;
+    document.head.append(s);
+  });
+}
+
+/** offline.js with Karney's geodesics loaded, on first need (not on the first paint). */
+async function offline() {
+  if (!offlineModule) {
+    const mod = await import("./offline.js");
+    if (!window.geodesic) await loadScript("/app/vendor/geodesic.js");
+    mod.setGeodesic(window.geodesic);
+    offlineModule = mod;
+  }
+  return offlineModule;
+}
+
+/** Keep the stations around the point on the phone: patched from the change feed every
+ * few minutes, fetched whole when the point leaves the part the snapshot holds in full. */
+async function keepSnapshot(point) {
+  const last = store.get("geo.snapshot_at", 0);
+  try {
+    const off = await offline();
+    let snap = await off.loadSnapshot().catch(() => null);
+    const probe = snap && off.nearestOffline(snap, { lon: point.lon, lat: point.lat, k: K });
+    const covers = probe && probe.complete;
+    if (covers && Date.now() - last < SNAPSHOT_EVERY_MS) return;
+    if (snap && !covers) {
+      const p = new URLSearchParams({ lon: point.lon.toFixed(6), lat: point.lat.toFixed(6),
+        n: String(SNAPSHOT_N) });
+      const r = await fetch(`/v1/app/snapshot?${p}`);
+      if (!r.ok) return;
+      snap = await r.json();
+      await off.saveSnapshot(snap);
+    } else {
+      snap = await off.refreshSnapshot(fetch, { lon: point.lon, lat: point.lat, n: SNAPSHOT_N });
+    }
+    store.set("geo.snapshot_at", Date.now());
+    document.body.dataset.snapshot = snap.as_of;
+  } catch { /* no snapshot this time: the list itself is already shown */ }
+}
+
+function amenityCodes(snap, mask) {
+  return Object.entries(snap.amenity_bits)
+    .filter(([, bit]) => Math.floor(mask / 2 ** bit) % 2 === 1).map(([code]) => code);
+}
+
+/** The nearest list computed on the phone, in the shape the cards read. */
+async function nearestOnPhone(point, chips) {
+  const off = await offline();
+  const snap = await off.loadSnapshot().catch(() => null);
+  if (!snap) return null;
+  let at = AT || undefined;
+  if (at && !/(Z|[+-]\d\d:?\d\d)$/.test(at)) at += "+08:00"; // naive = China time, as the API
+  const want = CHIPS.map(([c]) => c).filter((c) => c in AMENITY && chips[c]);
+  const rows = off.nearestOffline(snap, { lon: point.lon, lat: point.lat,
+    k: chips.h24 ? K_24H : K, openNow: !!chips.open_now, amenities: want, at });
+  const index = new Map(snap.stations.code.map((c, i) => [c, i]));
+  const results = rows.map((r) => {
+    const i = index.get(r.code);
+    const amenities = amenityCodes(snap, snap.stations.amenities[i]);
+    const rule = snap.stations.rule[i];
+    return { ...r, amenities, next_change: null,
+      opening_hours: rule >= 0 ? snap.rules[rule] : null,
+      ten_ones: { missing: TEN_ONES.map(([c]) => c).filter((c) => !amenities.includes(c)) } };
+  });
+  return { results, asOf: snap.as_of };
 }
 
 function errorText(res) {
@@ -199,18 +282,38 @@ async function loadNearest() {
   $("status").textContent = t("loading");
   const res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
   if (seq !== state.seq) return; // a newer question was asked meanwhile
-  if (!res || !res.ok) {
-    $("status").textContent = t("failed") + (res ? errorText(res) : "network");
+  if (!res || res.offline) {
+    // No network: answer from the snapshot kept on the phone, in the server's order.
+    const local = await nearestOnPhone(state.point, state.chips).catch(() => null);
+    if (seq !== state.seq) return;
+    if (!local) {
+      $("status").textContent = t("offline_none");
+      document.body.dataset.state = "error";
+      return;
+    }
+    show(local.results, AT);
+    const asOf = new Date(local.asOf).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
+      { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
+    $("status").textContent = `${t("offline")(asOf)} · ${$("status").textContent}`;
+    document.body.dataset.state = "offline";
+    return;
+  }
+  if (!res.ok) {
+    $("status").textContent = t("failed") + errorText(res);
     document.body.dataset.state = "error";
     return;
   }
-  let results = res.body.results;
+  show(res.body.results, res.body.query.at);
+  document.body.dataset.state = "ready";
+  keepSnapshot(state.point);
+}
+
+function show(results, at) {
   if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
   state.results = results.slice(0, K);
-  state.at = res.body.query.at;
+  state.at = at;
   renderList();
   drawMap();
-  document.body.dataset.state = "ready";
 }
 
 // --- rendering ----------------------------------------------------------------------------
@@ -493,6 +596,10 @@ async function showStation(code) {
 // --- start --------------------------------------------------------------------------------
 
 function start() {
+  if ("serviceWorker" in navigator) {
+    // The shell and the last answer stay on the phone for a weak signal (sw.js).
+    navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
+  }
   applyLang();
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "zh" ? "en" : "zh";
