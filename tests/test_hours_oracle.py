@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.oracle.harness import CORPUS, Outcome, compare, node_binary, read_corpus
+from tests.oracle.harness import CORPUS, Outcome, agreement, compare, node_binary, read_corpus
 
 DATA = Path(__file__).parent / "data"
 KNOWN = DATA / "opening_hours_oracle_known.tsv"
@@ -113,17 +113,13 @@ def test_agreement_with_opening_hours_js(outcomes: list[Outcome]) -> None:
     differing = {o.expr: o for o in compared if o.mismatches()}
     known = _read_tsv(KNOWN)
 
-    pairs = sum(len(o.instants) for o in compared)
-    bad = sum(len(o.mismatches()) for o in compared)
-    clean = [o for o in compared if o.expr not in known]
-    clean_pairs = sum(len(o.instants) for o in clean)
-    clean_bad = sum(len(o.mismatches()) for o in clean)
+    figures = agreement(compared, known)
     print(
         f"\nopening_hours.js oracle: {len(outcomes)} values, {len(compared)} accepted by both, "
-        f"{pairs} (value, instant) pairs, agreement {100 * (pairs - bad) / pairs:.2f}% "
+        f"{figures.pairs} (value, instant) pairs, agreement {figures.percent:.2f}% "
         f"({len(compared) - len(differing)} values agree everywhere); without the "
-        f"{len(known)} known differences: {clean_pairs} pairs, "
-        f"{100 * (clean_pairs - clean_bad) / max(clean_pairs, 1):.2f}%"
+        f"{len(known)} known differences: {figures.clean_pairs} pairs, "
+        f"{figures.clean_percent:.2f}%"
     )
 
     new = []

@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -322,3 +322,32 @@ def compare(values: Sequence[str], js_rejects: frozenset[str] = frozenset()) -> 
             py=ours[value] if both else None,
         ))
     return out
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The agreement figures the test prints and the report writes (one computation)."""
+
+    pairs: int
+    differ: int
+    clean_pairs: int
+    clean_differ: int
+
+    @property
+    def percent(self) -> float:
+        return 100 * (self.pairs - self.differ) / max(self.pairs, 1)
+
+    @property
+    def clean_percent(self) -> float:
+        return 100 * (self.clean_pairs - self.clean_differ) / max(self.clean_pairs, 1)
+
+
+def agreement(compared: Sequence[Outcome], known: Mapping[str, str]) -> Agreement:
+    """(value, instant) pairs and differences, overall and outside the *known* values."""
+    clean = [o for o in compared if o.expr not in known]
+    return Agreement(
+        pairs=sum(len(o.instants) for o in compared),
+        differ=sum(len(o.mismatches()) for o in compared),
+        clean_pairs=sum(len(o.instants) for o in clean),
+        clean_differ=sum(len(o.mismatches()) for o in clean),
+    )

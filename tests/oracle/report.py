@@ -13,7 +13,7 @@ import re
 import time
 from collections import Counter
 
-from tests.oracle.harness import compare, read_corpus
+from tests.oracle.harness import agreement, compare, read_corpus
 from tests.test_hours_oracle import KNOWN, REASONS, REJECTED, _read_tsv
 
 
@@ -45,23 +45,20 @@ def main() -> None:
             refusals[_refusal_kind("py", o.py_error)] += 1
     compared = [o for o in outcomes if o.both_accept]
     known = _read_tsv(KNOWN)
-    pairs = sum(len(o.instants) for o in compared)
-    bad = sum(len(o.mismatches()) for o in compared)
-    clean = [o for o in compared if o.expr not in known]
-    clean_pairs = sum(len(o.instants) for o in clean)
-    clean_bad = sum(len(o.mismatches()) for o in clean)
+    figures = agreement(compared, known)
+    clean_values = sum(1 for o in compared if o.expr not in known)
     agree_values = sum(1 for o in compared if not o.mismatches())
 
     print(f"corpus values: {len(values)} ({seconds:.0f} s)")
     for kind, n in refusals.most_common():
         print(f"  refused, {kind}: {n}")
-    print(f"accepted by both: {len(compared)} values, {pairs} (value, instant) pairs, "
+    print(f"accepted by both: {len(compared)} values, {figures.pairs} (value, instant) pairs, "
           f"{min(len(o.instants) for o in compared)}-{max(len(o.instants) for o in compared)} "
           "instants per value")
-    print(f"agreement: {100 * (pairs - bad) / pairs:.2f}% of pairs ({bad} differ); "
+    print(f"agreement: {figures.percent:.2f}% of pairs ({figures.differ} differ); "
           f"{agree_values} of {len(compared)} values agree at every instant")
-    print(f"without the {len(known)} known differences: {len(clean)} values, {clean_pairs} "
-          f"pairs, {100 * (clean_pairs - clean_bad) / max(clean_pairs, 1):.2f}% agreement")
+    print(f"without the {len(known)} known differences: {clean_values} values, "
+          f"{figures.clean_pairs} pairs, {figures.clean_percent:.2f}% agreement")
     per_reason = Counter(known.values())
     pairs_per_reason: Counter[str] = Counter()
     for o in compared:
