@@ -73,6 +73,10 @@ class Settings(BaseSettings):
         description="a failing reconnection gives up after this long, and the next request "
                     "tries at once (longer: it backs off further and lags the database's return)")
     statement_timeout_ms: int = 15_000
+    import_statement_timeout_ms: int = Field(
+        default=600_000, ge=1000,
+        description="an import's transaction may run statements this long (the whole file "
+                    "is written at once; statement_timeout_ms caps the request path)")
 
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
