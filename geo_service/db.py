@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from alembic import command
 from alembic.config import Config
+from psycopg import AsyncCursor
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool, ConnectionPool
 
 from geo_service.paths import PROJECT_ROOT
@@ -96,3 +99,32 @@ def make_sync_pool(settings: Settings, url: str) -> ConnectionPool:
         open=False,
         kwargs=_pool_kwargs(settings),
     )
+
+
+#: PostgreSQL's complaint when a KNN index walk (``ORDER BY geog <-> point``) meets a
+#: row whose exact distance is below the bound the index reported for it. PostGIS's
+#: geography index does that on the antimeridian, at the poles and around (0, 0)
+#: (tests/test_nearest_exact.py); the statement fails, it is not answered wrongly.
+KNN_ORDER_ERROR = "index returned tuples in wrong order"
+
+
+async def execute_knn(cur: AsyncCursor[Any], sql: str, params: dict[str, Any], *,
+                      prepare: bool | None = None) -> None:
+    """Run a statement that walks a KNN index; where PostGIS's index gets its own order
+    wrong, run it again without index scans (the same order by the exact operator,
+    from a sort: slower, and only there).
+
+    Outside a transaction only (the API's autocommit connections): inside one, the
+    failed statement has already aborted it and the error goes up as it is.
+    """
+    try:
+        await cur.execute(sql, params, prepare=prepare)
+    except psycopg.errors.InternalError_ as exc:
+        conn = cur.connection
+        if KNN_ORDER_ERROR not in str(exc) or \
+                conn.info.transaction_status != TransactionStatus.IDLE:
+            raise
+        log.warning("KNN index order failed (%s); answering without index scans", exc)
+        async with conn.transaction():
+            await cur.execute("SET LOCAL enable_indexscan = off")
+            await cur.execute(sql, params, prepare=False)

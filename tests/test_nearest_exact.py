@@ -150,7 +150,8 @@ def test_sphere_order_differs_from_spheroid_order(
     for i in range(12):
         lon, lat, _ = GEOD.fwd(lon0, lat0, 90.0, 1002.0 + 0.25 * i)
         east.append({"code": f"E{i:02d}", "name": f"east {i}", "lon": lon, "lat": lat,
-                     "host_type": "union_built", "opening_hours": "24/7"})
+                     "host_type": "union_built", "opening_hours": "24/7", "amenities": [],
+                 "status": "open"})
     nlon, nlat, _ = GEOD.fwd(lon0, lat0, 0.0, 1000.0)
     north = {"code": "NORTH", "name": "north", "lon": nlon, "lat": nlat,
              "host_type": "union_built", "opening_hours": "24/7"}
@@ -162,3 +163,29 @@ def test_sphere_order_differs_from_spheroid_order(
     got = _query(client, lat=lat0, lon=lon0, k=1)
     assert got[0][0] == "NORTH"
     assert abs(got[0][1] - 1000.0) < 0.01
+
+
+#: Points where PostGIS's geography KNN walk reports an index distance above the
+#: operator's own ("index returned tuples in wrong order", a PostgreSQL error): the
+#: antimeridian from both sides, the poles, the origin.
+EDGE_POINTS = [(0.0, 0.0), (0.0, 90.0), (0.0, -90.0), (180.0, 0.0), (-180.0, 0.0),
+               (179.9999999, 0.0), (-179.9999999, 0.0), (0.0, 1e-7), (1e-7, 0.0),
+               (90.0, 0.0), (-90.0, 0.0), (180.0, 90.0), (-180.0, -90.0), (0.5, 0.5),
+               (-0.5, -0.5), (180.0, 45.0), (-180.0, -45.0), (45.0, 89.9999999)]
+
+
+def test_edges_of_the_globe_answer_in_order_not_500(
+        client: TestClient, db: psycopg.Connection[Any]) -> None:
+    """Stations and questions on the antimeridian, at the poles and at (0, 0): the
+    nearest list and the phone's snapshot answer 200, in true geodesic order."""
+    stations = [{"code": f"E{i:02d}", "name": f"边缘 {i}", "lon": lon, "lat": lat,
+                 "host_type": "union_built", "opening_hours": "24/7", "amenities": [],
+                 "status": "open"}
+                for i, (lon, lat) in enumerate(EDGE_POINTS)]
+    insert_stations(db, stations)
+    for lon, lat in [(180.0, 0.0), (-180.0, 0.0), (0.0, 0.0), (0.0, 90.0), (90.0, 0.0)]:
+        for k in (1, 5, 20):
+            got = _query(client, lon=lon, lat=lat, k=k, radius_m=50_000)
+            _same(got, brute_force(stations, lat, lon, k))
+        r = client.get("/v1/app/snapshot", params={"lon": lon, "lat": lat, "n": 5})
+        assert r.status_code == 200, r.text

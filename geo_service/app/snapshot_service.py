@@ -21,6 +21,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.db import execute_knn
 from geo_service.params import encode_cursor
 from geo_service.stations.queries import QUERY_POINT, compact
 
@@ -223,7 +224,7 @@ async def snapshot(conn: AsyncConnection[Any], *, now: dt.datetime, n: int,
         if area is not None:
             await cur.execute(AREA, {"area": area, "n": n})
         else:
-            await cur.execute(NEAR, {"lon": lon, "lat": lat, "n": n})
+            await execute_knn(cur, NEAR, {"lon": lon, "lat": lat, "n": n})
         rows = await cur.fetchall()
     truncated = area is not None and len(rows) > n
     return build(rows[:n], now, truncated=truncated, default_radius_m=default_radius_m)

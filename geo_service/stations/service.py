@@ -35,6 +35,7 @@ from geo_service.catalogue import (
     ten_ones_missing,
 )
 from geo_service.coords import Crs, from_wgs84, to_wgs84
+from geo_service.db import execute_knn
 from geo_service.errors import (
     AlreadyExists,
     Forbidden,
@@ -44,6 +45,7 @@ from geo_service.errors import (
     VersionConflict,
     invalid,
 )
+from geo_service.hours_text import hours_label
 from geo_service.links import station_links
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.schemas import STATION_FIELDS
@@ -113,7 +115,7 @@ async def nearest(conn: AsyncConnection[Any], p: NearestParams) -> list[dict[str
     """
     limit = 2 * p.k + 10
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(q.NEAREST_CANDIDATES, _nearest_params(p, limit), prepare=True)
+        await execute_knn(cur, q.NEAREST_CANDIDATES, _nearest_params(p, limit), prepare=True)
         fetched = await cur.fetchall()
         # Mobile stations at their current stop come with the walk's rows: all of
         # them within the radius, so merging them into the exact top k keeps it exact.
@@ -179,7 +181,9 @@ async def get_station(conn: AsyncConnection[Any], code: str, crs: Crs) -> dict[s
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
-    return public_row(row, crs)
+    station = public_row(row, crs)
+    station["opening_hours_zh"] = hours_label(station["opening_hours"])
+    return station
 
 
 async def list_stations(
