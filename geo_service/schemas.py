@@ -361,6 +361,14 @@ class StationPublic(BaseModel):
     awards: list[Award] = Field(description="recognitions, newest first")
 
 
+class StationDetail(StationPublic):
+    """One station as its page shows it: everything public, plus the hours for people."""
+
+    opening_hours_zh: str = Field(
+        description="the hours in plain Chinese (周一至周五 08:00-18:00; 营业时间未知 when "
+                    "unknown); a rule with no plain form as written")
+
+
 class CurrentStop(BaseModel):  # a stop's window is its hours: never unknown
     """The stop a mobile station is at (its lon/lat are the result's)."""
 

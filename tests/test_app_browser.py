@@ -363,6 +363,8 @@ def test_station_page_navigates_reports_and_confirms(
     try:
         p.page.wait_for_function("() => document.body.dataset.state === 'station'")
         assert p.page.text_content("#st-name") == station["name"]
+        # The hours as the server words them for people, not the OSM rule.
+        assert f"：{station['opening_hours_zh']}" in (p.page.text_content("#st") or "")
         for kind in ("amap", "baidu", "tencent", "geo"):
             href = p.page.get_attribute(f"[data-nav={kind}]", "href") or ""
             assert _metres(_link_point(kind, href), (station["lon"], station["lat"])) < 1, kind

@@ -77,3 +77,17 @@ def test_patch_refuses_null_by_name_and_clears_optional_fields(
         assert r.json()["error"]["fields"][0]["field"] in (field, "lon"), r.text
     r = client.patch("/v1/stations/F-2", json={"version": 1, "floor_area_m2": None}, headers=key)
     assert r.status_code == 200 and r.json()["floor_area_m2"] is None
+
+
+
+def test_a_station_page_has_its_hours_in_plain_chinese(
+        client: TestClient, db: psycopg.Connection[Any], keys: dict[str, str]) -> None:
+    """The detail carries the hours as people read them; unknown hours say so, never ''."""
+    for code, hours, zh in (("ZH-1", "Mo-Fr 08:00-18:00; PH closed", "周一至周五 08:00-18:00；"),
+                            ("ZH-2", None, "营业时间未知")):
+        body = station_body(code, 109.5, 18.25, opening_hours=hours)
+        r = client.post("/v1/stations", json=body, headers={"Authorization": keys["editor"]})
+        assert r.status_code == 201, r.text
+        got = client.get(f"/v1/stations/{code}").json()
+        assert got["opening_hours"] == hours
+        assert got["opening_hours_zh"].startswith(zh)

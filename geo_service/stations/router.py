@@ -53,6 +53,7 @@ from geo_service.schemas import (
     IsoText,
     NearestResponse,
     StationCreate,
+    StationDetail,
     StationPage,
     StationPatch,
     StationPublic,
@@ -214,7 +215,7 @@ def _station_response(station: dict[str, Any], status_code: int = 200) -> Respon
                         headers={"ETag": f'"{station["version"]}"'})
 
 
-@router.get("/stations/{code}", response_model=StationPublic,
+@router.get("/stations/{code}", response_model=StationDetail,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="One station by its public code (any status, including closed)")
 async def get_station(conn: ConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:

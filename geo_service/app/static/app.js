@@ -607,7 +607,10 @@ async function showStation(code) {
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
   parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
-  parts.push(el("p", {}, `${t("hours")}：${hoursText(s.opening_hours, state.lang)}`));
+  // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
+  // phone's own hoursText, which the stops table and the offline list still use.
+  const hours = state.lang === "zh" ? s.opening_hours_zh : hoursText(s.opening_hours, "en");
+  parts.push(el("p", {}, `${t("hours")}：${hours}`));
   if (s.phone) {
     parts.push(el("p", {}, `${t("phone")}：`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
   }
