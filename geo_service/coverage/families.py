@@ -40,38 +40,40 @@ def _finish(rng: np.random.Generator, lon: FloatArray, lat: FloatArray,
     return lon, lat, weight, c_lon, c_lat
 
 
-def uniform(n_demand: int, n_cand: int, seed: int) -> Family:
+def uniform(n_demand: int, n_cand: int, seed: int, span: float = SPAN) -> Family:
     """Demand spread evenly over the square."""
     rng = np.random.default_rng(seed)
-    lon = LON0 + rng.uniform(-SPAN, SPAN, n_demand)
-    lat = LAT0 + rng.uniform(-SPAN, SPAN, n_demand)
+    lon = LON0 + rng.uniform(-span, span, n_demand)
+    lat = LAT0 + rng.uniform(-span, span, n_demand)
     return _finish(rng, lon, lat, n_cand)
 
 
-def clustered(n_demand: int, n_cand: int, seed: int, sizes: tuple[float, ...]) -> Family:
+def clustered(n_demand: int, n_cand: int, seed: int, sizes: tuple[float, ...],
+              span: float = SPAN) -> Family:
     """Gaussian clusters (standard deviations in metres drawn from ``sizes``), 10 % noise."""
     rng = np.random.default_rng(seed)
     n_clusters = max(2, n_demand // 250)
-    centres = np.column_stack([LON0 + rng.uniform(-SPAN, SPAN, n_clusters),
-                               LAT0 + rng.uniform(-SPAN, SPAN, n_clusters)])
+    centres = np.column_stack([LON0 + rng.uniform(-span, span, n_clusters),
+                               LAT0 + rng.uniform(-span, span, n_clusters)])
     sigma_deg = rng.choice(np.asarray(sizes, dtype=np.float64), n_clusters) / 111_000.0
     n_noise = n_demand // 10
     which = rng.integers(0, n_clusters, n_demand - n_noise)
     lon = np.concatenate([centres[which, 0] + rng.normal(0, 1, which.size) * sigma_deg[which],
-                          LON0 + rng.uniform(-SPAN, SPAN, n_noise)])
+                          LON0 + rng.uniform(-span, span, n_noise)])
     lat = np.concatenate([centres[which, 1] + rng.normal(0, 1, which.size) * sigma_deg[which],
-                          LAT0 + rng.uniform(-SPAN, SPAN, n_noise)])
+                          LAT0 + rng.uniform(-span, span, n_noise)])
     return _finish(rng, lon, lat, n_cand)
 
 
-def corridor(n_demand: int, n_cand: int, seed: int, roads: int = 4) -> Family:
+def corridor(n_demand: int, n_cand: int, seed: int, roads: int = 4,
+             span: float = SPAN) -> Family:
     """Points along a few random polylines (roads), within ~150 m of them."""
     rng = np.random.default_rng(seed)
     lon_parts, lat_parts = [], []
     per_road = np.diff(np.linspace(0, n_demand, roads + 1).astype(int))
     for count in per_road.tolist():
-        knots = np.column_stack([LON0 + rng.uniform(-SPAN, SPAN, 5),
-                                 LAT0 + rng.uniform(-SPAN, SPAN, 5)])
+        knots = np.column_stack([LON0 + rng.uniform(-span, span, 5),
+                                 LAT0 + rng.uniform(-span, span, 5)])
         seg = rng.integers(0, 4, count)
         t = rng.random(count)
         pts = knots[seg] + (knots[seg + 1] - knots[seg]) * t[:, None]
@@ -89,14 +91,15 @@ def existing_stations(d_lon: FloatArray, d_lat: FloatArray, n: int,
     return d_lon[idx], d_lat[idx]
 
 
-def make(family: str, n_demand: int, n_cand: int, seed: int) -> Family:
-    """One instance of a named family (see :data:`FAMILIES`)."""
+def make(family: str, n_demand: int, n_cand: int, seed: int, span: float = SPAN) -> Family:
+    """One instance of a named family (see :data:`FAMILIES`) over a square of half-width
+    ``span`` degrees around Sanya."""
     if family == "uniform":
-        return uniform(n_demand, n_cand, seed)
+        return uniform(n_demand, n_cand, seed, span)
     if family == "clustered-small":
-        return clustered(n_demand, n_cand, seed, (150.0, 300.0))
+        return clustered(n_demand, n_cand, seed, (150.0, 300.0), span)
     if family == "clustered-mixed":
-        return clustered(n_demand, n_cand, seed, (200.0, 600.0, 1500.0))
+        return clustered(n_demand, n_cand, seed, (200.0, 600.0, 1500.0), span)
     if family == "corridor":
-        return corridor(n_demand, n_cand, seed)
+        return corridor(n_demand, n_cand, seed, span=span)
     raise ValueError(f"unknown family {family!r}; one of {', '.join(FAMILIES)}")
