@@ -51,6 +51,10 @@ def test_swap_matches_exhaustive_optimum_and_never_loses_to_greedy() -> None:
         check_certificate(plan)
         assert plan.upper_bound is not None
         assert plan.upper_bound - plan.covered_before >= best.added - 1e-9  # a true bound
+        certified_greedy = certified.certify(m, w, cov, greedy, n, time_budget=0.05)
+        check_certificate(certified_greedy)
+        assert certified_greedy.upper_bound is not None
+        assert certified_greedy.upper_bound - greedy.covered_before >= best.added - 1e-9
         trials += 1
         hits += plan.added >= best.added - 1e-9
         greedy_hits += greedy.added >= best.added - 1e-9

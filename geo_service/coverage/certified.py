@@ -138,15 +138,20 @@ def swap_plan(matrix: object, weights: npt.ArrayLike, initially_covered: npt.Arr
 
 
 def certify(matrix: object, weights: npt.ArrayLike, initially_covered: npt.ArrayLike,
-            plan: recommend.Plan, *, time_budget: float = 1.0) -> recommend.Plan:
-    """Attach a proven bound to any plan of ``len(plan.picks)``-or-fewer sites' budget."""
+            plan: recommend.Plan, n: int, *, time_budget: float = 1.0) -> recommend.Plan:
+    """Attach a proven bound on what any ``n`` new sites could cover to a given plan.
+
+    For plans found elsewhere (``method=greedy``): half the budget for subgradient,
+    the rest for the LP when that leaves a gap above :data:`GAP_TOL`.
+    """
     started = time.monotonic()
+    budget = _budget(time_budget)
     red = _Reduced(matrix, weights, initially_covered)
-    k = min(len(plan.picks), red.rows.size)
-    if plan.optimal_gap == 0.0 and plan.gap_bound == 0.0:
-        return _finish(plan, plan.added, "proven optimal by the solver", started)
-    b = bounds.upper_bound(red.inst.a, red.inst.w, k, target=plan.added,
-                           seconds=_budget(time_budget))
+    k = min(int(n), red.rows.size)
+    if k == 0 or (plan.optimal_gap == 0.0 and plan.gap_bound == 0.0):
+        return _finish(plan, plan.added, "all reachable demand covered", started)
+    b = bounds.upper_bound(red.inst.a, red.inst.w, k, target=plan.added, stop_gap=GAP_TOL,
+                           seconds=0.5 * budget, lp_seconds=0.5 * budget)
     return _finish(plan, b.value, b.source, started)
 
 

@@ -278,7 +278,8 @@ def _choose(req: RecommendRequest, matrix: Any, res: analysis.CoverageResult, n_
     say(f"choosing {req.add} sites ({req.method})")
     greedy = recommend.lazy_greedy(matrix, demand, covered, req.add)
     if req.method == "greedy":
-        plan = certified.certify(matrix, demand, covered, greedy, time_budget=min(budget, 2.0))
+        plan = certified.certify(matrix, demand, covered, greedy, req.add,
+                                 time_budget=min(budget, 2.0))
     else:
         plan = certified.swap_plan(matrix, demand, covered, req.add, time_budget=budget)
     best = None
