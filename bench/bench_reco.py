@@ -5,7 +5,7 @@ project's ``recommend.coverage_matrix`` (1000 m, p = 26 new sites):
 
 * **greedy**: ``recommend.lazy_greedy`` (the old default);
 * **default**: ``certified.swap_plan`` with its defaults (greedy + swaps + restarts,
-  5 s budget, stops once the certified gap is <= 0.2 %): objective, time, certified gap;
+  3 s budget, stops once the certified gap is <= 0.2 %): objective, time, certified gap;
 * **exact**: ``recommend.exact`` (HiGHS MILP via scipy), warm-started with the default
   plan's value as a cut, time limit ``--exact-seconds``: the optimum where it finishes;
 * **spopt**: spopt 0.7 ``MCLP.from_cost_matrix`` + PuLP 3.3 / CBC on the same matrix
@@ -181,11 +181,11 @@ def render(doc: dict[str, Any]) -> str:
              f"{doc['machine']['python']}; {doc['machine']['packages']}. **The machine was "
              "shared** with other sessions' test runs during the run (load average at each "
              "row's start in the last column, 2 cores): times are wall-clock under that load "
-             "and the default method's 5 s budget is wall-clock too.", "",
+             "and the default method's 3 s budget is wall-clock too.", "",
              f"p = {P} new sites, coverage within {THRESHOLD:.0f} m (exact geodesic "
              "`coverage_matrix`), weights 1-5 per demand unit; SAMPLE/synthetic data around "
              "Sanya, seed 1. *default* = `certified.swap_plan` with its defaults (greedy, swap "
-             "local search, restarts; stops at a certified gap <= 0.2 % or after 5 s). "
+             "local search, restarts; stops at a certified gap <= 0.2 % or after 3 s). "
              "*% of opt.* = objective / HiGHS optimum (newly covered demand), where HiGHS "
              f"proved the optimum within {doc['exact_seconds']:.0f} s (warm-started with the "
              "default plan's value as a cut). *certified gap* = 1 - objective / proven upper "

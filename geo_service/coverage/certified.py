@@ -9,11 +9,13 @@ Pure array code: :func:`swap_plan` (N new sites, most demand) and :func:`share_p
 Order of work within the budget, and why:
 
 1. greedy (milliseconds) and one local search from it: a good plan at once;
-2. the bound: HiGHS's LP relaxation when the instance is small enough (its duals make
-   the bound; its solution, rounded to the ``n`` largest sites, is a second start for
-   the search: on city data the LP is often integral, i.e. the optimum itself);
+2. the bound: subgradient for a tenth of the budget, which proves easy instances; if
+   the gap is still above ``gap_tolerance``, HiGHS's LP relaxation until 70 % of the
+   budget (small instances: its duals make the bound; its solution, rounded to the
+   ``n`` largest sites, is a second start for the search: on city data the LP is often
+   integral, i.e. the optimum itself);
 3. perturbation restarts (:func:`swap.search`) until the plan meets the bound or
-   80 % of the budget is used, then subgradient steps to tighten the bound.
+   85 % of the budget is used, then subgradient steps to tighten the bound.
 
 The plan stops early once it is proven optimal (bound = value, up to float slack).
 """
@@ -33,7 +35,7 @@ __all__ = ["DEFAULT_BUDGET_S", "MAX_BUDGET_S", "certify", "share_plan", "swap_pl
 IntArray = npt.NDArray[np.intp]
 
 #: Default and largest time budget of one answer (seconds).
-DEFAULT_BUDGET_S = 5.0
+DEFAULT_BUDGET_S = 3.0
 MAX_BUDGET_S = 120.0
 #: A plan within this relative gap of its bound is called proven optimal (the bound
 #: carries float slack of 1e-7; subgradient stops within 1e-6 of the plan's value).
@@ -54,10 +56,22 @@ class _Reduced:
     def __init__(self, matrix: object, weights: npt.ArrayLike,
                  covered: npt.ArrayLike) -> None:
         self.state = recommend._State(matrix, weights, covered)
-        self.rows, cols = self.state.relevant()
-        sub = self.state.matrix[self.rows][:, cols]
-        self.inst = swap.Instance.build(sub, self.state.residual[cols])
-        self.where = {int(r): i for i, r in enumerate(self.rows.tolist())}
+        rows, cols = self.state.relevant()
+        sub = self.state.matrix[rows][:, cols].tocsr()
+        sub.sort_indices()
+        # Twin candidates (reaching exactly the same units) are one choice: keep the
+        # lowest index, as greedy's tie rule does, so equal plans come out the same.
+        first: dict[bytes, int] = {}  # unit set -> position among the kept
+        keep: list[int] = []
+        self.where: dict[int, int] = {}  # candidate index -> position (twins: the kept one)
+        for j, r in enumerate(rows.tolist()):
+            key = sub.indices[sub.indptr[j] : sub.indptr[j + 1]].tobytes()
+            if key not in first:
+                first[key] = len(keep)
+                keep.append(j)
+            self.where[int(r)] = first[key]
+        self.rows = rows[keep]
+        self.inst = swap.Instance.build(sub[keep], self.state.residual[cols])
 
     def local(self, plan: recommend.Plan) -> IntArray:
         return np.array([self.where[p.candidate] for p in plan.picks], dtype=np.intp)
@@ -106,22 +120,16 @@ def swap_plan(matrix: object, weights: npt.ArrayLike, initially_covered: npt.Arr
 
     best = swap.local_search(inst, red.local(greedy), deadline)[0]
     best_value = inst.value(best)
+    # A short subgradient run closes easy instances; else the LP gets most of the budget.
     bound = bounds.upper_bound(inst.a, inst.w, k, target=best_value, stop_gap=tol,
-                               seconds=at(0.25) - time.monotonic(), counts=inst.counts(best))
-    for _ in range(2):  # the relaxation's favourite sites (A @ lam, then LP values) as starts
-        assert bound.x is not None
-        start = np.argsort(-bound.x, kind="stable")[:k].astype(np.intp)
-        trial = swap.local_search(inst, start, deadline)[0]
-        if inst.value(trial) > best_value:
-            best, best_value = trial, inst.value(trial)
-        if best_value >= bound.value * (1 - tol) or bound.source == "lp-duals":
-            break
-        lp = bounds.upper_bound(inst.a, inst.w, k, target=best_value, stop_gap=tol,
-                                seconds=0.0, lp_seconds=at(0.6) - time.monotonic(),
-                                lam=bound.lam)
-        if lp.value >= bound.value:
-            break
-        bound = lp
+                               seconds=at(0.1) - time.monotonic(),
+                               lp_seconds=at(0.7) - time.monotonic(), counts=inst.counts(best))
+    # The relaxation's favourite sites (LP values, or A @ lam) as a second start.
+    assert bound.x is not None
+    start = np.argsort(-bound.x, kind="stable")[:k].astype(np.intp)
+    trial = swap.local_search(inst, start, deadline)[0]
+    if inst.value(trial) > best_value:
+        best, best_value = trial, inst.value(trial)
     found = swap.search(inst, best, at(0.85), restarts=restarts, seed=seed,
                         stop_at=bound.value * (1 - tol))
     if found.value > best_value:

@@ -198,6 +198,6 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--target-share", type=float, help="sites needed to reach this share")
     r.add_argument("--method", choices=["swap", "greedy", "exact"], default="swap",
                    help="swap: greedy + interchange search with a proven bound (default)")
-    r.add_argument("--time-budget", type=float, default=5.0, metavar="SECONDS",
-                   help="time the swap search and its bound may take (default 5, max 60)")
+    r.add_argument("--time-budget", type=float, default=3.0, metavar="SECONDS",
+                   help="time the swap search and its bound may take (default 3, max 60)")
     r.set_defaults(func=cmd_recommend)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from geo_service.catalogue import Status
 from geo_service.coverage.analysis import minutes_to_metres
+from geo_service.coverage.certified import DEFAULT_BUDGET_S
 from geo_service.coverage.demand import WorkerType
 from geo_service.params import to_instant
 from geo_service.schemas import Code, check_amenities
@@ -161,7 +162,8 @@ class RecommendRequest(CoverageRequest):
                     "warm-started from swap), swap's plan when it is not proven in 30 s. "
                     "Every answer carries a proven upper_bound and certified_gap")
     time_budget_s: Annotated[float, Field(gt=0, le=60, allow_inf_nan=False)] = Field(
-        default=5.0, description="seconds the swap search and its bound may take (<= 60)")
+        default=DEFAULT_BUDGET_S,
+        description="seconds the swap search and its bound may take (<= 60)")
 
     @model_validator(mode="after")
     def _one_goal(self) -> RecommendRequest:
