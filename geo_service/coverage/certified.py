@@ -17,7 +17,10 @@ Order of work within the budget, and why:
 3. perturbation restarts (:func:`swap.search`) until the plan meets the bound or
    85 % of the budget is used, then subgradient steps to tighten the bound.
 
-The plan stops early once it is proven optimal (bound = value, up to float slack).
+Work stops early once the certified gap is at most ``gap_tolerance`` (0.2 % by default,
+like a MIP solver's relative gap). The search is seeded and the restarts stop at the
+budget, so on a loaded machine a run may stop at a different (never worse than greedy,
+always certified) plan than on an idle one.
 """
 
 from __future__ import annotations
