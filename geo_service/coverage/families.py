@@ -1,9 +1,10 @@
 """Synthetic instance families for the site-selection tests and benchmark.
 
 One family hides what greedy gets wrong: on evenly spread demand greedy is near
-optimal, on tight clusters of several sizes and along roads it is 3-6 % short. So
-recommendations are measured on all of them (issue 17). Coordinates are around Sanya
-(109.5 E, 18.25 N), labelled SAMPLE wherever they are shown; all generators are seeded.
+optimal, on clusters of mixed sizes and along roads it can be a few percent short
+(bench/COVERAGE.md). So recommendations are measured on all of them (issue 17).
+Coordinates are around Sanya (109.5 E, 18.25 N), labelled SAMPLE wherever they are
+shown; all generators are seeded.
 
 Each returns ``(d_lon, d_lat, weight, c_lon, c_lat)``: demand units with weights
 (1-5 workers) and candidate sites (a random subset of demand locations, jittered by up

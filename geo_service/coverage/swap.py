@@ -1,9 +1,11 @@
 """Greedy + interchange (swap) local search for the maximal covering problem.
 
 Pure array code over the reduced instance (:class:`Instance`): the candidates that reach
-still-uncovered demand and the units they reach. Greedy is 3-6 % short of the optimum
-on clustered city data (bench/COVERAGE.md); a Teitz-Bart-style interchange closes most
-of that: swap one chosen site for one outside while that adds demand.
+still-uncovered demand and the units they reach. Greedy can be several percent short of
+the optimum (issue 17 measured 3-6 % on clustered demand around Sanya; 2 % on the
+bench's corridor and clustered families, bench/COVERAGE.md); a Teitz-Bart-style
+interchange closes most of that: swap one chosen site for one outside while that adds
+demand.
 
 Bookkeeping (why a pass is cheap)
 ---------------------------------
@@ -56,8 +58,9 @@ class Instance:
         """Units reached by exactly the same candidates are merged (weights added).
 
         Nothing can tell such units apart, so every solver and bound is unchanged by
-        the merge, and clustered demand shrinks 3-5 times (9,614 units to 2,177 in
-        the 10,000 x 2,000 clustered bench instance): the LP then solves in a second.
+        the merge, and clustered demand shrinks 2-5 times (9,614 units to 2,177 in the
+        10,000 x 2,000 clustered-small bench instance, 10,000 to 5,384 on the corridor
+        one): the LP then solves in about a second on this machine.
         """
         at = sparse.csr_matrix(matrix, dtype=np.float64).T.tocsr()
         at.sort_indices()
