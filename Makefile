@@ -60,6 +60,8 @@ bench: db
 	$(BIN)/python bench/area_assign.py
 	$(BIN)/python bench/app_size.py
 	$(BIN)/python bench/app_load.py
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	$(BIN)/python bench/bench_reco.py
 
 # Point -> area assignment on real boundaries, 1M points (bench/AREAS.md); not in make test.
 bench-areas: db

@@ -68,6 +68,8 @@ import make_data  # noqa: E402
 
 OUT = BENCH / "out" / "coverage"
 MD = BENCH / "COVERAGE.md"
+#: Markers of the section bench/bench_reco.py writes into COVERAGE.md.
+RECO_START, RECO_END = "<!-- bench_reco:start -->", "<!-- bench_reco:end -->"
 COMMAND = ".venv/bin/python bench/bench_coverage.py"
 
 DEMAND_SEED = 20261123
@@ -1123,7 +1125,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.phase:
         return child_main(args)
     doc = json.loads((OUT / "results.json").read_text()) if args.md_only else run(args)
-    Path(args.md).write_text(relative(render_md(doc)))
+    md = Path(args.md)
+    # bench/bench_reco.py owns the site-selection section: kept as it was written.
+    old = md.read_text() if md.exists() else ""
+    start, end = old.find(RECO_START), old.find(RECO_END)
+    keep = "\n" + old[start : end + len(RECO_END)] + "\n" if 0 <= start < end else ""
+    md.write_text(relative(render_md(doc)).rstrip("\n") + "\n" + keep)
     print(f"[coverage] wrote {args.md}", flush=True)
     return 0
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import subprocess
 import sys
@@ -217,6 +218,13 @@ def test_cli_renders_three_offline_files_and_they_are_served(
     sites = seeded.execute("SELECT count(*) FROM analysis_site").fetchone()
     assert cells and sites and (len(cov["cells"]), len(cov["sites"])) == (cells[0], sites[0])
     assert [s["rank"] for s in cov["sites"]] == list(range(1, 11))
+    # The planner reads how the sites were chosen and how close to the best, proven.
+    summary = seeded.execute("SELECT summary FROM analysis_run").fetchone()[0]
+    share = math.floor(summary["at_least_share_of_best"] * 10_000 + 1e-9) / 100
+    assert f"选址方法 贪心+交换 greedy + swaps · 用时 {summary['solver_seconds']:.1f} s" \
+        in cov["subtitle"]
+    want = f"{share:.2f}%" if share >= 99.9 else f"{math.floor(share * 10) / 10:.1f}%"
+    assert f"至少达到最优方案的 {want}" in cov["subtitle"]
     from geo_service.main import create_app
     from geo_service.settings import Settings
 

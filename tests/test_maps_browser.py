@@ -215,6 +215,7 @@ def test_served_maps_offline_make_no_outside_request(
             assert drawn == [gap, covered, doubly, 5]
             labels = v.page.locator(".leaflet-marker-pane .geo-site").all_inner_texts()
             assert sorted(int(t) for t in labels) == [1, 2, 3, 4, 5]
+            assert "至少达到最优方案的" in v.page.locator(".sub").first.inner_text()
             assert v.outside() == [] and v.errors == []
             v.screenshot("maps-coverage-served.png")
         finally:

@@ -21,7 +21,8 @@ HTTP_TOP = {"main", "deps", "openapi", "security", "responses", "errors"}
 #: Pure code over plain values: no database and no web.
 PURE = ("coords.py", "hours.py", "hours_cn.py", "hours_text.py", "calendars.py",
         "calendar_hours.py", "links.py", "params.py", "paths.py", "coverage/analysis.py",
-        "coverage/recommend.py", "maps/render.py", "maps/model.py")
+        "coverage/recommend.py", "coverage/swap.py", "coverage/bounds.py",
+        "coverage/certified.py", "coverage/families.py", "maps/render.py", "maps/model.py")
 
 
 def _module(path: Path) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from typing import Any
@@ -94,6 +95,34 @@ def print_scorecard(result: dict[str, Any]) -> None:
                   f"{'none' if d is None else f'{d:,.0f} m'}  ({g['lat']:.5f}, {g['lon']:.5f})")
 
 
+METHODS = {"swap": "greedy + swaps", "lazy_greedy": "greedy", "exact": "exact (HiGHS)",
+           "swap_share": "greedy + swaps", "greedy_share": "greedy"}
+
+
+def at_least(share: float) -> str:
+    """A proven share, rounded down (never claim more than is proven): '99.3%', '99.98%'."""
+    if share >= 0.999:
+        return f"{math.floor(share * 10_000 + 1e-9) / 100:.2f}%"
+    return f"{math.floor(share * 1000 + 1e-9) / 10:.1f}%"
+
+
+def method_line(result: dict[str, Any]) -> str:
+    """How the plan was found, in how long, and how close to the best it is proven to be."""
+    name = METHODS.get(result["method"], result["method"])
+    head = f"method: {name}, {result.get('solver_seconds') or 0:.2f} s"
+    share, bound = result.get("at_least_share_of_best"), result.get("upper_bound")
+    if share is not None and bound is not None:
+        greedy = result.get("greedy_covered_after")
+        vs = "" if greedy is None else f"; greedy alone: {greedy:.0f}"
+        return (f"{head}; proven: at least {at_least(share)} of the best possible "
+                f"(upper bound {bound:.0f} covered{vs})")
+    lower = result.get("sites_lower_bound")
+    if lower is not None:
+        return (f"{head}; proven: no fewer than {lower} sites reach the target "
+                f"(greedy alone: {result.get('greedy_sites')})")
+    return head
+
+
 def print_plan(result: dict[str, Any]) -> None:
     if result.get("sample_data"):
         print("NOTE: computed on SAMPLE DATA, not real stations or workers")
@@ -107,8 +136,9 @@ def print_plan(result: dict[str, Any]) -> None:
           f"within {result['threshold_m']:.0f} m: {result['covered_before']:.0f} / {total:.0f} "
           f"({_pct(result['covered_share_before'])}) -> {result['covered_after']:.0f} "
           f"({_pct(result['covered_share_after'])})")
+    print(method_line(result))
     if result.get("optimal_gap") is not None:
-        print(f"greedy's gap to the exact optimum (HiGHS): {_pct(result['optimal_gap'])}")
+        print(f"gap to the exact optimum (HiGHS): {_pct(result['optimal_gap'])}")
     if result.get("target_reached") is False:
         print(f"note: the target share {_pct(result['target_share'])} cannot be reached "
               "with these candidates and this threshold")
@@ -150,7 +180,7 @@ def cmd_coverage(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace, settings: Settings) -> int:
-    extra: dict[str, Any] = {"method": args.method}
+    extra: dict[str, Any] = {"method": args.method, "time_budget_s": args.time_budget}
     if args.add is not None:
         extra["add"] = args.add
     if args.target_share is not None:
@@ -166,5 +196,8 @@ def add_commands(sub: Any) -> None:
     add_region_args(r)
     r.add_argument("--add", type=int, help="how many new sites")
     r.add_argument("--target-share", type=float, help="sites needed to reach this share")
-    r.add_argument("--method", choices=["greedy", "exact"], default="greedy")
+    r.add_argument("--method", choices=["swap", "greedy", "exact"], default="swap",
+                   help="swap: greedy + interchange search with a proven bound (default)")
+    r.add_argument("--time-budget", type=float, default=3.0, metavar="SECONDS",
+                   help="time the swap search and its bound may take (default 3, max 60)")
     r.set_defaults(func=cmd_recommend)

@@ -73,10 +73,14 @@ class Plan:
     same number of sites) where it is known: 0.0 for :func:`exhaustive`,
     HiGHS's MIP gap for :func:`exact`, 0.0 for greedy only when a bound proves
     it optimal (e.g. nothing reachable was left), otherwise None.
-    ``gap_bound`` is a proven upper bound on that gap; for greedy it is
+    ``gap_bound`` is a proven upper bound on that gap; for greedy alone it is
     usually loose (20-30 % on city data where the true gap is 0-2 %), see
-    :func:`_run_greedy`; None for :func:`sites_for_share`, which sets
-    ``target_share`` instead.
+    :func:`_run_greedy`; :mod:`geo_service.coverage.certified` replaces it by
+    ``1 - added / (upper_bound - covered_before)`` with a Lagrangian/LP bound
+    (``upper_bound``: no choice of as many sites covers more demand, existing
+    coverage included). None for :func:`sites_for_share`, which sets
+    ``target_share`` (and, certified, ``sites_lower_bound``: fewer sites cannot
+    reach the target) instead. ``seconds``: wall time of the certified solver.
     """
 
     picks: list[Pick]
@@ -87,6 +91,10 @@ class Plan:
     optimal_gap: float | None
     gap_bound: float | None = None
     target_share: float | None = None
+    upper_bound: float | None = None
+    bound_source: str | None = None
+    sites_lower_bound: int | None = None
+    seconds: float | None = None
 
     @property
     def added(self) -> float:
@@ -372,25 +380,38 @@ def exhaustive(matrix: object, weights: npt.ArrayLike, initially_covered: npt.Ar
 
 
 def exact(matrix: object, weights: npt.ArrayLike, initially_covered: npt.ArrayLike, n: int,
-          *, time_limit: float = 30.0, mip_rel_gap: float = 0.0) -> Plan | None:
+          *, time_limit: float = 30.0, mip_rel_gap: float = 0.0,
+          at_least: float | None = None) -> Plan | None:
     """Optimal MCLP by integer programming (HiGHS via ``scipy.optimize.milp``).
 
     maximise sum w_i y_i  s.t.  y_i <= sum_{j covers i} x_j,  sum x_j <= n,
     x binary, 0 <= y <= 1, over uncovered reachable units and the candidates
-    reaching them (the rest cannot change the objective). Returns None when
-    HiGHS does not prove optimality within ``time_limit`` seconds (or fails):
-    the caller falls back to :func:`lazy_greedy`.
+    reaching them (the rest cannot change the objective), units reached by the
+    same candidates merged into one. Returns None when HiGHS does not prove
+    optimality within ``time_limit`` seconds (or fails): the caller falls back
+    to a heuristic plan.
+
+    ``at_least``: newly covered demand a known plan reaches (e.g. the swap
+    search's). scipy's ``milp`` takes no starting solution, so it enters as the
+    cut ``sum w_i y_i >= at_least`` (less 1e-6 relative, so float tolerance
+    cannot make the problem infeasible): branches that cannot beat it are cut.
     """
+    from geo_service.coverage.swap import Instance  # swap is pure too; no cycle at import
+
     state = _State(matrix, weights, initially_covered)
     rows, cols = state.relevant()
     k = min(_check_n(n), rows.size)
     if k == 0 or k == rows.size:  # nothing to choose: take none, or every useful site
         return _ordered(state, rows[:k], "exact", 0.0)
-    sub, n_x, n_y = state.matrix[rows][:, cols].astype(np.float64), rows.size, cols.size
+    inst = Instance.build(state.matrix[rows][:, cols], state.residual[cols])
+    sub, n_x, n_y = inst.a, rows.size, inst.w.size
     link = sparse.hstack([-sub.T, sparse.identity(n_y, format="csr")], format="csr")
     budget = sparse.csr_matrix(np.concatenate([np.ones(n_x), np.zeros(n_y)])[None, :])
-    res = milp(np.concatenate([np.zeros(n_x), -state.residual[cols]]),
-               constraints=[LinearConstraint(link, -np.inf, 0.0), LinearConstraint(budget, 0, k)],
+    constraints = [LinearConstraint(link, -np.inf, 0.0), LinearConstraint(budget, 0, k)]
+    if at_least is not None and at_least > 0:
+        cut = sparse.csr_matrix(np.concatenate([np.zeros(n_x), inst.w])[None, :])
+        constraints.append(LinearConstraint(cut, at_least * (1 - 1e-6), np.inf))
+    res = milp(np.concatenate([np.zeros(n_x), -inst.w]), constraints=constraints,
                integrality=np.concatenate([np.ones(n_x), np.zeros(n_y)]), bounds=Bounds(0, 1),
                options={"time_limit": float(time_limit), "mip_rel_gap": float(mip_rel_gap)})
     if res.status != 0 or res.x is None:  # 1: time or node limit, 2-4: failures

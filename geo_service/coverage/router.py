@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from geo_service.coords import Crs
 from geo_service.coverage import service
@@ -48,7 +48,6 @@ class RecommendationRun(BaseModel):
     created_at: str
     threshold_m: float
     resolution: int
-    method: str
     stations_on_record: int
     stations_before: int
     stations_after: int
@@ -57,10 +56,35 @@ class RecommendationRun(BaseModel):
     covered_after: float
     covered_share_before: float | None
     covered_share_after: float | None
-    optimal_gap: float | None
+    method: str = Field(description="swap (greedy + interchange search, the default), "
+                                    "lazy_greedy, exact, swap_share or greedy_share")
+    optimal_gap: float | None = Field(
+        description="the shown plan's shortfall against HiGHS's optimum, where the exact "
+                    "solver ran (up to 2,000 candidates, or method exact); else null")
     target_share: float | None
     target_reached: bool | None
     note: str | None
+    solver_seconds: float = Field(description="wall time of choosing the sites and bounding "
+                                              "them (after the coverage matrix)")
+    time_budget_s: float = Field(description="the time budget the swap search was given")
+    upper_bound: float | None = Field(
+        description="proven: no choice of `add` new sites among these candidates covers more "
+                    "demand than this (existing coverage included; Lagrangian/LP bound with "
+                    "float slack). Null for target_share requests")
+    certified_gap: float | None = Field(
+        description="1 - newly covered / (upper_bound - covered_before): the plan covers at "
+                    "least 1 - certified_gap of the most any plan could newly cover")
+    at_least_share_of_best: float | None = Field(
+        description="1 - certified_gap, e.g. 0.993: 'at least 99.3 % of the best possible'")
+    bound_source: str | None = Field(
+        description="how upper_bound was proven: lagrangian (subgradient multipliers), "
+                    "lp-duals (HiGHS's LP duals, evaluated here), or a trivial case")
+    sites_lower_bound: int | None = Field(
+        description="target_share requests: proven, fewer sites than this cannot reach the "
+                    "target (equal to the number of sites: the count is optimal)")
+    greedy_covered_after: float = Field(
+        description="what lazy greedy alone covers, for comparison")
+    greedy_sites: int = Field(description="how many sites lazy greedy alone picks")
     sites: list[dict[str, Any]]
     sample_data: bool
 

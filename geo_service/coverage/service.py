@@ -7,8 +7,10 @@ synchronous: the API calls it from a worker thread, the CLI directly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +21,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
-from geo_service.coverage import analysis, recommend
+from geo_service.coverage import analysis, certified, recommend
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.errors import Forbidden, NotFound, invalid
@@ -225,27 +227,9 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         raise invalid("add", f"{req.add} new sites asked but only {len(c_lon)} candidates")
     say(f"coverage matrix: {len(c_lon)} candidates × {len(res.cell)} cells")
     matrix = recommend.coverage_matrix(c_lon, c_lat, res.lon, res.lat, req.threshold())
-    note = None
-    optimal_gap = None
-    if req.add is not None:
-        say(f"choosing {req.add} sites ({req.method})")
-        greedy = recommend.lazy_greedy(matrix, res.demand, res.covered, req.add)
-        best = None
-        if req.method == "exact" or len(c_lon) <= SMALL_INSTANCE:
-            # Small instances get the exact optimum too, to report greedy's real gap.
-            best = recommend.exact(matrix, res.demand, res.covered, req.add,
-                                   time_limit=EXACT_TIME_LIMIT_S)
-        if best is not None and best.covered_after > 0:
-            optimal_gap = max(0.0, (best.covered_after - greedy.covered_after)
-                              / best.covered_after)
-        elif req.method == "exact":
-            note = (f"the exact solver did not prove an optimum within "
-                    f"{EXACT_TIME_LIMIT_S:.0f} s; the greedy plan is shown")
-        plan = best if req.method == "exact" and best is not None else greedy
-    else:
-        assert req.target_share is not None
-        plan = recommend.sites_for_share(matrix, res.demand, res.covered, req.target_share,
-                                         max_sites=len(c_lon))
+    started = time.monotonic()
+    plan, greedy, note, optimal_gap = _choose(req, matrix, res, len(c_lon), say)
+    solver_seconds = time.monotonic() - started
     total = float(res.demand.sum())
     sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
               "lat": float(c_lat[p.candidate]), "gain": p.gain,
@@ -260,6 +244,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         "covered_share_after": plan.covered_after / total if total else None,
         "optimal_gap": optimal_gap, "target_share": req.target_share,
         "target_reached": plan.target_reached, "note": note,
+        **_certificate(plan, greedy, solver_seconds, req.time_budget_s),
         "sites": sites, "sample_data": inputs.sample,
     })
     run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
@@ -267,6 +252,67 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         for site in sites:
             conn.execute(q.INSERT_SITE, {**site, "run_id": run_id})
     return {"run_id": run_id, "kind": "recommendations", "created_at": created, **summary}
+
+
+def _choose(req: RecommendRequest, matrix: Any, res: analysis.CoverageResult, n_candidates: int,
+            say: Progress) -> tuple[recommend.Plan, recommend.Plan, str | None, float | None]:
+    """The plan by ``req.method``, greedy's for comparison, a note and the true gap.
+
+    Every plan leaves with a proven bound (``certified``): swap computes it as it
+    searches; greedy's is computed for it; an exact plan is measured against the bound
+    of the swap plan that warm-started it (HiGHS's own optimality is up to its float
+    tolerances, the Lagrangian bound is proven with slack).
+    """
+    demand, covered, budget = res.demand, res.covered, req.time_budget_s
+    note, optimal_gap = None, None
+    if req.add is None:
+        assert req.target_share is not None
+        say(f"fewest sites for {req.target_share:.1%} of demand ({req.method})")
+        greedy = recommend.sites_for_share(matrix, demand, covered, req.target_share,
+                                           max_sites=n_candidates)
+        if req.method == "greedy":
+            return greedy, greedy, None, None
+        plan = certified.share_plan(matrix, demand, covered, req.target_share, n_candidates,
+                                    time_budget=budget)
+        return plan, greedy, None, None
+    say(f"choosing {req.add} sites ({req.method})")
+    greedy = recommend.lazy_greedy(matrix, demand, covered, req.add)
+    if req.method == "greedy":
+        plan = certified.certify(matrix, demand, covered, greedy, req.add,
+                                 time_budget=min(budget, 2.0))
+    else:
+        plan = certified.swap_plan(matrix, demand, covered, req.add, time_budget=budget)
+    best = None
+    if req.method == "exact" or n_candidates <= SMALL_INSTANCE:
+        # Small instances get the exact optimum too, to report the plan's real gap.
+        best = recommend.exact(matrix, demand, covered, req.add, time_limit=EXACT_TIME_LIMIT_S,
+                               at_least=plan.added)
+    if best is not None and best.covered_after > 0:
+        optimal_gap = max(0.0, (best.covered_after - plan.covered_after) / best.covered_after)
+    elif req.method == "exact":
+        note = (f"the exact solver did not prove an optimum within "
+                f"{EXACT_TIME_LIMIT_S:.0f} s; the swap plan is shown")
+    if req.method == "exact" and best is not None:
+        assert plan.upper_bound is not None
+        bound_added = plan.upper_bound - plan.covered_before
+        gap = max(0.0, 1 - best.added / bound_added) if bound_added > 0 else 0.0
+        plan = dataclasses.replace(best, upper_bound=plan.upper_bound, gap_bound=gap,
+                                   bound_source=plan.bound_source)
+        optimal_gap = 0.0
+    return plan, greedy, note, optimal_gap
+
+
+def _certificate(plan: recommend.Plan, greedy: recommend.Plan, seconds: float,
+                 budget: float) -> dict[str, Any]:
+    """What a planner reads to judge the plan: how long, how close to the best, proven."""
+    gap = plan.gap_bound if plan.upper_bound is not None else None
+    return {
+        "solver_seconds": round(seconds, 3), "time_budget_s": budget,
+        "upper_bound": plan.upper_bound, "certified_gap": gap,
+        "at_least_share_of_best": None if gap is None else max(0.0, 1.0 - gap),
+        "bound_source": plan.bound_source, "sites_lower_bound": plan.sites_lower_bound,
+        "greedy_covered_after": greedy.covered_after, "greedy_sites": len(greedy.picks),
+    }
 
 
 def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import math
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -311,6 +312,39 @@ def _breaks(values: list[float], k: int = 5) -> list[float]:
     return out
 
 
+_METHOD_ZH = {"swap": "贪心+交换 greedy + swaps", "lazy_greedy": "贪心 greedy",
+              "exact": "精确求解 exact (HiGHS)", "swap_share": "贪心+交换 greedy + swaps",
+              "greedy_share": "贪心 greedy"}
+
+
+def at_least(share: float) -> str:
+    """A proven share, rounded down (never claim more than is proven): '99.3%', '99.98%'."""
+    if share >= 0.999:
+        return f"{math.floor(share * 10_000 + 1e-9) / 100:.2f}%"
+    return f"{math.floor(share * 1000 + 1e-9) / 10:.1f}%"
+
+
+def plan_note(summary: dict[str, Any]) -> str | None:
+    """How a recommendations run chose its sites, how long it took, how close to the best.
+
+    The share is rounded *down* (:func:`at_least`): the page never claims more than is
+    proven.
+    Runs stored before the certified bound existed carry no such figures: None.
+    """
+    method = summary.get("method")
+    if method is None or "solver_seconds" not in summary:
+        return None
+    note = (f"选址方法 {_METHOD_ZH.get(method, method)} · 用时 {summary['solver_seconds']:.1f} s")
+    share = summary.get("at_least_share_of_best")
+    if share is not None:
+        pct = at_least(share)
+        note += f" · 至少达到最优方案的 {pct} (proven ≥ {pct} of the best possible)"
+    elif summary.get("sites_lower_bound") is not None:
+        low = summary["sites_lower_bound"]
+        note += f" · 至少需要 {low} 个站点 (proven: no fewer than {low} sites reach the target)"
+    return note
+
+
 def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: Area,
                  opts: MapOptions) -> str:
     """A stored run: cells by uncovered demand, covered / doubly covered, picked sites."""
@@ -338,6 +372,9 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     common["subtitle"] += (f" · run #{run.id} ({run.kind}, {local_time(run.created_at)})"
                            + (f" · 覆盖半径 within {threshold:.0f} m" if threshold else "")
                            + f" · H3 res {summary.get('resolution', '?')}")
+    note = plan_note(summary)
+    if note:
+        common["subtitle"] += f" · {note}"
     payload = {
         **common, "kind": "coverage", "run": run.id,
         "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
