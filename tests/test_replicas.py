@@ -329,7 +329,7 @@ def test_change_feed_paged_from_the_standby_is_lossless(pair: Pair) -> None:
             served.append(_served(r))
             return r
 
-        client.get = get  # type: ignore[method-assign]
+        client.get = get
         consumer = FeedConsumer()
         threads = [threading.Thread(target=writer, args=(s,)) for s in range(3)]
         for t in threads:
