@@ -81,13 +81,13 @@ async def healthz(request: Request) -> Response:
     reads go elsewhere.
     """
     pool = request.app.state.pool
-    routing = getattr(request.app.state, "routing", None)
-    databases = routing.health() if routing is not None else []
+    routing = request.app.state.routing
     for attempt in range(2):
         try:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
-            return JSONResponse({"status": "ok", "database": "online", "databases": databases})
+            return JSONResponse({"status": "ok", "database": "online",
+                                 "databases": routing.health(True)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -97,7 +97,7 @@ async def healthz(request: Request) -> Response:
                     async with asyncio.timeout(3.0):
                         await pool.check()
     return JSONResponse({"status": "unavailable", "database": "offline",
-                         "databases": databases}, status_code=503)
+                         "databases": routing.health(False)}, status_code=503)
 
 
 @router.get("/v1/amenities", response_model=list[AmenityPublic], tags=["reference"],

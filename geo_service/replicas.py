@@ -77,7 +77,6 @@ class DatabaseState:
     name: str
     role: str
     reachable: bool = False
-    checked: bool = False
     in_recovery: bool | None = None
     replay_paused: bool | None = None
     lag_s: float | None = None
@@ -296,7 +295,7 @@ class ReadRouting:
         self._primary_conn, row, err = await self._probe(
             self._primary_conn, self.primary_url, PRIMARY_PROBE)
         p = self.primary_state
-        p.checked, p.reachable, p.error = True, err is None, err
+        p.reachable, p.error = err is None, err
         if row is not None and row[0] is not None:
             self._history.append((now, int(row[0])))
         primary_ok = err is None and row is not None and row[0] is not None
@@ -311,7 +310,6 @@ class ReadRouting:
                 seen_at: float, primary_ok: bool) -> None:
         s = replica.state
         was = replica.usable
-        s.checked = True
         s.reachable = err is None and row is not None
         s.error = err
         if not s.reachable or row is None:
@@ -357,10 +355,11 @@ class ReadRouting:
                 return behind, max(0.0, now - t)
         return behind, 0.0  # pragma: no cover - newest > replayed guarantees a hit
 
-    def health(self) -> list[dict[str, Any]]:
-        """Every database's role, reachability and lag, for /healthz."""
-        out = [self.primary_state.public()] if self.primary_state.checked else []
-        return out + [r.state.public(r.usable) for r in self.replicas]
+    def health(self, primary_reachable: bool) -> list[dict[str, Any]]:
+        """Every database's role, reachability and lag, for /healthz: the primary as the
+        health check just found it, the standbys as the monitor last saw them."""
+        primary = DatabaseState(PRIMARY, PRIMARY, reachable=primary_reachable).public()
+        return [primary, *(r.state.public(r.usable) for r in self.replicas)]
 
 
 def make_routing(primary_pool: AsyncConnectionPool, primary_sync_pool: ConnectionPool,
