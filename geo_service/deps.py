@@ -52,11 +52,13 @@ def routing_state(request: Request) -> dict[str, Any]:
     return state
 
 
-MinChangeSeq = Annotated[int | None, Header(
-    alias="X-Min-Change-Seq", ge=0, le=2**63 - 1,
-    description="read your writes: the `X-Change-Seq` a write answered; the read is served "
-                "by a database that has replayed at least that change (a standby that has, "
-                "else the primary)")]
+#: Declared as digits, not as an integer: a header reaches the app as text, and a
+#: schema of type integer would call every well-formed value a violation (schemathesis).
+MinChangeSeq = Annotated[str | None, Header(
+    alias="X-Min-Change-Seq", pattern=r"^[0-9]{1,18}$",
+    description="read your writes: the `X-Change-Seq` a write answered (an integer ≥ 0); "
+                "the read is served by a database that has replayed at least that change "
+                "(a standby that has, else the primary)")]
 
 
 async def get_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
@@ -64,7 +66,8 @@ async def get_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
     """A connection for a read that may be a little stale: a healthy standby when one
     is configured (``GEO_READ_DATABASE_URLS``), else the primary."""
     routing = request.app.state.routing
-    async with routing.read_connection(routing_state(request), min_change_seq) as conn:
+    seq = int(min_change_seq) if min_change_seq is not None else None
+    async with routing.read_connection(routing_state(request), seq) as conn:
         yield conn
 
 
@@ -72,7 +75,8 @@ def get_sync_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
                        ) -> Iterator[Connection[Any]]:
     """:func:`get_read_conn` for sync routes (worker threads)."""
     routing = request.app.state.routing
-    with routing.sync_read_connection(routing_state(request), min_change_seq) as conn:
+    seq = int(min_change_seq) if min_change_seq is not None else None
+    with routing.sync_read_connection(routing_state(request), seq) as conn:
         yield conn
 
 
