@@ -64,7 +64,8 @@ REPLICA_PROBE = """
 SELECT pg_is_in_recovery(),
        pg_wal_lsn_diff(pg_last_wal_replay_lsn(), '0/0'),
        CASE WHEN pg_is_in_recovery() THEN pg_is_wal_replay_paused() END,
-       (SELECT coalesce(max(change_seq), 0) FROM station)
+       (SELECT coalesce(max(change_seq), 0) FROM station),
+       extract(epoch FROM now() - pg_last_xact_replay_timestamp())
 """
 #: The feed position: the unique index on change_seq makes this one index probe.
 MAX_CHANGE_SEQ = "SELECT coalesce(max(change_seq), 0) FROM station"
@@ -316,7 +317,7 @@ class ReadRouting:
             s.lag_s = s.lag_bytes = None
             replica.usable = False
         else:
-            in_recovery, replayed, paused, seq = row
+            in_recovery, replayed, paused, seq, since_commit = row
             s.in_recovery, s.replay_paused, s.change_seq = bool(in_recovery), paused, int(seq)
             if not in_recovery or replayed is None:
                 # Promoted, or not a standby at all: its data may have left the
@@ -325,7 +326,9 @@ class ReadRouting:
                 s.error = "not in recovery (promoted?)"
                 replica.usable = False
             elif primary_ok and self._history:
-                s.lag_bytes, s.lag_s = self._lag(int(replayed), seen_at)
+                s.lag_bytes, s.lag_s = self._lag(
+                    int(replayed), seen_at,
+                    float(since_commit) if since_commit is not None else None)
                 replica.usable = s.lag_s <= self.max_lag_s
             else:
                 # The primary is away: nobody writes, so a standby is as fresh as
@@ -340,16 +343,27 @@ class ReadRouting:
                 # Connections opened before it went away are dead: drop them now,
                 # not on the next requests.
                 task = asyncio.create_task(replica.pool.check())
-                task.add_done_callback(lambda t: t.exception())
-                asyncio.get_running_loop().run_in_executor(None, replica.sync_pool.check)
+                task.add_done_callback(_quiet)
+                asyncio.get_running_loop().run_in_executor(
+                    None, replica.sync_pool.check).add_done_callback(_quiet)
 
-    def _lag(self, replayed: int, now: float) -> tuple[int, float]:
+    def _lag(self, replayed: int, now: float,
+             since_commit: float | None) -> tuple[int, float]:
         """Bytes behind the primary's newest position, and for how long the primary has
-        been past what the standby replayed (0 when it has replayed everything)."""
+        been past what the standby replayed (0 when it has replayed everything).
+
+        When the kept positions do not reach back to the standby's (just after start,
+        or a standby further behind than the history), the time since the standby's
+        last replayed commit stands in: it can only overstate the lag, so such a
+        standby is skipped until the history shows it caught up.
+        """
         newest = self._history[-1][1]
         behind = max(0, newest - replayed)
         if behind == 0:
             return 0, 0.0
+        oldest_t, oldest_lsn = self._history[0]
+        if oldest_lsn > replayed:
+            return behind, max(now - oldest_t, since_commit or 0.0)
         for t, lsn in self._history:
             if lsn > replayed:
                 return behind, max(0.0, now - t)
@@ -360,6 +374,12 @@ class ReadRouting:
         health check just found it, the standbys as the monitor last saw them."""
         primary = DatabaseState(PRIMARY, PRIMARY, reachable=primary_reachable).public()
         return [primary, *(r.state.public(r.usable) for r in self.replicas)]
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Done-callback of a background pool check: its failure is the monitor's to see."""
+    if not future.cancelled():
+        future.exception()
 
 
 def make_routing(primary_pool: AsyncConnectionPool, primary_sync_pool: ConnectionPool,
