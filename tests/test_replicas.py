@@ -377,7 +377,20 @@ def test_acknowledged_write_survives_kill_9_of_the_primary_and_promotion() -> No
                 "'standby1'").fetchone() == ("sync",))
         codes = [f"F-{i:03d}" for i in range(20)]
         with _client(pair) as client:
-            for code in codes:
+            # remote_apply at work: with the standby's replay paused, a write is not
+            # acknowledged; it is the moment replay resumes.
+            done: list[int] = []
+            with pair.standby_conn() as s:
+                s.execute("SELECT pg_wal_replay_pause()")
+                held = threading.Thread(target=lambda: done.append(_create(client, pair, "F-held")))
+                held.start()
+                held.join(1.0)
+                assert held.is_alive() and not done
+                s.execute("SELECT pg_wal_replay_resume()")
+            held.join(10)
+            assert len(done) == 1
+            codes.append("F-held")
+            for code in codes[:-1]:
                 _create(client, pair, code)
             _kill9(pair.primary)  # at once: no time for anything to trickle over
         promoting = time.monotonic()
