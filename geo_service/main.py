@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from psycopg import OperationalError
+from psycopg.errors import QueryCanceled, SerializationFailure
 from psycopg_pool import PoolTimeout
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,10 +116,11 @@ class DatabaseRouting:
     """The HTTP side of read routing (``replicas.py``).
 
     * A read whose standby fails before the answer starts (the standby died
-      mid-request: a dead pooled connection, a reset socket) is run again on the
-      primary, so a standby's death costs latency, never a 5xx. Reads have no
-      body, so running one again is safe; a streamed body that already started
-      cannot be taken back and fails like any broken download.
+      mid-request: a dead pooled connection, a reset socket; or a recovery
+      conflict cancelled the query) is run again on the primary, so a standby's
+      death costs latency, never a 5xx. Reads have no body, so running one again
+      is safe; a streamed body that already started cannot be taken back and
+      fails like any broken download. A statement timeout is not retried.
     * A successful write's answer carries ``X-Change-Seq``, the change feed's
       position once the write committed (at least the largest ``change_seq`` it
       produced; the current position for writes that do not touch stations),
@@ -154,9 +156,14 @@ class DatabaseRouting:
             return
         except (OperationalError, PoolTimeout) as exc:
             served = notes.get(SERVED_BY)
-            if started or routing is None or served in (None, PRIMARY):
+            # A statement timeout would time out on the primary as well: answered as before.
+            if (started or routing is None or served in (None, PRIMARY)
+                    or isinstance(exc, QueryCanceled)):
                 raise
-            routing.mark_down(str(served), f"failed mid-request: {type(exc).__name__}")
+            # A query cancelled by a recovery conflict (40001) says nothing about the
+            # standby's health; anything else (a lost connection) takes it out of turn.
+            if not isinstance(exc, SerializationFailure):
+                routing.mark_down(str(served), f"failed mid-request: {type(exc).__name__}")
             log.warning("read on %s failed (%s); running it again on the primary", served,
                         type(exc).__name__)
         retry: dict[str, object] = {FORCE_PRIMARY: True}
