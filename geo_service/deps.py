@@ -15,11 +15,13 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, File, Header, Path, Query, Request, UploadFile
 from psycopg import AsyncConnection, Connection
+from psycopg_pool import AsyncConnectionPool
 
 from geo_service.auth import Principal, authenticate, authenticate_sync, require_role
 from geo_service.coords import Crs
 from geo_service.imports.readers import Format
 from geo_service.params import AREA_PATTERN, CODE_PATTERN
+from geo_service.replicas import ROUTING_SCOPE_KEY, SERVED_BY, ReadRouting
 from geo_service.settings import Settings
 
 T = TypeVar("T")
@@ -43,8 +45,58 @@ def get_sync_conn(request: Request) -> Iterator[Connection[Any]]:
         yield conn
 
 
+def routing_state(request: Request) -> dict[str, Any]:
+    """The request's routing notes (who served it, whether to skip the standbys), shared
+    with the retry middleware in ``main.py`` through the ASGI scope."""
+    state: dict[str, Any] = request.scope.setdefault(ROUTING_SCOPE_KEY, {})
+    return state
+
+
+#: Declared as digits, not as an integer: a header reaches the app as text, and a
+#: schema of type integer would call every well-formed value a violation (schemathesis).
+MinChangeSeq = Annotated[str | None, Header(
+    alias="X-Min-Change-Seq", pattern=r"^[0-9]{1,18}$",
+    description="read your writes: the `X-Change-Seq` a write answered (an integer ≥ 0); "
+                "the read is served by a database that has replayed at least that change "
+                "(a standby that has, else the primary)")]
+
+
+async def get_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
+                        ) -> AsyncIterator[AsyncConnection[Any]]:
+    """A connection for a read that may be a little stale: a healthy standby when one
+    is configured (``GEO_READ_DATABASE_URLS``), else the primary."""
+    routing = request.app.state.routing
+    seq = int(min_change_seq) if min_change_seq is not None else None
+    async with routing.read_connection(routing_state(request), seq) as conn:
+        yield conn
+
+
+def get_sync_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
+                       ) -> Iterator[Connection[Any]]:
+    """:func:`get_read_conn` for sync routes (worker threads)."""
+    routing = request.app.state.routing
+    seq = int(min_change_seq) if min_change_seq is not None else None
+    with routing.sync_read_connection(routing_state(request), seq) as conn:
+        yield conn
+
+
+def read_pool(request: Request) -> AsyncConnectionPool:
+    """The pool of the database that served this request's read connection, for bodies
+    streamed after the endpoint returns (they take their own connection from it)."""
+    routing: ReadRouting = request.app.state.routing
+    served = routing_state(request).get(SERVED_BY)
+    for replica in routing.replicas:
+        if replica.name == served:
+            return replica.pool
+    return routing.primary_pool
+
+
 ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
 SyncConnDep = Annotated[Connection[Any], Depends(get_sync_conn)]
+#: Reads that may be served by a standby (see ``replicas.py``); writes, reads inside a
+#: write and anything authenticated keep ``ConnDep`` (the primary).
+ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_conn)]
+SyncReadConnDep = Annotated[Connection[Any], Depends(get_sync_read_conn)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthHeader = Annotated[
     str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")

@@ -51,6 +51,8 @@ class LocalCluster:
     """Paths and commands of the cluster under ``<root>/.pgdata``."""
 
     root: Path
+    #: Throwaway clusters (the replica tests' primary and standby) take less memory.
+    shared_buffers: str = "512MB"
 
     @classmethod
     def default(cls) -> LocalCluster:
@@ -120,7 +122,7 @@ class LocalCluster:
         if not self.running():
             self._prepare_dirs()
             opts = (
-                f"-k {self.sockdir} -c listen_addresses='' -c shared_buffers=512MB "
+                f"-k {self.sockdir} -c listen_addresses='' -c shared_buffers={self.shared_buffers} "
                 "-c jit=off -c max_connections=120 -c work_mem=16MB "
                 "-c maintenance_work_mem=256MB -c effective_cache_size=4GB"
             )
@@ -165,3 +167,71 @@ class LocalCluster:
     def stop(self) -> None:
         if self.running():
             self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"])
+
+    # -- streaming replication -------------------------------------------------------------
+
+    def ensure_replication(self) -> None:
+        """Let a local standby stream from this (running) cluster; idempotent.
+
+        What initdb gives already suffices (``wal_level=replica``,
+        ``max_wal_senders=10``, ``local replication all trust`` in pg_hba.conf);
+        this checks it, and repairs a cluster whose configuration was changed,
+        through ``ALTER SYSTEM`` and pg_hba.conf (a reload, or the next start,
+        applies it), so existing ``.pgdata`` folders keep working.
+        """
+        changed = False
+        if self.psql("SHOW wal_level") == "minimal":
+            self.psql("ALTER SYSTEM SET wal_level = 'replica'")
+            changed = True
+        if int(self.psql("SHOW max_wal_senders")) < 4:
+            self.psql("ALTER SYSTEM SET max_wal_senders = 10")
+            changed = True
+        rules = self.psql("SELECT count(*) FROM pg_hba_file_rules WHERE type = 'local' "
+                          "AND 'replication' = ANY(database) AND error IS NULL")
+        if rules == "0":
+            hba = self.data / "pg_hba.conf"
+            self._run(["sh", "-c", f"echo 'local replication all trust' >> '{hba}'"])
+            self.psql("SELECT pg_reload_conf()")
+        if changed:  # wal_level and max_wal_senders need a restart
+            self.stop()
+            self.start()
+
+    def postmaster_pid(self) -> int | None:
+        """The server's process id (``postmaster.pid``), or None when it is not running."""
+        try:
+            return int((self.data / "postmaster.pid").read_text().split()[0])
+        except (FileNotFoundError, IndexError, ValueError):
+            return None
+
+    def make_standby(self, root: Path, name: str = "standby1",
+                     shared_buffers: str = "64MB") -> LocalCluster:
+        """A hot standby of this running cluster under ``root`` (its own data folder and
+        socket directory, the same unprivileged owner): ``pg_basebackup -R`` writes
+        ``standby.signal`` and a ``primary_conninfo`` over this cluster's Unix socket,
+        with ``application_name=name`` (what ``synchronous_standby_names`` and
+        ``pg_stat_replication`` call it). Start it with :meth:`start`.
+        """
+        self.ensure_replication()
+        standby = LocalCluster(root, shared_buffers=shared_buffers)
+        standby._prepare_dirs()
+        if standby.initialised():
+            raise LocalDbError(f"{standby.data} already holds a cluster")
+        conninfo = f"host={self.sockdir} user={DB_USER} application_name={name}"
+        res = self._run(
+            [str(PG_BIN / "pg_basebackup"), "-D", str(standby.data), "-R", "-X", "stream",
+             "-c", "fast", "-d", conninfo],
+            check=False,
+        )
+        if res.returncode != 0:
+            raise LocalDbError(f"pg_basebackup failed: {res.stderr.strip()}")
+        # Copied from the primary: a standby must not archive or sync to itself.
+        self._run(["sh", "-c", f"echo \"synchronous_standby_names = ''\" >> "
+                               f"'{standby.data}/postgresql.auto.conf'"])
+        return standby
+
+    def promote(self) -> None:
+        """Turn this standby into a primary (``pg_ctl promote``, waiting until it is)."""
+        res = self._run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60",
+                         "promote"], check=False)
+        if res.returncode != 0:
+            raise LocalDbError(f"promote failed: {res.stderr.strip()}")

@@ -9,6 +9,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from psycopg import OperationalError
+from psycopg.errors import QueryCanceled, SerializationFailure
+from psycopg_pool import PoolTimeout
 from starlette.middleware.gzip import DEFAULT_EXCLUDED_CONTENT_TYPES, GZipMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,6 +30,14 @@ from geo_service.maps.router import router as maps_router
 from geo_service.operations.feedback_router import router as feedback_router
 from geo_service.operations.inspections_router import router as inspections_router
 from geo_service.operations.stops_router import router as stops_router
+from geo_service.replicas import (
+    FORCE_PRIMARY,
+    PRIMARY,
+    ROUTING_SCOPE_KEY,
+    SERVED_BY,
+    ReadRouting,
+    make_routing,
+)
 from geo_service.responses import dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
@@ -108,6 +119,104 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+#: Methods that never write: their answers may come from a standby.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class DatabaseRouting:
+    """The HTTP side of read routing (``replicas.py``).
+
+    * A read whose standby fails before the answer starts (the standby died
+      mid-request: a dead pooled connection, a reset socket; or a recovery
+      conflict cancelled the query) is run again on the primary, so a standby's
+      death costs latency, never a 5xx. Reads have no body, so running one again
+      is safe; a streamed body that already started cannot be taken back and
+      fails like any broken download. A statement timeout is not retried.
+    * A successful write's answer carries ``X-Change-Seq``, the change feed's
+      position once the write committed (at least the largest ``change_seq`` it
+      produced; the current position for writes that do not touch stations),
+      which a following read sends back as ``X-Min-Change-Seq``.
+    * With ``served_by_header`` on, ``X-Served-By`` names the database that served
+      the read (``primary`` or ``replica-N``, never a host).
+    """
+
+    def __init__(self, app: ASGIApp, served_by_header: bool) -> None:
+        self.app, self.served_by_header = app, served_by_header
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        routing: ReadRouting | None = getattr(scope["app"].state, "routing", None)
+        if scope["method"] not in SAFE_METHODS:
+            await self._write(routing, scope, receive, send)
+            return
+        notes: dict[str, object] = {}
+        scope[ROUTING_SCOPE_KEY] = notes
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                self._served_by(message, notes)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+            return
+        except (OperationalError, PoolTimeout) as exc:
+            served = notes.get(SERVED_BY)
+            # A statement timeout would time out on the primary as well: answered as before.
+            if (started or routing is None or served in (None, PRIMARY)
+                    or isinstance(exc, QueryCanceled)):
+                raise
+            # A query cancelled by a recovery conflict (40001) says nothing about the
+            # standby's health; anything else (a lost connection) takes it out of turn.
+            if not isinstance(exc, SerializationFailure):
+                routing.mark_down(str(served), f"failed mid-request: {type(exc).__name__}")
+            log.warning("read on %s failed (%s); running it again on the primary", served,
+                        type(exc).__name__)
+        retry: dict[str, object] = {FORCE_PRIMARY: True}
+        scope[ROUTING_SCOPE_KEY] = retry
+        replayed = False
+
+        async def again() -> Message:  # the request's (empty) body once more
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"", "more_body": False}
+            return await receive()
+
+        async def retried(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                self._served_by(message, retry)
+            await send(message)
+
+        await self.app(scope, again, retried)
+
+    def _served_by(self, message: Message, notes: dict[str, object]) -> None:
+        if self.served_by_header and SERVED_BY in notes:
+            message["headers"] = [*message.get("headers", []),
+                                  (b"x-served-by", str(notes[SERVED_BY]).encode())]
+
+    async def _write(self, routing: ReadRouting | None, scope: Scope, receive: Receive,
+                     send: Send) -> None:
+        async def stamped(message: Message) -> None:
+            if (message["type"] == "http.response.start" and routing is not None
+                    and message["status"] < 400):
+                try:
+                    seq = await routing.change_seq()
+                except (OperationalError, PoolTimeout) as exc:  # the write is done: answer it
+                    log.warning("no X-Change-Seq for %s: %s", scope["path"], exc)
+                else:
+                    message["headers"] = [*message.get("headers", []),
+                                          (b"x-change-seq", str(seq).encode())]
+            await send(message)
+
+        await self.app(scope, receive, stamped)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database pool and closes it."""
     settings = settings or Settings()
@@ -122,6 +231,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sync_pool = make_sync_pool(settings, url)
         sync_pool.open(wait=False)
         app.state.sync_pool = sync_pool
+        routing = make_routing(
+            pool, sync_pool, url, settings.read_database_urls,
+            max_lag_s=settings.max_replica_lag_s, interval_s=settings.replica_check_interval_s,
+            checkout_timeout_s=settings.replica_checkout_timeout_s,
+            make_pool=lambda u: make_pool(settings, u),
+            make_sync_pool=lambda u: make_sync_pool(settings, u))
+        await routing.open()
+        app.state.routing = routing
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -129,6 +246,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await routing.close()
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
@@ -160,6 +278,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
+    app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,

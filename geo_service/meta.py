@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
-from geo_service.deps import ConnDep
+from geo_service.deps import ReadConnDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
 from geo_service.params import AREA_PATTERN
 from geo_service.responses import JSONResponse
@@ -72,16 +72,22 @@ async def root() -> HTMLResponse:
 @router.get("/healthz", responses={503: ERROR_RESPONSES[503]}, tags=["meta"],
             summary="Is the database answering?")
 async def healthz(request: Request) -> Response:
-    """Tries the pool with a short timeout; 503 while the database is away.
+    """Tries the pool with a short timeout; 503 while the primary is away.
 
     The pool reconnects by itself, so the service recovers without a restart.
+    ``databases`` lists the primary and every standby of ``GEO_READ_DATABASE_URLS``
+    as the replica monitor last saw them (role, reachable, lag, whether it serves
+    reads); a standby that is down or behind does not make the service unhealthy,
+    reads go elsewhere.
     """
     pool = request.app.state.pool
+    routing = request.app.state.routing
     for attempt in range(2):
         try:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
-            return JSONResponse({"status": "ok", "database": "online"})
+            return JSONResponse({"status": "ok", "database": "online",
+                                 "databases": routing.health(True)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -90,12 +96,13 @@ async def healthz(request: Request) -> Response:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):
                         await pool.check()
-    return JSONResponse({"status": "unavailable", "database": "offline"}, status_code=503)
+    return JSONResponse({"status": "unavailable", "database": "offline",
+                         "databases": routing.health(False)}, status_code=503)
 
 
 @router.get("/v1/amenities", response_model=list[AmenityPublic], tags=["reference"],
             responses=ERROR_RESPONSES, summary="The amenity catalogue (the ten ones and extras)")
-async def amenities(conn: ConnDep) -> Response:
+async def amenities(conn: ReadConnDep) -> Response:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.AMENITIES)
         return JSONResponse(await cur.fetchall())
@@ -110,14 +117,14 @@ async def _areas(conn: Any, code: str | None) -> list[dict[str, Any]]:
 
 @router.get("/v1/areas", response_model=list[AdminAreaPublic], tags=["reference"],
             responses=ERROR_RESPONSES, summary="Admin areas with their station counts")
-async def areas(conn: ConnDep) -> Response:
+async def areas(conn: ReadConnDep) -> Response:
     return JSONResponse(await _areas(conn, None))
 
 
 @router.get("/v1/areas/{code}", response_model=AdminAreaPublic, tags=["reference"],
             responses={**ERROR_RESPONSES, 404: {"description": "unknown area"}})
 async def area(
-    conn: ConnDep, code: Annotated[str, Path(pattern=AREA_PATTERN)]
+    conn: ReadConnDep, code: Annotated[str, Path(pattern=AREA_PATTERN)]
 ) -> Response:
     rows = await _areas(conn, code)
     if not rows:

@@ -77,6 +77,24 @@ class Settings(BaseSettings):
         default=600_000, ge=1000,
         description="an import's transaction may run statements this long (the whole file "
                     "is written at once; statement_timeout_ms caps the request path)")
+    read_database_urls: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="libpq URLs of hot standbys for stale-tolerant reads, comma-separated in "
+                    "GEO_READ_DATABASE_URLS (a URL itself must hold no comma); empty: every "
+                    "read goes to the primary")
+    max_replica_lag_s: float = Field(
+        default=5.0, gt=0,
+        description="a standby further behind the primary than this is skipped")
+    replica_check_interval_s: float = Field(
+        default=0.5, gt=0, description="how often each database's position and lag are checked")
+    replica_checkout_timeout_s: float = Field(
+        default=1.0, gt=0,
+        description="a read waits this long for a standby's connection before taking the "
+                    "primary's")
+    served_by_header: bool = Field(
+        default=False,
+        description="debug aid: answers say which database served them (X-Served-By: primary "
+                    "or replica-N; never a host name)")
 
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
@@ -176,6 +194,15 @@ class Settings(BaseSettings):
             value = value.split(",")
         if isinstance(value, list | tuple):
             return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
+        return value
+
+    @field_validator("read_database_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(u).strip() for u in value if str(u).strip()]
         return value
 
     @field_validator("trusted_proxies")

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.app import snapshot_service as service
-from geo_service.deps import ConnDep, LatQ, LonQ, SettingsDep
+from geo_service.deps import LatQ, LonQ, ReadConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
 from geo_service.maps.assets import node_modules
 from geo_service.params import AREA_PATTERN, check_point
@@ -113,7 +113,7 @@ _OK = {200: {"model": Snapshot, "description": "Column-oriented stations, compil
 
 @router.get("/snapshot", responses=_OK,
             summary="Compact snapshot of the stations nearest a point, for offline use")
-async def snapshot_near(conn: ConnDep, settings: SettingsDep, lat: LatQ, lon: LonQ,
+async def snapshot_near(conn: ReadConnDep, settings: SettingsDep, lat: LatQ, lon: LonQ,
                         n: _N = 2000) -> Response:
     # A point and an area are two endpoints, not one with "exactly one of" rules the
     # published schema could not state.
@@ -125,7 +125,7 @@ async def snapshot_near(conn: ConnDep, settings: SettingsDep, lat: LatQ, lon: Lo
 
 @router.get("/snapshot/areas/{area}", responses=_OK,
             summary="Compact snapshot of the stations of an admin area, for offline use")
-async def snapshot_area(conn: ConnDep, settings: SettingsDep,
+async def snapshot_area(conn: ReadConnDep, settings: SettingsDep,
                         area: Annotated[str, Path(pattern=AREA_PATTERN,
                                                   description="admin area code, any level")],
                         n: _N = MAX_N) -> Response:

@@ -31,7 +31,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from geo_service.coords import Crs
-from geo_service.deps import ConnDep, SettingsDep
+from geo_service.deps import ReadConnDep, SettingsDep, read_pool
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, invalid
 from geo_service.feeds.caching import feed_state, validators
 from geo_service.feeds.export_formats import (
@@ -77,7 +77,7 @@ async def _streamed_csv(
     at: dt.datetime,
 ) -> AsyncIterator[bytes]:
     # The connection is taken here: the body is sent after the endpoint returns.
-    async with request.app.state.pool.connection() as conn, aclosing(
+    async with read_pool(request).connection() as conn, aclosing(
         csv_chunks(conn, platform, area=area, bbox=bbox, at=at)
     ) as chunks:
         async for chunk in chunks:
@@ -104,7 +104,7 @@ async def _file_chunks(f: IO[bytes]) -> AsyncIterator[bytes]:
     response_class=Response,  # the 200 media types are the two declared above, not JSON
 )
 async def export(
-    request: Request, conn: ConnDep, settings: SettingsDep,
+    request: Request, conn: ReadConnDep, settings: SettingsDep,
     platform: Annotated[PlatformName, Path(description="target platform")],
     fmt: Annotated[ExportFormat, Path(description="file format")],
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,

@@ -22,7 +22,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType
-from geo_service.deps import ConnDep, SettingsDep
+from geo_service.deps import ReadConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound
 from geo_service.feeds import ogc_service as svc
 from geo_service.feeds import service
@@ -107,7 +107,7 @@ async def conformance(f: FormatQ = None) -> Response:
 
 
 async def _collection_response(
-    request: Request, conn: ConnDep, ttl: int, inm: str | None, ims: str | None,
+    request: Request, conn: ReadConnDep, ttl: int, inm: str | None, ims: str | None,
     build: Callable[[str, dict[str, Any]], dict[str, Any]],
 ) -> Response:
     """Collection metadata carries the extent, so it is validated like a feed."""
@@ -125,7 +125,7 @@ async def _collection_response(
             responses={200: _doc(["links", "collections"], "Collections"),
                        **NOT_MODIFIED, **ERROR_RESPONSES})
 async def collections(
-    request: Request, conn: ConnDep, settings: SettingsDep, f: FormatQ = None,
+    request: Request, conn: ReadConnDep, settings: SettingsDep, f: FormatQ = None,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     return await _collection_response(request, conn, settings.feed_ttl_s, if_none_match,
@@ -138,7 +138,7 @@ async def collections(
             responses={200: _doc(["id", "links", "extent", "itemType"], "Collection"),
                        **NOT_MODIFIED, **_NOT_FOUND, **ERROR_RESPONSES})
 async def collection(
-    request: Request, conn: ConnDep, settings: SettingsDep, collection_id: CollectionPath,
+    request: Request, conn: ReadConnDep, settings: SettingsDep, collection_id: CollectionPath,
     f: FormatQ = None,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
@@ -171,7 +171,7 @@ _ITEMS_KEYS = ["type", "features", "numberMatched", "numberReturned", "timeStamp
                **NOT_MODIFIED, **_NOT_FOUND, **ERROR_RESPONSES},
 )
 async def items(
-    request: Request, conn: ConnDep, settings: SettingsDep, collection_id: CollectionPath,
+    request: Request, conn: ReadConnDep, settings: SettingsDep, collection_id: CollectionPath,
     f: ItemsFormatQ = None,
     bbox: Annotated[str | None, Query(
         max_length=400, description="minlon,minlat,maxlon,maxlat in CRS84 (a 6-number 3D "
@@ -235,7 +235,7 @@ async def items(
                **NOT_MODIFIED, **_NOT_FOUND, **ERROR_RESPONSES},
 )
 async def item(
-    request: Request, conn: ConnDep, settings: SettingsDep, collection_id: CollectionPath,
+    request: Request, conn: ReadConnDep, settings: SettingsDep, collection_id: CollectionPath,
     feature_id: Annotated[str, Path(alias="featureId", max_length=200,
                                     description="station code")],
     f: ItemsFormatQ = None,

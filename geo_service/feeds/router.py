@@ -15,7 +15,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from geo_service.coords import Crs
-from geo_service.deps import ConnDep, SettingsDep
+from geo_service.deps import ReadConnDep, SettingsDep, read_pool
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, NotFound
 from geo_service.feeds import service
 from geo_service.feeds.caching import feed_state, validators
@@ -53,7 +53,7 @@ def _now() -> dt.datetime:
             responses={**_object(["last_updated", "ttl", "version", "data"], "Discovery"),
                        **NOT_MODIFIED, **ERROR_RESPONSES})
 async def discovery(
-    request: Request, conn: ConnDep, settings: SettingsDep,
+    request: Request, conn: ReadConnDep, settings: SettingsDep,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     base, shared = public_base(request), links_shared(request)
@@ -104,7 +104,7 @@ async def discovery(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def stations_geojson(
-    request: Request, conn: ConnDep, settings: SettingsDep,
+    request: Request, conn: ReadConnDep, settings: SettingsDep,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
     bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
                                       description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
@@ -119,7 +119,7 @@ async def stations_geojson(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     body = service.stream_feature_collection(
-        request.app.state.pool, area=area, bbox=box, at=at, generated_at=now)
+        read_pool(request), area=area, bbox=box, at=at, generated_at=now)
     return StreamingResponse(body, media_type="application/geo+json",
                              headers=cache_headers(v, ttl))
 
@@ -131,7 +131,7 @@ async def stations_geojson(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def changes(
-    conn: ConnDep, settings: SettingsDep,
+    conn: ReadConnDep, settings: SettingsDep,
     since: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -159,7 +159,7 @@ async def changes(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def station_status(
-    conn: ConnDep, settings: SettingsDep,
+    conn: ReadConnDep, settings: SettingsDep,
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     now = _now()

@@ -41,7 +41,7 @@ from psycopg.rows import dict_row
 
 from geo_service.catalogue import TEN_ONES_MASK
 from geo_service.coords import Crs, from_wgs84_array
-from geo_service.deps import ConnDep, SettingsDep
+from geo_service.deps import ReadConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, invalid
 from geo_service.feeds import tile_queries as tq
 from geo_service.feeds.caching import feed_state, validators
@@ -202,7 +202,7 @@ _TILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     responses=_TILE_RESPONSES,
 )
 async def tile(
-    conn: ConnDep, settings: SettingsDep,
+    conn: ReadConnDep, settings: SettingsDep,
     z: Annotated[int, Path(ge=TILEJSON_MINZOOM, le=MAX_ZOOM, description=(
         f"zoom, {TILEJSON_MINZOOM}-{MAX_ZOOM} (a lower zoom holds too many stations)"))],
     x: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM, description="column, 0 ≤ x < 2^z")],
@@ -233,7 +233,7 @@ async def tile(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def stations_tilejson(
-    request: Request, conn: ConnDep, settings: SettingsDep, crs: TileCrs = "wgs84",
+    request: Request, conn: ReadConnDep, settings: SettingsDep, crs: TileCrs = "wgs84",
     if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
 ) -> Response:
     base, shared = public_base(request), links_shared(request)

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from psycopg import Connection
 
-from geo_service.deps import SyncConnDep
+from geo_service.deps import SyncReadConnDep
 from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
@@ -99,8 +99,9 @@ def _page(conn: Connection[Any], kind: MapKind, area: str | None, opts: MapOptio
 
 @router.get("/stations.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of the stations: ten-ones completeness, host type, status, popups")
-def stations_page(request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
-                  offline: Offline = False, at: At = None) -> HTMLResponse:
+def stations_page(request: Request, conn: SyncReadConnDep, area: Area = None,
+                  basemap: Basemap = None, offline: Offline = False, at: At = None,
+                  ) -> HTMLResponse:
     opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
                    mode_offline=AssetMode.LOCAL)
     return _page(conn, MapKind.STATIONS, area, opts)
@@ -109,7 +110,7 @@ def stations_page(request: Request, conn: SyncConnDep, area: Area = None, basema
 @router.get("/compliance.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of the stations to follow up: inspection overdue or short of the ten ones")
 def compliance_page(
-    request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
+    request: Request, conn: SyncReadConnDep, area: Area = None, basemap: Basemap = None,
     offline: Offline = False,
     at: At = None,
     overdue_days: Annotated[int, Query(ge=1, le=3650, description=(
@@ -126,7 +127,7 @@ def compliance_page(
 @router.get("/coverage.html", response_class=HTMLResponse, responses=_HTML_RESPONSES,
             summary="Map of a stored coverage run: gaps by uncovered demand, recommended sites")
 def coverage_page(
-    request: Request, conn: SyncConnDep, area: Area = None, basemap: Basemap = None,
+    request: Request, conn: SyncReadConnDep, area: Area = None, basemap: Basemap = None,
     offline: Offline = False,
     at: At = None,
     run: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from geo_service.coords import Crs
-from geo_service.deps import CodePath, ConnDep, CrsQ, Editor, IfMatch
+from geo_service.deps import CodePath, ConnDep, CrsQ, Editor, IfMatch, ReadConnDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
 from geo_service.operations import stops
 from geo_service.operations.schemas import Instant, ScheduleIn, ScheduleOut
@@ -26,7 +26,7 @@ AtQ = Annotated[Instant | None, Query(
 @router.get("/stations/{code}/stops", response_model=ScheduleOut,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="A mobile station's schedule of stops and where it is at `at`")
-async def get_stops(conn: ConnDep, code: CodePath, at: AtQ = None,
+async def get_stops(conn: ReadConnDep, code: CodePath, at: AtQ = None,
                     crs: CrsQ = Crs.WGS84) -> Response:
     return JSONResponse(await stops.get_schedule(conn, code, at, crs))
 

@@ -24,6 +24,7 @@ from geo_service.deps import (
     ImportFormatQ,
     LatQ,
     LonQ,
+    ReadConnDep,
     SettingsDep,
     awaited,
 )
@@ -137,7 +138,7 @@ class NearestQuery:
     "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
     summary="Nearest stations, optionally open now and with given amenities",
 )
-async def nearest(conn: ConnDep, settings: SettingsDep,
+async def nearest(conn: ReadConnDep, settings: SettingsDep,
                   query: Annotated[NearestQuery, Depends(awaited(NearestQuery))]) -> Response:
     p = query.resolve(settings)
     results = await service.nearest_results(conn, p, query.crs)
@@ -158,7 +159,7 @@ async def nearest(conn: ConnDep, settings: SettingsDep,
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
             summary="List stations with filters and cursor pagination")
 async def list_stations(
-    conn: ConnDep,
+    conn: ReadConnDep,
     settings: SettingsDep,
     bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
                                       description="minlon,minlat,maxlon,maxlat in crs")] = None,
@@ -218,7 +219,7 @@ def _station_response(station: dict[str, Any], status_code: int = 200) -> Respon
 @router.get("/stations/{code}", response_model=StationDetail,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="One station by its public code (any status, including closed)")
-async def get_station(conn: ConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:
+async def get_station(conn: ReadConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:
     return _station_response(await service.get_station(conn, code, crs))
 
 
