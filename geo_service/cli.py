@@ -33,8 +33,25 @@ def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.localdb import LocalCluster
+    from geo_service.pgbouncer import LocalPgBouncer
 
+    LocalPgBouncer.default().stop()
     LocalCluster.default().stop()
+    return 0
+
+
+def cmd_db_pgbouncer(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the project-local PgBouncer (transaction pooling) and say how to use it."""
+    import dataclasses
+
+    from geo_service.pgbouncer import LocalPgBouncer
+
+    bouncer = dataclasses.replace(LocalPgBouncer.default(),
+                                  statement_timeout_ms=settings.statement_timeout_ms)
+    bouncer.start()
+    print(f"PgBouncer (transaction pooling) running: {bouncer.url()}\n"
+          f"serve through it: GEO_DB_PGBOUNCER=1 GEO_DATABASE_URL='{bouncer.url()}' "
+          "geo-service serve")
     return 0
 
 
@@ -296,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="dbcmd", required=True)
     dbsub.add_parser("start").set_defaults(func=cmd_db_start)
     dbsub.add_parser("stop").set_defaults(func=cmd_db_stop)
+    dbsub.add_parser("pgbouncer", help="start a PgBouncer in front of the local cluster "
+                                       "(transaction pooling, Unix socket)").set_defaults(
+        func=cmd_db_pgbouncer)
     dbsub.add_parser("url").set_defaults(func=lambda a, s: print(_url(s)) or 0)
 
     m = sub.add_parser("migrate", help="apply Alembic migrations")
