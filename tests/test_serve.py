@@ -66,7 +66,7 @@ def test_sigterm_drains_two_workers(db_url: str, db: psycopg.Connection[Any]) ->
                                       18.20 + (i // 50) * 0.003) for i in range(N_STATIONS)])
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    output = tempfile.TemporaryFile()
+    output = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "geo_service", "serve", "--port", str(port), "--workers", "2",
          "--log-level", "info"], env={**os.environ, "GEO_DATABASE_URL": db_url},
