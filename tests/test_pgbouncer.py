@@ -148,3 +148,19 @@ def test_the_api_works_through_pgbouncer(pooler: LocalPgBouncer, pooled_client: 
 
     # It all went through the pooler (not around it), in many short transactions.
     assert _transactions(pooler, _dbname(db_url)) - before > 50
+
+
+def test_pgbouncer_mode_sends_no_options_and_prepares_nothing(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from geo_service.db import connect_kwargs
+
+    direct = connect_kwargs(Settings(database_url="postgresql:///x"))
+    assert direct["prepare_threshold"] == 5 and "plan_cache_mode" in str(direct["options"])
+    pooled = connect_kwargs(Settings(database_url="postgresql:///x", db_pgbouncer=True,
+                                     db_prepare_threshold=0))
+    assert pooled["prepare_threshold"] is None and "options" not in pooled
+    monkeypatch.setenv("GEO_DB_PREPARE_THRESHOLD", "none")
+    assert connect_kwargs(Settings())["prepare_threshold"] is None
+    monkeypatch.setenv("GEO_DB_PGBOUNCER", "1")
+    monkeypatch.setenv("GEO_DB_PREPARE_THRESHOLD", "3")
+    assert Settings().prepare_threshold() is None
