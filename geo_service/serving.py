@@ -8,9 +8,10 @@ database is the only shared state — so any worker can answer any request.
 What SIGTERM does (``docker stop``, systemd, Kubernetes), in order:
 
 1. the supervisor closes its copy of the listening socket, and each worker
-   stops accepting: once the last copy is closed new connections are refused
-   (a load balancer retries them elsewhere) rather than left in a queue
-   nobody will accept from;
+   accepts what is already queued and closes its copy: once the last copy is
+   closed new connections are refused (a load balancer retries them
+   elsewhere) rather than left in a queue nobody will accept from and reset
+   at exit;
 2. a worker waits ``ACCEPT_GRACE_S`` before closing idle connections, so a
    connection accepted just before the signal still gets its request read
    and answered instead of being closed unanswered;
@@ -36,14 +37,35 @@ APP_FACTORY = "geo_service.main:create_app"
 
 
 class DrainingServer(uvicorn.Server):
-    """uvicorn's server, with a pause between "stop accepting" and "close idle connections",
-    and exit status 0 after a drained shutdown (uvicorn re-raises the signal: 143)."""
+    """uvicorn's server, draining: the accept queue is emptied as the socket closes, idle
+    new connections get a moment to send their request, and a drained shutdown exits 0
+    (uvicorn re-raises the signal: status 143)."""
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel completed but nobody accepted yet would be reset when
+        # the last copy of the socket closes. Accept them, then close at once: no await
+        # in between, so the window in which a new one can slip in is microseconds.
+        queued: list[socket.socket] = []
+        for sock in sockets or []:
+            sock.setblocking(False)
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+                queued.append(conn)
         for server in self.servers:
             server.close()
         for sock in sockets or []:
             sock.close()
+        loop = asyncio.get_running_loop()
+        config, state = self.config, self.server_state
+        for conn in queued:
+            conn.setblocking(False)
+            await loop.connect_accepted_socket(
+                lambda: config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=state, app_state=self.lifespan.state),
+                conn)
         await asyncio.sleep(ACCEPT_GRACE_S)
         await super().shutdown(sockets)
 
@@ -85,7 +107,8 @@ def run(app: Any, *, host: str, port: int, workers: int, graceful_timeout_s: int
     if workers <= 1:
         config = uvicorn.Config(app, host=host, port=port,
                                 timeout_graceful_shutdown=graceful_timeout_s, **options)
-        DrainingServer(config).run()
+        # Bound here, so that shutdown holds the raw socket to empty its accept queue.
+        DrainingServer(config).run(sockets=[config.bind_socket()])
         return
     config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
                             timeout_graceful_shutdown=graceful_timeout_s, **options)
