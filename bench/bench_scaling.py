@@ -222,8 +222,36 @@ def _mb(n: float) -> str:
 
 TABLE_HEAD = (
     "| reads from | path | API processes | req/s | p50 ms | p99 ms | errors | API CPU "
-    "| PostgreSQL CPU | PgBouncer CPU | machine busy | other load |\n"
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    "| PostgreSQL CPU | PgBouncer CPU | req per core-second | machine busy | other load |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+
+
+def per_core(api: dict[str, Any]) -> float:
+    """Requests per second of CPU the path itself used (API + PostgreSQL + PgBouncer):
+    the per-core cost, which other sessions' load disturbs less than req/s."""
+    used = (api["server_cpu_pct"] + api["postgres_cpu_pct"] + api["pooler_cpu_pct"]) / 100
+    return float(api["rps"] / used) if used else float("nan")
+
+
+def reading(results: list[dict[str, Any]]) -> str:
+    """Ratios between the paths, computed from the table."""
+    by = {(r["source"], r["path"], r["workers"]): r["api"] for r in results}
+    lines = []
+    for source in ("primary", "standby"):
+        for workers in (1, 2):
+            d, b = by.get((source, "direct", workers)), by.get((source, "pgbouncer", workers))
+            if d and b:
+                lines.append(f"- {source}, {workers} process(es): through PgBouncer "
+                             f"{b['rps'] / d['rps']:.2f}× the direct req/s, "
+                             f"{per_core(b) / per_core(d):.2f}× the requests per core-second")
+    for path in ("direct", "pgbouncer"):
+        for workers in (1, 2):
+            p, s = by.get(("primary", path, workers)), by.get(("standby", path, workers))
+            if p and s:
+                lines.append(f"- {path}, {workers} process(es): from the standby "
+                             f"{s['rps'] / p['rps']:.2f}× the primary's req/s, "
+                             f"{per_core(s) / per_core(p):.2f}× per core-second")
+    return "\n".join(lines)
 
 
 def render(doc: dict[str, Any], info: dict[str, str]) -> str:
@@ -236,7 +264,7 @@ def render(doc: dict[str, Any], info: dict[str, str]) -> str:
             f"| {r['source']} | {r['path']} | {r['workers']} | {a['rps']:,.0f} | "
             f"{a['p50_ms']:.1f} | {a['p99_ms']:.1f} | {a['non200'] + a['socket_errors']} | "
             f"{a['server_cpu_pct']:.0f}% | {a['postgres_cpu_pct']:.0f}% | "
-            f"{a['pooler_cpu_pct']:.0f}% | {a['machine_cpu_pct']:.0f}% | "
+            f"{a['pooler_cpu_pct']:.0f}% | {per_core(a):,.0f} | {a['machine_cpu_pct']:.0f}% | "
             f"{a['foreign_cpu_pct']:.0f}% |")
     feed = doc["feed"]
     ident, gz = feed["identity"], feed["gzip"]
@@ -273,7 +301,14 @@ figures as this machine, at that moment — compare rows, not absolute numbers.
 {TABLE_HEAD}
 {chr(10).join(rows)}
 
-CPU columns are % of one core (the machine column: % of all cores). *standby* is a hot
+Ratios, computed from the rows above (a ratio between two rows measured under different
+other load says little; the per-core-second one says more):
+
+{reading(doc['nearest'])}
+
+CPU columns are % of one core (the machine column: % of all cores); *req per
+core-second* divides req/s by the CPU the path itself used (API + PostgreSQL +
+PgBouncer, not wrk), the per-core cost the capacity plan needs. *standby* is a hot
 standby made by `pg_basebackup -R` from the primary, streaming, caught up before the run;
 the API's `GEO_DATABASE_URL` points at it (nearest only reads). *pgbouncer* is
 `geo_service/pgbouncer.py`'s pooler (transaction pooling, pool size 20) in front of the
@@ -307,8 +342,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-other-load", type=float, default=15.0)
     ap.add_argument("--retries", type=int, default=1)
     ap.add_argument("--skip-standby", action="store_true")
+    ap.add_argument("--render-only", action="store_true",
+                    help="rewrite SCALING.md from bench/out/scaling/results.json")
     args = ap.parse_args(argv)
     OUT.mkdir(parents=True, exist_ok=True)
+    if args.render_only:
+        doc = json.loads((OUT / "results.json").read_text())
+        info = machine_info(make_data.db_url(doc["size"]))
+        REPORT.write_text(relative(render(doc, info)))
+        return 0
     wrk = ensure_wrk()
     if not wrk:
         raise SystemExit("wrk is needed (apt-get install wrk)")
