@@ -60,6 +60,7 @@ bench: db
 	$(BIN)/python bench/area_assign.py
 	$(BIN)/python bench/app_size.py
 	$(BIN)/python bench/bench_scaling.py
+	$(BIN)/python bench/app_load.py
 
 # Point -> area assignment on real boundaries, 1M points (bench/AREAS.md); not in make test.
 bench-areas: db

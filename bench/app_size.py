@@ -63,12 +63,13 @@ STREETS = ["解放路", "新风街", "榆亚路", "迎宾路", "三亚湾路", "
 HOSTS = ["社区服务中心", "银行网点", "加油站", "工会服务站", "环卫工人休息室", "快递驿站"]
 
 
-def _db_url(server: str) -> str:
+def bench_db(server: str, name: str = DB) -> str:
+    """A new, empty database ``name`` on the server; its URL."""
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{DB}"')
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(server)
-    params["dbname"] = DB
+    params["dbname"] = name
     return make_conninfo("", **params)
 
 
@@ -85,7 +86,8 @@ def _bodies(n: int, rnd: random.Random) -> list[dict[str, Any]]:
     } for i in range(n)]
 
 
-def _load(url: str, n: int) -> None:
+def load_stations(url: str, n: int) -> None:
+    """``n`` SYNTHETIC stations around Sanya (see the module docstring)."""
     records = [to_record(StationCreate.model_validate(b).model_dump(), Crs.WGS84)
                for b in _bodies(n, random.Random(14))]
     with psycopg.connect(url) as conn, conn.cursor() as cur:
@@ -98,12 +100,12 @@ def _machine() -> str:
 
 
 def main() -> int:
-    url = _db_url(Settings().resolved_database_url())
+    url = bench_db(Settings().resolved_database_url())
     migrate(url)
     sizes: dict[int, tuple[int, int]] = {}
     snap_1000: dict[str, Any] = {}
     for n in (1000, 10_000):
-        _load(url, n)
+        load_stations(url, n)
         with TestClient(create_app(Settings(database_url=url))) as client:
             r = client.get("/v1/app/snapshot", headers={"Accept-Encoding": "identity"},
                            params={"lon": CENTRE[0], "lat": CENTRE[1], "n": n})

@@ -231,6 +231,11 @@ Point → area assignment on real boundaries (1M points, project path vs a raw `
 baseline) is measured by `bench/area_assign.py` (`make bench-areas`): see
 [AREAS.md](AREAS.md).
 
+The courier app: its offline snapshot (bytes at 1,000 and 10,000 stations, the phone's own
+nearest in node) by `bench/app_size.py`, see [APP.md](APP.md); bytes on first load and the
+time from location to list on a throttled phone, beside a bare page asking the same
+question, by `bench/app_load.py`, see [APP_LOAD.md](APP_LOAD.md).
+
 ## Result
 
 {target_verdict(results)}

@@ -85,6 +85,10 @@ class Settings(BaseSettings):
         description="psycopg's prepare_threshold: a query run this many times on a connection "
                     "is prepared server-side; 0 prepares at once; GEO_DB_PREPARE_THRESHOLD=none "
                     "never prepares (forced when db_pgbouncer is set)")
+    import_statement_timeout_ms: int = Field(
+        default=600_000, ge=1000,
+        description="an import's transaction may run statements this long (the whole file "
+                    "is written at once; statement_timeout_ms caps the request path)")
 
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")

@@ -23,7 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.app.router import files
-from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84
+from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from geo_service.main import create_app
 from geo_service.maps.assets import node_modules
 from geo_service.seed import load_seed
@@ -102,12 +102,13 @@ def test_configured_basemap_host_is_allowed_for_images(db_url: str, db: Any) -> 
         assert "img-src 'self' data: https://tile.openstreetmap.org;" in csp
         assert c.get("/app/config.json").json()["basemap"]["url"].startswith(
             "https://tile.openstreetmap.org/")
-    # A GCJ-02 basemap is not drawn (the app does not shift points yet): no host allowed.
+    # A GCJ-02 basemap is drawn, the phone shifting the points (test below).
     settings = Settings(database_url=db_url, allowed_hosts=["testserver"], map_basemap="amap")
     with TestClient(create_app(settings)) as c:
-        assert "img-src 'self' data:;" in c.get("/app/").headers["content-security-policy"]
-        assert c.get("/app/config.json").json()["basemap"] == {
-            "url": None, "attribution": "", "crs": "gcj02"}
+        csp = c.get("/app/").headers["content-security-policy"]
+        assert "img-src 'self' data: https://*.is.autonavi.com;" in csp
+        bm = c.get("/app/config.json").json()["basemap"]
+        assert bm["crs"] == "gcj02" and "autonavi.com" in bm["url"]
 
 
 # --- on a phone ------------------------------------------------------------------------------
@@ -134,9 +135,9 @@ def api(base: str, path: str, **params: Any) -> Any:
 
 
 def phone(browser: Any, *, located: bool, dark: bool = False,
-          where: tuple[float, float] = POINT) -> Any:
+          where: tuple[float, float] = POINT, **options: Any) -> Any:
     """A 360×640 touch phone, location granted at ``where`` or denied."""
-    return browser.new_context(
+    return browser.new_context(**options,
         viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
         device_scale_factor=2, locale="zh-CN", color_scheme="dark" if dark else "light",
         geolocation={"longitude": where[0], "latitude": where[1]} if located else None,
@@ -145,8 +146,9 @@ def phone(browser: Any, *, located: bool, dark: bool = False,
 
 class Page:
     def __init__(self, browser: Any, base: str, path: str, *, located: bool = True,
-                 dark: bool = False, where: tuple[float, float] = POINT) -> None:
-        self.context = phone(browser, located=located, dark=dark, where=where)
+                 dark: bool = False, where: tuple[float, float] = POINT,
+                 **options: Any) -> None:
+        self.context = phone(browser, located=located, dark=dark, where=where, **options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.seen = 0
@@ -432,3 +434,80 @@ def test_offline_reload_lists_from_the_phone_as_the_server_does(
         p.screenshot("app-offline.png")
     finally:
         p.close()
+
+
+@pytest.mark.slow  # ~4 s: one visit, then one with the server's answer held back
+def test_weak_signal_lists_from_the_phone_first_then_the_servers_answer(
+        browser: Any, served: str) -> None:
+    """With a recent snapshot on the phone, the list shows before the server answers
+    (marked as provisional), equal to what the server then sends, which replaces it.
+
+    The service worker is blocked so the test can hold the page's own request."""
+    p = Page(browser, served, "/app/", service_workers="block")
+    try:
+        codes = p.listed()
+        p.page.wait_for_function("() => document.body.dataset.snapshot !== undefined")
+        held: list[Any] = []
+        p.page.route("**/v1/stations/nearest?*", lambda route: held.append(route))
+        p.page.reload()
+        p.page.wait_for_function("() => document.body.dataset.state === 'provisional'")
+        assert held, "the phone's list came before the server's answer"
+        provisional = (p.page.get_attribute("#list", "data-codes") or "").split(",")
+        assert "正在更新" in (p.page.text_content("#status") or "")
+        for route in held:
+            route.continue_()
+        p.page.unroute("**/v1/stations/nearest?*")
+        p.seen = 0
+        assert p.listed() == provisional == codes == nearest_codes(
+            served, *POINT, k=5, open_now="true")
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~5 s: a second server, configured with Amap's GCJ-02 tiles
+def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
+        browser: Any, served: str, db_url: str) -> None:
+    """On Amap's tiles every point is drawn in GCJ-02, as the tiles are (~500 m from its
+    WGS-84 place in Sanya), and a tap asks about the WGS-84 point under the finger."""
+    with live_server(db_url, env={"GEO_MAP_BASEMAP": "amap"}) as base:
+        p = Page(browser, base, "/app/")
+        try:
+            # No tile leaves the machine in a test: each one answers an empty 204.
+            p.context.route("**/*.autonavi.com/**", lambda route: route.fulfill(status=204))
+            codes = p.listed()
+            p.page.wait_for_function("() => window.GEO_APP.map && document.querySelector("
+                                     "'#map .pin')")
+            drawn = p.page.evaluate("""() => { const out = [];
+                GEO_APP.map.eachLayer((l) => { if (l.options && l.options.title
+                    && l.getLatLng) out.push([l.options.title, l.getLatLng().lng,
+                    l.getLatLng().lat]); }); return out; }""")
+            answer = api(base, "/v1/stations/nearest", lon=f"{POINT[0]:.6f}",
+                         lat=f"{POINT[1]:.6f}", k=5, open_now="true")["results"]
+            assert [s["code"] for s in answer] == codes
+            where = {s["name"]: wgs84_to_gcj02(s["lon"], s["lat"]) for s in answer}
+            pins = [d for d in drawn if d[0] in where]
+            assert len(pins) == len(answer)
+            for name, lon, lat in pins:
+                assert _metres((lon, lat), where[name]) < 0.01
+                s = next(s for s in answer if s["name"] == name)
+                assert _metres((lon, lat), (s["lon"], s["lat"])) > 300  # really shifted
+            box = p.page.locator("#map").bounding_box()
+            assert box is not None
+            x, y = box["width"] * 0.3, box["height"] * 0.6
+            p.page.wait_for_timeout(600)  # the view settles (fitBounds animates)
+            p.page.locator("#map").click(position={"x": x, "y": y})
+            tap_codes = p.listed()
+            point = [float(v) for v in
+                     (p.page.get_attribute("#list", "data-point") or "").split(",")]
+            # The WGS-84 point asked about, shifted as the tiles are, is under the finger
+            # to the pixel (as in the WGS-84 test above).
+            px = p.page.evaluate("""([lon, lat]) => { const m = document.getElementById('map');
+                const c = GEO_APP.map.latLngToContainerPoint(GEO_APP.toMap(lat, lon));
+                return [c.x + m.clientLeft, c.y + m.clientTop]; }""", point)
+            assert abs(px[0] - x) <= 1 and abs(px[1] - y) <= 1
+            shifted = p.page.evaluate("([lon, lat]) => GEO_APP.toMap(lat, lon)", point)
+            assert _metres((shifted[1], shifted[0]), wgs84_to_gcj02(*point)) < 0.01
+            assert tap_codes == nearest_codes(base, point[0], point[1], k=5, open_now="true")
+            p.screenshot("app-amap-gcj02.png")
+        finally:
+            p.close()

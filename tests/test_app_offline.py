@@ -156,12 +156,14 @@ def bus(client: TestClient, keys: dict[str, str], today: dt.date) -> None:
 @pytest.mark.slow  # ~10 s: 240 nearest queries on each side over 1,000 stations
 def test_phone_nearest_matches_the_server(client: TestClient, db: psycopg.Connection[Any],
                                           keys: dict[str, str]) -> None:
-    """Same stations, same order, same distances (1 cm), same open-now, for random points,
+    """Same stations, same order, same distances (1 cm), same open-now, next change and
+    reported-closed warning, for random points,
     instants in the next days and filters — fixed stations and a bus at its stops alike."""
     insert_stations(db, generated(1000))
     china = dt.timezone(dt.timedelta(hours=8))
     now = dt.datetime.now(china).replace(second=0, microsecond=0)
     bus(client, keys, now.date())
+    db.execute("UPDATE station SET reported_closed_at = now() WHERE id % 13 = 0")
     s = snap(client, lon=SANYA[0], lat=SANYA[1], n=5000)
     assert s["count"] == 1001 and s["complete_within_m"] is None
     rnd = random.Random(140)
@@ -196,7 +198,8 @@ def test_phone_nearest_matches_the_server(client: TestClient, db: psycopg.Connec
         queries.append(q)
         expected.append(r.json()["results"])
     got = run_offline(s, queries)["answers"]
-    nonempty = buses = 0
+    horizon = dt.datetime.fromtimestamp(s["horizon_minute"] * 60, dt.UTC)
+    nonempty = buses = changes = reported = 0
     for q, want, ans in zip(queries, expected, got, strict=True):
         rows = ans["rows"]
         assert ans["complete"] is True
@@ -205,10 +208,19 @@ def test_phone_nearest_matches_the_server(client: TestClient, db: psycopg.Connec
             assert abs(w["distance_m"] - g["distance_m"]) <= CM, (q, w["code"])
             assert w["open_now"] == g["open_now"], (q, w["code"])
             assert (w["current_stop"] or {}).get("seq") == (g["current_stop"] or {}).get("seq")
+            assert w["reported_closed"] == g["reported_closed"], (q, w["code"])
+            # The phone knows the hours up to the snapshot's horizon; the server, forever.
+            if g["next_change"] is None and w["next_change"] is not None:
+                assert dt.datetime.fromisoformat(w["next_change"]) >= horizon, (q, w)
+            else:
+                assert w["next_change"] == g["next_change"], (q, w["code"])
+                changes += g["next_change"] is not None
+            reported += w["reported_closed"]
         nonempty += bool(want)
         buses += any(w["code"] == "BUS-1" for w in want)
     # The comparison is not vacuous: most answers hold stations, some the bus at a stop.
     assert nonempty > 150 and buses > 3, (nonempty, buses)
+    assert changes > 200 and reported > 10, (changes, reported)
 
 
 def test_phone_applies_the_change_feed(client: TestClient, db: psycopg.Connection[Any],

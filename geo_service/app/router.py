@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, Response
 
 from geo_service.errors import NotFound
 from geo_service.maps.options import basemap
+from geo_service.responses import etag_matches
 from geo_service.settings import Settings
 
 router = APIRouter(prefix="/app", include_in_schema=False)
@@ -68,17 +69,19 @@ def _settings(request: Request) -> Settings:
 def _basemap(settings: Settings) -> dict[str, Any]:
     """The configured basemap, or none: the app draws no tiles unless told to.
 
-    GCJ-02 tiles (Amap, Tencent) would need every point shifted on the phone;
-    until the app does that, it draws them not at all rather than ~500 m off.
+    WGS-84 tiles (OSM or a local server) take the points as they are; GCJ-02
+    tiles (Amap, Tencent) take them shifted, which the phone does with the
+    npm ``gcoord`` library (``/app/vendor/gcoord.js``), as the planners' maps
+    do on the server. Tiles in any other system are not drawn.
     """
     if not (settings.map_tiles_url or settings.map_basemap):
         return {"url": None, "attribution": "", "crs": "wgs84"}
     bm = basemap(settings.map_basemap, tiles_url=settings.map_tiles_url,
                  attribution=settings.map_tiles_attribution, tiles_crs=settings.map_tiles_crs,
                  offline=True)
-    if bm.url is None or bm.crs.value != "wgs84":
+    if bm.url is None or bm.crs.value not in ("wgs84", "gcj02"):
         return {"url": None, "attribution": "", "crs": bm.crs.value}
-    return {"url": bm.url, "attribution": bm.attribution, "crs": "wgs84",
+    return {"url": bm.url, "attribution": bm.attribution, "crs": bm.crs.value,
             "subdomains": bm.subdomains, "max_zoom": bm.max_zoom}
 
 
@@ -104,7 +107,7 @@ def _serve(request: Request, name: str) -> Response:
     headers = {"Cache-Control": "no-cache", "ETag": f.etag}
     if f.media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = csp(_settings(request))
-    if f.etag in request.headers.get("if-none-match", ""):
+    if etag_matches(request.headers.get("if-none-match", ""), f.etag):
         return Response(status_code=304, headers=headers)
     return Response(f.body, media_type=f.media_type, headers=headers)
 

@@ -1,37 +1,37 @@
 """HTTP for the phone app's offline snapshot: ``GET /v1/app/snapshot``.
 
 The rules and SQL are in :mod:`geo_service.app.snapshot_service`; this module
-checks the query, and gzips the body itself when the phone accepts it (the app
-has no global compression middleware: streamed feeds and exports would pay for
-it; the snapshot is the one big body a phone fetches on a weak signal).
+checks the query. The body goes out gzipped when the phone accepts it, by the
+app-wide compression in :mod:`geo_service.main` (about 21 KB for 1,000 stations,
+bench/APP.md).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gzip
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Header, Path, Query, Response
-from fastapi.responses import FileResponse
-from pydantic import BaseModel, ConfigDict
+from fastapi import APIRouter, Path, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
 
 from geo_service.app import snapshot_service as service
 from geo_service.deps import ConnDep, LatQ, LonQ, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
 from geo_service.maps.assets import node_modules
 from geo_service.params import AREA_PATTERN, check_point
-from geo_service.responses import dumps
+from geo_service.responses import JSONResponse, file_response
 
 router = APIRouter(prefix="/v1/app", tags=["app"])
-#: The geodesic library offline.js computes distances with (npm, installed at setup).
+#: Libraries the page loads on first need, from the npm packages installed at setup:
+#: Karney's geodesics for offline.js, and WGS-84 -> GCJ-02 for Amap/Tencent basemaps.
 vendor_router = APIRouter(prefix="/app/vendor", include_in_schema=False)
-GEODESIC = ("geographiclib-geodesic", "geographiclib-geodesic.min.js")
+VENDOR = {
+    "geodesic.js": ("geographiclib-geodesic", "geographiclib-geodesic.min.js"),
+    "gcoord.js": ("gcoord", "dist", "gcoord.global.prod.js"),
+}
 
 #: Most stations one snapshot holds (sizes measured in bench/APP.md).
 MAX_N = 10_000
-#: Bodies smaller than this go uncompressed (gzip's header costs more than it saves).
-GZIP_MIN = 1024
 
 
 class _Strict(BaseModel):
@@ -60,6 +60,7 @@ class StationColumns(_Strict):
     tz: list[int]
     sample: list[int]
     scheduled: list[int]
+    reported: list[int] = Field(description="1: workers reported it closed, not yet resolved")
     rule: list[int]
     hours: list[Hours | None]
 
@@ -104,18 +105,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def gzip_response(body: Any, accept_encoding: str | None) -> Response:
-    """``body`` as JSON, gzipped when the client accepts gzip and it is worth it."""
-    raw = dumps(body)
-    headers = {"Vary": "Accept-Encoding"}
-    accepts = any(part.split(";")[0].strip().lower() == "gzip"
-                  for part in (accept_encoding or "").split(","))
-    if accepts and len(raw) >= GZIP_MIN:
-        raw = gzip.compress(raw, compresslevel=6, mtime=0)
-        headers["Content-Encoding"] = "gzip"
-    return Response(raw, media_type="application/json", headers=headers)
-
-
 _N = Annotated[int, Query(ge=1, le=MAX_N, description="most stations (the nearest first "
                          "around a point; the first by id in an area)")]
 _OK = {200: {"model": Snapshot, "description": "Column-oriented stations, compiled hours, "
@@ -125,14 +114,13 @@ _OK = {200: {"model": Snapshot, "description": "Column-oriented stations, compil
 @router.get("/snapshot", responses=_OK,
             summary="Compact snapshot of the stations nearest a point, for offline use")
 async def snapshot_near(conn: ConnDep, settings: SettingsDep, lat: LatQ, lon: LonQ,
-                        n: _N = 2000,
-                        accept_encoding: Annotated[str | None, Header()] = None) -> Response:
+                        n: _N = 2000) -> Response:
     # A point and an area are two endpoints, not one with "exactly one of" rules the
     # published schema could not state.
     check_point(lat, lon)
     body = await service.snapshot(conn, now=_now(), n=n, lon=lon, lat=lat,
                                   default_radius_m=settings.default_radius_m)
-    return gzip_response(body, accept_encoding)
+    return JSONResponse(body)
 
 
 @router.get("/snapshot/areas/{area}", responses=_OK,
@@ -140,19 +128,20 @@ async def snapshot_near(conn: ConnDep, settings: SettingsDep, lat: LatQ, lon: Lo
 async def snapshot_area(conn: ConnDep, settings: SettingsDep,
                         area: Annotated[str, Path(pattern=AREA_PATTERN,
                                                   description="admin area code, any level")],
-                        n: _N = MAX_N,
-                        accept_encoding: Annotated[str | None, Header()] = None) -> Response:
+                        n: _N = MAX_N) -> Response:
     body = await service.snapshot(conn, now=_now(), n=n, area=area,
                                   default_radius_m=settings.default_radius_m)
-    return gzip_response(body, accept_encoding)
+    return JSONResponse(body)
 
 
-@vendor_router.get("/geodesic.js")
-def geodesic_js() -> Response:
-    """Karney's geodesics for the phone (``window.geodesic``): from node_modules, never a CDN."""
-    path = node_modules().joinpath(*GEODESIC)
+@vendor_router.get("/{name}")
+def vendor_js(request: Request, name: str) -> Response:
+    """A library for the phone, from node_modules (never a CDN); nothing outside VENDOR."""
+    if name not in VENDOR:
+        raise NotFound(f"no vendor file {name!r}", [("name", "not a vendor file of the app")])
+    path = node_modules().joinpath(*VENDOR[name])
     if not path.is_file():
-        raise NotFound("geographiclib-geodesic is not installed (npm ci)",
-                       [("path", "not installed")])
-    return FileResponse(path, media_type="text/javascript; charset=utf-8",
-                        headers={"Cache-Control": "no-cache"})
+        raise NotFound(f"{VENDOR[name][0]} is not installed (npm ci)",
+                       [("name", "not installed")])
+    return file_response(request, path, {"Cache-Control": "no-cache"},
+                         media_type="text/javascript; charset=utf-8")

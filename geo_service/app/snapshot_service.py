@@ -55,7 +55,7 @@ _STOPS = f"""CASE WHEN s.scheduled THEN (
     FROM station_stop st WHERE st.station_id = s.id) END AS stops"""
 
 _COLUMNS = f"""s.id, s.code, s.name, s.status, s.amenity_mask, s.host_type, s.sample,
-    s.timezone, s.scheduled, s.opening_hours,
+    s.timezone, s.scheduled, s.opening_hours, s.reported_closed_at IS NOT NULL AS reported,
     round(ST_X(s.geog::geometry)::numeric, 7)::float8 AS lon,
     round(ST_Y(s.geog::geometry)::numeric, 7)::float8 AS lat,
     {_hours_columns('s')}, {_bounds('s.unknown_periods', True)} AS unknown,
@@ -162,7 +162,7 @@ def build(rows: list[dict[str, Any]], now: dt.datetime, *, truncated: bool,
     window = Window(base, base + int(WINDOW.total_seconds() // 60))
     cols: dict[str, list[Any]] = {k: [] for k in (
         "code", "name", "lon", "lat", "status", "amenities", "host_type", "tz", "sample",
-        "scheduled", "rule", "hours")}
+        "scheduled", "reported", "rule", "hours")}
     hosts: list[str] = []
     tzs: list[str] = []
     rules: list[str] = []
@@ -181,6 +181,7 @@ def build(rows: list[dict[str, Any]], now: dt.datetime, *, truncated: bool,
         cols["tz"].append(_index(tzs, seen_tz, r["timezone"]))
         cols["sample"].append(int(r["sample"]))
         cols["scheduled"].append(int(r["scheduled"]))
+        cols["reported"].append(int(r["reported"]))
         # The rule's text, so the phone can tell whether a change-feed entry changed the
         # hours (then it knows them no more) or left them (its compiled form still holds).
         rule = r["opening_hours"]

@@ -26,6 +26,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from geo_service.feeds import queries as q
+from geo_service.responses import etag_matches
 
 
 @dataclass(frozen=True)
@@ -79,20 +80,12 @@ def validators(
     return Validators(etag=etag, last_modified=last)
 
 
-def _etag_matches(header: str, etag: str) -> bool:
-    """Weak comparison (RFC 9110 §8.8.3.2), as GET conditionals use."""
-    if header.strip() == "*":
-        return True
-    opaque = etag.removeprefix("W/")
-    return any(tag.strip().removeprefix("W/") == opaque for tag in header.split(","))
-
-
 def not_modified(
     v: Validators, if_none_match: str | None, if_modified_since: str | None
 ) -> bool:
     """Whether the client's copy is current, so the answer is 304."""
     if if_none_match is not None:
-        return _etag_matches(if_none_match, v.etag)
+        return etag_matches(if_none_match, v.etag)
     if if_modified_since is None or v.last_modified is None:
         return False
     try:

@@ -22,8 +22,8 @@ Choices, for the people who draw the map:
   endpoint serves: a lower zoom is a 422 naming ``z``. Above the TileJSON's
   ``maxzoom`` clients overzoom; deeper tiles (to 22) are still served, since
   they only get smaller.
-- **Uncompressed** bodies: point tiles are small, and a proxy or CDN in front
-  compresses (and caches) better than the app server.
+- Bodies are gzipped by the app-wide compression (:mod:`geo_service.main`)
+  when the client accepts it, as vector tiles usually are.
 - ``crs=gcj02`` places the points in GCJ-02 before projecting, for overlays on
   Amap or Tencent basemaps (their tiles are Web Mercator over GCJ-02
   coordinates). Baidu basemaps use their own tile grid, so there is no bd09.

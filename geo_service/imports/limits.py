@@ -24,7 +24,8 @@ class FileError(InvalidInput):
 
 @dataclass(frozen=True)
 class Limits:
-    """What one import may cost beyond its byte size (settings ``max_import_*``).
+    """What one import may cost beyond its byte size (settings ``max_import_*``,
+    ``import_statement_timeout_ms``).
 
     An XLSX is a zip: 100 KB can unpack to a 100 MiB cell, which openpyxl would
     hold in memory (and an error would once echo back whole), so the archive is
@@ -35,6 +36,10 @@ class Limits:
     unpacked_bytes: int = 100_000_000
     cell_chars: int = 10_000
     errors_reported: int = 100
+    #: The whole file is written in one transaction, in a few big statements: the
+    #: request path's ``statement_timeout_ms`` (15 s) would cut a 50,000-row upsert
+    #: short on a loaded machine, so an import's transaction gets its own cap.
+    statement_timeout_ms: int = 600_000
 
 
 DEFAULT_LIMITS = Limits()

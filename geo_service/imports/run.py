@@ -64,6 +64,8 @@ async def run_import(
         return summarise(report, limits.errors_reported)
     try:
         async with conn.transaction():
+            await conn.execute("SELECT set_config('statement_timeout', %s, true)",
+                               [str(limits.statement_timeout_ms)])
             await write(conn, records, report)
             if dry_run or (report["errors"] and mode is Mode.ALL_OR_NOTHING):
                 raise _Rollback
@@ -84,7 +86,8 @@ def limits_of(settings: Settings) -> Limits:
     """The import limits the settings configure (``max_import_*``)."""
     return Limits(unpacked_bytes=settings.max_import_unpacked_bytes,
                   cell_chars=settings.max_import_cell_chars,
-                  errors_reported=settings.max_import_errors_reported)
+                  errors_reported=settings.max_import_errors_reported,
+                  statement_timeout_ms=settings.import_statement_timeout_ms)
 
 
 class Upload(Protocol):

@@ -24,6 +24,7 @@ from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.options import basemap, maps_dir
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.params import AT_PATTERN, instant
+from geo_service.responses import file_response
 from geo_service.schemas import IsoText
 from geo_service.security import FRAME_CSP
 from geo_service.settings import Settings
@@ -140,11 +141,11 @@ def coverage_page(
     200: {"description": "A Leaflet file from the npm packages installed at setup",
           "content": {"application/javascript": {}, "text/css": {}, "image/png": {}}},
     **_ERRORS}, summary="Leaflet and plugin files for offline pages")
-def asset(key: str) -> Response:
+def asset(request: Request, key: str) -> Response:
     path = assets.file_path(key)
     if path is None:
         raise NotFound(f"no map asset {key!r}", [("key", "not a map asset")])
-    return FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+    return file_response(request, path, {"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/files/{name}", response_class=FileResponse, responses={
@@ -158,5 +159,5 @@ def rendered(request: Request, name: str) -> Response:
     if not path.is_file():
         raise NotFound(f"{name} has not been rendered: run `geo-service maps render`",
                        [("name", "not rendered yet")])
-    return FileResponse(path, media_type="text/html",
-                        headers={"Content-Security-Policy": FRAME_CSP})
+    return file_response(request, path, {"Content-Security-Policy": FRAME_CSP},
+                         media_type="text/html")

@@ -47,6 +47,7 @@ const T = {
     locating: "正在获取位置…", loading: "正在查找附近驿站…",
     offline: (asOf) => `离线：按手机上保存的数据计算，数据截至 ${asOf}`,
     offline_none: "没有网络，手机上也还没有保存的站点数据。",
+    provisional: "先按手机上保存的数据显示，正在更新…",
     denied: "没有位置权限：请点地图上的一点，或选择区县。",
     unavailable: "无法获取位置：请点地图上的一点，或选择区县。",
     tap: "请点地图上的一点，或选择区县。", none: "附近没有符合条件的驿站。",
@@ -73,6 +74,7 @@ const T = {
     locating: "Finding your position…", loading: "Looking for stations…",
     offline: (asOf) => `Offline: computed on the phone from data as of ${asOf}`,
     offline_none: "No network, and no station data kept on the phone yet.",
+    provisional: "Shown from the data on the phone, updating…",
     denied: "No location permission: tap the map or pick a district.",
     unavailable: "Location unavailable: tap the map or pick a district.",
     tap: "Tap the map or pick a district.", none: "No station nearby matches.",
@@ -198,6 +200,8 @@ async function getJson(url, opts = {}) {
 
 const SNAPSHOT_N = 1000; // stations kept around the last position (~20 KB gzipped)
 const SNAPSHOT_EVERY_MS = 10 * 60e3;
+// A snapshot synced this recently answers first while the server's answer is on its way.
+const PROVISIONAL_MAX_AGE_MS = 60 * 60e3;
 let offlineModule = null;
 
 function loadScript(src) {
@@ -264,11 +268,12 @@ async function nearestOnPhone(point, chips) {
     const i = index.get(r.code);
     const amenities = amenityCodes(snap, snap.stations.amenities[i]);
     const rule = snap.stations.rule[i];
-    return { ...r, amenities, next_change: null,
+    return { ...r, amenities,
       opening_hours: rule >= 0 ? snap.rules[rule] : null,
       ten_ones: { missing: TEN_ONES.map(([c]) => c).filter((c) => !amenities.includes(c)) } };
   });
-  return { results, asOf: snap.as_of };
+  const when = off.isoIn(at ? Date.parse(at) : Date.now(), "Asia/Shanghai");
+  return { results, asOf: snap.as_of, complete: rows.complete, at: when };
 }
 
 function errorText(res) {
@@ -280,6 +285,18 @@ async function loadNearest() {
   const seq = ++state.seq;
   document.body.dataset.state = "loading";
   $("status").textContent = t("loading");
+  // On a weak signal the rider should not wait a round trip: a recent snapshot that
+  // holds this point in full answers at once, and the server's answer replaces it.
+  if (Date.now() - store.get("geo.snapshot_at", 0) < PROVISIONAL_MAX_AGE_MS) {
+    nearestOnPhone(state.point, state.chips).then((local) => {
+      if (seq !== state.seq || !local || !local.complete
+          || document.body.dataset.state !== "loading") return;
+      show(local.results, local.at, "phone");
+      $("status").textContent = `${t("provisional")} · ${$("status").textContent}`;
+      document.body.dataset.state = "provisional";
+      startMap();
+    }).catch(() => {});
+  }
   const res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
   if (seq !== state.seq) return; // a newer question was asked meanwhile
   if (!res || res.offline) {
@@ -291,28 +308,32 @@ async function loadNearest() {
       document.body.dataset.state = "error";
       return;
     }
-    show(local.results, AT);
+    show(local.results, local.at, "phone");
     const asOf = new Date(local.asOf).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
       { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
     $("status").textContent = `${t("offline")(asOf)} · ${$("status").textContent}`;
     document.body.dataset.state = "offline";
+    afterFirstAnswer();
     return;
   }
   if (!res.ok) {
     $("status").textContent = t("failed") + errorText(res);
     document.body.dataset.state = "error";
+    afterFirstAnswer();
     return;
   }
-  show(res.body.results, res.body.query.at);
+  show(res.body.results, res.body.query.at, "server");
   document.body.dataset.state = "ready";
+  afterFirstAnswer();
   keepSnapshot(state.point);
 }
 
-function show(results, at) {
+function show(results, at, source) {
   if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
   state.results = results.slice(0, K);
   state.at = at;
   renderList();
+  performance.mark("geo:list", { detail: source }); // bench/app_load.py: point → list
   drawMap();
 }
 
@@ -406,21 +427,59 @@ function applyLang() {
 let map = null;
 let layer = null;
 
-async function initMap() {
+// Leaflet is not on the way to the first list: 45 KB that would share a slow link with
+// the answer (bench/APP_LOAD.md). It comes once the list is up, or at once when the rider
+// has to pick a point on the map.
+const LEAFLET = "/maps/assets/leaflet/dist/leaflet";
+let mapAsked = null;
+
+function loadStyle(href) {
+  return new Promise((ok, fail) => {
+    const l = document.createElement("link");
+    l.rel = "stylesheet"; l.href = href; l.onload = ok; l.onerror = fail;
+    document.head.append(l);
+  });
+}
+
+function startMap() {
+  if (!mapAsked) {
+    mapAsked = Promise.all([getJson("/app/config.json").catch(() => null),
+      loadScript(`${LEAFLET}.js`), loadStyle(`${LEAFLET}.css`)])
+      .then(([cfg]) => initMap(cfg && cfg.ok ? cfg.body.basemap : null))
+      .then(() => { if (state.results.length) drawMap(); })
+      .catch(() => {});
+  }
+  return mapAsked;
+}
+
+// Where a WGS-84 position goes on the map, and back. Identity, unless the basemap's tiles
+// are drawn in GCJ-02 (Amap, Tencent): then every point is shifted as the tiles are, and a
+// tap is shifted back before it is asked about (gcoord, from npm, iterates to ~0.1 m).
+let toMap = (lat, lon) => [lat, lon];
+let fromMap = (latlng) => ({ lon: latlng.lng, lat: latlng.lat });
+
+async function useGcj02() {
+  if (!window.gcoord) await loadScript("/app/vendor/gcoord.js");
+  const g = window.gcoord;
+  toMap = (lat, lon) => { const [x, y] = g.transform([lon, lat], g.WGS84, g.GCJ02); return [y, x]; };
+  fromMap = (latlng) => {
+    const [lon, lat] = g.transform([latlng.lng, latlng.lat], g.GCJ02, g.WGS84);
+    return { lon, lat };
+  };
+}
+
+async function initMap(bm) {
   const L = window.L;
   if (!L) return;
-  map = L.map("map", { zoomControl: true, attributionControl: true }).setView([18.25, 109.5], 12);
-  // The markers' layer exists before the config is awaited: an answer may arrive first.
+  if (bm && bm.url && bm.crs === "gcj02") await useGcj02();
+  map = L.map("map", { zoomControl: true, attributionControl: true })
+    .setView(toMap(18.25, 109.5), 12);
   layer = L.layerGroup().addTo(map);
-  const cfg = await getJson("/app/config.json").catch(() => null);
-  const bm = cfg && cfg.ok ? cfg.body.basemap : null;
   if (bm && bm.url) {
     L.tileLayer(bm.url, { attribution: bm.attribution, subdomains: bm.subdomains || "abc",
       maxZoom: bm.max_zoom || 19 }).addTo(map).bringToBack();
   }
-  map.on("click", (e) => {
-    setPoint({ lon: e.latlng.lng, lat: e.latlng.lat, source: "tap" });
-  });
+  map.on("click", (e) => setPoint({ ...fromMap(e.latlng), source: "tap" }));
 }
 
 function drawMap() {
@@ -429,13 +488,13 @@ function drawMap() {
   layer.clearLayers();
   const pts = [];
   if (state.point) {
-    const p = [state.point.lat, state.point.lon];
+    const p = toMap(state.point.lat, state.point.lon);
     L.marker(p, { icon: L.divIcon({ className: "", html: '<div class="you"></div>',
       iconSize: [22, 22] }), title: t("here"), keyboard: false }).addTo(layer);
     pts.push(p);
   }
   state.results.forEach((s, i) => {
-    const p = [s.lat, s.lon];
+    const p = toMap(s.lat, s.lon);
     const m = L.marker(p, { icon: L.divIcon({ className: "", html: `<div class="pin">${i + 1}</div>`,
       iconSize: [30, 30] }), title: s.name, alt: s.name });
     m.on("click", () => { location.hash = `#/s/${encodeURIComponent(s.code)}`; });
@@ -450,10 +509,11 @@ function drawMap() {
 
 async function showAround() {
   // No position: show where stations are, so there is something to tap near.
+  await startMap();
   const res = await getJson("/v1/stations?limit=100").catch(() => null);
   if (!res || !res.ok || !map) return;
   const L = window.L;
-  const pts = res.body.items.map((s) => [s.lat, s.lon]);
+  const pts = res.body.items.map((s) => toMap(s.lat, s.lon));
   for (const p of pts) L.circleMarker(p, { radius: 4, weight: 1, interactive: false }).addTo(layer);
   if (pts.length) map.fitBounds(pts, { padding: [20, 20] });
 }
@@ -461,18 +521,25 @@ async function showAround() {
 // --- position -----------------------------------------------------------------------------
 
 function setPoint(point) {
+  performance.mark("geo:point");
   state.point = point;
   loadNearest();
 }
 
 function locate() {
-  if (!navigator.geolocation) { $("status").textContent = t("unavailable"); showAround(); return; }
+  if (!navigator.geolocation) {
+    $("status").textContent = t("unavailable");
+    afterFirstAnswer();
+    showAround();
+    return;
+  }
   $("status").textContent = t("locating");
   navigator.geolocation.getCurrentPosition(
     (pos) => setPoint({ lon: pos.coords.longitude, lat: pos.coords.latitude, source: "gps" }),
     (err) => {
       $("status").textContent = err.code === 1 ? t("denied") : t("unavailable");
       document.body.dataset.state = "no-location";
+      afterFirstAnswer();
       showAround();
     },
     { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
@@ -583,6 +650,7 @@ async function showStation(code) {
     el("div", { class: "actions" }, missingSel, bMissing), msg);
   box.replaceChildren(...parts);
   document.body.dataset.state = "station";
+  afterFirstAnswer();
   if (s.host_type === "mobile") {
     const stops = await getJson(`${base}/stops`).catch(() => null);
     if (stops && stops.ok && stops.body.stops.length) {
@@ -595,11 +663,29 @@ async function showStation(code) {
 
 // --- start --------------------------------------------------------------------------------
 
+let workerAsked = false;
+
+/** The shell and the last answer stay on the phone for a weak signal (sw.js). Asked for
+ * once the first list is up (or there is none to wait for): the worker's copy of the
+ * shell must not share a slow link with the first answer (bench/APP_LOAD.md). */
+function registerWorker() {
+  if (workerAsked || !("serviceWorker" in navigator)) return;
+  workerAsked = true;
+  navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
+}
+
+/** What waits for the first answer (or for none to come): the map, the service worker. */
+function afterFirstAnswer() {
+  startMap();
+  registerWorker();
+}
+
 function start() {
-  if ("serviceWorker" in navigator) {
-    // The shell and the last answer stay on the phone for a weak signal (sw.js).
-    navigator.serviceWorker.register("/app/sw.js", { scope: "/app/" }).catch(() => {});
+  // A return visit with a recent snapshot: load the on-phone half while the position comes.
+  if (Date.now() - store.get("geo.snapshot_at", 0) < PROVISIONAL_MAX_AGE_MS) {
+    offline().then((off) => off.loadSnapshot()).catch(() => {});
   }
+  setTimeout(afterFirstAnswer, 10e3); // a list that never comes must not keep them away
   applyLang();
   $("lang").addEventListener("click", () => {
     state.lang = state.lang === "zh" ? "en" : "zh";
@@ -609,6 +695,7 @@ function start() {
   $("locate").addEventListener("click", locate);
   $("elsewhere").addEventListener("click", () => {
     $("status").textContent = t("tap");
+    startMap();
     $("map").scrollIntoView({ behavior: "smooth", block: "center" });
   });
   $("district").addEventListener("change", (e) => pickDistrict(e.target.value));
@@ -619,13 +706,12 @@ function start() {
     if (!state.point) locate();
   });
   window.addEventListener("hashchange", route);
-  initMap().then(() => { if (state.results.length) drawMap(); });
   loadDistricts();
   if (!stationCode()) locate();
 }
 
 // For tests and the curious: what the page holds (never sent anywhere).
-window.GEO_APP = { state, get map() { return map; } };
+window.GEO_APP = { state, get map() { return map; }, toMap: (lat, lon) => toMap(lat, lon) };
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
 else start();

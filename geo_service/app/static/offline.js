@@ -126,6 +126,7 @@ export function applyChanges(s, page) {
       st.tz.push(indexOf(s.timezones, p.timezone || "Asia/Shanghai"));
       st.sample.push(p.sample ? 1 : 0);
       st.scheduled.push(0);
+      if (st.reported) st.reported.push(0);
       for (const k of ["name", "lon", "lat", "status", "amenities", "host_type"]) st[k].push(null);
       if (p.opening_hours != null) s.stale_hours = (s.stale_hours || 0) + 1;
     }
@@ -217,6 +218,24 @@ export function localTime(ms, tz) {
   };
 }
 
+const isoFormatters = new Map();
+
+/** `ms` as the server writes station times: "YYYY-MM-DDTHH:MM:SS+08:00" in `tz`. */
+export function isoIn(ms, tz) {
+  let f = isoFormatters.get(tz);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-US", {
+      timeZone: tz, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+      hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "longOffset",
+    });
+    isoFormatters.set(tz, f);
+  }
+  const p = {};
+  for (const { type, value } of f.formatToParts(new Date(ms))) p[type] = value;
+  const offset = p.timeZoneName === "GMT" ? "+00:00" : p.timeZoneName.slice(3);
+  return `${p.year}-${p.month}-${p.day}T${p.hour}:${p.minute}:${p.second}${offset}`;
+}
+
 function inRanges(flat, x) {
   for (let j = 0; j < flat.length; j += 2) if (flat[j] <= x && x < flat[j + 1]) return true;
   return false;
@@ -233,6 +252,29 @@ export function openState(s, hours, ms, tz) {
   if (t < 0 || t >= hours.h) return null;
   if (inRanges(hours.u, t)) return null;
   return inRanges(hours.d, t);
+}
+
+/**
+ * When the open state at `ms` next changes (ms, on a whole minute), as the server's
+ * `next_change`: null when the state is unknown now, or when it does not change within
+ * what the snapshot holds (a weekly rule: never; compiled dates: its horizon).
+ */
+export function nextChange(s, hours, ms, tz) {
+  const now = openState(s, hours, ms, tz);
+  if (now === null) return null;
+  const minute = Math.floor(ms / 60e3);
+  if (hours.w) {
+    const x = localTime(ms, tz).minuteOfWeek;
+    const ahead = [...new Set(hours.w.map((b) => (((b - x) % 10080) + 10080) % 10080))]
+      .filter((d) => d > 0).sort((a, b) => a - b);
+    const d = ahead.find((dd) => inRanges(hours.w, (x + dd) % 10080) !== now);
+    return d === undefined ? null : (minute + d) * 60e3;
+  }
+  const t = minute - s.base_minute;
+  const state = (b) => (b >= hours.h || inRanges(hours.u, b) ? null : inRanges(hours.d, b));
+  const b = [...hours.d, ...hours.u].filter((x) => x > t && x < hours.h).sort((p, q) => p - q)
+    .find((x) => state(x) !== now);
+  return b === undefined ? null : (s.base_minute + b) * 60e3;
 }
 
 /** Is a stop's window open at `ms` (the server's geo_is_open: unknown counts as no). */
@@ -269,7 +311,8 @@ function and(a, b) {
  * amenities=[], hostTypes=null, statuses=["open","temporarily_closed"],
  * minTenOnes=0, at=Date.now() (ms or Date)}.
  * Answers hold code, name, lon, lat, distance_m (cm), bearing_deg, status, open_now,
- * current_stop ({seq, name} or null), sample; and `complete` tells whether the
+ * next_change (ISO in the station's zone, as the server), current_stop ({seq, name} or null), reported_closed (as of the
+ * snapshot), sample; and `complete` tells whether the
  * search radius stayed inside the part of the map the snapshot holds in full.
  */
 export function nearestOffline(s, opts) {
@@ -292,15 +335,17 @@ export function nearestOffline(s, opts) {
     && (minTenOnes === 0 || popcount(and(st.amenities[i], s.ten_ones_mask)) >= minTenOnes);
 
   const rows = [];
-  const place = (i, plon, plat, open, stop) => {
+  const place = (i, plon, plat, open, stop, hours, tz) => {
     const r = g.Inverse(lat, lon, plat, plon);
     if (r.s12 > radius) return;
+    const change = st.status[i] === openIdx && hours ? nextChange(s, hours, ms, tz) : null;
     rows.push({
       code: st.code[i], name: st.name[i], lon: plon, lat: plat, distance: r.s12,
       distance_m: Math.round(r.s12 * 100) / 100,
       bearing_deg: Math.round((((r.azi1 % 360) + 360) % 360) * 10) / 10,
       status: s.statuses[st.status[i]], open_now: open, current_stop: stop,
-      sample: !!st.sample[i],
+      next_change: change === null ? null : isoIn(change, tz),
+      reported_closed: !!(st.reported && st.reported[i]), sample: !!st.sample[i],
     });
   };
 
@@ -309,7 +354,7 @@ export function nearestOffline(s, opts) {
     const tz = s.timezones[st.tz[i]];
     const state = st.status[i] === openIdx ? openState(s, st.hours[i], ms, tz) : false;
     if (openNow && !(st.status[i] === openIdx && (state ?? includeUnknown))) continue;
-    place(i, st.lon[i], st.lat[i], state, null);
+    place(i, st.lon[i], st.lat[i], state, null, st.hours[i], tz);
   }
   const sp = s.stops;
   for (let j = 0; j < sp.station.length; j++) {
@@ -320,7 +365,7 @@ export function nearestOffline(s, opts) {
     if (sp.valid_from[j] && sp.valid_from[j] > date) continue;
     if (sp.valid_to[j] && sp.valid_to[j] < date) continue;
     if (!stopOpen(s, sp.hours[j], ms, tz)) continue;
-    place(i, sp.lon[j], sp.lat[j], true, { seq: sp.seq[j], name: sp.name[j] });
+    place(i, sp.lon[j], sp.lat[j], true, { seq: sp.seq[j], name: sp.name[j] }, sp.hours[j], tz);
   }
   rows.sort((a, b) => a.distance - b.distance || (a.code < b.code ? -1 : a.code > b.code ? 1 : 0));
   const complete = s.complete_within_m == null || radius <= s.complete_within_m

@@ -8,7 +8,7 @@
 // - Caches carry the version in their name; activate deletes every other version.
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-11-30.1";
+const VERSION = "2026-11-30.5";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
@@ -16,7 +16,8 @@ const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
   "/app/", "/app/app.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
-  "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js", "/app/config.json",
+  "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js", "/app/vendor/gcoord.js",
+  "/app/config.json",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];
 
