@@ -28,7 +28,8 @@ def _slow_read(base: str, out: dict[str, Any], started: threading.Event) -> None
     """Read the GeoJSON feed ~40 kB at a time with pauses: a response in flight for seconds."""
     try:
         with httpx.Client(timeout=60) as c, c.stream("GET", f"{base}/v1/feeds/stations.geojson",
-                                                     headers={"Connection": "close"}) as r:
+                                                     headers={"Connection": "close",
+                                                              "Accept-Encoding": "identity"}) as r:
             out["status"] = r.status_code
             body = bytearray()
             for chunk in r.iter_raw(40_000):
