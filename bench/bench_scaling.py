@@ -199,8 +199,9 @@ def measure_feed(url: str) -> dict[str, Any]:
     out: dict[str, Any] = {"features": features, "identity": identity}
     if served_gzip:
         body = gz.pop("body")
+        # Not byte-equal to the identity body: generated_at and open-now are per request.
         out["gzip"] = {**gz, "stand_in": False,
-                       "decompressed_equal": zlib.decompress(body, 31) == raw}
+                       "features": len(json.loads(zlib.decompress(body, 31))["features"])}
     else:
         gz.pop("body")
         t0 = time.process_time()
