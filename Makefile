@@ -59,6 +59,7 @@ bench: db
 	$(BIN)/python bench/run_all.py --coverage --feeds --maps
 	$(BIN)/python bench/area_assign.py
 	$(BIN)/python bench/app_size.py
+	$(BIN)/python bench/bench_scaling.py
 	$(BIN)/python bench/app_load.py
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,bench]"
 	$(BIN)/python bench/bench_reco.py

@@ -33,8 +33,25 @@ def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.localdb import LocalCluster
+    from geo_service.pgbouncer import LocalPgBouncer
 
+    LocalPgBouncer.default().stop()
     LocalCluster.default().stop()
+    return 0
+
+
+def cmd_db_pgbouncer(args: argparse.Namespace, settings: Settings) -> int:
+    """Start the project-local PgBouncer (transaction pooling) and say how to use it."""
+    import dataclasses
+
+    from geo_service.pgbouncer import LocalPgBouncer
+
+    bouncer = dataclasses.replace(LocalPgBouncer.default(),
+                                  statement_timeout_ms=settings.statement_timeout_ms)
+    bouncer.start()
+    print(f"PgBouncer (transaction pooling) running: {bouncer.url()}\n"
+          f"serve through it: GEO_DB_PGBOUNCER=1 GEO_DATABASE_URL='{bouncer.url()}' "
+          "geo-service serve")
     return 0
 
 
@@ -259,12 +276,26 @@ def listening_on(settings: Settings, host: str) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
+    import os
 
+    from geo_service import serving
     from geo_service.main import create_app
 
-    uvicorn.run(
-        create_app(listening_on(settings, args.host)), host=args.host, port=args.port, workers=1,
+    settings = listening_on(settings, args.host)
+    if args.workers < 1:
+        print("error: --workers must be at least 1", file=sys.stderr)
+        return 2
+    app = None
+    if args.workers == 1:
+        app = create_app(settings)
+    else:
+        # Each worker builds its app from the environment (settings do not cross a
+        # process start); made here first, the privacy key cannot race between them.
+        settings.feedback_key()
+        os.environ["GEO_ALLOWED_HOSTS"] = ",".join(settings.allowed_hosts)
+    serving.run(
+        app, host=args.host, port=args.port, workers=args.workers,
+        graceful_timeout_s=args.graceful_timeout,
         loop="uvloop", http="httptools", log_level=args.log_level, access_log=False,
         # Never take the client from X-Forwarded-For here (uvicorn trusts it from
         # 127.0.0.1 by default): only settings.trusted_proxies decide, in
@@ -282,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     dbsub = db.add_subparsers(dest="dbcmd", required=True)
     dbsub.add_parser("start").set_defaults(func=cmd_db_start)
     dbsub.add_parser("stop").set_defaults(func=cmd_db_stop)
+    dbsub.add_parser("pgbouncer", help="start a PgBouncer in front of the local cluster "
+                                       "(transaction pooling, Unix socket)").set_defaults(
+        func=cmd_db_pgbouncer)
     dbsub.add_parser("url").set_defaults(func=lambda a, s: print(_url(s)) or 0)
 
     m = sub.add_parser("migrate", help="apply Alembic migrations")
@@ -368,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1")
     s.add_argument("--port", type=int, default=8000)
     s.add_argument("--log-level", default="info")
+    s.add_argument("--workers", type=int, default=1,
+                   help="API processes sharing the port (default 1); about one per core")
+    s.add_argument("--graceful-timeout", type=int, default=30, metavar="SECONDS",
+                   help="on SIGTERM, wait this long for requests in progress (a streamed "
+                        "feed, say) before cancelling them (default 30)")
     s.set_defaults(func=cmd_serve)
     return p
 

@@ -46,16 +46,40 @@ async def _configure(conn: psycopg.AsyncConnection[object]) -> None:
     await conn.set_autocommit(True)
 
 
+def session_options(settings: Settings) -> str:
+    """The server settings every connection of the service needs, as ``-c`` options.
+
+    Generic plans for prepared statements: the custom plans PostgreSQL tries
+    first misjudge the KNN filters in dense areas and scan everything within
+    the radius (~100 ms instead of ~2 ms). Behind PgBouncer the same two
+    settings go into its ``connect_query`` (:mod:`geo_service.pgbouncer`).
+    """
+    return (f"-c statement_timeout={settings.statement_timeout_ms} "
+            "-c plan_cache_mode=force_generic_plan")
+
+
+def connect_kwargs(settings: Settings) -> dict[str, object]:
+    """Keyword arguments of every connection the service opens, pooled or not.
+
+    Behind PgBouncer in transaction pooling mode two things break that work
+    on a direct connection: the ``options`` startup parameter (PgBouncer
+    refuses unknown startup parameters) and prepared statements (a statement
+    prepared in one transaction is on a server connection the next
+    transaction may not get: "prepared statement _pg3_0 does not exist").
+    Everything else the service keeps on a connection is transaction-scoped
+    (advisory xact locks, ``set_config(..., true)``, ``ON COMMIT DROP`` temp
+    tables, the feed's server-side cursor inside its transaction).
+    """
+    kwargs: dict[str, object] = {"application_name": "geo_service",
+                                 "prepare_threshold": settings.prepare_threshold()}
+    if not settings.db_pgbouncer:
+        kwargs["options"] = session_options(settings)
+    return kwargs
+
+
 def _pool_kwargs(settings: Settings) -> dict[str, object]:
     """Session settings every pooled connection gets, async or sync."""
-    return {
-        # Generic plans for prepared statements: the custom plans PostgreSQL
-        # tries first misjudge the KNN filters in dense areas and scan
-        # everything within the radius (~100 ms instead of ~2 ms).
-        "options": f"-c statement_timeout={settings.statement_timeout_ms} "
-                   "-c plan_cache_mode=force_generic_plan",
-        "application_name": "geo_service",
-    }
+    return connect_kwargs(settings)
 
 
 def make_pool(settings: Settings, url: str) -> AsyncConnectionPool:

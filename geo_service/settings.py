@@ -73,6 +73,18 @@ class Settings(BaseSettings):
         description="a failing reconnection gives up after this long, and the next request "
                     "tries at once (longer: it backs off further and lags the database's return)")
     statement_timeout_ms: int = 15_000
+    db_pgbouncer: bool = Field(
+        default=False,
+        description="GEO_DB_PGBOUNCER=1: the database URL is a PgBouncer in transaction pooling "
+                    "mode. Connections then send no startup options (PgBouncer refuses them; "
+                    "its connect_query sets statement_timeout and plan_cache_mode) and prepare "
+                    "no statements (Debian 12's PgBouncer 1.18 cannot keep them across "
+                    "transactions; max_prepared_statements needs 1.21)")
+    db_prepare_threshold: int | None = Field(
+        default=5,
+        description="psycopg's prepare_threshold: a query run this many times on a connection "
+                    "is prepared server-side; 0 prepares at once; GEO_DB_PREPARE_THRESHOLD=none "
+                    "never prepares (forced when db_pgbouncer is set)")
     import_statement_timeout_ms: int = Field(
         default=600_000, ge=1000,
         description="an import's transaction may run statements this long (the whole file "
@@ -186,6 +198,18 @@ class Settings(BaseSettings):
         if parts.query or parts.fragment or "?" in value or "#" in value:
             raise ValueError("must not have a query or fragment")
         return value.strip().rstrip("/")
+
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        """``none`` / ``off`` / empty in the environment: never prepare."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
+    def prepare_threshold(self) -> int | None:
+        """The threshold the connections get: never prepare behind PgBouncer."""
+        return None if self.db_pgbouncer else self.db_prepare_threshold
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

@@ -18,6 +18,12 @@ command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 # GDAL's OAPIF driver is the real OGC client the feed tests read the service with.
 command -v ogrinfo >/dev/null 2>&1 || pkgs+=(gdal-bin)
+# Running at scale (tests/test_pgbouncer.py, test_serve.py, test_topology.py): the pooler
+# in front of the local cluster, nginx to check the load balancer's config with `nginx -t`,
+# and docker-compose (no engine) to validate the topology file.
+[ -x /usr/sbin/pgbouncer ] || pkgs+=(pgbouncer)
+[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+command -v docker-compose >/dev/null 2>&1 || pkgs+=(docker-compose)
 
 if [ ${#pkgs[@]} -eq 0 ]; then
   exit 0

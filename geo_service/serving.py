@@ -1,0 +1,122 @@
+"""Several API processes on one socket, and a shutdown that drains them.
+
+``geo-service serve --workers N`` runs uvicorn's own process supervisor (no
+gunicorn: one dependency fewer, and uvicorn's supervisor restarts a worker
+that dies). The API keeps nothing in a process that another would need — the
+database is the only shared state — so any worker can answer any request.
+
+What SIGTERM does (``docker stop``, systemd, Kubernetes), in order:
+
+1. the supervisor closes its copy of the listening socket, and each worker
+   accepts what is already queued and closes its copy: once the last copy is
+   closed new connections are refused (a load balancer retries them
+   elsewhere) rather than left in a queue nobody will accept from and reset
+   at exit;
+2. a worker waits ``ACCEPT_GRACE_S`` before closing idle connections, so a
+   connection accepted just before the signal still gets its request read
+   and answered instead of being closed unanswered;
+3. every request in progress runs to its end (a streamed feed included),
+   bounded by ``--graceful-timeout``; then the pools close and the process
+   exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import uvicorn
+from uvicorn.supervisors import multiprocess
+from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+#: How long a stopping worker keeps connections that have not sent a request yet.
+ACCEPT_GRACE_S = 0.3
+#: Where each worker process builds its app (settings from the environment).
+APP_FACTORY = "geo_service.main:create_app"
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, draining: the accept queue is emptied as the socket closes, idle
+    new connections get a moment to send their request, and a drained shutdown exits 0
+    (uvicorn re-raises the signal: status 143)."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Connections the kernel completed but nobody accepted yet would be reset when
+        # the last copy of the socket closes. Accept them, then close at once: no await
+        # in between, so the window in which a new one can slip in is microseconds.
+        queued: list[socket.socket] = []
+        for sock in sockets or []:
+            sock.setblocking(False)
+            while True:
+                try:
+                    conn, _ = sock.accept()
+                except OSError:  # BlockingIOError: the queue is empty
+                    break
+                queued.append(conn)
+        for server in self.servers:
+            server.close()
+        for sock in sockets or []:
+            sock.close()
+        loop = asyncio.get_running_loop()
+        config, state = self.config, self.server_state
+        for conn in queued:
+            conn.setblocking(False)
+            await loop.connect_accepted_socket(
+                lambda: config.http_protocol_class(  # type: ignore[call-arg]
+                    config=config, server_state=state, app_state=self.lifespan.state),
+                conn)
+        await asyncio.sleep(ACCEPT_GRACE_S)
+        await super().shutdown(sockets)
+
+    async def _serve(self, sockets: list[socket.socket] | None = None) -> None:
+        await super()._serve(sockets)
+        self._captured_signals.clear()  # drained: an orderly exit, not death by signal
+
+
+class DrainingProcess(Process):
+    """A worker process whose server is a :class:`DrainingServer` (built in the child)."""
+
+    @property
+    def server(self) -> uvicorn.Server:
+        if self._server is None:
+            self._server = DrainingServer(config=self.config)
+        return self._server
+
+
+class DrainingSupervisor(Multiprocess):
+    """uvicorn's process supervisor; on SIGTERM/SIGINT it stops listening first."""
+
+    def _stop_listening(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+
+    def handle_term(self) -> None:
+        self._stop_listening()
+        super().handle_term()
+
+    def handle_int(self) -> None:
+        self._stop_listening()
+        super().handle_int()
+
+
+def run(app: Any, *, host: str, port: int, workers: int, graceful_timeout_s: int,
+        **options: Any) -> None:
+    """Serve ``app`` (one process) or the app :data:`APP_FACTORY` builds in each of
+    ``workers`` processes; returns after a drained shutdown."""
+    if workers <= 1:
+        config = uvicorn.Config(app, host=host, port=port,
+                                timeout_graceful_shutdown=graceful_timeout_s, **options)
+        # Bound here, so that shutdown holds the raw socket to empty its accept queue.
+        DrainingServer(config).run(sockets=[config.bind_socket()])
+        return
+    config = uvicorn.Config(APP_FACTORY, factory=True, host=host, port=port, workers=workers,
+                            timeout_graceful_shutdown=graceful_timeout_s, **options)
+    sock = config.bind_socket()
+    # The supervisor makes its workers by the module-level name; ours drain.
+    multiprocess.Process = DrainingProcess  # type: ignore[misc]
+    try:
+        DrainingSupervisor(config, sockets=[sock]).run()
+    finally:
+        multiprocess.Process = Process  # type: ignore[misc]
+        sock.close()
