@@ -29,6 +29,7 @@ from geo_service.operations.stops_router import router as stops_router
 from geo_service.responses import dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
+from geo_service.stations import memindex
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sync_pool = make_sync_pool(settings, url)
         sync_pool.open(wait=False)
         app.state.sync_pool = sync_pool
+        keeper = None
+        if settings.nearest_index == "on":
+            keeper = memindex.Keeper(url, max_lag_s=settings.nearest_index_max_lag_s)
+            keeper.start()
+        app.state.nearest_index = keeper
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -118,6 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if keeper is not None:
+                await keeper.stop()
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
@@ -131,6 +139,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
+    app.state.nearest_index = None
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(stations_router)

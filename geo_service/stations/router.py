@@ -9,7 +9,7 @@ import logging
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
@@ -132,16 +132,34 @@ class NearestQuery:
             min_ten_ones=self.min_ten_ones)
 
 
+MinChangeSeq = Annotated[int | None, Header(
+    alias="X-Min-Change-Seq", ge=0, le=2**63 - 1,
+    description="answer from data that includes this change number at least (the "
+                "X-Change-Seq of a write): read your own writes")]
+
+
 @router.get(
     "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
     summary="Nearest stations, optionally open now and with given amenities",
 )
-async def nearest(conn: ConnDep, settings: SettingsDep,
-                  query: Annotated[NearestQuery, Depends(awaited(NearestQuery))]) -> Response:
+async def nearest(request: Request, settings: SettingsDep,
+                  query: Annotated[NearestQuery, Depends(awaited(NearestQuery))],
+                  min_change_seq: MinChangeSeq = None) -> Response:
+    """From the process's memory index when it is loaded, fresh within its bound and has
+    applied ``X-Min-Change-Seq``; else from PostgreSQL (``stations/memindex.py``).
+    The connection is taken only for the SQL path."""
     p = query.resolve(settings)
-    results = await service.nearest_results(conn, p, query.crs)
-    log.debug("nearest at %s k=%d -> %d", _location_log(query.lat, query.lon, settings), p.k,
-              len(results))
+    keeper = request.app.state.nearest_index
+    index = None if keeper is None else keeper.usable(min_change_seq)
+    if index is not None:
+        results = index.nearest_results(p, query.crs)
+        source = "memory"
+    else:
+        async with request.app.state.pool.connection() as conn:
+            results = await service.nearest_results(conn, p, query.crs)
+        source = "sql"
+    log.debug("nearest at %s k=%d -> %d (%s)", _location_log(query.lat, query.lon, settings),
+              p.k, len(results), source)
     return JSONResponse({
         "query": {
             "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
@@ -151,7 +169,7 @@ async def nearest(conn: ConnDep, settings: SettingsDep,
         },
         "count": len(results),
         "results": results,
-    })
+    }, headers={"X-Nearest-Source": source})
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
