@@ -29,6 +29,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -574,6 +575,8 @@ class IndexStatus:
     load_s: float | None = None
     bytes: int | None = None
     error: str | None = None
+    #: nearest requests answered from memory and from SQL since start
+    answers: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
 class Keeper:
@@ -594,6 +597,7 @@ class Keeper:
         self._task: asyncio.Task[None] | None = None
         self._ping = 0
         self._sent: dict[int, float] = {}
+        self.answers = {"memory": 0, "sql": 0}
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -626,7 +630,8 @@ class Keeper:
                        applied_seq=self.applied_seq,
                        lag_s=None if lag is None or math.isinf(lag) else round(lag, 3),
                        load_s=None if self.load_s is None else round(self.load_s, 3),
-                       bytes=None if index is None else index.nbytes(), error=self.error)
+                       bytes=None if index is None else index.nbytes(), error=self.error,
+                       answers=dict(self.answers))
 
     async def _run(self) -> None:
         backoff = 0.5

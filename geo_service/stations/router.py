@@ -158,6 +158,8 @@ async def nearest(request: Request, settings: SettingsDep,
         async with request.app.state.pool.connection() as conn:
             results = await service.nearest_results(conn, p, query.crs)
         source = "sql"
+    if keeper is not None:
+        keeper.answers[source] += 1
     log.debug("nearest at %s k=%d -> %d (%s)", _location_log(query.lat, query.lon, settings),
               p.k, len(results), source)
     return JSONResponse({
