@@ -380,11 +380,12 @@ class Index:
         return states[inverse]
 
     def _station_filter(self, slots: IntArray, f: _Filter) -> npt.NDArray[np.bool_]:
-        ok = self.alive[slots] & np.isin(self.status[slots], f.statuses)
+        # Codes are small: a lookup table per query beats np.isin ~10x on short arrays.
+        ok = self.alive[slots] & f.statuses[self.status[slots] + 1]
         if f.want:
             ok &= (self.mask[slots] & f.want) == f.want
         if f.hosts is not None:
-            ok &= np.isin(self.host[slots], f.hosts)
+            ok &= f.hosts[self.host[slots] + 1]
         if f.min_ten_ones:
             ok &= self.ten[slots] >= f.min_ten_ones
         return ok
@@ -543,20 +544,28 @@ def _bearing(p: NearestParams, lon: float, lat: float, az: float) -> float | Non
     return az % 360.0
 
 
+def _table(codes: dict[str, int], chosen: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Which codes are chosen, indexed by code + 1 (code -1, unknown, is never chosen)."""
+    table = np.zeros(len(codes) + 1, dtype=bool)
+    for name in chosen:
+        if name in codes:
+            table[codes[name] + 1] = True
+    return table
+
+
 @dataclass(frozen=True)
 class _Filter:
-    statuses: npt.NDArray[np.int8]
+    statuses: npt.NDArray[np.bool_]
     want: int
-    hosts: npt.NDArray[np.int8] | None
+    hosts: npt.NDArray[np.bool_] | None
     min_ten_ones: int
     open_now: bool
 
     @staticmethod
     def of(p: NearestParams) -> _Filter:
-        hosts = None if p.host_types is None else np.array(
-            [_HOST_CODE.get(h, -2) for h in p.host_types], dtype=np.int8)
-        return _Filter(np.array([_STATUS_CODE.get(s, -2) for s in p.statuses], dtype=np.int8),
-                       amenity_mask(p.want), hosts, p.min_ten_ones, p.open_now)
+        hosts = None if p.host_types is None else _table(_HOST_CODE, p.host_types)
+        return _Filter(_table(_STATUS_CODE, p.statuses), amenity_mask(p.want), hosts,
+                       p.min_ten_ones, p.open_now)
 
 
 # --- loading and following the database ---------------------------------------------------------
