@@ -9,6 +9,8 @@ rounding), also after a burst of concurrent edits once the index has caught up.
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import threading
 import time
 from collections.abc import Iterator
@@ -21,9 +23,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.catalogue import AMENITIES
+from geo_service.coords import Crs
 from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
+from geo_service.stations import memindex, service
+from geo_service.stations.service import NearestParams
 from tests.helpers import insert_stations
 
 SEED = Path(__file__).parents[1] / "seed"
@@ -249,3 +254,66 @@ def test_healthz_shows_the_index(two: tuple[TestClient, TestClient]) -> None:
     status = mem.get("/healthz").json()["nearest_index"]
     assert status["state"] == "ready" and status["stations"] > 2500
     assert status["bytes"] > 0 and status["load_s"] is not None
+
+
+async def _until(check: Any, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connection[Any]) -> None:
+    """Edits past the spare slots rebuild the index; a lost connection sends requests to
+    SQL at once and the index comes back by itself; a TRUNCATE reloads everything."""
+    stations = _stations(300, seed=3)
+    insert_stations(db, stations)
+    points = np.array([(s["lon"], s["lat"]) for s in stations])
+    rng = np.random.default_rng(4)
+    at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+
+    async def agree(keeper: memindex.Keeper) -> None:
+        index = keeper.usable()
+        assert index is not None
+        async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
+            for _ in range(40):
+                lon, lat = points[int(rng.integers(len(points)))] + rng.normal(0, 0.05, 2)
+                p = NearestParams(lon=float(lon), lat=float(lat), k=5, radius_m=30_000.0,
+                                  at=at, want=[], open_now=bool(rng.random() < 0.5),
+                                  host_types=None, statuses=["open", "temporarily_closed"])
+                want = await service.nearest_results(conn, p, Crs.WGS84)
+                got = index.nearest_results(p, Crs.WGS84)
+                assert [r["code"] for r in got] == [r["code"] for r in want]
+
+    async def go() -> None:
+        keeper = memindex.Keeper(db_url, spare=5)
+        keeper.start()
+        try:
+            await _until(lambda: keeper.usable() is not None)
+            first = keeper.index
+            for i in range(20):
+                db.execute("UPDATE station SET geog = ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+                           "version = version + 1 WHERE code = %s",
+                           (109.0 + i / 25, 18.5, f"M{i:05d}"))
+            (seq,) = db.execute("SELECT max(change_seq) FROM station").fetchone()  # type: ignore[misc]
+            await _until(lambda: keeper.usable(seq) is not None)
+            assert keeper.index is not first  # 20 edits > 5 spare slots: rebuilt
+            assert keeper.index is not None and keeper.index.live_rows() == 300
+            await agree(keeper)
+
+            db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                       "WHERE application_name = 'geo_service index'")
+            await _until(lambda: keeper.usable() is None, timeout=2.0)
+            assert keeper.status().state in ("reconnecting", "loading", "lagging")
+            await _until(lambda: keeper.usable() is not None)
+            await agree(keeper)
+
+            db.execute("TRUNCATE station_award")
+            db.execute("DELETE FROM station WHERE code >= 'M00200'")
+            await _until(lambda: keeper.usable() is not None
+                         and keeper.index is not None and keeper.index.live_rows() == 200)
+            await agree(keeper)
+        finally:
+            await keeper.stop()
+
+    asyncio.run(go())

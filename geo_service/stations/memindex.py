@@ -240,7 +240,7 @@ class Index:
                  packer: Packer, spare: int | None = None) -> None:
         self.packer = packer
         cap = n + (spare if spare is not None else max(1024, n // 8))
-        self.n, self.cap = 0, cap
+        self.n, self.cap, self.live = 0, cap, 0
         self.xyz = np.zeros((cap, 3))
         self.lon = np.zeros(cap)
         self.lat = np.zeros(cap)
@@ -286,6 +286,7 @@ class Index:
         self.ids[i] = e.id
         self.lon[i], self.lat[i] = e.lon, e.lat
         self.alive[i] = True
+        self.live += 1
         self.status[i], self.host[i] = e.status, e.host
         self.mask[i] = e.mask
         self.ten[i] = (e.mask & TEN_ONES_MASK).bit_count()
@@ -332,12 +333,14 @@ class Index:
             old = self.slot(sid)
             if old >= 0:
                 self.alive[old] = False
+                self.live -= 1
                 self.slot_of[sid] = -1
         start = self.n
         for e in entries:
             old = self.slot(e.id)
             if old >= 0:
                 self.alive[old] = False
+                self.live -= 1
             self._put(e)
         self.xyz[start: self.n] = unit_xyz(self.lon[start: self.n], self.lat[start: self.n])
         if stops is not None:
@@ -349,7 +352,7 @@ class Index:
             self._stop_arrays()
 
     def live_rows(self) -> int:
-        return int(self.alive[: self.n].sum())
+        return self.live
 
     def nbytes(self) -> int:
         """Bytes held: the arrays, the tree and the packed blobs (not the few hours)."""
@@ -780,7 +783,10 @@ class Keeper:
         stops: dict[int, list[Stop]] = {sid: [] for sid in ids if sid in index.stops
                                          or sid in found}
         stops.update(_stops_by_station(stop_rows, zones))
-        entries = [Entry.of(r, hours_of(r), index.packer) for r in rows]
+        if len(rows) > 200:  # a bulk import: packing is CPU work, off the event loop
+            entries = await asyncio.to_thread(_entries, rows, index.packer)
+        else:
+            entries = _entries(rows, index.packer)
         if index.n + len(entries) > index.cap:
             # Out of spare slots: rebuild from the live slots plus the new ones, in a
             # thread; requests keep reading the old index meanwhile.
@@ -788,6 +794,10 @@ class Keeper:
                                                  stops, self.spare)
         else:
             index.apply(entries, ids - found, stops)
+
+
+def _entries(rows: Sequence[dict[str, Any]], packer: Packer) -> list[Entry]:
+    return [Entry.of(r, hours_of(r), packer) for r in rows]
 
 
 class _Reset(Exception):
