@@ -30,6 +30,7 @@ from geo_service.responses import dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
 from geo_service.stations import memindex
+from geo_service.stations.router import NearestFastPath
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -158,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
+    # Innermost: nearest from the memory index, past FastAPI's routing (stations/router.py).
+    app.add_middleware(NearestFastPath)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     app.add_middleware(SecurityHeaders)  # outermost: 413s and errors get the headers too

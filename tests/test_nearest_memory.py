@@ -87,7 +87,8 @@ def _query(rng: np.random.Generator, points: np.ndarray) -> dict[str, Any]:
     hm = rng.choice(["00:00", "01:30", "02:00", "08:00", "12:34", "17:59", "18:00", "23:30"])
     params["at"] = f"{day}T{hm}:00+08:00"
     if rng.random() < 0.5:
-        params["open_now"] = "true"
+        # "1" is valid but not canonical: the declared route answers, not the thin one.
+        params["open_now"] = "true" if rng.random() < 0.8 else "1"
         params["include_unknown"] = str(rng.random() < 0.5).lower()
     if rng.random() < 0.3:
         params["amenities"] = ",".join(rng.choice(CODES, size=int(rng.integers(1, 3)),
