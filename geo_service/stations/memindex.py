@@ -50,7 +50,8 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from geo_service.catalogue import TEN_ONES_MASK, HostType, Status, amenity_mask
-from geo_service.coords import Crs
+from geo_service.coords import Crs, from_wgs84_array
+from geo_service.links import converted_links
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
     SPHEROID_OVER_SPHERE_MIN,
@@ -244,6 +245,9 @@ class Index:
         self.xyz = np.zeros((cap, 3))
         self.lon = np.zeros(cap)
         self.lat = np.zeros(cap)
+        #: the points in GCJ-02 and BD-09 for the deep links (converted on arrays once)
+        self.gcj = np.zeros((cap, 2))
+        self.bd = np.zeros((cap, 2))
         self.alive = np.zeros(cap, dtype=bool)
         self.status = np.full(cap, -1, dtype=np.int8)
         self.host = np.full(cap, -1, dtype=np.int8)
@@ -261,7 +265,7 @@ class Index:
         for entry in entries:
             self._put(entry)
         self.n_main = self.n
-        self.xyz[: self.n] = unit_xyz(self.lon[: self.n], self.lat[: self.n])
+        self._convert(0)
         self.tree = cKDTree(self.xyz[: self.n]) if self.n else None
         self.stops: dict[int, list[Stop]] = {}
         for stop in stops:
@@ -299,6 +303,14 @@ class Index:
             grown[: self.slot_of.size] = self.slot_of
             self.slot_of = grown
         self.slot_of[e.id] = i
+
+    def _convert(self, start: int) -> None:
+        """Unit-sphere, GCJ-02 and BD-09 coordinates of the slots from ``start`` on."""
+        lon, lat = self.lon[start: self.n], self.lat[start: self.n]
+        self.xyz[start: self.n] = unit_xyz(lon, lat)
+        for crs, out in ((Crs.GCJ02, self.gcj), (Crs.BD09, self.bd)):
+            x, y = from_wgs84_array(lon, lat, crs)
+            out[start: self.n, 0], out[start: self.n, 1] = x, y
 
     def entry(self, slot: int) -> Entry:
         """Slot ``slot`` as an entry again (compaction)."""
@@ -342,7 +354,7 @@ class Index:
                 self.alive[old] = False
                 self.live -= 1
             self._put(e)
-        self.xyz[start: self.n] = unit_xyz(self.lon[start: self.n], self.lat[start: self.n])
+        self._convert(start)
         if stops is not None:
             for sid, group in stops.items():
                 if group:
@@ -358,7 +370,7 @@ class Index:
         """Bytes held: the arrays, the tree and the packed blobs (not the few hours)."""
         arrays = sum(a.nbytes for a in (self.xyz, self.lon, self.lat, self.alive, self.status,
                                         self.host, self.mask, self.ten, self.fixed, self.hours,
-                                        self.ids, self.slot_of, self.off))
+                                        self.ids, self.slot_of, self.off, self.gcj, self.bd))
         tree = 0
         if self.tree is not None:
             # cKDTree keeps a copy of the points, an index and ~2 nodes per leaf of 16.
@@ -414,7 +426,7 @@ class Index:
 
     def nearest_results(self, p: NearestParams, crs: Crs) -> list[dict[str, Any]]:
         """``service.nearest_results`` from memory: the same rows, decorated the same way."""
-        return [decorate_nearest(r, p.at, crs) for r in self.nearest(p)]
+        return [decorate_nearest(r, p.at, crs, r.pop("_links", None)) for r in self.nearest(p)]
 
     def _walk(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
               minutes: dict[str, int]) -> tuple[IntArray, FloatArray, FloatArray]:
@@ -478,6 +490,10 @@ class Index:
         row["bearing_deg"] = _bearing(p, lon, lat, az)
         row["open_sql"] = None if state == _UNKNOWN else state == _OPEN_STATE
         row["current_stop"] = None
+        row["_links"] = converted_links(
+            row["code"], row["name"], row["address"], (lon, lat),
+            (float(self.gcj[slot, 0]), float(self.gcj[slot, 1])),
+            (float(self.bd[slot, 0]), float(self.bd[slot, 1])))
         return row
 
     def _stops(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
