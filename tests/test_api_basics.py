@@ -105,7 +105,8 @@ def test_gcj02_query_and_answer(client: TestClient, seeded: None) -> None:
 
 
 def test_health_and_root(client: TestClient) -> None:
-    assert client.get("/healthz").json() == {"status": "ok", "database": "online"}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "online",
+                                             "nearest_index": {"state": "off"}}
     page = client.get("/")
     assert page.status_code == 200 and "/docs" in page.text
 
