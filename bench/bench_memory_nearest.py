@@ -311,7 +311,15 @@ def main(argv: list[str] | None = None) -> int:
     make_data.ensure_cluster()
     wrk = bn.ensure_wrk()
     started = dt.datetime.now(dt.UTC)
-    results = [run_size(n, args, wrk) for n in make_data.parse_sizes(args.sizes)]
+    results: list[dict[str, Any]] = []
+    for n in make_data.parse_sizes(args.sizes):
+        results.append(run_size(n, args, wrk))
+        write(args, argv, wrk, started, results)  # each size as soon as it is measured
+    return 0
+
+
+def write(args: argparse.Namespace, argv: list[str] | None, wrk: str | None,
+          started: dt.datetime, results: list[dict[str, Any]]) -> None:
     cpu = "?"
     for line in Path("/proc/cpuinfo").read_text().splitlines():
         if line.startswith("model name"):
@@ -334,7 +342,6 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "memory_results.json").write_text(json.dumps(doc, indent=2, default=str))
     write_readme(bn_relative(render(doc)))
     print(f"[memory] wrote {README} and {OUT / 'memory_results.json'}", flush=True)
-    return 0
 
 
 def bn_relative(text: str) -> str:

@@ -299,6 +299,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
             (seq,) = db.execute("SELECT max(change_seq) FROM station").fetchone()  # type: ignore[misc]
             await _until(lambda: keeper.usable(seq) is not None)
             assert keeper.index is not first  # 20 edits > 5 spare slots: rebuilt
+            assert keeper.loads == 1 and keeper.error is None  # applied, not reloaded
             assert keeper.index is not None and keeper.index.live_rows() == 300
             await agree(keeper)
 

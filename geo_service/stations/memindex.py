@@ -674,6 +674,8 @@ class Keeper:
         self._ping = 0
         self._sent: dict[int, float] = {}
         self.answers = {"memory": 0, "sql": 0}
+        #: full loads so far (1 unless the connection was lost or a table truncated)
+        self.loads = 0
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -737,6 +739,7 @@ class Keeper:
             sent = time.monotonic()
             index, seq = await asyncio.to_thread(load, self.url, self.spare)
             self.load_s = time.perf_counter() - started
+            self.loads += 1
             self.index, self.applied_seq, self.error = index, seq, None
             self.state = "ready"
             # Everything committed before the snapshot began is in it.

@@ -312,8 +312,9 @@ REFRESH_STOP_HOURS = _refresh("station_stop")
 #: filters' columns and the compiled hours the open-now test reads.
 #: A station's compiled hours and zone as one text: stations share a few hundred
 #: distinct ones, parsed once each (parsing multiranges row by row was most of a load).
-HOURS_KEY = """format('%s|%s|%s|%s|%s|%s', s.hours_kind, s.open_minutes, s.open_periods,
-                    s.unknown_periods, s.hours_valid_until, s.timezone)"""
+HOURS_KEY = """concat_ws('|', s.hours_kind, coalesce(s.open_minutes::text, '-'),
+    coalesce(s.open_periods::text, '-'), coalesce(s.unknown_periods::text, '-'),
+    coalesce(s.hours_valid_until::text, '-'), s.timezone)"""
 _INDEX_ROW = (f"s.id, s.change_seq, s.scheduled, {STATION_COLUMNS}, {AWARDS}, "
               f"{HOURS_KEY} AS hours_key")
 _HOURS = "s.hours_kind, s.open_minutes, s.open_periods, s.unknown_periods, s.hours_valid_until"
