@@ -280,7 +280,9 @@ Index: load time (server start to ready, from `/healthz`), bytes per station (re
 of the server with the index loaded minus with it off, over the stations; and the index's own
 count of its arrays, tree and blobs), the memory server's resident size, and freshness lag
 under a steady stream of edits committed during the last memory-path run (commit → the
-change number shown applied by `/healthz`, polled every 10 ms: p50 / p99 / max).
+change number shown applied by `/healthz`, polled every 10 ms: p50 / p99 / max; that run
+also serves the writer's watcher, ~100 `/healthz` requests a second, so its rate and p99
+are pessimistic).
 Answers: how many nearest requests the memory server answered from memory and from SQL
 (warm-ups and smoke checks included).
 
