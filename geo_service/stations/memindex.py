@@ -676,6 +676,11 @@ class Keeper:
         self.answers = {"memory": 0, "sql": 0}
         #: full loads so far (1 unless the connection was lost or a table truncated)
         self.loads = 0
+        #: the connection that re-reads notified stations (in a worker thread)
+        self._reader: psycopg.Connection[Any] | None = None
+        #: monotonic time this process last finished answering a write: its own writes
+        #: are read back from the index only once a ping sent after it has returned
+        self.wrote_at = -math.inf
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run())
@@ -685,6 +690,8 @@ class Keeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        if self._reader is not None:
+            await asyncio.to_thread(self._reader.close)
 
     def lag_s(self) -> float | None:
         return None if self.index is None else max(0.0, time.monotonic() - self.fresh_as_of)
@@ -692,7 +699,8 @@ class Keeper:
     def usable(self, min_seq: int | None = None) -> Index | None:
         """The index, when it is loaded, fresh within the bound and has applied ``min_seq``."""
         index = self.index
-        if index is None or time.monotonic() - self.fresh_as_of > self.max_lag_s:
+        if index is None or time.monotonic() - self.fresh_as_of > self.max_lag_s \
+                or self.fresh_as_of < self.wrote_at:
             return None
         if min_seq is not None and self.applied_seq < min_seq:
             return None
@@ -787,14 +795,21 @@ class Keeper:
                 self._sent = {k: v for k, v in self._sent.items() if v > pinged}
                 self.fresh_as_of = max(self.fresh_as_of, pinged)
 
+    def _fetch(self, ids: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        if self._reader is None or self._reader.closed:
+            self._reader = psycopg.connect(self.url, autocommit=True,
+                                           application_name="geo_service index")
+        with self._reader.cursor(row_factory=dict_row) as cur:
+            rows = cur.execute(q.INDEX_STATIONS_BY_ID, {"ids": ids}).fetchall()
+            stop_rows = cur.execute(q.INDEX_STOPS_BY_STATION, {"ids": ids}).fetchall()
+        return rows, stop_rows
+
     async def _reload(self, conn: psycopg.AsyncConnection[Any], ids: set[int]) -> None:
         """Re-read the notified stations and their stops, and put them in the index."""
         idlist = sorted(ids)
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(q.INDEX_STATIONS_BY_ID, {"ids": idlist})
-            rows = await cur.fetchall()
-            await cur.execute(q.INDEX_STOPS_BY_STATION, {"ids": idlist})
-            stop_rows = await cur.fetchall()
+        # Read and parsed in a thread: a dated rule's periods (years of ranges) take
+        # psycopg ~0.1 s to parse, which on the event loop would stall every request.
+        rows, stop_rows = await asyncio.to_thread(self._fetch, idlist)
         index = self.index
         assert index is not None
         zones = {int(r["id"]): r["timezone"] for r in rows}

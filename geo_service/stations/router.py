@@ -7,13 +7,14 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import TypeAdapter
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
@@ -263,12 +264,28 @@ class NearestFastPath:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == self.PATH and scope["method"] == "GET":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == self.PATH and scope["method"] == "GET":
             response = self._answer(scope)
             if response is not None:
                 await response(scope, receive, send)
                 return
-        await self.app(scope, receive, send)
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        keeper = scope["app"].state.nearest_index
+
+        async def noting_writes(message: Message) -> None:
+            await send(message)
+            if keeper is not None and message["type"] == "http.response.body" \
+                    and not message.get("more_body", False):
+                # Committed before it answered: this process reads its own writes (the
+                # index answers again once it has provably applied them).
+                keeper.wrote_at = time.monotonic()
+
+        await self.app(scope, receive, noting_writes)
 
     def _answer(self, scope: Scope) -> Response | None:
         state = scope["app"].state
