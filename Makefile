@@ -57,6 +57,7 @@ bench: db
 	@command -v wrk >/dev/null || { [ "$$(id -u)" -eq 0 ] && apt-get install -y -qq wrk >/dev/null; } \
 		|| { echo "run: sudo apt-get install -y wrk" >&2; exit 1; }
 	$(BIN)/python bench/run_all.py --coverage --feeds --maps
+	$(BIN)/python bench/bench_memory_nearest.py
 	$(BIN)/python bench/area_assign.py
 	$(BIN)/python bench/app_size.py
 	$(BIN)/python bench/bench_scaling.py

@@ -387,6 +387,21 @@ take 1.5–2 ms. Two workers on two cores raise throughput but wreck the p99.
 """
 
 
+#: Sections other benches write into the README between these markers (kept on re-render).
+KEPT_SECTIONS = (("<!-- memory-index:start -->", "<!-- memory-index:end -->"),)
+
+
+def keep_sections(text: str, readme: str) -> str:
+    """``text`` with the marked sections of the current README appended (see
+    ``bench_memory_nearest.py``), so re-rendering the figures does not drop them."""
+    old = Path(readme).read_text() if Path(readme).exists() else ""
+    for start, end in KEPT_SECTIONS:
+        if start in old and end in old and start not in text:
+            kept = old[old.index(start): old.index(end) + len(end)]
+            text = text.rstrip("\n") + "\n\n" + kept + "\n"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = bench_nearest.build_parser()
     ap.description = "Build the data, run the benchmark, write bench/README.md"
@@ -407,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
         doc = json.loads(Path(args.out).read_text())
         run_args = argparse.Namespace(**{**vars(args), **doc.get("args", {})})
         text = render_readme(doc, doc["data"], doc["machine"], run_args)
-        Path(args.readme).write_text(relative(text))
+        Path(args.readme).write_text(relative(keep_sections(text, args.readme)))
         print(f"[run_all] re-rendered {args.readme} from {args.out}")
         return 0
 
@@ -421,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     doc["data"] = data
     doc["args"] = {k: v for k, v in vars(args).items() if k not in ("readme_only",)}
     Path(args.out).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
-    Path(args.readme).write_text(relative(render_readme(doc, data, info, args)))
+    Path(args.readme).write_text(
+        relative(keep_sections(render_readme(doc, data, info, args), args.readme)))
     print(f"[run_all] wrote {args.readme} and {args.out}")
     rc = 0
     if args.coverage:

@@ -41,6 +41,8 @@ from geo_service.replicas import (
 from geo_service.responses import dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
+from geo_service.stations import memindex
+from geo_service.stations.router import NearestFastPath
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -239,6 +241,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             make_sync_pool=lambda u: make_sync_pool(settings, u))
         await routing.open()
         app.state.routing = routing
+        keeper = None
+        if settings.nearest_index == "on":
+            keeper = memindex.Keeper(url, max_lag_s=settings.nearest_index_max_lag_s)
+            keeper.start()
+        app.state.nearest_index = keeper
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -247,6 +254,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await routing.close()
+            if keeper is not None:
+                await keeper.stop()
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
@@ -260,6 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
+    app.state.nearest_index = None
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(stations_router)
@@ -278,6 +288,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
+    # Innermost: nearest from the memory index, past FastAPI's routing (stations/router.py).
+    app.add_middleware(NearestFastPath)
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from typing import Annotated, Any
 
@@ -87,7 +88,8 @@ async def healthz(request: Request) -> Response:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
             return JSONResponse({"status": "ok", "database": "online",
-                                 "databases": routing.health(True)})
+                                 "databases": routing.health(True),
+                                 "nearest_index": _index_status(request)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -97,7 +99,18 @@ async def healthz(request: Request) -> Response:
                     async with asyncio.timeout(3.0):
                         await pool.check()
     return JSONResponse({"status": "unavailable", "database": "offline",
-                         "databases": routing.health(False)}, status_code=503)
+                         "databases": routing.health(False),
+                         "nearest_index": _index_status(request)}, status_code=503)
+
+
+def _index_status(request: Request) -> dict[str, Any]:
+    """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting),
+    stations held, the change number applied, its lag behind the database in seconds
+    (every commit older than that is applied), load time and bytes held."""
+    keeper = request.app.state.nearest_index
+    if keeper is None:
+        return {"state": "off"}
+    return dataclasses.asdict(keeper.status())
 
 
 @router.get("/v1/amenities", response_model=list[AmenityPublic], tags=["reference"],

@@ -111,6 +111,14 @@ class Settings(BaseSettings):
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
     default_radius_m: float = 50_000.0
+    nearest_index: Literal["on", "off"] = Field(
+        default="on",
+        description="answer nearest from an in-process index of the stations kept fresh "
+                    "by LISTEN/NOTIFY (off: every nearest query goes to PostgreSQL)")
+    nearest_index_max_lag_s: float = Field(
+        default=1.0, gt=0,
+        description="the index answers only while it has provably applied every commit "
+                    "older than this; past it, and until it is loaded, nearest uses SQL")
     max_page_size: int = 500
     max_body_bytes: int = 1_000_000
     max_import_bytes: int = 20_000_000

@@ -105,7 +105,9 @@ def areas(db: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
 @pytest.fixture
 def settings(db_url: str) -> Settings:
     # TestClient sends Host: testserver; links may be built for it (GEO_ALLOWED_HOSTS).
-    return Settings(database_url=db_url, allowed_hosts=["testserver"])
+    # Nearest from PostgreSQL: a test that writes and then reads must not depend on how
+    # soon the memory index follows (tests/test_nearest_memory.py turns it on).
+    return Settings(database_url=db_url, allowed_hosts=["testserver"], nearest_index="off")
 
 
 @pytest.fixture

@@ -107,7 +107,8 @@ def test_gcj02_query_and_answer(client: TestClient, seeded: None) -> None:
 def test_health_and_root(client: TestClient) -> None:
     assert client.get("/healthz").json() == {
         "status": "ok", "database": "online",
-        "databases": [{"name": "primary", "role": "primary", "reachable": True}]}
+        "databases": [{"name": "primary", "role": "primary", "reachable": True}],
+        "nearest_index": {"state": "off"}}
     page = client.get("/")
     assert page.status_code == 200 and "/docs" in page.text
 

@@ -303,3 +303,39 @@ RETURNING (old.hours_kind IS DISTINCT FROM t.hours_kind
 
 REFRESH_HOURS = _refresh("station")
 REFRESH_STOP_HOURS = _refresh("station_stop")
+
+
+# --- the in-process nearest index (``memindex``) ---------------------------------------------
+
+#: Everything the memory path needs of a station: the public columns exactly as the
+#: nearest query returns them (same expressions, so the same values and types), the
+#: filters' columns and the compiled hours the open-now test reads.
+#: A station's compiled hours and zone as one text: stations share a few hundred
+#: distinct ones, parsed once each (parsing multiranges row by row was most of a load).
+HOURS_KEY = """concat_ws('|', s.hours_kind, coalesce(s.open_minutes::text, '-'),
+    coalesce(s.open_periods::text, '-'), coalesce(s.unknown_periods::text, '-'),
+    coalesce(s.hours_valid_until::text, '-'), s.timezone)"""
+_INDEX_ROW = (f"s.id, s.change_seq, s.scheduled, {STATION_COLUMNS}, {AWARDS}, "
+              f"{HOURS_KEY} AS hours_key")
+_HOURS = "s.hours_kind, s.open_minutes, s.open_periods, s.unknown_periods, s.hours_valid_until"
+INDEX_STATIONS = f"SELECT {_INDEX_ROW} FROM station s"
+INDEX_HOURS = f"SELECT DISTINCT ON (hours_key) {HOURS_KEY} AS hours_key, {_HOURS}, s.timezone " \
+              "FROM station s"
+INDEX_STATIONS_BY_ID = f"SELECT {_INDEX_ROW}, {_HOURS} FROM station s WHERE s.id = ANY(%(ids)s)"
+
+#: Every stop of a mobile station (few), with its compiled hours (``geo_is_open``).
+INDEX_STOPS = """
+SELECT st.station_id, st.seq, st.name, ST_X(st.geog::geometry) AS lon,
+       ST_Y(st.geog::geometry) AS lat, st.opening_hours, st.valid_from, st.valid_to,
+       st.hours_kind, st.open_minutes, st.open_periods
+FROM station_stop st
+"""
+INDEX_STOPS_BY_STATION = INDEX_STOPS + "WHERE st.station_id = ANY(%(ids)s)"
+
+#: The newest change number, read in the loading snapshot.
+INDEX_MAX_SEQ = "SELECT coalesce(max(change_seq), 0) FROM station"
+
+#: The channel migration 0009's triggers notify on every station, stop or award write.
+INDEX_CHANNEL = "geo_station"
+INDEX_LISTEN = f"LISTEN {INDEX_CHANNEL}"
+INDEX_PING = "SELECT pg_notify(%(channel)s, %(payload)s)"

@@ -6,10 +6,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import re
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import TypeAdapter
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
 from geo_service.coords import Crs, to_wgs84
@@ -24,13 +29,16 @@ from geo_service.deps import (
     ImportFormatQ,
     LatQ,
     LonQ,
+    MinChangeSeq,
     ReadConnDep,
     SettingsDep,
     awaited,
+    routing_state,
 )
 from geo_service.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
+    GeoServiceError,
     invalid,
 )
 from geo_service.imports.run import Mode, import_upload
@@ -138,12 +146,34 @@ class NearestQuery:
     "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
     summary="Nearest stations, optionally open now and with given amenities",
 )
-async def nearest(conn: ReadConnDep, settings: SettingsDep,
-                  query: Annotated[NearestQuery, Depends(awaited(NearestQuery))]) -> Response:
+async def nearest(request: Request, settings: SettingsDep,
+                  query: Annotated[NearestQuery, Depends(awaited(NearestQuery))],
+                  min_change_seq: MinChangeSeq = None) -> Response:
+    """From the process's memory index when it is loaded, fresh within its bound and has
+    applied ``X-Min-Change-Seq``; else from PostgreSQL, a standby when one is configured
+    and has that change (``stations/memindex.py``, ``replicas.py``). The connection is
+    taken only for the SQL path."""
     p = query.resolve(settings)
-    results = await service.nearest_results(conn, p, query.crs)
-    log.debug("nearest at %s k=%d -> %d", _location_log(query.lat, query.lon, settings), p.k,
-              len(results))
+    seq = None if min_change_seq is None else int(min_change_seq)
+    keeper = request.app.state.nearest_index
+    index = None if keeper is None else keeper.usable(seq)
+    if index is not None:
+        results = index.nearest_results(p, query.crs)
+        source = "memory"
+    else:
+        routing = request.app.state.routing
+        async with routing.read_connection(routing_state(request), seq) as conn:
+            results = await service.nearest_results(conn, p, query.crs)
+        source = "sql"
+    if keeper is not None:
+        keeper.answers[source] += 1
+    log.debug("nearest at %s k=%d -> %d (%s)", _location_log(query.lat, query.lon, settings),
+              p.k, len(results), source)
+    return _nearest_response(query, p, results, source)
+
+
+def _nearest_response(query: NearestQuery, p: NearestParams, results: list[dict[str, Any]],
+                      source: str) -> Response:
     return JSONResponse({
         "query": {
             "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
@@ -153,7 +183,135 @@ async def nearest(conn: ReadConnDep, settings: SettingsDep,
         },
         "count": len(results),
         "results": results,
-    })
+    }, headers={"X-Nearest-Source": source})
+
+
+# --- the thin route --------------------------------------------------------------------------
+
+# Decimal, without leading zeros, exponents, signs on counts or spaces.
+_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,2})(\.[0-9]{1,15})?")
+_COUNT = re.compile(r"0|[1-9][0-9]{0,3}")
+_RADIUS = re.compile(r"(0|[1-9][0-9]{0,8})(\.[0-9]{1,9})?")
+_SEQ = re.compile(rb"[0-9]{1,18}")
+_BOOLS = {"true": True, "false": False}
+_CRS = {c.value: c for c in Crs}
+_LIST_PATTERNS = {"amenities": re.compile(list_pattern(_AMENITIES)),
+                  "host_type": re.compile(list_pattern(_HOSTS)),
+                  "status": re.compile(list_pattern(_STATUSES))}
+_AT = TypeAdapter(Annotated[dt.datetime, IsoText])
+
+
+def _fast_query(raw: bytes) -> NearestQuery | None:
+    """The query string as :class:`NearestQuery` when it is plainly valid, written the
+    canonical way (decimal numbers, ``true``/``false``, known names, each parameter
+    once); else None, and the request takes the declared route, whose validation and
+    error bodies are the contract. Stricter than the route, never looser."""
+    values: dict[str, Any] = {}
+    try:
+        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+    except (UnicodeDecodeError, ValueError):
+        return None
+    for key, value in pairs:
+        if key in values:
+            return None
+        if key in ("lat", "lon"):
+            if not _NUMBER.fullmatch(value):
+                return None
+            values[key] = float(value)
+        elif key in ("k", "min_ten_ones"):
+            if not _COUNT.fullmatch(value):
+                return None
+            values[key] = int(value)
+        elif key == "radius_m":
+            if not _RADIUS.fullmatch(value):
+                return None
+            values[key] = float(value)
+        elif key in ("open_now", "include_unknown"):
+            if value not in _BOOLS:
+                return None
+            values[key] = _BOOLS[value]
+        elif key in _LIST_PATTERNS:
+            if not _LIST_PATTERNS[key].fullmatch(value):
+                return None
+            values[key] = value
+        elif key == "at":
+            try:
+                values[key] = _AT.validate_python(value)
+            except ValueError:
+                return None
+        elif key == "crs":
+            if value not in _CRS:
+                return None
+            values[key] = _CRS[value]
+        else:
+            return None
+    if "lat" not in values or "lon" not in values or values.get("k", 1) < 1 \
+            or not 0 <= values.get("min_ten_ones", 0) <= 10 or values.get("radius_m", 1) <= 0:
+        return None
+    return NearestQuery(**values)
+
+
+class NearestFastPath:
+    """``GET /v1/stations/nearest`` answered from the memory index without FastAPI's
+    routing, dependency and validation machinery, which cost more than the index
+    itself (profiled: ``bench/README.md``). It takes only requests that are plainly
+    valid (:func:`_fast_query`, then the same ``resolve`` checks) while the index is
+    usable; everything else - errors included, so their bodies stay the route's - goes
+    on to the app. The answer is built by the same function as the route's."""
+
+    PATH = "/v1/stations/nearest"
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["path"] == self.PATH and scope["method"] == "GET":
+            response = self._answer(scope)
+            if response is not None:
+                await response(scope, receive, send)
+                return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        keeper = scope["app"].state.nearest_index
+
+        async def noting_writes(message: Message) -> None:
+            await send(message)
+            if keeper is not None and message["type"] == "http.response.body" \
+                    and not message.get("more_body", False):
+                # Committed before it answered: this process reads its own writes (the
+                # index answers again once it has provably applied them).
+                keeper.wrote_at = time.monotonic()
+
+        await self.app(scope, receive, noting_writes)
+
+    def _answer(self, scope: Scope) -> Response | None:
+        state = scope["app"].state
+        keeper = state.nearest_index
+        if keeper is None:
+            return None
+        min_seq = None
+        for name, value in scope["headers"]:
+            if name == b"x-min-change-seq":
+                if min_seq is not None or not _SEQ.fullmatch(value):
+                    return None
+                min_seq = int(value)
+        index = keeper.usable(min_seq)
+        if index is None:
+            return None
+        query = _fast_query(scope["query_string"])
+        if query is None:
+            return None
+        try:
+            p = query.resolve(state.settings)
+        except GeoServiceError:
+            return None  # the route refuses it, with its own body
+        results = index.nearest_results(p, query.crs)
+        keeper.answers["memory"] += 1
+        return _nearest_response(query, p, results, "memory")
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,

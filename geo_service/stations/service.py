@@ -78,10 +78,13 @@ class NearestParams:
     include_unknown: bool = False
 
 
-def public_row(row: dict[str, Any], crs: Crs) -> dict[str, Any]:
-    """Turn a station row into its public dict, coordinates in ``crs``."""
+def public_row(row: dict[str, Any], crs: Crs,
+               links: dict[str, str] | None = None) -> dict[str, Any]:
+    """Turn a station row into its public dict, coordinates in ``crs``; ``links`` when the
+    caller has them already (the memory index: ``links.converted_links``, the same links)."""
     mask = int(row.pop("amenity_mask"))
-    row["links"] = station_links(row["code"], row["name"], row["lon"], row["lat"], row["address"])
+    row["links"] = links if links is not None else station_links(
+        row["code"], row["name"], row["lon"], row["lat"], row["address"])
     lon, lat = from_wgs84(row["lon"], row["lat"], crs)
     row["lon"], row["lat"], row["crs"] = round(lon, 7), round(lat, 7), crs.value
     row["amenities"] = amenity_codes(mask)
@@ -149,7 +152,8 @@ def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime) -> dt.
     return calendar_open_state(expr, tz, minute, workdays=workdays)[1]
 
 
-def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str, Any]:
+def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs,
+                     links: dict[str, str] | None = None) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
     is_open = row.pop("open_sql")
@@ -169,7 +173,7 @@ def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs) -> dict[str
     row["distance_m"] = round(float(row["distance_m"]), 2)
     bearing = row["bearing_deg"]
     row["bearing_deg"] = None if bearing is None else round(float(bearing), 1)
-    return public_row(row, crs)
+    return public_row(row, crs, links)
 
 
 # --- reading ---------------------------------------------------------------------------------
