@@ -139,6 +139,9 @@ def _client(pair: Pair, **over: Any) -> TestClient:
     values: dict[str, Any] = {"database_url": pair.primary.url,
                               "read_database_urls": [pair.standby.url],
                               "served_by_header": True, "replica_check_interval_s": 0.2,
+                              # Which database answers is the question here: nearest
+                              # from the process's own index would answer from neither.
+                              "nearest_index": "off",
                               "allowed_hosts": ["testserver"], **over}
     settings = Settings(**values)
     return TestClient(create_app(settings), raise_server_exceptions=False)
