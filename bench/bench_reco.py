@@ -178,10 +178,10 @@ def render(doc: dict[str, Any]) -> str:
              "committed). One run; every figure was measured in it:", "", "```sh",
              f".venv/bin/python bench/bench_reco.py {' '.join(doc['argv'])}".rstrip(), "```", "",
              f"Machine: {doc['machine']['cpu']}, `nproc` = {doc['machine']['nproc']}; Python "
-             f"{doc['machine']['python']}; {doc['machine']['packages']}. **The machine was "
-             "shared** with other sessions' test runs during the run (load average at each "
-             "row's start in the last column, 2 cores): times are wall-clock under that load "
-             "and the default method's 3 s budget is wall-clock too.", "",
+             f"{doc['machine']['python']}; {doc['machine']['packages']}. The load average at "
+             "each row's start is in the last column (2 cores; above ~1 other jobs shared "
+             "the machine): times are wall-clock, and so is the default method's 3 s "
+             "budget.", "",
              f"p = {P} new sites, coverage within {THRESHOLD:.0f} m (exact geodesic "
              "`coverage_matrix`), weights 1-5 per demand unit; SAMPLE/synthetic data around "
              "Sanya, seed 1. *default* = `certified.swap_plan` with its defaults (greedy, swap "
