@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import socket
 import subprocess
 import sys
@@ -29,6 +30,29 @@ def insert_stations(conn: psycopg.Connection[Any], bodies: list[dict[str, Any]])
     records = [to_record(StationCreate.model_validate(b).model_dump(), Crs.WGS84) for b in bodies]
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(q.INSERT_STATION, records)
+
+
+def random_station_write(conn: psycopg.Connection[Any], rnd: random.Random, tag: str,
+                         n_codes: int, new: dict[str, Any]) -> None:
+    """One writer's transaction as the app's writers make them (the change lock first):
+    rename, delete or revive one of ``C-0000`` … ``C-{n_codes - 1}``, or insert ``new``;
+    held open a few milliseconds, so concurrent writers interleave."""
+    code = f"C-{rnd.randrange(n_codes):04d}"
+    action = rnd.random()
+    with conn.transaction():
+        conn.execute(q.LOCK_CHANGES)
+        if action < 0.6:
+            conn.execute("UPDATE station SET name = %s, version = version + 1 "
+                         "WHERE code = %s", (tag, code))
+        elif action < 0.8:
+            conn.execute("UPDATE station SET status = 'closed', deleted_at = "
+                         "now(), version = version + 1 WHERE code = %s", (code,))
+        elif action < 0.9:
+            conn.execute("UPDATE station SET status = 'open', deleted_at = "
+                         "NULL, version = version + 1 WHERE code = %s", (code,))
+        else:
+            insert_stations(conn, [new])
+        time.sleep(rnd.random() * 0.004)
 
 
 def free_port() -> int:

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 
-from geo_service.stations import queries as q
 from tests.conftest import station_body
-from tests.helpers import insert_stations
+from tests.helpers import insert_stations, random_station_write
 
 TIANYA = (109.50, 18.25)
 
@@ -141,23 +139,8 @@ def test_replica_equals_published_set_while_writers_race(
         try:
             with psycopg.connect(db_url) as conn:
                 for i in range(120):
-                    code = f"C-{rnd.randrange(60):04d}"
-                    action = rnd.random()
-                    with conn.transaction():
-                        conn.execute(q.LOCK_CHANGES)  # as every writer of the app does
-                        if action < 0.6:
-                            conn.execute("UPDATE station SET name = %s, version = version + 1 "
-                                         "WHERE code = %s", (f"w{seed}-{i}", code))
-                        elif action < 0.8:
-                            conn.execute("UPDATE station SET status = 'closed', deleted_at = "
-                                         "now(), version = version + 1 WHERE code = %s", (code,))
-                        elif action < 0.9:
-                            conn.execute("UPDATE station SET status = 'open', deleted_at = "
-                                         "NULL, version = version + 1 WHERE code = %s", (code,))
-                        else:
-                            new = station_body(f"N-{seed}-{i}", *TIANYA)
-                            insert_stations(conn, [new])
-                        time.sleep(rnd.random() * 0.004)  # hold the transaction open a while
+                    random_station_write(conn, rnd, f"w{seed}-{i}", 60,
+                                         station_body(f"N-{seed}-{i}", *TIANYA))
                     writes[0] += 1
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)

@@ -31,9 +31,8 @@ from geo_service.localdb import LocalCluster, LocalDbError
 from geo_service.main import create_app
 from geo_service.seed import load_admin_areas
 from geo_service.settings import Settings
-from geo_service.stations import queries as q
 from tests.conftest import SEED, station_body
-from tests.helpers import insert_stations
+from tests.helpers import insert_stations, random_station_write
 from tests.test_feeds_changes import Replica as FeedConsumer
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
@@ -313,22 +312,8 @@ def test_change_feed_paged_from_the_standby_is_lossless(pair: Pair) -> None:
         try:
             with psycopg.connect(pair.primary.url) as conn:
                 for i in range(80):
-                    code = f"C-{rnd.randrange(40):04d}"
-                    action = rnd.random()
-                    with conn.transaction():
-                        conn.execute(q.LOCK_CHANGES)
-                        if action < 0.6:
-                            conn.execute("UPDATE station SET name = %s, version = version + 1 "
-                                         "WHERE code = %s", (f"w{seed}-{i}", code))
-                        elif action < 0.8:
-                            conn.execute("UPDATE station SET status = 'closed', deleted_at = "
-                                         "now(), version = version + 1 WHERE code = %s", (code,))
-                        elif action < 0.9:
-                            conn.execute("UPDATE station SET status = 'open', deleted_at = "
-                                         "NULL, version = version + 1 WHERE code = %s", (code,))
-                        else:
-                            insert_stations(conn, [station_body(f"N-{seed}-{i}", *TIANYA)])
-                        time.sleep(rnd.random() * 0.004)
+                    random_station_write(conn, rnd, f"w{seed}-{i}", 40,
+                                         station_body(f"N-{seed}-{i}", *TIANYA))
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
 
