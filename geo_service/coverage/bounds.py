@@ -171,9 +171,10 @@ def upper_bound(a: sparse.csr_matrix, w: FloatArray, p: int, *, target: float = 
     if use_lp and value - target > stop_gap * value and lp_seconds > 0.05:
         lp = _lp(a, w, p, lp_seconds)
         if lp is not None:
+            x = lp[1]  # the LP's site values are a start for the search either way
             lp_value = lagrangian(a, w, lp[0], p)
             if lp_value < value:
-                value, lam, x, source = lp_value, lp[0], lp[1], "lp-duals"
+                value, lam, source = lp_value, lp[0], "lp-duals"
     if total <= value:
         return Bound(total, "trivial", it, lam, x)
     return Bound(value, source, it, lam, x)
