@@ -5,17 +5,18 @@ For each size (a bench database of ``bench/make_data.py``), in one run, 16 clien
 1. **bare PostGIS KNN**: pgbench ``-M prepared`` on a table of only ids and points
    (``bench_bare``, GiST index): ``ORDER BY geog <-> q LIMIT 10``, query points drawn
    from the stations' own mixture (``bench_nearest.point_sets_pgbench``);
-2. **the SQL path**: ``geo-service serve`` with ``GEO_NEAREST_INDEX=off``, wrk, each
+2. **the SQL path**: ``geo-service serve --workers N`` (``--workers``, default one per
+   core, as the bare KNN's PostgreSQL uses every core) with ``GEO_NEAREST_INDEX=off``, wrk, each
    variant of ``bench_nearest`` (filtered: k=10, open now, microwave; unfiltered: k=10);
 3. **the memory path**: the same server with ``GEO_NEAREST_INDEX=on``, after the index
    has loaded (its load time from ``/healthz``); the same wrk runs. During the last run a
    writer commits a steady stream of edits (``--edits-per-s``) and a watcher polls
    ``/healthz`` every 10 ms: the freshness lag of an edit is the time from its commit to
-   the first poll that shows its change number applied (so it includes up to ~10 ms of
-   polling and the /healthz round trip under load);
-4. memory: bytes per station, as the server's resident memory with the index loaded
-   minus the same server's with the index off, over the station count (and the index's
-   own count of the bytes it holds).
+   the first poll by which every API process has shown its change number applied (so it
+   includes polling and the /healthz round trip under load);
+4. memory, per process: bytes per station, as the largest process's resident memory with
+   the index loaded minus the same with the index off, over the station count (and the
+   index's own count of the bytes it holds).
 
 Writes ``bench/out/memory_results.json`` and the "Nearest from memory" section of
 ``bench/README.md`` (between markers; ``run_all.py`` keeps it when it re-renders).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import random
 import re
@@ -104,6 +106,7 @@ class EditStream:
         self.url, self.base, self.rate, self.n = url, base, rate, n
         self.committed: dict[int, float] = {}
         self.applied: dict[int, float] = {}
+        self.seen: dict[int, dict[int, float]] = {}  # process -> seq -> first seen applied
         self.lock = threading.Lock()
         self.stop = threading.Event()
         self.errors = 0
@@ -129,17 +132,24 @@ class EditStream:
                 time.sleep(max(0.0, next_t - time.monotonic()))
 
     def _watch(self) -> None:
+        """Each poll reaches one API process (a new connection each time); an edit counts
+        as applied when every process seen has shown it applied: the slowest one's lag."""
         while not self.stop.is_set():
             try:
-                seq = int(healthz(self.base)["nearest_index"]["applied_seq"])
+                status = healthz(self.base)["nearest_index"]
+                seq, process = int(status["applied_seq"]), int(status["process"])
             except (OSError, ValueError, KeyError):
                 self.errors += 1
                 continue
             t = time.monotonic()
             with self.lock:
+                seen = self.seen.setdefault(process, {})
                 for s in self.committed:
-                    if s <= seq and s not in self.applied:
-                        self.applied[s] = t
+                    if s <= seq and s not in seen:
+                        seen[s] = t
+                for s in self.committed:
+                    if s not in self.applied and all(s in by for by in self.seen.values()):
+                        self.applied[s] = max(by[s] for by in self.seen.values())
             time.sleep(0.01)
 
     def __enter__(self) -> EditStream:
@@ -162,7 +172,7 @@ class EditStream:
             "p50_ms": bn._percentile([round(x) for x in lags], 50) if lags else None,
             "p99_ms": bn._percentile([round(x) for x in lags], 99) if lags else None,
             "max_ms": round(lags[-1], 1) if lags else None,
-            "watch_errors": self.errors,
+            "watch_errors": self.errors, "processes_seen": len(self.seen),
         }
 
 
@@ -197,7 +207,7 @@ def run_size(n: int, args: argparse.Namespace, wrk: str | None) -> dict[str, Any
     out: dict[str, Any] = {"size": n, "db": dbname, "data": data, "bare": bare,
                            "sql": {}, "memory": {}}
     for path in ("sql", "memory"):
-        server = bn.ApiServer(url, work, args.pool_min, args.pool_max)
+        server = bn.ApiServer(url, work, args.pool_min, args.pool_max, args.workers)
         server.env["GEO_NEAREST_INDEX"] = "off" if path == "sql" else "on"
         with server:
             if path == "memory":
@@ -219,7 +229,8 @@ def run_size(n: int, args: argparse.Namespace, wrk: str | None) -> dict[str, Any
                 print(f"[memory] {dbname} {path} {variant.name}: {res['rps']:.0f} req/s, "
                       f"p50 {res['p50_ms']:.1f} ms, p99 {res['p99_ms']:.1f} ms, non-200 "
                       f"{res['non200']}", flush=True)
-            out[f"{path}_rss_bytes"] = rss_bytes(server.pids())
+            # Per process: the largest (each worker holds its own index).
+            out[f"{path}_rss_bytes"] = max(rss_bytes([pid]) for pid in server.pids())
             if path == "memory":
                 out["index_after"] = healthz(server.base)["nearest_index"]
     out["bytes_per_station_rss"] = (out["memory_rss_bytes"] - out["sql_rss_bytes"]) / n
@@ -263,26 +274,29 @@ def render(doc: dict[str, Any]) -> str:
 
 Measured {doc['started_utc']} – {doc['finished_utc']} on {doc['machine']} with
 `{doc['command']}` ({doc['clients']} clients, closed loop, {doc['seconds']} s per run after a
-{doc['warmup']} s warm-up, load tool {doc['load_tool']}). **The machine was shared with other
-engineers' test runs and benches while this ran**: the last column is the CPU (% of one
-core) that other processes used during the noisier of the two API runs; the bench re-runs a
-disturbed measurement up to {doc['retries']} times and keeps the least disturbed one.
+{doc['warmup']} s warm-up, load tool {doc['load_tool']}). The last column is the CPU (% of
+one core) that processes other than the bench's used during the noisier of the two API runs;
+the bench re-runs a disturbed measurement up to {doc['retries']} times and keeps the least
+disturbed one.
 
 Bare KNN: pgbench `-M prepared`, `SELECT id FROM bench_bare ORDER BY geog <-> q LIMIT 10` on a
-table of only ids and points. SQL path: `geo-service serve` with `GEO_NEAREST_INDEX=off`. Memory
-path: the same server with the index on, loaded. Variants as in the figures above (filtered:
+table of only ids and points (PostgreSQL uses every core). SQL path: `geo-service serve
+--workers {doc.get('workers', 1)}` with `GEO_NEAREST_INDEX=off`. Memory path: the same server
+with the index on, loaded in each of its {doc.get('workers', 1)} processes. Variants as in the
+figures above (filtered:
 k=10, `open_now=true`, `amenities=microwave`; unfiltered: k=10). Ratio: memory path ÷ bare KNN.
 
 {HEAD_PATHS}
 {chr(10).join(rows)}
 
-Index: load time (server start to ready, from `/healthz`), bytes per station (resident memory
-of the server with the index loaded minus with it off, over the stations; and the index's own
-count of its arrays, tree and blobs), the memory server's resident size, and freshness lag
-under a steady stream of edits committed during the last memory-path run (commit → the
-change number shown applied by `/healthz`, polled every 10 ms: p50 / p99 / max; that run
-also serves the writer's watcher, ~100 `/healthz` requests a second, so its rate and p99
-are pessimistic).
+Index, per API process (each holds its own): load time (server start to ready, from
+`/healthz`), bytes per station (resident memory of the largest process with the index loaded
+minus the same with it off, over the stations; and the index's own count of its arrays, tree
+and blobs), the largest process's resident size, and freshness lag under a steady stream of
+edits committed during the last memory-path run (commit → the change number shown applied by
+`/healthz` in every process, polled every 10 ms, each poll reaching one process: the slowest
+process's lag, p50 / p99 / max; that run also serves the watcher, ~100 `/healthz` requests a
+second, so its rate and p99 are pessimistic).
 Answers: how many nearest requests the memory server answered from memory and from SQL
 (warm-ups and smoke checks included).
 
@@ -309,6 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.set_defaults(quiet_wait=20.0)
     ap.add_argument("--edits-per-s", type=float, default=20.0)
     ap.add_argument("--load-timeout", type=float, default=900.0)
+    ap.set_defaults(workers=os.cpu_count() or 1)  # both servers: one process per core
     args = ap.parse_args(argv)
     make_data.ensure_cluster()
     wrk = bn.ensure_wrk()
@@ -327,8 +342,6 @@ def write(args: argparse.Namespace, argv: list[str] | None, wrk: str | None,
         if line.startswith("model name"):
             cpu = line.split(":", 1)[1].strip()
             break
-    import os
-
     doc = {
         "started_utc": started.isoformat(timespec="seconds"),
         "finished_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
@@ -336,6 +349,7 @@ def write(args: argparse.Namespace, argv: list[str] | None, wrk: str | None,
         "command": "bench/bench_memory_nearest.py " + " ".join(
             sys.argv[1:] if argv is None else argv),
         "clients": args.clients, "seconds": args.seconds, "warmup": args.warmup,
+        "workers": args.workers,
         "retries": args.retries, "load_tool": "wrk" if wrk else "python-httpx",
         "variants": [v.strip() for v in args.variants.split(",") if v.strip()],
         "results": results,

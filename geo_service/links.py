@@ -37,6 +37,10 @@ LINK_SOURCE = "geo_service"
 LINK_KINDS = ("amap", "amap_ride", "baidu", "baidu_ride", "tencent", "tencent_ride", "geo")
 
 
+#: The ``src`` / ``referer`` of the memory index's links, quoted once.
+_SOURCE = quote(LINK_SOURCE, safe="")
+
+
 def _num(value: float) -> str:
     """Six decimals (~0.1 m) without trailing zeros."""
     return f"{value:.6f}".rstrip("0").rstrip(".")
@@ -91,7 +95,7 @@ def converted_links(
     """:func:`station_links` from coordinates converted beforehand (GCJ-02 ``g`` and BD-09
     ``b`` of the WGS-84 point ``w``, as :func:`batch_links` converts them): the memory
     index keeps them per station, since the scalar conversion costs ~40 µs a call."""
-    return _links(code, name, address, w, g, b, quote(LINK_SOURCE, safe=""))
+    return _links(code, name, address, w, g, b, _SOURCE)
 
 
 def batch_links(

@@ -38,7 +38,7 @@ from geo_service.replicas import (
     ReadRouting,
     make_routing,
 )
-from geo_service.responses import dumps
+from geo_service.responses import GZIP_LEVEL, GZIP_MIN_BYTES, dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
 from geo_service.stations import memindex
@@ -47,13 +47,8 @@ from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
 
-#: gzip for every body a client accepts it for: feeds, exports, maps, the app and
-#: its snapshot (the national GeoJSON is ~442 MB raw, ~10x less gzipped). Level 5
-#: costs about half of level 9's CPU for ~2 % more bytes, which matters on long
-#: streams; bodies under 1 KiB are not worth a header. Already-compressed types
-#: (zip, png, an .xlsx, which is a zip) are left alone, as are 206 responses.
-GZIP_LEVEL = 5
-GZIP_MIN_BYTES = 1024
+#: Already-compressed types (zip, png, an .xlsx, which is a zip) are left alone by
+#: gzip (``responses.GZIP_LEVEL``), as are 206 responses.
 GZIP_EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES,
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
@@ -288,12 +283,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
-    # Innermost: nearest from the memory index, past FastAPI's routing (stations/router.py).
-    app.add_middleware(NearestFastPath)
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
                        exclude_content_types=GZIP_EXCLUDED)
-    app.add_middleware(SecurityHeaders)  # outermost: 413s and errors get the headers too
+    app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
+    # Outermost: nearest from the memory index, past FastAPI's routing and the middleware
+    # above, whose headers and gzip it adds itself (stations/router.py).
+    app.add_middleware(NearestFastPath)
     return app

@@ -117,6 +117,16 @@ def _same(sql: dict[str, Any], mem: dict[str, Any], params: dict[str, Any]) -> N
         assert a == b, params
 
 
+#: What the middleware stack adds, which the fast path (outside it) must add the same way.
+STACK_HEADERS = ("content-type", "content-encoding", "vary", "x-content-type-options",
+                 "x-frame-options", "referrer-policy", "content-security-policy")
+
+
+def _same_headers(sql: Any, mem: Any) -> None:
+    for name in STACK_HEADERS:
+        assert sql.headers.get(name) == mem.headers.get(name), name
+
+
 @pytest.fixture
 def loaded(db_url: str, db: psycopg.Connection[Any]) -> np.ndarray:
     load_seed(db_url, SEED)
@@ -158,9 +168,31 @@ def _compare(sql: TestClient, mem: TestClient, n: int, seed: int, points: np.nda
         assert a.status_code == b.status_code == 200, (params, a.text, b.text)
         assert a.headers["X-Nearest-Source"] == "sql"
         assert b.headers["X-Nearest-Source"] == "memory", params
+        _same_headers(a, b)
         _same(a.json(), b.json(), params)
         nonempty += bool(a.json()["count"])
     return nonempty
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "identity"])
+def test_fast_path_sends_the_stacks_headers(two: tuple[TestClient, TestClient],
+                                            encoding: str) -> None:
+    """Security headers, gzip and ``Vary`` as the middleware stack sends them, for a
+    large answer (gzipped when asked) and a small one (never gzipped)."""
+    sql, mem = two
+    at = "2026-12-01T10:00:00+08:00"
+    large = {"lat": 18.25, "lon": 109.5, "k": 50, "at": at}
+    small = {"lat": 18.25, "lon": 109.5, "k": 1, "radius_m": 1, "at": at}  # none that close
+    for params in (large, small):
+        a = sql.get("/v1/stations/nearest", params=params, headers={"Accept-Encoding": encoding})
+        b = mem.get("/v1/stations/nearest", params=params, headers={"Accept-Encoding": encoding})
+        assert b.headers["X-Nearest-Source"] == "memory"
+        _same_headers(a, b)
+        assert b.headers["x-frame-options"] == "DENY"
+        assert (len(b.content) >= 1024) == (params is large)
+        gzipped = params is large and encoding == "gzip"
+        assert b.headers.get("content-encoding") == ("gzip" if gzipped else None)
+        _same(a.json(), b.json(), params)
 
 
 @pytest.mark.slow

@@ -33,6 +33,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
 import sys
 import time
 import zlib
@@ -50,13 +51,14 @@ from pyproj import Geod
 from scipy.spatial import cKDTree
 
 from geo_service.catalogue import TEN_ONES_MASK, HostType, Status, amenity_mask
-from geo_service.coords import Crs, from_wgs84_array
-from geo_service.links import converted_links
+from geo_service.coords import Crs, from_wgs84, from_wgs84_array
+from geo_service.links import converted_links, station_links
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
     SPHEROID_OVER_SPHERE_MIN,
     NearestParams,
-    decorate_nearest,
+    mask_fields,
+    open_and_next,
 )
 
 log = logging.getLogger(__name__)
@@ -262,6 +264,8 @@ class Index:
         self.slot_of: npt.NDArray[np.int32] = np.full(1024, -1, dtype=np.int32)
         self.hours_table: list[Hours] = []
         self._hours_id: dict[Hours, int] = {}
+        #: per filter, the share of tree neighbours that qualified lately (see _walk)
+        self._share: dict[tuple[Any, ...], float] = {}
         for entry in entries:
             self._put(entry)
         self.n_main = self.n
@@ -405,28 +409,33 @@ class Index:
             ok &= self.ten[slots] >= f.min_ten_ones
         return ok
 
-    def nearest(self, p: NearestParams) -> list[dict[str, Any]]:
-        """The rows ``service.nearest`` returns, for the same query, from memory."""
+    def nearest_results(self, p: NearestParams, crs: Crs) -> list[dict[str, Any]]:
+        """``service.nearest_results`` from memory: the same rows in the same order. Each
+        row is built once, from its packed blob straight into its public form."""
         f = _Filter.of(p)
         qxyz = unit_xyz(p.lon, p.lat)[0]
         chord_r = _radius_chord(p.radius_m)
         minutes: dict[str, int] = {}
+        minute = p.at.replace(second=0, microsecond=0)
         slots, dist, az = self._walk(p, f, qxyz, chord_r, minutes)
-        states = self._states(slots, p.at, minutes) if slots.size else \
+        picked = _first(dist, p.k)
+        states = self._states(slots[picked], p.at, minutes) if picked else \
             np.zeros(0, dtype=np.int8)
-        rows = [self._row(int(slots[j]), float(dist[j]), az[j], int(states[j]), p)
-                for j in _first(dist, p.k)]
+        keyed: list[tuple[float, str, dict[str, Any]]] = []
+        for j, state in zip(picked, states, strict=True):
+            slot = int(slots[j])
+            d = float(dist[j])
+            row = self._final(slot, float(self.lon[slot]), float(self.lat[slot]), d,
+                              float(az[j]), None if state == _UNKNOWN else state == _OPEN_STATE,
+                              p, crs, minute, None)
+            keyed.append((d, row["code"], row))
         # Equal distances go by code, as in the SQL path.
-        rows.sort(key=lambda r: (r["distance_m"], r["code"]))
-        rows = rows[: p.k]
-        stops = self._stops(p, f, qxyz, chord_r, minutes)
+        keyed.sort(key=lambda t: (t[0], t[1]))
+        del keyed[p.k:]
+        stops = self._stops(p, f, qxyz, chord_r, minutes, crs, minute)
         if stops:
-            rows = sorted(rows + stops, key=lambda r: (r["distance_m"], r["code"]))
-        return rows[: p.k]
-
-    def nearest_results(self, p: NearestParams, crs: Crs) -> list[dict[str, Any]]:
-        """``service.nearest_results`` from memory: the same rows, decorated the same way."""
-        return [decorate_nearest(r, p.at, crs, r.pop("_links", None)) for r in self.nearest(p)]
+            keyed = sorted(keyed + stops, key=lambda t: (t[0], t[1]))[: p.k]
+        return [row for _, _, row in keyed]
 
     def _walk(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
               minutes: dict[str, int]) -> tuple[IntArray, FloatArray, FloatArray]:
@@ -436,7 +445,12 @@ class Index:
         if delta.size:
             close = np.sum((self.xyz[delta] - qxyz) ** 2, axis=1) <= chord_r * chord_r
             delta = delta[close]
-        kk = 2 * p.k + 10
+        # As many tree neighbours as should hold 2k + 10 qualifying ones, from the share
+        # that qualified for this filter lately (a filtered walk otherwise starts too
+        # small, then queries the tree again with 4x). Any start gives the same answer.
+        base = 2 * p.k + 10
+        share = max(self._share.get(f.key, 1.0), 1 / 64)
+        kk = max(base, min(math.ceil(base / share), _BALL_AT - 1))
         while True:
             exhausted = True
             main = np.zeros(0, dtype=np.int64)
@@ -457,6 +471,9 @@ class Index:
                 ok = (self.status[cand] == _OPEN) & (
                     (states == _OPEN_STATE) | ((states == _UNKNOWN) & p.include_unknown))
                 cand = cand[ok]
+            if not exhausted and main.size:
+                self._share[f.key] = 0.8 * self._share.get(f.key, 1.0) + \
+                    0.2 * cand.size / main.size
             if cand.size:
                 n = cand.size
                 az, _, dist = _GEOD.inv(np.full(n, p.lon), np.full(n, p.lat),
@@ -474,31 +491,41 @@ class Index:
                     return cand, dist, az
             kk *= 4
 
-    def _public(self, slot: int, lon: float, lat: float) -> dict[str, Any]:
+    def _final(self, slot: int, lon: float, lat: float, dist: float, az: float,
+               is_open: bool | None, p: NearestParams, crs: Crs, minute: dt.datetime,
+               stop: dict[str, Any] | None) -> dict[str, Any]:
+        """One answer row, as ``decorate_nearest`` makes it from the SQL path's row: the
+        blob's columns, the point (``lon``/``lat``: the station's or its stop's) in
+        ``crs``, distance, bearing, open state, next change, links and the mask's fields."""
         values = orjson.loads(self.packer.unpack(self.buf[self.off[slot]: self.off[slot + 1]]))
         row = dict(zip(_BEFORE, values, strict=False))
-        row["lon"], row["lat"] = lon, lat
+        out_lon, out_lat = (lon, lat) if crs is Crs.WGS84 else from_wgs84(lon, lat, crs)
+        row["lon"], row["lat"] = round(out_lon, 7), round(out_lat, 7)
         row.update(zip(_AFTER, values[_LONLAT:], strict=True))
-        return row
-
-    def _row(self, slot: int, dist: float, az: float, state: int,
-             p: NearestParams) -> dict[str, Any]:
-        lon, lat = float(self.lon[slot]), float(self.lat[slot])
-        row = self._public(slot, lon, lat)
-        row["distance_m"] = dist
-        row["sphere_m"] = None
-        row["bearing_deg"] = _bearing(p, lon, lat, az)
-        row["open_sql"] = None if state == _UNKNOWN else state == _OPEN_STATE
-        row["current_stop"] = None
-        row["_links"] = converted_links(
-            row["code"], row["name"], row["address"], (lon, lat),
-            (float(self.gcj[slot, 0]), float(self.gcj[slot, 1])),
-            (float(self.bd[slot, 0]), float(self.bd[slot, 1])))
+        mask = int(row.pop("amenity_mask"))
+        row["awards"] = row["awards"] or []
+        row["distance_m"] = round(dist, 2)
+        bearing = _bearing(p, lon, lat, az)
+        row["bearing_deg"] = None if bearing is None else round(bearing, 1)
+        row["current_stop"] = stop
+        row["open_now"], row["next_change"] = open_and_next(row, is_open, minute)
+        if stop is None:  # the station's own point, converted when it was loaded
+            g, b = self.gcj[slot], self.bd[slot]
+            row["links"] = converted_links(row["code"], row["name"], row["address"],
+                                           (lon, lat), (float(g[0]), float(g[1])),
+                                           (float(b[0]), float(b[1])))
+        else:
+            row["links"] = station_links(row["code"], row["name"], lon, lat, row["address"])
+        row["crs"] = crs.value
+        row["amenities"], row["ten_ones"] = mask_fields(mask)
+        row["reported_closed"] = row["reported_closed_at"] is not None
         return row
 
     def _stops(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
-               minutes: dict[str, int]) -> list[dict[str, Any]]:
-        """Mobile stations at their current stop within the radius (``NEAREST_STOPS``)."""
+               minutes: dict[str, int], crs: Crs,
+               minute: dt.datetime) -> list[tuple[float, str, dict[str, Any]]]:
+        """Mobile stations at their current stop within the radius (``NEAREST_STOPS``),
+        as (distance, code, answer row)."""
         if not self.stop_list:
             return []
         close = np.flatnonzero(np.sum((self.stop_xyz - qxyz) ** 2, axis=1) <= chord_r * chord_r)
@@ -516,26 +543,23 @@ class Index:
             if (stop.valid_from is not None and stop.valid_from > local) or \
                     (stop.valid_to is not None and stop.valid_to < local):
                 continue
-            minute = minutes.get(tz)
-            if minute is None:
-                minute = minutes[tz] = minute_of_week(p.at, tz)
-            if not stop.hours.is_open(p.at, minute):
+            at_minute = minutes.get(tz)
+            if at_minute is None:
+                at_minute = minutes[tz] = minute_of_week(p.at, tz)
+            if not stop.hours.is_open(p.at, at_minute):
                 continue
             az, _, dist = _GEOD.inv(p.lon, p.lat, stop.lon, stop.lat)
             if dist > p.radius_m:
                 continue
-            row = self._public(slot, stop.lon, stop.lat)
-            row["distance_m"] = float(dist)
-            row["sphere_m"] = None
-            row["bearing_deg"] = _bearing(p, stop.lon, stop.lat, float(az))
-            row["open_sql"] = True
             # jsonb's key order (by length, then bytes), as the SQL path decodes it.
-            row["current_stop"] = {
+            current = {
                 "seq": stop.seq, "name": stop.name,
                 "valid_to": None if stop.valid_to is None else stop.valid_to.isoformat(),
                 "valid_from": None if stop.valid_from is None else stop.valid_from.isoformat(),
                 "opening_hours": stop.opening_hours}
-            out.append(row)
+            row = self._final(slot, stop.lon, stop.lat, float(dist), float(az), True, p, crs,
+                              minute, current)
+            out.append((float(dist), row["code"], row))
         return out
 
 
@@ -579,12 +603,16 @@ class _Filter:
     hosts: npt.NDArray[np.bool_] | None
     min_ten_ones: int
     open_now: bool
+    key: tuple[Any, ...]  # the filter as plain values
 
     @staticmethod
     def of(p: NearestParams) -> _Filter:
         hosts = None if p.host_types is None else _table(_HOST_CODE, p.host_types)
-        return _Filter(_table(_STATUS_CODE, p.statuses), amenity_mask(p.want), hosts,
-                       p.min_ten_ones, p.open_now)
+        want = amenity_mask(p.want)
+        key = (want, None if p.host_types is None else tuple(sorted(p.host_types)),
+               tuple(sorted(p.statuses)), p.min_ten_ones, p.open_now, p.include_unknown)
+        return _Filter(_table(_STATUS_CODE, p.statuses), want, hosts, p.min_ten_ones,
+                       p.open_now, key)
 
 
 # --- loading and following the database ---------------------------------------------------------
@@ -653,6 +681,8 @@ class IndexStatus:
     error: str | None = None
     #: nearest requests answered from memory and from SQL since start
     answers: dict[str, int] = dataclasses.field(default_factory=dict)
+    #: the API process that answered (each ``serve --workers`` process has its own index)
+    process: int = 0
 
 
 class Keeper:
@@ -717,7 +747,7 @@ class Keeper:
                        lag_s=None if lag is None or math.isinf(lag) else round(lag, 3),
                        load_s=None if self.load_s is None else round(self.load_s, 3),
                        bytes=None if index is None else index.nbytes(), error=self.error,
-                       answers=dict(self.answers))
+                       answers=dict(self.answers), process=os.getpid())
 
     async def _run(self) -> None:
         backoff = 0.5

@@ -55,7 +55,7 @@ from geo_service.params import (
     parse_if_match,
     split_list,
 )
-from geo_service.responses import JSONResponse
+from geo_service.responses import GZIP_MIN_BYTES, JSONResponse, dumps, gzip_body
 from geo_service.schemas import (
     NOT_NULL_STATION_FIELDS,
     ImportReport,
@@ -68,6 +68,7 @@ from geo_service.schemas import (
     StationPublic,
     StationReplace,
 )
+from geo_service.security import SECURITY_HEADERS
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
 from geo_service.stations import template as sheet_template
@@ -174,7 +175,12 @@ async def nearest(request: Request, settings: SettingsDep,
 
 def _nearest_response(query: NearestQuery, p: NearestParams, results: list[dict[str, Any]],
                       source: str) -> Response:
-    return JSONResponse({
+    return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
+
+
+def _nearest_body(query: NearestQuery, p: NearestParams,
+                  results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "query": {
             "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
             "radius_m": p.radius_m, "at": p.at, "amenities": p.want, "open_now": p.open_now,
@@ -183,7 +189,7 @@ def _nearest_response(query: NearestQuery, p: NearestParams, results: list[dict[
         },
         "count": len(results),
         "results": results,
-    }, headers={"X-Nearest-Source": source})
+    }
 
 
 # --- the thin route --------------------------------------------------------------------------
@@ -253,11 +259,13 @@ def _fast_query(raw: bytes) -> NearestQuery | None:
 
 class NearestFastPath:
     """``GET /v1/stations/nearest`` answered from the memory index without FastAPI's
-    routing, dependency and validation machinery, which cost more than the index
-    itself (profiled: ``bench/README.md``). It takes only requests that are plainly
-    valid (:func:`_fast_query`, then the same ``resolve`` checks) while the index is
-    usable; everything else - errors included, so their bodies stay the route's - goes
-    on to the app. The answer is built by the same function as the route's."""
+    routing, dependency and validation machinery and the middleware stack, which cost
+    more than the index itself (profiled: ``bench/README.md``). Installed outermost, it
+    sends what that stack would add: the security headers, ``Vary`` and gzip (level and
+    threshold of ``responses``). It takes only requests that are plainly valid
+    (:func:`_fast_query`, then the same ``resolve`` checks) while the index is usable;
+    everything else - errors included, so their bodies stay the route's - goes on to the
+    app. The rows are built by the same index method as the route's."""
 
     PATH = "/v1/stations/nearest"
 
@@ -269,9 +277,9 @@ class NearestFastPath:
             await self.app(scope, receive, send)
             return
         if scope["path"] == self.PATH and scope["method"] == "GET":
-            response = self._answer(scope)
-            if response is not None:
-                await response(scope, receive, send)
+            body = self._answer(scope)
+            if body is not None:
+                await _send_json(scope, send, body)
                 return
         if scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
@@ -288,7 +296,7 @@ class NearestFastPath:
 
         await self.app(scope, receive, noting_writes)
 
-    def _answer(self, scope: Scope) -> Response | None:
+    def _answer(self, scope: Scope) -> bytes | None:
         state = scope["app"].state
         keeper = state.nearest_index
         if keeper is None:
@@ -311,7 +319,26 @@ class NearestFastPath:
             return None  # the route refuses it, with its own body
         results = index.nearest_results(p, query.crs)
         keeper.answers["memory"] += 1
-        return _nearest_response(query, p, results, "memory")
+        return dumps(_nearest_body(query, p, results))
+
+
+_FAST_HEADERS = [(b"content-type", b"application/json"), (b"x-nearest-source", b"memory"),
+                 *SECURITY_HEADERS]
+
+
+async def _send_json(scope: Scope, send: Send, body: bytes) -> None:
+    """Send a 200 JSON answer as the middleware stack would: gzip when the client
+    accepts it (the same substring test as Starlette's), ``Vary`` above the threshold."""
+    headers = list(_FAST_HEADERS)
+    if len(body) >= GZIP_MIN_BYTES:
+        headers.append((b"vary", b"Accept-Encoding"))
+        if any(name == b"accept-encoding" and b"gzip" in value
+               for name, value in scope["headers"]):
+            body = gzip_body(body)
+            headers.append((b"content-encoding", b"gzip"))
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,

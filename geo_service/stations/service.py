@@ -78,6 +78,18 @@ class NearestParams:
     include_unknown: bool = False
 
 
+@functools.lru_cache(maxsize=4096)
+def _mask_parts(mask: int) -> tuple[tuple[str, ...], int, tuple[str, ...]]:
+    return tuple(amenity_codes(mask)), ten_ones_count(mask), tuple(ten_ones_missing(mask))
+
+
+def mask_fields(mask: int) -> tuple[list[str], dict[str, Any]]:
+    """``amenities`` and ``ten_ones`` of a bit mask, unfolded once per distinct mask (a few
+    hundred in a city; nearest unfolds ten a request) and copied, so no caller shares them."""
+    codes, count, missing = _mask_parts(mask)
+    return list(codes), {"count": count, "of": 10, "missing": list(missing)}
+
+
 def public_row(row: dict[str, Any], crs: Crs,
                links: dict[str, str] | None = None) -> dict[str, Any]:
     """Turn a station row into its public dict, coordinates in ``crs``; ``links`` when the
@@ -87,8 +99,7 @@ def public_row(row: dict[str, Any], crs: Crs,
         row["code"], row["name"], row["lon"], row["lat"], row["address"])
     lon, lat = from_wgs84(row["lon"], row["lat"], crs)
     row["lon"], row["lat"], row["crs"] = round(lon, 7), round(lat, 7), crs.value
-    row["amenities"] = amenity_codes(mask)
-    row["ten_ones"] = {"count": ten_ones_count(mask), "of": 10, "missing": ten_ones_missing(mask)}
+    row["amenities"], row["ten_ones"] = mask_fields(mask)
     row["reported_closed"] = row.get("reported_closed_at") is not None
     row["awards"] = row.get("awards") or []
     row.pop("id", None)
@@ -152,23 +163,27 @@ def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime) -> dt.
     return calendar_open_state(expr, tz, minute, workdays=workdays)[1]
 
 
+def open_and_next(row: dict[str, Any], is_open: bool | None,
+                  minute: dt.datetime) -> tuple[bool | None, dt.datetime | None]:
+    """``open_now`` and ``next_change`` of a nearest row from the open state the query
+    computed (None: unknown) and the query instant truncated to its ``minute``."""
+    if row["status"] != "open":
+        return False, None
+    if is_open is None or not (row.get("current_stop") or row["opening_hours"] is not None):
+        return is_open, None
+    # A mobile station at a stop changes when it leaves the stop.
+    stop = row.get("current_stop")
+    hours = stop["opening_hours"] if stop else row["opening_hours"]
+    workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
+    return is_open, _next_change(hours, row["timezone"], workdays, minute)
+
+
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs,
                      links: dict[str, str] | None = None) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
-    is_open = row.pop("open_sql")
-    next_change = None
-    if row["status"] != "open":
-        is_open = False
-    elif is_open is not None and (row.get("current_stop") or row["opening_hours"] is not None):
-        # A mobile station at a stop changes when it leaves the stop.
-        stop = row.get("current_stop")
-        hours = stop["opening_hours"] if stop else row["opening_hours"]
-        workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
-        next_change = _next_change(hours, row["timezone"], workdays,
-                                   at.replace(second=0, microsecond=0))
-    row["open_now"] = is_open
-    row["next_change"] = next_change
+    row["open_now"], row["next_change"] = open_and_next(
+        row, row.pop("open_sql"), at.replace(second=0, microsecond=0))
     row.setdefault("current_stop", None)
     row["distance_m"] = round(float(row["distance_m"]), 2)
     bearing = row["bearing_deg"]
