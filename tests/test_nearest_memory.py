@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -287,6 +288,7 @@ def test_healthz_shows_the_index(two: tuple[TestClient, TestClient]) -> None:
     status = mem.get("/healthz").json()["nearest_index"]
     assert status["state"] == "ready" and status["stations"] > 2500
     assert status["bytes"] > 0 and status["load_s"] is not None
+    assert status["process"] == os.getpid()  # the TestClient app runs in this process
 
 
 async def _until(check: Any, timeout: float = 30.0) -> None:
