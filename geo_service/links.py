@@ -22,6 +22,7 @@ Example
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +40,20 @@ LINK_KINDS = ("amap", "amap_ride", "baidu", "baidu_ride", "tencent", "tencent_ri
 
 #: The ``src`` / ``referer`` of the memory index's links, quoted once.
 _SOURCE = quote(LINK_SOURCE, safe="")
+#: Runs of characters ``quote(.., safe="")`` escapes (all but RFC 3986's unreserved).
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.~-]+")
+
+
+def _escape_run(match: re.Match[str]) -> str:
+    return "%" + match.group().encode().hex("%").upper()
+
+
+def _quote(text: str) -> str:
+    """``urllib.parse.quote(text, safe="")``, the same output (``tests/test_links.py``
+    compares them on random text) at ~2.5x the speed: a station name is one or two runs
+    of Chinese, escaped whole by ``bytes.hex``, where ``quote`` escapes byte by byte.
+    Every nearest answer quotes each station's name and address."""
+    return _UNSAFE.sub(_escape_run, text)
 
 
 def _num(value: float) -> str:
@@ -55,8 +70,8 @@ def _links(
     b_lon, b_lat = _num(b[0]), _num(b[1])
     # Built by hand rather than with urlencode: this runs for every station of
     # every nearest answer and every feed, and urlencode costs several times more.
-    label = quote(name or code, safe="")
-    addr = quote(address, safe="") if address else ""
+    label = _quote(name or code)
+    addr = _quote(address) if address else ""
     return {
         "amap": f"https://uri.amap.com/marker?position={g_lon},{g_lat}&name={label}"
                 f"&src={src}&coordinate=gaode&callnative=1",

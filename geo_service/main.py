@@ -42,7 +42,7 @@ from geo_service.responses import GZIP_LEVEL, GZIP_MIN_BYTES, dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
 from geo_service.stations import memindex
-from geo_service.stations.router import NearestFastPath
+from geo_service.stations.router import NoteWrites, answer_from_memory
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -254,7 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
-    app = FastAPI(
+    app = GeoServiceApp(
         title="geo_service",
         version="0.1.0",
         summary=(
@@ -289,7 +289,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
                        exclude_content_types=GZIP_EXCLUDED)
     app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
-    # Outermost: nearest from the memory index, past FastAPI's routing and the middleware
-    # above, whose headers and gzip it adds itself (stations/router.py).
-    app.add_middleware(NearestFastPath)
+    app.add_middleware(NoteWrites)
     return app
+
+
+class GeoServiceApp(FastAPI):
+    """The service's app: FastAPI, except that nearest from the memory index is answered
+    before FastAPI's own wrappers and the middleware stack (see
+    ``stations.router.answer_from_memory``, which adds the stack's headers itself)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            scope["app"] = self  # as Starlette sets it, for what reads request.app
+            if await answer_from_memory(self.state, scope, send):
+                return
+        await super().__call__(scope, receive, send)

@@ -31,6 +31,7 @@ import bisect
 import contextlib
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import math
 import os
@@ -61,6 +62,9 @@ from geo_service.stations.service import (
     open_and_next,
 )
 
+#: ``mask_fields`` once per mask, the same objects for every row (rows are only serialised).
+_mask_fields = functools.lru_cache(maxsize=4096)(mask_fields)
+
 log = logging.getLogger(__name__)
 
 FloatArray = npt.NDArray[np.float64]
@@ -80,8 +84,7 @@ COLUMNS = ("code", "name", "name_en", "address", "province", "province_code", "c
            "floor_area_m2", "seats", "opened_on", "amenity_mask", "last_verified_on", "sample",
            "created_at", "updated_at", "deleted_at", "version", "reported_closed_at",
            "last_confirmed_at", "awards")
-_LONLAT = COLUMNS.index("lon")
-_BEFORE, _AFTER = COLUMNS[:_LONLAT], COLUMNS[_LONLAT + 2:]
+_BLOB_COLUMNS = tuple(c for c in COLUMNS if c not in ("lon", "lat"))
 _STATUS_CODE = {s.value: i for i, s in enumerate(Status)}
 _HOST_CODE = {h.value: i for i, h in enumerate(HostType)}
 _OPEN = _STATUS_CODE[Status.OPEN.value]
@@ -92,6 +95,13 @@ def unit_xyz(lon: Any, lat: Any) -> FloatArray:
     """Points on the unit sphere: chord order there is great-circle order."""
     lam, phi = np.radians(lon), np.radians(lat)
     return np.column_stack((np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)))
+
+
+def _unit_point(lon: float, lat: float) -> FloatArray:
+    """:func:`unit_xyz` of one point, without the array machinery (every request)."""
+    lam, phi = math.radians(lon), math.radians(lat)
+    return np.array((math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam),
+                     math.sin(phi)))
 
 
 def _chord_to_sphere_m(chord: float) -> float:
@@ -202,7 +212,7 @@ class Packer:
 
 def public_json(row: dict[str, Any]) -> bytes:
     """A row's public columns (all but lon/lat) serialised once, as the response would."""
-    return orjson.dumps([row[c] for c in COLUMNS if c not in ("lon", "lat")])
+    return orjson.dumps([row[c] for c in _BLOB_COLUMNS])
 
 
 @dataclass(frozen=True)
@@ -385,18 +395,23 @@ class Index:
 
     def _states(self, slots: IntArray, at: dt.datetime,
                 minutes: dict[str, int]) -> npt.NDArray[np.int8]:
-        """Open state at ``at`` of each slot: 1 open, 0 closed, -1 unknown."""
-        hid = self.hours[slots]
-        uniq, inverse = np.unique(hid, return_inverse=True)
-        states = np.empty(uniq.size, dtype=np.int8)
-        for j, h in enumerate(uniq):
-            hours = self.hours_table[int(h)]
-            minute = minutes.get(hours.tz)
-            if minute is None:
-                minute = minutes[hours.tz] = minute_of_week(at, hours.tz)
-            s = hours.state(at, minute)
-            states[j] = _UNKNOWN if s is None else (_OPEN_STATE if s else _CLOSED)
-        return states[inverse]
+        """Open state at ``at`` of each slot: 1 open, 0 closed, -1 unknown; each distinct
+        rule is evaluated once (a plain dict: cheaper than ``np.unique`` on a walk's few
+        dozen slots)."""
+        table = self.hours_table
+        memo: dict[int, int] = {}
+        out = []
+        for h in self.hours[slots].tolist():
+            state = memo.get(h)
+            if state is None:
+                hours = table[h]
+                minute = minutes.get(hours.tz)
+                if minute is None:
+                    minute = minutes[hours.tz] = minute_of_week(at, hours.tz)
+                s = hours.state(at, minute)
+                state = memo[h] = _UNKNOWN if s is None else (_OPEN_STATE if s else _CLOSED)
+            out.append(state)
+        return np.array(out, dtype=np.int8)
 
     def _station_filter(self, slots: IntArray, f: _Filter) -> npt.NDArray[np.bool_]:
         # Codes are small: a lookup table per query beats np.isin ~10x on short arrays.
@@ -413,7 +428,7 @@ class Index:
         """``service.nearest_results`` from memory: the same rows in the same order. Each
         row is built once, from its packed blob straight into its public form."""
         f = _Filter.of(p)
-        qxyz = unit_xyz(p.lon, p.lat)[0]
+        qxyz = _unit_point(p.lon, p.lat)
         chord_r = _radius_chord(p.radius_m)
         minutes: dict[str, int] = {}
         minute = p.at.replace(second=0, microsecond=0)
@@ -496,13 +511,13 @@ class Index:
                stop: dict[str, Any] | None) -> dict[str, Any]:
         """One answer row, as ``decorate_nearest`` makes it from the SQL path's row: the
         blob's columns, the point (``lon``/``lat``: the station's or its stop's) in
-        ``crs``, distance, bearing, open state, next change, links and the mask's fields."""
-        values = orjson.loads(self.packer.unpack(self.buf[self.off[slot]: self.off[slot + 1]]))
-        row = dict(zip(_BEFORE, values, strict=False))
+        ``crs``, distance, bearing, open state, next change, links and the mask's fields
+        (lists shared by every row with that mask: the rows are only serialised)."""
+        row = dict(zip(_BLOB_COLUMNS, orjson.loads(self.packer.unpack(
+            self.buf[self.off[slot]: self.off[slot + 1]])), strict=True))
         out_lon, out_lat = (lon, lat) if crs is Crs.WGS84 else from_wgs84(lon, lat, crs)
         row["lon"], row["lat"] = round(out_lon, 7), round(out_lat, 7)
-        row.update(zip(_AFTER, values[_LONLAT:], strict=True))
-        mask = int(row.pop("amenity_mask"))
+        row["amenities"], row["ten_ones"] = _mask_fields(row.pop("amenity_mask"))
         row["awards"] = row["awards"] or []
         row["distance_m"] = round(dist, 2)
         bearing = _bearing(p, lon, lat, az)
@@ -510,14 +525,12 @@ class Index:
         row["current_stop"] = stop
         row["open_now"], row["next_change"] = open_and_next(row, is_open, minute)
         if stop is None:  # the station's own point, converted when it was loaded
-            g, b = self.gcj[slot], self.bd[slot]
+            g, b = self.gcj[slot].tolist(), self.bd[slot].tolist()
             row["links"] = converted_links(row["code"], row["name"], row["address"],
-                                           (lon, lat), (float(g[0]), float(g[1])),
-                                           (float(b[0]), float(b[1])))
+                                           (lon, lat), (g[0], g[1]), (b[0], b[1]))
         else:
             row["links"] = station_links(row["code"], row["name"], lon, lat, row["address"])
         row["crs"] = crs.value
-        row["amenities"], row["ten_ones"] = mask_fields(mask)
         row["reported_closed"] = row["reported_closed_at"] is not None
         return row
 
@@ -607,12 +620,21 @@ class _Filter:
 
     @staticmethod
     def of(p: NearestParams) -> _Filter:
-        hosts = None if p.host_types is None else _table(_HOST_CODE, p.host_types)
-        want = amenity_mask(p.want)
-        key = (want, None if p.host_types is None else tuple(sorted(p.host_types)),
-               tuple(sorted(p.statuses)), p.min_ten_ones, p.open_now, p.include_unknown)
-        return _Filter(_table(_STATUS_CODE, p.statuses), want, hosts, p.min_ten_ones,
-                       p.open_now, key)
+        """The filter of ``p``, built once per distinct filter (a handful in practice)."""
+        key = (tuple(p.want), None if p.host_types is None else tuple(p.host_types),
+               tuple(p.statuses), p.min_ten_ones, p.open_now, p.include_unknown)
+        found = _FILTERS.get(key)
+        if found is None:
+            if len(_FILTERS) >= 1024:
+                _FILTERS.clear()
+            hosts = None if p.host_types is None else _table(_HOST_CODE, p.host_types)
+            found = _FILTERS[key] = _Filter(_table(_STATUS_CODE, p.statuses),
+                                            amenity_mask(p.want), hosts, p.min_ten_ones,
+                                            p.open_now, key)
+        return found
+
+
+_FILTERS: dict[tuple[Any, ...], _Filter] = {}
 
 
 # --- loading and following the database ---------------------------------------------------------

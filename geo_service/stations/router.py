@@ -257,31 +257,62 @@ def _fast_query(raw: bytes) -> NearestQuery | None:
     return NearestQuery(**values)
 
 
-class NearestFastPath:
-    """``GET /v1/stations/nearest`` answered from the memory index without FastAPI's
-    routing, dependency and validation machinery and the middleware stack, which cost
-    more than the index itself (profiled: ``bench/README.md``). Installed outermost, it
-    sends what that stack would add: the security headers, ``Vary`` and gzip (level and
-    threshold of ``responses``). It takes only requests that are plainly valid
-    (:func:`_fast_query`, then the same ``resolve`` checks) while the index is usable;
-    everything else - errors included, so their bodies stay the route's - goes on to the
-    app. The rows are built by the same index method as the route's."""
+PATH_NEAREST = "/v1/stations/nearest"
 
-    PATH = "/v1/stations/nearest"
+
+async def answer_from_memory(state: Any, scope: Scope, send: Send) -> bool:
+    """Answer ``GET /v1/stations/nearest`` from the memory index, before FastAPI's
+    routing, dependencies, validation and the whole middleware stack, which cost more
+    than the index itself (profiled: ``bench/README.md``); the app calls it first
+    (``main.GeoServiceApp``). It sends what the stack would add: the security headers,
+    ``Vary`` and gzip (level and threshold of ``responses``). It takes only requests that
+    are plainly valid (:func:`_fast_query`, then the same ``resolve`` checks) while the
+    index is usable, and says whether it answered; everything else - errors included, so
+    their bodies stay the route's - goes on to the app. The rows come from the same index
+    method as the route's."""
+    if scope["type"] != "http" or scope["path"] != PATH_NEAREST or scope["method"] != "GET":
+        return False
+    body = _answer(state, scope)
+    if body is None:
+        return False
+    await _send_json(scope, send, body)
+    return True
+
+
+def _answer(state: Any, scope: Scope) -> bytes | None:
+    keeper = state.nearest_index
+    if keeper is None:
+        return None
+    min_seq = None
+    for name, value in scope["headers"]:
+        if name == b"x-min-change-seq":
+            if min_seq is not None or not _SEQ.fullmatch(value):
+                return None
+            min_seq = int(value)
+    index = keeper.usable(min_seq)
+    if index is None:
+        return None
+    query = _fast_query(scope["query_string"])
+    if query is None:
+        return None
+    try:
+        p = query.resolve(state.settings)
+    except GeoServiceError:
+        return None  # the route refuses it, with its own body
+    results = index.nearest_results(p, query.crs)
+    keeper.answers["memory"] += 1
+    return dumps(_nearest_body(query, p, results))
+
+
+class NoteWrites:
+    """Marks when this process last answered a write, so its memory index answers again
+    only once it has provably applied it (this process reads its own writes)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        if scope["path"] == self.PATH and scope["method"] == "GET":
-            body = self._answer(scope)
-            if body is not None:
-                await _send_json(scope, send, body)
-                return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
         keeper = scope["app"].state.nearest_index
@@ -290,36 +321,11 @@ class NearestFastPath:
             await send(message)
             if keeper is not None and message["type"] == "http.response.body" \
                     and not message.get("more_body", False):
-                # Committed before it answered: this process reads its own writes (the
-                # index answers again once it has provably applied them).
+                # Committed before it answered: the index answers again once it has
+                # provably applied it.
                 keeper.wrote_at = time.monotonic()
 
         await self.app(scope, receive, noting_writes)
-
-    def _answer(self, scope: Scope) -> bytes | None:
-        state = scope["app"].state
-        keeper = state.nearest_index
-        if keeper is None:
-            return None
-        min_seq = None
-        for name, value in scope["headers"]:
-            if name == b"x-min-change-seq":
-                if min_seq is not None or not _SEQ.fullmatch(value):
-                    return None
-                min_seq = int(value)
-        index = keeper.usable(min_seq)
-        if index is None:
-            return None
-        query = _fast_query(scope["query_string"])
-        if query is None:
-            return None
-        try:
-            p = query.resolve(state.settings)
-        except GeoServiceError:
-            return None  # the route refuses it, with its own body
-        results = index.nearest_results(p, query.crs)
-        keeper.answers["memory"] += 1
-        return dumps(_nearest_body(query, p, results))
 
 
 _FAST_HEADERS = [(b"content-type", b"application/json"), (b"x-nearest-source", b"memory"),
