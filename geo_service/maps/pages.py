@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from geo_service.html import page_csp
-from geo_service.maps import data, render
+from geo_service.maps import data
 from geo_service.maps.assets import CDN_ORIGIN, AssetMode
 from geo_service.maps.model import Basemap, MapOptions
 
@@ -68,6 +68,10 @@ def with_policy(page: str, opts: MapOptions) -> str:
 
 def _render(conn: psycopg.Connection[Any], kind: MapKind, area_code: str | None,
             opts: MapOptions, run_id: int | None) -> str:
+    # folium (and pandas with it) is imported on the first map, not with the app: it
+    # costs each API process ~40 MB of resident memory that nearest never needs.
+    from geo_service.maps import render
+
     area = data.load_area(conn, area_code)
     if kind is MapKind.COVERAGE:
         run = data.run_for(conn, run_id, area_code, opts.crs)
