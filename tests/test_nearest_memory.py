@@ -28,7 +28,7 @@ from geo_service.coords import Crs
 from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
-from geo_service.stations import memindex, service
+from geo_service.stations import memindex, router, service
 from geo_service.stations.service import NearestParams
 from tests.helpers import insert_stations
 
@@ -194,6 +194,21 @@ def test_fast_path_sends_the_stacks_headers(two: tuple[TestClient, TestClient],
         gzipped = params is large and encoding == "gzip"
         assert b.headers.get("content-encoding") == ("gzip" if gzipped else None)
         _same(a.json(), b.json(), params)
+
+
+def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, TestClient],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast path runs outside the app's error handling: a bug in it is logged and the
+    declared route answers (here from the index too), never a bare 500."""
+    _, mem = two
+
+    def broken(raw: bytes) -> None:
+        raise RuntimeError("a bug in the fast path")
+
+    monkeypatch.setattr(router, "_fast_query", broken)
+    r = mem.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
+    assert r.status_code == 200 and r.json()["count"] == 3
+    assert r.headers["X-Nearest-Source"] == "memory"
 
 
 @pytest.mark.slow

@@ -272,7 +272,11 @@ async def answer_from_memory(state: Any, scope: Scope, send: Send) -> bool:
     method as the route's."""
     if scope["type"] != "http" or scope["path"] != PATH_NEAREST or scope["method"] != "GET":
         return False
-    body = _answer(state, scope)
+    try:
+        body = _answer(state, scope)
+    except Exception:  # outside the app's error handling: a bug here must not cost a 500
+        log.exception("nearest from memory failed; the route answers instead")
+        return False
     if body is None:
         return False
     await _send_json(scope, send, body)
