@@ -616,18 +616,23 @@ def wrk_cmd(wrk: str, base: str, script: Path, seconds: int, clients: int,
             "-s", str(script), base]
 
 
-def run_wrk(wrk: str, server: ApiServer, script: Path, seconds: int, clients: int,
-            threads: int, dbname: str) -> dict[str, Any]:
-    cmd = wrk_cmd(wrk, server.base, script, seconds, clients, threads)
-    with CpuMeter({"server": server.pids(), "postgres": _backend_pids(dbname)},
-                  dbname=dbname) as cpu:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
+def wrk_json(cmd: list[str], seconds: int) -> dict[str, Any]:
+    """Run wrk with one of our scripts; the figures its ``done`` prints (WRKJSON line)."""
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
     if res.returncode != 0:
         raise RuntimeError(f"wrk failed ({res.returncode}):\n{res.stderr[-2000:]}")
     m = re.search(r"^WRKJSON (.*)$", res.stdout, re.MULTILINE)
     if not m:
         raise RuntimeError(f"no WRKJSON line in wrk output:\n{res.stdout[-2000:]}")
-    d = json.loads(m.group(1))
+    return dict(json.loads(m.group(1)))
+
+
+def run_wrk(wrk: str, server: ApiServer, script: Path, seconds: int, clients: int,
+            threads: int, dbname: str) -> dict[str, Any]:
+    cmd = wrk_cmd(wrk, server.base, script, seconds, clients, threads)
+    with CpuMeter({"server": server.pids(), "postgres": _backend_pids(dbname)},
+                  dbname=dbname) as cpu:
+        d = wrk_json(cmd, seconds)
     errors = (d["connect_errors"] + d["read_errors"] + d["write_errors"] + d["timeouts"])
     return {
         "rps": d["requests"] / (d["duration_us"] / 1e6),

@@ -28,7 +28,6 @@ import argparse
 import datetime as dt
 import json
 import shutil
-import subprocess
 import sys
 import time
 import urllib.request
@@ -55,6 +54,7 @@ from bench_nearest import (  # noqa: E402
     smoke_check,
     wait_quiet,
     wrk_cmd,
+    wrk_json,
     wrk_script,
 )
 from run_all import machine_info  # noqa: E402
@@ -112,19 +112,11 @@ def _url(cluster_or_bouncer: LocalCluster | LocalPgBouncer, dbname: str) -> str:
 def run_wrk(wrk: str, server: ApiServer, script: Path, seconds: int, clients: int,
             dbname: str, pooler_pid: int | None) -> dict[str, Any]:
     """bench_nearest's wrk run, with the pooler's CPU counted apart (not as other load)."""
-    import re
-
     cmd = wrk_cmd(wrk, server.base, script, seconds, clients, 2)
     pids = {"server": server.pids(), "postgres": _backend_pids(dbname),
             "pooler": [pooler_pid] if pooler_pid else []}
     with CpuMeter(pids, dbname=dbname) as cpu:
-        res = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60)
-    if res.returncode != 0:
-        raise RuntimeError(f"wrk failed ({res.returncode}):\n{res.stderr[-2000:]}")
-    m = re.search(r"^WRKJSON (.*)$", res.stdout, re.MULTILINE)
-    if not m:
-        raise RuntimeError(f"no WRKJSON line in wrk output:\n{res.stdout[-2000:]}")
-    d = json.loads(m.group(1))
+        d = wrk_json(cmd, seconds)
     return {
         "rps": d["requests"] / (d["duration_us"] / 1e6), "requests": d["requests"],
         "p50_ms": d["p50_us"] / 1000, "p99_ms": d["p99_us"] / 1000,
