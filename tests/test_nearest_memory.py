@@ -10,6 +10,7 @@ rounding), also after a burst of concurrent edits once the index has caught up.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime as dt
 import os
 import threading
@@ -30,6 +31,7 @@ from geo_service.seed import load_seed
 from geo_service.settings import Settings
 from geo_service.stations import memindex, router, service
 from geo_service.stations.service import NearestParams
+from tests.conftest import station_body
 from tests.helpers import insert_stations
 
 SEED = Path(__file__).parents[1] / "seed"
@@ -101,6 +103,8 @@ def _query(rng: np.random.Generator, points: np.ndarray) -> dict[str, Any]:
                                                 "closed", "duplicate"], size=2, replace=False))
     if rng.random() < 0.3:
         params["min_ten_ones"] = int(rng.integers(0, 9))
+    if rng.random() < 0.3:  # the point in, and the answer's points in, a phone's system
+        params["crs"] = str(rng.choice(["gcj02", "bd09", "wgs84"]))
     return params
 
 
@@ -129,11 +133,48 @@ def _same_headers(sql: Any, mem: Any) -> None:
 
 
 @pytest.fixture
-def loaded(db_url: str, db: psycopg.Connection[Any]) -> np.ndarray:
+def loaded(db_url: str, db: psycopg.Connection[Any], settings: Settings,
+           keys: dict[str, str]) -> np.ndarray:
     load_seed(db_url, SEED)
     stations = _stations(2500, seed=16)
     insert_stations(db, stations)
-    return np.array([(s["lon"], s["lat"]) for s in stations])
+    stops = _mobile_stations(settings, keys["editor"], seed=17)
+    return np.array([(s["lon"], s["lat"]) for s in stations + stops])
+
+
+def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[str, Any]]:
+    """Mobile stations with stops across the box, some kept to dates among ``DAYS``
+    (answered at their current stop, as nearest places them); their stops."""
+    rng = np.random.default_rng(seed)
+    out: list[dict[str, Any]] = []
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as c:
+        for i in range(12):
+            code = f"BUS{i:02d}"
+            lon, lat = (float(rng.uniform(BOX[0], BOX[2])), float(rng.uniform(BOX[1], BOX[3])))
+            r = c.post("/v1/stations", headers={"Authorization": editor},
+                       json=station_body(code, lon, lat, host_type="mobile",
+                                         name=f"流动服务车 {i}", opening_hours="24/7",
+                                         amenities=[str(a) for a in
+                                                    rng.choice(CODES, 3, replace=False)]))
+            assert r.status_code == 201, r.text
+            stops = []
+            for j in range(3):
+                stop = {"name": f"停靠点 {i}-{j}",
+                        "lon": round(lon + float(rng.normal(0, 0.05)), 6),
+                        "lat": round(lat + float(rng.normal(0, 0.05)), 6),
+                        # one stop at a time: the stops' hours never overlap
+                        "opening_hours": ["Mo-Su 06:00-11:00", "Mo-Fr 12:00-17:00",
+                                          "Mo-Su 17:30-23:30"][j]}
+                if j == 2:
+                    day = dt.date.fromisoformat(DAYS[int(rng.integers(len(DAYS)))])
+                    stop["valid_from"] = str(day - dt.timedelta(days=1))
+                    stop["valid_to"] = str(day + dt.timedelta(days=1))
+                stops.append(stop)
+            r = c.put(f"/v1/stations/{code}/stops", headers={"Authorization": editor},
+                      json={"stops": stops, "version": 1})
+            assert r.status_code == 200, r.text
+            out.extend(stops)
+    return out
 
 
 @pytest.fixture
@@ -159,9 +200,11 @@ def _wait_fresh(mem: TestClient, since: float, timeout: float = 30.0) -> dict[st
 
 
 def _compare(sql: TestClient, mem: TestClient, n: int, seed: int, points: np.ndarray,
-             headers: dict[str, str] | None = None) -> int:
+             headers: dict[str, str] | None = None) -> collections.Counter[str]:
+    """Compare ``n`` random queries; what the answers held (so a test can require that
+    the comparison reached every kind of row)."""
     rng = np.random.default_rng(seed)
-    nonempty = 0
+    seen: collections.Counter[str] = collections.Counter()
     for _ in range(n):
         params = _query(rng, points)
         a = sql.get("/v1/stations/nearest", params=params)
@@ -170,9 +213,17 @@ def _compare(sql: TestClient, mem: TestClient, n: int, seed: int, points: np.nda
         assert a.headers["X-Nearest-Source"] == "sql"
         assert b.headers["X-Nearest-Source"] == "memory", params
         _same_headers(a, b)
+        rows = a.json()["results"]
         _same(a.json(), b.json(), params)
-        nonempty += bool(a.json()["count"])
-    return nonempty
+        seen["nonempty"] += bool(rows)
+        seen["crs " + params.get("crs", "wgs84")] += len(rows)
+        for r in rows:
+            seen["at a stop"] += r["current_stop"] is not None
+            seen["awards"] += bool(r["awards"])
+            seen["reported closed"] += r["reported_closed"]
+            seen["next change"] += r["next_change"] is not None
+            seen["open unknown"] += r["open_now"] is None
+    return seen
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "identity"])
@@ -215,8 +266,12 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
 def test_memory_answers_equal_sql_answers(two: tuple[TestClient, TestClient],
                                           loaded: np.ndarray) -> None:
     sql, mem = two
-    nonempty = _compare(sql, mem, 1200, seed=1, points=loaded)
-    assert nonempty > 600  # most queries do find stations (measured: 921 of 1,500)
+    seen = _compare(sql, mem, 1200, seed=1, points=loaded)
+    assert seen["nonempty"] > 600, seen  # most queries do find stations
+    # Every kind of row was compared, in every coordinate system.
+    assert all(seen[k] > 0 for k in ("crs wgs84", "crs gcj02", "crs bd09", "at a stop",
+                                     "awards", "reported closed", "next change",
+                                     "open unknown")), seen
 
 
 def _edit_burst(db_url: str, workers: int, edits: int, seed: int) -> None:

@@ -33,6 +33,7 @@ import ctypes
 import dataclasses
 import datetime as dt
 import functools
+import itertools
 import logging
 import math
 import os
@@ -55,6 +56,7 @@ from scipy.spatial import cKDTree
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType, Status, amenity_mask
 from geo_service.coords import Crs, from_wgs84, from_wgs84_array
 from geo_service.links import converted_links, station_links
+from geo_service.responses import dumps
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
     SPHEROID_OVER_SPHERE_MIN,
@@ -63,8 +65,31 @@ from geo_service.stations.service import (
     open_and_next,
 )
 
-#: ``mask_fields`` once per mask, the same objects for every row (rows are only serialised).
-_mask_fields = functools.lru_cache(maxsize=4096)(mask_fields)
+#: Amenities listed in bit order: a mask's list is its low half's then its high half's,
+#: so each half is unfolded once (a few hundred distinct halves, not ~60,000 masks).
+_BIT_ORDER = all(a.bit < b.bit for a, b in itertools.pairwise(AMENITIES))
+_LOW = 0xFFFF
+
+
+@functools.lru_cache(maxsize=4096)
+def _codes_json(bits: int) -> bytes:
+    """The JSON strings of the amenity codes of ``bits``, comma-separated."""
+    return b",".join(orjson.dumps(c) for c in mask_fields(bits)[0])
+
+
+@functools.lru_cache(maxsize=2048)
+def _ten_ones_json(ten_bits: int) -> orjson.Fragment:
+    return orjson.Fragment(orjson.dumps(mask_fields(ten_bits)[1]))
+
+
+def _mask_json(mask: int) -> tuple[orjson.Fragment, orjson.Fragment]:
+    """``amenities`` and ``ten_ones`` of a mask as JSON, as ``mask_fields`` gives them."""
+    if _BIT_ORDER:
+        low, high = _codes_json(mask & _LOW), _codes_json(mask & ~_LOW)
+        codes = low + b"," + high if low and high else low or high
+    else:
+        codes = _codes_json(mask)
+    return orjson.Fragment(b"[" + codes + b"]"), _ten_ones_json(mask & TEN_ONES_MASK)
 
 log = logging.getLogger(__name__)
 
@@ -197,13 +222,14 @@ class Stop:
 
 
 class Packer:
-    """Compresses the public blobs with a dictionary of sample blobs: a station's JSON is
-    ~400 bytes, mostly the same keys, zones and phrasing as its neighbours', and packs to
-    ~90 (1M stations must fit in 500 MB). Unpacking costs a few microseconds a row."""
+    """Compresses the public blobs with a dictionary of sample blobs: a station's blob is
+    ~800 bytes of JSON, mostly the same keys, zones and phrasing as its neighbours', and
+    packs to ~90 with 32 KB of samples as the dictionary (1M stations must fit in 500 MB).
+    Unpacking costs ~2 µs a row."""
 
     def __init__(self, samples: Sequence[bytes]) -> None:
-        self.zdict = b"".join(samples)[-4096:]
-        self._c = zlib.compressobj(level=6, wbits=-15, memLevel=2, zdict=self.zdict)
+        self.zdict = b"".join(samples)[-32768:]
+        self._c = zlib.compressobj(level=6, wbits=-15, memLevel=8, zdict=self.zdict)
 
     def pack(self, raw: bytes) -> bytes:
         c = self._c.copy()
@@ -213,9 +239,24 @@ class Packer:
         return zlib.decompressobj(wbits=-15, zdict=self.zdict).decompress(packed)
 
 
+#: A blob is the row's static JSON (``{`` and its columns but no ``}``), this byte, then
+#: :data:`_META` as a JSON list: orjson escapes every newline inside a string, so the
+#: last one separates them.
+_SEP = b"\n"
+#: The columns a request needs as values (sort key, links, open state), not as JSON;
+#: then ``reported_closed``.
+_META = ("code", "name", "address", "status", "opening_hours", "timezone",
+         "official_workdays", "host_type")
+
+
 def public_json(row: dict[str, Any]) -> bytes:
-    """A row's public columns (all but lon/lat) serialised once, as the response would."""
-    return orjson.dumps([row[c] for c in _BLOB_COLUMNS])
+    """A row's public columns (all but lon/lat and the mask, which answers unfold) as
+    the response serialises them, and the few a request computes with: serialised once,
+    at load, so that a request splices them instead of building and encoding a dict."""
+    head = orjson.dumps({c: (row[c] or []) if c == "awards" else row[c]
+                         for c in _BLOB_COLUMNS if c != "amenity_mask"})
+    meta = [*(row[c] for c in _META), row["reported_closed_at"] is not None]
+    return head[:-1] + _SEP + orjson.dumps(meta)
 
 
 @dataclass(frozen=True)
@@ -427,9 +468,11 @@ class Index:
             ok &= self.ten[slots] >= f.min_ten_ones
         return ok
 
-    def nearest_results(self, p: NearestParams, crs: Crs) -> list[dict[str, Any]]:
-        """``service.nearest_results`` from memory: the same rows in the same order. Each
-        row is built once, from its packed blob straight into its public form."""
+    def nearest_json(self, p: NearestParams, crs: Crs) -> list[bytes]:
+        """``service.nearest_results`` from memory, each row as its JSON: the same rows in
+        the same order. A row is spliced from its blob's JSON and the few values the
+        request decides (point, distance, bearing, open state, links), never built as a
+        dict of all its columns and encoded again."""
         f = _Filter.of(p)
         qxyz = _unit_point(p.lon, p.lat)
         chord_r = _radius_chord(p.radius_m)
@@ -437,16 +480,22 @@ class Index:
         minute = p.at.replace(second=0, microsecond=0)
         slots, dist, az = self._walk(p, f, qxyz, chord_r, minutes)
         picked = _first(dist, p.k)
-        states = self._states(slots[picked], p.at, minutes) if picked else \
-            np.zeros(0, dtype=np.int8)
-        keyed: list[tuple[float, str, dict[str, Any]]] = []
-        for j, state in zip(picked, states, strict=True):
-            slot = int(slots[j])
-            d = float(dist[j])
-            row = self._final(slot, float(self.lon[slot]), float(self.lat[slot]), d,
-                              float(az[j]), None if state == _UNKNOWN else state == _OPEN_STATE,
-                              p, crs, minute, None)
-            keyed.append((d, row["code"], row))
+        keyed: list[tuple[float, str, bytes]] = []
+        if picked:
+            # Each column gathered once and made plain Python values (numpy scalars cost
+            # ~0.1 µs an access, a dozen per row).
+            sl = slots[picked]
+            buf = self.buf
+            for d, a, state, lon, lat, g, b, mask, start, end in zip(
+                    dist[picked].tolist(), az[picked].tolist(),
+                    self._states(sl, p.at, minutes).tolist(), self.lon[sl].tolist(),
+                    self.lat[sl].tolist(), self.gcj[sl].tolist(), self.bd[sl].tolist(),
+                    self.mask[sl].tolist(), self.off[sl].tolist(), self.off[sl + 1].tolist(),
+                    strict=True):
+                code, row = self._row(buf[start:end], mask, lon, lat, (g, b), d, a,
+                                      None if state == _UNKNOWN else state == _OPEN_STATE,
+                                      p, crs, minute, None)
+                keyed.append((d, code, row))
         # Equal distances go by code, as in the SQL path.
         keyed.sort(key=lambda t: (t[0], t[1]))
         del keyed[p.k:]
@@ -454,6 +503,10 @@ class Index:
         if stops:
             keyed = sorted(keyed + stops, key=lambda t: (t[0], t[1]))[: p.k]
         return [row for _, _, row in keyed]
+
+    def nearest_results(self, p: NearestParams, crs: Crs) -> list[dict[str, Any]]:
+        """:meth:`nearest_json` decoded, for callers that want the rows' values."""
+        return [orjson.loads(row) for row in self.nearest_json(p, crs)]
 
     def _walk(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
               minutes: dict[str, int]) -> tuple[IntArray, FloatArray, FloatArray]:
@@ -463,10 +516,12 @@ class Index:
         if delta.size:
             close = np.sum((self.xyz[delta] - qxyz) ** 2, axis=1) <= chord_r * chord_r
             delta = delta[close]
-        # As many tree neighbours as should hold 2k + 10 qualifying ones, from the share
+        # As many tree neighbours as should hold 1.5k + 5 qualifying ones, from the share
         # that qualified for this filter lately (a filtered walk otherwise starts too
-        # small, then queries the tree again with 4x). Any start gives the same answer.
-        base = 2 * p.k + 10
+        # small, then queries the tree again with 4x). Any start gives the same answer;
+        # this one needs a second query in ~0.2% of walks (k + 5: ~6%, 2k + 10: none, and
+        # 45% more neighbours, measured at 1M).
+        base = p.k + p.k // 2 + 5
         share = max(self._share.get(f.key, 1.0), 1 / 64)
         kk = max(base, min(math.ceil(base / share), _BALL_AT - 1))
         while True:
@@ -509,37 +564,40 @@ class Index:
                     return cand, dist, az
             kk *= 4
 
-    def _final(self, slot: int, lon: float, lat: float, dist: float, az: float,
-               is_open: bool | None, p: NearestParams, crs: Crs, minute: dt.datetime,
-               stop: dict[str, Any] | None) -> dict[str, Any]:
-        """One answer row, as ``decorate_nearest`` makes it from the SQL path's row: the
-        blob's columns, the point (``lon``/``lat``: the station's or its stop's) in
-        ``crs``, distance, bearing, open state, next change, links and the mask's fields
-        (lists shared by every row with that mask: the rows are only serialised)."""
-        row = dict(zip(_BLOB_COLUMNS, orjson.loads(self.packer.unpack(
-            self.buf[self.off[slot]: self.off[slot + 1]])), strict=True))
+    def _row(self, blob: bytearray, mask: int, lon: float, lat: float,
+             conv: tuple[list[float], list[float]] | None, dist: float, az: float,
+             is_open: bool | None, p: NearestParams, crs: Crs, minute: dt.datetime,
+             stop: dict[str, Any] | None) -> tuple[str, bytes]:
+        """One answer row's code and JSON, as ``decorate_nearest`` makes it from the SQL
+        path's row: the blob's columns, the point (``lon``/``lat``: the station's, with
+        its GCJ-02 and BD-09 forms ``conv`` converted at load, or its stop's) in ``crs``,
+        the mask's fields, distance, bearing, open state, next change, links."""
+        raw = self.packer.unpack(blob)
+        cut = raw.rindex(_SEP)
+        code, name, address, status, hours, tz, workdays, host, reported = \
+            orjson.loads(raw[cut + 1:])
         out_lon, out_lat = (lon, lat) if crs is Crs.WGS84 else from_wgs84(lon, lat, crs)
-        row["lon"], row["lat"] = round(out_lon, 7), round(out_lat, 7)
-        row["amenities"], row["ten_ones"] = _mask_fields(row.pop("amenity_mask"))
-        row["awards"] = row["awards"] or []
-        row["distance_m"] = round(dist, 2)
-        bearing = _bearing(p, lon, lat, az)
-        row["bearing_deg"] = None if bearing is None else round(bearing, 1)
-        row["current_stop"] = stop
-        row["open_now"], row["next_change"] = open_and_next(row, is_open, minute)
-        if stop is None:  # the station's own point, converted when it was loaded
-            g, b = self.gcj[slot].tolist(), self.bd[slot].tolist()
-            row["links"] = converted_links(row["code"], row["name"], row["address"],
-                                           (lon, lat), (g[0], g[1]), (b[0], b[1]))
+        open_now, next_change = open_and_next(
+            {"status": status, "opening_hours": hours, "timezone": tz, "host_type": host,
+             "official_workdays": workdays, "current_stop": stop}, is_open, minute)
+        if conv is not None:
+            g, b = conv
+            links = converted_links(code, name, address, (lon, lat), (g[0], g[1]), (b[0], b[1]))
         else:
-            row["links"] = station_links(row["code"], row["name"], lon, lat, row["address"])
-        row["crs"] = crs.value
-        row["reported_closed"] = row["reported_closed_at"] is not None
-        return row
+            links = station_links(code, name, lon, lat, address)
+        amenities, ten_ones = _mask_json(mask)
+        bearing = _bearing(p, lon, lat, az)
+        tail = dumps({
+            "lon": round(out_lon, 7), "lat": round(out_lat, 7),
+            "amenities": amenities, "ten_ones": ten_ones, "distance_m": round(dist, 2),
+            "bearing_deg": None if bearing is None else round(bearing, 1),
+            "current_stop": stop, "open_now": open_now, "next_change": next_change,
+            "links": links, "crs": crs.value, "reported_closed": reported})
+        return code, raw[:cut] + b"," + tail[1:]
 
     def _stops(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,
                minutes: dict[str, int], crs: Crs,
-               minute: dt.datetime) -> list[tuple[float, str, dict[str, Any]]]:
+               minute: dt.datetime) -> list[tuple[float, str, bytes]]:
         """Mobile stations at their current stop within the radius (``NEAREST_STOPS``),
         as (distance, code, answer row)."""
         if not self.stop_list:
@@ -573,9 +631,10 @@ class Index:
                 "valid_to": None if stop.valid_to is None else stop.valid_to.isoformat(),
                 "valid_from": None if stop.valid_from is None else stop.valid_from.isoformat(),
                 "opening_hours": stop.opening_hours}
-            row = self._final(slot, stop.lon, stop.lat, float(dist), float(az), True, p, crs,
-                              minute, current)
-            out.append((float(dist), row["code"], row))
+            blob = self.buf[int(self.off[slot]): int(self.off[slot + 1])]
+            code, row = self._row(blob, int(self.mask[slot]), stop.lon, stop.lat, None,
+                                  float(dist), float(az), True, p, crs, minute, current)
+            out.append((float(dist), code, row))
         return out
 
 

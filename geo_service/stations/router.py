@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
+import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -159,7 +160,7 @@ async def nearest(request: Request, settings: SettingsDep,
     keeper = request.app.state.nearest_index
     index = None if keeper is None else keeper.usable(seq)
     if index is not None:
-        results = index.nearest_results(p, query.crs)
+        results: list[Any] = [orjson.Fragment(row) for row in index.nearest_json(p, query.crs)]
         source = "memory"
     else:
         routing = request.app.state.routing
@@ -173,13 +174,15 @@ async def nearest(request: Request, settings: SettingsDep,
     return _nearest_response(query, p, results, source)
 
 
-def _nearest_response(query: NearestQuery, p: NearestParams, results: list[dict[str, Any]],
+def _nearest_response(query: NearestQuery, p: NearestParams, results: list[Any],
                       source: str) -> Response:
     return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
 
 
 def _nearest_body(query: NearestQuery, p: NearestParams,
-                  results: list[dict[str, Any]]) -> dict[str, Any]:
+                  results: list[Any]) -> dict[str, Any]:
+    """The answer: the query as resolved and the rows (dicts, or JSON fragments from the
+    memory index)."""
     return {
         "query": {
             "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
@@ -303,9 +306,9 @@ def _answer(state: Any, scope: Scope) -> bytes | None:
         p = query.resolve(state.settings)
     except GeoServiceError:
         return None  # the route refuses it, with its own body
-    results = index.nearest_results(p, query.crs)
+    rows = index.nearest_json(p, query.crs)
     keeper.answers["memory"] += 1
-    return dumps(_nearest_body(query, p, results))
+    return dumps(_nearest_body(query, p, [orjson.Fragment(row) for row in rows]))
 
 
 class NoteWrites:
