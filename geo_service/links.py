@@ -61,17 +61,29 @@ def _num(value: float) -> str:
     return f"{value:.6f}".rstrip("0").rstrip(".")
 
 
+def quoted_parts(code: str, name: str, address: str | None) -> tuple[str, str]:
+    """A station's label (its name, else its code) and address as its links carry them,
+    escaped: the memory index escapes them once, at load, not in every answer."""
+    return _quote(name or code), _quote(address) if address else ""
+
+
 def _links(
     code: str, name: str, address: str | None, w: tuple[float, float],
     g: tuple[float, float], b: tuple[float, float], src: str,
 ) -> dict[str, str]:
     """The links from coordinates already converted: WGS-84 ``w``, GCJ-02 ``g``, BD-09 ``b``."""
+    label, addr = quoted_parts(code, name, address)
+    return _quoted_links(label, addr, w, g, b, src)
+
+
+def _quoted_links(
+    label: str, addr: str, w: tuple[float, float], g: tuple[float, float],
+    b: tuple[float, float], src: str,
+) -> dict[str, str]:
     w_lon, w_lat, g_lon, g_lat = _num(w[0]), _num(w[1]), _num(g[0]), _num(g[1])
     b_lon, b_lat = _num(b[0]), _num(b[1])
     # Built by hand rather than with urlencode: this runs for every station of
     # every nearest answer and every feed, and urlencode costs several times more.
-    label = _quote(name or code)
-    addr = _quote(address) if address else ""
     return {
         "amap": f"https://uri.amap.com/marker?position={g_lon},{g_lat}&name={label}"
                 f"&src={src}&coordinate=gaode&callnative=1",
@@ -104,13 +116,17 @@ def station_links(
 
 
 def converted_links(
-    code: str, name: str, address: str | None, w: tuple[float, float],
-    g: tuple[float, float], b: tuple[float, float],
+    label: str, addr: str, w: tuple[float, float],
+    g: tuple[float, float] | None = None, b: tuple[float, float] | None = None,
 ) -> dict[str, str]:
-    """:func:`station_links` from coordinates converted beforehand (GCJ-02 ``g`` and BD-09
-    ``b`` of the WGS-84 point ``w``, as :func:`batch_links` converts them): the memory
-    index keeps them per station, since the scalar conversion costs ~40 µs a call."""
-    return _links(code, name, address, w, g, b, _SOURCE)
+    """:func:`station_links` from :func:`quoted_parts` and from coordinates converted
+    beforehand (GCJ-02 ``g`` and BD-09 ``b`` of the WGS-84 point ``w``, as
+    :func:`batch_links` converts them; converted here when not given): the memory index
+    keeps them per station, since the scalar conversion costs ~40 µs a call."""
+    if g is None or b is None:
+        g = wgs84_to_gcj02(*w)
+        b = gcj02_to_bd09(*g)
+    return _quoted_links(label, addr, w, g, b, _SOURCE)
 
 
 def batch_links(

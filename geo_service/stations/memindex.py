@@ -55,7 +55,7 @@ from scipy.spatial import cKDTree
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType, Status, amenity_mask
 from geo_service.coords import Crs, from_wgs84, from_wgs84_array
-from geo_service.links import converted_links, station_links
+from geo_service.links import converted_links, quoted_parts
 from geo_service.responses import dumps
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
@@ -243,10 +243,9 @@ class Packer:
 #: :data:`_META` as a JSON list: orjson escapes every newline inside a string, so the
 #: last one separates them.
 _SEP = b"\n"
-#: The columns a request needs as values (sort key, links, open state), not as JSON;
-#: then ``reported_closed``.
-_META = ("code", "name", "address", "status", "opening_hours", "timezone",
-         "official_workdays", "host_type")
+#: The columns a request needs as values (sort key, open state), not as JSON; then
+#: ``reported_closed`` and the links' escaped label and address (``links.quoted_parts``).
+_META = ("code", "status", "opening_hours", "timezone", "official_workdays", "host_type")
 
 
 def public_json(row: dict[str, Any]) -> bytes:
@@ -255,7 +254,8 @@ def public_json(row: dict[str, Any]) -> bytes:
     at load, so that a request splices them instead of building and encoding a dict."""
     head = orjson.dumps({c: (row[c] or []) if c == "awards" else row[c]
                          for c in _BLOB_COLUMNS if c != "amenity_mask"})
-    meta = [*(row[c] for c in _META), row["reported_closed_at"] is not None]
+    meta = [*(row[c] for c in _META), row["reported_closed_at"] is not None,
+            *quoted_parts(row["code"], row["name"], row["address"])]
     return head[:-1] + _SEP + orjson.dumps(meta)
 
 
@@ -574,7 +574,7 @@ class Index:
         the mask's fields, distance, bearing, open state, next change, links."""
         raw = self.packer.unpack(blob)
         cut = raw.rindex(_SEP)
-        code, name, address, status, hours, tz, workdays, host, reported = \
+        code, status, hours, tz, workdays, host, reported, label, addr = \
             orjson.loads(raw[cut + 1:])
         out_lon, out_lat = (lon, lat) if crs is Crs.WGS84 else from_wgs84(lon, lat, crs)
         open_now, next_change = open_and_next(
@@ -582,9 +582,9 @@ class Index:
              "official_workdays": workdays, "current_stop": stop}, is_open, minute)
         if conv is not None:
             g, b = conv
-            links = converted_links(code, name, address, (lon, lat), (g[0], g[1]), (b[0], b[1]))
+            links = converted_links(label, addr, (lon, lat), (g[0], g[1]), (b[0], b[1]))
         else:
-            links = station_links(code, name, lon, lat, address)
+            links = converted_links(label, addr, (lon, lat))
         amenities, ten_ones = _mask_json(mask)
         bearing = _bearing(p, lon, lat, az)
         tail = dumps({
