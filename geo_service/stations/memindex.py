@@ -2,8 +2,9 @@
 
 Each API process loads every station into compact arrays (unit-sphere points in a
 k-d tree, the filters' columns as small integers, the compiled hours interned
-once per distinct rule and zone, the public columns as one orjson blob per
-station) and answers ``/v1/stations/nearest`` without a database round trip.
+once per distinct rule and zone, the public columns as one compressed blob per
+station, already serialised as the answer's JSON) and answers
+``/v1/stations/nearest`` without a database round trip.
 The SQL path (``service.nearest``) stays: it answers until the index is loaded,
 whenever the index is not provably fresh, and it is the oracle the equality test
 compares against.
