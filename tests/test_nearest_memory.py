@@ -48,6 +48,10 @@ ZONES = ["Asia/Shanghai"] * 5 + ["Asia/Urumqi"]
 # days, and a day past the holiday calendar's horizon (dated rules are unknown there).
 DAYS = ["2026-10-01", "2026-10-03", "2026-02-17", "2026-01-01", "2026-02-14", "2026-09-27",
         "2026-12-02", "2026-12-05", "2026-06-15", "2027-03-03"]
+#: Names whose JSON and link escaping must come out as the SQL path's (quotes, backslashes,
+#: percent signs, URL delimiters, characters outside the BMP, line separators).
+ODD_NAMES = ['驿站 "{}" 号', "back\\slash {}", "100% 满意 & more?x=#{}", "🚚 骑手之家 {}",
+             "line\u2028sep {}", "  spaced  {}  "]
 BOX = (109.0, 18.0, 110.0, 18.9)  # the random stations; the seed is in Sanya inside it
 
 
@@ -61,7 +65,9 @@ def _stations(n: int, seed: int) -> list[dict[str, Any]]:
         else:
             lon, lat = float(rng.uniform(BOX[0], BOX[2])), float(rng.uniform(BOX[1], BOX[3]))
         out.append({
-            "code": f"M{i:05d}", "name": f"内存驿站 {i}", "lon": lon, "lat": lat,
+            "code": f"M{i:05d}", "name": ODD_NAMES[i % len(ODD_NAMES)].format(i) if i % 7 == 0
+            else f"内存驿站 {i}", "lon": lon, "lat": lat,
+            "address": None if i % 3 else f"示例路{i}号 \"东门\" 100% & a=b?c#d \\ 🚚",
             "host_type": HOSTS[int(rng.integers(len(HOSTS)))],
             "status": STATUSES[int(rng.integers(len(STATUSES)))],
             "opening_hours": HOURS[int(rng.integers(len(HOURS)))],
@@ -223,6 +229,8 @@ def _compare(sql: TestClient, mem: TestClient, n: int, seed: int, points: np.nda
             seen["reported closed"] += r["reported_closed"]
             seen["next change"] += r["next_change"] is not None
             seen["open unknown"] += r["open_now"] is None
+            seen["odd name"] += r["code"].startswith("M") and int(r["code"][1:]) % 7 == 0
+            seen["odd address"] += "🚚" in (r["address"] or "")
     return seen
 
 
@@ -271,7 +279,7 @@ def test_memory_answers_equal_sql_answers(two: tuple[TestClient, TestClient],
     # Every kind of row was compared, in every coordinate system.
     assert all(seen[k] > 0 for k in ("crs wgs84", "crs gcj02", "crs bd09", "at a stop",
                                      "awards", "reported closed", "next change",
-                                     "open unknown")), seen
+                                     "open unknown", "odd name", "odd address")), seen
 
 
 def _edit_burst(db_url: str, workers: int, edits: int, seed: int) -> None:
