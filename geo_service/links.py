@@ -110,22 +110,25 @@ def station_links(
     ``source`` identifies the caller to the platforms (Amap's ``src``,
     Baidu's ``src``, Tencent's ``referer``); it is an app name, not a secret.
     """
+    return _links(code, name, address, (lon, lat), *platform_points(lon, lat),
+                  quote(source, safe=""))
+
+
+def platform_points(lon: float, lat: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The WGS-84 point in GCJ-02 (Amap, Tencent) and BD-09 (Baidu), one point at a time
+    (~40 µs: :func:`batch_links` converts arrays)."""
     g = wgs84_to_gcj02(lon, lat)
-    b = gcj02_to_bd09(*g)
-    return _links(code, name, address, (lon, lat), g, b, quote(source, safe=""))
+    return g, gcj02_to_bd09(*g)
 
 
 def converted_links(
-    label: str, addr: str, w: tuple[float, float],
-    g: tuple[float, float] | None = None, b: tuple[float, float] | None = None,
+    label: str, addr: str, w: tuple[float, float], g: tuple[float, float],
+    b: tuple[float, float],
 ) -> dict[str, str]:
     """:func:`station_links` from :func:`quoted_parts` and from coordinates converted
     beforehand (GCJ-02 ``g`` and BD-09 ``b`` of the WGS-84 point ``w``, as
-    :func:`batch_links` converts them; converted here when not given): the memory index
-    keeps them per station, since the scalar conversion costs ~40 µs a call."""
-    if g is None or b is None:
-        g = wgs84_to_gcj02(*w)
-        b = gcj02_to_bd09(*g)
+    :func:`batch_links` or :func:`platform_points` convert them): the memory index keeps
+    both per station, since the scalar conversion costs ~40 µs a call."""
     return _quoted_links(label, addr, w, g, b, _SOURCE)
 
 

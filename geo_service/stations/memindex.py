@@ -56,7 +56,7 @@ from scipy.spatial import cKDTree
 
 from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType, Status, amenity_mask
 from geo_service.coords import Crs, from_wgs84, from_wgs84_array
-from geo_service.links import converted_links, quoted_parts
+from geo_service.links import converted_links, platform_points, quoted_parts
 from geo_service.responses import dumps
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
@@ -585,7 +585,7 @@ class Index:
             g, b = conv
             links = converted_links(label, addr, (lon, lat), (g[0], g[1]), (b[0], b[1]))
         else:
-            links = converted_links(label, addr, (lon, lat))
+            links = converted_links(label, addr, (lon, lat), *platform_points(lon, lat))
         amenities, ten_ones = _mask_json(mask)
         bearing = _bearing(p, lon, lat, az)
         tail = dumps({
