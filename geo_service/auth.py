@@ -8,12 +8,17 @@ A key lives until it is revoked or its optional expiry passes; either way its
 next request gets a 401. Rotation issues a new key with the same name, role
 and area and retires the old one, at once or after a grace period so the
 clients using it can switch. ``last_used_at`` is refreshed at most once a
-minute (a write per request would cost more than many requests). Every
-change to a key lands in the audit trail (the secret hash never does).
+minute (a write per request would cost more than many requests), committed on
+its own before the request's work and skipped while another transaction has
+the key's row: a threaded route runs in one transaction, and a refresh inside
+it held the row for the whole route, so every other request with the key
+queued on it holding a pooled connection until the pool ran dry (issue 24).
+Every change to a key lands in the audit trail (the secret hash never does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -23,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from geo_service.audit import SET_ACTOR, actor_json
@@ -50,7 +56,12 @@ MAX_LIFETIME = dt.timedelta(days=3660)
 _COLUMNS = ("id, prefix, name, role, area_code, created_at, expires_at, last_used_at, "
             "revoked_at, replaces_id")
 _FIND = f"SELECT {_COLUMNS}, secret_hash FROM api_key WHERE prefix = %(prefix)s"
-_TOUCH = "UPDATE api_key SET last_used_at = now() WHERE id = %(id)s"
+# SKIP LOCKED: a row another transaction holds (a rotation, a revocation) is left for the
+# next request rather than waited on; recording use is never worth a wait.
+_TOUCH = """
+UPDATE api_key SET last_used_at = now()
+WHERE id = (SELECT id FROM api_key WHERE id = %(id)s FOR NO KEY UPDATE SKIP LOCKED)
+"""
 _INSERT = """
 INSERT INTO api_key (prefix, secret_hash, name, role, area_code, expires_at, replaces_id)
 VALUES (%(prefix)s, %(secret_hash)s, %(name)s, %(role)s, %(area_code)s, %(expires_at)s,
@@ -227,24 +238,38 @@ def _principal(row: dict[str, Any] | None, secret: str) -> tuple[Principal, bool
                      area_code=row["area_code"]), stale
 
 
+def _apart(autocommit: bool, status: TransactionStatus) -> tuple[bool, bool]:
+    """Whether a refresh of ``last_used_at`` can commit on its own, and whether that needs
+    a transaction block of its own: an autocommit connection commits each statement; an
+    idle one in a transaction per request (the sync routes') commits a block at its end.
+    Inside a transaction already begun, the refresh would last as long as it: skipped."""
+    idle = status == TransactionStatus.IDLE
+    return idle, idle and not autocommit
+
+
 async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | None) -> Principal:
     """Resolve an ``Authorization: Bearer …`` header to a principal, or refuse with 401."""
     prefix, secret = _split(authorization)
-    async with conn.cursor(row_factory=dict_row) as cur:
+    touch, block = _apart(conn.autocommit, conn.info.transaction_status)
+    async with (conn.transaction() if block else contextlib.nullcontext()), \
+            conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_FIND, {"prefix": prefix})
         principal, stale = _principal(await cur.fetchone(), secret)
-        if stale:
+        if stale and touch:
             await cur.execute(_TOUCH, {"id": principal.key_id})
     return principal
 
 
 def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) -> Principal:
-    """The same check for endpoints that run in a worker thread."""
+    """The same check for endpoints that run in a worker thread (whose request is one
+    transaction: the check commits before it, see the module docstring)."""
     prefix, secret = _split(authorization)
-    with conn.cursor(row_factory=dict_row) as cur:
+    touch, block = _apart(conn.autocommit, conn.info.transaction_status)
+    with (conn.transaction() if block else contextlib.nullcontext()), \
+            conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_FIND, {"prefix": prefix})
         principal, stale = _principal(cur.fetchone(), secret)
-        if stale:
+        if stale and touch:
             cur.execute(_TOUCH, {"id": principal.key_id})
     return principal
 
