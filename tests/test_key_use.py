@@ -60,8 +60,7 @@ def test_a_key_busy_on_a_long_threaded_route_blocks_nobody(
     auth = {"Authorization": f"Bearer {token}"}
     results: dict[str, Any] = {}
 
-    with live_server(db_url, {"GEO_POOL_TIMEOUT_S": "2"}) as base, \
-            psycopg.connect(db_url) as holder:
+    with live_server(db_url) as base, psycopg.connect(db_url) as holder:
         holder.execute("LOCK TABLE demand_point IN ACCESS EXCLUSIVE MODE")
 
         def run() -> None:
