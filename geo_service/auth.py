@@ -87,7 +87,9 @@ ORDER BY k.id
 """
 _WITHIN = "SELECT geo_area_within(%(area)s, %(scope)s)"
 _REVOKE = "UPDATE api_key SET revoked_at = %(at)s WHERE id = %(id)s"
-_LOCK = "SELECT 1 FROM api_key WHERE id = %(id)s FOR UPDATE"
+# Serialises rotations of one key; NO KEY: rows being written that refer to the key (an
+# inspection, a resolution) take KEY SHARE on it and need not wait.
+_LOCK = "SELECT 1 FROM api_key WHERE id = %(id)s FOR NO KEY UPDATE"
 # The key's whole line: its ancestors, then everything that replaced any of them. Each
 # still working after ``at`` retires at ``at`` (an earlier end is kept).
 _RETIRE_LINE = """
