@@ -5,15 +5,27 @@ needed); comparison is constant-time. The prefix is stored in clear to find
 the row without scanning.
 
 A key lives until it is revoked or its optional expiry passes; either way its
-next request gets a 401. Rotation issues a new key with the same name, role
-and area and retires the old one, at once or after a grace period so the
-clients using it can switch. ``last_used_at`` is refreshed at most once a
-minute (a write per request would cost more than many requests). Every
-change to a key lands in the audit trail (the secret hash never does).
+next request gets a 401. A key issued with a key (over the API) ends no later
+than the issuing key does, by expiry or at the end of its grace period: the
+expiry is clamped to that, not refused (the answer's ``expires_at`` says so),
+so a key that is about to end cannot hand out longer-lived ones. Rotation
+issues a new key with the same name, role, area and end, and retires the old
+one at once or after a grace period so the clients using it can switch. A
+rotation leaves one live key in the key's line (the keys linked by
+``replaces_id``): the new one. Every other key of the line retires when the
+rotated key does, and a second rotation during a grace period can shorten that
+grace, never lengthen it. ``last_used_at`` is refreshed at most once a
+minute (a write per request would cost more than many requests), committed on
+its own before the request's work and skipped while another transaction has
+the key's row: a threaded route runs in one transaction, and a refresh inside
+it held the row for the whole route, so every other request with the key
+queued on it holding a pooled connection until the pool ran dry (issue 24).
+Every change to a key lands in the audit trail (the secret hash never does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
@@ -23,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
 from geo_service.audit import SET_ACTOR, actor_json
@@ -37,6 +50,9 @@ class Principal:
     name: str
     role: str
     area_code: str | None
+    #: When the key stops working (expiry, or the end of its grace period); the keys
+    #: it issues end no later.
+    ends_at: dt.datetime | None = None
 
 
 #: admin and editor write stations (optionally within an area); an inspector
@@ -50,7 +66,12 @@ MAX_LIFETIME = dt.timedelta(days=3660)
 _COLUMNS = ("id, prefix, name, role, area_code, created_at, expires_at, last_used_at, "
             "revoked_at, replaces_id")
 _FIND = f"SELECT {_COLUMNS}, secret_hash FROM api_key WHERE prefix = %(prefix)s"
-_TOUCH = "UPDATE api_key SET last_used_at = now() WHERE id = %(id)s"
+# SKIP LOCKED: a row another transaction holds (a rotation, a revocation) is left for the
+# next request rather than waited on; recording use is never worth a wait.
+_TOUCH = """
+UPDATE api_key SET last_used_at = now()
+WHERE id = (SELECT id FROM api_key WHERE id = %(id)s FOR NO KEY UPDATE SKIP LOCKED)
+"""
 _INSERT = """
 INSERT INTO api_key (prefix, secret_hash, name, role, area_code, expires_at, replaces_id)
 VALUES (%(prefix)s, %(secret_hash)s, %(name)s, %(role)s, %(area_code)s, %(expires_at)s,
@@ -66,6 +87,26 @@ ORDER BY k.id
 """
 _WITHIN = "SELECT geo_area_within(%(area)s, %(scope)s)"
 _REVOKE = "UPDATE api_key SET revoked_at = %(at)s WHERE id = %(id)s"
+# Serialises rotations of one key; NO KEY: rows being written that refer to the key (an
+# inspection, a resolution) take KEY SHARE on it and need not wait.
+_LOCK = "SELECT 1 FROM api_key WHERE id = %(id)s FOR NO KEY UPDATE"
+# The key's whole line: its ancestors, then everything that replaced any of them. Each
+# still working after ``at`` retires at ``at`` (an earlier end is kept).
+_RETIRE_LINE = """
+WITH RECURSIVE up AS (
+    SELECT id, replaces_id FROM api_key WHERE id = %(id)s
+    UNION
+    SELECT k.id, k.replaces_id FROM api_key k JOIN up ON k.id = up.replaces_id
+), line AS (
+    SELECT id FROM up
+    UNION
+    SELECT k.id FROM api_key k JOIN line ON k.replaces_id = line.id
+)
+UPDATE api_key SET revoked_at = %(at)s
+WHERE id IN (SELECT id FROM line)
+  AND (revoked_at IS NULL OR revoked_at > %(at)s)
+  AND (expires_at IS NULL OR expires_at > %(at)s)
+"""
 
 
 def _hash(secret: str) -> str:
@@ -97,6 +138,21 @@ def _public(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
     return key
 
 
+def _ends(row: dict[str, Any]) -> dt.datetime | None:
+    """When a working key stops: its expiry or a revocation set for later, the earlier."""
+    return min((t for t in (row["expires_at"], row["revoked_at"]) if t is not None),
+               default=None)
+
+
+def _no_later_than(expires_at: dt.datetime | None,
+                   principal: Principal | None) -> dt.datetime | None:
+    """``expires_at`` clamped to the issuing key's own end (None: never expires)."""
+    ends = principal.ends_at if principal else None
+    if ends is None:
+        return expires_at
+    return ends if expires_at is None else min(expires_at, ends)
+
+
 def _lifetime(expires_in: dt.timedelta | None) -> dt.datetime | None:
     if expires_in is None:
         return None
@@ -112,8 +168,17 @@ def issue_key(conn: psycopg.Connection[Any], *, name: str, role: str,
     """Store a new key; returns the token (shown once, never stored) and the key as listed.
 
     ``principal`` is the admin issuing it (None: the command line): a scoped
-    admin issues keys only within its own area.
+    admin issues keys only within its own area, and an admin's key that ends
+    makes keys that end no later (see the module docstring).
     """
+    return _store(conn, name=name, role=role, area_code=area_code, principal=principal,
+                  expires_at=_no_later_than(_lifetime(expires_in), principal),
+                  replaces_id=replaces_id)
+
+
+def _store(conn: psycopg.Connection[Any], *, name: str, role: str, area_code: str | None,
+           expires_at: dt.datetime | None, principal: Principal | None,
+           replaces_id: int | None) -> tuple[str, dict[str, Any]]:
     if role not in ROLES:
         raise invalid("role", f"must be one of {', '.join(ROLES)}")
     if not name.strip() or len(name) > 100 or "\x00" in name:
@@ -125,7 +190,7 @@ def issue_key(conn: psycopg.Connection[Any], *, name: str, role: str,
         _check_area(conn, principal, area_code)
         row = conn.execute(_INSERT, {
             "prefix": prefix, "secret_hash": _hash(secret), "name": name, "role": role,
-            "area_code": area_code, "expires_at": _lifetime(expires_in),
+            "area_code": area_code, "expires_at": expires_at,
             "replaces_id": replaces_id}).fetchone()
         assert row is not None
         key = get_key(conn, row[0], principal)
@@ -158,34 +223,43 @@ def get_key(conn: psycopg.Connection[Any], key_id: int,
     return _public(row, dt.datetime.now(dt.UTC))
 
 
-def revoke_key(conn: psycopg.Connection[Any], key_id: int, principal: Principal | None,
-               at: dt.datetime | None = None) -> dict[str, Any]:
-    """Retire a key now (or at ``at``); its next request after that is a 401."""
+def revoke_key(conn: psycopg.Connection[Any], key_id: int,
+               principal: Principal | None) -> dict[str, Any]:
+    """Retire a key now (a key in its grace period too); its next request is a 401."""
     with conn.transaction():
         conn.execute(SET_ACTOR, (actor_json(principal),))
         key = get_key(conn, key_id, principal)
-        if key["revoked_at"] is None or (at is None and key["state"] == "active"):
-            conn.execute(_REVOKE, {"id": key_id, "at": at or dt.datetime.now(dt.UTC)})
+        if key["state"] == "active":
+            conn.execute(_REVOKE, {"id": key_id, "at": dt.datetime.now(dt.UTC)})
         return get_key(conn, key_id, principal)
 
 
 def rotate_key(conn: psycopg.Connection[Any], key_id: int, principal: Principal | None,
                grace: dt.timedelta = dt.timedelta(0)) -> tuple[str, dict[str, Any]]:
-    """A new key with the old one's name, role, area and remaining lifetime; the old
-    one stops working after ``grace`` (at once by default)."""
+    """A new key with the old one's name, role, area and expiry (no later than the
+    rotating key's own end); the old one, and every other key of its line, stops
+    working after ``grace`` (at once by default) or sooner if it was to end sooner.
+
+    A key in its grace period rotates too: that shortens the grace (never lengthens
+    it) and retires the replacement the earlier rotation made along with it, so a
+    line never has more than one live replacement (issue 24, item 7).
+    """
     if not dt.timedelta(0) <= grace <= dt.timedelta(days=30):
         raise invalid("grace", "must be between 0 and 30 days")
     with conn.transaction():
+        conn.execute(SET_ACTOR, (actor_json(principal),))
+        get_key(conn, key_id, principal)  # 404 outside the admin's area, before any lock
+        conn.execute(_LOCK, {"id": key_id})  # two rotations at once: one after the other
         old = get_key(conn, key_id, principal)
         if old["state"] != "active":
             raise StateConflict(f"key {key_id} is {old['state']}; only an active key rotates",
                                 [("id", f"{old['state']} key")])
-        lifetime = old["expires_at"] - dt.datetime.now(dt.UTC) if old["expires_at"] else None
-        token, new = issue_key(conn, name=old["name"], role=old["role"],
-                               area_code=old["area_code"], principal=principal,
-                               expires_in=max(lifetime, dt.timedelta(minutes=1))
-                               if lifetime else None, replaces_id=key_id)
-        revoke_key(conn, key_id, principal, at=dt.datetime.now(dt.UTC) + grace)
+        retire = dt.datetime.now(dt.UTC) + grace
+        conn.execute(_RETIRE_LINE, {"id": key_id, "at": min(retire, _ends(old) or retire)})
+        token, new = _store(conn, name=old["name"], role=old["role"],
+                            area_code=old["area_code"], principal=principal,
+                            expires_at=_no_later_than(old["expires_at"], principal),
+                            replaces_id=key_id)
     return token, new
 
 
@@ -224,27 +298,41 @@ def _principal(row: dict[str, Any] | None, secret: str) -> tuple[Principal, bool
         raise Unauthorized(f"this API key is {state}", [("Authorization", f"{state} key")])
     stale = row["last_used_at"] is None or now - row["last_used_at"] > TOUCH_EVERY
     return Principal(key_id=row["id"], name=row["name"], role=row["role"],
-                     area_code=row["area_code"]), stale
+                     area_code=row["area_code"], ends_at=_ends(row)), stale
+
+
+def _apart(autocommit: bool, status: TransactionStatus) -> tuple[bool, bool]:
+    """Whether a refresh of ``last_used_at`` can commit on its own, and whether that needs
+    a transaction block of its own: an autocommit connection commits each statement; an
+    idle one in a transaction per request (the sync routes') commits a block at its end.
+    Inside a transaction already begun, the refresh would last as long as it: skipped."""
+    idle = status == TransactionStatus.IDLE
+    return idle, idle and not autocommit
 
 
 async def authenticate(conn: psycopg.AsyncConnection[Any], authorization: str | None) -> Principal:
     """Resolve an ``Authorization: Bearer …`` header to a principal, or refuse with 401."""
     prefix, secret = _split(authorization)
-    async with conn.cursor(row_factory=dict_row) as cur:
+    touch, block = _apart(conn.autocommit, conn.info.transaction_status)
+    async with (conn.transaction() if block else contextlib.nullcontext()), \
+            conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(_FIND, {"prefix": prefix})
         principal, stale = _principal(await cur.fetchone(), secret)
-        if stale:
+        if stale and touch:
             await cur.execute(_TOUCH, {"id": principal.key_id})
     return principal
 
 
 def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) -> Principal:
-    """The same check for endpoints that run in a worker thread."""
+    """The same check for endpoints that run in a worker thread (whose request is one
+    transaction: the check commits before it, see the module docstring)."""
     prefix, secret = _split(authorization)
-    with conn.cursor(row_factory=dict_row) as cur:
+    touch, block = _apart(conn.autocommit, conn.info.transaction_status)
+    with (conn.transaction() if block else contextlib.nullcontext()), \
+            conn.cursor(row_factory=dict_row) as cur:
         cur.execute(_FIND, {"prefix": prefix})
         principal, stale = _principal(cur.fetchone(), secret)
-        if stale:
+        if stale and touch:
             cur.execute(_TOUCH, {"id": principal.key_id})
     return principal
 

@@ -12,6 +12,7 @@ import inspect
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Annotated, Any, TypeVar
+from urllib.parse import urlsplit
 
 from fastapi import Depends, File, Header, Path, Query, Request, UploadFile
 from psycopg import AsyncConnection, Connection
@@ -19,6 +20,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from geo_service.auth import Principal, authenticate, authenticate_sync, require_role
 from geo_service.coords import Crs
+from geo_service.errors import UnsupportedMediaType
 from geo_service.imports.readers import Format
 from geo_service.params import AREA_PATTERN, CODE_PATTERN
 from geo_service.replicas import ROUTING_SCOPE_KEY, SERVED_BY, ReadRouting
@@ -159,6 +161,55 @@ def require_sync(*roles: str) -> Callable[..., Principal]:
 
     return caller
 
+
+def _json(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, parameters aside: the
+    types FastAPI parses as JSON (a body of another type never reaches a model)."""
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (media.startswith("application/")
+                                           and media.endswith("+json"))
+
+
+def _own_origin(request: Request, settings: Settings, origin: str) -> bool:
+    """Whether ``Origin`` is this service as its own pages see it: the public address
+    when one is set, else the request's own ``Host``, if it is an allowed host."""
+    parts = urlsplit(origin.strip().lower())
+    if settings.public_base_url:
+        return parts.netloc == urlsplit(settings.public_base_url.lower()).netloc
+    host = request.headers.get("host", "").lower()
+    return bool(parts.hostname) and parts.netloc == host and \
+        parts.hostname in settings.allowed_hosts
+
+
+async def same_site_write(request: Request, settings: SettingsDep) -> None:
+    """A keyless write (check-in, report, confirmation) with a JSON body, or with no body
+    from a client that is not a browser, or from this service's own pages; else 415
+    naming ``Content-Type``.
+
+    Such a write needs no key, so a page on any site could make its visitors'
+    browsers send it, spending their addresses' budgets and votes (issue 24,
+    item 10). A browser sends a cross-site request without asking first only
+    when it is "simple": a form or ``text/plain`` body, or none; always with
+    an ``Origin`` header. A JSON body needs a CORS preflight this service never
+    answers. Reports were already safe by accident (FastAPI parses only a JSON
+    body into their model); this makes the rule explicit, for all three.
+    """
+    content_type = request.headers.get("content-type")
+    if content_type is not None and _json(content_type):
+        return
+    origin = request.headers.get("origin")
+    if origin is None and content_type is None:
+        return  # no body and no Origin: a script or the command line, not a browser
+    if origin is not None and _own_origin(request, settings, origin):
+        return
+    raise UnsupportedMediaType(
+        "send the body as JSON (Content-Type: application/json), or no body at all: a "
+        "form or text body is what any web page can make a browser send",
+        [("Content-Type", "must be application/json")])
+
+
+#: The dependency list of a keyless write route (``dependencies=SameSiteWrite``).
+SameSiteWrite = [Depends(same_site_write)]
 
 Editor = Annotated[Principal, Depends(require("admin", "editor"))]
 Admin = Annotated[Principal, Depends(require("admin"))]

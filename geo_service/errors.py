@@ -150,6 +150,14 @@ class PayloadTooLarge(GeoServiceError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaType(GeoServiceError):
+    """A body the endpoint does not take (a keyless write must be JSON: see
+    ``deps.same_site_write``)."""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
 class RateLimited(GeoServiceError):
     """Too many requests from one client; ``retry_after`` seconds go in ``Retry-After``."""
 

@@ -169,6 +169,11 @@ class Settings(BaseSettings):
         default="", description="comma list of the reverse proxies (addresses or CIDR "
                                 "networks) whose X-Forwarded-For is believed; empty: none, "
                                 "the client is the TCP peer")
+    ipv6_prefix: int = Field(
+        default=64, ge=1, le=128,
+        description="an IPv6 client counts as its /N network for rate limits and the "
+                    "independent-reporters rule (one host commonly holds a whole /64); 128: "
+                    "per address. IPv4 (and IPv4-mapped IPv6) counts per address")
     checkin_dedup_minutes: int = Field(
         default=30, description="check-ins from one device at one station within this "
                                 "many minutes count once")

@@ -139,3 +139,100 @@ def test_keys_from_the_command_line(db: psycopg.Connection[Any], db_url: str,
                  "--expires-in", "forever"]) == 2
     assert "--expires-in" in capsys.readouterr().err
     assert main(["keys", "revoke", "999999"]) == 2
+
+
+def test_rotating_a_key_in_its_grace_period_retires_it_and_its_earlier_replacement(
+        client: TestClient, keys: dict[str, str]) -> None:
+    """Issue 24, item 7: a second rotation with ``grace_minutes: 0`` left the old key
+    working for the first rotation's 30 days, and each rotation during the grace minted
+    one more live replacement."""
+    r = keys_api(client, keys["admin"], "POST", json={"name": "驿站App", "role": "editor"})
+    first, key = r.json()["token"], r.json()["key"]
+    r = keys_api(client, keys["admin"], "POST", f"/{key['id']}/rotate",
+                 json={"grace_minutes": 43_200})
+    assert r.status_code == 201, r.text
+    second = r.json()["token"]
+    assert can_write(client, first, "G-1") == 201  # in its grace period
+    r = keys_api(client, keys["admin"], "POST", f"/{key['id']}/rotate",
+                 json={"grace_minutes": 0})
+    assert r.status_code == 201, r.text
+    third = r.json()["token"]
+    assert can_write(client, first, "G-2") == 401
+    assert can_write(client, second, "G-3") == 401  # the earlier replacement goes with it
+    assert can_write(client, third, "G-4") == 201
+    line = [k for k in keys_api(client, keys["admin"], "GET").json()["keys"]
+            if k["name"] == "驿站App"]
+    assert [k["state"] for k in line] == ["revoked", "revoked", "active"]
+    assert line[2]["replaces_id"] == key["id"]
+
+
+def test_a_second_rotation_never_lengthens_the_grace(client: TestClient,
+                                                     keys: dict[str, str]) -> None:
+    r = keys_api(client, keys["admin"], "POST", json={"name": "外包", "role": "editor"})
+    first, key = r.json()["token"], r.json()["key"]
+    keys_api(client, keys["admin"], "POST", f"/{key['id']}/rotate", json={"grace_minutes": 60})
+    r = keys_api(client, keys["admin"], "POST", f"/{key['id']}/rotate",
+                 json={"grace_minutes": 43_200})
+    assert r.status_code == 201, r.text
+    line = {k["id"]: k for k in keys_api(client, keys["admin"], "GET").json()["keys"]
+            if k["name"] == "外包"}
+    old, earlier, latest = (line[i] for i in sorted(line))
+    ends = dt.datetime.fromisoformat(old["revoked_at"]) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(minutes=58) < ends <= dt.timedelta(minutes=60)
+    assert earlier["revoked_at"] == old["revoked_at"]  # one live replacement after the hour
+    assert latest["revoked_at"] is None
+    assert can_write(client, first, "G-5") == 201  # still inside the first grace hour
+    # Rotating any key of the line leaves one live key in it: the new one.
+    r = keys_api(client, keys["admin"], "POST", f"/{earlier['id']}/rotate",
+                 json={"grace_minutes": 0})
+    assert r.status_code == 201, r.text
+    states = {k["id"]: k["state"] for k in keys_api(client, keys["admin"], "GET").json()["keys"]
+              if k["name"] == "外包"}
+    assert states == {old["id"]: "revoked", earlier["id"]: "revoked",
+                      latest["id"]: "revoked", r.json()["key"]["id"]: "active"}
+    assert can_write(client, first, "G-6") == 401
+
+
+def _expires_at(key: dict[str, Any]) -> dt.datetime | None:
+    return dt.datetime.fromisoformat(key["expires_at"]) if key["expires_at"] else None
+
+
+def test_a_key_expires_no_later_than_the_key_that_made_it(
+        client: TestClient, areas: psycopg.Connection[Any]) -> None:
+    """Issue 24, item 8: an admin key that expires tomorrow made keys that never expire,
+    and rotation carried a nearly expired key forward. What a key issues is clamped to
+    its own end (expiry, or the end of its grace period)."""
+    token, admin = issue_key(areas, name="临时管理员", role="admin",
+                             expires_in=dt.timedelta(days=1))
+    bearer = f"Bearer {token}"
+    ends: dt.datetime = admin["expires_at"]  # issue_key answers datetimes, the API text
+    for body in ({"name": "永久", "role": "editor"},
+                 {"name": "一年", "role": "editor", "expires_in_days": 365}):
+        r = keys_api(client, bearer, "POST", json=body)
+        assert r.status_code == 201, r.text
+        assert _expires_at(r.json()["key"]) == ends
+    r = keys_api(client, bearer, "POST", json={"name": "短", "role": "editor",
+                                                "expires_in_days": 1})
+    assert (_expires_at(r.json()["key"]) or ends) <= ends
+    # Rotation by that admin: the replacement of a key without expiry ends with the admin.
+    _, forever = issue_key(areas, name="老钥匙", role="editor")
+    r = keys_api(client, bearer, "POST", f"/{forever['id']}/rotate")
+    assert r.status_code == 201, r.text
+    assert _expires_at(r.json()["key"]) == ends
+    # A nearly expired key is not carried forward: its replacement ends when it would have.
+    _, brief = issue_key(areas, name="快过期", role="editor", expires_in=dt.timedelta(minutes=1))
+    areas.execute("UPDATE api_key SET expires_at = now() + interval '5 seconds' WHERE id = %s",
+                  (brief["id"],))
+    was = areas.execute("SELECT expires_at FROM api_key WHERE id = %s",
+                        (brief["id"],)).fetchone()
+    assert was is not None
+    r = keys_api(client, bearer, "POST", f"/{brief['id']}/rotate")
+    assert r.status_code == 201, r.text
+    assert _expires_at(r.json()["key"]) == was[0]
+    # A key in its grace period ends when the grace does: so does what it issues.
+    r = keys_api(client, bearer, "POST", f"/{admin['id']}/rotate", json={"grace_minutes": 30})
+    assert r.status_code == 201, r.text
+    r = keys_api(client, bearer, "POST", json={"name": "宽限期内", "role": "editor"})
+    assert r.status_code == 201, r.text
+    made = _expires_at(r.json()["key"])
+    assert made is not None and made - dt.datetime.now(dt.UTC) <= dt.timedelta(minutes=30)

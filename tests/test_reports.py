@@ -25,7 +25,8 @@ THRESHOLD = 3
 def settings(db_url: str) -> Settings:
     """Overrides conftest's: the client address comes from X-Forwarded-For; a small limit."""
     return Settings(database_url=db_url, trusted_proxies="127.0.0.1", report_rate_per_hour=RATE,
-                    reported_closed_threshold=THRESHOLD, reported_closed_window_h=24)
+                    reported_closed_threshold=THRESHOLD, reported_closed_window_h=24,
+                    allowed_hosts=["testserver"])
 
 
 @pytest.fixture
@@ -268,3 +269,48 @@ def test_reports_and_confirmations_share_one_rate_limit(
     assert stations.execute("SELECT count(*) FROM station_report").fetchone() == (RATE - 1,)
     assert stations.execute("SELECT count(*) FROM confirmation").fetchone() == (1,)
     assert client.post("/v1/stations/H1/confirmations", headers=who(2)).status_code == 201
+
+
+EVIL = "https://evil.example"
+
+
+def test_cross_site_simple_requests_are_refused(client: TestClient,
+                                                stations: psycopg.Connection[Any]) -> None:
+    """Issue 24, item 10: a page on any site could make its visitors' browsers confirm
+    and check in (a form or ``text/plain`` POST needs no CORS preflight). The three
+    keyless writes take a JSON body, or none from a client that is not a browser."""
+    simple = [
+        {"headers": {"Content-Type": "application/x-www-form-urlencoded"}, "content": b""},
+        {"headers": {"Content-Type": "application/x-www-form-urlencoded"},
+         "content": b"worker_type=courier"},
+        {"headers": {"Content-Type": "multipart/form-data; boundary=x"},
+         "content": b"--x--\r\n"},
+        {"headers": {"Content-Type": "text/plain"}, "content": b'{"kind": "closed"}'},
+        {"headers": {}, "content": b""},  # fetch(url, {method: "POST", mode: "no-cors"})
+    ]
+    n = 0
+    for path in ("confirmations", "checkins", "reports"):
+        for kw in simple:
+            n += 1
+            headers = {**who(n), **kw["headers"], "Origin": EVIL}
+            r = client.post(f"/v1/stations/T1/{path}", headers=headers, content=kw["content"])
+            assert r.status_code == 415, (path, kw, r.text)
+            assert r.json()["error"]["fields"][0]["field"] == "Content-Type"
+    # A form from a browser that sends no Origin is refused all the same.
+    r = client.post("/v1/stations/T1/confirmations", content=b"",
+                    headers={**who(90), "Content-Type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 415
+    for table in ("confirmation", "visit", "station_report"):
+        assert stations.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
+    # What the app and the check-in page send (JSON), a script's bodyless call (no Origin),
+    # and this service's own pages are taken.
+    json_header = {"Content-Type": "application/json"}
+    assert client.post("/v1/stations/T1/confirmations",
+                       headers={**who(91), **json_header}).status_code == 201
+    assert client.post("/v1/stations/T1/checkins", json={"worker_type": "courier"},
+                       headers=who(92)).status_code == 201
+    assert client.post("/v1/stations/T1/confirmations", headers=who(93)).status_code == 201
+    assert client.post("/v1/stations/T1/checkins",
+                       headers={**who(94), "Origin": "http://testserver"}).status_code == 201
+    assert client.post("/v1/stations/T1/reports", json={"kind": "other"},
+                       headers={**who(95), "Origin": EVIL}).status_code == 201

@@ -4,7 +4,7 @@ Check-ins, reports and confirmations need no key, so a script could inflate a
 station's count or flip it to "reported closed". Each such write stores two
 keyed hashes (HMAC-SHA256 with ``settings.feedback_key()``): of the device
 id (a cookie the check-in page sets, or ``X-Device-Id``) for de-duplication,
-and of the client address for rate limits. Neither can be turned back into an
+and of the client address (an IPv6 client's /64) for rate limits. Neither can be turned back into an
 address or a device without the key, and nothing else about the worker is kept.
 Limits are counted in the database, so they hold across server processes.
 """
@@ -86,8 +86,28 @@ def client_address(peer: str, forwarded_for: Sequence[str], settings: Settings) 
     return hops[0][:64] if hops else peer
 
 
+def client_group(address: str, ipv6_prefix: int) -> str:
+    """The client as limits count it: an IPv4 address as it is; an IPv6 address as its
+    ``/ipv6_prefix`` network; an IPv4-mapped IPv6 address as the IPv4 address.
+
+    One IPv6 host is commonly given a whole /64 and may use any address in it,
+    so counted per address it had as many rate budgets as it liked and alone
+    met the independent-reporters rule (issue 24, item 11).
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv4Address):
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ipaddress.IPv6Network((int(ip), ipv6_prefix), strict=False))  # drops a %zone
+
+
 def client_hash(settings: Settings, address: str) -> str:
-    return keyed_hash(settings, "client:" + address)
+    """The keyed hash rate limits and the reporters rule count (see :func:`client_group`)."""
+    return keyed_hash(settings, "client:" + client_group(address, settings.ipv6_prefix))
 
 
 def device_hash(settings: Settings, device: str | None) -> str | None:

@@ -1,8 +1,10 @@
 """HTTP for worker feedback: QR check-ins and their counts, reports, confirmations.
 
 Check-ins, reports and confirmations need no key (a worker at a station has
-none) and are rate-limited per client address instead; reading and deciding
-reports needs an editor or admin key, limited to its area if it has one.
+none); they are rate-limited per client address instead and take only a JSON
+body (``deps.same_site_write``: no other site's page can send them). Reading
+and deciding reports needs an editor or admin key, limited to its area if it
+has one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import HTMLResponse
 
-from geo_service.deps import CodePath, ConnDep, Editor, SettingsDep
+from geo_service.deps import CodePath, ConnDep, Editor, SameSiteWrite, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.html import page_csp
 from geo_service.operations import reports, visits
@@ -68,6 +70,8 @@ CallerDep = Annotated[visits.Caller, Depends(caller_of)]
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: WRITE_RESPONSES[404]}
 _PUBLIC_WRITE: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES, **_NOT_FOUND,
+    415: {"model": ErrorBody, "description": "A body that is not JSON (field Content-Type): "
+                                             "what a page on another site could send"},
     429: {"model": ErrorBody, "description": "Rate limit reached (field client); see Retry-After"},
 }
 _EDITOR: dict[int | str, dict[str, Any]] = {
@@ -110,6 +114,7 @@ async def checkin_link(request: Request, conn: ConnDep, code: CodePath) -> Respo
 
 @router.post(
     "/stations/{code}/checkins", status_code=201, response_model=CheckinOut,
+    dependencies=SameSiteWrite,
     responses={**_PUBLIC_WRITE,
                200: {"model": CheckinOut, "description": "A repeat within the window: not "
                                                          "counted, nothing stored"},
@@ -146,7 +151,7 @@ async def visit_counts(
 
 
 @router.post("/stations/{code}/reports", status_code=201, response_model=ReportOut,
-             responses=_PUBLIC_WRITE,
+             responses=_PUBLIC_WRITE, dependencies=SameSiteWrite,
              summary="Report a problem at a station (no key; rate-limited)")
 async def create_report(conn: ConnDep, settings: SettingsDep, caller: CallerDep,
                         code: CodePath, body: ReportIn) -> Response:
@@ -156,6 +161,7 @@ async def create_report(conn: ConnDep, settings: SettingsDep, caller: CallerDep,
 
 @router.post(
     "/stations/{code}/confirmations", status_code=201, response_model=ConfirmationOut,
+    dependencies=SameSiteWrite,
     responses={**_PUBLIC_WRITE,
                200: {"model": ConfirmationOut, "description": "A repeat within the window"}},
     summary="Confirm with one tap that a station is as listed (no key; rate-limited)",
