@@ -111,9 +111,8 @@ async def healthz(request: Request) -> Response:
 
 def _index_status(request: Request) -> dict[str, Any]:
     """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting,
-    unconfigured),
-    stations held, the change number applied, its lag behind the database in seconds
-    (every commit older than that is applied), load time and bytes held."""
+    unconfigured), stations held, the change number applied, its lag behind the database
+    in seconds (every commit older than that is applied), load time and bytes held."""
     keeper = request.app.state.nearest_index
     if keeper is None:
         return {"state": "off"}

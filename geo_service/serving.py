@@ -71,9 +71,10 @@ class CoalescingTransport:
         """Hand what is held to the real transport (which buffers what the socket
         cannot take yet, as it always does).
 
-        Also when the transport is closing: the loop closes it by itself when the peer
-        half-closes, and a transport that is closing but not closed still sends what it
-        is given (uvicorn's own writes rely on it). Only a closed one refuses."""
+        Also when the transport is closing: one closed while it still drains earlier
+        bytes sends what it is given after them (asyncio and uvloop drop writes only
+        once the connection is lost; a closed uvloop handle raises, ignored here: the
+        peer is gone)."""
         held, self._held = self._held, None
         if held:
             with contextlib.suppress(RuntimeError):  # uvloop: the handle is closed
