@@ -19,11 +19,11 @@ Freshness: migration 0009 notifies ``geo_station`` on every write that can chang
 an answer. One listening connection, straight to the primary
 (``Settings.nearest_index_url``: a transaction pooler keeps no session to listen on),
 reloads the notified stations by id; every ``ping_interval_s`` it notifies itself a
-ping. Notifications arrive in commit
-order, so once a ping has come back and everything before it is applied, the
-index holds every commit made before the ping was sent: its lag is at most the
-age of that ping. Requests use the index only while that age is within
-``max_lag_s`` and, with ``X-Min-Change-Seq``, only once that change is applied.
+ping. Notifications arrive in commit order, so once a ping has come back and
+everything before it is applied, the index holds every commit made before the ping
+was sent: its lag is at most the age of that ping. Requests use the index only while
+that age is within ``max_lag_s`` and, with ``X-Min-Change-Seq``, only once that change
+is applied.
 Otherwise (loading, lagging, database lost) they go to SQL.
 """
 
