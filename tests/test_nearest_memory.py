@@ -461,6 +461,7 @@ def test_refused_writes_leave_the_memory_index_answering(db_url: str,
         try:
             with httpx.Client(base_url=base, timeout=5) as http:
                 while sum(refused.values()) < 100 or len(sources) < 30:
+                    assert worker.is_alive() and len(sources) < 1000, refused
                     r = http.get("/v1/stations/nearest", params=where)
                     assert r.status_code == 200, r.text
                     sources.append(r.headers["X-Nearest-Source"])
