@@ -49,9 +49,10 @@ def cmd_db_pgbouncer(args: argparse.Namespace, settings: Settings) -> int:
     bouncer = dataclasses.replace(LocalPgBouncer.default(),
                                   statement_timeout_ms=settings.statement_timeout_ms)
     bouncer.start()
+    # The memory index listens on a direct connection: LISTEN needs a session.
     print(f"PgBouncer (transaction pooling) running: {bouncer.url()}\n"
           f"serve through it: GEO_DB_PGBOUNCER=1 GEO_DATABASE_URL='{bouncer.url()}' "
-          "geo-service serve")
+          f"GEO_NEAREST_INDEX_DATABASE_URL='{bouncer.upstream.url}' geo-service serve")
     return 0
 
 

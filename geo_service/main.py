@@ -238,7 +238,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.routing = routing
         keeper = None
         if settings.nearest_index == "on":
-            keeper = memindex.Keeper(url, max_lag_s=settings.nearest_index_max_lag_s)
+            keeper = memindex.Keeper(settings.nearest_index_url(url),
+                                     max_lag_s=settings.nearest_index_max_lag_s)
             keeper.start()
         app.state.nearest_index = keeper
         # Start-up leaves ~100k long-lived objects; without freezing them every

@@ -75,6 +75,10 @@ async def root() -> HTMLResponse:
 async def healthz(request: Request) -> Response:
     """Tries the pool with a short timeout; 503 while the primary is away.
 
+    ``status`` is ``degraded`` (still 200: every request is answered) while the
+    memory index is on but not answering nearest (loading, lagging, reconnecting,
+    or unconfigured behind PgBouncer): nearest then costs a query each, which a
+    monitor should see rather than a plain "ok".
     The pool reconnects by itself, so the service recovers without a restart.
     ``databases`` lists the primary and every standby of ``GEO_READ_DATABASE_URLS``
     as the replica monitor last saw them (role, reachable, lag, whether it serves
@@ -87,9 +91,11 @@ async def healthz(request: Request) -> Response:
         try:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
-            return JSONResponse({"status": "ok", "database": "online",
+            index = _index_status(request)
+            return JSONResponse({"status": "ok" if index["state"] in ("off", "ready")
+                                 else "degraded", "database": "online",
                                  "databases": routing.health(True),
-                                 "nearest_index": _index_status(request)})
+                                 "nearest_index": index})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -104,9 +110,9 @@ async def healthz(request: Request) -> Response:
 
 
 def _index_status(request: Request) -> dict[str, Any]:
-    """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting),
-    stations held, the change number applied, its lag behind the database in seconds
-    (every commit older than that is applied), load time and bytes held."""
+    """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting,
+    unconfigured), stations held, the change number applied, its lag behind the database
+    in seconds (every commit older than that is applied), load time and bytes held."""
     keeper = request.app.state.nearest_index
     if keeper is None:
         return {"state": "off"}

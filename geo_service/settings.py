@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         default="on",
         description="answer nearest from an in-process index of the stations kept fresh "
                     "by LISTEN/NOTIFY (off: every nearest query goes to PostgreSQL)")
+    nearest_index_database_url: str | None = Field(
+        default=None,
+        description="libpq URL of the primary, connected directly (not through PgBouncer), "
+                    "for the memory index's LISTEN connection, its load and its re-reads: "
+                    "notifications need a session of their own, which a transaction pooler "
+                    "does not keep (a standby receives none). Unset: GEO_DATABASE_URL, "
+                    "except with GEO_DB_PGBOUNCER=1, where the index then cannot follow and "
+                    "nearest uses SQL (/healthz says degraded)")
     nearest_index_max_lag_s: float = Field(
         default=1.0, gt=0,
         description="the index answers only while it has provably applied every commit "
@@ -271,6 +279,13 @@ class Settings(BaseSettings):
                                         else PROJECT_ROOT / ".secrets" / "feedback_hash.key")
             self._feedback_key = key.encode()
         return self._feedback_key
+
+    def nearest_index_url(self, database_url: str) -> str | None:
+        """Where the memory index listens and reads: its own URL, else the service's
+        unless that is a transaction pooler (None: the index cannot follow there)."""
+        if self.nearest_index_database_url:
+            return self.nearest_index_database_url
+        return None if self.db_pgbouncer else database_url
 
     def resolved_database_url(self) -> str:
         """The URL to connect to: the configured one, else the local cluster's."""

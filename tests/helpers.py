@@ -144,6 +144,24 @@ def live_server(db_url: str, env: dict[str, str] | None = None) -> Iterator[str]
         stop_server(proc, output)
 
 
+#: A live server whose memory index answers nearest whatever the machine's load: the lag
+#: bound is wide, so only what a test does (not a slow ping) sends nearest to SQL.
+INDEX_ON = {"GEO_NEAREST_INDEX": "on", "GEO_NEAREST_INDEX_MAX_LAG_S": "30"}
+
+
+def wait_nearest_from_memory(base: str, params: dict[str, Any],
+                             timeout_s: float = HEALTHY_TIMEOUT_S) -> httpx.Response:
+    """The first nearest answer the memory index gives (it loads in the background)."""
+    deadline = time.monotonic() + timeout_s
+    with httpx.Client(base_url=base, timeout=10) as http:
+        while True:
+            r = http.get("/v1/stations/nearest", params=params)
+            if r.status_code == 200 and r.headers["X-Nearest-Source"] == "memory":
+                return r
+            assert time.monotonic() < deadline, http.get("/healthz").text
+            time.sleep(0.05)
+
+
 #: Debian's Chromium: scripts/system-deps.sh installs it; Playwright never downloads one.
 CHROMIUM = "/usr/bin/chromium"
 

@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import psycopg
 import pytest
@@ -32,7 +33,7 @@ from geo_service.settings import Settings
 from geo_service.stations import memindex, router, service
 from geo_service.stations.service import NearestParams
 from tests.conftest import station_body
-from tests.helpers import insert_stations
+from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
 
 SEED = Path(__file__).parents[1] / "seed"
 CODES = [a.code for a in AMENITIES]
@@ -431,3 +432,50 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
             await keeper.stop()
 
     asyncio.run(go())
+
+
+def test_refused_writes_leave_the_memory_index_answering(db_url: str,
+                                                         db: psycopg.Connection[Any],
+                                                         keys: dict[str, str]) -> None:
+    """Issue 24, item 5: a stream of anonymous non-GET requests that write nothing (an
+    unknown path, writes without a key) must not send nearest to SQL; a successful write
+    by the process still routes its own next read (which then holds the write)."""
+    insert_stations(db, [station_body("AB-1", 109.5, 18.25)])
+    where = {"lat": 18.25, "lon": 109.5, "k": 3}
+    with live_server(db_url, INDEX_ON) as base:
+        wait_nearest_from_memory(base, where)
+        stop = threading.Event()
+        refused: collections.Counter[int] = collections.Counter()
+
+        def abuse() -> None:
+            with httpx.Client(base_url=base, timeout=5) as http:
+                while not stop.is_set():
+                    for method, path in (("POST", "/nope"), ("POST", "/v1/stations"),
+                                         ("PATCH", "/v1/stations/AB-1"),
+                                         ("DELETE", "/v1/stations/AB-1")):
+                        refused[http.request(method, path, json={}).status_code] += 1
+
+        worker = threading.Thread(target=abuse)
+        worker.start()
+        sources = []
+        try:
+            with httpx.Client(base_url=base, timeout=5) as http:
+                while sum(refused.values()) < 100 or len(sources) < 30:
+                    assert worker.is_alive() and len(sources) < 1000, refused
+                    r = http.get("/v1/stations/nearest", params=where)
+                    assert r.status_code == 200, r.text
+                    sources.append(r.headers["X-Nearest-Source"])
+                    assert http.get("/healthz").status_code == 200
+                    assert http.get("/v1/stations/AB-1").status_code == 200
+        finally:
+            stop.set()
+            worker.join(10)
+        assert set(refused) <= {401, 404, 405}, refused
+        assert collections.Counter(sources) == {"memory": len(sources)}
+
+        with httpx.Client(base_url=base, timeout=10) as http:
+            r = http.post("/v1/stations", json=station_body("AB-2", 109.5, 18.25001),
+                          headers={"Authorization": keys["editor"]})
+            assert r.status_code == 201, r.text
+            r = http.get("/v1/stations/nearest", params=where)
+            assert "AB-2" in [s["code"] for s in r.json()["results"]], r.headers

@@ -13,6 +13,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -164,3 +165,72 @@ def test_pgbouncer_mode_sends_no_options_and_prepares_nothing(
     monkeypatch.setenv("GEO_DB_PGBOUNCER", "1")
     monkeypatch.setenv("GEO_DB_PREPARE_THRESHOLD", "3")
     assert Settings().prepare_threshold() is None
+
+
+def _pooled_settings(pooler: LocalPgBouncer, db_url: str, **over: Any) -> Settings:
+    return Settings(database_url=pooler.url(_dbname(db_url)), db_pgbouncer=True,
+                    allowed_hosts=["testserver"], pool_min=2, pool_max=4, nearest_index="on",
+                    **over)
+
+
+def _nearest(client: TestClient) -> Any:
+    return client.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
+
+
+def test_the_memory_index_follows_edits_behind_pgbouncer(pooler: LocalPgBouncer, db_url: str,
+                                                         db: psycopg.Connection[Any],
+                                                         keys: dict[str, str]) -> None:
+    """Requests go through the transaction pooler; the index listens on its own direct
+    connection (GEO_NEAREST_INDEX_DATABASE_URL): nearest is answered from memory, and an
+    edit made through the API (so through the pooler) is in its answer soon after."""
+    admin = {"Authorization": keys["admin"]}
+    # A wide lag bound: a stall of this busy machine must not be what sends nearest to SQL.
+    settings = _pooled_settings(pooler, db_url, nearest_index_database_url=db_url,
+                                nearest_index_max_lag_s=30)
+    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+        r = client.post("/v1/stations", json=station_body("PBM-1", 109.5, 18.25), headers=admin)
+        assert r.status_code == 201, r.text
+        deadline = time.monotonic() + 30  # the index loads in the background
+        while (r := _nearest(client)).headers["X-Nearest-Source"] != "memory":
+            assert time.monotonic() < deadline, client.get("/healthz").json()
+            time.sleep(0.05)
+        assert r.json()["results"][0]["code"] == "PBM-1"
+        health = client.get("/healthz").json()
+        assert health["status"] == "ok" and health["nearest_index"]["state"] == "ready"
+
+        r = client.patch("/v1/stations/PBM-1", json={"name": "改名驿站", "version": 1},
+                         headers=admin)
+        assert r.status_code == 200, r.text
+        deadline = time.monotonic() + 2.0
+        seen = []
+        while True:
+            r = _nearest(client)
+            seen.append((r.headers["X-Nearest-Source"], r.json()["results"][0]["name"]))
+            if seen[-1] == ("memory", "改名驿站"):
+                break
+            assert time.monotonic() < deadline, seen[-5:]
+            time.sleep(0.02)
+
+
+def test_healthz_is_degraded_while_the_index_cannot_follow(pooler: LocalPgBouncer,
+                                                           db_url: str,
+                                                           db: psycopg.Connection[Any]) -> None:
+    """Behind PgBouncer with no direct connection for the index, or with one that cannot
+    connect, nearest still answers (from SQL) and /healthz says so: 200, "degraded"."""
+    nowhere = "postgresql://geo@/geo?host=/nonexistent-socket-dir&connect_timeout=2"
+    for over, why in (({}, "GEO_NEAREST_INDEX_DATABASE_URL"),
+                      ({"nearest_index_database_url": nowhere}, "")):
+        with TestClient(create_app(_pooled_settings(pooler, db_url, **over)),
+                        client=("127.0.0.1", 50000)) as client:
+            deadline = time.monotonic() + 10
+            while (r := client.get("/healthz")).json()["nearest_index"]["state"] in (
+                    "loading",):
+                assert time.monotonic() < deadline, r.json()
+                time.sleep(0.05)
+            body = r.json()
+            assert r.status_code == 200 and body["status"] == "degraded", body
+            assert body["database"] == "online"
+            assert body["nearest_index"]["state"] not in ("ready", "off"), body
+            assert why in (body["nearest_index"]["error"] or ""), body
+            r = _nearest(client)
+            assert r.status_code == 200 and r.headers["X-Nearest-Source"] == "sql"

@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
 import uvloop
 
 from geo_service.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
-from tests.helpers import free_port
+from tests.conftest import station_body
+from tests.helpers import (
+    INDEX_ON,
+    free_port,
+    insert_stations,
+    live_server,
+    wait_nearest_from_memory,
+)
 
 
 class Recording:
@@ -83,6 +93,23 @@ def test_close_right_after_a_write_still_sends_it() -> None:
     assert uvloop.run(main()) == b"x" * 200_000 + b"end"
 
 
+def test_a_closing_transport_still_gets_what_was_held() -> None:
+    """The real transport is closed under the wrapper (the loop does that itself) while
+    it still drains earlier bytes: what the wrapper held for the end of the turn must go
+    out after them, not be dropped because the transport is closing."""
+    async def main() -> bytes:
+        rec, t, theirs = await _pair()
+        t.write(b"x" * 2_000_000)  # more than the socket pair holds: the transport buffers
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        assert rec.calls and rec.transport.get_write_buffer_size() > 0
+        t.write(b"end")
+        rec.transport.close()  # not through the wrapper; it drains, then closes
+        return await asyncio.to_thread(_read_all, theirs)
+
+    assert uvloop.run(main()) == b"x" * 2_000_000 + b"end"
+
+
 def test_uvicorn_serves_through_it() -> None:
     """The protocol ``geo-service serve`` names, in a real uvicorn: keep-alive requests,
     a buffered and a streamed answer, each complete."""
@@ -124,3 +151,64 @@ def test_uvicorn_serves_through_it() -> None:
 
     uvloop.run(main())
     assert seen == [(200, 30_000)] * 3 + [(200, True)]
+
+
+def _half_closed_get(base: str, target: str) -> tuple[int, dict[str, str], bytes]:
+    """GET ``target``, then ``shutdown(SHUT_WR)`` (as ``nc -N`` does), and read the whole
+    answer: status, headers, body (empty when nothing came)."""
+    host, port = base.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=5) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        sock.shutdown(socket.SHUT_WR)
+        raw = bytearray()
+        try:
+            while chunk := sock.recv(65536):
+                raw += chunk
+        except TimeoutError:
+            pass
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    if not head:
+        return 0, {}, b""
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.lower(): v.strip() for k, _, v in (h.partition(":") for h in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+def test_half_closing_clients_get_every_answer(db_url: str, db: psycopg.Connection[Any]) -> None:
+    """Issue 24, item 6, on a live ``geo-service serve``: clients that half-close after
+    their request get every answer, from the fast path (the memory index, answered in
+    the same turn) and from the app (/healthz, which waits for the database), while
+    ordinary clients keep getting theirs."""
+    insert_stations(db, [station_body("HC-1", 109.5, 18.25)])
+    nearest = "/v1/stations/nearest?lat=18.25&lon=109.5&k=3"
+    with live_server(db_url, INDEX_ON) as base:
+        wait_nearest_from_memory(base, {"lat": 18.25, "lon": 109.5, "k": 3})
+        stop = threading.Event()
+        ordinary: list[int] = []
+
+        def read() -> None:
+            with httpx.Client(base_url=base, timeout=5) as http:
+                while not stop.is_set():
+                    ordinary.append(http.get("/healthz").status_code)
+                    ordinary.append(http.get("/v1/stations/HC-1").status_code)
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        answers: list[tuple[int, dict[str, str], bytes]] = []
+        try:
+            with ThreadPoolExecutor(4) as pool:
+                # Rounds until the ordinary client has been answered alongside a few times.
+                while len(answers) < 40 or len(ordinary) < 6:
+                    assert len(answers) < 400, ordinary
+                    answers += pool.map(lambda t: _half_closed_get(base, t),
+                                        [nearest, "/healthz"] * 10)
+        finally:
+            stop.set()
+            reader.join(10)
+    fast = [(status, h.get("x-nearest-source"), len(body) == int(h.get("content-length", -1)))
+            for status, h, body in answers[0::2]]
+    assert fast == [(200, "memory", True)] * len(fast)
+    health = [(status, len(body) == int(h.get("content-length", -1)))
+              for status, h, body in answers[1::2]]
+    assert health == [(200, True)] * len(health)
+    assert set(ordinary) == {200}

@@ -63,6 +63,9 @@ def test_compose_has_the_topology() -> None:
         env = api["environment"]
         assert "@pgbouncer:6432/geo" in env["GEO_DATABASE_URL"]
         assert env["GEO_DB_PGBOUNCER"] == "1"
+        # The memory index listens on a direct connection to the primary, not the pooler.
+        assert "@db:5432/geo" in env["GEO_NEAREST_INDEX_DATABASE_URL"]
+        assert api["depends_on"]["db"]["condition"] == "service_healthy"
         assert "--workers" in api["command"]
         assert api["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         assert "ports" not in api, "the API is reached through nginx only"

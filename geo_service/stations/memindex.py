@@ -16,12 +16,14 @@ once the nearest unseen station, shrunk by the worst spheroid/sphere ratio, is
 farther than the k-th qualifying one, else it widens (up to the whole radius).
 
 Freshness: migration 0009 notifies ``geo_station`` on every write that can change
-an answer. One listening connection reloads the notified stations by id; every
-``ping_interval_s`` it notifies itself a ping. Notifications arrive in commit
-order, so once a ping has come back and everything before it is applied, the
-index holds every commit made before the ping was sent: its lag is at most the
-age of that ping. Requests use the index only while that age is within
-``max_lag_s`` and, with ``X-Min-Change-Seq``, only once that change is applied.
+an answer. One listening connection, straight to the primary
+(``Settings.nearest_index_url``: a transaction pooler keeps no session to listen on),
+reloads the notified stations by id; every ``ping_interval_s`` it notifies itself a
+ping. Notifications arrive in commit order, so once a ping has come back and
+everything before it is applied, the index holds every commit made before the ping
+was sent: its lag is at most the age of that ping. Requests use the index only while
+that age is within ``max_lag_s`` and, with ``X-Min-Change-Seq``, only once that change
+is applied.
 Otherwise (loading, lagging, database lost) they go to SQL.
 """
 
@@ -770,12 +772,21 @@ class IndexStatus:
     process: int = 0
 
 
+#: Why an index behind a transaction pooler, without a direct URL, does not follow.
+NO_DIRECT_URL = ("GEO_DB_PGBOUNCER=1 and no GEO_NEAREST_INDEX_DATABASE_URL: the index "
+                 "needs a direct connection to the primary (LISTEN does not work through "
+                 "transaction pooling)")
+
+
 class Keeper:
     """Loads the index in the background and keeps it fresh; tells requests whether
     they may use it (:meth:`usable`)."""
 
-    def __init__(self, url: str, *, max_lag_s: float = 1.0, ping_interval_s: float = 0.1,
-                 spare: int | None = None) -> None:
+    def __init__(self, url: str | None, *, max_lag_s: float = 1.0,
+                 ping_interval_s: float = 0.1, spare: int | None = None) -> None:
+        """``url`` connects directly to the primary (``Settings.nearest_index_url``);
+        None when there is no such connection: the keeper never starts, says why, and
+        every nearest goes to SQL."""
         self.url, self.max_lag_s, self.ping_interval_s = url, max_lag_s, ping_interval_s
         self.spare = spare
         self.index: Index | None = None
@@ -798,6 +809,10 @@ class Keeper:
         self.wrote_at = -math.inf
 
     def start(self) -> None:
+        if self.url is None:
+            self.state, self.error = "unconfigured", NO_DIRECT_URL
+            log.error("nearest index off: %s", NO_DIRECT_URL)
+            return
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
@@ -853,14 +868,16 @@ class Keeper:
                 backoff = min(backoff * 2, 10.0)
 
     async def _follow(self) -> None:
+        url = self.url
+        assert url is not None  # start() runs nothing without one
         conn = await psycopg.AsyncConnection.connect(
-            self.url, autocommit=True, application_name="geo_service index")
+            url, autocommit=True, application_name="geo_service index")
         async with conn:
             await conn.execute(q.INDEX_LISTEN)
             # Listening before the snapshot: what commits during the load is re-read after.
             started = time.perf_counter()
             sent = time.monotonic()
-            index, seq = await asyncio.to_thread(load, self.url, self.spare)
+            index, seq = await asyncio.to_thread(load, url, self.spare)
             release_free_memory()
             self.load_s = time.perf_counter() - started
             self.loads += 1
@@ -913,6 +930,7 @@ class Keeper:
 
     def _fetch(self, ids: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if self._reader is None or self._reader.closed:
+            assert self.url is not None
             self._reader = psycopg.connect(self.url, autocommit=True,
                                            application_name="geo_service index")
         with self._reader.cursor(row_factory=dict_row) as cur:

@@ -312,8 +312,13 @@ def _answer(state: Any, scope: Scope) -> bytes | None:
 
 
 class NoteWrites:
-    """Marks when this process last answered a write, so its memory index answers again
-    only once it has provably applied it (this process reads its own writes)."""
+    """Marks when this process last answered a successful write, so its memory index
+    answers again only once it has provably applied it (this process reads its own
+    writes).
+
+    Only a 2xx answer counts: a refused request (unknown path, no key, bad body, rate
+    limited) wrote nothing, and anyone can send those as fast as they like - each one
+    stamped would send this process's nearest to SQL for a ping's round trip."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -323,10 +328,14 @@ class NoteWrites:
             await self.app(scope, receive, send)
             return
         keeper = scope["app"].state.nearest_index
+        succeeded = False
 
         async def noting_writes(message: Message) -> None:
+            nonlocal succeeded
+            if message["type"] == "http.response.start":
+                succeeded = 200 <= message["status"] < 300
             await send(message)
-            if keeper is not None and message["type"] == "http.response.body" \
+            if succeeded and keeper is not None and message["type"] == "http.response.body" \
                     and not message.get("more_body", False):
                 # Committed before it answered: the index answers again once it has
                 # provably applied it.
