@@ -264,3 +264,64 @@ def test_coverage_open_at_a_past_instant(areas: psycopg.Connection[Any]) -> None
     assert used(open_at="2026-10-01T10:00:00+08:00") == 0  # National Day
     assert used(open_at=MONTHS_AGO) == 0
     assert used(open_at=MONTHS_AGO, include_unknown=True) == 1
+
+
+def test_migration_marks_time_before_old_windows_unknown(server_url: str) -> None:
+    """Rows compiled before 0010 kept no window start: before their earliest stored period
+    they read unknown after the upgrade (not closed), inside it as before; weekly rows are
+    untouched; a second upgrade and the downgrade change nothing."""
+    from geo_service.db import downgrade, migrate
+    from tests.test_migrations import _scratch
+
+    scratch = _scratch(server_url)
+    url = next(scratch)
+    try:
+        migrate(url, "0009")
+        with psycopg.connect(url, autocommit=True) as conn:
+            # As 0009-era code stored them, compiled on 2026-10-20 10:00 China time.
+            conn.execute("""
+                INSERT INTO station (code, name, geog, host_type, status, opening_hours,
+                                     hours_kind, open_minutes, open_periods, unknown_periods,
+                                     hours_valid_until)
+                VALUES ('OLD-OFFICE', 'a', 'SRID=4326;POINT(109.5 18.25)', 'union_built',
+                        'open', 'Mo-Fr 08:00-16:00; PH closed', 'dated', '{}',
+                        '{["2026-10-19 10:00+08","2026-10-19 16:00+08"),
+                          ["2026-10-20 08:00+08","2026-10-20 16:00+08")}', NULL,
+                        '2027-01-01 00:00+08'),
+                       ('OLD-COMMENT', 'b', 'SRID=4326;POINT(109.6 18.25)', 'union_built',
+                        'open', '24/7 "comment"', 'dated', '{}', '{}',
+                        '{["2026-10-19 10:00+08","2027-11-24 10:00+08")}',
+                        '2027-11-24 10:00+08'),
+                       ('OLD-WEEKLY', 'c', 'SRID=4326;POINT(109.7 18.25)', 'union_built',
+                        'open', 'Tu 08:00-16:00', 'weekly', '{[1920,2400)}', NULL, NULL,
+                        NULL)""")
+
+        def states() -> list[tuple[str, bool | None, bool | None, str | None]]:
+            with psycopg.connect(url) as conn:
+                return [(r[0], r[1], r[2], r[3]) for r in conn.execute(
+                    """SELECT code,
+                              geo_open_state(hours_kind, open_minutes, open_periods,
+                                             unknown_periods, hours_valid_until,
+                                             '2026-10-13 10:00+08', timezone),
+                              geo_open_state(hours_kind, open_minutes, open_periods,
+                                             unknown_periods, hours_valid_until,
+                                             '2026-10-20 09:00+08', timezone),
+                              unknown_periods::text
+                       FROM station ORDER BY code""")]
+
+        before = states()
+        assert [(c, a, b) for c, a, b, _u in before] == [
+            ("OLD-COMMENT", False, None), ("OLD-OFFICE", False, True),
+            ("OLD-WEEKLY", True, True)]  # the wrong falses the revision is for
+        migrate(url)
+        after = states()
+        assert [(c, a, b) for c, a, b, _u in after] == [
+            ("OLD-COMMENT", None, None), ("OLD-OFFICE", None, True),
+            ("OLD-WEEKLY", True, True)]
+        assert after[2][3] is None
+        downgrade(url, "0009")
+        assert states() == after
+        migrate(url)
+        assert states() == after
+    finally:
+        next(scratch, None)
