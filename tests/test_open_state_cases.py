@@ -81,7 +81,8 @@ def phone(case: Case) -> bool | None:
 
 
 def _label(case: Case) -> str:
-    return f"{case['rule']} | {case['host_type']} | {case['at']} ({case['why']})"
+    rule, tz, host, choice = key(case)
+    return f"{rule} | {tz} | {host} | workdays {choice} | {case['at']} ({case['why']})"
 
 
 def _check(answer: dict[str, Any], want: dict[str, bool | None]) -> None:
@@ -95,6 +96,7 @@ def test_the_table_never_asks_for_a_wrong_answer() -> None:
     """Every implementation answers the truth or null, and the table covers what the
     issue names: past instants (inside and before the window), and each kind of rule."""
     start = compiled_at()
+    assert len({_label(c) for c in cases()}) == len(cases())  # each case reported apart
     for case in cases():
         assert stored(case) in (case["open"], None), _label(case)
         assert phone(case) in (stored(case), None), _label(case)
