@@ -330,7 +330,9 @@ def _compile(expr: str, tz: str, workdays: bool, now: datetime, horizon_days: in
         return StationHours(compiled, f"{fallback or 'none'} opening-hours-py")
     if horizon_days < 1:
         raise ValueError(f"horizon_days must be at least 1, got {horizon_days}")
-    start = (now - timedelta(days=1)).astimezone(hours._UTC_ZONE)
+    # As far back as hours.compile_hours, but not before the calendar's first day.
+    start = max(now - hours.LOOKBACK, _midnight(cal.first, ZoneInfo(tz))
+                ).astimezone(hours._UTC_ZONE)
     end = _window(cal, tz, (now + timedelta(days=horizon_days)).astimezone(hours._UTC_ZONE))
     runs = _runs(plan.normal, tz, cal, workdays, coords, start, end) if start < end else []
     periods = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs
@@ -338,7 +340,7 @@ def _compile(expr: str, tz: str, workdays: bool, now: datetime, horizon_days: in
     unknown = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs
                if st == State.UNKNOWN]
     compiled = CompiledHours("dated", (), hours._merge(periods), end.astimezone(UTC),
-                             bool(unknown), hours._merge(unknown))
+                             bool(unknown), hours._merge(unknown), start.astimezone(UTC))
     return StationHours(compiled, cal.label)
 
 
@@ -374,6 +376,7 @@ def calendar_open_state(
     Agrees with what :func:`compile_station_hours` stores (the SQL answer): both come
     from the same per-day evaluation.  Past the calendar's last covered day the state
     is ``None``; the change to unknown at that boundary is reported as the next change.
+    Before its first covered day the state is ``None`` too (nobody knows the holidays).
     """
     zone = ZoneInfo(hours.validate_timezone(tz))
     local = hours._aware(at, "at").astimezone(zone)
@@ -385,6 +388,8 @@ def calendar_open_state(
         return hours.open_state(expr, tz, at, country=_fallback_country(country),
                                 coords=coords)
     cal = calendar_for(country)
+    if local.date() < cal.first:
+        return None, None
     coords_key = hours._coords_key(expr, coords)
     starts, runs, end = _month_runs(plan.normal, tz, cal, workdays, coords_key,
                                     local.date().replace(day=1))

@@ -122,6 +122,7 @@ __all__ = [
     "DEFAULT_COUNTRY",
     "DEFAULT_HORIZON_DAYS",
     "DEFAULT_TIMEZONE",
+    "LOOKBACK",
     "MAX_EXPRESSION_LENGTH",
     "WEEK_MINUTES",
     "CompiledHours",
@@ -144,6 +145,11 @@ DEFAULT_COUNTRY: Final = "CN"
 DEFAULT_HORIZON_DAYS: Final = 400
 NEXT_CHANGE_LIMIT: Final = timedelta(days=366)
 """:func:`open_state` reports no next change if it is further away than this."""
+LOOKBACK: Final = timedelta(days=31)
+"""How far before the compile instant ``dated`` periods start: "open last Tuesday" (a
+planner's coverage ``open_at``, the app's ``?at=``) is answered from the stored form;
+before :attr:`CompiledHours.valid_from` the stored answer is "unknown", never "closed".
+A month adds ~8% to a 400-day horizon."""
 
 _MINUTE: Final = timedelta(minutes=1)
 # The library needs a ZoneInfo (it reads ``.key``); ``datetime.UTC`` is rejected.
@@ -232,12 +238,17 @@ class CompiledHours:
         Merged, sorted half-open intervals of ``unknown`` state as aware UTC datetimes
         (``tstzmultirange``), so "open now" can answer "unknown" there rather than
         "closed"; empty for ``weekly`` rules.
+    valid_from
+        Start of the window :attr:`periods` and :attr:`unknown` cover (``dated``): before
+        it they say nothing, so the stored form marks all earlier time unknown
+        (``stations.service.compiled_hours_columns``); ``None`` for ``weekly`` rules,
+        which hold at any instant.
 
     Examples
     --------
     >>> compile_hours("24/7")
     CompiledHours(kind='weekly', weekly=((0, 10080),), periods=(), valid_until=None, \
-has_unknown=False, unknown=())
+has_unknown=False, unknown=(), valid_from=None)
     """
 
     kind: Literal["weekly", "dated"]
@@ -246,6 +257,7 @@ has_unknown=False, unknown=())
     valid_until: datetime | None
     has_unknown: bool
     unknown: tuple[tuple[datetime, datetime], ...] = ()
+    valid_from: datetime | None = None
 
 
 # --------------------------------------------------------------------------- validation
@@ -786,7 +798,7 @@ def compile_hours(
     """Compile an ``opening_hours`` rule into the shape the "open now" SQL filter stores.
 
     Weekday/clock-only rules become local minute-of-week ranges that never expire; every
-    other rule becomes UTC open periods over ``[now - 1 day, now + horizon_days)``.  See
+    other rule becomes UTC open periods over ``[now - LOOKBACK, now + horizon_days)``.  See
     the module docstring for why the weekly test is syntactic first and what ``PH`` means
     per country.  DST needs no special care for weekly rules: they are compared against
     the *local* minute of the week, so "08:00" stays 08:00 on the wall clock all year.
@@ -826,7 +838,7 @@ def compile_hours(
     >>> from datetime import UTC, datetime
     >>> c = compile_hours("Jan-Mar 08:00-12:00", now=datetime(2025, 3, 30, tzinfo=UTC))
     >>> c.kind, c.periods[0][0].isoformat(), c.periods[0][1].isoformat()
-    ('dated', '2025-03-29T00:00:00+00:00', '2025-03-29T04:00:00+00:00')
+    ('dated', '2025-02-27T00:00:00+00:00', '2025-02-27T04:00:00+00:00')
     >>> c.valid_until.isoformat()
     '2026-05-04T00:00:00+00:00'
     """
@@ -841,7 +853,7 @@ def compile_hours(
         return CompiledHours("weekly", weekly, (), None, False)
 
     base = _floor_minute(_aware(now, "now") if now is not None else datetime.now(UTC))
-    start = (base - timedelta(days=1)).astimezone(_UTC_ZONE)
+    start = (base - LOOKBACK).astimezone(_UTC_ZONE)
     valid_until = (base + timedelta(days=horizon_days)).astimezone(_UTC_ZONE)
     runs = _timeline(expr, tz, country_code, _coords_key(expr, coords), start, valid_until)
     periods = [(lo.astimezone(UTC), hi.astimezone(UTC)) for lo, hi, st in runs if st == State.OPEN]
@@ -854,6 +866,7 @@ def compile_hours(
         valid_until.astimezone(UTC),
         bool(unknown),
         _merge(unknown),
+        start.astimezone(UTC),
     )
 
 

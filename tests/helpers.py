@@ -4,6 +4,7 @@ serving the app from a real process for clients that need a socket, and the brow
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import random
 import socket
@@ -25,9 +26,12 @@ from geo_service.stations import queries as q
 from geo_service.stations.service import to_record
 
 
-def insert_stations(conn: psycopg.Connection[Any], bodies: list[dict[str, Any]]) -> None:
-    """Validate like the API does, compile hours, insert in one transaction."""
-    records = [to_record(StationCreate.model_validate(b).model_dump(), Crs.WGS84) for b in bodies]
+def insert_stations(conn: psycopg.Connection[Any], bodies: list[dict[str, Any]], *,
+                    now: dt.datetime | None = None) -> None:
+    """Validate like the API does, compile hours (as of ``now``, default the present),
+    insert in one transaction."""
+    records = [to_record(StationCreate.model_validate(b).model_dump(), Crs.WGS84, now=now)
+               for b in bodies]
     with conn.transaction(), conn.cursor() as cur:
         cur.executemany(q.INSERT_STATION, records)
 

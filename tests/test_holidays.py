@@ -475,7 +475,7 @@ def test_hours_refresh_command_after_the_migration(
     old = compiled_hours_columns("Mo-Fr 09:00-17:00", SH, workdays=False)
     db.execute("UPDATE station SET hours_kind = %(hours_kind)s, "
                "open_minutes = %(open_minutes)s::int4multirange, open_periods = NULL, "
-               "hours_valid_until = NULL, hours_calendar = NULL "
+               "unknown_periods = NULL, hours_valid_until = NULL, hours_calendar = NULL "
                "WHERE code IN ('UNION', 'FIRM')", old)
     assert main(["hours", "refresh"]) == 0
     out = capsys.readouterr().out

@@ -19,6 +19,7 @@ from opening_hours import OpeningHours, State
 
 from geo_service import hours
 from geo_service.hours import (
+    LOOKBACK,
     WEEK_MINUTES,
     CompiledHours,
     HoursError,
@@ -178,10 +179,11 @@ def test_date_dependent_rules_are_dated(expr: str) -> None:
 def test_dated_periods_shape() -> None:
     compiled = compile_hours("Mo-Fr 09:00-17:00; PH off", now=NOW, horizon_days=30)
     assert compiled.valid_until == datetime(2025, 7, 15, 12, 34, tzinfo=UTC)
+    assert compiled.valid_from == NOW - LOOKBACK  # "open last Tuesday" is stored too
     assert compiled.periods, "a month of weekdays has open time"
     for start, end in compiled.periods:
         assert start.utcoffset() == timedelta(0) and end.utcoffset() == timedelta(0)
-        assert NOW - timedelta(days=1) <= start < end <= compiled.valid_until
+        assert compiled.valid_from <= start < end <= compiled.valid_until
     flat = [t for period in compiled.periods for t in period]
     assert flat == sorted(flat) and len(set(flat)) == len(flat)  # sorted, merged
     # 09:00-17:00 Shanghai is 01:00-09:00 UTC.
@@ -218,9 +220,10 @@ def test_extended_time_at_the_end_of_a_date_range_works_around_library_intervals
 
     compiled = compile_hours(expr, now=start.astimezone(UTC), horizon_days=6)
     opens = [(s.astimezone(SHANGHAI), e.astimezone(SHANGHAI)) for s, e in compiled.periods]
-    # Open from before the horizon until 1 June 24:00 (31 May's day runs to 48:00).
+    # Open from 1 May 00:30 (the window reaches a month back) until 1 June 24:00 (31
+    # May's day runs to 48:00).
     june_2 = datetime(2025, 6, 2, tzinfo=SHANGHAI)
-    assert opens == [(datetime(2025, 5, 28, tzinfo=SHANGHAI), june_2)]
+    assert opens == [(datetime(2025, 5, 1, 0, 30, tzinfo=SHANGHAI), june_2)]
     assert open_state(expr, "Asia/Shanghai", june_3)[0] is False
     # next_change() has the same fault (it answered 1 May 2026).
     may_31 = datetime(2025, 5, 31, 12, tzinfo=SHANGHAI)
@@ -239,8 +242,8 @@ def test_fallback_unknown_works_around_library_intervals_bug() -> None:
     compiled = compile_hours(expr, now=start.astimezone(UTC), horizon_days=21)
     assert compiled.has_unknown is True
     opens = [s.astimezone(SHANGHAI) for s, _ in compiled.periods]
-    # From the day before (Tu 18 Feb) to 12 Mar: 16 weekdays.
-    assert len(opens) == 16
+    # From a month before (Su 19 Jan, hours.LOOKBACK) to 12 Mar: 37 weekdays.
+    assert len(opens) == 37
     assert all(t.hour == 8 and t.weekday() < 5 for t in opens)
 
 
@@ -274,11 +277,10 @@ def test_sun_events_use_coordinates_when_given() -> None:
     real = compile_hours("sunrise-sunset", now=NOW, horizon_days=3, coords=beijing)
     assert fixed.kind == real.kind == "dated"
     # Without coordinates the library assumes 07:00-19:00; June in Beijing is longer.
-    assert fixed.periods[0] == (
-        datetime(2025, 6, 14, 23, tzinfo=UTC),
-        datetime(2025, 6, 15, 11, tzinfo=UTC),
-    )
-    assert real.periods[0][0] < fixed.periods[0][0] and real.periods[0][1] > fixed.periods[0][1]
+    day = (datetime(2025, 6, 14, 23, tzinfo=UTC), datetime(2025, 6, 15, 11, tzinfo=UTC))
+    assert day in fixed.periods
+    same = [p for p in real.periods if p[0] < day[1] and day[0] < p[1]]
+    assert len(same) == 1 and same[0][0] < day[0] and same[0][1] > day[1]
 
 
 def test_compile_hours_argument_checks() -> None:

@@ -228,8 +228,12 @@ async def list_stations(
 # --- writing ---------------------------------------------------------------------------------
 
 
-def _tstz_ranges(ranges: tuple[tuple[dt.datetime, dt.datetime], ...]) -> str:
-    return "{" + ",".join(f'["{s.isoformat()}","{e.isoformat()}")' for s, e in ranges) + "}"
+def _tstz_ranges(ranges: tuple[tuple[dt.datetime, dt.datetime], ...],
+                 before: dt.datetime | None = None) -> str:
+    """A ``tstzmultirange`` literal; with ``before``, also all time before it."""
+    items = [] if before is None else [f'(,"{before.isoformat()}")']
+    items += [f'["{s.isoformat()}","{e.isoformat()}")' for s, e in ranges]
+    return "{" + ",".join(items) + "}"
 
 
 #: The compiled columns of a station whose hours nobody knows (``opening_hours`` NULL):
@@ -249,7 +253,9 @@ def compiled_hours_columns(
 
     ``None`` (hours unknown) compiles to :data:`UNKNOWN_HOURS_COLUMNS` rather than to
     a guess; a dated rule also stores its ``unknown`` stretches so open-now can say
-    "unknown" there instead of "closed".
+    "unknown" there instead of "closed", and all time before its compiled window
+    (``valid_from``) as unknown too: SQL, the memory index and the phone read one
+    three-valued answer from the same columns, so none can say "closed" there.
     """
     if expr is None:
         return {**UNKNOWN_HOURS_COLUMNS, "hours_calendar": NO_CALENDAR}
@@ -260,7 +266,7 @@ def compiled_hours_columns(
         "hours_kind": compiled.kind,
         "open_minutes": "{" + ",".join(f"[{s},{e})" for s, e in compiled.weekly) + "}",
         "open_periods": _tstz_ranges(compiled.periods) if dated else None,
-        "unknown_periods": _tstz_ranges(compiled.unknown) if dated and compiled.unknown
+        "unknown_periods": _tstz_ranges(compiled.unknown, compiled.valid_from) if dated
                            else None,
         "hours_valid_until": compiled.valid_until,
         "hours_calendar": station_hours.label,
