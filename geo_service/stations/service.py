@@ -25,6 +25,7 @@ from geo_service.calendar_hours import (
     calendar_open_state,
     compile_station_hours,
     follows_workdays,
+    provisional_at,
 )
 from geo_service.catalogue import (
     OPERATIONAL,
@@ -178,12 +179,27 @@ def open_and_next(row: dict[str, Any], is_open: bool | None,
     return is_open, _next_change(hours, row["timezone"], workdays, minute)
 
 
+def hours_provisional(row: dict[str, Any], is_open: bool | None,
+                      minute: dt.datetime) -> bool:
+    """Whether a nearest row's known ``open_now`` rests on a provisional year of the
+    holiday calendar (statutory days only, the year's notice not entered yet)."""
+    if row["status"] != "open" or is_open is None:
+        return False
+    stop = row.get("current_stop")
+    hours = stop["opening_hours"] if stop else row["opening_hours"]
+    if hours is None:
+        return False
+    workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
+    return provisional_at(hours, row["timezone"], minute, workdays=workdays)
+
+
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs,
                      links: dict[str, str] | None = None) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
-    row["open_now"], row["next_change"] = open_and_next(
-        row, row.pop("open_sql"), at.replace(second=0, microsecond=0))
+    minute = at.replace(second=0, microsecond=0)
+    row["open_now"], row["next_change"] = open_and_next(row, row.pop("open_sql"), minute)
+    row["hours_provisional"] = hours_provisional(row, row["open_now"], minute)
     row.setdefault("current_stop", None)
     row["distance_m"] = round(float(row["distance_m"]), 2)
     bearing = row["bearing_deg"]
