@@ -10,6 +10,7 @@ an operator can enter the year's notice (``geo-service calendar enter``), and
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,7 +30,9 @@ from geo_service.calendars import (
 )
 from geo_service.cli import main
 from geo_service.coords import Crs
+from geo_service.main import create_app
 from geo_service.schemas import StationCreate
+from geo_service.settings import Settings
 from geo_service.stations import queries as q
 from geo_service.stations.maintenance import refresh_hours
 from geo_service.stations.service import to_record
@@ -143,6 +146,25 @@ def test_open_on_monday_2027_provisionally(client: TestClient,
     assert "provisional from 2027" in labels["BANK"] and labels["ALWAYS"] == "none"
 
 
+def test_memory_index_says_provisional_too(client: TestClient, db: psycopg.Connection[Any],
+                                           settings: Settings) -> None:
+    """The nearest index's fast path answers the same, ``hours_provisional`` included."""
+    from tests.test_nearest_memory import _wait_fresh
+
+    _insert(db)
+    on = settings.model_copy(update={"nearest_index": "on"})
+    with TestClient(create_app(on), client=("127.0.0.1", 50000)) as mem:
+        _wait_fresh(mem, since=time.monotonic())
+        for when in (MONDAY, at(2, 8)):
+            params = {"lat": P[1], "lon": P[0], "k": 10, "at": when.isoformat()}
+            fast = mem.get("/v1/stations/nearest", params=params)
+            assert fast.headers["X-Nearest-Source"] == "memory"
+            assert fast.json()["results"] == client.get(
+                "/v1/stations/nearest", params=params).json()["results"]
+        assert {s["code"]: s["hours_provisional"] for s in fast.json()["results"]} == {
+            "BANK": True, "PHOFF": True, "ALWAYS": False}
+
+
 def test_entered_year_applies_with_hours_refresh(
         client: TestClient, db: psycopg.Connection[Any], db_url: str, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -154,6 +176,9 @@ def test_entered_year_applies_with_hours_refresh(
     saturday, thursday = at(2, 20), at(2, 11)
     assert _answers(client, saturday)["BANK"] == (False, True)
     assert _answers(client, thursday)["BANK"] == (True, True)
+    friday_evening = at(2, 19, 18)
+    assert _nearest(client, friday_evening)["BANK"]["next_change"] == (
+        at(2, 22, 9).isoformat())
     path = tmp_path / "2027.toml"
     path.write_text(ARRANGEMENT_2027, encoding="utf-8")
     assert main(["calendar", "enter", str(path)]) == 0
@@ -169,6 +194,9 @@ def test_entered_year_applies_with_hours_refresh(
     assert _answers(client, thursday) == {
         "BANK": (False, False), "PHOFF": (False, False), "ALWAYS": (True, False)}
     assert set(_nearest(client, saturday, open_now=True)) == {"BANK"}
+    # The next change follows the entered year too (not a cached answer).
+    assert _nearest(client, friday_evening)["BANK"]["next_change"] == (
+        at(2, 20, 9).isoformat())
     health = client.get("/healthz").json()["calendar"]
     assert health["official_until"] == "2027-12-31" and "2027 entered" in health["label"]
     assert main(["calendar", "show"]) == 0

@@ -24,6 +24,7 @@ from geo_service.calendar_hours import (
     NO_CALENDAR,
     calendar_open_state,
     compile_station_hours,
+    current_label,
     follows_workdays,
     provisional_at,
 )
@@ -157,10 +158,12 @@ async def nearest_results(conn: AsyncConnection[Any], p: NearestParams,
 
 
 @functools.lru_cache(maxsize=8192)
-def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime) -> dt.datetime | None:
+def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime,
+                 _calendar: str = "") -> dt.datetime | None:
     """Next change of a rule from a whole minute; rules are minute-granular, so exact.
 
-    With the station's calendar, like its stored hours, so the two agree."""
+    With the station's calendar, like its stored hours, so the two agree; keyed by the
+    calendar's label too, so an entered year is not answered from the cache."""
     return calendar_open_state(expr, tz, minute, workdays=workdays)[1]
 
 
@@ -176,7 +179,8 @@ def open_and_next(row: dict[str, Any], is_open: bool | None,
     stop = row.get("current_stop")
     hours = stop["opening_hours"] if stop else row["opening_hours"]
     workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
-    return is_open, _next_change(hours, row["timezone"], workdays, minute)
+    return is_open, _next_change(hours, row["timezone"], workdays, minute,
+                                 current_label(row["timezone"]))
 
 
 def hours_provisional(row: dict[str, Any], is_open: bool | None,
