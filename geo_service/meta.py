@@ -14,7 +14,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
-from geo_service.calendars import calendar_health, use_arrangements
+from geo_service.calendars import calendar_for, calendar_health, use_arrangements
 from geo_service.deps import ReadConnDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
 from geo_service.holiday_arrangements import load_arrangements_async
@@ -116,17 +116,22 @@ async def install_arrangements(conn: Any) -> None:
     A failure here (a database not migrated yet) is logged, never a 503."""
     try:
         async with conn.transaction():
-            use_arrangements(await load_arrangements_async(conn))
+            changed = use_arrangements(await load_arrangements_async(conn))
     except Exception as exc:
         log.warning("holiday arrangements not read: %s", exc)
+        return
+    if changed:  # build the calendar (lunar dates: up to a second) off the event loop
+        await asyncio.to_thread(calendar_for, "CN")
 
 
 async def load_calendar(pool: Any) -> None:
     """At start-up, beside the pool's own connecting: the entered holiday arrangements
-    (a database still away is fine: ``/healthz`` reads them again)."""
+    (a database still away is fine: ``/healthz`` reads them again), and the calendar
+    built before the first request needs it."""
     with contextlib.suppress(Exception):
         async with pool.connection(timeout=10.0) as conn:
             await install_arrangements(conn)
+    await asyncio.to_thread(calendar_for, "CN")
 
 
 def _calendar_status() -> dict[str, object]:
