@@ -236,3 +236,21 @@ def test_bad_arrangements_change_nothing(
     err = capsys.readouterr().err
     assert "nothing entered" in err and problem in err, err
     assert db.execute("SELECT count(*) FROM holiday_arrangement").fetchone() == (0,)
+
+
+def test_remove_makes_a_year_provisional_again(
+        db: psycopg.Connection[Any], db_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    path = tmp_path / "2027.toml"
+    path.write_text(ARRANGEMENT_2027, encoding="utf-8")
+    assert main(["calendar", "enter", str(path)]) == 0
+    assert main(["calendar", "enter", str(path)]) == 0
+    assert "replaced 2027" in capsys.readouterr().out
+    refresh_hours(db, now=MONDAY)
+    assert 2027 not in calendar_for("CN").provisional
+    assert main(["calendar", "remove", "2027"]) == 0
+    assert main(["calendar", "remove", "2027"]) == 2
+    assert "no arrangement entered for 2027" in capsys.readouterr().err
+    refresh_hours(db, now=MONDAY)
+    assert 2027 in calendar_for("CN").provisional
