@@ -37,13 +37,16 @@ calendar.  Those rules are evaluated by the library with its *own* calendar, as
 before this module existed, and are stored with a label saying so
 (``"CN opening-hours-py"``).
 
-Unknown beyond the calendar
----------------------------
+Provisional years, and unknown beyond the calendar
+--------------------------------------------------
 A rule that depends on the calendar (it names ``PH``, or follows make-up days and
 its hours differ between days) is compiled only up to the end of the last year the
 calendar covers: ``valid_until`` stops there and the SQL answer (and
-:func:`calendar_open_state`) is unknown (``None``) after it.  Rules that do not
-depend on the calendar are compiled exactly as before.
+:func:`calendar_open_state`) is unknown (``None``) after it.  For China that end is
+years away: after the last notice the package or an operator supplied, the calendar
+carries the statutory days as *provisional* years, and :func:`provisional_at` says
+when an answer rests on one.  Rules that do not depend on the calendar are compiled
+exactly as before.
 
 Examples
 --------
@@ -51,7 +54,7 @@ Examples
 >>> c = compile_station_hours("Mo-Fr 09:00-17:00", "Asia/Shanghai", workdays=True,
 ...                           now=datetime(2026, 10, 1, tzinfo=UTC), horizon_days=30)
 >>> c.label, c.compiled.kind
-('CN chinese-calendar 1.11.0', 'dated')
+('CN chinese-calendar 1.11.0; provisional from 2027 (holidays 0.109)', 'dated')
 >>> calendar_open_state("Mo-Fr 09:00-17:00", "Asia/Shanghai",
 ...                     datetime(2026, 10, 10, 2, tzinfo=UTC), workdays=True)[0]
 True
@@ -89,6 +92,7 @@ __all__ = [
     "compile_station_hours",
     "current_label",
     "follows_workdays",
+    "provisional_at",
 ]
 
 WORKDAY_HOST_TYPES: Final = frozenset({"bank_branch", "party_service_centre", "union_built"})
@@ -270,6 +274,18 @@ def calendar_end(tz: str) -> datetime | None:
     if country is None:
         return None
     return _midnight(calendar_for(country).until, ZoneInfo(tz)).astimezone(UTC)
+
+
+def provisional_at(expr: str, tz: str, at: datetime, *, workdays: bool) -> bool:
+    """Whether the answer for *expr* at *at* rests on a provisional year: the rule
+    depends on the calendar and *at*'s local year has only the statutory days so far
+    (no notice in the package, none entered), so the notice may still change it."""
+    plan = _plan(expr, workdays)
+    country = country_for_timezone(tz)
+    if not plan.depends or not plan.sound or country is None:
+        return False
+    local = hours._aware(at, "at").astimezone(ZoneInfo(tz))
+    return local.year in calendar_for(country).provisional
 
 
 def _fallback_country(country: str | None) -> str | None:

@@ -11,6 +11,15 @@ of each festival and no make-up days, so the days come from maintained packages:
   have - exactly the "unknown" we need, where ``holidays`` would project festivals
   into next year without the swaps the notice will add.  ``holidays`` (which also
   models CN swaps) is checked against it in the tests for the years both cover.
+* **China after the last notice the package has: entered, else provisional.**  An
+  operator enters a year's arrangement once the State Council publishes it
+  (:class:`Arrangement`, ``geo-service calendar enter``; stored in the database and
+  installed here with :func:`use_arrangements`).  A year nobody has entered yet falls
+  back to the days the law itself fixes (全国年节及纪念日放假办法: New Year, Spring
+  Festival eve to its third day, Qingming, 1-2 May, Dragon Boat, Mid-Autumn, 1-3 Oct,
+  and a weekday in lieu of one that falls on a weekend), as ``holidays`` computes them,
+  lunar dates included, with no make-up working days: the notice will add its swaps, so
+  those years are **provisional** (:attr:`Calendar.provisional`), and labelled so.
 * **Every other country: ``holidays``** (python-holidays).  Its calendars are rules
   (Finnish Independence Day is 6 December every year), so they cover every year up
   to the package's ``end_year``.
@@ -38,6 +47,7 @@ Examples
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib.metadata
 import importlib.resources
 from dataclasses import dataclass
@@ -49,9 +59,14 @@ import holidays
 
 __all__ = [
     "DEFAULT_COUNTRY",
+    "WARN_DAYS",
+    "Arrangement",
     "Calendar",
     "calendar_for",
+    "calendar_health",
     "country_for_timezone",
+    "package_last_year",
+    "use_arrangements",
 ]
 
 DEFAULT_COUNTRY: Final = "CN"
@@ -75,8 +90,11 @@ class Calendar:
         Covered dates are ``first <= day < until``; outside them the calendar does not
         know, and answers that depend on it are unknown.
     label
-        Source and version, e.g. ``"CN chinese-calendar 1.11.0"``; stored with compiled
-        hours so a package upgrade can be detected.
+        Source and version, e.g. ``"CN chinese-calendar 1.11.0; provisional from 2027
+        (holidays 0.109)"``; stored with compiled hours so a package upgrade or an
+        entered year can be detected.
+    provisional
+        Years whose days are only the statutory ones, awaiting the year's notice.
     """
 
     country: str
@@ -85,35 +103,106 @@ class Calendar:
     first: dt.date
     until: dt.date
     label: str
+    provisional: frozenset[int] = frozenset()
 
     def covers(self, day: dt.date) -> bool:
         """Whether the calendar knows what *day* is."""
         return self.first <= day < self.until
+
+    @property
+    def official_until(self) -> dt.date:
+        """First day from which the calendar is provisional (or not covered at all)."""
+        return dt.date(min(self.provisional), 1, 1) if self.provisional else self.until
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """One year's State Council arrangement as an operator entered it (China only).
+
+    Validated by :func:`geo_service.holiday_arrangements.parse_arrangement`: every day
+    in ``year``, make-up days on weekends, no day both off and worked.
+    """
+
+    year: int
+    days_off: frozenset[dt.date]
+    workdays: frozenset[dt.date]
+    notice: str
+
+    @property
+    def digest(self) -> str:
+        """Six hex digits of the days: re-entering a corrected year under the same notice
+        number still changes the calendar label, so ``hours refresh`` recompiles."""
+        days = ",".join(d.isoformat() for d in sorted(self.days_off))
+        days += "|" + ",".join(d.isoformat() for d in sorted(self.workdays))
+        return hashlib.sha256(days.encode()).hexdigest()[:6]
 
 
 def _version(package: str) -> str:
     return importlib.metadata.version(package)
 
 
-def _chinese_calendar() -> Calendar:
-    """China from ``chinese-calendar``: the State Council's notices, year by year."""
-    years = [d.year for d in chinese_calendar.holidays]
-    first, last = min(years), max(years)
-    return Calendar(
-        country="CN",
-        days_off=frozenset(chinese_calendar.holidays),
-        # The package lists make-up days as "workdays" (all fall on weekends).
-        workdays=frozenset(d for d in chinese_calendar.workdays if d.weekday() >= 5),
-        first=dt.date(first, 1, 1),
-        until=dt.date(last + 1, 1, 1),
-        label=f"CN chinese-calendar {_version('chinese-calendar')}",
-    )
-
-
 #: Years of a rule-based ``holidays`` calendar materialised per country: far more than
 #: any compile horizon (400 days) needs, and ~1 ms to build.
 _HOLIDAYS_SPAN_YEARS: Final = 12
 _HOLIDAYS_FIRST_YEAR: Final = 2020
+#: China's provisional years reach at least this far past the last official one, so a
+#: compile window (~400 days) never meets the calendar's end.
+_PROVISIONAL_MIN_YEARS: Final = 3
+
+#: Arrangements installed in this process, per country (see :func:`use_arrangements`).
+_entered: dict[str, tuple[Arrangement, ...]] = {}
+
+
+def package_last_year() -> int:
+    """The last year ``chinese-calendar`` has a notice for; later ones are entered or
+    provisional."""
+    return max(int(d.year) for d in chinese_calendar.holidays)
+
+
+def use_arrangements(arrangements: tuple[Arrangement, ...] | list[Arrangement]) -> bool:
+    """Install the entered arrangements (all of them: the database's current set) in this
+    process; True when that changed China's calendar.
+
+    Years the package covers are ignored: its transcription of the notice wins.
+    """
+    wanted = tuple(sorted((a for a in arrangements if a.year > package_last_year()),
+                          key=lambda a: a.year))
+    if _entered.get("CN", ()) == wanted:
+        return False
+    _entered["CN"] = wanted
+    return True
+
+
+def _chinese_calendar(entered: tuple[Arrangement, ...]) -> Calendar:
+    """China: the package's notices, then entered years, then provisional statutory days."""
+    last = package_last_year()
+    first = min(d.year for d in chinese_calendar.holidays)
+    days_off = set(chinese_calendar.holidays)
+    # The package lists make-up days as "workdays" (all fall on weekends).
+    workdays = {d for d in chinese_calendar.workdays if d.weekday() >= 5}
+    label = f"CN chinese-calendar {_version('chinese-calendar')}"
+    years = {a.year: a for a in entered}
+    for year, arrangement in sorted(years.items()):
+        days_off |= arrangement.days_off
+        workdays |= arrangement.workdays
+        label += f"; {year} entered ({arrangement.notice}, {arrangement.digest})"
+    official_last = max([last, *years])
+    end = max(official_last + _PROVISIONAL_MIN_YEARS, _HOLIDAYS_FIRST_YEAR + _HOLIDAYS_SPAN_YEARS)
+    provisional = frozenset(y for y in range(last + 1, end + 1) if y not in years)
+    if provisional:
+        statutory = holidays.country_holidays("CN", years=sorted(provisional))
+        days_off |= set(statutory)
+        workdays |= {d for d in statutory.weekend_workdays if d.year in provisional}
+        label += f"; provisional from {min(provisional)} (holidays {_version('holidays')})"
+    return Calendar(
+        country="CN",
+        days_off=frozenset(days_off),
+        workdays=frozenset(workdays),
+        first=dt.date(first, 1, 1),
+        until=dt.date(end + 1, 1, 1),
+        label=label,
+        provisional=provisional,
+    )
 
 
 def _holidays_calendar(country: str) -> Calendar:
@@ -132,9 +221,9 @@ def _holidays_calendar(country: str) -> Calendar:
     )
 
 
-@lru_cache(maxsize=64)
 def calendar_for(country: str) -> Calendar:
-    """The official calendar of *country* (ISO code, any case); built once per process.
+    """The official calendar of *country* (ISO code, any case), with the arrangements
+    installed in this process; built once per set of them.
 
     Raises
     ------
@@ -142,12 +231,45 @@ def calendar_for(country: str) -> Calendar:
         No calendar for that code (``"XX"``).
     """
     code = country.strip().upper()
+    return _calendar(code, _entered.get(code, ()))
+
+
+@lru_cache(maxsize=64)
+def _calendar(code: str, entered: tuple[Arrangement, ...]) -> Calendar:
+    """Built once per country and set of arrangements (China's: ~10 ms of lunar dates)."""
     if code == "CN":
-        return _chinese_calendar()
+        return _chinese_calendar(entered)
     try:
         return _holidays_calendar(code)
     except NotImplementedError as exc:  # holidays' "country not available"
-        raise ValueError(f"no public-holiday calendar for country {country!r}") from exc
+        raise ValueError(f"no public-holiday calendar for country {code!r}") from exc
+
+
+WARN_DAYS: Final = 60
+"""``/healthz`` warns this many days before the official calendar's last day."""
+
+
+def calendar_health(today: dt.date, country: str = DEFAULT_COUNTRY) -> dict[str, object]:
+    """What ``/healthz`` says of the holiday calendar on *today* (the country's date).
+
+    ``official_until`` is the last day an official arrangement covers (the package's or
+    an entered one); after it the calendar is provisional.  ``warning`` is set from
+    :data:`WARN_DAYS` days before that day, and stays while the next year is provisional.
+    """
+    cal = calendar_for(country)
+    last = cal.official_until - dt.timedelta(days=1)
+    warning = None
+    if (last - today).days <= WARN_DAYS:
+        year = last.year + 1
+        warning = (f"the official holiday calendar ends {last.isoformat()}: from "
+                   f"{year}-01-01 public holidays are provisional (statutory days only, no "
+                   f"make-up working days) until the {year} arrangement is entered "
+                   f"(`geo-service calendar enter`) or chinese-calendar is upgraded, then "
+                   f"`geo-service hours refresh` is run")
+    return {"label": cal.label, "official_until": last.isoformat(),
+            "provisional_from": (cal.official_until.isoformat() if cal.provisional
+                                 else None),
+            "warning": warning}
 
 
 @lru_cache(maxsize=1)

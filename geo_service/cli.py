@@ -398,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.areas.cli import add_commands as add_area_commands
 
     add_area_commands(sub)
+    from geo_service.calendar_cli import add_commands as add_calendar_commands
+
+    add_calendar_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

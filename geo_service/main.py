@@ -236,6 +236,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             make_sync_pool=lambda u: make_sync_pool(settings, u))
         await routing.open()
         app.state.routing = routing
+        calendar = asyncio.create_task(meta.load_calendar(pool))
         keeper = None
         if settings.nearest_index == "on":
             keeper = memindex.Keeper(settings.nearest_index_url(url),
@@ -249,6 +250,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            calendar.cancel()
             await routing.close()
             if keeper is not None:
                 await keeper.stop()

@@ -5,15 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
+from geo_service.calendars import calendar_for, calendar_health, use_arrangements
 from geo_service.deps import ReadConnDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
+from geo_service.holiday_arrangements import load_arrangements_async
 from geo_service.params import AREA_PATTERN
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AdminAreaPublic, AmenityPublic
@@ -91,11 +95,13 @@ async def healthz(request: Request) -> Response:
         try:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
+                await install_arrangements(conn)
             index = _index_status(request)
             return JSONResponse({"status": "ok" if index["state"] in ("off", "ready")
                                  else "degraded", "database": "online",
                                  "databases": routing.health(True),
-                                 "nearest_index": index})
+                                 "nearest_index": index,
+                                 "calendar": _calendar_status()})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -106,7 +112,39 @@ async def healthz(request: Request) -> Response:
                         await pool.check()
     return JSONResponse({"status": "unavailable", "database": "offline",
                          "databases": routing.health(False),
-                         "nearest_index": _index_status(request)}, status_code=503)
+                         "nearest_index": _index_status(request),
+                         "calendar": _calendar_status()}, status_code=503)
+
+
+async def install_arrangements(conn: Any) -> None:
+    """Pick up the holiday arrangements operators entered since this process started,
+    so its calendar (new writes, ``hours_provisional``) matches ``hours refresh``'s.
+    A failure here (a database not migrated yet) is logged, never a 503."""
+    try:
+        async with conn.transaction():
+            changed = use_arrangements(await load_arrangements_async(conn))
+    except Exception as exc:
+        log.warning("holiday arrangements not read: %s", exc)
+        return
+    if changed:  # build the calendar (lunar dates: up to a second) off the event loop
+        await asyncio.to_thread(calendar_for, "CN")
+
+
+async def load_calendar(pool: Any) -> None:
+    """At start-up, beside the pool's own connecting: the entered holiday arrangements
+    (a database still away is fine: ``/healthz`` reads them again), and the calendar
+    built before the first request needs it."""
+    with contextlib.suppress(Exception):
+        async with pool.connection(timeout=10.0) as conn:
+            await install_arrangements(conn)
+    await asyncio.to_thread(calendar_for, "CN")
+
+
+def _calendar_status() -> dict[str, object]:
+    """China's holiday calendar: its label, the last official day, and a warning from
+    60 days before it (``calendars.calendar_health``)."""
+    today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+    return calendar_health(today)
 
 
 def _index_status(request: Request) -> dict[str, Any]:

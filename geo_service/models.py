@@ -371,6 +371,21 @@ class Inspection(Base):
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
 
 
+class HolidayArrangement(Base):
+    """A year's days off and make-up working days as an operator entered them (China:
+    the State Council's notice, before the calendar package has it)."""
+
+    __tablename__ = "holiday_arrangement"
+    __table_args__ = (CheckConstraint("year BETWEEN 2000 AND 2100", name="year"),)
+
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    notice: Mapped[str] = mapped_column(Text)
+    days_off: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))
+    workdays: Mapped[list[dt.date]] = mapped_column(ARRAY(Date))
+    entered_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())
+
+
 class Visit(Base):
     """One check-in at a station (person-times served). No name, phone or location.
 

@@ -391,6 +391,11 @@ class NearestStation(StationPublic):
         description="open at `at`; null when the hours cannot tell (no hours on record, an "
                     "'unknown' rule, or a dated rule past its horizon)")
     next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
+    hours_provisional: bool = Field(
+        default=False,
+        description="open_now rests on a provisional holiday calendar: the year's official "
+                    "arrangement (days off, make-up working days) is not known yet, so only "
+                    "the statutory holidays count; it may change when it is entered")
 
 
 class NearestQuery(BaseModel):

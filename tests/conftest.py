@@ -84,7 +84,8 @@ def db_url(server_url: str) -> Iterator[str]:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area", "audit_log")
+TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area", "audit_log",
+          "holiday_arrangement")
 
 
 @pytest.fixture

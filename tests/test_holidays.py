@@ -90,8 +90,10 @@ def test_china_2026_as_the_state_council_published_it() -> None:
         day(2026, 1, 4), day(2026, 2, 14), day(2026, 2, 28), day(2026, 5, 9),
         day(2026, 9, 20), day(2026, 10, 10)}
     assert all(d.weekday() >= 5 for d in cn.workdays)
-    assert cn.covers(day(2026, 12, 31)) and not cn.covers(day(2027, 1, 1))
-    assert cn.label == f"CN chinese-calendar {chinese_calendar.__version__}"
+    # The package's last notice; later years are provisional (test_holiday_years.py).
+    assert cn.official_until == day(2027, 1, 1) and cn.covers(day(2027, 1, 1))
+    assert cn.label.startswith(f"CN chinese-calendar {chinese_calendar.__version__}; "
+                               "provisional from 2027")
 
 
 def test_the_two_packages_agree_on_china() -> None:
@@ -195,20 +197,23 @@ def test_helsinki_independence_day() -> None:
         "FI holidays ")
 
 
-def test_unknown_beyond_the_calendar() -> None:
-    """chinese-calendar 1.11.0 has no 2027: rules that depend on it are unknown there,
-    rules that do not are unaffected."""
+def test_provisional_beyond_the_package() -> None:
+    """chinese-calendar 1.11.0 has no 2027: rules that depend on it are answered there
+    with the statutory days (provisional, see tests/test_holiday_years.py) instead of
+    unknown, and their compiled hours run on past the package's last day."""
     end = dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC)  # 2027-01-01 00:00 in China
     for rule, workdays in (("Mo-Fr 09:00-17:00; PH off", False),
                            ("Mo-Fr 09:00-17:00", True)):
         compiled = compile_station_hours(rule, SH, workdays=workdays, now=NOW).compiled
-        assert compiled.kind == "dated" and compiled.valid_until == end
-        assert state(rule, at(3, 1, 10, year=2027), workdays=workdays) is None
-        assert stored_open(rule, at(3, 1, 10, year=2027), workdays=workdays) is None
+        assert compiled.kind == "dated" and compiled.valid_until is not None
+        assert compiled.valid_until > end
+        assert state(rule, at(1, 4, 10, year=2027), workdays=workdays) is True
+        assert stored_open(rule, at(1, 4, 10, year=2027), workdays=workdays) is True
+        assert state(rule, at(1, 1, 10, year=2027), workdays=workdays) is False
         assert state(rule, at(12, 31, 10), workdays=workdays) is True
-        # The change to unknown is the next change.
-        assert calendar_open_state(rule, SH, at(12, 31, 18), workdays=workdays)[1] == (
-            end.astimezone(SHANGHAI))
+        # New Year's Day 2027 is a statutory holiday: the next change is at 17:00 today.
+        assert calendar_open_state(rule, SH, at(12, 31, 16), workdays=workdays)[1] == (
+            at(12, 31, 17))
     assert state("Mo-Fr 09:00-17:00", at(3, 1, 10, year=2027)) is True
     always = compile_station_hours("24/7", SH, workdays=True, now=NOW)
     assert always.label == NO_CALENDAR and always.compiled.kind == "weekly"
@@ -353,9 +358,11 @@ def _nearest(client: TestClient, when: dt.datetime, open_now: bool = False) -> d
                     "UNION-OPTOUT": False, "PHOFF": False, "PHNIGHT": True}),
     (at(10, 12, 10), {"UNION": True, "FIRM": True, "FIRM-OPTIN": True,
                       "UNION-OPTOUT": True, "PHOFF": True, "PHNIGHT": False}),
-    # Past the calendar: unknown where the answer depends on it.
-    (at(3, 1, 10, year=2027), {"UNION": None, "FIRM": True, "FIRM-OPTIN": None,
-                               "UNION-OPTOUT": True, "PHOFF": None, "PHNIGHT": None}),
+    # Past the package's calendar: the statutory days (provisional), not unknown.
+    (at(1, 4, 10, year=2027), {"UNION": True, "FIRM": True, "FIRM-OPTIN": True,
+                               "UNION-OPTOUT": True, "PHOFF": True, "PHNIGHT": False}),
+    (at(1, 1, 10, year=2027), {"UNION": False, "FIRM": True, "FIRM-OPTIN": False,
+                               "UNION-OPTOUT": True, "PHOFF": False, "PHNIGHT": False}),
 ])
 def test_sql_answer_agrees_with_open_state(
         client: TestClient, db: psycopg.Connection[Any], when: dt.datetime,

@@ -12,6 +12,10 @@ Two things make stored hours out of date without anyone editing a station:
   were recorded (label NULL, e.g. right after migration 0008) used the library's
   reduced calendar.
 
+:func:`refresh_hours` first installs the holiday arrangements operators entered
+(``holiday_arrangement``, ``geo-service calendar enter``): a newly entered year changes
+the calendar's label, so every row compiled with the provisional year is recompiled.
+
 :func:`refresh_hours` recompiles both kinds in one transaction. Run it daily (cron /
 systemd timer) and after upgrading ``chinese-calendar`` / ``holidays``. It changes
 derived columns only, so the station's ``version`` stays the same, and it is
@@ -35,6 +39,8 @@ from geo_service.calendar_hours import (
     current_label,
     follows_workdays,
 )
+from geo_service.calendars import use_arrangements
+from geo_service.holiday_arrangements import load_arrangements
 from geo_service.stations import queries as q
 from geo_service.stations.service import compiled_hours_columns
 
@@ -84,6 +90,7 @@ def refresh_hours(
     were compiled with another calendar than the installed one; see the module
     docstring."""
     now = now or dt.datetime.now(dt.UTC)
+    use_arrangements(load_arrangements(conn))
     before = now + dt.timedelta(days=within_days)
     report = HoursRefresh()
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:

@@ -64,6 +64,7 @@ from geo_service.stations import queries as q
 from geo_service.stations.service import (
     SPHEROID_OVER_SPHERE_MIN,
     NearestParams,
+    hours_provisional,
     mask_fields,
     open_and_next,
 )
@@ -580,9 +581,10 @@ class Index:
         code, status, hours, tz, workdays, host, reported, label, addr = \
             orjson.loads(raw[cut + 1:])
         out_lon, out_lat = (lon, lat) if crs is Crs.WGS84 else from_wgs84(lon, lat, crs)
-        open_now, next_change = open_and_next(
-            {"status": status, "opening_hours": hours, "timezone": tz, "host_type": host,
-             "official_workdays": workdays, "current_stop": stop}, is_open, minute)
+        meta = {"status": status, "opening_hours": hours, "timezone": tz, "host_type": host,
+                "official_workdays": workdays, "current_stop": stop}
+        open_now, next_change = open_and_next(meta, is_open, minute)
+        provisional = hours_provisional(meta, open_now, minute)
         if conv is not None:
             g, b = conv
             links = converted_links(label, addr, (lon, lat), (g[0], g[1]), (b[0], b[1]))
@@ -595,7 +597,8 @@ class Index:
             "amenities": amenities, "ten_ones": ten_ones, "distance_m": round(dist, 2),
             "bearing_deg": None if bearing is None else round(bearing, 1),
             "current_stop": stop, "open_now": open_now, "next_change": next_change,
-            "links": links, "crs": crs.value, "reported_closed": reported})
+            "hours_provisional": provisional, "links": links, "crs": crs.value,
+            "reported_closed": reported})
         return code, raw[:cut] + b"," + tail[1:]
 
     def _stops(self, p: NearestParams, f: _Filter, qxyz: FloatArray, chord_r: float,

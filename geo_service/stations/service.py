@@ -24,7 +24,9 @@ from geo_service.calendar_hours import (
     NO_CALENDAR,
     calendar_open_state,
     compile_station_hours,
+    current_label,
     follows_workdays,
+    provisional_at,
 )
 from geo_service.catalogue import (
     OPERATIONAL,
@@ -156,10 +158,12 @@ async def nearest_results(conn: AsyncConnection[Any], p: NearestParams,
 
 
 @functools.lru_cache(maxsize=8192)
-def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime) -> dt.datetime | None:
+def _next_change(expr: str, tz: str, workdays: bool, minute: dt.datetime,
+                 _calendar: str = "") -> dt.datetime | None:
     """Next change of a rule from a whole minute; rules are minute-granular, so exact.
 
-    With the station's calendar, like its stored hours, so the two agree."""
+    With the station's calendar, like its stored hours, so the two agree; keyed by the
+    calendar's label too, so an entered year is not answered from the cache."""
     return calendar_open_state(expr, tz, minute, workdays=workdays)[1]
 
 
@@ -175,15 +179,31 @@ def open_and_next(row: dict[str, Any], is_open: bool | None,
     stop = row.get("current_stop")
     hours = stop["opening_hours"] if stop else row["opening_hours"]
     workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
-    return is_open, _next_change(hours, row["timezone"], workdays, minute)
+    return is_open, _next_change(hours, row["timezone"], workdays, minute,
+                                 current_label(row["timezone"]))
+
+
+def hours_provisional(row: dict[str, Any], is_open: bool | None,
+                      minute: dt.datetime) -> bool:
+    """Whether a nearest row's known ``open_now`` rests on a provisional year of the
+    holiday calendar (statutory days only, the year's notice not entered yet)."""
+    if row["status"] != "open" or is_open is None:
+        return False
+    stop = row.get("current_stop")
+    hours = stop["opening_hours"] if stop else row["opening_hours"]
+    if hours is None:
+        return False
+    workdays = follows_workdays(row["host_type"], row.get("official_workdays"))
+    return provisional_at(hours, row["timezone"], minute, workdays=workdays)
 
 
 def decorate_nearest(row: dict[str, Any], at: dt.datetime, crs: Crs,
                      links: dict[str, str] | None = None) -> dict[str, Any]:
     """Add open-now, next change and rounded distances to a nearest row."""
     row.pop("sphere_m", None)
-    row["open_now"], row["next_change"] = open_and_next(
-        row, row.pop("open_sql"), at.replace(second=0, microsecond=0))
+    minute = at.replace(second=0, microsecond=0)
+    row["open_now"], row["next_change"] = open_and_next(row, row.pop("open_sql"), minute)
+    row["hours_provisional"] = hours_provisional(row, row["open_now"], minute)
     row.setdefault("current_stop", None)
     row["distance_m"] = round(float(row["distance_m"]), 2)
     bearing = row["bearing_deg"]
