@@ -17,10 +17,7 @@ the other browser tests, and are the only outside requests allowed.
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -61,18 +58,21 @@ DRAWN = {
 
 
 @pytest.fixture
-def rendered(db: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> Path:
-    """The sample city, and its maps written by ``geo-service maps render`` with no option."""
+def rendered(db: psycopg.Connection[Any], db_url: str, tmp_path: Path,
+             monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The sample city, and its stations map written by ``geo-service maps render`` with
+    no option."""
+    from geo_service.cli import main
+
     with ThreadPoolExecutor(1) as pool:  # Playwright keeps an event loop on this thread
         pool.submit(load_seed, db_url, SEED).result()
-    subprocess.run([sys.executable, "-m", "geo_service", "maps", "render", "--area", AREA,
-                    "--maps", "stations", "--out", str(tmp_path)],
-                   env={**os.environ, "GEO_DATABASE_URL": db_url}, check=True, timeout=120,
-                   capture_output=True)
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    assert main(["maps", "render", "--area", AREA, "--maps", "stations",
+                 "--out", str(tmp_path)]) == 0
     return tmp_path
 
 
-@pytest.mark.slow  # ~15 s: a server, a rendered map and six pages
+@pytest.mark.slow  # ~30 s: a server, a rendered map, six pages (two on the full schema)
 def test_every_page_renders_with_outside_requests_blocked(
         browser: Any, rendered: Path, db_url: str) -> None:
     problems: dict[str, list[str]] = {}
