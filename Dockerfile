@@ -1,4 +1,5 @@
-# Map assets (Leaflet, markercluster) come from npm at build time, never from a CDN at run time.
+# Front-end assets (Leaflet, markercluster, Swagger UI, ReDoc, the app's libraries) come from npm at
+# build time and are served by the service, never fetched from a CDN at run time.
 FROM node:20-bookworm-slim AS assets
 WORKDIR /assets
 COPY package.json package-lock.json ./

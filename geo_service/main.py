@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service import meta, openapi
 from geo_service.admin_router import router as admin_router
+from geo_service.api_docs import router as api_docs_router
 from geo_service.app.router import router as app_router
 from geo_service.app.snapshot import router as app_snapshot_router
 from geo_service.app.snapshot import vendor_router as app_vendor_router
@@ -264,12 +265,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Station locator for trade-union outdoor-worker rest stations (工会户外劳动者服务站点)"
         ),
         lifespan=lifespan,
+        # /docs and /redoc are served with their assets from this service (api_docs.py).
+        docs_url=None, redoc_url=None,
     )
     app.state.settings = settings
     app.state.database_url = url
     app.state.nearest_index = None
     install_handlers(app)
     app.include_router(meta.router)
+    app.include_router(api_docs_router)
     app.include_router(stations_router)
     app.include_router(demand_router)
     app.include_router(coverage_router)

@@ -6,10 +6,8 @@ Headers
     DENY`` and ``Referrer-Policy: no-referrer``. An HTML response that sets no
     ``Content-Security-Policy`` of its own gets :data:`STRICT_CSP` (no script at
     all: the root page); pages with scripts set their own, listing each inline
-    script by hash (:func:`geo_service.html.page_csp`). The Swagger UI and ReDoc
-    pages (``/docs``, ``/redoc``) load FastAPI's assets from a CDN and run inline
-    scripts, so they get only :data:`FRAME_CSP` (no framing, no plugins, no
-    ``<base>``): no stricter than before, never framed.
+    script by hash (:func:`geo_service.html.page_csp`), the Swagger UI and ReDoc
+    pages too (their assets are served by this service: ``api_docs.py``).
 
 Public URLs
     Links that must be absolute (OGC API, TileJSON tile URLs, the feed discovery
@@ -41,9 +39,9 @@ from geo_service.settings import Settings
 #: The policy of an HTML page that runs no script (the root page, error pages).
 STRICT_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
               "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
-#: Never framed, no plugins, no <base>: for pages whose own assets we do not control.
+#: Never framed, no plugins, no <base>: added in the header of pages that carry the
+#: rest of their policy in a ``<meta>`` (the maps), which cannot say ``frame-ancestors``.
 FRAME_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
-_DOCS_PATHS = frozenset({"/docs", "/redoc", "/docs/oauth2-redirect"})
 
 
 class UntrustedHost(GeoServiceError):
@@ -109,16 +107,13 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        path = scope["path"]
-
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS:
                     headers.setdefault(name.decode(), value.decode())
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.setdefault("Content-Security-Policy",
-                                       FRAME_CSP if path in _DOCS_PATHS else STRICT_CSP)
+                    headers.setdefault("Content-Security-Policy", STRICT_CSP)
                 location = headers.get("location")
                 if location is not None:
                     headers["location"] = _relative(location, scope)

@@ -23,6 +23,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.app.router import files
+from geo_service.catalogue import AMENITIES
 from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from geo_service.main import create_app
 from geo_service.maps.assets import node_modules
@@ -513,3 +514,89 @@ def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
             p.screenshot("app-amap-gcj02.png")
         finally:
             p.close()
+
+
+#: Every request the service worker's caches answer, as paths with their query.
+CACHED = """async () => { const out = [];
+    for (const name of await caches.keys()) {
+        for (const r of await (await caches.open(name)).keys()) {
+            const u = new URL(r.url); out.push(u.pathname + u.search); } }
+    return out; }"""
+
+
+def _controlled(p: Page) -> None:
+    """The first list is up, the snapshot kept and the worker in control of the page."""
+    p.page.wait_for_function("() => document.body.dataset.snapshot !== undefined")
+    p.page.evaluate("() => navigator.serviceWorker.ready.then(() => true)")
+    p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+
+
+@pytest.mark.slow  # ~5 s: one phone, three positions, then offline
+def test_worker_keeps_the_last_answer_and_no_trail_of_positions(
+        browser: Any, served: str) -> None:
+    """The courier asks about three places. The worker's caches then
+    hold the shell and the last answer only: no nearest URL, no snapshot URL, nothing
+    with a position in it but the last answer, and offline still lists from the phone."""
+    p = Page(browser, served, "/app/")
+    try:
+        p.listed()
+        _controlled(p)
+        p.page.wait_for_function("() => window.GEO_APP.map")
+        places = [(109.52, 18.26), (109.49, 18.24), (109.505, 18.27)]
+        for lon, lat in places:  # three taps on the map, three places
+            p.page.evaluate("([lon, lat]) => GEO_APP.map.fire('click', "
+                            "{latlng: L.latLng(lat, lon)})", [lon, lat])
+            p.listed()
+            assert p.page.get_attribute("#list", "data-point") == f"{lon:.6f},{lat:.6f}"
+        here = nearest_codes(served, *POINT, k=5, open_now="true")
+        cached = p.page.evaluate(CACHED)
+        assert [u for u in cached if "/v1/" in u] == []
+        assert [u for u in cached if "?" in u] == []  # nothing keyed by a query
+        assert "/app/__last-nearest__" in cached and "/app/" in cached
+        # The one answer kept is the last one, and it stands in when the network is gone.
+        p.context.set_offline(True)
+        last = p.page.evaluate("""async () => { const r = await fetch(
+            '/v1/stations/nearest?lon=1&lat=1'); return [r.headers.get('X-Geo-Offline'),
+            (await r.json()).query]; }""")
+        assert last[0] == "1"
+        assert (last[1]["lon"], last[1]["lat"]) == pytest.approx(places[-1], abs=1e-6)
+        p.page.reload()
+        p.page.wait_for_function("() => document.body.dataset.state === 'offline'")
+        assert (p.page.get_attribute("#list", "data-codes") or "").split(",") == here
+        assert len(p.page.evaluate(CACHED)) == len(cached)  # nothing piles up offline either
+    finally:
+        p.close()
+
+
+@pytest.mark.slow  # ~4 s: one visit online, then taps with the network cut
+def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str) -> None:
+    """With no network a tapped station opens from the snapshot kept on the phone; a
+    station the phone does not hold is said to need the network, never "not found"."""
+    p = Page(browser, served, "/app/")
+    try:
+        code = p.listed()[0]
+        station = api(served, f"/v1/stations/{code}")
+        _controlled(p)
+        p.context.set_offline(True)
+        p.page.click(f"#list li[data-code='{code}'] a.name")
+        p.page.wait_for_function("() => document.body.dataset.state === 'station-offline'")
+        text = p.page.text_content("#st") or ""
+        assert p.page.text_content("#st-name") == station["name"]
+        assert "离线" in text and "找不到" not in text
+        ticked = [i for i in p.page.locator("#st li").all_text_contents() if i[0] == "✓"]
+        ten = {a.code for a in AMENITIES if a.ten_ones}
+        assert len(ticked) == len(ten & set(station["amenities"]))
+        geo = p.page.get_attribute("[data-nav=geo]", "href") or ""
+        assert _metres(_link_point("geo", geo), (station["lon"], station["lat"])) < 1
+        # A station the snapshot does not hold: the network is named, not a missing station.
+        p.page.evaluate("() => { location.hash = '#/s/NOT-ON-THE-PHONE'; }")
+        p.page.wait_for_function("() => document.querySelector('#st [role=alert]')")
+        said = p.page.text_content("#st [role=alert]") or ""
+        assert "找不到" not in said and "网络" in said
+        # Online again, an unknown code is what "not found" is for.
+        p.context.set_offline(False)
+        p.page.evaluate("() => { location.hash = '#/s/NO-SUCH-CODE'; }")
+        p.page.wait_for_function("() => (document.querySelector('#st [role=alert]') || {})"
+                                 ".textContent === '找不到这个驿站。'")
+    finally:
+        p.close()

@@ -6,6 +6,7 @@ What the pages draw in a real browser is in ``test_maps_browser.py``.
 from __future__ import annotations
 
 import datetime as dt
+import html
 import json
 import math
 import re
@@ -71,9 +72,14 @@ def test_stations_payload_is_the_area_s_drawable_stations(seeded: psycopg.Connec
     tens = dict(seeded.execute(
         "SELECT code, bit_count((amenity_mask & 1023)::bit(64))::int FROM station").fetchall())
     assert all(r[cols["ten"]] == tens[r[cols["code"]]] for r in p["rows"])
-    # No request leaves for a CDN in the default page except Leaflet's own files.
+    # The default page loads Leaflet from this service, never from a CDN (issue 24).
     urls = set(asset_refs(page))
-    assert urls and all(u.startswith("https://cdn.jsdelivr.net/npm/leaflet") for u in urls)
+    assert urls and all(u.startswith("/maps/assets/leaflet") for u in urls)
+    policy = html.unescape(page.split('http-equiv="Content-Security-Policy" content="')[1]
+                           .split('"')[0])
+    directives = dict(d.strip().split(" ", 1) for d in policy.split(";"))
+    assert directives["script-src"].startswith("'self' 'sha256-")
+    assert directives["style-src"] == "'self' 'unsafe-inline'"  # the tiles: images only
 
 
 def test_offline_pages_reference_only_local_or_inline_assets(
@@ -88,6 +94,36 @@ def test_offline_pages_reference_only_local_or_inline_assets(
                        MapOptions(basemap=BASEMAPS["none"], assets=AssetMode.INLINE, at=AT))
     assert not asset_refs(inline)
     assert "L.MarkerClusterGroup" in inline and "sourceMappingURL" not in inline
+
+
+def test_rendered_files_use_a_cdn_only_when_asked_for(
+        seeded: psycopg.Connection[Any], db_url: str, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """``maps render`` with no option loads Leaflet from this service (as served at
+    /maps/files/); ``--cdn BASE`` from the npm CDN named, which the page's policy then
+    allows; the project itself names no CDN."""
+    from geo_service.cli import main
+
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    written = tmp_path / "stations.html"
+    assert main(["maps", "render", "--maps", "stations", "--out", str(tmp_path)]) == 0
+    refs = asset_refs(written.read_text())
+    assert refs and all(r.startswith("/maps/assets/") for r in refs)
+    cdn = "https://npm.example.org/npm"
+    assert main(["maps", "render", "--maps", "stations", "--out", str(tmp_path),
+                 "--cdn", cdn + "/"]) == 0
+    page = written.read_text()
+    version = assets.version("leaflet")
+    assert f"{cdn}/leaflet@{version}/dist/leaflet.js" in asset_refs(page)
+    assert all(r.startswith(cdn + "/") for r in asset_refs(page))
+    assert "script-src https://npm.example.org &#x27;sha256-" in page
+    for bad in ("ftp://x.example/npm", "https://x.example/npm?v=1", "cdn.example.org",
+                'https://x.example/"><script>'):
+        assert main(["maps", "render", "--maps", "stations", "--out", str(tmp_path),
+                     "--cdn", bad]) == 2, bad
+        assert "--cdn must be" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # inlined or from a CDN, not both
+        main(["maps", "render", "--offline", "--cdn", cdn, "--out", str(tmp_path)])
 
 
 def test_gcj02_basemap_shifts_points_and_outlines(seeded: psycopg.Connection[Any]) -> None:

@@ -1,17 +1,18 @@
-"""Where a map page gets Leaflet and its plugins: a CDN, this service, or the page itself.
+"""Where a map page gets Leaflet and its plugins: this service, the page itself, or a CDN.
 
-Many union offices have no open internet, so a page must be able to work with
-no outside request at all. The files come from the npm packages installed at
-setup (``package.json``: ``leaflet``, ``leaflet.markercluster``), never from a
-CDN at run time. Three modes:
+Many union offices have no open internet, so no page depends on one: the files
+come from the npm packages installed at setup (``package.json``: ``leaflet``,
+``leaflet.markercluster``). Three modes:
 
-- ``cdn``: jsDelivr URLs of the same package versions (the default of the
-  live pages; smallest HTML);
-- ``local``: ``/maps/assets/...`` URLs, served by this service from
-  ``node_modules`` (live pages with ``offline=true``: intranets);
+- ``local`` (the default, live pages and rendered files alike):
+  ``/maps/assets/...`` URLs, served by this service from ``node_modules``;
 - ``inline``: the files written into the page, images as ``data:`` URIs
   (``geo-service maps render --offline``: one HTML file that opens from a USB
-  stick).
+  stick);
+- ``cdn``: only when asked for (``geo-service maps render --cdn BASE``): the
+  same package versions from an npm CDN the user names (``BASE/leaflet@1.9.4/…``,
+  the layout jsDelivr's and unpkg's ``/npm`` paths share). The project names
+  no CDN itself.
 
 Folium's own defaults (jQuery, Bootstrap, Font Awesome, awesome-markers) are
 dropped: the maps draw their markers with Leaflet ``divIcon``s and their
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: The project root (``node_modules`` sits beside ``geo_service``).
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,15 +111,29 @@ def file_path(key: str) -> Path | None:
     return path if path.is_file() else None
 
 
-#: Where ``cdn`` mode loads the assets from (a page's CSP allows it).
-CDN_ORIGIN = "https://cdn.jsdelivr.net"
-
-
 def url(asset: Asset, mode: AssetMode, prefix: str = "/maps/assets") -> str:
-    """The URL of an asset in ``cdn`` or ``local`` mode."""
+    """The URL of an asset in ``local`` mode (``prefix``: this service's
+    ``/maps/assets``) or ``cdn`` mode (``prefix``: the npm CDN's base URL)."""
     if mode is AssetMode.CDN:
-        return f"{CDN_ORIGIN}/npm/{asset.package}@{version(asset.package)}/{asset.path}"
+        return f"{prefix}/{asset.package}@{version(asset.package)}/{asset.path}"
     return f"{prefix}/{asset.key}"
+
+
+def check_cdn(base: str) -> str:
+    """An npm CDN's base URL, checked (http or https, a host, no query), without a
+    final slash; ``ValueError`` naming the problem otherwise."""
+    parts = urlsplit(base)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query \
+            or parts.fragment or any(c in base for c in "\"'<> "):
+        raise ValueError(f"--cdn must be an http(s) URL with a host and no query, "
+                         f"like https://cdn.example.org/npm: got {base!r}")
+    return base.rstrip("/")
+
+
+def cdn_origin(base: str) -> str:
+    """The origin a page's policy allows for assets from the CDN at ``base``."""
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _data_uri(path: Path) -> str:

@@ -1,8 +1,11 @@
 """``geo-service maps render``: write the three maps as HTML files (``maps/`` by default).
 
-The files are the pages ``/maps/...`` serves, made from the same code. With
-``--offline`` Leaflet is written into each file (no CDN), so a file opens from
-a shared drive or a USB stick in an office without internet. Each file is
+The files are the pages ``/maps/...`` serves, made from the same code. By
+default they load Leaflet from this service (``/maps/assets/...``), as served
+at ``/maps/files/``. With ``--offline`` Leaflet is written into each file, so a
+file opens from a shared drive or a USB stick in an office without internet.
+A CDN only when asked for: ``--cdn BASE`` names an npm CDN (the project names
+none). Each file is
 written beside its destination and renamed into place: a failed render never
 leaves half a page under the final name.
 """
@@ -41,8 +44,12 @@ def add_commands(sub: Any) -> None:
     r.add_argument("--attribution", help="attribution of --tiles")
     r.add_argument("--tiles-crs", choices=["wgs84", "gcj02"], default="wgs84",
                    help="the system --tiles is drawn in")
-    r.add_argument("--offline", action="store_true",
-                   help="write Leaflet into the files: no outside request but the tiles")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--offline", action="store_true",
+                       help="write Leaflet into the files: no outside request but the tiles")
+    where.add_argument("--cdn", metavar="BASE",
+                       help="load Leaflet from this npm CDN instead of this service, e.g. "
+                            "https://cdn.example.org/npm (BASE/leaflet@VERSION/dist/...)")
     r.add_argument("--at", help="the moment shown, ISO 8601 (without an offset: China time); "
                                "default now")
     r.add_argument("--overdue-days", type=int, default=365,
@@ -83,7 +90,7 @@ def _write(path: Path, text: str) -> None:
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.db import connect
     from geo_service.errors import GeoServiceError
-    from geo_service.maps.assets import AssetMode, AssetsMissingError
+    from geo_service.maps.assets import AssetMode, AssetsMissingError, check_cdn
     from geo_service.maps.model import MapOptions
     from geo_service.maps.options import basemap, maps_dir
     from geo_service.maps.pages import MapKind, make_page
@@ -96,7 +103,10 @@ def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
                      offline=args.offline)
         if not 0 <= args.min_ten_ones <= 10 or args.overdue_days < 1:
             raise SystemExit("error: --min-ten-ones is 0-10 and --overdue-days at least 1")
-        opts = MapOptions(basemap=bm, assets=AssetMode.INLINE if args.offline else AssetMode.CDN,
+        mode = (AssetMode.INLINE if args.offline else AssetMode.CDN if args.cdn
+                else AssetMode.LOCAL)
+        prefix = check_cdn(args.cdn) if args.cdn else "/maps/assets"
+        opts = MapOptions(basemap=bm, assets=mode, asset_prefix=prefix,
                           at=instant(args.at, "--at"),
                           overdue_days=args.overdue_days, min_ten_ones=args.min_ten_ones)
     except (ValueError, GeoServiceError) as exc:

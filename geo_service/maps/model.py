@@ -123,14 +123,15 @@ class MapOptions:
     """Everything about a page that is not data."""
 
     basemap: Basemap = BASEMAPS["osm"]
-    assets: AssetMode = AssetMode.CDN
+    assets: AssetMode = AssetMode.LOCAL
     #: The moment the page shows (open-now, overdue days), timezone-aware.
     at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     #: Compliance: a station is overdue when its last verification is older than this.
     overdue_days: int = 365
     #: Compliance: a station is short when it has fewer of the ten ones than this.
     min_ten_ones: int = 10
-    #: Base URL of ``/maps/assets`` for ``local`` assets.
+    #: Base URL of the assets: this service's ``/maps/assets`` for ``local``, the npm
+    #: CDN's base (checked by ``assets.check_cdn``) for ``cdn``.
     asset_prefix: str = "/maps/assets"
 
     @property

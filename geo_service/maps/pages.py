@@ -16,7 +16,7 @@ import psycopg
 
 from geo_service.html import page_csp
 from geo_service.maps import data
-from geo_service.maps.assets import CDN_ORIGIN, AssetMode
+from geo_service.maps.assets import AssetMode, cdn_origin
 from geo_service.maps.model import Basemap, MapOptions
 
 
@@ -55,7 +55,7 @@ def with_policy(page: str, opts: MapOptions) -> str:
     run, and images come only from the basemap's tile servers. The served
     pages add ``frame-ancestors`` in the header (a meta policy cannot).
     """
-    origin = {AssetMode.CDN: [CDN_ORIGIN], AssetMode.LOCAL: ["'self'"],
+    origin = {AssetMode.CDN: [cdn_origin(opts.asset_prefix)], AssetMode.LOCAL: ["'self'"],
               AssetMode.INLINE: []}[opts.assets]
     policy = page_csp(page, scripts=origin, styles=origin,
                       images=[*origin, *tile_sources(opts.basemap)], meta=True)

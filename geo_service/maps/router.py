@@ -1,10 +1,11 @@
 """The maps, served live from current data, their offline assets and the rendered files.
 
 ``/maps/{stations,coverage,compliance}.html`` draw the same pages as
-``geo-service maps render``, from the data as it is at the request. With
-``offline=true`` the page loads Leaflet from ``/maps/assets/...`` (this
-service, from the npm packages installed at setup) and, unless a basemap is
-named, draws no tiles: it makes no request beyond this service.
+``geo-service maps render``, from the data as it is at the request. Every page
+loads Leaflet from ``/maps/assets/...`` (this service, from the npm packages
+installed at setup), never from a CDN, so it draws on an intranet with no
+internet. With ``offline=true`` it also draws no tiles unless a basemap is
+named: it then makes no request beyond this service.
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ Basemap = Annotated[str | None, Query(max_length=16, pattern=f"^({'|'.join(BASEM
     "basemap preset: " + ", ".join(BASEMAPS) + " (amap and tencent are GCJ-02: every point "
     "and outline is shifted to GCJ-02); default osm, or none when offline"))]
 Offline = Annotated[bool, Query(description=(
-    "load Leaflet from this service instead of a CDN; with no basemap named, draw no tiles"))]
+    "with no basemap named, draw no tiles: no request beyond this service (Leaflet always "
+    "comes from this service)"))]
 At = Annotated[dt.datetime | None, IsoText, Query(
     json_schema_extra={"pattern": AT_PATTERN}, description=(
         "the moment the map shows (open now, overdue), ISO 8601; naive = China time; "
@@ -68,8 +70,7 @@ def settings_of(request: Request) -> Settings:
 
 
 def options(settings: Settings, *, basemap_name: str | None, offline: bool,
-            at: dt.datetime | None, mode_offline: AssetMode,
-            **extra: Any) -> MapOptions:
+            at: dt.datetime | None, **extra: Any) -> MapOptions:
     """Page options from request or command-line choices over the settings' defaults.
 
     A named basemap wins; else the configured tile URL (an intranet tile
@@ -82,8 +83,7 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
         bm = basemap(settings.map_basemap, tiles_url=settings.map_tiles_url,
                      attribution=settings.map_tiles_attribution,
                      tiles_crs=settings.map_tiles_crs, offline=offline)
-    return MapOptions(basemap=bm, assets=mode_offline if offline else AssetMode.CDN,
-                      at=instant(at, "at"), **extra)
+    return MapOptions(basemap=bm, assets=AssetMode.LOCAL, at=instant(at, "at"), **extra)
 
 
 def _page(conn: Connection[Any], kind: MapKind, area: str | None, opts: MapOptions,
@@ -102,8 +102,7 @@ def _page(conn: Connection[Any], kind: MapKind, area: str | None, opts: MapOptio
 def stations_page(request: Request, conn: SyncReadConnDep, area: Area = None,
                   basemap: Basemap = None, offline: Offline = False, at: At = None,
                   ) -> HTMLResponse:
-    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
-                   mode_offline=AssetMode.LOCAL)
+    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at)
     return _page(conn, MapKind.STATIONS, area, opts)
 
 
@@ -119,7 +118,7 @@ def compliance_page(
         "short when it has fewer of the ten ones than this"))] = 10,
 ) -> HTMLResponse:
     opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
-                   mode_offline=AssetMode.LOCAL, overdue_days=overdue_days,
+                   overdue_days=overdue_days,
                    min_ten_ones=min_ten_ones)
     return _page(conn, MapKind.COMPLIANCE, area, opts)
 
@@ -133,8 +132,7 @@ def coverage_page(
     run: Annotated[int | None, Query(ge=1, le=2**63 - 1, description=(
         "analysis run id; default: the newest run of the area"))] = None,
 ) -> HTMLResponse:
-    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at,
-                   mode_offline=AssetMode.LOCAL)
+    opts = options(settings_of(request), basemap_name=basemap, offline=offline, at=at)
     return _page(conn, MapKind.COVERAGE, area, opts, run=run)
 
 

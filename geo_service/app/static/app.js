@@ -62,6 +62,9 @@ const T = {
     r_missing: "报告：缺少设施", r_confirm: "确认：正在营业", thanks: "已收到，谢谢！",
     already: "您已经反馈过了，谢谢！", confirmed_ok: "已确认，谢谢！", failed: "没有成功：",
     has: "有", lacks: "缺少", notfound: "找不到这个驿站。", lang: "English",
+    no_network: "没有网络", st_offline: (asOf) => `离线：按手机上保存的数据显示，数据截至 ${asOf}`,
+    st_not_kept: "没有网络，手机上保存的数据里没有这个驿站：有网络时再打开。",
+    st_feedback_offline: "地址、电话和反馈需要网络。",
     h247: "全天 24 小时", filters: "筛选",
   },
   en: {
@@ -91,6 +94,11 @@ const T = {
     r_confirm: "Confirm: it is open", thanks: "Received, thank you!",
     already: "You already reported, thank you!", confirmed_ok: "Confirmed, thank you!",
     failed: "Did not work: ", has: "has", lacks: "lacks", notfound: "No such station.",
+    no_network: "no network",
+    st_offline: (asOf) => `Offline: shown from the data on the phone, as of ${asOf}`,
+    st_not_kept: "No network, and this station is not in the data on the phone: " +
+      "open it again when online.",
+    st_feedback_offline: "Address, phone and feedback need the network.",
     lang: "中文", h247: "24 hours, every day", filters: "Filters",
   },
 };
@@ -276,6 +284,31 @@ async function nearestOnPhone(point, chips) {
   return { results, asOf: snap.as_of, complete: rows.complete, at: when };
 }
 
+/** When a snapshot was taken, as the rider reads it (China time). */
+function asOfText(iso) {
+  return new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
+    { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
+}
+
+/** A station as the snapshot kept on the phone holds it, in the shape of
+ * /v1/stations/{code} as far as the snapshot goes (no address, phone, awards or platform
+ * links: only the `geo:` link, which needs no conversion), or null when it is not there. */
+async function stationOnPhone(code) {
+  const off = await offline();
+  const snap = await off.loadSnapshot().catch(() => null);
+  const st = snap && snap.stations;
+  const i = st ? st.code.indexOf(code) : -1;
+  if (i < 0 || snap.statuses[st.status[i]] === "gone") return null;
+  const [lat, lon, name] = [st.lat[i], st.lon[i], st.name[i]];
+  const rule = st.rule[i];
+  return { code, name, lon, lat, sample: !!st.sample[i],
+    reported_closed: !!(st.reported && st.reported[i]),
+    opening_hours: rule >= 0 ? snap.rules[rule] : null,
+    amenities: amenityCodes(snap, st.amenities[i]), host_type: snap.host_types[st.host_type[i]],
+    links: { geo: `geo:${lat},${lon}?q=${lat},${lon}(${encodeURIComponent(name || code)})` },
+    as_of: snap.as_of };
+}
+
 function errorText(res) {
   return res.body && res.body.error ? res.body.error.message : `HTTP ${res.status}`;
 }
@@ -309,9 +342,7 @@ async function loadNearest() {
       return;
     }
     show(local.results, local.at, "phone");
-    const asOf = new Date(local.asOf).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
-      { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
-    $("status").textContent = `${t("offline")(asOf)} · ${$("status").textContent}`;
+    $("status").textContent = `${t("offline")(asOfText(local.asOf))} · ${$("status").textContent}`;
     document.body.dataset.state = "offline";
     afterFirstAnswer();
     return;
@@ -588,7 +619,7 @@ async function send(url, body) {
 }
 
 function feedbackMessage(res, okText) {
-  if (!res) return t("failed") + "network";
+  if (!res) return t("failed") + t("no_network");
   if (res.status === 429) return t("already");
   if (res.status === 200 && res.body && res.body.counted === false) return t("already");
   if (res.ok) return okText;
@@ -600,26 +631,49 @@ async function showStation(code) {
   box.replaceChildren(el("p", { class: "status" }, t("loading")));
   const res = await getJson(`/v1/stations/${encodeURIComponent(code)}`).catch(() => null);
   if (stationCode() !== code) return;
-  if (!res || !res.ok) { box.replaceChildren(el("p", { role: "alert" }, t("notfound"))); return; }
-  const s = res.body;
+  if (res && res.ok) {
+    renderStation(code, res.body);
+    return;
+  }
+  // Only the server can say a station does not exist. No network (or no server behind
+  // it) is said as such, and the page opens from the snapshot kept on the phone.
+  const alert = (text) => box.replaceChildren(el("p", { role: "alert" }, text));
+  if (res && res.status < 500) {
+    alert(res.status === 404 ? t("notfound") : t("failed") + errorText(res));
+    return;
+  }
+  const kept = await stationOnPhone(code).catch(() => null);
+  if (stationCode() !== code) return;
+  if (kept) renderStation(code, kept);
+  else alert(res ? t("failed") + errorText(res) : t("st_not_kept"));
+}
+
+/** The station page: from the API's answer, or from the snapshot (`s.as_of` set), which
+ * lacks the address, phone, awards and platform links, and takes no feedback. */
+async function renderStation(code, s) {
+  const box = $("st");
+  const kept = Boolean(s.as_of);
   const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
   const parts = [el("h2", { id: "st-name" }, name)];
+  if (kept) parts.push(el("p", { class: "status", role: "status" }, t("st_offline")(asOfText(s.as_of))));
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
-  parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
+  if (!kept) parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
   // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
-  // phone's own hoursText, which the stops table and the offline list still use.
-  const hours = state.lang === "zh" ? s.opening_hours_zh : hoursText(s.opening_hours, "en");
+  // phone's own hoursText, which the stops table and the offline pages still use.
+  const hours = state.lang === "zh" && s.opening_hours_zh ? s.opening_hours_zh
+    : hoursText(s.opening_hours, state.lang);
   parts.push(el("p", {}, `${t("hours")}：${hours}`));
   if (s.phone) {
     parts.push(el("p", {}, `${t("phone")}：`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
   }
   if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
   parts.push(el("h3", {}, t("navigate")));
-  parts.push(el("div", { class: "nav" },
-    el("a", { class: "btn", href: s.links.amap_ride, "data-nav": "amap", rel: "noopener" }, t("amap")),
-    el("a", { class: "btn", href: s.links.baidu_ride, "data-nav": "baidu", rel: "noopener" }, t("baidu")),
-    el("a", { class: "btn", href: s.links.tencent_ride, "data-nav": "tencent", rel: "noopener" }, t("tencent")),
+  const nav = [["amap", "amap_ride"], ["baidu", "baidu_ride"], ["tencent", "tencent_ride"]]
+    .filter(([, link]) => s.links[link])
+    .map(([kind, link]) => el("a", { class: "btn", href: s.links[link], "data-nav": kind,
+      rel: "noopener" }, t(kind)));
+  parts.push(el("div", { class: "nav" }, ...nav,
     el("a", { class: "btn", href: s.links.geo, "data-nav": "geo" }, t("geo"))));
   parts.push(el("h3", {}, t("checklist")));
   const have = new Set(s.amenities);
@@ -628,6 +682,13 @@ async function showStation(code) {
   if (s.awards && s.awards.length) {
     parts.push(el("h3", {}, t("awards")));
     parts.push(el("ul", {}, ...s.awards.map((a) => el("li", {}, `${a.year} ${a.title}`))));
+  }
+  if (kept) {
+    parts.push(el("p", { class: "meta" }, t("st_feedback_offline")));
+    box.replaceChildren(...parts);
+    document.body.dataset.state = "station-offline";
+    afterFirstAnswer();
+    return;
   }
   const sched = el("div");
   parts.push(sched);

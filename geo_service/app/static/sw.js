@@ -2,13 +2,18 @@
 //
 // - The app shell is cached at install and served stale-while-revalidate: the page
 //   opens at once, even with no network, and a deploy shows at the next open.
-// - The API is network-first. The last answer of /v1/stations/nearest is kept, so
-//   with no network the page still gets an answer (marked X-Geo-Offline: 1) while
-//   offline.js computes the fresh one from the snapshot kept in IndexedDB.
-// - Caches carry the version in their name; activate deletes every other version.
+// - Of the API, only the last answer of /v1/stations/nearest is kept, under one fixed
+//   key: with no network the page still gets an answer (marked X-Geo-Offline: 1) while
+//   offline.js computes the fresh one from the snapshot kept in IndexedDB. Each answer
+//   replaces the one before, so the caches never hold a trail of the courier's positions
+//   (issue 24); every other API request goes to the network and is not kept.
+// - Nothing accumulates: the shell cache holds the SHELL files under their own paths
+//   (every page of the app, /app/s/CODE or /app/?at=…, is the one shell "/app/"), and
+//   the API cache one entry. Caches carry the version in their name; activate deletes
+//   every other version (and with it any trail an older worker kept).
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-11-30.5";
+const VERSION = "2026-12-07.1";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
@@ -20,6 +25,14 @@ const SHELL = [
   "/app/config.json",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];
+const SHELL_PATHS = new Set(SHELL);
+
+/** The key a request's response is kept under in the shell cache, or null: not kept. */
+function shellKey(request, url) {
+  const page = url.pathname === "/app/" || url.pathname.startsWith("/app/s/");
+  if (request.mode === "navigate" && page) return "/app/";
+  return SHELL_PATHS.has(url.pathname) && !url.search ? url.pathname : null;
+}
 
 self.addEventListener("install", (event) => {
   // One missing file must not leave the whole shell uncached: add them one by one.
@@ -44,52 +57,41 @@ function marked(response) {
   }));
 }
 
-async function networkFirst(request, isNearest) {
+async function lastNearest(request) {
   const cache = await caches.open(API_CACHE);
   try {
     const response = await fetch(request);
-    if (response.ok) {
-      await cache.put(request, response.clone());
-      if (isNearest) await cache.put(LAST_NEAREST, response.clone());
-    }
+    if (response.ok) await cache.put(LAST_NEAREST, response.clone());
     return response;
   } catch (err) {
-    const hit = (await cache.match(request)) || (isNearest && await cache.match(LAST_NEAREST));
+    const hit = await cache.match(LAST_NEAREST);
     if (hit) return marked(hit);
     throw err;
   }
 }
 
-async function staleWhileRevalidate(event, request) {
+async function staleWhileRevalidate(event, request, key) {
   const cache = await caches.open(SHELL_CACHE);
-  const hit = await cache.match(request, { ignoreSearch: request.mode === "navigate" });
+  const hit = await cache.match(key);
   const fresh = fetch(request).then((response) => {
-    if (response.ok) return cache.put(request, response.clone()).then(() => response);
+    if (response.ok) return cache.put(key, response.clone()).then(() => response);
     return response;
   });
   if (hit) {
     event.waitUntil(fresh.catch(() => undefined));
     return hit;
   }
-  try {
-    return await fresh;
-  } catch (err) {
-    // A station page (/app/s/CODE) opened offline gets the shell; the page routes itself.
-    if (request.mode === "navigate") {
-      const shell = await cache.match("/app/");
-      if (shell) return shell;
-    }
-    throw err;
-  }
+  return fresh;
 }
 
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
-  if (url.pathname.startsWith("/v1/")) {
-    event.respondWith(networkFirst(request, url.pathname === "/v1/stations/nearest"));
-  } else if (url.pathname.startsWith("/app/") || url.pathname.startsWith("/maps/assets/")) {
-    event.respondWith(staleWhileRevalidate(event, request));
+  if (url.pathname === "/v1/stations/nearest") {
+    event.respondWith(lastNearest(request));
+    return;
   }
+  const key = shellKey(request, url);
+  if (key) event.respondWith(staleWhileRevalidate(event, request, key));
 });
