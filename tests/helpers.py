@@ -44,7 +44,7 @@ def clone_station(conn: psycopg.Connection[Any], code: str, n: int, prefix: str)
     with conn.transaction():
         conn.execute(q.LOCK_CHANGES)
         conn.execute(
-            f"INSERT INTO station (code, name, geog, {listed}) "  # noqa: S608 - our own names
+            f"INSERT INTO station (code, name, geog, {listed}) "
             f"SELECT %(prefix)s || lpad(i::text, 5, '0'), s.name || ' ' || i, "
             "ST_SetSRID(ST_MakePoint(ST_X(s.geog::geometry) + (i %% 50) * 0.004, "
             "ST_Y(s.geog::geometry) + (i / 50) * 0.003), 4326)::geography, "

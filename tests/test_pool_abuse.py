@@ -164,7 +164,7 @@ def test_concurrent_xlsx_exports_are_limited_and_the_pool_stays_free(served: Ser
         error = r.json()["error"]
         assert error["code"] == "busy" and error["fields"][0]["field"] == "fmt", error
     sheet = load_workbook(io.BytesIO(ok[0].content), read_only=True).worksheets[0]
-    assert sheet.max_row > 900  # the header and the stations in the box
+    assert sum(1 for _ in sheet.iter_rows()) > 900  # the header and the stations in the box
 
 
 def test_feed_clients_that_never_read_hold_no_connection(served: Served) -> None:
