@@ -25,7 +25,7 @@ from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_featur
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.responses import dumps
 
-#: Rows per fetch from the server-side cursor of a streamed feed.
+#: Rows per keyset batch of a streamed feed or an export (one short statement each).
 BATCH_ROWS = 2000
 
 
