@@ -19,7 +19,7 @@ answer ``If-None-Match``/``If-Modified-Since`` with a 304 from the feed
 validators.
 
 The files themselves are written by :mod:`geo_service.feeds.service`
-(``csv_chunks``, ``write_xlsx``) from a connection, not a request, so
+(``csv_chunks``, ``write_xlsx``) from batches of rows, not a request, so
 ``geo-service export`` makes the same files without this module.
 """
 
