@@ -78,7 +78,7 @@ def connect_kwargs(settings: Settings) -> dict[str, object]:
     transaction may not get: "prepared statement _pg3_0 does not exist").
     Everything else the service keeps on a connection is transaction-scoped
     (advisory xact locks, ``set_config(..., true)``, ``ON COMMIT DROP`` temp
-    tables, the feed's server-side cursor inside its transaction).
+    tables; the feeds read in keyset batches, one statement each).
     """
     kwargs: dict[str, object] = {"application_name": "geo_service",
                                  "prepare_threshold": settings.prepare_threshold()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import typing
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -63,13 +64,22 @@ MinChangeSeq = Annotated[str | None, Header(
                 "(a standby that has, else the primary)")]
 
 
+def read_connection(request: Request, min_change_seq: str | None = None,
+                    ) -> AbstractAsyncContextManager[AsyncConnection[Any]]:
+    """:func:`get_read_conn` as a context manager, for a route that must give the
+    connection back before it returns (one that then builds or streams a large body)."""
+    routing = request.app.state.routing
+    seq = int(min_change_seq) if min_change_seq is not None else None
+    cm: AbstractAsyncContextManager[AsyncConnection[Any]] = routing.read_connection(
+        routing_state(request), seq)
+    return cm
+
+
 async def get_read_conn(request: Request, min_change_seq: MinChangeSeq = None,
                         ) -> AsyncIterator[AsyncConnection[Any]]:
     """A connection for a read that may be a little stale: a healthy standby when one
     is configured (``GEO_READ_DATABASE_URLS``), else the primary."""
-    routing = request.app.state.routing
-    seq = int(min_change_seq) if min_change_seq is not None else None
-    async with routing.read_connection(routing_state(request), seq) as conn:
+    async with read_connection(request, min_change_seq) as conn:
         yield conn
 
 

@@ -166,6 +166,13 @@ class RateLimited(GeoServiceError):
     retry_after: int = 60
 
 
+class Busy(RateLimited):
+    """The process is already doing as much of this work as it does at once (429)."""
+
+    code = "busy"
+    retry_after = 5
+
+
 class ServiceUnavailable(GeoServiceError):
     status = 503
     code = "service_unavailable"

@@ -1,4 +1,4 @@
-"""JSON responses rendered with orjson.
+"""JSON responses rendered with orjson, and streamed bodies that give up on stalled clients.
 
 Hot endpoints build plain dicts and return :class:`JSONResponse` directly; the
 pydantic models in :mod:`geo_service.schemas` document the shape in OpenAPI,
@@ -7,14 +7,21 @@ and the schemathesis tests check that what is sent matches what is declared.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import zlib
+from collections.abc import AsyncIterable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import orjson
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, Response, StreamingResponse
+from starlette.types import Message, Send
+
+log = logging.getLogger(__name__)
 
 _OPTS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
@@ -76,3 +83,45 @@ def file_response(request: Request, path: Path, headers: dict[str, str],
                 if k in ("etag", "cache-control", "last-modified", "content-security-policy")}
         return Response(status_code=304, headers=kept)
     return response
+
+
+class StalledClient(Exception):
+    """The client took no part of a streamed body for the send timeout."""
+
+
+class PacedStreamingResponse(StreamingResponse):
+    """A streamed body that gives up on a client that stops reading.
+
+    The server hands over a chunk only once the client has taken most of the
+    previous ones (uvicorn's flow control), so a client that never reads would
+    keep the body's generator, and whatever it holds, waiting for ever. Each
+    chunk must be taken within ``send_timeout_s`` (``client_send_timeout_s``);
+    past it the stream ends there, the generator is closed and the server
+    closes the connection: the client sees a body without its last chunk.
+    Bodies built on this must hold no database connection across a ``yield``.
+    """
+
+    def __init__(self, content: AsyncIterable[bytes], *, send_timeout_s: float,
+                 **kwargs: Any) -> None:
+        super().__init__(content, **kwargs)
+        self.send_timeout_s = send_timeout_s
+
+    async def stream_response(self, send: Send) -> None:
+        async def paced(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self.send_timeout_s):
+                    await send(message)
+            except TimeoutError:
+                raise StalledClient from None
+
+        try:
+            await super().stream_response(paced)
+        except StalledClient:
+            # Returning without the last message makes the server close the connection.
+            log.warning("a client took nothing for %s s: its streamed body was abandoned",
+                        self.send_timeout_s)
+        finally:
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                with anyio.CancelScope(shield=True):  # also when the client went away
+                    await close()

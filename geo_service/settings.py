@@ -147,6 +147,18 @@ class Settings(BaseSettings):
     feed_ttl_s: int = Field(
         default=60, description="how long consumers may keep a feed (GBFS ttl, max-age)"
     )
+    export_xlsx_concurrency: int = Field(
+        default=2, ge=1,
+        description="XLSX exports built at once per process (CPU-bound); more get 429 with "
+                    "Retry-After")
+    client_send_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="a streamed body (GeoJSON feed, exports) is abandoned when the client "
+                    "has not taken a chunk for this long")
+    ogc_max_page_bytes: int = Field(
+        default=4_000_000, ge=16_384,
+        description="an OGC items page holds fewer features than its limit rather than grow "
+                    "past this many bytes (its next link goes on from there)")
     map_basemap: str | None = Field(
         default=None,
         description="basemap preset of the maps: osm, amap, tencent or none "

@@ -25,7 +25,9 @@ from geojson_pydantic import Feature, FeatureCollection
 from geo_service.catalogue import AMENITIES, TEN_ONES, HostType
 from geo_service.coords import CHINA_BBOX
 from geo_service.feeds import ogc_service
+from geo_service.main import create_app
 from geo_service.seed import load_seed
+from geo_service.settings import Settings
 from tests.conftest import SEED, station_body
 from tests.helpers import insert_stations
 from tests.helpers import live_server as serve
@@ -183,6 +185,31 @@ def test_next_and_prev_links_page_through_every_station_once(
         back.append([f["id"] for f in doc["features"]])
         url = _rels(doc).get("prev", {}).get("href")
     assert back == pages[::-1]
+
+
+def test_pages_stop_at_the_byte_cap_and_next_goes_on_from_there(
+    settings: Settings, seeded: psycopg.Connection[Any]
+) -> None:
+    """Issue 24, item 2: a page holds fewer features than its limit rather than pass
+    ogc_max_page_bytes, and the next links still give every station once, in order."""
+    cap = 16_384
+    capped = settings.model_copy(update={"ogc_max_page_bytes": cap})
+    with TestClient(create_app(capped)) as http:
+        url: str | None = f"http://testserver{ITEMS}?limit=10000"
+        seen: list[str] = []
+        sizes = []
+        while url:
+            r = http.get(url, headers={"Accept-Encoding": "identity"})
+            assert r.status_code == 200, r.text
+            doc = r.json()
+            FeatureCollection.model_validate(doc)
+            assert doc["numberReturned"] == len(doc["features"]) > 0
+            sizes.append(len(r.content))
+            seen += [f["id"] for f in doc["features"]]
+            url = _rels(doc).get("next", {}).get("href")
+            assert len(sizes) < 200
+    assert seen == _published(seeded)
+    assert len(sizes) > 2 and max(sizes) <= cap, sizes
 
 
 def test_offset_past_the_end_and_capped_limit(

@@ -137,7 +137,7 @@ def test_the_api_works_through_pgbouncer(pooler: LocalPgBouncer, pooled_client: 
         params["since"] = body["next_cursor"]
     assert len(seen) == len(set(seen)) >= 308 and seen == sorted(seen)
 
-    for _ in range(2):  # the GeoJSON feed: a server-side cursor inside one transaction
+    for _ in range(2):  # the GeoJSON feed: keyset batches, one short statement each
         with client.stream("GET", "/v1/feeds/stations.geojson") as r:
             assert r.status_code == 200
             feed = json.loads(b"".join(r.iter_bytes()))

@@ -1,7 +1,7 @@
 """``geo-service export``: write a platform bulk-upload file (CSV or XLSX) from the database.
 
 The same reader and writers as ``GET /v1/exports/{platform}.{fmt}``
-(:func:`geo_service.feeds.service.station_batches`, ``export_formats``), so a
+(:func:`geo_service.feeds.service.published_batches`, ``export_formats``), so a
 file made here is byte-for-byte the shape the API serves. The file is written
 next to its destination and renamed into place, so a failed export never
 leaves half a file under the final name.
@@ -15,7 +15,7 @@ import datetime as dt
 import os
 import re
 import sys
-from contextlib import aclosing
+from contextlib import aclosing, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -50,27 +50,32 @@ def _format(args: argparse.Namespace) -> str:
 async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
                   bbox: list[float] | None, now: dt.datetime) -> tuple[int, int]:
     """Write the file to ``out``; returns (stations, sample stations)."""
-    from psycopg import AsyncConnection
+    from psycopg import AsyncConnection, IsolationLevel
 
     from geo_service.feeds.export_formats import PLATFORMS, PlatformName, csv_header, csv_rows
-    from geo_service.feeds.service import minute_of, station_batches, write_xlsx
+    from geo_service.feeds.service import minute_of, published_batches, write_xlsx
 
     spec = PLATFORMS[PlatformName(args.platform)]
     async with await AsyncConnection.connect(url, autocommit=True) as conn:
-        with out.open("wb") as f:
-            if fmt == "xlsx":
-                book = await write_xlsx(conn, spec, f, area=args.area, bbox=bbox,
-                                        generated_at=now)
-                return book.rows, book.samples
-            rows = samples = 0
-            f.write(csv_header(spec))
-            batches = station_batches(conn, area=args.area, bbox=bbox, at=minute_of(now))
-            async with aclosing(batches):
-                async for batch in batches:
-                    f.write(csv_rows(batch, spec))
-                    rows += len(batch)
-                    samples += sum(1 for r in batch if r["sample"])
-            return rows, samples
+        # One snapshot for the whole file: every batch in one REPEATABLE READ transaction
+        # (nobody waits on this connection but the file being written).
+        await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
+        batches = published_batches(lambda: nullcontext(conn), area=args.area, bbox=bbox,
+                                    at=minute_of(now))
+        async with conn.transaction():
+            with out.open("wb") as f:
+                if fmt == "xlsx":
+                    book = await write_xlsx(batches, spec, f, area=args.area, bbox=bbox,
+                                            generated_at=now)
+                    return book.rows, book.samples
+                rows = samples = 0
+                f.write(csv_header(spec))
+                async with aclosing(batches):
+                    async for batch in batches:
+                        f.write(csv_rows(batch, spec))
+                        rows += len(batch)
+                        samples += sum(1 for r in batch if r["sample"])
+                return rows, samples
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,12 +1,19 @@
-"""HTTP pieces every feed router shares: conditional-request headers and 304s."""
+"""HTTP pieces every feed router shares: conditional-request headers and 304s, the feed
+state read on a connection given back at once, and the connections of large bodies."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Header, Response
+from fastapi import Depends, Header, Request, Response
+from psycopg import AsyncConnection
 
-from geo_service.feeds.caching import Validators, not_modified
+from geo_service.deps import MinChangeSeq, read_connection, read_pool
+from geo_service.feeds.caching import FeedState, Validators, feed_state, not_modified
+from geo_service.feeds.service import Connect
 
 IfNoneMatch = Annotated[
     str | None, Header(alias="If-None-Match", description="ETag of the copy the client has")
@@ -41,3 +48,41 @@ def conditional(
     if not_modified(v, if_none_match, if_modified_since):
         return Response(status_code=304, headers=cache_headers(v, ttl_s, shared=shared))
     return None
+
+
+async def read_feed_state(request: Request, min_change_seq: MinChangeSeq = None) -> FeedState:
+    """The station table's state for the validators, on a read connection given back at once.
+
+    Feeds with large bodies (the streamed GeoJSON, the exports, OGC items) take
+    this instead of a connection for the whole request: their rows are then
+    read in short statements of their own, so no pooled connection waits on a
+    slow client or on encoding. The database that answered is noted, and
+    :func:`geo_service.deps.read_pool` gives the body's reads the same one.
+    """
+    async with read_connection(request, min_change_seq) as conn:
+        return await feed_state(conn)
+
+
+FeedStateDep = Annotated[FeedState, Depends(read_feed_state)]
+
+
+def batch_connect(request: Request) -> Connect:
+    """Connections for the batches of a large body (the GeoJSON feed, exports).
+
+    From the pool of the database that answered the request's read, and at most
+    half that pool at once across all such bodies: ten feeds being read with a
+    4-connection pool otherwise queued ahead of every short read, which then
+    waited seconds for a connection. Short reads always find the other half.
+    """
+    pool = read_pool(request)
+    gates: dict[int, asyncio.Semaphore] | None = getattr(request.app.state, "batch_gates", None)
+    if gates is None:
+        gates = request.app.state.batch_gates = {}
+    gate = gates.setdefault(id(pool), asyncio.Semaphore(max(1, pool.max_size // 2)))
+
+    @asynccontextmanager
+    async def connect() -> AsyncIterator[AsyncConnection[Any]]:
+        async with gate, pool.connection() as conn:
+            yield conn
+
+    return connect

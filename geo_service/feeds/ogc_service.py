@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -30,9 +31,10 @@ from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES_MASK, HostType
 from geo_service.coords import CHINA_BBOX, Crs
 from geo_service.errors import GeoServiceError, clip, invalid
 from geo_service.feeds import ogc_queries as q
-from geo_service.feeds.features import utc_iso
+from geo_service.feeds.features import station_features, utc_iso
 from geo_service.feeds.queries import PUBLISHED
 from geo_service.params import AREA_PATTERN, CODE_PATTERN, parse_bbox
+from geo_service.responses import dumps
 
 COLLECTION_ID = "stations"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -332,10 +334,50 @@ def queryables(base: str) -> dict[str, Any]:
 
 
 def paging(offset: int, limit: int, returned: int, matched: int) -> dict[str, int]:
-    """Offsets of the ``next`` and ``prev`` pages, where there are such pages."""
+    """Offsets of the ``next`` and ``prev`` pages, where there are such pages.
+
+    ``next`` starts after the last feature returned: a page cut short by
+    :func:`page_body` goes on from where it stopped.
+    """
     out = {}
-    if offset + returned < matched:
-        out["next"] = offset + limit
+    if returned and offset + returned < matched:
+        out["next"] = offset + returned
     if offset > 0:
         out["prev"] = max(0, min(offset, matched) - limit)
     return out
+
+
+#: Fewer bytes than any published feature takes (one with no address and the shortest
+#: name is ~2 KB, its seven deep links included): an items request reads no more rows
+#: than ``max_bytes`` of them could fill.
+MIN_FEATURE_BYTES = 1000
+
+
+def rows_within(max_bytes: int) -> int:
+    """How many rows a page of at most ``max_bytes`` could need."""
+    return max(1, max_bytes // MIN_FEATURE_BYTES)
+
+
+def page_body(rows: list[dict[str, Any]], head: dict[str, Any],
+              links: Callable[[int], list[dict[str, str]]], max_bytes: int) -> tuple[bytes, int]:
+    """The items document (``head``, then ``numberReturned``, features, ``links(n)``) with as
+    many of ``rows`` as keep it within ``max_bytes``, and at least one; and that many.
+
+    Blocking (tens of milliseconds per thousand features): run it in a thread.
+    """
+    # The links are longest with every row, or with one fewer (that may add a next link).
+    tail = max(len(dumps(links(n))) for n in {len(rows), max(1, len(rows) - 1)})
+    tail += len(b'],"links":}')
+    start_len = len(dumps({**head, "numberReturned": len(rows)})) + len(b',"features":[')
+    budget = max_bytes - tail - start_len
+    parts: list[bytes] = []
+    used = 0
+    for feature in station_features(rows):
+        encoded = dumps(feature)
+        if parts and used + len(encoded) + 1 > budget:
+            break
+        parts.append(encoded)
+        used += len(encoded) + 1
+    n = len(parts)
+    start = dumps({**head, "numberReturned": n})[:-1] + b',"features":['
+    return start + b",".join(parts) + b'],"links":' + dumps(links(n)) + b"}", n

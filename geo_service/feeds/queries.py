@@ -44,12 +44,16 @@ AREA_BBOX_FILTER = """
         (%(bbox)s::float8[])[3], (%(bbox)s::float8[])[4], 4326))
 """
 
-PUBLISHED_STATIONS = f"""
-SELECT {FEED_COLUMNS}
+# One batch of the snapshot feeds, after the last id of the previous one (keyset):
+# each batch is a statement of its own, so no connection is held between batches.
+PUBLISHED_BATCH = f"""
+SELECT s.id AS station_id, {FEED_COLUMNS}
 FROM station s
 WHERE s.status IN ('open', 'temporarily_closed')
+  AND s.id > %(after)s
   AND {AREA_BBOX_FILTER}
 ORDER BY s.id
+LIMIT %(limit)s
 """
 
 # One snapshot-consistent read of the change feed: everything after the cursor,

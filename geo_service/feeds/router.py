@@ -12,24 +12,25 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
-from fastapi.responses import StreamingResponse
 
 from geo_service.coords import Crs
-from geo_service.deps import ReadConnDep, SettingsDep, read_pool
+from geo_service.deps import ReadConnDep, SettingsDep
 from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES, NotFound
 from geo_service.feeds import service
 from geo_service.feeds.caching import feed_state, validators
 from geo_service.feeds.features import utc_iso
 from geo_service.feeds.http import (
     NOT_MODIFIED,
+    FeedStateDep,
     IfModifiedSince,
     IfNoneMatch,
+    batch_connect,
     cache_headers,
     conditional,
 )
 from geo_service.feeds.schemas import SCHEMAS, feed_schema
 from geo_service.params import AREA_PATTERN, BBOX_PATTERN, CURSOR_PATTERN, decode_cursor, parse_bbox
-from geo_service.responses import JSONResponse
+from geo_service.responses import JSONResponse, PacedStreamingResponse
 from geo_service.security import link_cache_control, links_shared, public_base, public_url
 
 router = APIRouter(prefix="/v1/feeds", tags=["feeds"])
@@ -98,13 +99,16 @@ async def discovery(
 @router.get(
     "/stations.geojson",
     summary="All published stations as one GeoJSON FeatureCollection (streamed)",
+    description="Read and sent in batches; a client that takes nothing for "
+                "`GEO_CLIENT_SEND_TIMEOUT_S` (60 s) gets a truncated body and a closed "
+                "connection.",
     responses={200: {"description": "RFC 7946 FeatureCollection; see schemas/stations.json",
                      "content": {"application/geo+json": {"schema": {
                          "type": "object", "required": ["type", "features"]}}}},
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def stations_geojson(
-    request: Request, conn: ReadConnDep, settings: SettingsDep,
+    request: Request, state: FeedStateDep, settings: SettingsDep,
     area: Annotated[str | None, Query(pattern=AREA_PATTERN, description="admin area code")] = None,
     bbox: Annotated[str | None, Query(pattern=BBOX_PATTERN,
                                       description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
@@ -113,15 +117,16 @@ async def stations_geojson(
     box = parse_bbox(bbox, Crs.WGS84)
     now = _now()
     at = service.minute_of(now)
-    state = await feed_state(conn)
     v = validators(state, "stations", {"area": area, "bbox": box}, as_of=at, now=now)
     ttl = settings.feed_ttl_s
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
-    body = service.stream_feature_collection(
-        read_pool(request), area=area, bbox=box, at=at, generated_at=now)
-    return StreamingResponse(body, media_type="application/geo+json",
-                             headers=cache_headers(v, ttl))
+    batches = service.published_batches(batch_connect(request), area=area, bbox=box,
+                                        at=at)
+    body = service.stream_feature_collection(batches, at=at, generated_at=now)
+    return PacedStreamingResponse(body, send_timeout_s=settings.client_send_timeout_s,
+                                  media_type="application/geo+json",
+                                  headers=cache_headers(v, ttl))
 
 
 @router.get(

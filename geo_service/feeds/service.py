@@ -1,23 +1,23 @@
 """Rules of the feeds room: streamed snapshots, change-feed pages, the status feed,
 the platform export files.
 
-Functions take a psycopg connection or pool and plain values and return plain
-data or byte chunks; the router adds HTTP. The national GeoJSON export is
-streamed from a server-side cursor in batches, so memory stays flat however
-many stations there are.
+Functions take a psycopg connection (or a way to get one) and plain values and
+return plain data or byte chunks; the router adds HTTP. The national GeoJSON
+feed and the exports are read in keyset batches, each on a connection taken
+for it and given back before the batch is used, so memory stays flat however
+many stations there are and no connection waits on a client or on encoding.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager, aclosing
 from typing import IO, Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg_pool import AsyncConnectionPool
 
 from geo_service.feeds import queries as q
 from geo_service.feeds.export_formats import Platform, XlsxExport, csv_header, csv_rows
@@ -25,7 +25,7 @@ from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_featur
 from geo_service.params import decode_cursor, encode_cursor
 from geo_service.responses import dumps
 
-#: Rows per fetch from the server-side cursor of a streamed feed.
+#: Rows per keyset batch of a streamed feed or an export (one short statement each).
 BATCH_ROWS = 2000
 
 
@@ -34,18 +34,38 @@ def minute_of(now: dt.datetime) -> dt.datetime:
     return now.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
-async def station_batches(
-    conn: AsyncConnection[Any], *, area: str | None, bbox: list[float] | None, at: dt.datetime,
-) -> AsyncGenerator[list[dict[str, Any]], None]:
-    """Published stations (open or temporarily closed) in batches, from a server-side cursor.
+#: Where a batch reads from: a pool's ``connection`` (the API: each batch takes a
+#: connection and gives it back) or one connection kept by the caller (the CLI).
+Connect = Callable[[], AbstractAsyncContextManager[AsyncConnection[Any]]]
+#: Feed rows in batches, as :func:`published_batches` yields them.
+Batches = AsyncGenerator[list[dict[str, Any]], None]
 
-    Use it inside ``contextlib.aclosing`` so the cursor and its transaction end
-    with the caller, before the connection goes back to the pool.
+
+async def published_batches(
+    connect: Connect, *, area: str | None, bbox: list[float] | None, at: dt.datetime,
+    batch_rows: int = BATCH_ROWS,
+) -> Batches:
+    """Published stations (open or temporarily closed) by id, in batches.
+
+    Each batch is one short statement after the previous batch's last id
+    (keyset), on a connection taken for it and given back before the batch is
+    yielded: a consumer that stops (a client that does not read, a workbook
+    being written) holds no connection and no transaction. A station written
+    during the read is seen once, as its batch found it; the caller's ETag
+    names the state at the start, so the next poll fetches again. The CLI
+    passes one connection in a REPEATABLE READ transaction for one snapshot.
     """
-    async with conn.transaction(), conn.cursor(name="feed", row_factory=dict_row) as cur:
-        await cur.execute(q.PUBLISHED_STATIONS, {"area": area, "bbox": bbox, "at": at})
-        while rows := await cur.fetchmany(BATCH_ROWS):
+    after = 0
+    while True:
+        async with connect() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(q.PUBLISHED_BATCH, {"area": area, "bbox": bbox, "at": at,
+                                                  "after": after, "limit": batch_rows})
+            rows = await cur.fetchall()
+        if rows:
             yield rows
+        if len(rows) < batch_rows:
+            return
+        after = rows[-1]["station_id"]
 
 
 def _features_json(rows: list[dict[str, Any]]) -> bytes:
@@ -53,23 +73,21 @@ def _features_json(rows: list[dict[str, Any]]) -> bytes:
 
 
 async def stream_feature_collection(
-    pool: AsyncConnectionPool[Any], *, area: str | None, bbox: list[float] | None,
-    at: dt.datetime, generated_at: dt.datetime,
+    batches: Batches, *, at: dt.datetime,
+    generated_at: dt.datetime,
 ) -> AsyncIterator[bytes]:
     """A FeatureCollection of the published stations, written as it is read.
 
-    The connection is taken here, not from the request, because the body is
-    sent after the endpoint returns; a server-side cursor keeps at most
-    :data:`BATCH_ROWS` rows in memory. Encoding a batch takes tens of
-    milliseconds, so it runs in a thread rather than stalling other requests.
+    ``batches`` is :func:`published_batches` on the pool, so at most
+    :data:`BATCH_ROWS` rows are in memory and no connection waits while the
+    client reads. Encoding a batch takes tens of milliseconds, so it runs in a
+    thread rather than stalling other requests.
     """
     head = {"type": "FeatureCollection", "generated_at": utc_iso(generated_at),
             "open_now_at": utc_iso(at), "note": SAMPLE_NOTE}
     yield dumps(head)[:-1] + b',"features":['
     first = True
-    async with pool.connection() as conn, aclosing(
-        station_batches(conn, area=area, bbox=bbox, at=at)
-    ) as batches:
+    async with aclosing(batches):
         async for rows in batches:
             chunk = await asyncio.to_thread(_features_json, rows)
             yield chunk if first else b"," + chunk
@@ -121,8 +139,7 @@ async def station_status(conn: AsyncConnection[Any], *, at: dt.datetime) -> list
 
 
 async def csv_chunks(
-    conn: AsyncConnection[Any], platform: Platform, *, area: str | None,
-    bbox: list[float] | None, at: dt.datetime,
+    batches: Batches, platform: Platform,
 ) -> AsyncGenerator[bytes, None]:
     """The CSV export as byte chunks: BOM and header, then one chunk per batch.
 
@@ -130,21 +147,24 @@ async def csv_chunks(
     the event loop it would add as much to every concurrent request's latency.
     """
     yield csv_header(platform)
-    async with aclosing(station_batches(conn, area=area, bbox=bbox, at=at)) as batches:
+    async with aclosing(batches):
         async for rows in batches:
             yield await asyncio.to_thread(csv_rows, rows, platform)
 
 
 async def write_xlsx(
-    conn: AsyncConnection[Any], platform: Platform, out: IO[bytes], *, area: str | None,
-    bbox: list[float] | None, generated_at: dt.datetime,
+    batches: Batches, platform: Platform, out: IO[bytes], *,
+    area: str | None, bbox: list[float] | None, generated_at: dt.datetime,
 ) -> XlsxExport:
-    """Write the XLSX export to ``out``; openpyxl runs in a thread, batch by batch."""
+    """Write the XLSX export to ``out``; openpyxl runs in a thread, batch by batch.
+
+    With ``batches`` from :func:`published_batches` on the pool, no connection is
+    held while a batch is written (seconds of CPU for a large export).
+    """
     filters: Mapping[str, Any] = {"area": area, "bbox": bbox and ",".join(map(str, bbox))}
     book = await asyncio.to_thread(XlsxExport, platform, generated_at, filters)
-    at = minute_of(generated_at)
     try:
-        async with aclosing(station_batches(conn, area=area, bbox=bbox, at=at)) as batches:
+        async with aclosing(batches):
             async for rows in batches:
                 await asyncio.to_thread(book.append, rows)
     except Exception:  # refused or failed: leave no temporary file behind
