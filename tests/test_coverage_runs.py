@@ -256,3 +256,34 @@ def test_target_share_count_is_bounded_below(areas: psycopg.Connection[Any],
     assert r["method"] == "swap_share" and r["target_reached"] is True
     assert 1 <= r["sites_lower_bound"] <= len(r["sites"]) <= r["greedy_sites"]
     assert r["upper_bound"] is None and r["certified_gap"] is None
+
+
+def test_area_runs_keep_the_region_limit(areas: psycopg.Connection[Any], client: TestClient,
+                                         keys: dict[str, str],
+                                         random_world: dict[str, Any]) -> None:
+    """An area stored with a spike to latitude -89 (imported before the extent check, or
+    written by hand) spans ~107° of latitude: a run by that area is refused like a bbox
+    that size, naming ``area`` (issue 24, item 12), and nothing is stored."""
+    areas.execute("""
+        INSERT INTO admin_area (code, name, level, parent_code, geom, sample)
+        SELECT '460204002', '东', 'street', '460204', ST_Multi(ST_MakePolygon(ST_MakeLine(
+            ARRAY[ST_MakePoint(109.40, 18.30), ST_MakePoint(109.45, 18.30),
+                  ST_MakePoint(109.45, -89), ST_MakePoint(109.45, 18.30),
+                  ST_MakePoint(109.45, 18.35), ST_MakePoint(109.40, 18.35),
+                  ST_MakePoint(109.40, 18.30)]))), false""")
+    row = areas.execute("SELECT ST_YMax(geom) - ST_YMin(geom) FROM admin_area "
+                        "WHERE code = '460204002'").fetchone()
+    assert row is not None and row[0] > 100
+    from geo_service.errors import GeoServiceError
+
+    with pytest.raises(GeoServiceError) as exc:
+        run_coverage(areas, CoverageRequest(area="460204002"))
+    assert exc.value.status == 422 and exc.value.fields[0][0] == "area", exc.value.fields
+    assert "40°" in exc.value.fields[0][1]
+    r = client.post("/v1/analysis/recommendations", json={"area": "460204002", "add": 1},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["fields"][0]["field"] == "area"
+    assert areas.execute("SELECT count(*) FROM analysis_run").fetchone() == (0,)
+    # The city's own runs are unaffected.
+    assert run_coverage(areas, CoverageRequest(area="460200"))["run_id"]

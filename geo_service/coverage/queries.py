@@ -20,6 +20,12 @@ SELECT CASE
 END
 """
 
+# The region's extent, held to the same limit as a bbox (an area's polygon may carry a
+# spike that reaches far past the area itself).
+REGION_EXTENT = """
+SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM (SELECT (%(region)s)::geometry AS g) r
+"""
+
 # Is the region inside a key's area? An admin area below the key's area in the
 # tree always is (sample polygons of parent and child need not nest exactly);
 # anything else must lie within the key's area's polygon.

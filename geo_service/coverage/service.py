@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
 from geo_service.coverage import analysis, certified, recommend
 from geo_service.coverage import queries as q
-from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
+from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.errors import Forbidden, NotFound, invalid
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,8 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
         log.info("polygon refused by PostGIS: %s", exc)
         raise invalid("polygon", "not a valid GeoJSON polygon") from None
     assert region is not None
+    if req.area is not None:
+        _check_area_extent(conn, req.area, region[0])
     if scope is not None:
         inside = conn.execute(q.IN_SCOPE, {"scope": scope, "area": req.area,
                                            "region": region[0]}).fetchone()
@@ -99,6 +101,24 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
             "AND ST_Intersects(geom, %s::geometry) ORDER BY code", (region[0],)).fetchall()
         labels = [c for (c,) in found]
     return str(region[0]), labels
+
+
+def _check_area_extent(conn: psycopg.Connection[Any], area: str, region: Any) -> None:
+    """An area's polygon gets the limit a bbox or polygon gets in the request schema.
+
+    Why: the schema can only check the regions a client draws. An area whose stored
+    polygon carries a spike (a zero-area one to latitude -89 passed the boundary import's
+    inside-share check before the extent check existed) would otherwise be analysed on a
+    ~107°-tall extent: a continent's worth of demand and stations, and H3 cells to match.
+    """
+    box = conn.execute(q.REGION_EXTENT, {"region": region}).fetchone()
+    if box is None or box[0] is None:
+        raise invalid("area", f"area {area} has no boundary to analyse")
+    try:
+        check_extent(*(float(v) for v in box))
+    except ValueError as exc:
+        raise invalid("area", f"area {area}'s boundary {exc} (a spike or stray vertex in "
+                              "it? re-import the boundary)") from None
 
 
 def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
