@@ -55,7 +55,7 @@ class Inputs:
     s_label: np.ndarray
     s_ten: np.ndarray
     s_unverified: np.ndarray
-    sample: bool
+    sample: bool  # sample stations or demand in this run
 
 
 def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
@@ -138,12 +138,15 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
         "verified_within": f.verified_within_days, "confirmed_within": f.confirmed_within_days,
         "reach_m": max(req.threshold() * 1.01, SEARCH_REACH_M),
     }).fetchall()
-    sample = bool((conn.execute(q.SAMPLE_DATA).fetchone() or (False,))[0])
-    on_record = int((conn.execute(q.ON_RECORD, {"region": region}).fetchone() or (0,))[0])
+    on_record, sample_on_record = conn.execute(q.ON_RECORD, {"region": region}).fetchone() \
+        or (0, False)
     d = list(zip(*demand, strict=True))
-    s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 6
+    s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 7
+    # Sample only when sample data is in this run: its demand, its stations, or the
+    # stations on record it counts (not because a sample city exists somewhere else).
+    sample = any(d[4]) or any(s[6]) or bool(sample_on_record)
     return Inputs(
-        region=region, labels=labels, on_record=on_record,
+        region=region, labels=labels, on_record=int(on_record),
         d_lon=np.asarray(d[0], float), d_lat=np.asarray(d[1], float),
         d_weight=np.asarray(d[2], float), d_label=np.asarray(d[3], object),
         codes=np.asarray(s[0], object), s_lon=np.asarray(s[1], float),
