@@ -7,7 +7,6 @@ years of hours on the event loop (~22 s), and ``/healthz`` waited all along.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
 import threading
 import time
 from typing import Any
@@ -41,36 +40,54 @@ def _stops(n: int, rule: str, valid_to: str | None = None) -> list[dict[str, Any
             for i in range(n)]
 
 
-def _healthz_latencies(base: str, n: int = 20) -> list[float]:
-    out = []
-    with httpx.Client(timeout=30) as http:
-        for _ in range(n):
-            t = time.perf_counter()
-            assert http.get(f"{base}/healthz").status_code == 200
-            out.append(time.perf_counter() - t)
-            time.sleep(0.02)
-    return out
+#: (sent, answered, status) of one request, on one monotonic clock for every thread.
+Event = tuple[float, float, int]
 
 
-def _while_busy(base: str, send: Any) -> tuple[list[float], list[int]]:
-    """Poll /healthz while another thread keeps sending the heavy request."""
-    statuses: list[int] = []
-    stop = threading.Event()
+def answered_while(heavy: Event, health: list[Event]) -> list[Event]:
+    """The /healthz requests asked and answered in the middle half of ``heavy``.
+
+    Why the middle half: the heavy request spends nearly all its time compiling hours
+    (a second or more of CPU); before and after that it only parses, reads and writes a
+    row. Were the compile to hold the event loop, no /healthz could be both asked and
+    answered in there, however fast or slow the machine; order, not speed, decides.
+    """
+    sent, answered, _ = heavy
+    quarter = (answered - sent) / 4
+    return [h for h in health if h[0] >= sent + quarter and h[1] <= answered - quarter]
+
+
+def _timeline(base: str, send: Any, at_most: int = 5) -> tuple[list[Event], list[Event]]:
+    """Heavy requests back to back in one thread (until one had a /healthz answered
+    while it ran, or ``at_most``) while another asks /healthz over and over."""
+    heavy: list[Event] = []
+    health: list[Event] = []
+    done = threading.Event()
 
     def hammer() -> None:
-        with httpx.Client(timeout=120) as http:
-            while not stop.is_set():
-                statuses.append(send(http).status_code)
+        try:
+            with httpx.Client(timeout=120) as http:
+                for _ in range(at_most):
+                    sent = time.monotonic()
+                    status = send(http).status_code
+                    heavy.append((sent, time.monotonic(), status))
+                    if answered_while(heavy[-1], list(health)):
+                        return
+        finally:
+            done.set()
 
     worker = threading.Thread(target=hammer)
     worker.start()
     try:
-        time.sleep(0.3)  # the first heavy request is being worked on
-        latencies = _healthz_latencies(base)
+        with httpx.Client(timeout=30) as http:
+            while not done.is_set():
+                sent = time.monotonic()
+                status = http.get(f"{base}/healthz").status_code
+                health.append((sent, time.monotonic(), status))
     finally:
-        stop.set()
+        done.wait(600)
         worker.join(120)
-    return latencies, statuses
+    return heavy, health
 
 
 @pytest.fixture
@@ -101,27 +118,37 @@ def test_healthz_answers_while_hours_compile(served: dict[str, str], db_url: str
             f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000)))
 
     with live_server(db_url) as base:
-        # Timing on a shared 2-core machine: the best of three runs, by median and max.
-        runs = []
-        for _ in range(3):
-            latencies, statuses = _while_busy(base, send)
-            assert statuses and set(statuses) <= {200, 201}, statuses
-            runs.append((statistics.median(latencies), max(latencies)))
-            if runs[-1][1] < 0.1:
-                break
-        assert min(m for m, _ in runs) < 0.05, runs
-        assert min(worst for _, worst in runs) < 0.1, runs
+        heavy, health = _timeline(base, send)
+    assert heavy and {status for *_, status in heavy} <= {200, 201}, heavy
+    assert health and {status for *_, status in health} == {200}, health
+    # Some heavy request had /healthz asked and answered while it compiled: the
+    # compile ran off the event loop. (No latency is asserted: a busy machine makes
+    # every request slower, never this order impossible.)
+    during = [len(answered_while(h, health)) for h in heavy]
+    assert any(during), (f"no /healthz answered in the middle of any of {len(heavy)} heavy "
+                         f"requests: {heavy}, {len(health)} health answers")
 
 
-def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str]) -> None:
+def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The probe's request (20 stops, ~490-character rules, valid until 2029-12-31) is
-    refused before any hours are compiled, naming what is too big."""
+    refused before any hours are compiled, naming what is too big. "Before" is counted:
+    the overlap check and the hours compiler are watched, not the clock."""
+    from geo_service.operations import stops as stops_module
+
+    calls: list[str] = []
+    for name in ("first_overlap", "compiled_hours_columns"):
+        real = getattr(stops_module, name)
+
+        def watched(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(stops_module, name, watched)
     auth = {"Authorization": served["key"]}
-    started = time.perf_counter()
     r = client.put("/v1/stations/BUS-9/stops", headers=auth,
                    json={"stops": _stops(20, heavy_rule(490), "2029-12-31"), "version": 1})
     assert r.status_code == 422, r.text
-    assert time.perf_counter() - started < 2
     fields = {f["field"] for f in r.json()["error"]["fields"]}
     assert "stops.0.opening_hours" in fields
     # Short rules, but dated years ahead: refused naming the date.
@@ -131,10 +158,14 @@ def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str,
     assert r.status_code == 422, r.text
     assert r.json()["error"]["fields"][0]["field"] == "stops[0].valid_to"
     # Within the horizon but too much work (seven slow stops): refused naming the schedule.
-    started = time.perf_counter()
     r = client.put("/v1/stations/BUS-9/stops", headers=auth,
                    json={"stops": _stops(7, heavy_rule(200)), "version": 1})
     assert r.status_code == 422, r.text
-    assert time.perf_counter() - started < 2
     assert r.json()["error"]["fields"][0]["field"] == "stops"
+    assert calls == [], "hours were compiled for a schedule refused by its size"
     assert client.get("/v1/stations/BUS-9/stops").json()["stops"] == []
+    # The watch works: an acceptable schedule is checked and compiled.
+    r = client.put("/v1/stations/BUS-9/stops", headers=auth,
+                   json={"stops": _stops(1, "Mo-Fr 10:00-16:00"), "version": 1})
+    assert r.status_code == 200, r.text
+    assert set(calls) == {"first_overlap", "compiled_hours_columns"}, calls
