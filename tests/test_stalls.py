@@ -7,6 +7,7 @@ years of hours on the event loop (~22 s), and ``/healthz`` waited all along.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import threading
 import time
 from typing import Any
@@ -24,9 +25,10 @@ _TIMES = ",".join(f"{h:02d}:{m:02d}-{h:02d}:{m + 1:02d}"
                   for h in range(24) for m in range(0, 58, 2))
 
 
-def heavy_rule(length: int) -> str:
-    """A dated rule of about ``length`` characters that is slow to compile."""
-    head = "Jan-Nov Mo-Su "
+def heavy_rule(length: int, variant: int = 0) -> str:
+    """A dated rule of about ``length`` characters that is slow to compile; another
+    ``variant`` is another rule (compiled again, not answered from the compile caches)."""
+    head = f"{('Jan', 'Feb', 'Mar')[variant % 3]}-Nov Mo-Su "
     return (head + _TIMES)[: length - 8].rsplit(",", 1)[0] + ' || "x"'
 
 
@@ -44,22 +46,15 @@ def _stops(n: int, rule: str, valid_to: str | None = None) -> list[dict[str, Any
 Event = tuple[float, float, int]
 
 
-def answered_while(heavy: Event, health: list[Event]) -> list[Event]:
-    """The /healthz requests asked and answered in the middle half of ``heavy``.
-
-    Why the middle half: the heavy request spends nearly all its time compiling hours
-    (a second or more of CPU); before and after that it only parses, reads and writes a
-    row. Were the compile to hold the event loop, no /healthz could be both asked and
-    answered in there, however fast or slow the machine; order, not speed, decides.
-    """
+def longest_wait(heavy: Event, health: list[Event]) -> float:
+    """The longest any /healthz in flight during ``heavy`` waited for its answer."""
     sent, answered, _ = heavy
-    quarter = (answered - sent) / 4
-    return [h for h in health if h[0] >= sent + quarter and h[1] <= answered - quarter]
+    return max((b - a for a, b, _ in health if a < answered and b > sent), default=math.inf)
 
 
-def _timeline(base: str, send: Any, at_most: int = 5) -> tuple[list[Event], list[Event]]:
-    """Heavy requests back to back in one thread (until one had a /healthz answered
-    while it ran, or ``at_most``) while another asks /healthz over and over."""
+def _timeline(base: str, send: Any, count: int = 2) -> tuple[list[Event], list[Event]]:
+    """``count`` heavy requests back to back in one thread while another asks /healthz
+    over and over; every request as (sent, answered, status)."""
     heavy: list[Event] = []
     health: list[Event] = []
     done = threading.Event()
@@ -67,12 +62,10 @@ def _timeline(base: str, send: Any, at_most: int = 5) -> tuple[list[Event], list
     def hammer() -> None:
         try:
             with httpx.Client(timeout=120) as http:
-                for _ in range(at_most):
+                for _ in range(count):
                     sent = time.monotonic()
                     status = send(http).status_code
                     heavy.append((sent, time.monotonic(), status))
-                    if answered_while(heavy[-1], list(health)):
-                        return
         finally:
             done.set()
 
@@ -111,22 +104,25 @@ def test_healthz_answers_while_hours_compile(served: dict[str, str], db_url: str
         n[0] += 1
         if what == "stops":
             r = http.put(f"{base}/v1/stations/BUS-9/stops", headers=auth, json={
-                "stops": _stops(4, heavy_rule(200)), "version": version[0]})
+                "stops": _stops(4, heavy_rule(200, n[0])), "version": version[0]})
             version[0] = r.json().get("version", version[0])
             return r
         return http.post(f"{base}/v1/stations", headers=auth, json=station_body(
-            f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000)))
+            f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000, n[0])))
 
     with live_server(db_url) as base:
         heavy, health = _timeline(base, send)
-    assert heavy and {status for *_, status in heavy} <= {200, 201}, heavy
+    assert len(heavy) == 2 and {status for *_, status in heavy} <= {200, 201}, heavy
     assert health and {status for *_, status in health} == {200}, health
-    # Some heavy request had /healthz asked and answered while it compiled: the
-    # compile ran off the event loop. (No latency is asserted: a busy machine makes
-    # every request slower, never this order impossible.)
-    during = [len(answered_while(h, health)) for h in heavy]
-    assert any(during), (f"no /healthz answered in the middle of any of {len(heavy)} heavy "
-                         f"requests: {heavy}, {len(health)} health answers")
+    # Each heavy request is mostly compile (the rest is the key check and the write).
+    # Had the compile held the event loop, a /healthz asked meanwhile would have waited
+    # for it: 58-80% of the heavy request when tried with the compile moved onto the
+    # loop; off the loop the longest wait was 3-9% of it. Both are measured on the same
+    # machine at the same moment, so its speed cancels out; no latency is asserted.
+    for sent, answered, _ in heavy:
+        took, waited = answered - sent, longest_wait((sent, answered, 0), health)
+        assert waited < took / 3, (f"a /healthz waited {waited:.2f} s during a heavy request "
+                                   f"of {took:.2f} s: the compile held the event loop")
 
 
 def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str],
