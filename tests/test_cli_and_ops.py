@@ -152,6 +152,10 @@ def test_sample_remove_takes_the_sample_and_nothing_else(
     changed = db.execute("SELECT count(*), bool_and(status IN ('closed', 'duplicate')) "
                          "FROM station WHERE change_seq > %s", (seq[0],)).fetchone()
     assert changed == (left["station"], True)
+    # ...each tombstone in the audit trail, under the command's name.
+    named = db.execute("SELECT count(DISTINCT station_code) FROM audit_log "
+                       "WHERE actor = 'geo-service sample remove'").fetchone()
+    assert named == (left["station"],)
     # A second run finds nothing to remove.
     assert main(["sample", "remove"]) == 0
     assert not any(json.loads(capsys.readouterr().out).values())
