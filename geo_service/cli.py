@@ -146,6 +146,15 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_sample_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from geo_service.db import connect
+    from geo_service.seed_remove import remove_sample
+
+    with connect(_url(settings)) as conn:
+        print(json.dumps(remove_sample(conn)))
+    return 0
+
+
 def _keys(args: argparse.Namespace, settings: Settings,
           work: Callable[[Any], Any]) -> int:
     """Run a key command as the operator (no key: whoever runs this reaches the database)."""
@@ -326,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("seed", help="load the labelled sample data (idempotent)").set_defaults(
         func=cmd_seed)
+
+    sample = sub.add_parser("sample", help="the labelled sample data")
+    sample.add_subparsers(dest="samplecmd", required=True).add_parser(
+        "remove", help="remove the sample stations (as tombstones in the change feed), their "
+                       "stops, inspections, visits, reports, awards and confirmations, the "
+                       "sample demand and the runs sample data is in; nothing else").set_defaults(
+        func=cmd_sample_remove)
 
     imp = sub.add_parser("import", help="import data files")
     impsub = imp.add_subparsers(dest="what", required=True)

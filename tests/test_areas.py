@@ -312,3 +312,50 @@ def test_cli_import_reports_the_problem(db: psycopg.Connection[Any], db_url: str
     assert cli_main(["areas", "import", str(path)]) == 1
     body = json.loads(capsys.readouterr().err)
     assert body["error"]["fields"][0]["field"] == "features[0] 460204001"
+
+
+def _spiked(geom: Any, lat: float) -> Any:
+    """``geom`` (a polygon or the largest of a multipolygon) with a zero-area spike: out
+    from one vertex to ``lat`` and back along the same line."""
+    poly = max(getattr(geom, "geoms", [geom]), key=lambda p: p.area)
+    ring = list(poly.exterior.coords)
+    x, y = ring[1]
+    return shapely.Polygon([ring[0], ring[1], (x, lat), (x, y), *ring[2:]])
+
+
+def test_import_refuses_a_spike_beyond_its_parent(db: psycopg.Connection[Any], db_url: str,
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A zero-area spike to latitude -89 keeps 100% of the area inside the parent; the
+    extent gives it away (issue 24, item 12): refused naming the feature, nothing written."""
+    load_cnmaps(db, "460200")
+    west, east = _streets_of(db, "460204")
+    spiked = _spiked(east, -89.0)
+    assert spiked.area == pytest.approx(max(getattr(east, "geoms", [east]),
+                                            key=lambda p: p.area).area)
+    path = _write(tmp_path / "spike.geojson", [
+        _feature({"code": "460204001", "name": "西", "parent_code": "460204"}, west),
+        _feature({"code": "460204002", "name": "东", "parent_code": "460204"}, spiked)])
+    before = _levels(db)
+    with pytest.raises(BoundaryFileError) as err:
+        import_file(db, path)
+    (where, problem), = err.value.fields
+    assert where == "features[1] 460204002", err.value.fields
+    assert "extent" in problem and "-89" in problem and "460204" in problem, problem
+    assert _levels(db) == before
+    # The command line says the same and exits 1; still nothing written.
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    assert cli_main(["areas", "import", str(path)]) == 1
+    body = json.loads(capsys.readouterr().err)
+    assert body["error"]["fields"][0]["field"] == "features[1] 460204002"
+    assert "extent" in body["error"]["fields"][0]["problem"]
+    assert _levels(db) == before
+    # Border noise is not a spike: the same street 300 m (~0.003°) past its parent's
+    # southern edge still imports.
+    row = db.execute("SELECT ST_YMin(geom) FROM admin_area WHERE code = '460204'").fetchone()
+    assert row is not None
+    nudged = _spiked(east, float(row[0]) - 0.003)
+    ok = _write(tmp_path / "ok.geojson", [
+        _feature({"code": "460204002", "name": "东", "parent_code": "460204"}, nudged)])
+    assert import_file(db, ok)["created"] == 1

@@ -256,3 +256,80 @@ def test_target_share_count_is_bounded_below(areas: psycopg.Connection[Any],
     assert r["method"] == "swap_share" and r["target_reached"] is True
     assert 1 <= r["sites_lower_bound"] <= len(r["sites"]) <= r["greedy_sites"]
     assert r["upper_bound"] is None and r["certified_gap"] is None
+
+
+def test_area_runs_keep_the_region_limit(areas: psycopg.Connection[Any], client: TestClient,
+                                         keys: dict[str, str],
+                                         random_world: dict[str, Any]) -> None:
+    """An area stored with a spike to latitude -89 (imported before the extent check, or
+    written by hand) spans ~107° of latitude: a run by that area is refused like a bbox
+    that size, naming ``area`` (issue 24, item 12), and nothing is stored."""
+    areas.execute("""
+        INSERT INTO admin_area (code, name, level, parent_code, geom, sample)
+        SELECT '460204002', '东', 'street', '460204', ST_Multi(ST_MakePolygon(ST_MakeLine(
+            ARRAY[ST_MakePoint(109.40, 18.30), ST_MakePoint(109.45, 18.30),
+                  ST_MakePoint(109.45, -89), ST_MakePoint(109.45, 18.30),
+                  ST_MakePoint(109.45, 18.35), ST_MakePoint(109.40, 18.35),
+                  ST_MakePoint(109.40, 18.30)]))), false""")
+    row = areas.execute("SELECT ST_YMax(geom) - ST_YMin(geom) FROM admin_area "
+                        "WHERE code = '460204002'").fetchone()
+    assert row is not None and row[0] > 100
+    from geo_service.errors import GeoServiceError
+
+    with pytest.raises(GeoServiceError) as exc:
+        run_coverage(areas, CoverageRequest(area="460204002"))
+    assert exc.value.status == 422 and exc.value.fields[0][0] == "area", exc.value.fields
+    assert "40°" in exc.value.fields[0][1]
+    r = client.post("/v1/analysis/recommendations", json={"area": "460204002", "add": 1},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["fields"][0]["field"] == "area"
+    assert areas.execute("SELECT count(*) FROM analysis_run").fetchone() == (0,)
+    # The city's own runs are unaffected.
+    assert run_coverage(areas, CoverageRequest(area="460200"))["run_id"]
+
+
+def _sample_station(code: str, lon: float, lat: float) -> dict[str, Any]:
+    return {"code": code, "name": f"【示例】{code}", "lon": lon, "lat": lat,
+            "host_type": "union_built", "opening_hours": "24/7", "sample": True}
+
+
+def test_run_is_sample_only_with_sample_data_in_it(
+        areas: psycopg.Connection[Any], client: TestClient, keys: dict[str, str],
+        random_world: dict[str, Any], db_url: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """A sample station 200 km away (Haikou) does not make a run over real Sanya data
+    sample (issue 24, item 13): not in the API, the stored run, the map or the CLI. A
+    sample station or sample demand inside the run does."""
+    from tests.test_maps import payload
+
+    insert_stations(areas, [_sample_station("SAMPLE-HK", 110.33, 20.03)])
+    editor = {"Authorization": keys["editor"]}
+    r = client.post("/v1/analysis/recommendations", json={"area": "460200", "add": 2},
+                    headers=editor)
+    assert r.status_code == 200, r.text
+    assert r.json()["sample_data"] is False
+    run_id = r.json()["run_id"]
+    assert client.get(f"/v1/analysis/runs/{run_id}").json()["sample"] is False
+    page = client.get("/maps/coverage.html", params={"run": run_id})
+    assert page.status_code == 200
+    assert payload(page.text, "coverageLayer")["sample"] is False
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    assert main(["coverage", "--area", "460200"]) == 0
+    assert "SAMPLE DATA" not in capsys.readouterr().out
+    # Sample demand in the region: a sample run.
+    areas.execute("INSERT INTO demand_point (external_id, geog, weight, worker_type, sample) "
+                  "VALUES ('sample-1', ST_SetSRID(ST_MakePoint(109.5, 18.3), 4326)::geography, "
+                  "5, 'delivery', true)")
+    with_demand = run_coverage(areas, CoverageRequest(area="460200"))
+    assert with_demand["sample_data"] is True
+    assert main(["coverage", "--area", "460200"]) == 0
+    assert "NOTE: computed on SAMPLE DATA" in capsys.readouterr().out
+    areas.execute("DELETE FROM demand_point WHERE sample")
+    # A sample station among the run's stations: a sample run.
+    insert_stations(areas, [_sample_station("SAMPLE-SY", 109.5, 18.3)])
+    with_station = run_recommendations(areas, RecommendRequest(area="460200", add=1))
+    assert with_station["sample_data"] is True
+    flags = dict(areas.execute("SELECT id, sample FROM analysis_run").fetchall())
+    assert flags[run_id] is False and flags[with_demand["run_id"]] is True
+    assert flags[with_station["run_id"]] is True

@@ -7,7 +7,7 @@ years of hours on the event loop (~22 s), and ``/healthz`` waited all along.
 from __future__ import annotations
 
 import datetime as dt
-import statistics
+import math
 import threading
 import time
 from typing import Any
@@ -25,9 +25,10 @@ _TIMES = ",".join(f"{h:02d}:{m:02d}-{h:02d}:{m + 1:02d}"
                   for h in range(24) for m in range(0, 58, 2))
 
 
-def heavy_rule(length: int) -> str:
-    """A dated rule of about ``length`` characters that is slow to compile."""
-    head = "Jan-Nov Mo-Su "
+def heavy_rule(length: int, variant: int = 0) -> str:
+    """A dated rule of about ``length`` characters that is slow to compile; another
+    ``variant`` is another rule (compiled again, not answered from the compile caches)."""
+    head = f"{('Jan', 'Feb', 'Mar')[variant % 3]}-Nov Mo-Su "
     return (head + _TIMES)[: length - 8].rsplit(",", 1)[0] + ' || "x"'
 
 
@@ -41,36 +42,45 @@ def _stops(n: int, rule: str, valid_to: str | None = None) -> list[dict[str, Any
             for i in range(n)]
 
 
-def _healthz_latencies(base: str, n: int = 20) -> list[float]:
-    out = []
-    with httpx.Client(timeout=30) as http:
-        for _ in range(n):
-            t = time.perf_counter()
-            assert http.get(f"{base}/healthz").status_code == 200
-            out.append(time.perf_counter() - t)
-            time.sleep(0.02)
-    return out
+#: (sent, answered, status) of one request, on one monotonic clock for every thread.
+Event = tuple[float, float, int]
 
 
-def _while_busy(base: str, send: Any) -> tuple[list[float], list[int]]:
-    """Poll /healthz while another thread keeps sending the heavy request."""
-    statuses: list[int] = []
-    stop = threading.Event()
+def longest_wait(heavy: Event, health: list[Event]) -> float:
+    """The longest any /healthz in flight during ``heavy`` waited for its answer."""
+    sent, answered, _ = heavy
+    return max((b - a for a, b, _ in health if a < answered and b > sent), default=math.inf)
+
+
+def _timeline(base: str, send: Any, count: int = 2) -> tuple[list[Event], list[Event]]:
+    """``count`` heavy requests back to back in one thread while another asks /healthz
+    over and over; every request as (sent, answered, status)."""
+    heavy: list[Event] = []
+    health: list[Event] = []
+    done = threading.Event()
 
     def hammer() -> None:
-        with httpx.Client(timeout=120) as http:
-            while not stop.is_set():
-                statuses.append(send(http).status_code)
+        try:
+            with httpx.Client(timeout=120) as http:
+                for _ in range(count):
+                    sent = time.monotonic()
+                    status = send(http).status_code
+                    heavy.append((sent, time.monotonic(), status))
+        finally:
+            done.set()
 
     worker = threading.Thread(target=hammer)
     worker.start()
     try:
-        time.sleep(0.3)  # the first heavy request is being worked on
-        latencies = _healthz_latencies(base)
+        with httpx.Client(timeout=30) as http:
+            while not done.is_set():
+                sent = time.monotonic()
+                status = http.get(f"{base}/healthz").status_code
+                health.append((sent, time.monotonic(), status))
     finally:
-        stop.set()
+        done.wait(600)
         worker.join(120)
-    return latencies, statuses
+    return heavy, health
 
 
 @pytest.fixture
@@ -94,34 +104,47 @@ def test_healthz_answers_while_hours_compile(served: dict[str, str], db_url: str
         n[0] += 1
         if what == "stops":
             r = http.put(f"{base}/v1/stations/BUS-9/stops", headers=auth, json={
-                "stops": _stops(4, heavy_rule(200)), "version": version[0]})
+                "stops": _stops(4, heavy_rule(200, n[0])), "version": version[0]})
             version[0] = r.json().get("version", version[0])
             return r
         return http.post(f"{base}/v1/stations", headers=auth, json=station_body(
-            f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000)))
+            f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000, n[0])))
 
     with live_server(db_url) as base:
-        # Timing on a shared 2-core machine: the best of three runs, by median and max.
-        runs = []
-        for _ in range(3):
-            latencies, statuses = _while_busy(base, send)
-            assert statuses and set(statuses) <= {200, 201}, statuses
-            runs.append((statistics.median(latencies), max(latencies)))
-            if runs[-1][1] < 0.1:
-                break
-        assert min(m for m, _ in runs) < 0.05, runs
-        assert min(worst for _, worst in runs) < 0.1, runs
+        heavy, health = _timeline(base, send)
+    assert len(heavy) == 2 and {status for *_, status in heavy} <= {200, 201}, heavy
+    assert health and {status for *_, status in health} == {200}, health
+    # Each heavy request is mostly compile (the rest is the key check and the write).
+    # Had the compile held the event loop, a /healthz asked meanwhile would have waited
+    # for it: 58-80% of the heavy request when tried with the compile moved onto the
+    # loop; off the loop the longest wait was 3-9% of it. Both are measured on the same
+    # machine at the same moment, so its speed cancels out; no latency is asserted.
+    for sent, answered, _ in heavy:
+        took, waited = answered - sent, longest_wait((sent, answered, 0), health)
+        assert waited < took / 3, (f"a /healthz waited {waited:.2f} s during a heavy request "
+                                   f"of {took:.2f} s: the compile held the event loop")
 
 
-def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str]) -> None:
+def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     """The probe's request (20 stops, ~490-character rules, valid until 2029-12-31) is
-    refused before any hours are compiled, naming what is too big."""
+    refused before any hours are compiled, naming what is too big. "Before" is counted:
+    the overlap check and the hours compiler are watched, not the clock."""
+    from geo_service.operations import stops as stops_module
+
+    calls: list[str] = []
+    for name in ("first_overlap", "compiled_hours_columns"):
+        real = getattr(stops_module, name)
+
+        def watched(*args: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls.append(_name)
+            return _real(*args, **kw)
+
+        monkeypatch.setattr(stops_module, name, watched)
     auth = {"Authorization": served["key"]}
-    started = time.perf_counter()
     r = client.put("/v1/stations/BUS-9/stops", headers=auth,
                    json={"stops": _stops(20, heavy_rule(490), "2029-12-31"), "version": 1})
     assert r.status_code == 422, r.text
-    assert time.perf_counter() - started < 2
     fields = {f["field"] for f in r.json()["error"]["fields"]}
     assert "stops.0.opening_hours" in fields
     # Short rules, but dated years ahead: refused naming the date.
@@ -131,10 +154,14 @@ def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str,
     assert r.status_code == 422, r.text
     assert r.json()["error"]["fields"][0]["field"] == "stops[0].valid_to"
     # Within the horizon but too much work (seven slow stops): refused naming the schedule.
-    started = time.perf_counter()
     r = client.put("/v1/stations/BUS-9/stops", headers=auth,
                    json={"stops": _stops(7, heavy_rule(200)), "version": 1})
     assert r.status_code == 422, r.text
-    assert time.perf_counter() - started < 2
     assert r.json()["error"]["fields"][0]["field"] == "stops"
+    assert calls == [], "hours were compiled for a schedule refused by its size"
     assert client.get("/v1/stations/BUS-9/stops").json()["stops"] == []
+    # The watch works: an acceptable schedule is checked and compiled.
+    r = client.put("/v1/stations/BUS-9/stops", headers=auth,
+                   json={"stops": _stops(1, "Mo-Fr 10:00-16:00"), "version": 1})
+    assert r.status_code == 200, r.text
+    assert set(calls) == {"first_overlap", "compiled_hours_columns"}, calls

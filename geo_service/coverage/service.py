@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
 from geo_service.coverage import analysis, certified, recommend
 from geo_service.coverage import queries as q
-from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
+from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.errors import Forbidden, NotFound, invalid
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class Inputs:
     s_label: np.ndarray
     s_ten: np.ndarray
     s_unverified: np.ndarray
-    sample: bool
+    sample: bool  # sample stations or demand in this run
 
 
 def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
@@ -86,6 +86,8 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
         log.info("polygon refused by PostGIS: %s", exc)
         raise invalid("polygon", "not a valid GeoJSON polygon") from None
     assert region is not None
+    if req.area is not None:
+        _check_area_extent(conn, req.area, region[0])
     if scope is not None:
         inside = conn.execute(q.IN_SCOPE, {"scope": scope, "area": req.area,
                                            "region": region[0]}).fetchone()
@@ -99,6 +101,24 @@ def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
             "AND ST_Intersects(geom, %s::geometry) ORDER BY code", (region[0],)).fetchall()
         labels = [c for (c,) in found]
     return str(region[0]), labels
+
+
+def _check_area_extent(conn: psycopg.Connection[Any], area: str, region: Any) -> None:
+    """An area's polygon gets the limit a bbox or polygon gets in the request schema.
+
+    Why: the schema can only check the regions a client draws. An area whose stored
+    polygon carries a spike (a zero-area one to latitude -89 passed the boundary import's
+    inside-share check before the extent check existed) would otherwise be analysed on a
+    ~107°-tall extent: a continent's worth of demand and stations, and H3 cells to match.
+    """
+    box = conn.execute(q.REGION_EXTENT, {"region": region}).fetchone()
+    if box is None or box[0] is None:
+        raise invalid("area", f"area {area} has no boundary to analyse")
+    try:
+        check_extent(*(float(v) for v in box))
+    except ValueError as exc:
+        raise invalid("area", f"area {area}'s boundary {exc} (a spike or stray vertex in "
+                              "it? re-import the boundary)") from None
 
 
 def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
@@ -118,12 +138,15 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
         "verified_within": f.verified_within_days, "confirmed_within": f.confirmed_within_days,
         "reach_m": max(req.threshold() * 1.01, SEARCH_REACH_M),
     }).fetchall()
-    sample = bool((conn.execute(q.SAMPLE_DATA).fetchone() or (False,))[0])
-    on_record = int((conn.execute(q.ON_RECORD, {"region": region}).fetchone() or (0,))[0])
+    on_record, sample_on_record = conn.execute(q.ON_RECORD, {"region": region}).fetchone() \
+        or (0, False)
     d = list(zip(*demand, strict=True))
-    s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 6
+    s: list[Any] = list(zip(*stations, strict=True)) if stations else [()] * 7
+    # Sample only when sample data is in this run: its demand, its stations, or the
+    # stations on record it counts (not because a sample city exists somewhere else).
+    sample = any(d[4]) or any(s[6]) or bool(sample_on_record)
     return Inputs(
-        region=region, labels=labels, on_record=on_record,
+        region=region, labels=labels, on_record=int(on_record),
         d_lon=np.asarray(d[0], float), d_lat=np.asarray(d[1], float),
         d_weight=np.asarray(d[2], float), d_label=np.asarray(d[3], object),
         codes=np.asarray(s[0], object), s_lon=np.asarray(s[1], float),
