@@ -135,10 +135,14 @@ def run_wrk(wrk: str, server: ApiServer, script: Path, seconds: int, clients: in
 
 
 def measure_nearest(args: argparse.Namespace, wrk: str, url: str, dbname: str, *,
-                    workers: int, pgbouncer: bool, pooler_pid: int | None) -> dict[str, Any]:
+                    workers: int, pgbouncer: bool, pooler_pid: int | None,
+                    index_url: str) -> dict[str, Any]:
     script = OUT / "nearest.lua"
     script.write_text(wrk_script(VARIANT))
     server = ApiServer(url, OUT, None, None, workers if workers > 1 else None)
+    # The memory index follows the primary on a direct connection in every variant, as
+    # docker-compose.yml runs it: NOTIFY reaches neither a transaction pooler nor a standby.
+    server.env["GEO_NEAREST_INDEX_DATABASE_URL"] = index_url
     if pgbouncer:
         server.env["GEO_DB_PGBOUNCER"] = "1"
     with server:
@@ -371,7 +375,8 @@ def main(argv: list[str] | None = None) -> int:
                         api = measure_nearest(args, wrk, url, dbname, workers=workers,
                                               pgbouncer=path == "pgbouncer",
                                               pooler_pid=bouncer.pid() if path == "pgbouncer"
-                                              else None)
+                                              else None,
+                                              index_url=_url(primary, dbname))
                         print(f"[scaling]   {api['rps']:.0f} req/s, p99 {api['p99_ms']:.1f} ms, "
                               f"errors {api['non200'] + api['socket_errors']}, other load "
                               f"{api['foreign_cpu_pct']:.0f}%", flush=True)
