@@ -335,10 +335,15 @@ CJK_SHOWN = """() => { const out = [];
             if (v && cjk.test(v) && !skip(e)) out.push(`${a}=${v}`); } }
     return out; }"""
 
-#: Per card: the open line, the travel line, the name link's text and its sample tags.
+#: Per card: the open line, the travel line, the name link's text and its sample tags, and
+#: how each ten-ones badge looks (its mark, line, border and fill).
 CARDS = """() => [...document.querySelectorAll('#list > li')].map((li) => {
     const tags = [...li.querySelectorAll('.sample-tag')];
+    const badges = [...li.querySelectorAll('.icons li')].map((b) => { const st =
+      getComputedStyle(b); return [b.textContent.trim()[0], st.textDecorationLine,
+        st.borderTopStyle, st.backgroundColor === 'rgba(0, 0, 0, 0)' ? 'none' : 'filled']; });
     return { code: li.dataset.code, open: li.querySelector('.openline').textContent,
+      badges,
       travel: li.querySelector('.meta').textContent,
       name: li.querySelector('a.name').textContent, tags: tags.length,
       tagLines: tags.map((t) => t.getClientRects().length),
@@ -408,6 +413,12 @@ def test_list_at_390x844_fits_three_cards_in_both_languages_with_words_not_dates
             assert c["name"].count("示例") + c["name"].upper().count("SAMPLE") == c["tags"]
             assert c["tagLines"] == [1] * c["tags"] and all(h < 1.5 for h in c["tagHeight"])
             assert c["name"].count(tag) == c["tags"]
+            # Has and lacks differ in shape, not only colour: filled with ✓, or outlined,
+            # dashed and struck through with ✗.
+            has = ["✓", "none", "solid", "filled"]
+            lacks = ["✗", "line-through", "dashed", "none"]
+            assert len(c["badges"]) == 10 and all(b in (has, lacks) for b in c["badges"])
+            assert c["badges"].count(lacks) == len(s["ten_ones"]["missing"])
         return cards
 
     def first_screen(lang: str) -> None:
