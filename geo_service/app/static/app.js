@@ -42,9 +42,6 @@ const CHIPS = [
   ["h24", "24小时", "24 hours"],
 ];
 
-const MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-  "Nov", "Dec"];
-
 const T = {
   zh: {
     title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
@@ -63,9 +60,7 @@ const T = {
     walk: "步行", ebike: "电动车", min: "分钟", far: "较远", open: "营业中", closed_now: "已关门",
     unknown: "营业时间不详", reported: "⚠ 有人报告此站已关闭",
     open_until: (w) => `营业至 ${w}`, closed_opens: (w) => `已关门 · ${w} 开门`,
-    tomorrow: (hm) => `明天 ${hm}`, on_day: (day, hm) => `${day} ${hm}`,
-    weekdays: ["周日", "周一", "周二", "周三", "周四", "周五", "周六"],
-    on_date: (m, d, hm) => `${m}月${d}日 ${hm}`, colon: "：", list_sep: "、",
+    tomorrow: (hm) => `明天 ${hm}`, locale: "zh-CN", colon: "：", list_sep: "、",
     confirmed: "最近确认", missing: "缺", all10: "十有齐全", stop: "当前停靠", leaves: "离开时间",
     sample_tag: "示例", dirs: ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
     address: "地址", hours: "营业时间", phone: "电话", checklist: "“十有”清单", awards: "荣誉",
@@ -80,7 +75,8 @@ const T = {
     h247: "全天 24 小时", filters: "筛选", map: "地图",
   },
   en: {
-    title: "Rest stations for outdoor workers", locate: "My location", elsewhere: "Elsewhere", district: "District", district_pick: "— district —",
+    title: "Rest stations for outdoor workers", locate: "My location", elsewhere: "Elsewhere",
+    district: "District", district_pick: "— district —",
     list_title: "Nearest stations", back: "← Back to the list",
     sample: "SAMPLE data: not real stations",
     foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
@@ -97,9 +93,7 @@ const T = {
     walk: "walk", ebike: "e-bike", min: "min", far: "far", open: "Open now", closed_now: "Closed",
     unknown: "Hours unknown", reported: "⚠ Reported closed",
     open_until: (w) => `Open until ${w}`, closed_opens: (w) => `Closed · opens ${w}`,
-    tomorrow: (hm) => `${hm} tomorrow`, on_day: (day, hm) => `${day} ${hm}`,
-    weekdays: ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"],
-    on_date: (m, d, hm) => `${d} ${MONTHS_EN[m - 1]} ${hm}`, colon: ": ", list_sep: ", ",
+    tomorrow: (hm) => `${hm} tomorrow`, locale: "en-GB", colon: ": ", list_sep: ", ",
     confirmed: "Last confirmed", missing: "Missing", all10: "All ten ones",
     stop: "Current stop", leaves: "leaves", sample_tag: "SAMPLE",
     dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], address: "Address", hours: "Hours",
@@ -194,9 +188,10 @@ export function whenText(iso, refIso, lang = "zh") {
   const n = daysAhead(iso, refIso);
   if (n <= 0) return hm;
   if (n === 1) return L.tomorrow(hm);
-  const [y, mo, d] = iso.slice(0, 10).split("-").map(Number);
-  if (n < 7) return L.on_day(L.weekdays[new Date(Date.UTC(y, mo - 1, d)).getUTCDay()], hm);
-  return L.on_date(mo, d, hm);
+  // The station's calendar day, named at UTC midnight (no zone can shift it).
+  const day = new Date(`${iso.slice(0, 10)}T00:00Z`).toLocaleDateString(L.locale, n < 7
+    ? { timeZone: "UTC", weekday: "short" } : { timeZone: "UTC", month: "short", day: "numeric" });
+  return `${day} ${hm}`;
 }
 
 /** The open line of a nearest row (`open_now`, `next_change`) at instant `refIso`, as
@@ -351,7 +346,7 @@ async function nearestOnPhone(point, chips) {
 
 /** When a snapshot was taken, as the rider reads it (China time). */
 function asOfText(iso) {
-  return new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
+  return new Date(iso).toLocaleString(t("locale"),
     { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
 }
 
