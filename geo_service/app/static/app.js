@@ -48,7 +48,8 @@ const T = {
     district: "选择区县", district_pick: "— 区县 —", list_title: "最近的驿站",
     back: "← 返回列表", sample: "示例数据（SAMPLE）：并非真实站点",
     foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计；" +
-      "步行超过 45 分钟的只给电动车时间。“24小时”筛选在手机上按营业时间“24/7”挑选。",
+      `步行超过 ${WALK_MAX_MIN} 分钟的只给电动车时间。` +
+      "“24小时”筛选在手机上按营业时间“24/7”挑选。",
     locating: "正在获取位置…", loading: "正在查找附近驿站…",
     offline: (asOf) => `离线：按手机上保存的数据计算，数据截至 ${asOf}`,
     offline_none: "没有网络，手机上也还没有保存的站点数据。",
@@ -80,7 +81,7 @@ const T = {
     list_title: "Nearest stations", back: "← Back to the list",
     sample: "SAMPLE data: not real stations",
     foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
-      "distance ×1.3; past a 45-minute walk only the e-bike time is given. " +
+      `distance ×1.3; past a ${WALK_MAX_MIN}-minute walk only the e-bike time is given. ` +
       "The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
     locating: "Finding your position…", loading: "Looking for stations…",
     offline: (asOf) => `Offline: computed on the phone from data as of ${asOf}`,
