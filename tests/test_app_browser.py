@@ -379,7 +379,7 @@ def _open_words(s: dict[str, Any], lang: str) -> tuple[str, str]:
     return (f"已关门 · {when} 开门" if zh else f"Closed · opens {when}"), "closed"
 
 
-@pytest.mark.slow  # ~8 s: one 390×844 phone, four places, both languages, the station page
+@pytest.mark.slow  # ~3 s: one 390×844 phone, four places, both languages, the station page
 def test_list_at_390x844_fits_three_cards_in_both_languages_with_words_not_dates(
         browser: Any, served: str) -> None:
     """Issue 29 (items 1-4, 7, 10), on the phone it was filed from: three whole cards in
