@@ -19,8 +19,9 @@ mark is recomputed over the station's remaining open ``closed`` reports in
 the window, and cleared when they fall short. ``resolved`` means the editor
 dealt with the report (e.g. fixed the listing through the station API);
 ``rejected`` means the report was wrong; ``reopened`` puts it back to open.
-Every decision is kept. A confirmation never clears the mark: one tap of "as
-listed" should not outvote several reports of "closed"; an editor decides.
+Every decision is kept. Another device's confirmation never clears the mark:
+one tap of "as listed" should not outvote several reports of "closed"; an
+editor decides. Only a reporter taking back its own report (below) can.
 
 One standing word per device: a confirmation and a ``closed`` report say
 opposite things about whether a station is open, and a rider who taps one and
