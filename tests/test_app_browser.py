@@ -404,8 +404,9 @@ def test_station_page_navigates_reports_and_confirms(
         p.close()
 
 
-#: Chinese characters (CJK unified ideographs and extension A).
-HAN = re.compile(r"[\u3400-\u9fff]")
+#: Chinese text: ideographs (CJK unified and extension A), CJK punctuation ("。", "、")
+#: and full-width forms ("：", "（").
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 DIRS = {"zh": ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
         "en": ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]}
 
@@ -475,7 +476,7 @@ def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
                 for own in (detail["name"], detail["name_en"], detail["address"],
                             *(a["title"] for a in detail["awards"])):
                     text = text.replace(own or "\0", "")
-                assert HAN.findall(text) == [], text
+                assert CJK.findall(text) == [], text
                 break
             p.page.click("#lang")
             p.page.wait_for_function("() => document.documentElement.lang === 'en' && "

@@ -113,7 +113,7 @@ Object.assign(T.zh, {
   metres: (m) => (m < 1000 ? `${Math.round(m)} 米` : `${(m / 1000).toFixed(1)} 公里`),
   where: (dir, dist, gps) => `${gps ? "距您的位置" : "距所选地点"}：${dir} ${dist}`,
   st_map: "驿站位置图", replaced: "已更新你刚才的反馈", baidu_web: "百度地图",
-  other_city: "其他",
+  other_city: "其他", colon: "：",
 });
 Object.assign(T.en, {
   open_until: (w) => `Open until ${w}`, closed_opens: (w) => `Closed · opens ${w}`,
@@ -124,7 +124,7 @@ Object.assign(T.en, {
   metres: (m) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`),
   where: (dir, dist, gps) => `${dist} ${dir} of ${gps ? "you" : "the chosen point"}`,
   st_map: "Map of the station", replaced: "Your earlier word was replaced",
-  baidu_web: "Baidu Maps", other_city: "Other",
+  baidu_web: "Baidu Maps", other_city: "Other", colon: ": ",
 });
 
 const store = {
@@ -876,16 +876,16 @@ async function renderStation(code, s) {
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
   parts.push(...await stationWhere(s));
   if (stationCode() !== code) return;
-  if (!kept) parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
+  if (!kept) parts.push(el("p", {}, `${t("address")}${t("colon")}${s.address || "—"}`));
   // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
   // phone's own hoursText, which the stops table and the offline pages still use.
   const hours = state.lang === "zh" && s.opening_hours_zh ? s.opening_hours_zh
     : hoursText(s.opening_hours, state.lang);
-  parts.push(el("p", {}, `${t("hours")}：${hours}`));
+  parts.push(el("p", {}, `${t("hours")}${t("colon")}${hours}`));
   if (s.phone) {
-    parts.push(el("p", {}, `${t("phone")}：`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
+    parts.push(el("p", {}, `${t("phone")}${t("colon")}`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
   }
-  if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
+  if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, `${t("confirmed")}${t("colon")}${s.last_confirmed_at.slice(0, 10)}`));
   parts.push(el("h3", {}, t("navigate")));
   const nav = [["amap", "amap_ride"], ["baidu", "baidu_ride"], ["tencent", "tencent_ride"]]
     .filter(([, link]) => s.links[link])
