@@ -477,6 +477,13 @@ def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
                             *(a["title"] for a in detail["awards"])):
                     text = text.replace(own or "\0", "")
                 assert CJK.findall(text) == [], text
+                # "Open" then "closed" from this phone: the later word stands, and is said so.
+                p.page.click("#r-confirm")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Confirmed, thank you!'")
+                p.page.click("#r-closed")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Your earlier word was replaced'")
                 break
             p.page.click("#lang")
             p.page.wait_for_function("() => document.documentElement.lang === 'en' && "
