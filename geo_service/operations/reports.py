@@ -64,6 +64,7 @@ AMENITY_KINDS = ("amenity_missing", "amenity_broken")
 TRANSITIONS = {"open": ("resolved", "rejected"), "resolved": ("reopened",),
                "rejected": ("reopened",)}
 
+
 @dataclass(frozen=True)
 class Word:
     """One standing word of a device at a station: a confirmation or a ``closed`` report."""
