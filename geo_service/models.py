@@ -422,6 +422,7 @@ class StationReport(Base):
         CheckConstraint("version >= 1", name="version"),
         Index("ix_station_report_station_id", "station_id", "status", "created_at"),
         Index("ix_station_report_client_hash", "client_hash", "created_at"),
+        Index("ix_station_report_device_hash", "device_hash", "station_id", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -437,6 +438,9 @@ class StationReport(Base):
     status: Mapped[str] = mapped_column(Text, server_default=text("'open'"))
     version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: A later word from the same device replaced this one (migration 0012): kept, not
+    #: counted. Only ``closed`` reports take part (see ``operations.reports``).
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ReportResolution(Base):
@@ -475,6 +479,9 @@ class Confirmation(Base):
     device_hash: Mapped[str | None] = mapped_column(Text)
     client_hash: Mapped[str | None] = mapped_column(Text)
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: A later word from the same device replaced this one (migration 0012): kept, not
+    #: counted in ``station.last_confirmed_at``.
+    superseded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class StationAward(Base):

@@ -361,8 +361,24 @@ class StationPublic(BaseModel):
     awards: list[Award] = Field(description="recognitions, newest first")
 
 
-class StationDetail(StationPublic):
-    """One station as its page shows it: everything public, plus the hours for people."""
+class OpenState(BaseModel):
+    """Whether a station is open at an instant and until when: a nearest result's, and a
+    station page's (the courier app's "营业至 22:00" line)."""
+
+    open_now: bool | None = Field(
+        description="open at `at`; null when the hours cannot tell (no hours on record, an "
+                    "'unknown' rule, or a dated rule past its horizon)")
+    next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
+    hours_provisional: bool = Field(
+        default=False,
+        description="open_now rests on a provisional holiday calendar: the year's official "
+                    "arrangement (days off, make-up working days) is not known yet, so only "
+                    "the statutory holidays count; it may change when it is entered")
+
+
+class StationDetail(StationPublic, OpenState):
+    """One station as its page shows it: everything public, plus the hours for people and
+    whether it is open at `at` (now by default)."""
 
     opening_hours_zh: str = Field(
         description="the hours in plain Chinese (周一至周五 08:00-18:00; 营业时间未知 when "
@@ -379,7 +395,7 @@ class CurrentStop(BaseModel):  # a stop's window is its hours: never unknown
     valid_to: dt.date | None
 
 
-class NearestStation(StationPublic):
+class NearestStation(StationPublic, OpenState):
     current_stop: CurrentStop | None = Field(
         default=None, description="mobile stations: the stop it is at, at `at`; the result's "
                                   "lon/lat and distance are the stop's")
@@ -387,15 +403,6 @@ class NearestStation(StationPublic):
     bearing_deg: float | None = Field(
         description="azimuth from the query point, degrees clockwise from north"
     )
-    open_now: bool | None = Field(
-        description="open at `at`; null when the hours cannot tell (no hours on record, an "
-                    "'unknown' rule, or a dated rule past its horizon)")
-    next_change: dt.datetime | None = Field(description="when open_now next flips, station time")
-    hours_provisional: bool = Field(
-        default=False,
-        description="open_now rests on a provisional holiday calendar: the year's official "
-                    "arrangement (days off, make-up working days) is not known yet, so only "
-                    "the statutory holidays count; it may change when it is entered")
 
 
 class NearestQuery(BaseModel):

@@ -12,12 +12,13 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import re
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import psycopg
@@ -31,8 +32,8 @@ from geo_service.main import create_app
 from geo_service.maps.assets import node_modules
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
-from tests.conftest import SEED
-from tests.helpers import live_server
+from tests.conftest import SEED, station_body
+from tests.helpers import insert_stations, live_server
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: A point in the sample city's downtown (Sanya), WGS-84.
@@ -521,8 +522,11 @@ def _link_point(kind: str, href: str) -> tuple[float, float]:
     if kind == "tencent":  # tocoord=lat,lng in GCJ-02
         lat, lon = map(float, q["tocoord"][0].split(","))
         return gcj02_to_wgs84(lon, lat)
-    if kind == "baidu":  # destination=name:…|latlng:lat,lon in BD-09
-        lat, lon = map(float, unquote(href).split("latlng:")[1].split("&")[0].split(","))
+    if kind == "baidu":  # web route: destination=latlng:lat,lon|name:… (BD-09), or the
+        # station's web page (location=lat,lon) when the phone has no point to start from
+        where = q["destination"][0].split("latlng:")[1].split("|")[0] if "destination" in q \
+            else q["location"][0]
+        lat, lon = map(float, where.split(","))
         return bd09_to_wgs84(lon, lat)
     lat, lon = map(float, href.removeprefix("geo:").split("?")[0].split(","))  # geo: WGS-84
     return lon, lat
@@ -566,13 +570,121 @@ def test_station_page_navigates_reports_and_confirms(
         p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
                                  "=== '您已经反馈过了，谢谢！'")
         assert _count(db_url, confirmations, code) == before_c + 1
+        # "Closed" a moment after "open" from the same phone: the later word replaces the
+        # earlier (issue 29, item 9); the confirmation is kept but no longer stands.
         p.page.click("#r-closed")
         p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
-                                 "=== '已收到，谢谢！'")
+                                 "=== '已更新你刚才的反馈'")
         assert _count(db_url, reports, code) == before_r + 1
+        assert _count(db_url, confirmations, code) == before_c + 1
+        assert _count(db_url, confirmations + " AND c.superseded_at IS NULL", code) == before_c
         assert p.errors == []
     finally:
         p.close()
+
+
+#: Chinese text: ideographs (CJK unified and extension A), CJK punctuation ("。", "、")
+#: and full-width forms ("：", "（").
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+DIRS = {"zh": ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
+        "en": ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]}
+
+
+def _where_words(lang: str, metres: float, bearing: float) -> str:
+    """The station page's distance and direction as it should read ("东北 650 米")."""
+    d = DIRS[lang][round((bearing % 360) / 45) % 8]
+    if lang == "zh":
+        dist = f"{round(metres)} 米" if metres < 1000 else f"{metres / 1000:.1f} 公里"
+        return f"距您的位置：{d} {dist}"
+    dist = f"{round(metres)} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+    return f"{dist} {d} of you"
+
+
+@pytest.mark.slow  # ~6 s: one phone, the list, a station in both languages, the districts
+def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
+        browser: Any, served: str, db_url: str) -> None:
+    """Issue 29, items 5, 6 and 8 at 390×844: the station page has its open line, the
+    distance and direction from the rider, a small map with the station and the rider as
+    markers, a Baidu link that opens on the web; in Chinese and in English (no Chinese
+    but names and addresses), with no serious axe finding. Back on the list, the district
+    picker groups districts by city, the rider's city first, though another city's code
+    sorts before it."""
+    with psycopg.connect(db_url, autocommit=True) as conn:  # a second city, before Sanya
+        conn.execute("INSERT INTO admin_area (code, name, name_en, level, parent_code) VALUES "
+                     "('460100', '海口市', 'Haikou City', 'city', '460000'), "
+                     "('460106', '龙华区', 'Longhua District', 'district', '460100')")
+        insert_stations(conn, [station_body("HK-T1", 110.33, 20.03, province_code="460000",
+                                            city_code="460100", district_code="460106")])
+    at = "2026-12-01T11:00:00"  # a Tuesday morning, China time: the open lines are fixed
+    p = Page(browser, served, f"/app/?at={at}", size=(390, 844))
+    try:
+        listed = p.listed()
+        rows = api(served, "/v1/stations/nearest", lon=f"{POINT[0]:.6f}",
+                   lat=f"{POINT[1]:.6f}", k=5, open_now="true", at=at)["results"]
+        assert [r["code"] for r in rows] == listed
+        row = next(r for r in rows if r["next_change"])  # one that closes later today
+        code = row["code"]
+        detail = api(served, f"/v1/stations/{code}", at=at)
+        assert detail["open_now"] is True and detail["next_change"] == row["next_change"]
+        p.page.click(f"#list li[data-code='{code}'] a.name")
+        for lang in ("zh", "en"):
+            p.page.wait_for_function("() => document.body.dataset.state === 'station' && "
+                                     "document.body.dataset.stMap === '2'")
+            until = detail["next_change"][11:16]  # the same day: the station's clock time
+            opened = p.page.text_content("#st-open")
+            assert opened == (f"营业至 {until}" if lang == "zh" else f"Open until {until}")
+            assert p.page.text_content("#st-where") == _where_words(
+                lang, row["distance_m"], row["bearing_deg"])
+            # The small map: the station and the rider as Leaflet markers, no tiles here.
+            assert p.page.locator("#st-map .leaflet-marker-icon").count() == 2
+            assert p.page.locator("#st-map .leaflet-tile").count() == 0
+            # Baidu: the web route from the rider to the station, in BD-09, not the app scheme.
+            p.page.wait_for_function("() => document.querySelector('[data-nav=baidu]')"
+                                     ".href.startsWith('https://api.map.baidu.com/direction?')")
+            href = p.page.get_attribute("[data-nav=baidu]", "href") or ""
+            q = parse_qs(urlsplit(href).query)
+            assert (q["mode"], q["coord_type"], q["output"]) == (["walking"], ["bd09ll"], ["html"])
+            assert q["src"] and q["region"] == [detail["city"]]
+            lat, lon = map(float, q["origin"][0].split("latlng:")[1].split("|")[0].split(","))
+            assert _metres(bd09_to_wgs84(lon, lat), POINT) < 1
+            assert _metres(_link_point("baidu", href), (detail["lon"], detail["lat"])) < 1
+            assert p.serious_a11y_problems() == []
+            p.screenshot(f"app-station-390-{lang}.png")
+            if lang == "en":
+                text = p.page.text_content("#st") or ""
+                for own in (detail["name"], detail["name_en"], detail["address"],
+                            *(a["title"] for a in detail["awards"])):
+                    text = text.replace(own or "\0", "")
+                assert CJK.findall(text) == [], text
+                # "Open" then "closed" from this phone: the later word stands, and is said so.
+                p.page.click("#r-confirm")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Confirmed, thank you!'")
+                p.page.click("#r-closed")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Your earlier word was replaced'")
+                break
+            p.page.click("#lang")
+            p.page.wait_for_function("() => document.documentElement.lang === 'en' && "
+                                     "document.getElementById('st-open') && "
+                                     "document.getElementById('st-open').textContent"
+                                     ".startsWith('Open')")
+        # The district picker: one group per city, the rider's (Sanya) first.
+        p.page.click("#back")
+        p.page.wait_for_function("() => !document.getElementById('home').hidden")
+        groups = p.page.eval_on_selector_all(
+            "#district optgroup", "gs => gs.map(g => [g.label, g.children.length])")
+        sanya = [a for a in api(served, "/v1/areas")
+                 if a["parent_code"] == "460200" and a["stations"] > 0]
+        assert groups == [["Sanya City", len(sanya)], ["Haikou City", 1]]
+        assert p.errors == []
+        outside = [u for u in p.requests if urlsplit(u).hostname not in ("127.0.0.1", None)]
+        assert outside == []
+    finally:
+        p.close()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM station WHERE code = 'HK-T1'")
+            conn.execute("DELETE FROM admin_area WHERE code IN ('460106', '460100')")
 
 
 @pytest.mark.slow  # ~2 s
@@ -768,6 +880,9 @@ def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str)
         assert len(ticked) == len(ten & set(station["amenities"]))
         geo = p.page.get_attribute("[data-nav=geo]", "href") or ""
         assert _metres(_link_point("geo", geo), (station["lon"], station["lat"])) < 1
+        # The small map works offline: no tiles, the station and the rider as markers.
+        p.page.wait_for_function("() => document.body.dataset.stMap === '2'")
+        assert p.page.locator("#st-map .leaflet-marker-icon").count() == 2
         # A station the snapshot does not hold: the network is named, not a missing station.
         p.page.evaluate("() => { location.hash = '#/s/NOT-ON-THE-PHONE'; }")
         p.page.wait_for_function("() => document.querySelector('#st [role=alert]')")

@@ -65,6 +65,23 @@ def test_next_change_and_open_flag(client: TestClient, stations: None) -> None:
     assert rows["ALWAYS"]["open_now"] is True and rows["ALWAYS"]["next_change"] is None
 
 
+def test_station_page_answers_the_open_state_as_nearest_does(
+        client: TestClient, stations: None) -> None:
+    """Issue 29, item 5: the station page says open or closed and until when, the same
+    answer a nearest result gives at the same instant (one query, one next change)."""
+    for at in ("2026-11-23T23:30:00+08:00", "2026-11-23T12:00:00", "2026-11-22T12:00:00"):
+        near = {s["code"]: s for s in client.get("/v1/stations/nearest", params={
+            "lat": P[1], "lon": P[0], "k": 20, "at": at}).json()["results"]}
+        for code, row in near.items():
+            page = client.get(f"/v1/stations/{code}", params={"at": at})
+            assert page.status_code == 200, page.text
+            fields = ("open_now", "next_change", "hours_provisional")
+            assert {f: page.json()[f] for f in fields} == {f: row[f] for f in fields}, code
+    assert client.get("/v1/stations/NIGHT").json()["open_now"] in (True, False)  # now
+    bad = client.get("/v1/stations/NIGHT", params={"at": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "at"
+
+
 @pytest.mark.parametrize("include_unknown", [False, True])
 def test_open_now_uses_the_index_walk(
         db: psycopg.Connection[Any], stations: None, include_unknown: bool) -> None:

@@ -29,13 +29,13 @@ from geo_service.operations.schemas import (
     ConfirmationOut,
     CountDate,
     Group,
+    ReportCreated,
     ReportCursor,
     ReportDetail,
     ReportId,
     ReportIn,
     ReportKind,
     ReportLimit,
-    ReportOut,
     ReportPage,
     ReportStatusFilter,
     ResolutionIn,
@@ -49,13 +49,17 @@ router = APIRouter(prefix="/v1", tags=["worker feedback"])
 
 #: The cookie that identifies a device for de-duplication (random, no personal data).
 DEVICE_COOKIE = "geo_device"
+#: A device id as the app (hex) and the cookie (URL-safe base64) make them.
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9_-]+$"
 
 
 async def caller_of(
     request: Request, settings: SettingsDep,
-    x_device_id: Annotated[str | None, Header(alias="X-Device-Id", max_length=200, description=(
-        "a random id the app keeps per device, for de-duplication; else the geo_device "
-        "cookie"))] = None,
+    x_device_id: Annotated[str | None, Header(
+        alias="X-Device-Id", min_length=1, max_length=200, pattern=DEVICE_ID_PATTERN,
+        description="a random id the app keeps per device (letters, digits, '-' and '_'), "
+                    "for de-duplication and one standing word per device; else the "
+                    "geo_device cookie")] = None,
 ) -> visits.Caller:
     """Who sends a check-in, report or confirmation, as keyed hashes: the device id (header,
     else the page's cookie) and the client address (see ``common.client_address``)."""
@@ -150,7 +154,7 @@ async def visit_counts(
 # --- reports and confirmations ---------------------------------------------------------------
 
 
-@router.post("/stations/{code}/reports", status_code=201, response_model=ReportOut,
+@router.post("/stations/{code}/reports", status_code=201, response_model=ReportCreated,
              responses=_PUBLIC_WRITE, dependencies=SameSiteWrite,
              summary="Report a problem at a station (no key; rate-limited)")
 async def create_report(conn: ConnDep, settings: SettingsDep, caller: CallerDep,

@@ -426,8 +426,15 @@ def _station_response(station: dict[str, Any], status_code: int = 200) -> Respon
 @router.get("/stations/{code}", response_model=StationDetail,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="One station by its public code (any status, including closed)")
-async def get_station(conn: ReadConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:
-    return _station_response(await service.get_station(conn, code, crs))
+async def get_station(
+    conn: ReadConnDep, settings: SettingsDep, code: CodePath, crs: CrsQ = Crs.WGS84,
+    at: Annotated[dt.datetime | None, IsoText, Query(
+        description="instant for open_now and next_change (default now); naive = China "
+                    "time; a year from 1970 to 2199",
+        json_schema_extra={"pattern": AT_PATTERN})] = None,
+) -> Response:
+    when = instant(at, "at", default_tz=settings.default_timezone)
+    return _station_response(await service.station_detail(conn, code, crs, when))
 
 
 @router.post("/stations", response_model=StationPublic, status_code=201,

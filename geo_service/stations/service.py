@@ -225,6 +225,23 @@ async def get_station(conn: AsyncConnection[Any], code: str, crs: Crs) -> dict[s
     return station
 
 
+async def station_detail(conn: AsyncConnection[Any], code: str, crs: Crs,
+                         at: dt.datetime) -> dict[str, Any]:
+    """A station for its page: :func:`get_station` with the hours in plain Chinese and its
+    open state at ``at``, computed as a nearest result's is (same SQL, same next change)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.STATION_DETAIL, {"code": code, "at": at})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    minute = at.replace(second=0, microsecond=0)
+    row["open_now"], row["next_change"] = open_and_next(row, row.pop("open_sql"), minute)
+    row["hours_provisional"] = hours_provisional(row, row["open_now"], minute)
+    station = public_row(row, crs)
+    station["opening_hours_zh"] = hours_label(station["opening_hours"])
+    return station
+
+
 async def list_stations(
     conn: AsyncConnection[Any], *, crs: Crs, limit: int, cursor: str | None,
     statuses: list[str], want_mask: int, host_types: list[str] | None,

@@ -114,6 +114,21 @@ const T = {
   },
 };
 
+// The station page's open line, where it is from the rider, its small map, the districts
+// by city and the word that replaced an earlier one (issue 29, items 5, 6, 8, 9).
+Object.assign(T.zh, {
+  metres: (m) => (m < 1000 ? `${Math.round(m)} 米` : `${(m / 1000).toFixed(1)} 公里`),
+  where: (dir, dist, gps) => `${gps ? "距您的位置" : "距所选地点"}：${dir} ${dist}`,
+  st_map: "驿站位置图", replaced: "已更新你刚才的反馈", baidu_web: "百度地图",
+  other_city: "其他",
+});
+Object.assign(T.en, {
+  metres: (m) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`),
+  where: (dir, dist, gps) => `${dist} ${dir} of ${gps ? "you" : "the chosen point"}`,
+  st_map: "Map of the station", replaced: "Your earlier word was replaced",
+  baidu_web: "Baidu Maps", other_city: "Other",
+});
+
 const store = {
   get(key, fallback) {
     try { const v = localStorage.getItem(key); return v === null ? fallback : JSON.parse(v); }
@@ -424,6 +439,7 @@ function show(results, at, source) {
   if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
   state.results = results.slice(0, K);
   state.at = at;
+  noteCity(state.results);
   renderList();
   performance.mark("geo:list", { detail: source }); // bench/app_load.py: point → list
   drawMap();
@@ -524,6 +540,7 @@ function applyLang() {
   $("lang").textContent = t("lang");
   $("lang").lang = state.lang === "zh" ? "en" : "zh-CN";
   renderChips();
+  renderDistricts();
   if (state.results.length) { renderList(); drawMap(); }
   route();
 }
@@ -532,6 +549,7 @@ function applyLang() {
 
 let map = null;
 let layer = null;
+let basemap = null; // the configured basemap (/app/config.json), once the map started
 
 // Leaflet is not on the way to the first list: 45 KB that would share a slow link with
 // the answer (bench/APP_LOAD.md). It comes once the list is up, or at once when the rider
@@ -577,6 +595,7 @@ async function useGcj02() {
 async function initMap(bm) {
   const L = window.L;
   if (!L) return;
+  basemap = bm;
   if (bm && bm.url && bm.crs === "gcj02") await useGcj02();
   map = L.map("map", { zoomControl: true, attributionControl: true })
     .setView(toMap(18.25, 109.5), 12);
@@ -629,6 +648,8 @@ async function showAround() {
 function setPoint(point) {
   performance.mark("geo:point");
   state.point = point;
+  // Kept on the phone (one point, replaced each time): the station page measures from it.
+  store.set("geo.point", point);
   loadNearest();
 }
 
@@ -651,13 +672,54 @@ function locate() {
     { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
 }
 
+let areas = [];
+
 async function loadDistricts() {
   const res = await getJson("/v1/areas").catch(() => null);
   if (!res || !res.ok) return;
-  const sel = $("district");
-  for (const a of res.body.filter((x) => x.level === "district" && x.stations > 0)) {
-    sel.append(el("option", { value: a.code }, state.lang === "en" && a.name_en ? a.name_en : a.name));
+  areas = res.body;
+  renderDistricts();
+}
+
+/** The districts that have stations, grouped under their city (the area tree's parent):
+ * `cityFirst`'s group first, then by code. `[{code, city, districts}]`, `city` null when
+ * the parent is not in the tree. */
+export function districtGroups(all, cityFirst) {
+  const byCode = new Map(all.map((a) => [a.code, a]));
+  const groups = new Map();
+  for (const a of all.filter((x) => x.level === "district" && x.stations > 0)) {
+    const code = a.parent_code || "";
+    if (!groups.has(code)) groups.set(code, { code, city: byCode.get(code) || null, districts: [] });
+    groups.get(code).districts.push(a);
   }
+  return [...groups.values()].sort((x, y) =>
+    Number(y.code === cityFirst) - Number(x.code === cityFirst) || x.code.localeCompare(y.code));
+}
+
+function areaName(a) {
+  return state.lang === "en" && a.name_en ? a.name_en : a.name;
+}
+
+/** The picker, one group per city, the rider's first: the city of the nearest station of
+ * the last list (kept on the phone), else the first city by code. */
+function renderDistricts() {
+  const sel = $("district");
+  if (!areas.length) return;
+  const keep = sel.value;
+  const groups = districtGroups(areas, store.get("geo.city", null));
+  sel.replaceChildren(sel.options[0], ...groups.map((g) => el("optgroup", {
+    label: g.city ? areaName(g.city) : t("other_city"), "data-city": g.code },
+  ...g.districts.map((a) => el("option", { value: a.code }, areaName(a))))));
+  sel.value = keep;
+}
+
+/** The rider's city: the city of the nearest station listed (the phone's own answers
+ * carry no city and leave it as it was). */
+function noteCity(results) {
+  const city = results.length ? results[0].city_code : null;
+  if (!city || city === store.get("geo.city", null)) return;
+  store.set("geo.city", city);
+  renderDistricts();
 }
 
 async function pickDistrict(code) {
@@ -697,6 +759,7 @@ function feedbackMessage(res, okText) {
   if (!res) return t("failed") + t("no_network");
   if (res.status === 429) return t("already");
   if (res.status === 200 && res.body && res.body.counted === false) return t("already");
+  if (res.ok && res.body && res.body.replaces) return t("replaced");
   if (res.ok) return okText;
   return t("failed") + errorText(res);
 }
@@ -704,7 +767,8 @@ function feedbackMessage(res, okText) {
 async function showStation(code) {
   const box = $("st");
   box.replaceChildren(el("p", { class: "status" }, t("loading")));
-  const res = await getJson(`/v1/stations/${encodeURIComponent(code)}`).catch(() => null);
+  const q = AT ? `?${new URLSearchParams({ at: AT })}` : "";
+  const res = await getJson(`/v1/stations/${encodeURIComponent(code)}${q}`).catch(() => null);
   if (stationCode() !== code) return;
   if (res && res.ok) {
     renderStation(code, res.body);
@@ -723,6 +787,113 @@ async function showStation(code) {
   else alert(res ? t("failed") + errorText(res) : t("st_not_kept"));
 }
 
+// --- the station page: open line, where from the rider, small map, Baidu's web page -------
+
+/** Karney's geodesics (the copy offline.js uses, kept with the shell). */
+async function geodesicWgs84() {
+  if (!window.geodesic) await loadScript("/app/vendor/geodesic.js");
+  return window.geodesic.Geodesic.WGS84;
+}
+
+/** The rider's last point: this visit's, else the one kept on the phone; or null. */
+function riderPoint() {
+  return state.point || store.get("geo.point", null);
+}
+
+/** The page's open line (when the answer carries the open state: not the snapshot's) and
+ * how far and which way the station is from the rider's last point ("东北 650 米"),
+ * measured on the spheroid as the list's distances are. */
+async function stationWhere(s) {
+  const out = [];
+  if ("open_now" in s) {
+    let at = AT;
+    if (at && !/(Z|[+-]\d\d:?\d\d)$/.test(at)) at += "+08:00"; // naive = China time
+    const { state: open, text } = openText(s, at, state.lang);
+    out.push(el("p", { id: "st-open", class: open === "unknown" ? "meta" : open }, text));
+  }
+  const rider = riderPoint();
+  if (rider) {
+    try {
+      const r = (await geodesicWgs84()).Inverse(rider.lat, rider.lon, s.lat, s.lon);
+      out.push(el("p", { id: "st-where" }, t("where")(compass(r.azi1, state.lang),
+        t("metres")(r.s12), rider.source === "gps")));
+    } catch { /* geodesics not loaded (offline, not kept): no distance line */ }
+  }
+  return out;
+}
+
+/** Baidu's web direction page from `origin` to `dest` (both BD-09 [lon, lat]): it opens in
+ * any browser and offers the Baidu app from there when one is installed, as the Amap and
+ * Tencent links do. The `baidumap://` scheme alone did nothing on a phone without the app,
+ * and a timed fallback to the web would also fire while the app's "open?" prompt is up. */
+export function baiduWebLink(origin, dest, name, { src, region, originName = "我的位置" }) {
+  const ll = ([lon, lat]) => `latlng:${lat.toFixed(6)},${lon.toFixed(6)}`;
+  const p = [`origin=${ll(origin)}%7Cname:${encodeURIComponent(originName)}`,
+    `destination=${ll(dest)}%7Cname:${encodeURIComponent(name)}`, "mode=walking"];
+  if (region) p.push(`region=${encodeURIComponent(region)}`);
+  p.push("coord_type=bd09ll", "output=html", `src=${encodeURIComponent(src)}`);
+  return `https://api.map.baidu.com/direction?${p.join("&")}`;
+}
+
+/** The Baidu button: the web route from the rider's last point, converted to BD-09 by
+ * gcoord as the server converts (links.py); with no point, Baidu's web page of the station. */
+async function baiduButton(s) {
+  const a = document.querySelector("#st [data-nav=baidu]");
+  if (!a) return;
+  a.textContent = t("baidu_web");
+  a.href = s.links.baidu;
+  const rider = riderPoint();
+  if (!rider) return;
+  try {
+    if (!window.gcoord) await loadScript("/app/vendor/gcoord.js");
+    const g = window.gcoord;
+    const bd = (lon, lat) => g.transform([lon, lat], g.WGS84, g.BD09);
+    a.href = baiduWebLink(bd(rider.lon, rider.lat), bd(s.lon, s.lat), s.name || s.code, {
+      src: new URL(s.links.baidu).searchParams.get("src") || "geo_service", region: s.city });
+  } catch { /* gcoord not loaded: the station's web page stays */ }
+}
+
+let stationMap = null;
+
+/** The small map: the station and the rider as markers, on the configured tiles when there
+ * are any (none offline, none configured: the markers alone still show where). */
+async function drawStationMap(s) {
+  await startMap(); // Leaflet and the basemap, as the list's map has them
+  const node = document.getElementById("st-map");
+  const L = window.L;
+  if (stationMap) { stationMap.remove(); stationMap = null; }
+  if (!L || !node) return;
+  const tiles = basemap && basemap.url;
+  stationMap = L.map(node, { zoomControl: false, attributionControl: Boolean(tiles),
+    scrollWheelZoom: false, keyboard: false });
+  if (tiles) {
+    L.tileLayer(basemap.url, { attribution: basemap.attribution,
+      subdomains: basemap.subdomains || "abc", maxZoom: basemap.max_zoom || 19 }).addTo(stationMap);
+  }
+  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
+  const here = toMap(s.lat, s.lon);
+  L.marker(here, { icon: L.divIcon({ className: "", html: '<div class="pin st-pin"></div>',
+    iconSize: [30, 30] }), title: name, keyboard: false }).addTo(stationMap);
+  const pts = [here];
+  const rider = riderPoint();
+  if (rider) {
+    const p = toMap(rider.lat, rider.lon);
+    L.marker(p, { icon: L.divIcon({ className: "", html: '<div class="you"></div>',
+      iconSize: [22, 22] }), title: t("here"), keyboard: false }).addTo(stationMap);
+    pts.push(p);
+  }
+  if (pts.length > 1) stationMap.fitBounds(pts, { padding: [28, 28], maxZoom: 17 });
+  else stationMap.setView(here, 16);
+  document.body.dataset.stMap = String(pts.length);
+}
+
+/** What the station page adds once it is on screen: the Baidu button, the small map. */
+function finishStation(s) {
+  delete document.body.dataset.stMap;
+  baiduButton(s);
+  drawStationMap(s).catch(() => {});
+}
+
 /** The station page: from the API's answer, or from the snapshot (`s.as_of` set), which
  * lacks the address, phone, awards and platform links, and takes no feedback. */
 async function renderStation(code, s) {
@@ -733,6 +904,8 @@ async function renderStation(code, s) {
   if (kept) parts.push(el("p", { class: "status", role: "status" }, t("st_offline")(asOfText(s.as_of))));
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
+  parts.push(...await stationWhere(s));
+  if (stationCode() !== code) return;
   if (!kept) {
     parts.push(el("p", {}, labelled("address", ""), el("span", { lang: "zh-CN" }, s.address || "—")));
   }
@@ -752,6 +925,7 @@ async function renderStation(code, s) {
       rel: "noopener" }, t(kind)));
   parts.push(el("div", { class: "nav" }, ...nav,
     el("a", { class: "btn", href: s.links.geo, "data-nav": "geo" }, t("geo"))));
+  parts.push(el("div", { id: "st-map", class: "st-map", role: "region", "aria-label": t("st_map") }));
   parts.push(el("h3", {}, t("checklist")));
   const have = new Set(s.amenities);
   parts.push(el("ul", { class: "checklist" }, ...TEN_ONES.map(([c, , zh, en]) => el("li",
@@ -764,6 +938,7 @@ async function renderStation(code, s) {
   if (kept) {
     parts.push(el("p", { class: "meta" }, t("st_feedback_offline")));
     box.replaceChildren(...parts);
+    finishStation(s);
     document.body.dataset.state = "station-offline";
     afterFirstAnswer();
     return;
@@ -791,6 +966,7 @@ async function renderStation(code, s) {
     el("div", { class: "actions" }, bConfirm, bClosed),
     el("div", { class: "actions" }, missingSel, bMissing), msg);
   box.replaceChildren(...parts);
+  finishStation(s);
   document.body.dataset.state = "station";
   afterFirstAnswer();
   if (s.host_type === "mobile") {
