@@ -17,13 +17,13 @@ import psycopg
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from geoalchemy2 import alembic_helpers
-from sqlalchemy import create_engine
-
 from geo_service.catalogue import AMENITIES
 from geo_service.db import downgrade, migrate
 from geo_service.models import Base
 from geo_service.settings import PROJECT_ROOT, sqlalchemy_url
+from geoalchemy2 import alembic_helpers
+from sqlalchemy import create_engine
+
 from tests.conftest import _with_db
 
 VERSIONS = PROJECT_ROOT / "migrations" / "versions"

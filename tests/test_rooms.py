@@ -87,8 +87,8 @@ def test_imports_package_knows_no_room() -> None:
 
 
 def test_map_renderer_takes_plain_data() -> None:
-    allowed = {"geo_service.maps.model", "geo_service.maps.assets", "geo_service.html",
-               "geo_service.catalogue", "geo_service.coverage.analysis"}
+    allowed = {"geo_service.maps.model", "geo_service.maps.assets", "geo_service.domain.html",
+               "geo_service.domain.catalogue", "geo_service.coverage.analysis"}
     ours = {m for m in _imports(PACKAGE / "maps" / "render.py") if m.startswith("geo_service")}
     # Names taken from an allowed module (geo_service.maps.model.Stations) are fine.
     modules = {m for m in ours if not any(m.startswith(f"{a}.") for a in allowed)}
@@ -110,9 +110,9 @@ def test_top_level_services_do_not_import_the_web_framework(path: Path) -> None:
 def test_pure_modules_touch_no_database(rel: str) -> None:
     bad = {m for m in _imports(PACKAGE / rel)
            if m.split(".")[0] in ("psycopg", "psycopg_pool", "sqlalchemy", "fastapi",
-                                  "starlette") or m.startswith("geo_service.db")}
+                                  "starlette") or m.startswith("geo_service.infra.db")}
     assert not bad, f"{rel} works on plain values but imports {bad}"
 
 
 def test_settings_and_the_local_cluster_do_not_import_each_other_at_load() -> None:
-    assert not {m for m in _imports(PACKAGE / "localdb.py") if m.startswith("geo_service.settings")}
+    assert not {m for m in _imports(PACKAGE / "localdb.py") if m.startswith("geo_service.infra.settings")}

@@ -20,9 +20,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
-from geo_service.db import execute_knn
-from geo_service.params import encode_cursor
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.domain.params import encode_cursor
+from geo_service.infra.db import execute_knn
 from geo_service.stations.queries import QUERY_POINT, compact
 
 #: How far ahead dated rules are unrolled: a week of offline use, then "unknown".

@@ -1,4 +1,4 @@
-"""Both sides of the opening-hours oracle: instants, opening_hours.js, and geo_service.hours.
+"""Both sides of the opening-hours oracle: instants, opening_hours.js, geo_service.hours.compiler.
 
 Shared by ``tests/test_hours_oracle.py`` (the check) and ``tests/oracle/build_corpus.py``
 (which keeps only values at least one side accepts).  Everything happens in naive local
@@ -33,7 +33,13 @@ from zoneinfo import ZoneInfo
 
 from opening_hours import OpeningHours
 
-from geo_service.hours import HoursError, compile_hours, minute_of_week, open_state, validate_hours
+from geo_service.hours.compiler import (
+    HoursError,
+    compile_hours,
+    minute_of_week,
+    open_state,
+    validate_hours,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_SCRIPT = Path(__file__).with_name("oh_eval.mjs")
@@ -199,7 +205,7 @@ class PythonAnswer:
     """What geo_service answers at each instant, by the two paths the service uses."""
 
     open_state: list[State | None]
-    """:func:`geo_service.hours.open_state` (API rows), three-valued; None where not asked
+    """:func:`geo_service.hours.compiler.open_state` (API rows), three-valued; None where not asked
     (see :data:`FALLBACK_OPEN_STATE_INSTANTS`)."""
     stored_open: list[bool]
     """The compiled form the SQL filter tests (weekly minute ranges or dated periods)."""

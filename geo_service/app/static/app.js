@@ -659,7 +659,7 @@ async function renderStation(code, s) {
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
   if (!kept) parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
-  // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
+  // The server's plain Chinese (geo_service/hours/text.py) reads more rules than the
   // phone's own hoursText, which the stops table and the offline pages still use.
   const hours = state.lang === "zh" && s.opening_hours_zh ? s.opening_hours_zh
     : hoursText(s.opening_hours, state.lang);
