@@ -25,6 +25,7 @@ from opening_hours import OpeningHours, State
 
 from geo_service.domain.coords import Crs
 from geo_service.domain.schemas import StationCreate
+from geo_service.hours import calendar_hours
 from geo_service.hours.calendar_hours import (
     NO_CALENDAR,
     calendar_open_state,
@@ -32,7 +33,6 @@ from geo_service.hours.calendar_hours import (
     follows_workdays,
 )
 from geo_service.hours.calendars import calendar_for, country_for_timezone
-from geo_service.hours.compiler import calendar_hours
 from geo_service.stations import queries as q
 from geo_service.stations.maintenance import refresh_hours
 from geo_service.stations.service import to_record
