@@ -55,11 +55,14 @@ def proxy_networks(value: str) -> tuple[IPNetwork, ...]:
                  for part in value.split(",") if part.strip())
 
 
-class Settings(BaseSettings):
-    """Service settings; every field can be set as ``GEO_<NAME>``."""
+class _GeoSettings(BaseSettings):
+    """Every concern reads ``GEO_<NAME>`` from the environment."""
 
     model_config = SettingsConfigDict(env_prefix="GEO_", extra="ignore")
-    _feedback_key: bytes | None = PrivateAttr(default=None)
+
+
+class DatabaseSettings(_GeoSettings):
+    """The primary, its pools and standbys, PgBouncer, statement limits."""
 
     database_url: str | None = Field(
         default=None,
@@ -107,6 +110,36 @@ class Settings(BaseSettings):
         default=False,
         description="debug aid: answers say which database served them (X-Served-By: primary "
                     "or replica-N; never a host name)")
+    @field_validator("db_prepare_threshold", mode="before")
+    @classmethod
+    def _none_word(cls, value: Any) -> Any:
+        """``none`` / ``off`` / empty in the environment: never prepare."""
+        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
+            return None
+        return value
+
+    def prepare_threshold(self) -> int | None:
+        """The threshold the connections get: never prepare behind PgBouncer."""
+        return None if self.db_pgbouncer else self.db_prepare_threshold
+    @field_validator("read_database_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(u).strip() for u in value if str(u).strip()]
+        return value
+    def resolved_database_url(self) -> str:
+        """The URL to connect to: the configured one, else the local cluster's."""
+        if self.database_url:
+            return self.database_url
+        from geo_service.infra.localdb import LocalCluster
+
+        return LocalCluster.default().url
+
+
+class NearestSettings(_GeoSettings):
+    """Nearest queries: their caps and the in-memory index."""
 
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
@@ -127,8 +160,72 @@ class Settings(BaseSettings):
         default=1.0, gt=0,
         description="the index answers only while it has provably applied every commit "
                     "older than this; past it, and until it is loaded, nearest uses SQL")
+
+
+class HttpSettings(_GeoSettings):
+    """What a request may ask and send, how slow a client may read, the
+    address links are built from, and who the client is behind proxies."""
+
     max_page_size: int = 500
     max_body_bytes: int = 1_000_000
+    client_send_timeout_s: float = Field(
+        default=60.0, gt=0,
+        description="a streamed body (GeoJSON feed, exports) is abandoned when the client "
+                    "has not taken a chunk for this long")
+    public_base_url: str | None = Field(
+        default=None,
+        description="the service's public address (http(s), optional path, no query), e.g. "
+                    "https://stations.example.org/geo: every absolute link (OGC, TileJSON, feed "
+                    "discovery, QR check-in) starts with it; unset: the request's own address, "
+                    "only for a Host in allowed_hosts")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["127.0.0.1", "localhost", "::1"],
+        description="Host names whose requests may build absolute links when public_base_url "
+                    "is unset (comma-separated in GEO_ALLOWED_HOSTS)")
+    trusted_proxies: str = Field(
+        default="", description="comma list of the reverse proxies (addresses or CIDR "
+                                "networks) whose X-Forwarded-For is believed; empty: none, "
+                                "the client is the TCP peer")
+    ipv6_prefix: int = Field(
+        default=64, ge=1, le=128,
+        description="an IPv6 client counts as its /N network for rate limits and the "
+                    "independent-reporters rule (one host commonly holds a whole /64); 128: "
+                    "per address. IPv4 (and IPv4-mapped IPv6) counts per address")
+    @field_validator("public_base_url")
+    @classmethod
+    def _check_public_base_url(cls, value: str | None) -> str | None:
+        """An http(s) URL with a host and no query or fragment; kept without a final slash."""
+        if value is None or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http or https URL with a host, e.g. "
+                             "https://stations.example.org")
+        if parts.query or parts.fragment or "?" in value or "#" in value:
+            raise ValueError("must not have a query or fragment")
+        return value.strip().rstrip("/")
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.split(",")
+        if isinstance(value, list | tuple):
+            return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
+        return value
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        proxy_networks(value)  # refuse a typo at start-up, not at the first request
+        return value
+
+    def proxy_networks(self) -> tuple[IPNetwork, ...]:
+        """:attr:`trusted_proxies` parsed."""
+        return proxy_networks(self.trusted_proxies)
+
+
+class ImportSettings(_GeoSettings):
+    """Imports: size, rows, cells, the report's length, duplicates."""
+
     max_import_bytes: int = 20_000_000
     max_import_rows: int = 200_000
     max_import_unpacked_bytes: int = Field(
@@ -139,11 +236,11 @@ class Settings(BaseSettings):
         default=100, description="an import report lists this many errors (and as many "
                                  "(field, problem) counts); the total is always given")
     duplicate_distance_m: float = 30.0
-    log_location_decimals: int = Field(
-        default=3,
-        description="query coordinates are rounded to this many decimals in logs (~100 m)",
-    )
-    default_timezone: str = "Asia/Shanghai"
+
+
+class PublishingSettings(_GeoSettings):
+    """Feeds, exports, OGC pages and the rendered maps."""
+
     feed_ttl_s: int = Field(
         default=60, description="how long consumers may keep a feed (GBFS ttl, max-age)"
     )
@@ -151,10 +248,6 @@ class Settings(BaseSettings):
         default=2, ge=1,
         description="XLSX exports built at once per process (CPU-bound); more get 429 with "
                     "Retry-After")
-    client_send_timeout_s: float = Field(
-        default=60.0, gt=0,
-        description="a streamed body (GeoJSON feed, exports) is abandoned when the client "
-                    "has not taken a chunk for this long")
     ogc_max_page_bytes: int = Field(
         default=4_000_000, ge=16_384,
         description="an OGC items page holds fewer features than its limit rather than grow "
@@ -175,6 +268,13 @@ class Settings(BaseSettings):
     maps_dir: str | None = Field(
         default=None, description="where `geo-service maps render` writes (default: ./maps)"
     )
+
+
+class PrivacySettings(_GeoSettings):
+    """Check-ins and reports: the privacy hashes' key, rate limits,
+    the reported-closed rule, and how precisely locations are logged."""
+
+    _feedback_key: bytes | None = PrivateAttr(default=None)
     env: Literal["development", "production"] = Field(
         default="development", description="production refuses weak or public secrets")
     feedback_hash_key: SecretStr | None = Field(
@@ -185,15 +285,6 @@ class Settings(BaseSettings):
     feedback_key_file: str | None = Field(
         default=None, description="where the generated key is kept, mode 0600 (default: "
                                   ".secrets/feedback_hash.key in the project, git-ignored)")
-    trusted_proxies: str = Field(
-        default="", description="comma list of the reverse proxies (addresses or CIDR "
-                                "networks) whose X-Forwarded-For is believed; empty: none, "
-                                "the client is the TCP peer")
-    ipv6_prefix: int = Field(
-        default=64, ge=1, le=128,
-        description="an IPv6 client counts as its /N network for rate limits and the "
-                    "independent-reporters rule (one host commonly holds a whole /64); 128: "
-                    "per address. IPv4 (and IPv4-mapped IPv6) counts per address")
     checkin_dedup_minutes: int = Field(
         default=30, description="check-ins from one device at one station within this "
                                 "many minutes count once")
@@ -206,72 +297,10 @@ class Settings(BaseSettings):
                                "closed")
     reported_closed_window_h: int = Field(
         default=24, description="…within this many hours")
-
-    public_base_url: str | None = Field(
-        default=None,
-        description="the service's public address (http(s), optional path, no query), e.g. "
-                    "https://stations.example.org/geo: every absolute link (OGC, TileJSON, feed "
-                    "discovery, QR check-in) starts with it; unset: the request's own address, "
-                    "only for a Host in allowed_hosts")
-    allowed_hosts: Annotated[list[str], NoDecode] = Field(
-        default=["127.0.0.1", "localhost", "::1"],
-        description="Host names whose requests may build absolute links when public_base_url "
-                    "is unset (comma-separated in GEO_ALLOWED_HOSTS)")
-
-    @field_validator("public_base_url")
-    @classmethod
-    def _check_public_base_url(cls, value: str | None) -> str | None:
-        """An http(s) URL with a host and no query or fragment; kept without a final slash."""
-        if value is None or not value.strip():
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an http or https URL with a host, e.g. "
-                             "https://stations.example.org")
-        if parts.query or parts.fragment or "?" in value or "#" in value:
-            raise ValueError("must not have a query or fragment")
-        return value.strip().rstrip("/")
-
-    @field_validator("db_prepare_threshold", mode="before")
-    @classmethod
-    def _none_word(cls, value: Any) -> Any:
-        """``none`` / ``off`` / empty in the environment: never prepare."""
-        if isinstance(value, str) and value.strip().lower() in ("", "none", "null", "off"):
-            return None
-        return value
-
-    def prepare_threshold(self) -> int | None:
-        """The threshold the connections get: never prepare behind PgBouncer."""
-        return None if self.db_pgbouncer else self.db_prepare_threshold
-
-    @field_validator("allowed_hosts", mode="before")
-    @classmethod
-    def _split_hosts(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list | tuple):
-            return [str(h).strip().lower().strip("[]") for h in value if str(h).strip()]
-        return value
-
-    @field_validator("read_database_urls", mode="before")
-    @classmethod
-    def _split_urls(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = value.split(",")
-        if isinstance(value, list | tuple):
-            return [str(u).strip() for u in value if str(u).strip()]
-        return value
-
-    @field_validator("trusted_proxies")
-    @classmethod
-    def _networks(cls, value: str) -> str:
-        proxy_networks(value)  # refuse a typo at start-up, not at the first request
-        return value
-
-    def proxy_networks(self) -> tuple[IPNetwork, ...]:
-        """:attr:`trusted_proxies` parsed."""
-        return proxy_networks(self.trusted_proxies)
-
+    log_location_decimals: int = Field(
+        default=3,
+        description="query coordinates are rounded to this many decimals in logs (~100 m)",
+    )
     def feedback_key(self) -> bytes:
         """The HMAC key of the privacy hashes: configured, or generated once per installation.
 
@@ -292,20 +321,26 @@ class Settings(BaseSettings):
             self._feedback_key = key.encode()
         return self._feedback_key
 
+
+class Settings(PrivacySettings, PublishingSettings, ImportSettings, HttpSettings,
+               NearestSettings, DatabaseSettings):
+    """Service settings, one object passed around; every field can be set as ``GEO_<NAME>``.
+
+    Composed of one class per concern (the database, nearest, HTTP limits, imports,
+    publishing, privacy) so each concern's fields and rules read together; the names
+    and defaults are those of the single class it was.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="GEO_", extra="ignore")
+
+    default_timezone: str = "Asia/Shanghai"
+
     def nearest_index_url(self, database_url: str) -> str | None:
         """Where the memory index listens and reads: its own URL, else the service's
         unless that is a transaction pooler (None: the index cannot follow there)."""
         if self.nearest_index_database_url:
             return self.nearest_index_database_url
         return None if self.db_pgbouncer else database_url
-
-    def resolved_database_url(self) -> str:
-        """The URL to connect to: the configured one, else the local cluster's."""
-        if self.database_url:
-            return self.database_url
-        from geo_service.infra.localdb import LocalCluster
-
-        return LocalCluster.default().url
 
 
 def sqlalchemy_url(libpq: str) -> str:
