@@ -26,11 +26,11 @@ from urllib.parse import urlsplit
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from geo_service.seed import load_seed
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geo_service.maps.assets import node_modules
 from geo_service.maps.model import BASEMAPS
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 from tests.helpers import live_server
 
