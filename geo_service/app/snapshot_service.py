@@ -5,7 +5,7 @@ network is gone, so it carries exactly what the nearest query filters and
 orders on (position, status, amenity bits, host type, compiled hours, mobile
 stops) and nothing else. Columns, not per-station objects: a key name per
 station per field would double the size. Hours go in the form the database
-already compiled them to (``hours.py``): weekly minute ranges for weekly rules,
+already compiled them to (``hours/compiler.py``): weekly minute ranges for weekly rules,
 and for dated rules the open and unknown periods of the next days as minutes
 from ``base_minute`` up to a ``horizon``, after which the phone must say
 "unknown" (as the server does past a dated rule's horizon).

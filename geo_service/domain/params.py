@@ -2,7 +2,7 @@
 instants and cursors.
 
 No web framework here: routers declare their parameters with these patterns
-(``deps.py``), and services and CLIs parse with the same functions, so a value
+(``web/deps.py``), and services and CLIs parse with the same functions, so a value
 one side refuses the other refuses too, naming the same field.
 
 Example

@@ -24,8 +24,8 @@ primary. Change numbers are drawn in commit order (migration 0003) and a
 standby replays commits in that order, so a standby that shows N has every
 change up to N.
 
-Framework-free: the HTTP side (``deps.py``, the retry middleware in
-``main.py``) passes a plain dict (the request's ASGI ``state``) in which the
+Framework-free: the HTTP side (``web/deps.py``, the retry middleware in
+``web/app.py``) passes a plain dict (the request's ASGI ``state``) in which the
 choice is written, so a failure can be retried on the primary and a debug
 header can say who served.
 """

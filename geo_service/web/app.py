@@ -115,7 +115,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class DatabaseRouting:
-    """The HTTP side of read routing (``replicas.py``).
+    """The HTTP side of read routing (``infra/replicas.py``).
 
     * A read whose standby fails before the answer starts (the standby died
       mid-request: a dead pooled connection, a reset socket; or a recovery

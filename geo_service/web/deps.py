@@ -51,7 +51,7 @@ def get_sync_conn(request: Request) -> Iterator[Connection[Any]]:
 
 def routing_state(request: Request) -> dict[str, Any]:
     """The request's routing notes (who served it, whether to skip the standbys), shared
-    with the retry middleware in ``main.py`` through the ASGI scope."""
+    with the retry middleware in ``web/app.py`` through the ASGI scope."""
     state: dict[str, Any] = request.scope.setdefault(ROUTING_SCOPE_KEY, {})
     return state
 
@@ -106,7 +106,7 @@ def read_pool(request: Request) -> AsyncConnectionPool:
 
 ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
 SyncConnDep = Annotated[Connection[Any], Depends(get_sync_conn)]
-#: Reads that may be served by a standby (see ``replicas.py``); writes, reads inside a
+#: Reads that may be served by a standby (see ``infra/replicas.py``); writes, reads inside a
 #: write and anything authenticated keep ``ConnDep`` (the primary).
 ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_conn)]
 SyncReadConnDep = Annotated[Connection[Any], Depends(get_sync_read_conn)]

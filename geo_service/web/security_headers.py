@@ -7,7 +7,7 @@ Headers
     ``Content-Security-Policy`` of its own gets :data:`STRICT_CSP` (no script at
     all: the root page); pages with scripts set their own, listing each inline
     script by hash (:func:`geo_service.domain.html.page_csp`), the Swagger UI and ReDoc
-    pages too (their assets are served by this service: ``api_docs.py``).
+    pages too (their assets are served by this service: ``web/routes/docs.py``).
 
 Public URLs
     Links that must be absolute (OGC API, TileJSON tile URLs, the feed discovery

@@ -8,7 +8,7 @@ evaluation, never in time-zone arithmetic.
 Public holidays: opening_hours.js cannot turn its calendar off (without a country it
 throws), so it evaluates with China's list (fixed dates: 1 Jan, 8 Mar, 1 May, 4 May,
 1 Jun, 1-3 Oct).  geo_service evaluates with ``country=None`` (calendar off: ``PH`` never
-matches), which is also stable while the Chinese calendar in ``hours.py`` is reworked.
+matches), which is also stable while the Chinese calendar in ``hours/compiler.py`` is reworked.
 Rules that mention ``PH`` are therefore compared only on dates at least two days away
 from any of those holidays: there both calendars agree that no holiday is near (one day
 of spill-over from the day before plus ``PH +1 day``-style offsets).
