@@ -25,13 +25,13 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.app.router import files
-from geo_service.catalogue import AMENITIES
-from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
-from geo_service.main import create_app
+from geo_service.app.routes.shell import files
+from geo_service.domain.catalogue import AMENITIES
+from geo_service.domain.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from geo_service.infra.settings import Settings
 from geo_service.maps.assets import node_modules
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
+from geo_service.sample.seed import load_seed
+from geo_service.web.app import create_app
 from tests.conftest import SEED, station_body
 from tests.helpers import insert_stations, live_server
 
@@ -80,7 +80,7 @@ def test_offline_files_get_their_types_and_other_files_none(
         client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the offline half adds beside the shell (manifest, service worker) is served
     with the types browsers insist on; a file of an unknown kind, or a folder, is not."""
-    from geo_service.app import router
+    from geo_service.app.routes import shell as router
 
     (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
     (tmp_path / "sw.js").write_text("self.addEventListener('fetch', () => {});")

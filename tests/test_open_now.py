@@ -87,7 +87,7 @@ def test_open_now_uses_the_index_walk(
         db: psycopg.Connection[Any], stations: None, include_unknown: bool) -> None:
     """The plan is a KNN index scan with the open-now test as its filter, not a full scan
     (with or without stations of unknown hours let through)."""
-    from geo_service.catalogue import TEN_ONES_MASK
+    from geo_service.domain.catalogue import TEN_ONES_MASK
     from geo_service.stations import queries as q
 
     # The table is tiny (and its statistics depend on earlier tests): show what the
@@ -109,7 +109,7 @@ def test_dated_hours_answered_in_sql_and_refreshed(
 ) -> None:
     import datetime as dt
 
-    from geo_service.hours import open_state
+    from geo_service.hours.compiler import open_state
     from geo_service.stations.maintenance import refresh_dated_hours
 
     # A date rule cannot be held by a weekly pattern, so it is stored as absolute

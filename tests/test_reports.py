@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.models import REPORT_KINDS
+from geo_service.domain.auth import create_key
+from geo_service.domain.models import REPORT_KINDS
+from geo_service.infra.settings import Settings
 from geo_service.operations import reports, visits
 from geo_service.operations.schemas import ReportKind
-from geo_service.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 

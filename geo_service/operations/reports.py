@@ -48,15 +48,15 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.audit import set_actor
-from geo_service.auth import Principal
-from geo_service.catalogue import AMENITY_BY_CODE
-from geo_service.errors import NotFound, VersionConflict, invalid
+from geo_service.domain.audit import set_actor
+from geo_service.domain.catalogue import AMENITY_BY_CODE
+from geo_service.domain.errors import NotFound, VersionConflict, invalid
+from geo_service.domain.params import at_most, decode_cursor, encode_cursor
+from geo_service.domain.principal import Principal
+from geo_service.infra.settings import Settings
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
-from geo_service.params import at_most, decode_cursor, encode_cursor
-from geo_service.settings import Settings
 from geo_service.stations.service import in_scope
 
 AMENITY_KINDS = ("amenity_missing", "amenity_broken")

@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from geo_service.coords import Crs
-from geo_service.hours import HoursError, validate_hours
-from geo_service.params import AREA_PATTERN, CODE_PATTERN, CURSOR2_PATTERN, CURSOR_PATTERN
-from geo_service.schemas import IsoText, PlainText
+from geo_service.domain.coords import Crs
+from geo_service.domain.params import AREA_PATTERN, CODE_PATTERN, CURSOR2_PATTERN, CURSOR_PATTERN
+from geo_service.domain.schemas import IsoText, PlainText
+from geo_service.hours.compiler import HoursError, validate_hours
 
 # --------------------------------------------------------------------------- query values
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from geo_service.schemas import STATION_FIELDS
+from geo_service.domain.schemas import STATION_FIELDS
 
 
 def compact(sql: str) -> str:

@@ -909,7 +909,7 @@ async function renderStation(code, s) {
   if (!kept) {
     parts.push(el("p", {}, labelled("address", ""), el("span", { lang: "zh-CN" }, s.address || "—")));
   }
-  // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
+  // The server's plain Chinese (geo_service/hours/text.py) reads more rules than the
   // phone's own hoursText, which the stops table and the offline pages still use.
   const hours = state.lang === "zh" && s.opening_hours_zh ? s.opening_hours_zh
     : hoursText(s.opening_hours, state.lang);
