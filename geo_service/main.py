@@ -27,6 +27,7 @@ from geo_service.db import make_pool, make_sync_pool
 from geo_service.errors import PayloadTooLarge, install_handlers
 from geo_service.feeds import exports, ogc, tiles
 from geo_service.feeds.router import router as feeds_router
+from geo_service.guide import router as guide_router
 from geo_service.maps.router import router as maps_router
 from geo_service.operations.feedback_router import router as feedback_router
 from geo_service.operations.inspections_router import router as inspections_router
@@ -274,6 +275,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(api_docs_router)
+    app.include_router(guide_router)
     app.include_router(stations_router)
     app.include_router(demand_router)
     app.include_router(coverage_router)

@@ -175,6 +175,10 @@ class Settings(BaseSettings):
     maps_dir: str | None = Field(
         default=None, description="where `geo-service maps render` writes (default: ./maps)"
     )
+    guide_dir: str | None = Field(
+        default=None, description="the built manual served at /guide/ (`make guide` builds "
+                                  "it; default: ./build/guide)"
+    )
     env: Literal["development", "production"] = Field(
         default="development", description="production refuses weak or public secrets")
     feedback_hash_key: SecretStr | None = Field(
