@@ -292,12 +292,20 @@ GENERATORS: dict[str, Callable[[], str]] = {
 }
 
 
+#: A line break between two Chinese characters (or full-width punctuation) in the source,
+#: with the next line's indentation. Chinese puts no space between words, so such a soft
+#: break must vanish instead of showing as a space in the middle of a sentence.
+CJK = "\u3000-\u303f\u3400-\u9fff\uff00-\uffef"
+CJK_BREAK = re.compile(f"(?<=[{CJK}])\n[ \t]*(?=[{CJK}])")
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
-    """Replace each ``<!-- generated:NAME -->`` with its table (unknown names fail)."""
+    """Replace each ``<!-- generated:NAME -->`` with its table (unknown names fail), and
+    join Chinese lines broken in the source."""
     def replace(match: re.Match[str]) -> str:
         name = match.group(1)
         if name not in GENERATORS:
             raise PluginError(f"{page.file.src_path}: no generator for marker {name!r}")
         return GENERATORS[name]()
 
-    return MARKER.sub(replace, markdown)
+    return CJK_BREAK.sub("", MARKER.sub(replace, markdown))
