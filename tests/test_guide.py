@@ -9,6 +9,7 @@ code (``docs/hooks.py``).
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -158,3 +159,27 @@ def test_guide_in_chromium_with_outside_requests_blocked(browser: Any, site: Pat
         finally:
             context.close()
     assert (outside, failed, errors) == ([], [], [])
+
+
+def test_every_command_in_the_manual_exists() -> None:
+    """Each ``geo-service …`` the manual (and the README) tells a reader to type is a
+    command the parser has, subcommand included: a renamed command fails here."""
+    import argparse
+
+    from geo_service.cli import build_parser
+
+    def commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        return dict(subs[0].choices) if subs else {}
+
+    top = commands(build_parser())
+    pages = [*sorted((ROOT / "docs" / "src").rglob("*.md")), ROOT / "README.md"]
+    wrong: list[str] = []
+    for page in pages:
+        for first, second in re.findall(r"geo-service ([a-z][a-z-]*)(?: ([a-z][a-z-]*))?",
+                                        page.read_text(encoding="utf-8")):
+            if first not in top:
+                wrong.append(f"{page.name}: geo-service {first}")
+            elif (subs := commands(top[first])) and second and second not in subs:
+                wrong.append(f"{page.name}: geo-service {first} {second}")
+    assert wrong == []
