@@ -14,10 +14,18 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from mkdocs.exceptions import PluginError
+
+#: The checkout this manual belongs to comes first on the path, so the tables describe
+#: its code even where another copy of geo_service is installed (a second worktree).
+PROJECT = str(Path(__file__).resolve().parents[1])
+if PROJECT not in sys.path:
+    sys.path.insert(0, PROJECT)
 
 MARKER = re.compile(r"<!-- generated:([a-z0-9-]+) -->")
 #: The schemas' "no control characters" pattern, said in words instead.
