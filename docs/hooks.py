@@ -13,6 +13,7 @@ database is needed). An unknown marker fails the build.
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
@@ -21,11 +22,21 @@ from typing import Any
 
 from mkdocs.exceptions import PluginError
 
-#: The checkout this manual belongs to comes first on the path, so the tables describe
-#: its code even where another copy of geo_service is installed (a second worktree).
-PROJECT = str(Path(__file__).resolve().parents[1])
-if PROJECT not in sys.path:
-    sys.path.insert(0, PROJECT)
+
+def _bind_checkout() -> None:
+    """Import ``geo_service`` from the checkout this manual belongs to.
+
+    The tables must describe this checkout's code even where another copy of the
+    package is installed (an editable install of a second worktree). MkDocs puts
+    ``sys.path`` back as it was once this file is loaded, so the package is imported
+    now; its modules are then found beside it, whatever the path says later.
+    """
+    root = str(Path(__file__).resolve().parents[1])
+    sys.path.insert(0, root)
+    importlib.import_module("geo_service")
+
+
+_bind_checkout()
 
 MARKER = re.compile(r"<!-- generated:([a-z0-9-]+) -->")
 #: The schemas' "no control characters" pattern, said in words instead.
