@@ -117,8 +117,8 @@ def fields_table(schema: Mapping[str, Any], extra_first: Iterable[tuple[str, ...
 
 
 def sheet_columns() -> str:
-    from geo_service.catalogue import AMENITY_BY_CODE
-    from geo_service.sheet import SHEET_COLUMNS, is_required
+    from geo_service.domain.catalogue import AMENITY_BY_CODE
+    from geo_service.domain.sheet import SHEET_COLUMNS, is_required
 
     rows = []
     for col in SHEET_COLUMNS:
@@ -136,14 +136,14 @@ def sheet_columns() -> str:
 
 
 def other_headers() -> str:
-    from geo_service.sheet import OTHER_HEADERS
+    from geo_service.domain.sheet import OTHER_HEADERS
 
     return table(("字段 Field", "中文表头 Chinese headers"),
                  ((f"`{k}`", "、".join(v)) for k, v in OTHER_HEADERS.items()))
 
 
 def station_fields() -> str:
-    from geo_service.schemas import StationCreate
+    from geo_service.domain.schemas import StationCreate
 
     return fields_table(StationCreate.model_json_schema(),
                         [("`code`", "yes 必填", "string (letters, digits, `-_.`)", "",
@@ -157,7 +157,7 @@ def demand_columns() -> str:
 
 
 def amenities() -> str:
-    from geo_service.catalogue import AMENITIES
+    from geo_service.domain.catalogue import AMENITIES
 
     return table(("code 代码", "中文", "English", "十个一 ten ones"),
                  ((f"`{a.code}`", a.label_zh, a.label_en, "是" if a.ten_ones else "")
@@ -173,21 +173,21 @@ def _vocabulary(names: Mapping[Any, str], words: Mapping[str, Any]) -> str:
 
 
 def host_types() -> str:
-    from geo_service.catalogue import HOST_TYPE_ZH
-    from geo_service.sheet import HOST_TYPE_WORDS
+    from geo_service.domain.catalogue import HOST_TYPE_ZH
+    from geo_service.domain.sheet import HOST_TYPE_WORDS
 
     return _vocabulary(HOST_TYPE_ZH, HOST_TYPE_WORDS)
 
 
 def statuses() -> str:
-    from geo_service.catalogue import STATUS_ZH
-    from geo_service.sheet import STATUS_WORDS
+    from geo_service.domain.catalogue import STATUS_ZH
+    from geo_service.domain.sheet import STATUS_WORDS
 
     return _vocabulary(STATUS_ZH, STATUS_WORDS)
 
 
 def coordinate_words() -> str:
-    from geo_service.sheet import CRS_CHOICES, CRS_WORDS
+    from geo_service.domain.sheet import CRS_CHOICES, CRS_WORDS
 
     return table(("坐标系 CRS", "written as 可写作"),
                  ((CRS_CHOICES[crs], "、".join(w for w, c in CRS_WORDS.items() if c is crs))
@@ -195,14 +195,14 @@ def coordinate_words() -> str:
 
 
 def yes_no_words() -> str:
-    from geo_service.sheet import NO_WORDS, YES_WORDS
+    from geo_service.domain.sheet import NO_WORDS, YES_WORDS
 
     return table(("是 yes", "否 no"), [("、".join(sorted(YES_WORDS)),
                                         "、".join(sorted(NO_WORDS)))])
 
 
 def hours_cn() -> str:
-    from geo_service.hours_cn import EXAMPLES
+    from geo_service.hours.chinese import EXAMPLES
 
     return table(("写法 Written", "存为 Stored (OSM)"),
                  ((code(zh), code(osm)) for zh, osm in EXAMPLES))
@@ -230,8 +230,8 @@ def cli() -> str:
 
 
 def _openapi() -> dict[str, Any]:
-    from geo_service.main import create_app
-    from geo_service.settings import Settings
+    from geo_service.infra.settings import Settings
+    from geo_service.web.app import create_app
 
     # Built, never started: no pool opens, no key file is written.
     settings = Settings(database_url="postgresql://docs@localhost/docs",

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 from tests.helpers import live_server
 
 ROOT = Path(__file__).parents[1]
@@ -94,7 +94,7 @@ def test_import_formats_come_from_the_code(guide_client: TestClient) -> None:
     """Every column of the union sheet and of the demand file is in the manual, with its
     Chinese header and aliases as the importer reads them (written at build time)."""
     from geo_service.coverage.demand import COLUMNS as DEMAND
-    from geo_service.sheet import OTHER_HEADERS, SHEET_COLUMNS
+    from geo_service.domain.sheet import OTHER_HEADERS, SHEET_COLUMNS
 
     text = guide_client.get("/guide/user_guide/import-formats/").text
     for column in SHEET_COLUMNS:

@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from geo_service.coords import Crs, to_wgs84
 from geo_service.coverage import queries as q
+from geo_service.domain.coords import Crs, to_wgs84
+from geo_service.domain.schemas import Lat, Lon, no_control_chars
 from geo_service.imports.limits import DEFAULT_LIMITS, Limits
 from geo_service.imports.readers import Format, clean_row, read_rows
 from geo_service.imports.run import Mode, count_upserts, run_import
-from geo_service.schemas import Lat, Lon, no_control_chars
 
 COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
 REQUIRED = ("id", "lon", "lat", "weight", "worker_type")
