@@ -1,11 +1,14 @@
 // The linter of the project's own JavaScript (issue 25): the courier app's modules and
-// service worker, and the node scripts the tests run. ESLint's recommended rules; each
-// file gets the globals of where it runs. `make lint` and `make test` run it.
+// service worker, the planners' maps script and the node scripts the tests run.
+// ESLint's recommended rules; each file gets the globals of where it runs.
+// `make lint` and `make test` run it.
 import js from "@eslint/js";
 import globals from "globals";
 
 export default [
-  { ignores: ["node_modules/", ".venv/", ".pgdata/", "tests/artifacts/", "docs/", "site/"] },
+  // What .gitignore leaves out (ESLint does not read it): installs, builds, outputs.
+  { ignores: ["node_modules/", ".venv/", ".pgdata/", "build/", "dist/", "bench/out/",
+    "tests/artifacts/"] },
   js.configs.recommended,
   // `({ distance, ...row }) => row` leaves a field out of a copy: not an unused name.
   { rules: { "no-unused-vars": ["error", { ignoreRestSiblings: true }] } },
