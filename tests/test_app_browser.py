@@ -25,7 +25,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.app.routes.shell import files
+from geo_service.app.routes.shell import STATIC, files
 from geo_service.domain.catalogue import AMENITIES, TEN_ONES
 from geo_service.domain.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
 from geo_service.hours.text import DAYS_ZH, OFF_ZH, TO_ZH, hours_zh
@@ -75,6 +75,33 @@ def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
     assert client.get("/app/../geo_service/app/router.py").status_code == 404
     assert not [p for p in client.get("/openapi.json").json()["paths"] if p.startswith("/app")]
     assert 'href="/app/"' in client.get("/").text
+
+
+def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestClient) -> None:
+    """Issue 25: the modules app.js imports (and theirs) are served as the shell's other
+    files are, every script of the app is in the worker's shell (the app opens offline),
+    and the shell preloads the imported ones (no round trip per level of imports)."""
+    sw = (STATIC / "sw.js").read_text()
+    kept = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
+    html = client.get("/app/").text
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/app/([^"]+)">', html))
+    imported: set[str] = set()
+    todo = ["app.js"]
+    while todo:  # static imports only: offline.js comes by import() on first need
+        for dep in re.findall(r'\bfrom "\./([\w-]+\.js)"', (STATIC / todo.pop()).read_text()):
+            if dep not in imported:
+                imported.add(dep)
+                todo.append(dep)
+    assert {"i18n.js", "state.js", "list.js", "map.js", "station.js"} <= imported
+    assert preloaded == imported
+    scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
+    assert imported | {"app.js", "offline.js"} == scripts
+    for name in sorted(scripts):
+        assert f"/app/{name}" in kept, name
+        r = client.get(f"/app/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.headers["cache-control"] == "no-cache" and r.headers["etag"], name
+    assert "/v1/app/vocabulary" in kept  # the words the page shows, offline too
 
 
 def test_offline_files_get_their_types_and_other_files_none(
