@@ -80,22 +80,27 @@ def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
 def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestClient) -> None:
     """Issue 25: the modules app.js imports (and theirs) are served as the shell's other
     files are, every script of the app is in the worker's shell (the app opens offline),
-    and the shell preloads the imported ones (no round trip per level of imports)."""
+    and the shell preloads the ones on the way to the list (no round trip per level of
+    imports), not those imported on first need (the station page, the offline half)."""
     sw = (STATIC / "sw.js").read_text()
     kept = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
     html = client.get("/app/").text
     preloaded = set(re.findall(r'<link rel="modulepreload" href="/app/([^"]+)">', html))
-    imported: set[str] = set()
+    imported: set[str] = set()  # statically, from app.js on
+    on_need: set[str] = set()  # by import() on first need
     todo = ["app.js"]
-    while todo:  # static imports only: offline.js comes by import() on first need
-        for dep in re.findall(r'\bfrom "\./([\w-]+\.js)"', (STATIC / todo.pop()).read_text()):
+    while todo:
+        text = (STATIC / todo.pop()).read_text()
+        on_need |= set(re.findall(r'\bimport\("\./([\w-]+\.js)"\)', text))
+        for dep in re.findall(r'\bfrom "\./([\w-]+\.js)"', text):
             if dep not in imported:
                 imported.add(dep)
                 todo.append(dep)
-    assert {"i18n.js", "state.js", "list.js", "map.js", "station.js"} <= imported
+    assert imported == {"i18n.js", "state.js", "list.js", "map.js"}
+    assert on_need == {"station.js", "offline.js"}
     assert preloaded == imported
     scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
-    assert imported | {"app.js", "offline.js"} == scripts
+    assert imported | on_need | {"app.js"} == scripts
     for name in sorted(scripts):
         assert f"/app/{name}" in kept, name
         r = client.get(f"/app/{name}")

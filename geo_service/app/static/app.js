@@ -1,7 +1,7 @@
 // The courier app: nearest open stations, a map, a station page, reports.
 // Plain ES modules, no framework, no build step; this entry wires them: i18n.js (words,
-// pure), state.js (what the page holds, the API, the snapshot), list.js, map.js,
-// station.js, and offline.js (the phone's own nearest, loaded on first need).
+// pure), state.js (what the page holds, the API, the snapshot), list.js, map.js, and on
+// first need station.js (the station page) and offline.js (the phone's own nearest).
 // Everything shown comes from this service's JSON API; the position leaves the phone
 // only inside the nearest query.
 
@@ -9,15 +9,33 @@ import {
   loadDistricts, locate, pickDistrict, renderChips, renderDistricts, renderList,
 } from "./list.js";
 import { afterFirstAnswer, drawMap, map, startMap, toMap } from "./map.js";
-import { route, stationCode } from "./station.js";
-import { $, PROVISIONAL_MAX_AGE_MS, offline, state, store, t, vocabularyReady } from "./state.js";
+import {
+  $, PROVISIONAL_MAX_AGE_MS, offline, state, stationCode, store, t, vocabularyReady,
+} from "./state.js";
 
 // The pure functions, for the page's tests and the curious (tests/app/ imports i18n.js).
 export {
   WALK_MAX_MIN, compass, distanceText, hoursText, minutes, openText, travelText, whenText,
 } from "./i18n.js";
 export { districtGroups, nearestUrl } from "./list.js";
-export { baiduWebLink } from "./station.js";
+
+// The station page's module (12 KB) is not on the way to the first list: it comes when a
+// station is opened (bench/APP_LOAD.md).
+let stationModule = null;
+
+/** The list, or the page of the station the address names. */
+function route() {
+  const code = stationCode();
+  $("home").hidden = Boolean(code);
+  $("station").hidden = !code;
+  if (code) {
+    stationModule = stationModule || import("./station.js");
+    stationModule.then((m) => m.showStation(code), () => {
+      stationModule = null; // not loaded (no network, not kept yet): the next open asks again
+      $("st").textContent = t("failed") + t("no_network");
+    });
+  } else if (map) setTimeout(() => map.invalidateSize(), 0);
+}
 
 function applyLang() {
   document.documentElement.lang = state.lang === "zh" ? "zh-CN" : "en";

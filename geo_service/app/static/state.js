@@ -63,6 +63,14 @@ export function deviceId() {
 // for checking a schedule, and for tests. Passed to the API as is; the API checks it.
 export const AT = new URLSearchParams(location.search).get("at");
 
+/** The station code of the page's address (`/app/s/CODE` or `#/s/CODE`), or null: the list. */
+export function stationCode() {
+  const h = location.hash.match(/^#\/s\/([^/?#]+)/);
+  if (h) return decodeURIComponent(h[1]);
+  const p = location.pathname.match(/^\/app\/s\/([^/?#]+)/);
+  return p ? decodeURIComponent(p[1]) : null;
+}
+
 export async function getJson(url, opts = {}) {
   const r = await fetch(url, { headers: { Accept: "application/json" }, ...opts });
   const body = await r.json().catch(() => null);

@@ -1,28 +1,14 @@
 // The station page (/app/s/CODE or #/s/CODE): from the API, or from the snapshot kept on
 // the phone with no network; its open line, where it is from the rider, its small map,
-// the navigation links and the rider's feedback.
+// the navigation links and the rider's feedback. Not on the way to the first list: app.js
+// imports it when a station is opened (the service worker keeps it with the shell).
 
 import { amenityName, compass, displayName, hoursText, openText, tenOnes } from "./i18n.js";
-import { afterFirstAnswer, basemap, map, startMap, toMap } from "./map.js";
+import { afterFirstAnswer, basemap, startMap, toMap } from "./map.js";
 import {
   $, AT, asOfText, deviceId, el, errorText, getJson, labelled, loadScript, state,
-  stationOnPhone, store, t, vocabularyReady,
+  stationCode, stationOnPhone, store, t, vocabularyReady,
 } from "./state.js";
-
-export function stationCode() {
-  const h = location.hash.match(/^#\/s\/([^/?#]+)/);
-  if (h) return decodeURIComponent(h[1]);
-  const p = location.pathname.match(/^\/app\/s\/([^/?#]+)/);
-  return p ? decodeURIComponent(p[1]) : null;
-}
-
-export function route() {
-  const code = stationCode();
-  $("home").hidden = Boolean(code);
-  $("station").hidden = !code;
-  if (code) showStation(code);
-  else if (map) setTimeout(() => map.invalidateSize(), 0);
-}
 
 async function send(url, body) {
   return getJson(url, { method: "POST", body: body ? JSON.stringify(body) : undefined,
@@ -39,7 +25,8 @@ function feedbackMessage(res, okText) {
   return t("failed") + errorText(res);
 }
 
-async function showStation(code) {
+/** The station page of `code`: what the API says, else what the phone holds. */
+export async function showStation(code) {
   const box = $("st");
   box.replaceChildren(el("p", { class: "status" }, t("loading")));
   const q = AT ? `?${new URLSearchParams({ at: AT })}` : "";
