@@ -96,8 +96,8 @@ def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestCli
             if dep not in imported:
                 imported.add(dep)
                 todo.append(dep)
-    assert imported == {"i18n.js", "state.js", "list.js", "map.js"}
-    assert on_need == {"station.js", "offline.js"}
+    assert imported == {"i18n.js", "state.js", "list.js"}
+    assert on_need == {"map.js", "station.js", "offline.js"}
     assert preloaded == imported
     scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
     assert imported | on_need | {"app.js"} == scripts

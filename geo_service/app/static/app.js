@@ -1,16 +1,17 @@
 // The courier app: nearest open stations, a map, a station page, reports.
 // Plain ES modules, no framework, no build step; this entry wires them: i18n.js (words,
-// pure), state.js (what the page holds, the API, the snapshot), list.js, map.js, and on
-// first need station.js (the station page) and offline.js (the phone's own nearest).
+// pure), state.js (what the page holds, the API, the snapshot), list.js, and on first
+// need map.js (the map), station.js (the station page) and offline.js (the phone's own
+// nearest).
 // Everything shown comes from this service's JSON API; the position leaves the phone
 // only inside the nearest query.
 
 import {
   loadDistricts, locate, pickDistrict, renderChips, renderDistricts, renderList,
 } from "./list.js";
-import { afterFirstAnswer, drawMap, map, startMap, toMap } from "./map.js";
 import {
-  $, PROVISIONAL_MAX_AGE_MS, offline, state, stationCode, store, t, vocabularyReady,
+  $, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, drawMap, mapLoaded, offline, startMap, state,
+  stationCode, store, t, vocabularyReady,
 } from "./state.js";
 
 // The pure functions, for the page's tests and the curious (tests/app/ imports i18n.js).
@@ -34,7 +35,7 @@ function route() {
       stationModule = null; // not loaded (no network, not kept yet): the next open asks again
       $("st").textContent = t("failed") + t("no_network");
     });
-  } else if (map) setTimeout(() => map.invalidateSize(), 0);
+  } else if (mapLoaded && mapLoaded.map) setTimeout(() => mapLoaded.map.invalidateSize(), 0);
 }
 
 function applyLang() {
@@ -86,7 +87,8 @@ function start() {
 }
 
 // For tests and the curious: what the page holds (never sent anywhere).
-window.GEO_APP = { state, get map() { return map; }, toMap: (lat, lon) => toMap(lat, lon) };
+window.GEO_APP = { state, get map() { return mapLoaded && mapLoaded.map; },
+  toMap: (lat, lon) => mapLoaded.toMap(lat, lon) };
 
 if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
 else start();

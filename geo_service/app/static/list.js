@@ -6,10 +6,10 @@ import {
   amenityBadge, amenityName, compass, displayName, distanceText, openText, stripSample,
   tenOnes, travelText, whenText,
 } from "./i18n.js";
-import { afterFirstAnswer, drawMap, showAround, startMap } from "./map.js";
 import {
-  $, AT, CHIPS, K, K_24H, PROVISIONAL_MAX_AGE_MS, el, errorText, getJson, keepSnapshot,
-  labelled, nearestOnPhone, state, store, t, vocabularyReady, asOfText, wantedAmenities,
+  $, AT, CHIPS, K, K_24H, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, asOfText, drawMap, el,
+  errorText, getJson, keepSnapshot, labelled, nearestOnPhone, showAround, startMap, state,
+  store, t, vocabularyReady, wantedAmenities,
 } from "./state.js";
 
 export function nearestUrl(point, chips, at = AT) {

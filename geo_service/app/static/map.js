@@ -1,6 +1,6 @@
 // The map of the list (Leaflet, loaded after the first answer), where a WGS-84 point goes
 // on the configured basemap's tiles, and what else waits for the first answer (the
-// service worker).
+// service worker). Imported on first need (state.js startMap, afterFirstAnswer).
 
 import { displayName } from "./i18n.js";
 import { setPoint } from "./list.js";

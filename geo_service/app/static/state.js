@@ -196,3 +196,35 @@ export function labelled(key, value) {
 export const vocabularyReady = getJson("/v1/app/vocabulary")
   .then((res) => { if (res.ok) setVocabulary(res.body); })
   .catch(() => {});
+
+// The map's module, on first need: like Leaflet, the code that draws the map is not on the
+// way to the first list (bench/APP_LOAD.md); it comes once the list is up, or at once
+// when the rider has to pick a point on the map.
+let mapModule = null;
+/** map.js once it has loaded, else null (for what reads it at once: tests, a redraw). */
+export let mapLoaded = null;
+
+function withMap(fn) {
+  mapModule = mapModule || import("./map.js").then((m) => { mapLoaded = m; return m; });
+  return mapModule.then(fn);
+}
+
+/** map.js's startMap (Leaflet, the basemap, the map), loading map.js first. */
+export function startMap() {
+  return withMap((m) => m.startMap()).catch(() => {});
+}
+
+/** What waits for the first answer (or for none to come): the map, the service worker. */
+export function afterFirstAnswer() {
+  withMap((m) => m.afterFirstAnswer()).catch(() => {});
+}
+
+/** Redraw the list on the map, if there is a map yet (it draws the list when it starts). */
+export function drawMap() {
+  if (mapLoaded) mapLoaded.drawMap();
+}
+
+/** No position: the map with the stations around, to tap near one. */
+export function showAround() {
+  withMap((m) => m.showAround()).catch(() => {});
+}
