@@ -156,7 +156,7 @@ def test_page_cap_busy_renderer_and_missing_public_address(
     settings.poster_max_pages = 1
     r = client.get("/v1/posters/areas/460204.pdf", headers=admin)
     assert r.status_code == 413 and "GEO_POSTER_MAX_PAGES" in r.text
-    settings.poster_max_pages = 2000
+    settings.poster_max_pages = 500
 
     app: Any = client.app
     app.state.poster_slots = DrawSlots(0)
@@ -187,6 +187,8 @@ def test_the_command_line_prints_an_area(
     assert main(["posters", "area", "460204", "-o", str(out), "--size", "A5"]) == 0
     pdf = pypdf.PdfReader(out)
     assert len(pdf.pages) == 2 and _size(pdf.pages[0]) == A5
+    assert main(["posters", "area", "460204", "-o", str(out), "--max-pages", "1"]) == 1
+    assert "GEO_POSTER_MAX_PAGES" in capsys.readouterr().err
     assert main(["posters", "station", "NOPE-1", "-o", str(tmp_path / "x.pdf")]) == 1
     assert "no station 'NOPE-1'" in capsys.readouterr().err
     assert not (tmp_path / "x.pdf").exists()

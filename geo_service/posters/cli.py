@@ -39,6 +39,10 @@ def add_commands(sub: Any) -> None:
         c.add_argument("--size", choices=["A4", "A5"], default="A4")
         c.add_argument("--base-url", help="the public address the QR codes start with "
                                           "(default: GEO_PUBLIC_BASE_URL)")
+        if what == "area":
+            c.add_argument("--max-pages", type=int, metavar="N",
+                           help="refuse areas with more stations (default: "
+                                "GEO_POSTER_MAX_PAGES; ~0.5 MB of memory a page)")
         c.add_argument("--allow-local", action="store_true",
                        help="print a local address too, as a test print marked on each page")
         c.set_defaults(func=cmd_posters, what=what)
@@ -74,8 +78,9 @@ def cmd_posters(args: argparse.Namespace, settings: Settings) -> int:
     out = Path(args.out or f"posters-{args.what}-{args.code}-{size.value}.pdf")
     part = out.with_name(f".{out.name}.part")
     try:
+        max_pages = getattr(args, "max_pages", None) or settings.poster_max_pages
         rows = asyncio.run(_rows(settings.resolved_database_url(), args.what, args.code,
-                                 settings.poster_max_pages))
+                                 max_pages))
         base, test_print = service.printable_base(
             (args.base_url or settings.public_base_url or "").rstrip("/") or None, None,
             allow_local=args.allow_local)
