@@ -49,7 +49,7 @@ PURE = ("domain/coords.py", "hours/compiler.py", "hours/chinese.py", "hours/text
         "domain/principal.py", "infra/paths.py", "coverage/analysis.py",
         "coverage/recommend.py", "coverage/swap.py", "coverage/bounds.py",
         "coverage/certified.py", "coverage/families.py", "maps/render.py", "maps/model.py",
-        "posters/render.py")
+        "posters/model.py", "posters/render.py")
 
 
 def _module(path: Path) -> str:

@@ -63,7 +63,8 @@ def cmd_posters(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.domain.errors import GeoServiceError
     from geo_service.domain.params import AREA_PATTERN, CODE_PATTERN
     from geo_service.posters import service
-    from geo_service.posters.render import PageSize, render_pdf
+    from geo_service.posters.model import PageSize
+    from geo_service.posters.render import render_pdf
 
     # WeasyPrint logs each page at INFO; the command says what it wrote instead.
     logging.getLogger("weasyprint").setLevel(logging.WARNING)

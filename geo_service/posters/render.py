@@ -19,10 +19,9 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
+from urllib.request import url2pathname
 
 import segno
 from weasyprint import HTML  # type: ignore[import-untyped]
@@ -30,37 +29,14 @@ from weasyprint.urls import URLFetcher, URLFetcherResponse  # type: ignore[impor
 
 from geo_service.domain.catalogue import STATUS_ZH, TEN_ONES, Status
 from geo_service.hours.text import hours_label
+from geo_service.posters.model import PageSize, Poster
 
 #: The QR code's error correction: the check-in page's QR (operations.visits.qr_svg)
 #: uses the same level, so a poster and the console's QR read the same.
 QR_ERROR = "m"
-
-
-class PageSize(StrEnum):
-    """The paper a poster is printed on."""
-
-    A4 = "A4"
-    A5 = "A5"
-
-
 #: How much smaller an A5 poster's type and QR code are than an A4's (A5 is A4 halved:
 #: each side 1/√2 as long).
 _SCALE = {PageSize.A4: 1.0, PageSize.A5: 0.707}
-
-
-@dataclass(frozen=True)
-class Poster:
-    """What one station's poster says; built from a station row by the service."""
-
-    code: str
-    name: str
-    address: str | None
-    district: str | None
-    status: str
-    opening_hours: str | None
-    amenity_mask: int
-    sample: bool
-    checkin_url: str
 
 
 class LocalFetcher(URLFetcher):  # type: ignore[misc]
@@ -90,8 +66,6 @@ class LocalFetcher(URLFetcher):  # type: ignore[misc]
 
 
 def _file_path(url: str) -> str:
-    from urllib.request import url2pathname
-
     return url2pathname(url.split("?", 1)[0].removeprefix("file://"))
 
 

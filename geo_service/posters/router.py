@@ -26,7 +26,7 @@ from geo_service.domain.errors import ERROR_RESPONSES, Busy, ErrorBody
 from geo_service.domain.params import AREA_PATTERN
 from geo_service.infra.settings import Settings
 from geo_service.posters import service
-from geo_service.posters.render import PageSize, render_pdf
+from geo_service.posters.model import PageSize, Poster
 from geo_service.web.deps import AuthHeader, CodePath, SettingsDep
 from geo_service.web.security_headers import public_base
 
@@ -90,6 +90,14 @@ def _slots(request: Request, settings: Settings) -> DrawSlots:
     return slots
 
 
+def _draw(posters: list[Poster], **options: Any) -> bytes:
+    """:func:`~geo_service.posters.render.render_pdf` in the worker thread, where the
+    first call also imports WeasyPrint (~1 s) without holding up the event loop."""
+    from geo_service.posters.render import render_pdf
+
+    return render_pdf(posters, **options)
+
+
 async def _pdf(request: Request, settings: Settings, authorization: str | None,
                size: PageSize, allow_local: bool, what: str, code: str) -> Response:
     """Check the key, read the rows, give the connection back, then draw off the loop."""
@@ -108,7 +116,7 @@ async def _pdf(request: Request, settings: Settings, authorization: str | None,
     today = dt.datetime.now(ZoneInfo(settings.default_timezone)).date()
     with _slots(request, settings).take():
         pdf = await asyncio.to_thread(
-            render_pdf, posters, size=size, printed_on=today,
+            _draw, posters, size=size, printed_on=today,
             hotline=settings.union_hotline, test_print=test_print,
             font_file=settings.poster_font_file)
     name = f"posters-{what}-{code}-{size.value}.pdf"

@@ -32,7 +32,7 @@ from geo_service.domain.catalogue import OPERATIONAL, STATUS_ZH, Status
 from geo_service.domain.errors import Forbidden, NotFound, PayloadTooLarge, StateConflict
 from geo_service.domain.principal import Principal
 from geo_service.posters import queries as q
-from geo_service.posters.render import Poster
+from geo_service.posters.model import Poster
 from geo_service.stations.service import in_scope
 
 #: The check-in page's path (operations' ``GET /v1/checkin/{code}``, route checkin_page).
