@@ -261,3 +261,14 @@ def test_an_outside_url_in_a_name_or_the_page_fetches_nothing(
     HTML(string=page, url_fetcher=fetcher).write_pdf()
     assert fetcher.refused == [url] and not _connected(listener)
 
+
+
+def test_long_text_stays_on_its_own_page(settings: Settings) -> None:
+    """A name, address or hours rule as long as the API takes still prints one page a
+    station (cut off at its box), so page N is always station N."""
+    long = _poster(name="很长的站名" * 40, address="很长的地址" * 100,
+                   opening_hours="; ".join(f"2026 Jan {d:02d} 08:00-18:00" for d in range(1, 29)))
+    pdf = render_pdf([long, _poster(code="X-2")], size=PageSize.A5,
+                     printed_on=dt.date(2026, 1, 1), font_file=settings.poster_font_file)
+    pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
+    assert len(pages) == 2 and "X-2" in pages[1].extract_text()
