@@ -272,3 +272,20 @@ def test_long_text_stays_on_its_own_page(settings: Settings) -> None:
                      printed_on=dt.date(2026, 1, 1), font_file=settings.poster_font_file)
     pages = pypdf.PdfReader(io.BytesIO(pdf)).pages
     assert len(pages) == 2 and "X-2" in pages[1].extract_text()
+
+
+def test_a_sample_poster_says_sample_once_in_its_heading() -> None:
+    """Sample names carry their tag in the data ("【示例】…"); the poster shows the red 示例
+    tag above the name, so the name is printed without it (the tag once, as on the app)."""
+    from geo_service.posters.render import poster_section
+
+    poster = Poster(code="SY-9", name="【示例】河东路环卫驿站", address=None, district=None,
+                    status="open", opening_hours="24/7", amenity_mask=0, sample=True,
+                    checkin_url="https://stations.example.cn/v1/checkin/SY-9")
+    page = poster_section(poster, printed_on=dt.date(2026, 12, 7), hotline=None)
+    assert "<h1>河东路环卫驿站</h1>" in page
+    assert page.count('<span class="tag">示例</span>') == 1
+    real = poster_section(Poster(**{**poster.__dict__, "sample": False,
+                                    "name": "【示例】不是示例数据的名字"}),
+                          printed_on=dt.date(2026, 12, 7), hotline=None)
+    assert "<h1>【示例】不是示例数据的名字</h1>" in real  # only sample rows lose the prefix

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from geo_service.posters.model import PageSize, Poster
 #: The QR code's error correction: the check-in page's QR (operations.visits.qr_svg)
 #: uses the same level, so a poster and the console's QR read the same.
 QR_ERROR = "m"
+#: The tag sample names carry in the data (as the courier app strips it for its own tag).
+SAMPLE_PREFIX = re.compile(r"^\s*(【示例】|\[SAMPLE\])\s*", re.IGNORECASE)
 #: How much smaller an A5 poster's type and QR code are than an A4's (A5 is A4 halved:
 #: each side 1/√2 as long).
 _SCALE = {PageSize.A4: 1.0, PageSize.A5: 0.707}
@@ -122,6 +125,8 @@ def poster_section(p: Poster, *, printed_on: dt.date, hotline: str | None,
     """One poster's page as an HTML ``<section>`` (every value escaped)."""
     e = html.escape
     tag = '<span class="tag">示例</span>' if p.sample else ""
+    # Sample names carry their tag in the data; the red tag above says it once.
+    name = SAMPLE_PREFIX.sub("", p.name) if p.sample else p.name
     address = f'<p class="addr">地址：{e(p.address)}</p>' if p.address else ""
     state = (f'<p class="state">{e(STATUS_ZH[Status(p.status)])} Temporarily closed</p>'
              if p.status == Status.TEMPORARILY_CLOSED else "")
@@ -137,7 +142,7 @@ def poster_section(p: Poster, *, printed_on: dt.date, hotline: str | None,
     sample = " · 示例数据，非真实站点 Sample data, not a real station" if p.sample else ""
     return f"""<section>
 <p class="org">职工户外劳动者服务站点 · Rest station for outdoor workers{tag}</p>
-<h1>{e(p.name)}</h1>
+<h1>{e(name)}</h1>
 {address}{state}
 <div class="qr"><img src="{qr_data_uri(p.checkin_url)}" alt="签到二维码 check-in QR code"></div>
 <p class="scan">微信或相机扫码签到 · Scan to check in</p>
