@@ -42,8 +42,10 @@ from geo_service.replicas import (
 from geo_service.responses import GZIP_LEVEL, GZIP_MIN_BYTES, dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
-from geo_service.stations import memindex
-from geo_service.stations.router import NoteWrites, answer_from_memory
+from geo_service.stations.nearest_index.fastpath import NearestFastPath
+from geo_service.stations.nearest_index.keeper import Keeper
+from geo_service.stations.nearest_index.state import set_nearest_keeper
+from geo_service.stations.router import NoteWrites
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -240,10 +242,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar = asyncio.create_task(meta.load_calendar(pool))
         keeper = None
         if settings.nearest_index == "on":
-            keeper = memindex.Keeper(settings.nearest_index_url(url),
+            keeper = Keeper(settings.nearest_index_url(url),
                                      max_lag_s=settings.nearest_index_max_lag_s)
             keeper.start()
-        app.state.nearest_index = keeper
+        set_nearest_keeper(app.state, keeper)
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -258,7 +260,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
-    app = GeoServiceApp(
+    app = FastAPI(
         title="geo_service",
         version="0.1.0",
         summary=(
@@ -270,7 +272,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
-    app.state.nearest_index = None
+    set_nearest_keeper(app.state, None)
     install_handlers(app)
     app.include_router(meta.router)
     app.include_router(api_docs_router)
@@ -290,6 +292,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
+    # Innermost: the fast path's answers get every header and encoding the stack adds.
+    app.add_middleware(NearestFastPath)
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
@@ -299,15 +303,3 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(NoteWrites)
     return app
 
-
-class GeoServiceApp(FastAPI):
-    """The service's app: FastAPI, except that nearest from the memory index is answered
-    before FastAPI's own wrappers and the middleware stack (see
-    ``stations.router.answer_from_memory``, which adds the stack's headers itself)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["app"] = self  # as Starlette sets it, for what reads request.app
-            if await answer_from_memory(self.state, scope, send):
-                return
-        await super().__call__(scope, receive, send)

@@ -22,6 +22,7 @@ from geo_service.params import AREA_PATTERN
 from geo_service.responses import JSONResponse
 from geo_service.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.stations import queries as q
+from geo_service.stations.nearest_index.state import nearest_keeper
 
 log = logging.getLogger(__name__)
 router = APIRouter()
@@ -151,7 +152,7 @@ def _index_status(request: Request) -> dict[str, Any]:
     """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting,
     unconfigured), stations held, the change number applied, its lag behind the database
     in seconds (every commit older than that is applied), load time and bytes held."""
-    keeper = request.app.state.nearest_index
+    keeper = nearest_keeper(request.app.state)
     if keeper is None:
         return {"state": "off"}
     return dataclasses.asdict(keeper.status())

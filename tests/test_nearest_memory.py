@@ -30,7 +30,8 @@ from geo_service.coords import Crs
 from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
-from geo_service.stations import memindex, router, service
+from geo_service.stations import router, service
+from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.service import NearestParams
 from tests.conftest import station_body
 from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
@@ -386,7 +387,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
     rng = np.random.default_rng(4)
     at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
 
-    async def agree(keeper: memindex.Keeper) -> None:
+    async def agree(keeper: Keeper) -> None:
         index = keeper.usable()
         assert index is not None
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
@@ -400,7 +401,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
                 assert [r["code"] for r in got] == [r["code"] for r in want]
 
     async def go() -> None:
-        keeper = memindex.Keeper(db_url, spare=5)
+        keeper = Keeper(db_url, spare=5)
         keeper.start()
         try:
             await _until(lambda: keeper.usable() is not None)

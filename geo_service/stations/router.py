@@ -4,13 +4,13 @@ the import template."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
-import re
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
-from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -39,7 +39,6 @@ from geo_service.deps import (
 from geo_service.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
-    GeoServiceError,
     invalid,
 )
 from geo_service.imports.run import Mode, import_upload
@@ -56,7 +55,7 @@ from geo_service.params import (
     parse_if_match,
     split_list,
 )
-from geo_service.responses import GZIP_MIN_BYTES, JSONResponse, dumps, gzip_body
+from geo_service.responses import JSONResponse
 from geo_service.schemas import (
     NOT_NULL_STATION_FIELDS,
     ImportReport,
@@ -69,10 +68,11 @@ from geo_service.schemas import (
     StationPublic,
     StationReplace,
 )
-from geo_service.security import SECURITY_HEADERS
 from geo_service.settings import Settings
 from geo_service.stations import importer, service
 from geo_service.stations import template as sheet_template
+from geo_service.stations.nearest_index.index import Index
+from geo_service.stations.nearest_index.state import NearestKeeper, nearest_keeper
 from geo_service.stations.service import NearestParams
 
 log = logging.getLogger(__name__)
@@ -153,29 +153,57 @@ async def nearest(request: Request, settings: SettingsDep,
                   min_change_seq: MinChangeSeq = None) -> Response:
     """From the process's memory index when it is loaded, fresh within its bound and has
     applied ``X-Min-Change-Seq``; else from PostgreSQL, a standby when one is configured
-    and has that change (``stations/memindex.py``, ``replicas.py``). The connection is
-    taken only for the SQL path."""
+    and has that change (``stations/nearest_index/``, ``replicas.py``). The connection is
+    taken only for the SQL path. Plainly valid requests the index can answer usually
+    never get here: ``nearest_index.fastpath`` answers them with :func:`nearest_answer`."""
     p = query.resolve(settings)
     seq = None if min_change_seq is None else int(min_change_seq)
-    keeper = request.app.state.nearest_index
+    keeper = nearest_keeper(request.app.state)
     index = None if keeper is None else keeper.usable(seq)
-    if index is not None:
-        results: list[Any] = [orjson.Fragment(row) for row in index.nearest_json(p, query.crs)]
-        source = "memory"
-    else:
-        routing = request.app.state.routing
-        async with routing.read_connection(routing_state(request), seq) as conn:
-            results = await service.nearest_results(conn, p, query.crs)
-        source = "sql"
+    if keeper is not None and index is not None:
+        return nearest_answer(keeper, index, query, p, settings)
+    routing = request.app.state.routing
+    async with routing.read_connection(routing_state(request), seq) as conn:
+        results = await service.nearest_results(conn, p, query.crs)
+    return _nearest_response(keeper, query, p, results, "sql", settings)
+
+
+#: The route's own parameter rules, for callers outside FastAPI's dependency system
+#: (the fast path): the same dataclass, validated by the same pydantic fields.
+_NEAREST_QUERY = TypeAdapter(NearestQuery)
+_NEAREST_FIELDS = frozenset(f.name for f in dataclasses.fields(NearestQuery))
+_MIN_CHANGE_SEQ: TypeAdapter[str | None] = TypeAdapter(MinChangeSeq)
+
+
+def nearest_query(params: Mapping[str, str]) -> NearestQuery:
+    """:class:`NearestQuery` from query parameters as FastAPI reads them (Starlette's
+    ``QueryParams``: the last of a repeated parameter; unknown ones ignored), by the
+    route's own field declarations. Raises ``pydantic.ValidationError`` where the route
+    answers 422."""
+    return _NEAREST_QUERY.validate_python(
+        {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
+
+
+def min_change_seq_of(header: str | None) -> int | None:
+    """``X-Min-Change-Seq`` by the route's declaration (:data:`deps.MinChangeSeq`);
+    raises ``pydantic.ValidationError`` where the route answers 422."""
+    value = _MIN_CHANGE_SEQ.validate_python(header)
+    return None if value is None else int(value)
+
+
+def nearest_answer(keeper: NearestKeeper, index: Index, query: NearestQuery,
+                   p: NearestParams, settings: Settings) -> Response:
+    """The answer from the memory index: the route's and the fast path's, one code."""
+    rows: list[Any] = [orjson.Fragment(row) for row in index.nearest_json(p, query.crs)]
+    return _nearest_response(keeper, query, p, rows, "memory", settings)
+
+
+def _nearest_response(keeper: NearestKeeper | None, query: NearestQuery, p: NearestParams,
+                      results: list[Any], source: str, settings: Settings) -> Response:
     if keeper is not None:
         keeper.answers[source] += 1
     log.debug("nearest at %s k=%d -> %d (%s)", _location_log(query.lat, query.lon, settings),
               p.k, len(results), source)
-    return _nearest_response(query, p, results, source)
-
-
-def _nearest_response(query: NearestQuery, p: NearestParams, results: list[Any],
-                      source: str) -> Response:
     return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
 
 
@@ -195,122 +223,6 @@ def _nearest_body(query: NearestQuery, p: NearestParams,
     }
 
 
-# --- the thin route --------------------------------------------------------------------------
-
-# Decimal, without leading zeros, exponents, signs on counts or spaces.
-_NUMBER = re.compile(r"-?(0|[1-9][0-9]{0,2})(\.[0-9]{1,15})?")
-_COUNT = re.compile(r"0|[1-9][0-9]{0,3}")
-_RADIUS = re.compile(r"(0|[1-9][0-9]{0,8})(\.[0-9]{1,9})?")
-_SEQ = re.compile(rb"[0-9]{1,18}")
-_BOOLS = {"true": True, "false": False}
-_CRS = {c.value: c for c in Crs}
-_LIST_PATTERNS = {"amenities": re.compile(list_pattern(_AMENITIES)),
-                  "host_type": re.compile(list_pattern(_HOSTS)),
-                  "status": re.compile(list_pattern(_STATUSES))}
-_AT = TypeAdapter(Annotated[dt.datetime, IsoText])
-
-
-def _fast_query(raw: bytes) -> NearestQuery | None:
-    """The query string as :class:`NearestQuery` when it is plainly valid, written the
-    canonical way (decimal numbers, ``true``/``false``, known names, each parameter
-    once); else None, and the request takes the declared route, whose validation and
-    error bodies are the contract. Stricter than the route, never looser."""
-    values: dict[str, Any] = {}
-    try:
-        pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
-    except (UnicodeDecodeError, ValueError):
-        return None
-    for key, value in pairs:
-        if key in values:
-            return None
-        if key in ("lat", "lon"):
-            if not _NUMBER.fullmatch(value):
-                return None
-            values[key] = float(value)
-        elif key in ("k", "min_ten_ones"):
-            if not _COUNT.fullmatch(value):
-                return None
-            values[key] = int(value)
-        elif key == "radius_m":
-            if not _RADIUS.fullmatch(value):
-                return None
-            values[key] = float(value)
-        elif key in ("open_now", "include_unknown"):
-            if value not in _BOOLS:
-                return None
-            values[key] = _BOOLS[value]
-        elif key in _LIST_PATTERNS:
-            if not _LIST_PATTERNS[key].fullmatch(value):
-                return None
-            values[key] = value
-        elif key == "at":
-            try:
-                values[key] = _AT.validate_python(value)
-            except ValueError:
-                return None
-        elif key == "crs":
-            if value not in _CRS:
-                return None
-            values[key] = _CRS[value]
-        else:
-            return None
-    if "lat" not in values or "lon" not in values or values.get("k", 1) < 1 \
-            or not 0 <= values.get("min_ten_ones", 0) <= 10 or values.get("radius_m", 1) <= 0:
-        return None
-    return NearestQuery(**values)
-
-
-PATH_NEAREST = "/v1/stations/nearest"
-
-
-async def answer_from_memory(state: Any, scope: Scope, send: Send) -> bool:
-    """Answer ``GET /v1/stations/nearest`` from the memory index, before FastAPI's
-    routing, dependencies, validation and the whole middleware stack, which cost more
-    than the index itself (profiled: ``bench/README.md``); the app calls it first
-    (``main.GeoServiceApp``). It sends what the stack would add: the security headers,
-    ``Vary`` and gzip (level and threshold of ``responses``). It takes only requests that
-    are plainly valid (:func:`_fast_query`, then the same ``resolve`` checks) while the
-    index is usable, and says whether it answered; everything else - errors included, so
-    their bodies stay the route's - goes on to the app. The rows come from the same index
-    method as the route's."""
-    if scope["type"] != "http" or scope["path"] != PATH_NEAREST or scope["method"] != "GET":
-        return False
-    try:
-        body = _answer(state, scope)
-    except Exception:  # outside the app's error handling: a bug here must not cost a 500
-        log.exception("nearest from memory failed; the route answers instead")
-        return False
-    if body is None:
-        return False
-    await _send_json(scope, send, body)
-    return True
-
-
-def _answer(state: Any, scope: Scope) -> bytes | None:
-    keeper = state.nearest_index
-    if keeper is None:
-        return None
-    min_seq = None
-    for name, value in scope["headers"]:
-        if name == b"x-min-change-seq":
-            if min_seq is not None or not _SEQ.fullmatch(value):
-                return None
-            min_seq = int(value)
-    index = keeper.usable(min_seq)
-    if index is None:
-        return None
-    query = _fast_query(scope["query_string"])
-    if query is None:
-        return None
-    try:
-        p = query.resolve(state.settings)
-    except GeoServiceError:
-        return None  # the route refuses it, with its own body
-    rows = index.nearest_json(p, query.crs)
-    keeper.answers["memory"] += 1
-    return dumps(_nearest_body(query, p, [orjson.Fragment(row) for row in rows]))
-
-
 class NoteWrites:
     """Marks when this process last answered a successful write, so its memory index
     answers again only once it has provably applied it (this process reads its own
@@ -327,7 +239,7 @@ class NoteWrites:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
-        keeper = scope["app"].state.nearest_index
+        keeper = nearest_keeper(scope["app"].state)
         succeeded = False
 
         async def noting_writes(message: Message) -> None:
@@ -342,25 +254,6 @@ class NoteWrites:
                 keeper.wrote_at = time.monotonic()
 
         await self.app(scope, receive, noting_writes)
-
-
-_FAST_HEADERS = [(b"content-type", b"application/json"), (b"x-nearest-source", b"memory"),
-                 *SECURITY_HEADERS]
-
-
-async def _send_json(scope: Scope, send: Send, body: bytes) -> None:
-    """Send a 200 JSON answer as the middleware stack would: gzip when the client
-    accepts it (the same substring test as Starlette's), ``Vary`` above the threshold."""
-    headers = list(_FAST_HEADERS)
-    if len(body) >= GZIP_MIN_BYTES:
-        headers.append((b"vary", b"Accept-Encoding"))
-        if any(name == b"accept-encoding" and b"gzip" in value
-               for name, value in scope["headers"]):
-            body = gzip_body(body)
-            headers.append((b"content-encoding", b"gzip"))
-    headers.append((b"content-length", str(len(body)).encode()))
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,
