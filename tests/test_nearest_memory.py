@@ -30,7 +30,8 @@ from geo_service.coords import Crs
 from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
-from geo_service.stations import router, service
+from geo_service.stations import service
+from geo_service.stations.nearest_index import fastpath
 from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.service import NearestParams
 from tests.conftest import station_body
@@ -263,10 +264,10 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
     declared route answers (here from the index too), never a bare 500."""
     _, mem = two
 
-    def broken(raw: bytes) -> None:
+    def broken(params: object) -> None:
         raise RuntimeError("a bug in the fast path")
 
-    monkeypatch.setattr(router, "_fast_query", broken)
+    monkeypatch.setattr(fastpath, "nearest_query", broken)
     r = mem.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
     assert r.status_code == 200 and r.json()["count"] == 3
     assert r.headers["X-Nearest-Source"] == "memory"
