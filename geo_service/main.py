@@ -42,10 +42,9 @@ from geo_service.replicas import (
 from geo_service.responses import GZIP_LEVEL, GZIP_MIN_BYTES, dumps
 from geo_service.security import SecurityHeaders
 from geo_service.settings import Settings
-from geo_service.stations.nearest_index.fastpath import NearestFastPath
+from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
 from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.nearest_index.state import set_nearest_keeper
-from geo_service.stations.router import NoteWrites
 from geo_service.stations.router import router as stations_router
 
 log = logging.getLogger(__name__)
@@ -117,6 +116,20 @@ class BodyLimit:
                     "headers": [(b"content-type", b"application/json"),
                                 (b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+class Encoded:
+    """The layers that shape every response's headers and encoding: the security headers
+    (``security.py``) around gzip (``responses.GZIP_LEVEL``). One definition for the
+    middleware stack and for the nearest fast path, which sends its answers through it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = SecurityHeaders(GZipMiddleware(
+            app, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
+            exclude_content_types=GZIP_EXCLUDED))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 #: Methods that never write: their answers may come from a standby.
@@ -292,14 +305,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(app_vendor_router)
     app.include_router(app_router)
     openapi.install(app, settings)
-    # Innermost: the fast path's answers get every header and encoding the stack adds.
-    app.add_middleware(NearestFastPath)
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
-                       exclude_content_types=GZIP_EXCLUDED)
-    app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
+    app.add_middleware(Encoded)  # 413s and errors get the headers too
     app.add_middleware(NoteWrites)
+    # Outermost: nearest from memory skips the rest, and is sent through Encoded too.
+    app.add_middleware(NearestFastPath, encode=Encoded)
     return app
 

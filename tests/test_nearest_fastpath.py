@@ -31,7 +31,7 @@ from starlette.types import Scope
 from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
-from geo_service.stations.nearest_index import fastpath
+from geo_service.stations.nearest_index import http
 from tests.helpers import insert_stations
 from tests.test_nearest_memory import BOX, CODES, HOSTS, _stations, _wait_fresh
 
@@ -50,7 +50,7 @@ def both(db_url: str, db: psycopg.Connection[Any],
     on = settings.model_copy(update={"nearest_index": "on", "nearest_index_max_lag_s": 30.0})
     route_only = create_app(on)
     route_only.user_middleware = [m for m in route_only.user_middleware
-                                  if m.cls is not fastpath.NearestFastPath]
+                                  if m.cls is not http.NearestFastPath]
     with TestClient(create_app(on), client=("127.0.0.1", 50000)) as fast, \
             TestClient(route_only, client=("127.0.0.1", 50000)) as route:
         since = time.monotonic()
@@ -147,7 +147,7 @@ EXAMPLES = [
 
 def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> None:
     fast, route = both
-    real = fastpath.answer
+    real = http.answer
     tally: collections.Counter[str] = collections.Counter()
 
     def compare(query: str, headers: dict[str, str]) -> None:
@@ -159,7 +159,7 @@ def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> 
             answered.append(response is not None)
             return response
 
-        with mock.patch.object(fastpath, "answer", counted):
+        with mock.patch.object(http, "answer", counted):
             a = fast.get(url, headers=headers)
         b = route.get(url, headers=headers)
         assert a.status_code == b.status_code, (query, a.text, b.text)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -31,7 +32,7 @@ from geo_service.main import create_app
 from geo_service.seed import load_seed
 from geo_service.settings import Settings
 from geo_service.stations import service
-from geo_service.stations.nearest_index import fastpath
+from geo_service.stations.nearest_index import http
 from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.service import NearestParams
 from tests.conftest import station_body
@@ -267,7 +268,7 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
     def broken(params: object) -> None:
         raise RuntimeError("a bug in the fast path")
 
-    monkeypatch.setattr(fastpath, "nearest_query", broken)
+    monkeypatch.setattr(http, "nearest_query", broken)
     r = mem.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
     assert r.status_code == 200 and r.json()["count"] == 3
     assert r.headers["X-Nearest-Source"] == "memory"
@@ -481,3 +482,42 @@ def test_refused_writes_leave_the_memory_index_answering(db_url: str,
             assert r.status_code == 201, r.text
             r = http.get("/v1/stations/nearest", params=where)
             assert "AB-2" in [s["code"] for s in r.json()["results"]], r.headers
+
+
+def _pairs(raw: bytes) -> list[Any]:
+    """A JSON document with every object as its list of (key, value) pairs, in order."""
+    return json.loads(raw, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
+
+
+def _keys(obj: Any) -> Any:
+    """The key structure of :func:`_pairs`'s output: keys in order, nested objects too."""
+    if isinstance(obj, list) and obj and all(isinstance(p, tuple) for p in obj):
+        return [(k, _keys(v)) for k, v in obj]
+    if isinstance(obj, list):
+        return [_keys(v) for v in obj]
+    return None
+
+
+def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
+                                            loaded: np.ndarray) -> None:
+    """A memory row is spliced from bytes (``nearest_index.blobs.spliced``): valid only
+    while no computed key repeats a blob column, and the same document as the SQL path's
+    only while the blob's columns, the computed keys and a stop's jsonb key order match
+    what the SQL path returns. Every row and nested object has the SQL path's keys in the
+    SQL path's order, and none twice."""
+    sql, mem = two
+    rng = np.random.default_rng(25)
+    compared = stops = 0
+    for _ in range(150):
+        params = _query(rng, loaded)
+        a = sql.get("/v1/stations/nearest", params=params)
+        b = mem.get("/v1/stations/nearest", params=params)
+        assert b.headers["X-Nearest-Source"] == "memory", params
+        want, got = _pairs(a.content), _pairs(b.content)
+        for row_a, row_b in zip(dict(want)["results"], dict(got)["results"], strict=True):
+            keys = [k for k, _ in row_b]
+            assert len(keys) == len(set(keys)), keys  # a repeated key: invalid splice
+            assert _keys(row_b) == _keys(row_a), params
+            compared += 1
+            stops += dict(row_b)["current_stop"] is not None
+    assert compared > 300 and stops > 0, (compared, stops)

@@ -19,7 +19,8 @@ The package is split by job:
     loading and following the database (LISTEN/NOTIFY), freshness, health;
 ``state``
     the typed view of what ``app.state`` carries for nearest;
-``fastpath``
-    the ASGI shortcut that answers plainly valid nearest requests from the index
-    inside the app's middleware stack, skipping only routing and dependencies.
+``http``
+    nearest over HTTP: the query parameters and the answer, one definition for the
+    route and the fast path (the ASGI middleware that answers from the index without
+    FastAPI's routing and dependencies), and the write notes.
 """

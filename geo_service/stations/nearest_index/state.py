@@ -1,7 +1,8 @@
 """What ``app.state`` carries for nearest, typed: the keeper that holds the memory
 index (``keeper.Keeper``), or None when the index is off.
 
-Starlette's ``State`` hands back ``Any``; every reader goes through
+Starlette's ``State`` hands back ``Any`` (and this module stays free of the web
+framework: the keeper's package is not the HTTP layer); every reader goes through
 :func:`nearest_keeper` so that mypy checks what it does with the keeper, and the
 protocol lists all that the HTTP side may use of it.
 """
@@ -9,8 +10,6 @@ protocol lists all that the HTTP side may use of it.
 from __future__ import annotations
 
 from typing import Protocol
-
-from starlette.datastructures import State
 
 from geo_service.stations.nearest_index.index import Index
 from geo_service.stations.nearest_index.keeper import IndexStatus
@@ -31,12 +30,12 @@ class NearestKeeper(Protocol):
         """What /healthz shows of the index."""
 
 
-def nearest_keeper(state: State) -> NearestKeeper | None:
+def nearest_keeper(state: object) -> NearestKeeper | None:
     """The app's keeper (``app.state.nearest_index``), None when the index is off."""
-    keeper: NearestKeeper | None = state.nearest_index
+    keeper: NearestKeeper | None = getattr(state, "nearest_index", None)
     return keeper
 
 
-def set_nearest_keeper(state: State, keeper: NearestKeeper | None) -> None:
+def set_nearest_keeper(state: object, keeper: NearestKeeper | None) -> None:
     """Put the keeper on ``app.state`` (the lifespan, once it has started it)."""
-    state.nearest_index = keeper
+    state.nearest_index = keeper  # type: ignore[attr-defined]  # any object: app.state
