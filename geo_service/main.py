@@ -118,20 +118,6 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
 
-class Encoded:
-    """The layers that shape every response's headers and encoding: the security headers
-    (``security.py``) around gzip (``responses.GZIP_LEVEL``). One definition for the
-    middleware stack and for the nearest fast path, which sends its answers through it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = SecurityHeaders(GZipMiddleware(
-            app, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
-            exclude_content_types=GZIP_EXCLUDED))
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-
-
 #: Methods that never write: their answers may come from a standby.
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -256,7 +242,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         keeper = None
         if settings.nearest_index == "on":
             keeper = Keeper(settings.nearest_index_url(url),
-                                     max_lag_s=settings.nearest_index_max_lag_s)
+                            max_lag_s=settings.nearest_index_max_lag_s)
             keeper.start()
         set_nearest_keeper(app.state, keeper)
         # Start-up leaves ~100k long-lived objects; without freezing them every
@@ -308,9 +294,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
                        import_limit=settings.max_import_bytes)
-    app.add_middleware(Encoded)  # 413s and errors get the headers too
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
+                       exclude_content_types=GZIP_EXCLUDED)
+    app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
     app.add_middleware(NoteWrites)
-    # Outermost: nearest from memory skips the rest, and is sent through Encoded too.
-    app.add_middleware(NearestFastPath, encode=Encoded)
+    # Outermost: nearest from memory skips the rest (and adds what it would add).
+    app.add_middleware(NearestFastPath)
     return app
 

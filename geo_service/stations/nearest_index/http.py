@@ -6,12 +6,13 @@ its own writes (:class:`NoteWrites`).
 The fast path answers ``GET /v1/stations/nearest`` from the memory index without
 FastAPI's routing, dependency resolution and the middleware stack, which cost more than
 the index itself (profiled: ``bench/README.md``, ``bench/NEAREST_REFACTOR.md``). It is a
-plain ASGI middleware, installed outermost (``main.create_app``), and shares everything
-that decides its answer's bytes instead of copying it: it parses with the route's own
-:class:`NearestQuery` fields (pydantic, the same validators) and ``resolve``, reads
-``X-Min-Change-Seq`` by the route's declaration, answers with the route's
-:func:`nearest_answer`, and sends that through the very middleware that give every
-response its security headers and gzip (``main.Encoded``, handed in as ``encode``).
+plain ASGI middleware, installed outermost (``main.create_app``), and shares what decides
+its answer's bytes: it parses with the route's own :class:`NearestQuery` fields (pydantic,
+the same validators) and ``resolve``, reads ``X-Min-Change-Seq`` by the route's
+declaration, answers with the route's :func:`nearest_answer`, and adds the stack's
+security headers and gzip with the stack's own constants (:func:`send_as_the_stack`;
+running the answer through those middleware instead cost a fifth of the rate, measured
+in ``bench/NEAREST_REFACTOR.md``).
 Whatever it does not answer - a refused parameter, an index not usable, any other path
 or method - goes on to the route, so error bodies are the route's.
 ``tests/test_nearest_fastpath.py`` checks, for random and malformed queries, that both
@@ -24,7 +25,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -40,8 +41,9 @@ from geo_service.coords import Crs, to_wgs84
 from geo_service.deps import CrsQ, LatQ, LonQ, MinChangeSeq
 from geo_service.errors import GeoServiceError
 from geo_service.params import AT_PATTERN, at_most, check_point, instant, list_pattern, split_list
-from geo_service.responses import JSONResponse
+from geo_service.responses import GZIP_MIN_BYTES, JSONResponse, gzip_body
 from geo_service.schemas import IsoText
+from geo_service.security import SECURITY_HEADERS
 from geo_service.settings import Settings
 from geo_service.stations import service
 from geo_service.stations.nearest_index.index import Index
@@ -158,8 +160,9 @@ def nearest_response(keeper: NearestKeeper | None, query: NearestQuery, p: Neare
                       results: list[Any], source: str, settings: Settings) -> Response:
     if keeper is not None:
         keeper.answers[source] += 1
-    log.debug("nearest at %s k=%d -> %d (%s)", _location_log(query.lat, query.lon, settings),
-              p.k, len(results), source)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("nearest at %s k=%d -> %d (%s)",
+                  _location_log(query.lat, query.lon, settings), p.k, len(results), source)
     return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
 
 
@@ -214,11 +217,10 @@ class NoteWrites:
 
 
 class NearestFastPath:
-    """ASGI middleware answering nearest from the memory index when it can; ``encode``
-    wraps an answer in the layers the stack gives every response (``main.Encoded``)."""
+    """ASGI middleware answering nearest from the memory index when it can."""
 
-    def __init__(self, app: ASGIApp, encode: Callable[[ASGIApp], ASGIApp]) -> None:
-        self.app, self.encode = app, encode
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH_NEAREST \
@@ -229,9 +231,34 @@ class NearestFastPath:
                 log.exception("nearest fast path failed; the route answers instead")
                 response = None
             if response is not None:
-                await self.encode(response)(scope, receive, send)
+                await send_as_the_stack(scope, send, response)
                 return
         await self.app(scope, receive, send)
+
+
+async def send_as_the_stack(scope: Scope, send: Send, response: Response) -> None:
+    """Send a 200 JSON ``response`` with what the middleware stack (``main.py``) adds to
+    it, in the stack's order: Starlette's ``GZipMiddleware`` at :data:`GZIP_MIN_BYTES`
+    (``Vary: Accept-Encoding`` from that size on; gzip at ``responses.GZIP_LEVEL`` when the
+    first ``Accept-Encoding`` header contains ``gzip``, as it reads it) and then
+    ``SecurityHeaders``' :data:`SECURITY_HEADERS`. The constants are the stack's own;
+    ``tests/test_nearest_fastpath.py`` holds the bytes to the stack's, headers in order."""
+    body = bytes(response.body)  # JSONResponse renders bytes: no copy
+    headers = list(response.raw_headers)
+    if len(body) >= GZIP_MIN_BYTES:
+        headers.append((b"vary", b"Accept-Encoding"))
+        accept = next((value for name, value in scope["headers"]
+                       if name == b"accept-encoding"), b"")
+        if b"gzip" in accept:
+            body = gzip_body(body)
+            length = str(len(body)).encode()
+            headers = [(name, length if name == b"content-length" else value)
+                       for name, value in headers]
+            headers.append((b"content-encoding", b"gzip"))
+    headers.extend(SECURITY_HEADERS)
+    await send({"type": "http.response.start", "status": response.status_code,
+                "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def answer(scope: Scope) -> Response | None:
