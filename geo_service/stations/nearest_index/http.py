@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -137,9 +138,31 @@ def nearest_query(params: Mapping[str, str]) -> NearestQuery:
     """:class:`NearestQuery` from query parameters as FastAPI reads them (Starlette's
     ``QueryParams``: the last of a repeated parameter; unknown ones ignored), by the
     route's own field declarations. Raises ``pydantic.ValidationError`` where the route
-    answers 422."""
-    return _NEAREST_QUERY.validate_python(
-        {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
+    answers 422.
+
+    Fields validate independently, so the point is validated on its own (``LatQ``,
+    ``LonQ``, the route's types) and the other parameters, which few clients vary, once
+    per distinct set (:func:`_rest_of`): the same answer, at a fraction of the cost."""
+    lat, lon = params.get("lat"), params.get("lon")
+    rest = tuple((name, value) for name, value in params.items()
+                 if name in _NEAREST_FIELDS and name not in ("lat", "lon"))
+    if lat is None or lon is None or sum(len(n) + len(v) for n, v in rest) > _REST_CACHED:
+        return _NEAREST_QUERY.validate_python(
+            {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
+    return dataclasses.replace(_rest_of(rest), lat=_LAT.validate_python(lat),
+                               lon=_LON.validate_python(lon))
+
+
+_LAT: TypeAdapter[float] = TypeAdapter(LatQ)
+_LON: TypeAdapter[float] = TypeAdapter(LonQ)
+#: Parameter sets longer than this are validated each time (the cache stays small).
+_REST_CACHED = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _rest_of(rest: tuple[tuple[str, str], ...]) -> NearestQuery:
+    """The parameters but the point, validated (a placeholder point; never mutated)."""
+    return _NEAREST_QUERY.validate_python({**dict(rest), "lat": 0.0, "lon": 0.0})
 
 
 def min_change_seq_of(header: str | None) -> int | None:
