@@ -29,11 +29,11 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import Query
 from pydantic import TypeAdapter, ValidationError
-from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -291,9 +291,15 @@ def answer(scope: Scope) -> Response | None:
     keeper = nearest_keeper(state)
     if keeper is None:
         return None
+    # As Starlette reads them: a header's first value; the query string parsed as
+    # ``QueryParams`` does, the last of a repeated parameter winning (its dict, built
+    # without the multi-dict around it).
+    header = next((value for name, value in scope["headers"] if name == b"x-min-change-seq"),
+                  None)
     try:
-        min_seq = min_change_seq_of(Headers(scope=scope).get("x-min-change-seq"))
-        query = nearest_query(QueryParams(scope["query_string"]))
+        min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
+        query = nearest_query(dict(parse_qsl(scope["query_string"].decode("latin-1"),
+                                             keep_blank_values=True)))
         p = query.resolve(state.settings)
     except (ValidationError, GeoServiceError):
         return None  # the route refuses it, with its own body
