@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.seed import load_seed
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 
 GZIP = {"Accept-Encoding": "gzip"}

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 from pyproj import Geod
 
-from geo_service.coords import Crs, to_wgs84
+from geo_service.domain.coords import Crs, to_wgs84
 from geo_service.feeds.caching import FeedState, not_modified, validators
-from geo_service.paths import PROJECT_ROOT
-from geo_service.seed import load_seed
+from geo_service.infra.paths import PROJECT_ROOT
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 
 GEOD = Geod(ellps="WGS84")

@@ -19,12 +19,12 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
-from geo_service.coords import Crs, from_wgs84
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.domain.coords import Crs, from_wgs84
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page
-from geo_service.seed import load_seed
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 from tests.helpers import live_server
 

@@ -28,10 +28,10 @@ from hypothesis import strategies as st
 from starlette.responses import Response
 from starlette.types import Scope
 
-from geo_service.main import create_app
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_seed
 from geo_service.stations.nearest_index import http
+from geo_service.web.app import create_app
 from tests.helpers import insert_stations
 from tests.test_nearest_memory import BOX, CODES, HOSTS, _stations, _wait_fresh
 

@@ -15,7 +15,7 @@ import psycopg
 import uvicorn
 import uvloop
 
-from geo_service.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
+from geo_service.web.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.conftest import station_body
 from tests.helpers import (
     INDEX_ON,

@@ -24,8 +24,8 @@ from typing import Any
 
 import orjson
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
-from geo_service.links import quoted_parts
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.domain.links import quoted_parts
 from geo_service.stations.service import mask_fields
 
 #: Amenities listed in bit order: a mask's list is its low half's then its high half's,

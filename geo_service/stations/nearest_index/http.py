@@ -37,19 +37,27 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
-from geo_service.coords import Crs, to_wgs84
-from geo_service.deps import CrsQ, LatQ, LonQ, MinChangeSeq
-from geo_service.errors import GeoServiceError
-from geo_service.params import AT_PATTERN, at_most, check_point, instant, list_pattern, split_list
-from geo_service.responses import GZIP_MIN_BYTES, JSONResponse, gzip_body
-from geo_service.schemas import IsoText
-from geo_service.security import SECURITY_HEADERS
-from geo_service.settings import Settings
+from geo_service.domain.catalogue import AMENITY_BY_CODE, HostType, Status
+from geo_service.domain.coords import Crs, to_wgs84
+from geo_service.domain.encoding import GZIP_MIN_BYTES, gzip_body
+from geo_service.domain.errors import GeoServiceError
+from geo_service.domain.params import (
+    AT_PATTERN,
+    at_most,
+    check_point,
+    instant,
+    list_pattern,
+    split_list,
+)
+from geo_service.domain.schemas import IsoText
+from geo_service.infra.settings import Settings
 from geo_service.stations import service
 from geo_service.stations.nearest_index.index import Index
 from geo_service.stations.nearest_index.state import NearestKeeper, nearest_keeper
 from geo_service.stations.service import NearestParams
+from geo_service.web.deps import CrsQ, LatQ, LonQ, MinChangeSeq
+from geo_service.web.responses import JSONResponse
+from geo_service.web.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 
