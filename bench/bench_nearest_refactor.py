@@ -114,7 +114,9 @@ def cpu_per_request(label: str, pythonpath: str | None, url: str, queries: Path,
     load1 = os.getloadavg()[0]
     out = subprocess.run([sys.executable, str(bn.BENCH / "nearest_cpu.py"), "--queries",
                           str(queries), "--batches", str(args.cpu_batches)],
-                         env=env, capture_output=True, text=True, check=True, cwd="/")
+                         env=env, capture_output=True, text=True, cwd="/")
+    if out.returncode:
+        raise SystemExit(f"nearest_cpu.py ({label}) failed:\n{out.stderr[-3000:]}")
     res: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
     res.update(code=label, loadavg_1m_before=round(load1, 2))
     for name, batches in res["variants"].items():
