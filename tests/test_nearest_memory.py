@@ -32,7 +32,7 @@ from geo_service.infra.settings import Settings
 from geo_service.sample.seed import load_seed
 from geo_service.stations import service
 from geo_service.stations.nearest_index import http
-from geo_service.stations.nearest_index.keeper import Keeper
+from geo_service.stations.nearest_index.keeper import Keeper, load
 from geo_service.stations.service import NearestParams
 from geo_service.web.app import create_app
 from tests.conftest import station_body
@@ -433,6 +433,49 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
             await agree(keeper)
         finally:
             await keeper.stop()
+
+    asyncio.run(go())
+
+
+def test_notes_after_the_keepers_ping_in_one_batch_are_applied_too(
+        db_url: str, db: psycopg.Connection[Any]) -> None:
+    """psycopg reads notifications a network packet at a time and yields them one by one:
+    the keeper's own ping can arrive in the middle of a batch, with other commits' notes
+    after it. Stopping at the ping once dropped the rest of the batch, and the index never
+    saw those edits (seen under load as ``applied_seq`` short by a whole 300-row insert
+    while the index called itself fresh). The batch here is what psycopg hands over: real
+    edits, their real notes, the ping between them."""
+    insert_stations(db, _stations(50, seed=7))
+    keeper = Keeper(db_url, spare=10)
+    keeper.index, keeper.applied_seq = load(db_url, 10)  # a snapshot; nothing follows it
+    moved = {"M00001": (108.4, 19.9), "M00002": (108.6, 19.7)}  # far from the others
+    notes = []
+    for code, (lon, lat) in moved.items():
+        sid, seq = db.execute(
+            "UPDATE station SET geog = ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+            "version = version + 1 WHERE code = %s RETURNING id, change_seq",
+            (lon, lat, code)).fetchone()  # type: ignore[misc]
+        notes.append(psycopg.Notify("geo_station", f"s:{sid}:{seq}", 99))
+    own = 4242  # the keeper's listening backend
+    notes.insert(1, psycopg.Notify("geo_station", "ping:1", own))
+    keeper._sent = {1: 123.0}  # ping 1 was sent at monotonic 123.0
+    at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+
+    async def go() -> None:
+        async def batch() -> Any:
+            for n in notes:
+                yield n
+
+        await keeper._consume(batch(), own)
+        assert keeper.fresh_as_of == 123.0  # fresh as of the ping's sending
+        assert keeper.applied_seq == seq, "a note after the ping was lost"
+        index = keeper.index
+        assert index is not None
+        for code, (lon, lat) in moved.items():
+            p = NearestParams(lon=lon, lat=lat, k=1, radius_m=1000.0, at=at, want=[],
+                              open_now=False, host_types=None,
+                              statuses=["open", "temporarily_closed"])
+            assert [r["code"] for r in index.nearest_results(p, Crs.WGS84)] == [code]
 
     asyncio.run(go())
 
