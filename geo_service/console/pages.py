@@ -44,6 +44,7 @@ _T: dict[str, tuple[str, str]] = {
     "password_changed": ("密码已修改，其他设备上的登录已失效。",
                          "Password changed; your other sessions have ended."),
     "display_name": ("显示名称", "Display name"),
+    "first_password": ("初始密码（至少 {n} 个字符）", "First password (at least {n} characters)"),
     "create": ("创建账号", "Create account"),
     "created": ("已创建账号 {name}。", "Account {name} created."),
     "disable": ("停用", "Disable"),
@@ -85,7 +86,7 @@ _STYLE = """
 body{margin:0;background:#f6f7f9;color:#1b1f24;line-height:1.5}
 header{background:#8b1a1a;color:#fff;padding:.6rem 1rem;display:flex;flex-wrap:wrap;
  gap:.5rem 1.2rem;align-items:center}
-header a{color:#fff}header .brand{font-weight:700;margin-right:auto}
+header a{color:#fff}nav a{margin-right:.8rem}header .brand{font-weight:700;margin-right:auto}
 main{max-width:60rem;margin:1rem auto;padding:0 1rem}
 form.card,section.card{background:#fff;border:1px solid #cfd4da;border-radius:6px;padding:1rem;
  margin:0 0 1rem}
@@ -95,8 +96,8 @@ input,select{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:
 button{font:inherit;padding:.45rem 1rem;margin-top:.7rem;border-radius:4px;border:1px solid
  #7a1616;background:#8b1a1a;color:#fff;cursor:pointer}
 button.plain{background:#fff;color:#7a1616}
-.inline{display:inline}.inline button{margin:0 .3rem 0 0}
-table{border-collapse:collapse;width:100%;background:#fff}
+form.card button{display:block}.inline{display:inline}.inline button{margin:0 .3rem 0 0}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #cfd4da;padding:.4rem;text-align:left;vertical-align:top}
 .msg{padding:.6rem 1rem;border-radius:4px;background:#e7f3e9;border:1px solid #2e7d32}
 .err{padding:.6rem 1rem;border-radius:4px;background:#fdecea;border:1px solid #b3261e}
@@ -187,7 +188,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
                         f'{t(lang, "accounts")}</a></li>')
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
-            f'<p>{t(lang, "session_ends", at=ends.strftime("%Y-%m-%d %H:%M UTC"))}</p></section>'
+            f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
+            "</section>"
             f'<section class="card"><ul>{"".join(links)}</ul><p>{t(lang, "coming")}</p>'
             + _post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
@@ -231,9 +233,12 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
                     f"<td>{t(lang, state)}</td><td>{actions}</td></tr>")
     heads = "".join(f'<th scope="col">{t(lang, k)}</th>' for k in
                     ("name", "display_name", "role", "area", "state", "actions"))
-    table = (f"<table><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+    table = (f'<div class="scroll" role="region" aria-label="{t(lang, "accounts")}" '
+             f'tabindex="0"><table><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}'
+             "</tbody></table></div>"
              if rows else f"<p>{t(lang, 'no_accounts')}</p>")
-    role_opts = "".join(f'<option value="{r}">{t(lang, r)}</option>' for r in ROLES)
+    # Least power first, so the form's default is an inspector.
+    role_opts = "".join(f'<option value="{r}">{t(lang, r)}</option>' for r in reversed(ROLES))
     area_opts = (f'<option value="">{t(lang, "everywhere")}</option>'
                  if own_area is None else "") + "".join(f'<option value="{escape(a["code"])}">'
                         f'{area_label(lang, a, a["code"])}</option>' for a in areas)
@@ -248,7 +253,7 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
             f'<select id="new_role" name="role">{role_opts}</select>'
             f'<label for="new_area">{t(lang, "area")}</label>'
             f'<select id="new_area" name="area_code">{area_opts}</select>'
-            f'<label for="new_password">{t(lang, "new_password", n=MIN_PASSWORD)}</label>'
+            f'<label for="new_password">{t(lang, "first_password", n=MIN_PASSWORD)}</label>'
             f'<input id="new_password" name="password" type="password" required '
             f'minlength="{MIN_PASSWORD}" autocomplete="new-password">'
             f'<button type="submit">{t(lang, "create")}</button></form>')

@@ -29,6 +29,7 @@ import hmac
 import secrets
 from html import escape
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -82,8 +83,13 @@ def _client(request: Request, settings: Settings) -> str:
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
+    """A console page: never cached, no script, and ``Referrer-Policy: same-origin``
+    instead of the service's ``no-referrer``: under ``no-referrer`` Chromium sends its
+    forms' POSTs with ``Origin: null``, which the Origin rule must refuse; same-origin
+    still tells other sites nothing."""
     return HTMLResponse(body, status, headers={"Cache-Control": "no-store",
-                                                "Content-Security-Policy": STRICT_CSP})
+                                                "Content-Security-Policy": STRICT_CSP,
+                                                "Referrer-Policy": "same-origin"})
 
 
 def _cookie(response: Response, request: Request, settings: Settings, name: str,
@@ -162,7 +168,9 @@ def console_home(request: Request, conn: SyncConnDep, settings: SettingsDep) -> 
     lang = _lang(request)
     return _html(pages.home_page(lang, session.csrf, who=session.display_name, role=p.role,
                                  area=pages.area_label(lang, area, p.area_code),
-                                 ends=session.expires_at, admin=p.role == "admin"))
+                                 ends=session.expires_at.astimezone(
+                                     ZoneInfo(settings.default_timezone)),
+                                 admin=p.role == "admin"))
 
 
 @router.post("/sign-in")
