@@ -5,6 +5,16 @@ WORKDIR /assets
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error
 
+# The manual (docs/, MkDocs Material), built strictly here and served at /guide/; the
+# build tools stay in this stage.
+FROM python:3.11-slim-bookworm AS guide
+WORKDIR /src
+COPY pyproject.toml README.md ./
+COPY geo_service ./geo_service
+COPY docs ./docs
+RUN pip install --no-cache-dir ".[docs]" \
+    && NO_MKDOCS_2_WARNING=1 mkdocs build --strict -f docs/mkdocs.yml
+
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
@@ -13,6 +23,7 @@ COPY geo_service ./geo_service
 COPY migrations ./migrations
 COPY seed ./seed
 COPY --from=assets /assets/node_modules ./node_modules
+COPY --from=guide /src/build/guide ./build/guide
 # Editable: migrations, alembic.ini and seed/ are read from /app at run time.
 RUN pip install --no-cache-dir -e .
 RUN mkdir -p /app/maps /var/lib/geo_service && useradd --system --home /app geo \

@@ -268,6 +268,10 @@ class PublishingSettings(_GeoSettings):
     maps_dir: str | None = Field(
         default=None, description="where `geo-service maps render` writes (default: ./maps)"
     )
+    guide_dir: str | None = Field(
+        default=None, description="the built manual served at /guide/ (`make guide` builds "
+                                  "it; default: ./build/guide)"
+    )
 
 
 class PrivacySettings(_GeoSettings):

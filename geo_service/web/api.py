@@ -28,11 +28,13 @@ from geo_service.operations.routes.inspections import router as operations_inspe
 from geo_service.operations.routes.stops import router as operations_stops
 from geo_service.stations.router import router as stations
 from geo_service.web.routes.docs import router as docs
+from geo_service.web.routes.guide import router as guide
 from geo_service.web.routes.meta import router as meta
 
 ROUTERS: tuple[APIRouter, ...] = (
     meta,
     docs,
+    guide,
     stations,
     coverage_demand,
     coverage,

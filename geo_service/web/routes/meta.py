@@ -32,6 +32,8 @@ ROOT_HTML = """<!doctype html>
 <h1>geo_service — 户外劳动者服务站点 / outdoor-worker station locator</h1>
 <p>Nearest stations, coverage analysis, maps and feeds for trade-union rest stations.</p>
 <ul>
+<li><a href="/guide/">使用手册 Manual</a>: getting started in a new city (新城市上手), the
+ courier app, union offices, planners, feeds, import formats, operations</li>
 <li><a href="/app/">Courier app 附近驿站</a>: the nearest open stations on a phone, a map,
  navigation, reports (Chinese first, English toggle)</li>
 <li><a href="/docs">API documentation (OpenAPI / Swagger UI)</a> · <a href="/redoc">ReDoc</a>
