@@ -19,7 +19,8 @@ from fastapi.testclient import TestClient
 
 from geo_service.cli import main
 from geo_service.domain import accounts
-from geo_service.domain.errors import InvalidInput
+from geo_service.domain.auth import issue_key
+from geo_service.domain.errors import Forbidden, InvalidInput
 from geo_service.infra.settings import Settings
 from geo_service.web.app import create_app
 from geo_service.web.security_headers import STRICT_CSP
@@ -246,6 +247,25 @@ def test_district_admin_manages_its_own_area_only_and_is_audited_by_name(
     assert entries[0][4]["name"] == [None, "newed"]
     assert all("password_hash" not in e[4] for e in entries)
     assert "password_changed_at" in entries[1][4]
+
+
+def test_a_session_is_the_same_principal_as_a_key_in_existing_services(
+        areas: psycopg.Connection[Any], people: dict[str, int]) -> None:
+    """The keys service takes a person's principal as it takes a key's: the same area rule
+    (one definition), and the audit entry names the account."""
+    token = accounts.sign_in(areas, name="boss", password=PASSWORD, client="x",
+                             policy=accounts.Policy())
+    session = accounts.session_for(areas, token, accounts.Policy())
+    assert session is not None and session.principal.user_id == people["boss"]
+    with pytest.raises(Forbidden, match="account is limited to area 460204"):
+        issue_key(areas, name="wide", role="editor", area_code="460200",
+                  principal=session.principal)
+    issue_key(areas, name="tianya-bot", role="editor", area_code=TIANYA,
+              principal=session.principal)
+    assert areas.execute("SELECT actor, user_id, key_id FROM audit_log WHERE action = "
+                         "'api_key.insert'").fetchall() == [("boss", people["boss"], None)]
+    assert accounts.sign_in(areas, name="boss", password=PASSWORD, client="x",
+                            policy=accounts.Policy()) != token  # a new token every time
 
 
 def test_password_change_needs_the_current_one_and_ends_the_other_sessions(
