@@ -15,7 +15,8 @@ from geo_service.admin.router import router as admin
 from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
-from geo_service.console.router import router as console
+from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.session import router as console_session
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
 from geo_service.feeds.routes.exports import router as feeds_exports
@@ -47,7 +48,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_inspections,
     operations_feedback,
     admin,
-    console,
+    console_session,
+    console_accounts,
     app_snapshot,
     app_vendor,
     app_shell,
