@@ -326,3 +326,45 @@ def test_users_command_creates_lists_resets_and_disables(
     entry = areas.execute("SELECT actor FROM audit_log WHERE action = 'staff_user.insert'"
                           ).fetchone()
     assert entry == ("command line",)
+
+
+def test_keys_page_issues_once_revokes_and_rotates_within_the_admins_area(
+        areas: psycopg.Connection[Any], client: TestClient, people: dict[str, int]) -> None:
+    issue_key(areas, name="jiyang-bot", role="editor", area_code="460203")
+    assert sign_in(client, "boss").status_code == 303
+    page = client.get("/console/keys")
+    assert page.status_code == 200 and "jiyang-bot" not in page.text
+    assert page.headers["content-security-policy"] == STRICT_CSP
+    token = csrf_of(page.text)
+    wide = client.post("/console/keys", data={"name": "wide", "role": "editor",
+                                              "area_code": "", "csrf_token": token})
+    assert wide.status_code == 403 and "limited to area 460204" in wide.text
+    made = client.post("/console/keys", data={"name": "tianya-bot", "role": "editor",
+                                              "area_code": TIANYA, "expires_in": "30d",
+                                              "csrf_token": token})
+    shown = re.search(r'<code class="secret">(gs_[^<]+)</code>', made.text)
+    assert made.status_code == 201 and shown is not None
+    assert client.get("/console/keys").text.count(shown.group(1)) == 0  # shown once
+    key_id = areas.execute("SELECT id FROM api_key WHERE name = 'tianya-bot'").fetchone()
+    assert key_id is not None
+    rotated = client.post(f"/console/keys/{key_id[0]}/rotate",
+                          data={"grace": "1h", "csrf_token": token})
+    fresh = re.search(r'<code class="secret">(gs_[^<]+)</code>', rotated.text)
+    assert rotated.status_code == 200 and fresh and fresh.group(1) != shown.group(1)
+    new_id = areas.execute("SELECT id FROM api_key WHERE replaces_id = %s",
+                           (key_id[0],)).fetchone()
+    assert new_id is not None
+    assert client.post(f"/console/keys/{new_id[0]}/revoke",
+                       data={"csrf_token": token}).status_code == 200
+    other = areas.execute("SELECT id FROM api_key WHERE name = 'jiyang-bot'").fetchone()
+    assert other is not None
+    assert client.post(f"/console/keys/{other[0]}/revoke",
+                       data={"csrf_token": token}).status_code == 404
+    assert client.post(f"/console/keys/{new_id[0]}/revoke", data={}).status_code == 403
+    actors = areas.execute("SELECT DISTINCT actor, user_id FROM audit_log WHERE action LIKE "
+                           "'api_key.%%' AND key_id IS NULL AND actor <> 'command line'"
+                           ).fetchall()
+    assert actors == [("boss", people["boss"])]
+    client.cookies.clear()
+    assert sign_in(client, "ed").status_code == 303
+    assert client.get("/console/keys").status_code == 403

@@ -1,5 +1,6 @@
 """The console as a person uses it (issue 26), in Chromium with every outside request
-blocked: an admin of the sample district signs in, creates an editor and signs out; the
+blocked: an admin of the sample district signs in, creates an editor, issues a key and
+signs out; the
 editor signs in, changes the password, switches to English and signs out everywhere.
 axe-core finds no serious or critical problem on any page at 1280×800 or 768 wide;
 screenshots go to ``tests/artifacts/`` (git-ignored).
@@ -82,6 +83,13 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
         page.wait_for_selector("text=已创建账号 newed。")
         assert page.locator("td", has_text="新编辑").count() == 1
         _check(page, "accounts")
+        page.click("nav >> text=API 密钥")
+        page.fill("#key_name", "tianya-import")
+        page.select_option("#key_role", "editor")
+        page.select_option("#key_expires", "90d")
+        page.click("button:has-text('签发密钥')")
+        assert page.locator("code.secret").inner_text().startswith("gs_")
+        _check(page, "keys")
         page.click("header >> text=退出登录")
         page.wait_for_selector("text=您已退出登录。")
 
@@ -107,7 +115,8 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
         context.close()
 
     assert outside == [] and errors == []
-    assert {"/console/", "/console/accounts", "/console/password"} <= set(policies)
+    assert {"/console/", "/console/accounts", "/console/keys", "/console/password"} <= set(
+        policies)
     assert all(v == STRICT_CSP for v in policies.values()), policies
     assert areas.execute("SELECT count(*) FROM staff_session s JOIN staff_user u "
                          "ON u.id = s.user_id WHERE u.name = 'newed'").fetchone() == (0,)

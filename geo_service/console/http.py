@@ -31,6 +31,7 @@ from typing import Annotated, Any
 
 from fastapi import Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg.rows import dict_row
 
 from geo_service.console import pages
 from geo_service.console.pages import t
@@ -45,7 +46,20 @@ from geo_service.web.security_headers import STRICT_CSP
 COOKIE = "geo_console"
 PRE_COOKIE = "geo_console_pre"
 FormText = Annotated[str, Form(max_length=2000)]
-UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+_AREAS = """
+SELECT code, name, name_en, level, sample FROM admin_area
+WHERE %(scope)s::text IS NULL OR geo_area_within(code, %(scope)s)
+ORDER BY code
+"""
+
+
+def areas_within(conn: Any, scope: str | None) -> list[dict[str, Any]]:
+    """The areas an admin limited to ``scope`` may give an account or a key (all: None)."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(_AREAS, {"scope": scope})
+        rows: list[dict[str, Any]] = cur.fetchall()
+    return rows
 
 
 def policy(settings: Settings) -> accounts.Policy:

@@ -63,6 +63,29 @@ _T: dict[str, tuple[str, str]] = {
                  "You can create accounts for your area and the areas within it only."),
     "no_accounts": ("还没有账号。", "No accounts yet."),
     "error": ("出错了", "Something went wrong"),
+    "keys": ("API 密钥", "API keys"),
+    "keys_note": ("API 密钥供程序使用（导入脚本、其他系统）；人员请使用账号登录。",
+                  "API keys are for machines (import scripts, other systems); people sign "
+                  "in with an account."),
+    "issue_key": ("签发密钥", "Issue key"),
+    "key_name": ("密钥名称", "Key name"),
+    "expires_in": ("有效期", "Expires in"),
+    "never": ("不过期", "never"),
+    "days": ("{n} 天", "{n} days"),
+    "expires_at": ("到期时间", "Expires"),
+    "last_used": ("最近使用", "Last used"),
+    "revoke": ("吊销", "Revoke"),
+    "rotate": ("轮换", "Rotate"),
+    "grace": ("旧密钥保留", "Old key keeps working"),
+    "grace_0": ("立即失效", "stops now"),
+    "grace_1h": ("1 小时", "1 hour"),
+    "grace_1d": ("1 天", "1 day"),
+    "revoked": ("已吊销", "revoked"),
+    "expired": ("已过期", "expired"),
+    "key_once": ("新密钥 {name}（只显示这一次，请立即保存；系统只保存其哈希）：",
+                 "New key {name} (shown this once: store it now, only a hash is kept):"),
+    "done_revoke": ("已吊销密钥 {name}。", "Key {name} revoked."),
+    "no_keys": ("还没有密钥。", "No keys yet."),
     "lang_other": ("English", "中文"),
     "skip": ("跳到正文", "Skip to content"),
     "main_nav": ("主导航", "Main"),
@@ -77,7 +100,7 @@ def t(lang: str, key: str, **values: Any) -> str:
     return text.format(**{k: escape(str(v)) for k, v in values.items()})
 
 
-def _href(path: str, lang: str) -> str:
+def href(path: str, lang: str) -> str:
     return path + ("?lang=en" if lang == "en" else "")
 
 
@@ -116,12 +139,13 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     nav = ""
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"),
-                 *([(t(lang, "accounts"), "/console/accounts")] if admin else []),
+                 *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
+                   if admin else []),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
-               + " ".join(f'<a href="{_href(h, lang)}">{escape(n)}</a>' for n, h in links)
+               + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
                + "</nav>"
-               + _post_form(lang, "/console/sign-out", csrf, t(lang, "sign_out"), "plain"))
+               + post_form(lang, "/console/sign-out", csrf, t(lang, "sign_out"), "plain"))
     switch = path + ("" if other == "zh" else "?lang=en")
     return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
             '<meta charset="utf-8"><meta name="viewport" content="width=device-width,'
@@ -134,17 +158,17 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
             f'</header><main id="main"><h1>{escape(title)}</h1>{body}</main></body></html>')
 
 
-def _csrf_field(csrf: str) -> str:
+def csrf_field(csrf: str) -> str:
     return f'<input type="hidden" name="csrf_token" value="{escape(csrf)}">'
 
 
-def _post_form(lang: str, action: str, csrf: str, label: str, cls: str = "") -> str:
-    return (f'<form class="inline" method="post" action="{_href(action, lang)}">'
-            f'{_csrf_field(csrf)}<button type="submit"'
+def post_form(lang: str, action: str, csrf: str, label: str, cls: str = "") -> str:
+    return (f'<form class="inline" method="post" action="{href(action, lang)}">'
+            f'{csrf_field(csrf)}<button type="submit"'
             f'{f" class={chr(34)}{cls}{chr(34)}" if cls else ""}>{escape(label)}</button></form>')
 
 
-def _notes(message: str | None, error: str | None) -> str:
+def notes(message: str | None, error: str | None) -> str:
     out = ""
     if message:
         out += f'<p class="msg" role="status">{message}</p>'
@@ -155,9 +179,9 @@ def _notes(message: str | None, error: str | None) -> str:
 
 def sign_in_page(lang: str, csrf: str, *, name: str = "", message: str | None = None,
                  error: str | None = None) -> str:
-    body = (_notes(message, error)
-            + f'<form class="card" method="post" action="{_href("/console/sign-in", lang)}">'
-            + _csrf_field(csrf)
+    body = (notes(message, error)
+            + f'<form class="card" method="post" action="{href("/console/sign-in", lang)}">'
+            + csrf_field(csrf)
             + f'<label for="name">{t(lang, "name")}</label>'
             + f'<input id="name" name="name" autocomplete="username" required maxlength="64" '
             f'value="{escape(name)}">'
@@ -181,17 +205,17 @@ def area_label(lang: str, area: dict[str, Any] | None, code: str | None) -> str:
 
 def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
-    links = [f'<li><a href="{_href("/console/password", lang)}">'
+    links = [f'<li><a href="{href("/console/password", lang)}">'
              f'{t(lang, "change_password")}</a></li>']
     if admin:
-        links.insert(0, f'<li><a href="{_href("/console/accounts", lang)}">'
-                        f'{t(lang, "accounts")}</a></li>')
+        links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
+                     for k, p in (("accounts", "/console/accounts"), ("keys", "/console/keys"))]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
             "</section>"
             f'<section class="card"><ul>{"".join(links)}</ul><p>{t(lang, "coming")}</p>'
-            + _post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
+            + post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
             + "</section>")
     return page(lang, t(lang, "home"), body, path="/console/", who=who, csrf=csrf, admin=admin)
@@ -199,9 +223,9 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
 
 def password_page(lang: str, csrf: str, *, who: str, admin: bool,
                   message: str | None = None, error: str | None = None) -> str:
-    body = (_notes(message, error)
-            + f'<form class="card" method="post" action="{_href("/console/password", lang)}">'
-            + _csrf_field(csrf)
+    body = (notes(message, error)
+            + f'<form class="card" method="post" action="{href("/console/password", lang)}">'
+            + csrf_field(csrf)
             + f'<label for="current_password">{t(lang, "current_password")}</label>'
             + '<input id="current_password" name="current_password" type="password" required '
             'autocomplete="current-password">'
@@ -225,8 +249,8 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
         actions = ""
         if u["id"] != own_id and not u["disabled_at"]:
             base = f"/console/accounts/{u['id']}"
-            actions = (_post_form(lang, base + "/reset-password", csrf, t(lang, "reset"), "plain")
-                       + _post_form(lang, base + "/disable", csrf, t(lang, "disable"), "plain"))
+            actions = (post_form(lang, base + "/reset-password", csrf, t(lang, "reset"), "plain")
+                       + post_form(lang, base + "/disable", csrf, t(lang, "disable"), "plain"))
         rows.append(f"<tr><td>{escape(u['name'])}</td><td>{escape(u['display_name'])}</td>"
                     f"<td>{t(lang, u['role'])}</td>"
                     f"<td>{area_label(lang, by_code.get(u['area_code']), u['area_code'])}</td>"
@@ -243,8 +267,8 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
                  if own_area is None else "") + "".join(f'<option value="{escape(a["code"])}">'
                         f'{area_label(lang, a, a["code"])}</option>' for a in areas)
     sample = any(a.get("sample") for a in areas)
-    form = (f'<form class="card" method="post" action="{_href("/console/accounts", lang)}">'
-            f'<h2>{t(lang, "create")}</h2><p>{t(lang, "own_area")}</p>' + _csrf_field(csrf)
+    form = (f'<form class="card" method="post" action="{href("/console/accounts", lang)}">'
+            f'<h2>{t(lang, "create")}</h2><p>{t(lang, "own_area")}</p>' + csrf_field(csrf)
             + f'<label for="new_name">{t(lang, "name")}</label>'
             '<input id="new_name" name="name" required maxlength="64" autocomplete="off">'
             f'<label for="new_display">{t(lang, "display_name")}</label>'
@@ -257,7 +281,7 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
             f'<input id="new_password" name="password" type="password" required '
             f'minlength="{MIN_PASSWORD}" autocomplete="new-password">'
             f'<button type="submit">{t(lang, "create")}</button></form>')
-    body = (_notes(message, error) + f'<section class="card">{table}'
+    body = (notes(message, error) + f'<section class="card">{table}'
             + (f'<p>{t(lang, "sample_note")}</p>' if sample else "") + "</section>" + form)
     return page(lang, t(lang, "accounts"), body, path="/console/accounts", who=who, csrf=csrf,
                 admin=True)
@@ -265,5 +289,5 @@ def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]]
 
 def error_page(lang: str, message: str) -> str:
     return page(lang, t(lang, "error"), f'<p class="err" role="alert">{escape(message)}</p>'
-                f'<p><a href="{_href("/console/", lang)}">{t(lang, "home")}</a></p>',
+                f'<p><a href="{href("/console/", lang)}">{t(lang, "home")}</a></p>',
                 path="/console/")

@@ -16,6 +16,7 @@ from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.session import router as console_session
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
@@ -50,6 +51,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     admin,
     console_session,
     console_accounts,
+    console_keys,
     app_snapshot,
     app_vendor,
     app_shell,

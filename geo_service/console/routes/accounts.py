@@ -8,33 +8,26 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from psycopg.rows import dict_row
 
 from geo_service.console import http as web
 from geo_service.console import pages
-from geo_service.console.http import FormText, UserId
+from geo_service.console.http import FormText, RowId
 from geo_service.console.pages import t
 from geo_service.domain import accounts
 from geo_service.domain.errors import GeoServiceError
 from geo_service.web.deps import SettingsDep, SyncConnDep
 
 router = APIRouter(prefix="/console", include_in_schema=False)
-_AREAS = """
-SELECT code, name, name_en, level, sample FROM admin_area
-WHERE %(scope)s::text IS NULL OR geo_area_within(code, %(scope)s)
-ORDER BY code
-"""
+
 
 
 def _accounts_page(request: Request, conn: Any, session: accounts.Session, status: int = 200,
                    *, message: str | None = None, error: str | None = None) -> HTMLResponse:
     p = session.principal
-    with conn.cursor(row_factory=dict_row) as cur:
-        cur.execute(_AREAS, {"scope": p.area_code})
-        areas = cur.fetchall()
     return web.html(pages.accounts_page(
         web.lang(request), session.csrf, who=session.display_name,
-        users=accounts.list_users(conn, p), areas=areas, own_id=p.user_id,
+        users=accounts.list_users(conn, p), areas=web.areas_within(conn, p.area_code),
+        own_id=p.user_id,
         own_area=p.area_code, message=message, error=error), status)
 
 
@@ -68,7 +61,7 @@ def accounts_create(request: Request, conn: SyncConnDep, settings: SettingsDep,
 
 @router.post("/accounts/{user_id}/disable")
 def accounts_disable(request: Request, conn: SyncConnDep, settings: SettingsDep,
-                     user_id: UserId, csrf_token: FormText = "") -> Response:
+                     user_id: RowId, csrf_token: FormText = "") -> Response:
     session = web.admin_session(request, conn, settings, csrf_token)
     if not isinstance(session, accounts.Session):
         return session
@@ -82,7 +75,7 @@ def accounts_disable(request: Request, conn: SyncConnDep, settings: SettingsDep,
 
 @router.post("/accounts/{user_id}/reset-password")
 def accounts_reset(request: Request, conn: SyncConnDep, settings: SettingsDep,
-                   user_id: UserId, csrf_token: FormText = "") -> Response:
+                   user_id: RowId, csrf_token: FormText = "") -> Response:
     """A one-time password, shown once on this page; the account's sessions end."""
     session = web.admin_session(request, conn, settings, csrf_token)
     if not isinstance(session, accounts.Session):
