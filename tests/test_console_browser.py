@@ -1,7 +1,7 @@
 """The console as a person uses it (issue 26), in Chromium with every outside request
 blocked: an admin of the sample district signs in, creates an editor, issues a key and
-signs out; the
-editor signs in, changes the password, switches to English and signs out everywhere.
+signs out; the editor signs in, changes the password, switches to English and signs out
+everywhere.
 axe-core finds no serious or critical problem on any page at 1280×800 or 768 wide;
 screenshots go to ``tests/artifacts/`` (git-ignored).
 """

@@ -119,7 +119,8 @@ input,select{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:
 button{font:inherit;padding:.45rem 1rem;margin-top:.7rem;border-radius:4px;border:1px solid
  #7a1616;background:#8b1a1a;color:#fff;cursor:pointer}
 button.plain{background:#fff;color:#7a1616}
-form.card button{display:block}.inline{display:inline}.inline button{margin:0 .3rem 0 0}
+form.card button{display:block}.inline{display:inline}.inline select{width:auto}
+th{white-space:nowrap}.inline button{margin:0 .3rem 0 0}
 .scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;background:#fff}
 th,td{border:1px solid #cfd4da;padding:.4rem;text-align:left;vertical-align:top}
 .msg{padding:.6rem 1rem;border-radius:4px;background:#e7f3e9;border:1px solid #2e7d32}
