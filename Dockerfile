@@ -18,6 +18,10 @@ RUN pip install --no-cache-dir ".[docs]" \
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 WORKDIR /app
+# The station posters' PDF engine (WeasyPrint) lays text out with Pango and embeds this
+# Chinese font (GEO_POSTER_FONT_FILE).
+RUN apt-get update && apt-get install -y --no-install-recommends libpango-1.0-0 \
+        libpangoft2-1.0-0 fonts-wqy-microhei && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml README.md alembic.ini ./
 COPY geo_service ./geo_service
 COPY migrations ./migrations

@@ -420,6 +420,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.console.cli import add_commands as add_users_commands
 
     add_users_commands(sub)
+    from geo_service.posters.cli import add_commands as add_poster_commands
+
+    add_poster_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

@@ -32,7 +32,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "geo_service"
 #: The rooms (packages) whose layout this checks.
 ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations", "areas", "app",
-         "admin", "console")
+         "admin", "posters", "console")
 #: The layers of the floor plan, as packages.
 LAYERS = ("web", "infra", "domain", "hours", "sample")
 #: The one module that imports routers, and the app factory, which also takes the
@@ -48,7 +48,8 @@ PURE = ("domain/coords.py", "hours/compiler.py", "hours/chinese.py", "hours/text
         "domain/params.py", "domain/encoding.py", "domain/errors.py", "domain/html.py",
         "domain/principal.py", "infra/paths.py", "coverage/analysis.py",
         "coverage/recommend.py", "coverage/swap.py", "coverage/bounds.py",
-        "coverage/certified.py", "coverage/families.py", "maps/render.py", "maps/model.py")
+        "coverage/certified.py", "coverage/families.py", "maps/render.py", "maps/model.py",
+        "posters/model.py", "posters/render.py")
 
 
 def _module(path: Path) -> str:

@@ -248,6 +248,24 @@ class PublishingSettings(_GeoSettings):
         default=2, ge=1,
         description="XLSX exports built at once per process (CPU-bound); more get 429 with "
                     "Retry-After")
+    union_hotline: str | None = Field(
+        default=None, max_length=40,
+        description="the union's hotline printed on station posters (e.g. 12351); unset: "
+                    "the posters show none")
+    poster_max_pages: int = Field(
+        default=500, ge=1,
+        description="stations (pages) one poster PDF from the API may hold; a larger area is "
+                    "refused with 413: print its districts one by one, or use "
+                    "`geo-service posters area --max-pages`. Drawing takes ~30-45 ms and "
+                    "~0.5 MB of memory a page (1,000 pages: 43 s, 545 MB)")
+    poster_concurrency: int = Field(
+        default=2, ge=1,
+        description="poster PDFs drawn at once per process (CPU-bound); more get 429 with "
+                    "Retry-After")
+    poster_font_file: str = Field(
+        default="/usr/share/fonts/truetype/wqy/wqy-microhei.ttc",
+        description="the Chinese font embedded in poster PDFs (a local TrueType/OpenType "
+                    "file; fonts-wqy-microhei by default)")
     ogc_max_page_bytes: int = Field(
         default=4_000_000, ge=16_384,
         description="an OGC items page holds fewer features than its limit rather than grow "

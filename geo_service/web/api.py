@@ -28,6 +28,7 @@ from geo_service.maps.router import router as maps
 from geo_service.operations.routes.feedback import router as operations_feedback
 from geo_service.operations.routes.inspections import router as operations_inspections
 from geo_service.operations.routes.stops import router as operations_stops
+from geo_service.posters.router import router as posters
 from geo_service.stations.router import router as stations
 from geo_service.web.routes.docs import router as docs
 from geo_service.web.routes.guide import router as guide
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_stops,
     operations_inspections,
     operations_feedback,
+    posters,
     admin,
     console_session,
     console_accounts,
