@@ -15,6 +15,7 @@ from geo_service.admin.router import router as admin
 from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
+from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.session import router as console_session
@@ -55,6 +56,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_accounts,
     console_keys,
     app_snapshot,
+    app_vocabulary,
     app_vendor,
     app_shell,
 )
