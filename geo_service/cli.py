@@ -1,4 +1,4 @@
-"""The ``geo-service`` command: database, migrations, seed, import, keys, serve."""
+"""The ``geo-service`` command: database, migrations, seed, import, keys, users, serve."""
 
 from __future__ import annotations
 
@@ -417,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.hours.cli import add_commands as add_calendar_commands
 
     add_calendar_commands(sub)
+    from geo_service.console.cli import add_commands as add_users_commands
+
+    add_users_commands(sub)
     from geo_service.posters.cli import add_commands as add_poster_commands
 
     add_poster_commands(sub)

@@ -85,7 +85,7 @@ def db_url(server_url: str) -> Iterator[str]:
 
 
 TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area", "audit_log",
-          "holiday_arrangement")
+          "holiday_arrangement", "staff_user", "staff_signin_failure")
 
 
 @pytest.fixture
