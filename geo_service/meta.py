@@ -14,6 +14,7 @@ from fastapi import APIRouter, Path, Request, Response
 from fastapi.responses import HTMLResponse
 from psycopg.rows import dict_row
 
+from geo_service import serving
 from geo_service.calendars import calendar_for, calendar_health, use_arrangements
 from geo_service.deps import ReadConnDep
 from geo_service.errors import ERROR_RESPONSES, NotFound
@@ -87,7 +88,8 @@ async def healthz(request: Request) -> Response:
     ``databases`` lists the primary and every standby of ``GEO_READ_DATABASE_URLS``
     as the replica monitor last saw them (role, reachable, lag, whether it serves
     reads); a standby that is down or behind does not make the service unhealthy,
-    reads go elsewhere.
+    reads go elsewhere. ``serving`` says whether ``geo-service serve`` coalesces writes
+    with these settings, and why not when the installed uvicorn no longer allows it.
     """
     pool = request.app.state.pool
     routing = request.app.state.routing
@@ -101,7 +103,8 @@ async def healthz(request: Request) -> Response:
                                  else "degraded", "database": "online",
                                  "databases": routing.health(True),
                                  "nearest_index": index,
-                                 "calendar": _calendar_status()})
+                                 "calendar": _calendar_status(),
+                                 "serving": _serving_status(request)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -113,7 +116,8 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "unavailable", "database": "offline",
                          "databases": routing.health(False),
                          "nearest_index": _index_status(request),
-                         "calendar": _calendar_status()}, status_code=503)
+                         "calendar": _calendar_status(),
+                         "serving": _serving_status(request)}, status_code=503)
 
 
 async def install_arrangements(conn: Any) -> None:
@@ -145,6 +149,11 @@ def _calendar_status() -> dict[str, object]:
     60 days before it (``calendars.calendar_health``)."""
     today = dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
     return calendar_health(today)
+
+
+def _serving_status(request: Request) -> dict[str, Any]:
+    """The write coalescing of ``geo-service serve`` (``serving.status``)."""
+    return serving.status(request.app.state.settings.write_coalescing)
 
 
 def _index_status(request: Request) -> dict[str, Any]:

@@ -111,7 +111,7 @@ def test_health_and_root(client: TestClient) -> None:
     assert health == {
         "status": "ok", "database": "online",
         "databases": [{"name": "primary", "role": "primary", "reachable": True}],
-        "nearest_index": {"state": "off"}}
+        "nearest_index": {"state": "off"}, "serving": {"write_coalescing": "on"}}
     page = client.get("/")
     assert page.status_code == 200 and "/docs" in page.text
 
