@@ -50,6 +50,8 @@ from functools import cache
 from typing import Any
 
 import uvicorn
+from uvicorn.lifespan.off import LifespanOff
+from uvicorn.lifespan.on import LifespanOn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
@@ -254,7 +256,8 @@ COALESCING_NEEDS: tuple[Need, ...] = (
 )
 
 #: What the drain relies on: the server's start-up, shutdown and signal re-raise, the
-#: protocol class the config loads, and the supervisor building its workers by the
+#: protocol class the config loads, the lifespan's state (handed to the protocols of the
+#: connections it accepts itself), and the supervisor building its workers by the
 #: module-level name ``Process`` (swapped in :func:`run`).
 DRAIN_NEEDS: tuple[Need, ...] = (
     Need(uvicorn.Config, "load", ("self",), sets=("http_protocol_class",)),
@@ -268,6 +271,8 @@ DRAIN_NEEDS: tuple[Need, ...] = (
          reads=("http_protocol_class",)),
     Need(uvicorn.Server, "shutdown", ("self", "sockets")),
     Need(uvicorn.Server, "capture_signals", ("self",), reads=("_captured_signals",)),
+    Need(LifespanOn, "__init__", ("self", "config"), sets=("state",)),
+    Need(LifespanOff, "__init__", ("self", "config"), sets=("state",)),
     Need(multiprocess, "Process"),
     Need(Process, "__init__", ("self", "config", "sockets"), sets=("config", "_server")),
     Need(Process, "server", ("self",), reads=("_server",)),
