@@ -118,21 +118,47 @@ def _dirty_tables_sql(db_url: str) -> str:
     return " UNION ALL ".join(checks)
 
 
+#: Every row version of the admin area tables: changes with any write to them.
+_AREAS_FINGERPRINT = """
+SELECT (SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM admin_area)
+       || '/' || coalesce((SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid)
+                           FROM admin_area_part), '')
+"""
+_AREA_TABLES = frozenset({"admin_area", "admin_area_part"})
+#: The fingerprint of the sample areas as the ``areas`` fixture last loaded them, per
+#: database: while it holds, the next test that asks for them gets them as they are.
+_areas_loaded: dict[str, str | None] = {}
+
+
+def _areas_fingerprint(conn: psycopg.Connection[Any]) -> str | None:
+    row = conn.execute(_AREAS_FINGERPRINT).fetchone()
+    return None if row is None else row[0]
+
+
 @pytest.fixture
-def db(db_url: str, _dirty_tables_sql: str) -> Iterator[psycopg.Connection[Any]]:
+def db(request: pytest.FixtureRequest, db_url: str,
+       _dirty_tables_sql: str) -> Iterator[psycopg.Connection[Any]]:
     """A connection to an emptied database (catalogue kept), autocommit: what
-    ``TRUNCATE TABLES RESTART IDENTITY CASCADE`` leaves, done on the tables that need it."""
+    ``TRUNCATE TABLES RESTART IDENTITY CASCADE`` leaves, done on the tables that need it;
+    for a test that asks for ``areas``, the sample areas are kept when no one has
+    written to them since they were loaded."""
     with psycopg.connect(db_url, autocommit=True) as conn:
         dirty = [t for (t,) in conn.execute(_dirty_tables_sql).fetchall()]
+        if "areas" in request.fixturenames and _areas_loaded.get(db_url) is not None \
+                and _areas_loaded[db_url] == _areas_fingerprint(conn):
+            dirty = [t for t in dirty if t not in _AREA_TABLES]
         if dirty:
             conn.execute(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE")
         yield conn
 
 
 @pytest.fixture
-def areas(db: psycopg.Connection[Any]) -> psycopg.Connection[Any]:
-    """The sample admin areas (Sanya and its four districts)."""
-    load_admin_areas(db, SEED / "admin_areas.geojson")
+def areas(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
+    """The sample admin areas (Sanya and its four districts); loaded again only when the
+    ones an earlier test got were emptied or written to."""
+    if _areas_loaded.get(db_url) is None or _areas_loaded[db_url] != _areas_fingerprint(db):
+        load_admin_areas(db, SEED / "admin_areas.geojson")
+        _areas_loaded[db_url] = _areas_fingerprint(db)
     return db
 
 
