@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +23,7 @@ from geo_service.auth import create_key
 from geo_service.db import migrate
 from geo_service.main import create_app
 from geo_service.paths import PROJECT_ROOT
-from geo_service.seed import load_admin_areas
+from geo_service.seed import load_admin_areas, load_seed
 from geo_service.settings import Settings
 
 SEED = PROJECT_ROOT / "seed"
@@ -103,62 +105,103 @@ FROM closure
 """
 
 
+@dataclass(frozen=True)
+class Tables:
+    """The tables ``TRUNCATE TABLES CASCADE`` empties, with the sequences each owns, and
+    the queries the ``db`` fixture asks about them."""
+
+    sequences: dict[str, list[str]]
+
+    def dirty_sql(self) -> str:
+        """Names of the tables a test left rows in or whose sequence it advanced: only
+        those need emptying (each table costs its own ~20 ms truncation, all of them
+        ~0.4 s on a busy machine, before every test that asks for ``db``)."""
+        checks = []
+        for table, sequences in self.sequences.items():
+            used = "".join(f" OR pg_sequence_last_value('{s}'::regclass) IS NOT NULL"
+                           for s in sequences)
+            checks.append(f"SELECT '{table}' WHERE EXISTS (SELECT FROM {table}){used}")
+        return " UNION ALL ".join(checks)
+
+    def fingerprint(self, conn: psycopg.Connection[Any], tables: frozenset[str]) -> str:
+        """Every row version (``xmin``, ``ctid``) of ``tables`` and the position of their
+        sequences: any write to them since changes it."""
+        parts = [f"(SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM {t})"
+                 for t in sorted(tables)]
+        parts += [f"pg_sequence_last_value('{s}'::regclass)::text"
+                  for t in sorted(tables) for s in self.sequences[t]]
+        row = conn.execute(f"SELECT concat_ws('/', {', '.join(parts)})").fetchone()
+        assert row is not None
+        return str(row[0])
+
+
 @pytest.fixture(scope="session")
-def _dirty_tables_sql(db_url: str) -> str:
-    """One query naming the tables of the closure a test left rows in, or whose sequence
-    it advanced: only those need emptying (each table costs its own ~20 ms truncation,
-    all of them ~0.4 s on a busy machine, before every test that asks for ``db``)."""
+def tables(db_url: str) -> Tables:
     with psycopg.connect(db_url) as conn:
         closure = conn.execute(_CLOSURE, {"tables": list(TABLES)}).fetchall()
-    checks = []
-    for table, sequences in closure:
-        used = "".join(f" OR pg_sequence_last_value('{s}'::regclass) IS NOT NULL"
-                       for s in sequences)
-        checks.append(f"SELECT '{table}' WHERE EXISTS (SELECT FROM {table}){used}")
-    return " UNION ALL ".join(checks)
+    return Tables({table: list(sequences) for table, sequences in closure})
 
 
-#: Every row version of the admin area tables: changes with any write to them.
-_AREAS_FINGERPRINT = """
-SELECT (SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM admin_area)
-       || '/' || coalesce((SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid)
-                           FROM admin_area_part), '')
-"""
-_AREA_TABLES = frozenset({"admin_area", "admin_area_part"})
-#: The fingerprint of the sample areas as the ``areas`` fixture last loaded them, per
-#: database: while it holds, the next test that asks for them gets them as they are.
-_areas_loaded: dict[str, str | None] = {}
+#: Fixtures whose data the next test asking for them gets as it is when nobody wrote
+#: to it since it was loaded, and the tables that data lies in (None: all of them).
+KEPT: dict[str, frozenset[str] | None] = {
+    "seeded": None,
+    "areas": frozenset({"admin_area", "admin_area_part"}),
+}
+#: The fingerprint of each kept fixture's tables right after it loaded them, per database.
+_loaded: dict[tuple[str, str], str] = {}
 
 
-def _areas_fingerprint(conn: psycopg.Connection[Any]) -> str | None:
-    row = conn.execute(_AREAS_FINGERPRINT).fetchone()
-    return None if row is None else row[0]
+def _kept_tables(tables: Tables, name: str) -> frozenset[str]:
+    return KEPT[name] or frozenset(tables.sequences)
 
 
 @pytest.fixture
 def db(request: pytest.FixtureRequest, db_url: str,
-       _dirty_tables_sql: str) -> Iterator[psycopg.Connection[Any]]:
+       tables: Tables) -> Iterator[psycopg.Connection[Any]]:
     """A connection to an emptied database (catalogue kept), autocommit: what
     ``TRUNCATE TABLES RESTART IDENTITY CASCADE`` leaves, done on the tables that need it;
-    for a test that asks for ``areas``, the sample areas are kept when no one has
-    written to them since they were loaded."""
+    except that a test asking for a :data:`KEPT` fixture gets its tables as that fixture
+    last loaded them, when nobody has written to them since."""
     with psycopg.connect(db_url, autocommit=True) as conn:
-        dirty = [t for (t,) in conn.execute(_dirty_tables_sql).fetchall()]
-        if "areas" in request.fixturenames and _areas_loaded.get(db_url) is not None \
-                and _areas_loaded[db_url] == _areas_fingerprint(conn):
-            dirty = [t for t in dirty if t not in _AREA_TABLES]
+        dirty = {t for (t,) in conn.execute(tables.dirty_sql()).fetchall()}
+        for name in KEPT:
+            kept = _kept_tables(tables, name)
+            if name in request.fixturenames and dirty & kept \
+                    and _loaded.get((db_url, name)) == tables.fingerprint(conn, kept):
+                dirty -= kept
         if dirty:
-            conn.execute(f"TRUNCATE {', '.join(dirty)} RESTART IDENTITY CASCADE")
+            conn.execute(f"TRUNCATE {', '.join(sorted(dirty))} RESTART IDENTITY CASCADE")
         yield conn
 
 
+def _record(conn: psycopg.Connection[Any], db_url: str, tables: Tables) -> None:
+    """What the kept fixtures' tables hold now is what they load."""
+    for name in KEPT:
+        _loaded[(db_url, name)] = tables.fingerprint(conn, _kept_tables(tables, name))
+
+
 @pytest.fixture
-def areas(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
+def areas(db: psycopg.Connection[Any], db_url: str, tables: Tables) -> psycopg.Connection[Any]:
     """The sample admin areas (Sanya and its four districts); loaded again only when the
     ones an earlier test got were emptied or written to."""
-    if _areas_loaded.get(db_url) is None or _areas_loaded[db_url] != _areas_fingerprint(db):
+    kept = _kept_tables(tables, "areas")
+    if _loaded.get((db_url, "areas")) != tables.fingerprint(db, kept):
         load_admin_areas(db, SEED / "admin_areas.geojson")
-        _areas_loaded[db_url] = _areas_fingerprint(db)
+        _loaded[(db_url, "areas")] = tables.fingerprint(db, kept)
+    return db
+
+
+@pytest.fixture
+def seeded(db: psycopg.Connection[Any], db_url: str, tables: Tables) -> psycopg.Connection[Any]:
+    """The sample city as ``load_seed`` writes it (areas, demand, stations, operations);
+    loaded again only when what an earlier test got was emptied or written to."""
+    if _loaded.get((db_url, "seeded")) != tables.fingerprint(db, _kept_tables(tables, "seeded")):
+        # On a thread: the seed loader runs its own event loop (asyncio.run), and the
+        # browser tests' Playwright keeps one on this thread.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(load_seed, db_url, SEED).result()
+        _record(db, db_url, tables)
     return db
 
 

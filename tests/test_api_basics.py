@@ -13,11 +13,6 @@ from geo_service.seed import load_seed
 from tests.conftest import SEED
 
 
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> None:
-    load_seed(db_url, SEED)
-
-
 def test_demo_query_returns_seeded_stations(client: TestClient, seeded: None) -> None:
     r = client.get("/v1/stations/nearest",
                    params={"lat": 18.25, "lon": 109.50, "k": 5, "open_now": "true",
