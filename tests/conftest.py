@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -105,12 +105,27 @@ FROM closure
 """
 
 
+#: Fixtures whose data the next test asking for them gets as it is when nobody wrote
+#: to it since it was loaded, and the tables that data lies in (None: all of them).
+KEPT: dict[str, frozenset[str] | None] = {
+    "seeded": None,
+    "areas": frozenset({"admin_area", "admin_area_part"}),
+    "memory_city": None,  # tests/test_nearest_memory.py
+}
+
+
 @dataclass(frozen=True)
 class Tables:
-    """The tables ``TRUNCATE TABLES CASCADE`` empties, with the sequences each owns, and
-    the queries the ``db`` fixture asks about them."""
+    """The tables ``TRUNCATE TABLES CASCADE`` empties, with the sequences each owns; the
+    queries the ``db`` fixture asks about them; and what each :data:`KEPT` fixture last
+    loaded into them.
+
+    Reached through the session fixture ``tables``, never imported: pytest's conftest
+    module and ``tests.conftest`` are two modules, so module state would be two states.
+    """
 
     sequences: dict[str, list[str]]
+    loaded: dict[str, str] = field(default_factory=dict)
 
     def dirty_sql(self) -> str:
         """Names of the tables a test left rows in or whose sequence it advanced: only
@@ -123,16 +138,29 @@ class Tables:
             checks.append(f"SELECT '{table}' WHERE EXISTS (SELECT FROM {table}){used}")
         return " UNION ALL ".join(checks)
 
-    def fingerprint(self, conn: psycopg.Connection[Any], tables: frozenset[str]) -> str:
-        """Every row version (``xmin``, ``ctid``) of ``tables`` and the position of their
-        sequences: any write to them since changes it."""
+    def kept(self, name: str) -> frozenset[str]:
+        """The tables of the :data:`KEPT` fixture ``name``."""
+        return KEPT[name] or frozenset(self.sequences)
+
+    def fingerprint(self, conn: psycopg.Connection[Any], name: str) -> str:
+        """Every row version (``xmin``, ``ctid``) of the tables of ``name`` and the
+        position of their sequences: any write to them since changes it."""
+        tables = sorted(self.kept(name))
         parts = [f"(SELECT string_agg(xmin::text || ctid::text, ',' ORDER BY ctid) FROM {t})"
-                 for t in sorted(tables)]
+                 for t in tables]
         parts += [f"pg_sequence_last_value('{s}'::regclass)::text"
-                  for t in sorted(tables) for s in self.sequences[t]]
+                  for t in tables for s in self.sequences[t]]
         row = conn.execute(f"SELECT concat_ws('/', {', '.join(parts)})").fetchone()
         assert row is not None
         return str(row[0])
+
+    def unchanged(self, conn: psycopg.Connection[Any], name: str) -> bool:
+        """Whether the tables of ``name`` hold what it last loaded."""
+        return self.loaded.get(name) == self.fingerprint(conn, name)
+
+    def record(self, conn: psycopg.Connection[Any], name: str) -> None:
+        """What the tables of ``name`` hold now is what it loads."""
+        self.loaded[name] = self.fingerprint(conn, name)
 
 
 @pytest.fixture(scope="session")
@@ -140,20 +168,6 @@ def tables(db_url: str) -> Tables:
     with psycopg.connect(db_url) as conn:
         closure = conn.execute(_CLOSURE, {"tables": list(TABLES)}).fetchall()
     return Tables({table: list(sequences) for table, sequences in closure})
-
-
-#: Fixtures whose data the next test asking for them gets as it is when nobody wrote
-#: to it since it was loaded, and the tables that data lies in (None: all of them).
-KEPT: dict[str, frozenset[str] | None] = {
-    "seeded": None,
-    "areas": frozenset({"admin_area", "admin_area_part"}),
-}
-#: The fingerprint of each kept fixture's tables right after it loaded them, per database.
-_loaded: dict[tuple[str, str], str] = {}
-
-
-def _kept_tables(tables: Tables, name: str) -> frozenset[str]:
-    return KEPT[name] or frozenset(tables.sequences)
 
 
 @pytest.fixture
@@ -166,29 +180,21 @@ def db(request: pytest.FixtureRequest, db_url: str,
     with psycopg.connect(db_url, autocommit=True) as conn:
         dirty = {t for (t,) in conn.execute(tables.dirty_sql()).fetchall()}
         for name in KEPT:
-            kept = _kept_tables(tables, name)
-            if name in request.fixturenames and dirty & kept \
-                    and _loaded.get((db_url, name)) == tables.fingerprint(conn, kept):
-                dirty -= kept
+            if name in request.fixturenames and dirty & tables.kept(name) \
+                    and tables.unchanged(conn, name):
+                dirty -= tables.kept(name)
         if dirty:
             conn.execute(f"TRUNCATE {', '.join(sorted(dirty))} RESTART IDENTITY CASCADE")
         yield conn
 
 
-def _record(conn: psycopg.Connection[Any], db_url: str, tables: Tables) -> None:
-    """What the kept fixtures' tables hold now is what they load."""
-    for name in KEPT:
-        _loaded[(db_url, name)] = tables.fingerprint(conn, _kept_tables(tables, name))
-
-
 @pytest.fixture
-def areas(db: psycopg.Connection[Any], db_url: str, tables: Tables) -> psycopg.Connection[Any]:
+def areas(db: psycopg.Connection[Any], tables: Tables) -> psycopg.Connection[Any]:
     """The sample admin areas (Sanya and its four districts); loaded again only when the
     ones an earlier test got were emptied or written to."""
-    kept = _kept_tables(tables, "areas")
-    if _loaded.get((db_url, "areas")) != tables.fingerprint(db, kept):
+    if not tables.unchanged(db, "areas"):
         load_admin_areas(db, SEED / "admin_areas.geojson")
-        _loaded[(db_url, "areas")] = tables.fingerprint(db, kept)
+        tables.record(db, "areas")
     return db
 
 
@@ -196,12 +202,13 @@ def areas(db: psycopg.Connection[Any], db_url: str, tables: Tables) -> psycopg.C
 def seeded(db: psycopg.Connection[Any], db_url: str, tables: Tables) -> psycopg.Connection[Any]:
     """The sample city as ``load_seed`` writes it (areas, demand, stations, operations);
     loaded again only when what an earlier test got was emptied or written to."""
-    if _loaded.get((db_url, "seeded")) != tables.fingerprint(db, _kept_tables(tables, "seeded")):
+    if not tables.unchanged(db, "seeded"):
         # On a thread: the seed loader runs its own event loop (asyncio.run), and the
         # browser tests' Playwright keeps one on this thread.
         with ThreadPoolExecutor(1) as pool:
             pool.submit(load_seed, db_url, SEED).result()
-        _record(db, db_url, tables)
+        tables.record(db, "seeded")
+        tables.record(db, "areas")  # the seed's areas are the sample ones
     return db
 
 
