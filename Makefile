@@ -6,11 +6,11 @@ STAMP := $(VENV)/.installed-stamp
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bootstrap system-deps db migrate seed maps serve bench bench-areas lint typecheck compose-check clean-db
+.PHONY: run test bootstrap system-deps db migrate seed maps guide serve bench bench-areas lint typecheck compose-check clean-db
 
-run: db migrate seed maps serve
+run: db migrate seed maps guide serve
 
-test: db
+test: db guide
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
@@ -25,7 +25,7 @@ system-deps:
 $(STAMP): pyproject.toml
 	python3 -m venv $(VENV)
 	$(BIN)/pip install -q --disable-pip-version-check --upgrade pip
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,docs]"
 	touch $(STAMP)
 
 # Front-end and test assets come from npm at setup, never from a CDN at run time.
@@ -48,6 +48,12 @@ SAMPLE_AREA ?= 460200
 maps: seed
 	$(BIN)/geo-service maps render --area $(SAMPLE_AREA) --ensure-run --offline --basemap osm
 
+# The manual (docs/, MkDocs Material), served at /guide/. --strict: a broken link or a
+# page left out of the navigation fails the build, and with it `make test` (never add
+# --quiet: it hides the warnings --strict counts, and a broken build then passes).
+guide: bootstrap
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -f docs/mkdocs.yml
+
 serve:
 	@echo "serving on http://$(HOST):$(PORT)/ (API docs at /docs)"
 	$(BIN)/geo-service serve --host $(HOST) --port $(PORT)
@@ -62,7 +68,7 @@ bench: db
 	$(BIN)/python bench/app_size.py
 	$(BIN)/python bench/bench_scaling.py
 	$(BIN)/python bench/app_load.py
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,bench]"
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,docs,bench]"
 	$(BIN)/python bench/bench_reco.py
 
 # Point -> area assignment on real boundaries, 1M points (bench/AREAS.md); not in make test.

@@ -52,8 +52,8 @@ for p in (ROOT, ROOT / "bench"):
 from app_size import CENTRE, bench_db, load_stations  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 
-from geo_service.db import migrate  # noqa: E402
-from geo_service.settings import Settings  # noqa: E402
+from geo_service.infra.db import migrate  # noqa: E402
+from geo_service.infra.settings import Settings  # noqa: E402
 from tests.helpers import CHROMIUM, live_server  # noqa: E402
 
 REPORT = ROOT / "bench" / "APP_LOAD.md"

@@ -42,13 +42,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from geo_service.coords import Crs  # noqa: E402
-from geo_service.db import migrate  # noqa: E402
-from geo_service.main import create_app  # noqa: E402
-from geo_service.schemas import StationCreate  # noqa: E402
-from geo_service.settings import Settings  # noqa: E402
+from geo_service.domain.coords import Crs  # noqa: E402
+from geo_service.domain.schemas import StationCreate  # noqa: E402
+from geo_service.infra.db import migrate  # noqa: E402
+from geo_service.infra.settings import Settings  # noqa: E402
 from geo_service.stations import queries as q  # noqa: E402
 from geo_service.stations.service import to_record  # noqa: E402
+from geo_service.web.app import create_app  # noqa: E402
 
 DB = "geo_bench_app"
 REPORT = ROOT / "bench" / "APP.md"

@@ -44,8 +44,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from geo_service.areas.service import load_cnmaps  # noqa: E402
-from geo_service.db import migrate  # noqa: E402
-from geo_service.settings import Settings  # noqa: E402
+from geo_service.infra.db import migrate  # noqa: E402
+from geo_service.infra.settings import Settings  # noqa: E402
 
 DB = "geo_bench_areas"
 REPORT = ROOT / "bench" / "AREAS.md"

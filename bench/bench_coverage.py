@@ -174,7 +174,7 @@ def db_name(n: int) -> str:
 
 
 def db_url(n: int) -> str:
-    from geo_service.localdb import LocalCluster
+    from geo_service.infra.localdb import LocalCluster
 
     return f"postgresql://geo@/{db_name(n)}?host={LocalCluster.default().sockdir}"
 
@@ -236,7 +236,7 @@ def ensure_db(n: int, d: dict[str, np.ndarray], force: bool) -> dict[str, Any]:
     """Build (or reuse) ``geo_bench_cov_<n>``: n make_data stations, the demand points."""
     import psycopg
 
-    from geo_service.db import migrate
+    from geo_service.infra.db import migrate
 
     name, url = db_name(n), db_url(n)
     if not name.startswith("geo_bench_cov_"):
@@ -519,8 +519,8 @@ def phase_compare(args: argparse.Namespace, clock: Clock) -> dict[str, Any]:
 
 
 def _db_request(args: argparse.Namespace, extra: dict[str, Any]) -> Any:
-    from geo_service.catalogue import Status
     from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, StationFilter
+    from geo_service.domain.catalogue import Status
 
     cls = RecommendRequest if extra else CoverageRequest
     return cls(bbox=list(BBOX), resolution=args.resolution, threshold_m=args.threshold,
@@ -531,7 +531,7 @@ def _db_phase(args: argparse.Namespace, clock: Clock, recommend_too: bool) -> di
     import psycopg
 
     from geo_service.coverage import service
-    from geo_service.db import connect
+    from geo_service.infra.db import connect
 
     extra: dict[str, Any] = {}
     if recommend_too:

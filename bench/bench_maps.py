@@ -59,7 +59,7 @@ import make_data  # noqa: E402
 from bench_tiles import prepare  # noqa: E402
 from run_all import _sh, machine_info  # noqa: E402
 
-from geo_service.coords import Crs  # noqa: E402
+from geo_service.domain.coords import Crs  # noqa: E402
 from geo_service.maps.assets import AssetMode, head_html  # noqa: E402
 from geo_service.maps.data import load_stations  # noqa: E402
 from geo_service.maps.model import BASEMAPS, MapOptions  # noqa: E402

@@ -53,7 +53,7 @@ if str(ROOT) not in sys.path:
 import make_data  # noqa: E402
 from make_data import CITIES, EAST, LAT_MAX, LAT_MIN, LON_MAX, LON_MIN  # noqa: E402
 
-from geo_service.localdb import PG_BIN  # noqa: E402
+from geo_service.infra.localdb import PG_BIN  # noqa: E402
 
 VENV_BIN = ROOT / ".venv" / "bin"
 GEO_SERVICE = VENV_BIN / "geo-service"
@@ -113,7 +113,7 @@ class _Recorder:
 
 def captured_query(variant: Variant) -> tuple[str, dict[str, Any]]:
     """The SQL text and parameters the service binds for ``variant`` (at a fixed point)."""
-    from geo_service.settings import Settings
+    from geo_service.infra.settings import Settings
     from geo_service.stations import service
 
     settings = Settings()

@@ -59,8 +59,8 @@ from bench_nearest import (  # noqa: E402
 )
 from run_all import machine_info  # noqa: E402
 
-from geo_service.localdb import PG_BIN, LocalCluster, LocalDbError  # noqa: E402
-from geo_service.pgbouncer import LocalPgBouncer  # noqa: E402
+from geo_service.infra.localdb import PG_BIN, LocalCluster, LocalDbError  # noqa: E402
+from geo_service.infra.pgbouncer import LocalPgBouncer  # noqa: E402
 
 OUT = BENCH / "out" / "scaling"
 REPORT = BENCH / "SCALING.md"
@@ -308,7 +308,7 @@ core-second* divides req/s by the CPU the path itself used (API + PostgreSQL +
 PgBouncer, not wrk), the per-core cost the capacity plan needs. *standby* is a hot
 standby made by `pg_basebackup -R` from the primary, streaming, caught up before the run;
 the API's `GEO_DATABASE_URL` points at it (nearest only reads). *pgbouncer* is
-`geo_service/pgbouncer.py`'s pooler (transaction pooling, pool size 20) in front of the
+`geo_service/infra/pgbouncer.py`'s pooler (transaction pooling, pool size 20) in front of the
 same server, with `GEO_DB_PGBOUNCER=1` (no prepared statements: PgBouncer 1.18).
 
 wrk command: `{first.get('command', '')}`

@@ -7,7 +7,7 @@ For each size (a bench database built by ``bench/make_data.py``) and each zoom (
   draw uniformly from that set;
 - (a) **raw SQL baseline**: ``pgbench -M prepared`` runs the very statement the service
   sends (``geo_service.feeds.tile_queries.TILE_MVT`` with the parameters
-  ``geo_service.feeds.tiles`` binds), ``x``/``y`` drawn from the tile set with ``\\set``;
+  ``geo_service.feeds.routes.tiles`` binds), ``x``/``y`` drawn from the tile set with ``\\set``;
 - (b) **the API**: ``geo-service serve`` (uvicorn, 1 worker) driven by ``wrk`` (or, when
   wrk is missing, a Python httpx load generator) with the same tile set. Each request
   runs two statements: the feed state (for the ETag) and the tile.
@@ -55,7 +55,7 @@ import psycopg  # noqa: E402
 from run_all import machine_info  # noqa: E402
 
 from geo_service.feeds import tile_queries as tq  # noqa: E402
-from geo_service.feeds.tiles import tile_params  # noqa: E402
+from geo_service.feeds.routes.tiles import tile_params  # noqa: E402
 
 REPORT = BENCH / "TILES.md"
 RESULTS = bn.OUT / "tiles_results.json"
@@ -77,7 +77,7 @@ def prepare(n: int) -> dict[str, Any]:
             before = _head(conn)
     except psycopg.OperationalError:  # no such database yet: make_data creates it
         before = None
-    info = make_data.build(n)  # creates/reuses, runs geo_service.db.migrate, ANALYZE
+    info = make_data.build(n)  # creates/reuses, runs geo_service.infra.db.migrate, ANALYZE
     with psycopg.connect(make_data.db_url(n), autocommit=True) as conn:
         after = _head(conn)
         had = conn.execute("SELECT to_regclass('ix_station_geom') IS NOT NULL").fetchone()

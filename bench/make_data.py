@@ -4,7 +4,7 @@ Each size lives in its own database on the project-local cluster (``geo_bench_10
 ``geo_bench_100k``, ``geo_bench_1m``); the ``geo`` database used by ``make run`` is never
 touched. A database is migrated with the project's own migrations, then filled by COPY
 with precompiled opening hours (each distinct rule is compiled once with
-``geo_service.hours.compile_hours``). A database is reused when its station count and its
+``geo_service.hours.compiler.compile_hours``). A database is reused when its station count and its
 generator fingerprint (seed, generator version) match.
 
 Every station is labelled sample data: ``sample = true``, names start with ``【示例】`` /
@@ -31,9 +31,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from geo_service.catalogue import AMENITIES, HostType  # noqa: E402
-from geo_service.hours import compile_hours, validate_hours  # noqa: E402
-from geo_service.localdb import PG_BIN, LocalCluster  # noqa: E402
+from geo_service.domain.catalogue import AMENITIES, HostType  # noqa: E402
+from geo_service.hours.compiler import compile_hours, validate_hours  # noqa: E402
+from geo_service.infra.localdb import PG_BIN, LocalCluster  # noqa: E402
 
 SEED = 20261122
 GENERATOR_VERSION = "1"
@@ -356,7 +356,7 @@ def load(url: str, n: int) -> dict[str, float]:
 
 def build(n: int, force: bool = False) -> dict[str, object]:
     """Make sure the bench database for ``n`` stations exists and is filled."""
-    from geo_service.db import migrate
+    from geo_service.infra.db import migrate
 
     ensure_cluster()
     name, url = db_name(n), db_url(n)

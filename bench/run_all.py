@@ -316,7 +316,7 @@ Locations: {locations} in
 normal clusters (σ 0.15–0.4°) around {len(make_data.CITIES)} city centres weighted by size. Status
 90% open, 4% temporarily closed, 3% planned, 2% closed, 1% duplicate. Hours: 7 weekly rules
 (40% `24/7`, the rest daytime hours), each compiled once with
-`geo_service.hours.compile_hours` and stored precompiled (`hours_kind = 'weekly'`,
+`geo_service.hours.compiler.compile_hours` and stored precompiled (`hours_kind = 'weekly'`,
 `open_minutes`). Amenities random (ten-ones 50–95% each, microwave 60%, extras 20%). Query
 points follow the same mixture (couriers ask where stations are). Data is loaded with COPY;
 secondary indexes are dropped during the load and re-created from their own definitions,
@@ -333,7 +333,7 @@ then `VACUUM ANALYZE`.
 
 - {info['postgres']}
 - PostGIS {info['postgis']}
-- server settings: {info['pg_settings']} (set by `geo_service.localdb`)
+- server settings: {info['pg_settings']} (set by `geo_service.infra.localdb`)
 - Python {info['python']}; {info['packages']}
 - {info['pgbench']}; {info['wrk']}
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from geo_service.paths import PROJECT_ROOT
-from geo_service.settings import Settings
+from geo_service.infra.paths import PROJECT_ROOT
+from geo_service.infra.settings import Settings
 
 
 def _url(settings: Settings) -> str:
@@ -20,7 +20,7 @@ def _url(settings: Settings) -> str:
 
 
 def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.localdb import LocalCluster
+    from geo_service.infra.localdb import LocalCluster
 
     if settings.database_url:
         print("GEO_DATABASE_URL is set: using that server, no local cluster started")
@@ -32,8 +32,8 @@ def cmd_db_start(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_db_stop(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.localdb import LocalCluster
-    from geo_service.pgbouncer import LocalPgBouncer
+    from geo_service.infra.localdb import LocalCluster
+    from geo_service.infra.pgbouncer import LocalPgBouncer
 
     LocalPgBouncer.default().stop()
     LocalCluster.default().stop()
@@ -44,7 +44,7 @@ def cmd_db_pgbouncer(args: argparse.Namespace, settings: Settings) -> int:
     """Start the project-local PgBouncer (transaction pooling) and say how to use it."""
     import dataclasses
 
-    from geo_service.pgbouncer import LocalPgBouncer
+    from geo_service.infra.pgbouncer import LocalPgBouncer
 
     bouncer = dataclasses.replace(LocalPgBouncer.default(),
                                   statement_timeout_ms=settings.statement_timeout_ms)
@@ -57,7 +57,7 @@ def cmd_db_pgbouncer(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.db import downgrade, migrate
+    from geo_service.infra.db import downgrade, migrate
 
     if args.downgrade:
         downgrade(_url(settings), args.downgrade)
@@ -87,8 +87,8 @@ async def _import_file(url: str, path: Path, args: argparse.Namespace,
                        settings: Settings) -> dict[str, Any]:
     from psycopg import AsyncConnection
 
-    from geo_service.coords import Crs
     from geo_service.coverage.demand import import_demand
+    from geo_service.domain.coords import Crs
     from geo_service.imports.readers import Format, guess_format
     from geo_service.imports.run import Mode
     from geo_service.stations import importer
@@ -108,7 +108,7 @@ async def _import_file(url: str, path: Path, args: argparse.Namespace,
 
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
 
     try:
         report = asyncio.run(_import_file(_url(settings), Path(args.file), args, settings))
@@ -139,7 +139,7 @@ def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.seed import load_seed
+    from geo_service.sample.seed import load_seed
 
     summary = load_seed(_url(settings), PROJECT_ROOT / "seed")
     print(summary)
@@ -147,8 +147,8 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_sample_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.db import connect
-    from geo_service.seed_remove import remove_sample
+    from geo_service.infra.db import connect
+    from geo_service.sample.remove import remove_sample
 
     with connect(_url(settings)) as conn:
         print(json.dumps(remove_sample(conn)))
@@ -158,8 +158,8 @@ def cmd_sample_remove(args: argparse.Namespace, settings: Settings) -> int:
 def _keys(args: argparse.Namespace, settings: Settings,
           work: Callable[[Any], Any]) -> int:
     """Run a key command as the operator (no key: whoever runs this reaches the database)."""
-    from geo_service.db import connect
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
+    from geo_service.infra.db import connect
 
     with connect(_url(settings)) as conn:
         try:
@@ -197,7 +197,7 @@ def _cell(value: Any) -> str:
 
 
 def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service import auth
+    from geo_service.domain import auth
 
     return _keys(args, settings, lambda conn: auth.issue_key(
         conn, name=args.name, role=args.role, area_code=args.area,
@@ -206,20 +206,20 @@ def cmd_keys_create(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_keys_list(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service import auth
+    from geo_service.domain import auth
 
     return _keys(args, settings, lambda conn: [
         k for k in auth.list_keys(conn, None) if args.all or k["state"] == "active"])
 
 
 def cmd_keys_revoke(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service import auth
+    from geo_service.domain import auth
 
     return _keys(args, settings, lambda conn: auth.revoke_key(conn, args.id, None))
 
 
 def cmd_keys_rotate(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service import auth
+    from geo_service.domain import auth
 
     return _keys(args, settings, lambda conn: auth.rotate_key(
         conn, args.id, None, auth.parse_duration(args.grace, "--grace")))
@@ -229,8 +229,8 @@ def cmd_history(args: argparse.Namespace, settings: Settings) -> int:
     """A station's audit trail, oldest first: who, when, and each change old → new."""
     import psycopg
 
-    from geo_service.audit import station_history
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.audit import station_history
+    from geo_service.domain.errors import GeoServiceError
 
     async def go() -> dict[str, Any]:
         async with await psycopg.AsyncConnection.connect(_url(settings),
@@ -261,8 +261,8 @@ def _short(value: Any, width: int = 60) -> str:
 
 
 def cmd_hours_refresh(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.calendar_hours import current_label
-    from geo_service.db import connect
+    from geo_service.hours.calendar_hours import current_label
+    from geo_service.infra.db import connect
     from geo_service.stations.maintenance import refresh_hours
 
     with connect(_url(settings)) as conn:
@@ -288,8 +288,8 @@ def listening_on(settings: Settings, host: str) -> Settings:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
-    from geo_service import serving
-    from geo_service.main import create_app
+    from geo_service.web import serving
+    from geo_service.web.app import create_app
 
     settings = listening_on(settings, args.host)
     if args.workers < 1:
@@ -413,15 +413,18 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.operations.cli import add_commands as add_operations_commands
 
     add_operations_commands(sub)
-    from geo_service.backup import add_commands as add_backup_commands
+    from geo_service.infra.backup import add_commands as add_backup_commands
 
     add_backup_commands(sub)
     from geo_service.areas.cli import add_commands as add_area_commands
 
     add_area_commands(sub)
-    from geo_service.calendar_cli import add_commands as add_calendar_commands
+    from geo_service.hours.cli import add_commands as add_calendar_commands
 
     add_calendar_commands(sub)
+    from geo_service.posters.cli import add_commands as add_poster_commands
+
+    add_poster_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

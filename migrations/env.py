@@ -1,4 +1,4 @@
-"""Alembic environment: the URL comes from the caller (see geo_service.db.migrate)."""
+"""Alembic environment: the URL comes from the caller (see geo_service.infra.db.migrate)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine
 
-from geo_service.models import Base
+from geo_service.domain.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -14,8 +14,11 @@ command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 # The map tests drive Debian's Chromium (Playwright never downloads a browser here).
 [ -x /usr/bin/chromium ] || pkgs+=(chromium)
 command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
-# CJK glyphs for the map screenshots the browser tests save (names are Chinese).
+# CJK glyphs for the map screenshots the browser tests save (names are Chinese), and the
+# font embedded in the station posters (GEO_POSTER_FONT_FILE).
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
+# Pango, which WeasyPrint (the posters' PDF engine, from PyPI) lays text out with.
+ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || pkgs+=(libpango-1.0-0 libpangoft2-1.0-0)
 # GDAL's OAPIF driver is the real OGC client the feed tests read the service with.
 command -v ogrinfo >/dev/null 2>&1 || pkgs+=(gdal-bin)
 # Running at scale (tests/test_pgbouncer.py, test_serve.py, test_topology.py): the pooler

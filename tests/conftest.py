@@ -19,12 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from geo_service.auth import create_key
-from geo_service.db import migrate
-from geo_service.main import create_app
-from geo_service.paths import PROJECT_ROOT
-from geo_service.seed import load_admin_areas, load_seed
-from geo_service.settings import Settings
+from geo_service.domain.auth import create_key
+from geo_service.infra.db import migrate
+from geo_service.infra.paths import PROJECT_ROOT
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_admin_areas, load_seed
+from geo_service.web.app import create_app
 
 SEED = PROJECT_ROOT / "seed"
 
@@ -33,7 +33,7 @@ def _server_url() -> str:
     settings = Settings()
     if settings.database_url:
         return settings.database_url
-    from geo_service.localdb import LocalCluster
+    from geo_service.infra.localdb import LocalCluster
 
     cluster = LocalCluster.default()
     cluster.start()

@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from geo_service.localdb import LocalCluster
+from geo_service.infra.localdb import LocalCluster
 from tests.helpers import spawn_server, stop_server, wait_healthy
 
 ARTIFACTS = Path(__file__).parent / "artifacts"

@@ -20,8 +20,8 @@ import httpx
 import psycopg
 import pytest
 
-from geo_service.coords import Crs
-from geo_service.schemas import StationCreate
+from geo_service.domain.coords import Crs
+from geo_service.domain.schemas import StationCreate
 from geo_service.stations import queries as q
 from geo_service.stations.service import to_record
 

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.seed import load_seed
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 
 
@@ -85,7 +85,7 @@ def test_swapped_coordinates_hint(client: TestClient) -> None:
 
 
 def test_gcj02_query_and_answer(client: TestClient, seeded: None) -> None:
-    from geo_service.coords import wgs84_to_gcj02
+    from geo_service.domain.coords import wgs84_to_gcj02
 
     wgs = client.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3}).json()
     glon, glat = wgs84_to_gcj02(109.5, 18.25)

@@ -9,28 +9,31 @@ never written down here. Screenshots go to ``tests/artifacts/`` (git-ignored).
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
+import re
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.app.router import files
-from geo_service.catalogue import AMENITIES
-from geo_service.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
-from geo_service.main import create_app
+from geo_service.app.routes.shell import files
+from geo_service.domain.catalogue import AMENITIES
+from geo_service.domain.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from geo_service.infra.settings import Settings
 from geo_service.maps.assets import node_modules
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
-from tests.conftest import SEED
-from tests.helpers import live_server
+from geo_service.sample.seed import load_seed
+from geo_service.web.app import create_app
+from tests.conftest import SEED, station_body
+from tests.helpers import insert_stations, live_server
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: A point in the sample city's downtown (Sanya), WGS-84.
@@ -77,7 +80,7 @@ def test_offline_files_get_their_types_and_other_files_none(
         client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the offline half adds beside the shell (manifest, service worker) is served
     with the types browsers insist on; a file of an unknown kind, or a folder, is not."""
-    from geo_service.app import router
+    from geo_service.app.routes import shell as router
 
     (tmp_path / "index.html").write_text("<!doctype html><title>x</title>")
     (tmp_path / "sw.js").write_text("self.addEventListener('fetch', () => {});")
@@ -136,10 +139,11 @@ def api(base: str, path: str, **params: Any) -> Any:
 
 
 def phone(browser: Any, *, located: bool, dark: bool = False,
-          where: tuple[float, float] = POINT, **options: Any) -> Any:
-    """A 360×640 touch phone, location granted at ``where`` or denied."""
+          where: tuple[float, float] = POINT, size: tuple[int, int] = (360, 640),
+          **options: Any) -> Any:
+    """A touch phone (360×640 unless ``size``), location granted at ``where`` or denied."""
     return browser.new_context(**options,
-        viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True,
+        viewport={"width": size[0], "height": size[1]}, is_mobile=True, has_touch=True,
         device_scale_factor=2, locale="zh-CN", color_scheme="dark" if dark else "light",
         geolocation={"longitude": where[0], "latitude": where[1]} if located else None,
         permissions=["geolocation"] if located else [])
@@ -148,8 +152,10 @@ def phone(browser: Any, *, located: bool, dark: bool = False,
 class Page:
     def __init__(self, browser: Any, base: str, path: str, *, located: bool = True,
                  dark: bool = False, where: tuple[float, float] = POINT,
-                 **options: Any) -> None:
+                 init_script: str | None = None, **options: Any) -> None:
         self.context = phone(browser, located=located, dark=dark, where=where, **options)
+        if init_script:  # runs before the page's own scripts, on every load
+            self.context.add_init_script(init_script)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.seen = 0
@@ -303,6 +309,181 @@ def test_cooling_bus_shows_its_current_stop_and_when_it_leaves(
         p.close()
 
 
+# --- issue 29: the list on the phone the issue was filed from ------------------------------
+
+#: A Monday evening, China time: some sample stations open until 22:00, the night
+#: riders' station until 02:00, others closed until tomorrow morning.
+EVENING = dt.datetime(2026, 12, 7, 21, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+#: The night riders' station (hours 18:00-02:00), and a point out at sea, kilometres from
+#: every station.
+NIGHT = (109.523133, 18.249953)
+AT_SEA = (109.5, 18.17)
+#: The app's walking limit (app.js WALK_MAX_MIN) and its speeds, as the footnote says.
+WALK_MAX_MIN = 45
+#: Text (and spoken labels) on the page with CJK characters in it (ideographs, CJK and
+#: full-width punctuation), leaving out what is marked as Chinese text (`lang="zh-…"`:
+#: station names, addresses, stop names, the language button) and the district picker's
+#: place names.
+CJK_SHOWN = """() => { const out = [];
+    const cjk = /[\\u3000-\\u303f\\u3400-\\u9fff\\uff00-\\uffef]/;
+    const skip = (e) => e.closest('[lang^="zh"]') || e.closest('#district');
+    const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+    for (let n = walk.nextNode(); n; n = walk.nextNode()) {
+        if (cjk.test(n.data) && !skip(n.parentElement)) out.push(n.data); }
+    for (const e of document.body.querySelectorAll('[aria-label], [title], [alt]')) {
+        for (const a of ['aria-label', 'title', 'alt']) {
+            const v = e.getAttribute(a);
+            if (v && cjk.test(v) && !skip(e)) out.push(`${a}=${v}`); } }
+    return out; }"""
+
+#: Per card: the open line, the travel line, the name link's text and its sample tags, and
+#: how each ten-ones badge looks (its mark, line, border and fill).
+CARDS = """() => [...document.querySelectorAll('#list > li')].map((li) => {
+    const tags = [...li.querySelectorAll('.sample-tag')];
+    const badges = [...li.querySelectorAll('.icons li')].map((b) => { const st =
+      getComputedStyle(b); return [b.textContent.trim()[0], st.textDecorationLine,
+        st.borderTopStyle, st.backgroundColor === 'rgba(0, 0, 0, 0)' ? 'none' : 'filled']; });
+    return { code: li.dataset.code, open: li.querySelector('.openline').textContent,
+      badges,
+      travel: li.querySelector('.meta').textContent,
+      name: li.querySelector('a.name').textContent, tags: tags.length,
+      tagLines: tags.map((t) => t.getClientRects().length),
+      tagHeight: tags.map((t) => t.getBoundingClientRect().height / parseFloat(
+        getComputedStyle(t).lineHeight)) }; })"""
+
+
+def _js_round(x: float) -> int:
+    return math.floor(x + 0.5)
+
+
+def _minutes(m: float, kmh: float) -> int:
+    return max(1, _js_round(m * 1.3 / 1000 / kmh * 60))
+
+
+def _open_words(s: dict[str, Any], lang: str) -> tuple[str, str]:
+    """The open line a card must show for a nearest row at EVENING, and which case it is,
+    worked out here from the API's ``open_now`` and ``next_change``."""
+    zh = lang == "zh"
+    if s["open_now"] is None:
+        return ("营业时间不详" if zh else "Hours unknown"), "unknown"
+    if not s["next_change"]:
+        return ("营业中" if zh else "Open now") if s["open_now"] else (
+            "已关门" if zh else "Closed"), "no change"
+    change = dt.datetime.fromisoformat(s["next_change"])
+    days = (change.date() - EVENING.astimezone(change.tzinfo).date()).days
+    hm = change.strftime("%H:%M")
+    assert days in (0, 1), s  # the instants above keep every change within a day
+    when = hm if days == 0 else (f"明天 {hm}" if zh else f"{hm} tomorrow")
+    if s["open_now"]:
+        return (f"营业至 {when}" if zh else f"Open until {when}"), (
+            "today" if days == 0 else "after midnight")
+    return (f"已关门 · {when} 开门" if zh else f"Closed · opens {when}"), "closed"
+
+
+@pytest.mark.slow  # ~3 s: one 390×844 phone, four places, both languages, the station page
+def test_list_at_390x844_fits_three_cards_in_both_languages_with_words_not_dates(
+        browser: Any, served: str) -> None:
+    """Issue 29 (items 1-4, 7, 10), on the phone it was filed from: three whole cards in
+    the first screen; one unbreakable sample tag per name; "营业至 22:00", "营业至 明天
+    02:00", "已关门 · 明天 08:00 开门" (and in English) read on the station's clock, not
+    the phone's (here London); no Chinese in English but names and addresses; "far" and
+    the e-bike time only past a 45-minute walk; axe clean, colour contrast included."""
+    at = EVENING.strftime("%Y-%m-%dT%H:%M:%S")
+    p = Page(browser, served, f"/app/?at={at}", where=NIGHT, size=(390, 844),
+             timezone_id="Europe/London",
+             init_script="localStorage.setItem('geo.chips', '{\"open_now\": false}')")
+    seen: dict[str, set[str]] = {"zh": set(), "en": set()}
+
+    def cards_agree(lang: str, where: tuple[float, float]) -> list[dict[str, Any]]:
+        answer = api(served, "/v1/stations/nearest", lon=f"{where[0]:.6f}",
+                     lat=f"{where[1]:.6f}", k=5, at=at)["results"]
+        cards = p.page.evaluate(CARDS)
+        assert [c["code"] for c in cards] == [s["code"] for s in answer]
+        for s, c in zip(answer, cards, strict=True):
+            words, case = _open_words(s, lang)
+            assert c["open"] == words, (s["code"], s["opening_hours"])
+            seen[lang].add(case)
+            walk, ride = _minutes(s["distance_m"], 4.5), _minutes(s["distance_m"], 15)
+            far, w, e, mins = ("较远", "步行", "电动车", "分钟") if lang == "zh" else (
+                "far", "walk", "e-bike", "min")
+            assert c["travel"].endswith(f"{far} · {e} {ride} {mins}" if walk > WALK_MAX_MIN
+                                        else f"{w} {walk} {mins} · {e} {ride} {mins}")
+            # The sample tag once per name, on one line.
+            tag = "示例" if lang == "zh" else "SAMPLE"
+            assert c["tags"] == (1 if s["sample"] else 0)
+            assert c["name"].count("示例") + c["name"].upper().count("SAMPLE") == c["tags"]
+            assert c["tagLines"] == [1] * c["tags"] and all(h < 1.5 for h in c["tagHeight"])
+            assert c["name"].count(tag) == c["tags"]
+            # Has and lacks differ in shape, not only colour: filled with ✓, or outlined,
+            # dashed and struck through with ✗.
+            has = ["✓", "none", "solid", "filled"]
+            lacks = ["✗", "line-through", "dashed", "none"]
+            assert len(c["badges"]) == 10 and all(b in (has, lacks) for b in c["badges"])
+            assert c["badges"].count(lacks) == len(s["ten_ones"]["missing"])
+        return cards
+
+    def first_screen(lang: str) -> None:
+        """Three whole cards on the first screen, axe clean, a screenshot to look at."""
+        p.page.evaluate("() => window.scrollTo(0, 0)")
+        boxes = p.page.evaluate("""() => [...document.querySelectorAll('#list > li')]
+            .slice(0, 3).map((e) => { const r = e.getBoundingClientRect();
+            return [r.top, r.bottom, innerHeight]; })""")
+        ARTIFACTS.mkdir(exist_ok=True)
+        p.page.screenshot(path=str(ARTIFACTS / f"app-list-390x844-{lang}.png"))
+        assert len(boxes) == 3
+        assert all(top >= 0 and bottom <= height for top, bottom, height in boxes), boxes
+        assert p.serious_a11y_problems() == []
+
+    def tap(where: tuple[float, float]) -> None:
+        p.page.evaluate("([lon, lat]) => GEO_APP.map.fire('click', "
+                        "{latlng: L.latLng(lat, lon)})", list(where))
+        p.listed()
+
+    try:
+        p.listed()
+        cards_agree("zh", NIGHT)
+        first_screen("zh")
+        p.page.wait_for_function("() => window.GEO_APP.map")
+        tap(POINT)
+        cards_agree("zh", POINT)
+        assert {"today", "after midnight", "closed"} <= seen["zh"]
+
+        p.page.click("#lang")
+        p.page.wait_for_function("() => document.documentElement.lang === 'en'")
+        cards_agree("en", POINT)
+        assert p.page.evaluate(CJK_SHOWN) == []
+        # The language button keeps to one line.
+        assert p.page.evaluate("""() => { const b = document.getElementById('lang');
+            return b.getClientRects().length === 1 && b.getBoundingClientRect().height
+              < 2 * parseFloat(getComputedStyle(b).lineHeight); }""")
+        first_screen("en")
+        tap(NIGHT)
+        cards_agree("en", NIGHT)
+        assert {"today", "after midnight", "closed"} <= seen["en"]
+        tap(AT_SEA)
+        cards = cards_agree("en", AT_SEA)
+        assert cards and all(c["travel"].count(" · far · e-bike ") == 1 for c in cards)
+        # Further away than tomorrow: the weekday within a week, the date beyond.
+        words = p.page.evaluate("""() => import('/app/app.js').then((m) => [
+            m.whenText('2026-12-09T08:00:00+08:00', '2026-12-07T21:00:00+08:00', 'zh'),
+            m.whenText('2026-12-09T08:00:00+08:00', '2026-12-07T21:00:00+08:00', 'en'),
+            m.whenText('2026-12-20T08:00:00+08:00', '2026-12-07T21:00:00+08:00', 'zh'),
+            m.whenText('2026-12-20T08:00:00+08:00', '2026-12-07T21:00:00+08:00', 'en'),
+            m.whenText('2026-12-08T01:00:00+08:00', '2026-12-07T16:30:00Z', 'en')])""")
+        assert words == ["周三 08:00", "Wed 08:00", "12月20日 08:00", "20 Dec 08:00",
+                         "01:00"]  # the last: 16:30Z is already the 8th in China
+
+        # The station page in English: no Chinese but the name and address either.
+        p.page.click("#list > li a.name")
+        p.page.wait_for_function("() => document.body.dataset.state === 'station'")
+        assert p.page.evaluate(CJK_SHOWN) == []
+        assert p.errors == []
+        outside = [u for u in p.requests if urlsplit(u).hostname not in ("127.0.0.1", None)]
+        assert outside == []
+    finally:
+        p.close()
+
+
 @pytest.mark.slow  # ~2 s
 def test_picking_a_district_lists_around_its_stations(browser: Any, served: str) -> None:
     p = Page(browser, served, "/app/", located=False)
@@ -341,8 +522,11 @@ def _link_point(kind: str, href: str) -> tuple[float, float]:
     if kind == "tencent":  # tocoord=lat,lng in GCJ-02
         lat, lon = map(float, q["tocoord"][0].split(","))
         return gcj02_to_wgs84(lon, lat)
-    if kind == "baidu":  # destination=name:…|latlng:lat,lon in BD-09
-        lat, lon = map(float, unquote(href).split("latlng:")[1].split("&")[0].split(","))
+    if kind == "baidu":  # web route: destination=latlng:lat,lon|name:… (BD-09), or the
+        # station's web page (location=lat,lon) when the phone has no point to start from
+        where = q["destination"][0].split("latlng:")[1].split("|")[0] if "destination" in q \
+            else q["location"][0]
+        lat, lon = map(float, where.split(","))
         return bd09_to_wgs84(lon, lat)
     lat, lon = map(float, href.removeprefix("geo:").split("?")[0].split(","))  # geo: WGS-84
     return lon, lat
@@ -386,13 +570,121 @@ def test_station_page_navigates_reports_and_confirms(
         p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
                                  "=== '您已经反馈过了，谢谢！'")
         assert _count(db_url, confirmations, code) == before_c + 1
+        # "Closed" a moment after "open" from the same phone: the later word replaces the
+        # earlier (issue 29, item 9); the confirmation is kept but no longer stands.
         p.page.click("#r-closed")
         p.page.wait_for_function("() => document.getElementById('feedback-msg').textContent "
-                                 "=== '已收到，谢谢！'")
+                                 "=== '已更新你刚才的反馈'")
         assert _count(db_url, reports, code) == before_r + 1
+        assert _count(db_url, confirmations, code) == before_c + 1
+        assert _count(db_url, confirmations + " AND c.superseded_at IS NULL", code) == before_c
         assert p.errors == []
     finally:
         p.close()
+
+
+#: Chinese text: ideographs (CJK unified and extension A), CJK punctuation ("。", "、")
+#: and full-width forms ("：", "（").
+CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
+DIRS = {"zh": ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
+        "en": ["N", "NE", "E", "SE", "S", "SW", "W", "NW"]}
+
+
+def _where_words(lang: str, metres: float, bearing: float) -> str:
+    """The station page's distance and direction as it should read ("东北 650 米")."""
+    d = DIRS[lang][round((bearing % 360) / 45) % 8]
+    if lang == "zh":
+        dist = f"{round(metres)} 米" if metres < 1000 else f"{metres / 1000:.1f} 公里"
+        return f"距您的位置：{d} {dist}"
+    dist = f"{round(metres)} m" if metres < 1000 else f"{metres / 1000:.1f} km"
+    return f"{dist} {d} of you"
+
+
+@pytest.mark.slow  # ~6 s: one phone, the list, a station in both languages, the districts
+def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
+        browser: Any, served: str, db_url: str) -> None:
+    """Issue 29, items 5, 6 and 8 at 390×844: the station page has its open line, the
+    distance and direction from the rider, a small map with the station and the rider as
+    markers, a Baidu link that opens on the web; in Chinese and in English (no Chinese
+    but names and addresses), with no serious axe finding. Back on the list, the district
+    picker groups districts by city, the rider's city first, though another city's code
+    sorts before it."""
+    with psycopg.connect(db_url, autocommit=True) as conn:  # a second city, before Sanya
+        conn.execute("INSERT INTO admin_area (code, name, name_en, level, parent_code) VALUES "
+                     "('460100', '海口市', 'Haikou City', 'city', '460000'), "
+                     "('460106', '龙华区', 'Longhua District', 'district', '460100')")
+        insert_stations(conn, [station_body("HK-T1", 110.33, 20.03, province_code="460000",
+                                            city_code="460100", district_code="460106")])
+    at = "2026-12-01T11:00:00"  # a Tuesday morning, China time: the open lines are fixed
+    p = Page(browser, served, f"/app/?at={at}", size=(390, 844))
+    try:
+        listed = p.listed()
+        rows = api(served, "/v1/stations/nearest", lon=f"{POINT[0]:.6f}",
+                   lat=f"{POINT[1]:.6f}", k=5, open_now="true", at=at)["results"]
+        assert [r["code"] for r in rows] == listed
+        row = next(r for r in rows if r["next_change"])  # one that closes later today
+        code = row["code"]
+        detail = api(served, f"/v1/stations/{code}", at=at)
+        assert detail["open_now"] is True and detail["next_change"] == row["next_change"]
+        p.page.click(f"#list li[data-code='{code}'] a.name")
+        for lang in ("zh", "en"):
+            p.page.wait_for_function("() => document.body.dataset.state === 'station' && "
+                                     "document.body.dataset.stMap === '2'")
+            until = detail["next_change"][11:16]  # the same day: the station's clock time
+            opened = p.page.text_content("#st-open")
+            assert opened == (f"营业至 {until}" if lang == "zh" else f"Open until {until}")
+            assert p.page.text_content("#st-where") == _where_words(
+                lang, row["distance_m"], row["bearing_deg"])
+            # The small map: the station and the rider as Leaflet markers, no tiles here.
+            assert p.page.locator("#st-map .leaflet-marker-icon").count() == 2
+            assert p.page.locator("#st-map .leaflet-tile").count() == 0
+            # Baidu: the web route from the rider to the station, in BD-09, not the app scheme.
+            p.page.wait_for_function("() => document.querySelector('[data-nav=baidu]')"
+                                     ".href.startsWith('https://api.map.baidu.com/direction?')")
+            href = p.page.get_attribute("[data-nav=baidu]", "href") or ""
+            q = parse_qs(urlsplit(href).query)
+            assert (q["mode"], q["coord_type"], q["output"]) == (["walking"], ["bd09ll"], ["html"])
+            assert q["src"] and q["region"] == [detail["city"]]
+            lat, lon = map(float, q["origin"][0].split("latlng:")[1].split("|")[0].split(","))
+            assert _metres(bd09_to_wgs84(lon, lat), POINT) < 1
+            assert _metres(_link_point("baidu", href), (detail["lon"], detail["lat"])) < 1
+            assert p.serious_a11y_problems() == []
+            p.screenshot(f"app-station-390-{lang}.png")
+            if lang == "en":
+                text = p.page.text_content("#st") or ""
+                for own in (detail["name"], detail["name_en"], detail["address"],
+                            *(a["title"] for a in detail["awards"])):
+                    text = text.replace(own or "\0", "")
+                assert CJK.findall(text) == [], text
+                # "Open" then "closed" from this phone: the later word stands, and is said so.
+                p.page.click("#r-confirm")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Confirmed, thank you!'")
+                p.page.click("#r-closed")
+                p.page.wait_for_function("() => document.getElementById('feedback-msg')"
+                                         ".textContent === 'Your earlier word was replaced'")
+                break
+            p.page.click("#lang")
+            p.page.wait_for_function("() => document.documentElement.lang === 'en' && "
+                                     "document.getElementById('st-open') && "
+                                     "document.getElementById('st-open').textContent"
+                                     ".startsWith('Open')")
+        # The district picker: one group per city, the rider's (Sanya) first.
+        p.page.click("#back")
+        p.page.wait_for_function("() => !document.getElementById('home').hidden")
+        groups = p.page.eval_on_selector_all(
+            "#district optgroup", "gs => gs.map(g => [g.label, g.children.length])")
+        sanya = [a for a in api(served, "/v1/areas")
+                 if a["parent_code"] == "460200" and a["stations"] > 0]
+        assert groups == [["Sanya City", len(sanya)], ["Haikou City", 1]]
+        assert p.errors == []
+        outside = [u for u in p.requests if urlsplit(u).hostname not in ("127.0.0.1", None)]
+        assert outside == []
+    finally:
+        p.close()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM station WHERE code = 'HK-T1'")
+            conn.execute("DELETE FROM admin_area WHERE code IN ('460106', '460100')")
 
 
 @pytest.mark.slow  # ~2 s
@@ -588,6 +880,9 @@ def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str)
         assert len(ticked) == len(ten & set(station["amenities"]))
         geo = p.page.get_attribute("[data-nav=geo]", "href") or ""
         assert _metres(_link_point("geo", geo), (station["lon"], station["lat"])) < 1
+        # The small map works offline: no tiles, the station and the rider as markers.
+        p.page.wait_for_function("() => document.body.dataset.stMap === '2'")
+        assert p.page.locator("#st-map .leaflet-marker-icon").count() == 2
         # A station the snapshot does not hold: the network is named, not a missing station.
         p.page.evaluate("() => { location.hash = '#/s/NOT-ON-THE-PHONE'; }")
         p.page.wait_for_function("() => document.querySelector('#st [role=alert]')")

@@ -17,7 +17,7 @@ from geo_service.areas import source
 from geo_service.areas.boundaries import BoundaryFileError, Columns, import_file
 from geo_service.areas.service import load_cnmaps
 from geo_service.cli import main as cli_main
-from geo_service.coords import Crs, from_wgs84_array
+from geo_service.domain.coords import Crs, from_wgs84_array
 from geo_service.stations import queries as sq
 
 #: WGS-84 -> UTM 49N (metres), the zone of Hainan, to measure distances in metres.

@@ -9,9 +9,9 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.catalogue import TEN_ONES
 from geo_service.cli import main
+from geo_service.domain.auth import create_key
+from geo_service.domain.catalogue import TEN_ONES
 from tests.conftest import station_body
 
 TIANYA = (109.500, 18.250)

@@ -24,11 +24,11 @@ import pytest
 from alembic.script import ScriptDirectory
 from fastapi.testclient import TestClient
 
-from geo_service.backup import _USER_TABLES
-from geo_service.db import alembic_config
-from geo_service.main import create_app
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
+from geo_service.infra.backup import _USER_TABLES
+from geo_service.infra.db import alembic_config
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_seed
+from geo_service.web.app import create_app
 from tests.conftest import SEED, _with_db
 
 

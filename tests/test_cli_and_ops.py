@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.cli import main
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 
 
 def test_keys_create_and_import_gb18030_via_cli(
@@ -108,7 +108,7 @@ def test_sample_remove_takes_the_sample_and_nothing_else(
     exactly as they were, even a real run the old rule had flagged sample."""
     from geo_service.coverage.schemas import CoverageRequest
     from geo_service.coverage.service import run_coverage
-    from geo_service.seed import load_seed
+    from geo_service.sample.seed import load_seed
     from tests.conftest import SEED, station_body
     from tests.helpers import insert_stations
 

@@ -1,4 +1,4 @@
-"""Tests for geo_service.coords against reference values from npm ``gcoord``.
+"""Tests for geo_service.domain.coords against reference values from npm ``gcoord``.
 
 The reference file tests/data/coords_reference.json is produced by
 tests/data/make_coords_reference.js (see its header); these tests only read
@@ -21,8 +21,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from geo_service import coords
-from geo_service.coords import CHINA_BBOX, Crs
+from geo_service.domain import coords
+from geo_service.domain.coords import CHINA_BBOX, Crs
 
 REFERENCE_PATH = Path(__file__).parent / "data" / "coords_reference.json"
 REFERENCE: dict[str, Any] = json.loads(REFERENCE_PATH.read_text(encoding="utf-8"))

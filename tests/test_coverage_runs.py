@@ -15,7 +15,7 @@ from pyproj import Geod
 from geo_service.cli import main
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.coverage.service import run_coverage, run_recommendations
-from geo_service.seed import load_seed
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 from tests.helpers import insert_stations
 
@@ -130,7 +130,7 @@ def test_seed_scorecard_and_recommend_via_cli(db: psycopg.Connection[Any], db_ur
 
 
 def test_bad_requests(areas: psycopg.Connection[Any], random_world: dict[str, Any]) -> None:
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
 
     with pytest.raises(GeoServiceError) as exc:
         run_coverage(areas, CoverageRequest(area="999999"))
@@ -274,7 +274,7 @@ def test_area_runs_keep_the_region_limit(areas: psycopg.Connection[Any], client:
     row = areas.execute("SELECT ST_YMax(geom) - ST_YMin(geom) FROM admin_area "
                         "WHERE code = '460204002'").fetchone()
     assert row is not None and row[0] > 100
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
 
     with pytest.raises(GeoServiceError) as exc:
         run_coverage(areas, CoverageRequest(area="460204002"))

@@ -26,10 +26,10 @@ import httpx
 import psycopg
 import pytest
 
-from geo_service.auth import create_key
-from geo_service.db import migrate
-from geo_service.localdb import LocalCluster
-from geo_service.seed import load_admin_areas
+from geo_service.domain.auth import create_key
+from geo_service.infra.db import migrate
+from geo_service.infra.localdb import LocalCluster
+from geo_service.sample.seed import load_admin_areas
 from tests.conftest import SEED, station_body
 from tests.faults_support import (
     api_process,

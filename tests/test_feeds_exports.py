@@ -15,11 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from pyproj import Geod
 
-from geo_service.coords import Crs, to_wgs84
+from geo_service.domain.coords import Crs, to_wgs84
 from geo_service.feeds import export_formats
 from geo_service.feeds.export_cli import add_parser
 from geo_service.feeds.export_formats import description, hours_zh, neutralise
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 

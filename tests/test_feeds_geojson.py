@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 from pyproj import Geod
 
-from geo_service.coords import Crs, to_wgs84
+from geo_service.domain.coords import Crs, to_wgs84
 from geo_service.feeds.caching import FeedState, not_modified, validators
-from geo_service.paths import PROJECT_ROOT
+from geo_service.infra.paths import PROJECT_ROOT
 
 GEOD = Geod(ellps="WGS84")
 GEOJSON_SCHEMA = PROJECT_ROOT / "node_modules" / "geojson-schema" / "FeatureCollection.json"

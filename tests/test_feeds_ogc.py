@@ -22,11 +22,11 @@ import pytest
 from fastapi.testclient import TestClient
 from geojson_pydantic import Feature, FeatureCollection
 
-from geo_service.catalogue import AMENITIES, TEN_ONES, HostType
-from geo_service.coords import CHINA_BBOX
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES, HostType
+from geo_service.domain.coords import CHINA_BBOX
 from geo_service.feeds import ogc_service
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 from tests.helpers import live_server as serve

@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.catalogue import AMENITY_BY_CODE
-from geo_service.coords import from_wgs84
+from geo_service.domain.catalogue import AMENITY_BY_CODE
+from geo_service.domain.coords import from_wgs84
 from geo_service.feeds import tile_queries as tq
-from geo_service.feeds.tiles import tile_params
+from geo_service.feeds.routes.tiles import tile_params
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 

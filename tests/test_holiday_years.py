@@ -20,22 +20,22 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.calendar_hours import calendar_open_state, provisional_at
-from geo_service.calendars import (
+from geo_service.cli import main
+from geo_service.domain.coords import Crs
+from geo_service.domain.schemas import StationCreate
+from geo_service.hours.calendar_hours import calendar_open_state, provisional_at
+from geo_service.hours.calendars import (
     WARN_DAYS,
     calendar_for,
     calendar_health,
     package_last_year,
     use_arrangements,
 )
-from geo_service.cli import main
-from geo_service.coords import Crs
-from geo_service.main import create_app
-from geo_service.schemas import StationCreate
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 from geo_service.stations import queries as q
 from geo_service.stations.maintenance import refresh_hours
 from geo_service.stations.service import to_record
+from geo_service.web.app import create_app
 
 SH = ZoneInfo("Asia/Shanghai")
 P = (109.50, 18.25)

@@ -2,7 +2,7 @@
 
 The dates come from the calendar packages (checked here against each other and
 against the 2026 State Council notice as ``chinese-calendar`` transcribes it), the
-evaluation from :mod:`geo_service.calendar_hours`; the database tests check that the
+evaluation from :mod:`geo_service.hours.calendar_hours`; the database tests check that the
 SQL answer (stored periods) agrees with the per-row ``calendar_open_state``.
 """
 
@@ -23,16 +23,16 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from opening_hours import OpeningHours, State
 
-from geo_service import calendar_hours
-from geo_service.calendar_hours import (
+from geo_service.domain.coords import Crs
+from geo_service.domain.schemas import StationCreate
+from geo_service.hours import calendar_hours
+from geo_service.hours.calendar_hours import (
     NO_CALENDAR,
     calendar_open_state,
     compile_station_hours,
     follows_workdays,
 )
-from geo_service.calendars import calendar_for, country_for_timezone
-from geo_service.coords import Crs
-from geo_service.schemas import StationCreate
+from geo_service.hours.calendars import calendar_for, country_for_timezone
 from geo_service.stations import queries as q
 from geo_service.stations.maintenance import refresh_hours
 from geo_service.stations.service import to_record

@@ -1,6 +1,6 @@
 """Opening-hours compilation: exact shapes, agreement with the library, errors.
 
-No database: these pin down what ``geo_service.hours`` hands to the SQL filter, and
+No database: these pin down what ``geo_service.hours.compiler`` hands to the SQL filter, and
 check it against ``opening_hours.OpeningHours.state`` (the reference) at random instants.
 """
 
@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from opening_hours import OpeningHours, State
 
-from geo_service import hours
-from geo_service.hours import (
+from geo_service.hours import compiler as hours
+from geo_service.hours.compiler import (
     LOOKBACK,
     WEEK_MINUTES,
     CompiledHours,

@@ -1,4 +1,4 @@
-"""Chinese opening-hours forms → OSM (geo_service.hours_cn): what converts, what is refused.
+"""Chinese opening-hours forms → OSM (geo_service.hours.chinese): what converts, what is refused.
 
 Every converted value must also be accepted by the OSM parser the station write uses
 (``validate_hours``), so a conversion can never produce a value the import then refuses.
@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from geo_service.hours import validate_hours
-from geo_service.hours_cn import EXAMPLES, HINT, ChineseHoursError, to_osm
+from geo_service.hours.chinese import EXAMPLES, HINT, ChineseHoursError, to_osm
+from geo_service.hours.compiler import validate_hours
 
 CONVERTED = [
     # the forms named in the brief

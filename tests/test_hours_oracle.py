@@ -6,7 +6,7 @@ test suite, our Chinese station hours, hand-written corners, grammar draws) is e
 at dozens of naive Asia/Shanghai instants - midnights, Sunday -> Monday, month ends, new
 years, ISO week 53, leap day, and the rule's own change points - by opening_hours.js (one
 node process for the whole batch, ``tests/oracle/oh_eval.mjs``) and by what the service
-answers: :func:`geo_service.hours.open_state` and the compiled form the SQL filter stores
+answers: :func:`geo_service.hours.compiler.open_state` and the compiled form the SQL filter stores
 (weekly minute ranges or dated periods).  How instants and holidays are chosen:
 ``tests/oracle/harness.py``.
 

@@ -27,7 +27,8 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from geo_service.coords import Crs
+from geo_service.domain.coords import Crs
+from geo_service.domain.encoding import dumps
 from geo_service.feeds.export_formats import (
     PLATFORMS,
     Platform,
@@ -38,11 +39,10 @@ from geo_service.feeds.export_formats import (
     hours_zh,
 )
 from geo_service.feeds.features import station_feature
-from geo_service.hours import HoursError, validate_hours
+from geo_service.hours.compiler import HoursError, validate_hours
 from geo_service.maps import render
 from geo_service.maps.model import BASEMAPS, Area, MapOptions, Stations
 from geo_service.operations.cli import _STOP_COLUMNS, print_table, write_csv
-from geo_service.responses import dumps
 from geo_service.stations.service import decorate_nearest
 from tests.conftest import station_body
 

@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 

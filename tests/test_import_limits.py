@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import Workbook
 
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 
 
 def _xlsx(header: list[str], rows: list[list[Any]]) -> bytes:

@@ -21,12 +21,12 @@ import pytest
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from geo_service.catalogue import TEN_ONES, amenity_codes
 from geo_service.cli import main as cli_main
-from geo_service.coords import Crs, from_wgs84
+from geo_service.domain.catalogue import TEN_ONES, amenity_codes
+from geo_service.domain.coords import Crs, from_wgs84
+from geo_service.domain.sheet import header_aliases, parse_crs, yes_no
 from geo_service.imports.readers import normalise_header
-from geo_service.seed import load_seed
-from geo_service.sheet import header_aliases, parse_crs, yes_no
+from geo_service.sample.seed import load_seed
 from geo_service.stations import importer
 from tests.conftest import SEED
 

@@ -11,8 +11,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.catalogue import TEN_ONES
+from geo_service.domain.auth import create_key
+from geo_service.domain.catalogue import TEN_ONES
 from geo_service.operations.inspections import china_today
 from tests.conftest import station_body
 
@@ -334,8 +334,8 @@ def test_awards(client: TestClient, world: dict[str, str], inspectors: dict[str,
 def test_award_levels_match_the_model() -> None:
     from typing import get_args
 
-    from geo_service.models import AWARD_LEVELS
-    from geo_service.schemas import AwardLevel
+    from geo_service.domain.models import AWARD_LEVELS
+    from geo_service.domain.schemas import AwardLevel
 
     assert get_args(AwardLevel) == AWARD_LEVELS
 

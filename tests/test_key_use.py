@@ -22,7 +22,7 @@ import httpx
 import psycopg
 import pytest
 
-from geo_service.auth import issue_key
+from geo_service.domain.auth import issue_key
 from tests.conftest import station_body
 from tests.helpers import insert_stations, live_server
 

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import issue_key
 from geo_service.cli import main
+from geo_service.domain.auth import issue_key
 from tests.conftest import station_body
 
 TIANYA = (109.500, 18.250)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from urllib.parse import quote
 
-from geo_service.links import _quote
+from geo_service.domain.links import _quote
 
 #: Unreserved characters, reserved ones, Chinese, CJK brackets, accents, an emoji,
 #: controls: every class quote() treats differently.

@@ -19,7 +19,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.coords import Crs, from_wgs84
+from geo_service.domain.coords import Crs, from_wgs84
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.data import load_stations, shift_geometry
@@ -254,8 +254,8 @@ def test_cli_renders_three_offline_files_and_they_are_served(
         in cov["subtitle"]
     want = f"{share:.2f}%" if share >= 99.9 else f"{math.floor(share * 10) / 10:.1f}%"
     assert f"至少达到最优方案的 {want}" in cov["subtitle"]
-    from geo_service.main import create_app
-    from geo_service.settings import Settings
+    from geo_service.infra.settings import Settings
+    from geo_service.web.app import create_app
 
     app = create_app(Settings(database_url=db_url, maps_dir=str(tmp_path)))
     with TestClient(app) as client:

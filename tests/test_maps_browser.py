@@ -18,8 +18,8 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
-from geo_service.coords import Crs, from_wgs84
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.domain.coords import Crs, from_wgs84
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page

@@ -20,10 +20,10 @@ from alembic.migration import MigrationContext
 from geoalchemy2 import alembic_helpers
 from sqlalchemy import create_engine
 
-from geo_service.catalogue import AMENITIES
-from geo_service.db import downgrade, migrate
-from geo_service.models import Base
-from geo_service.settings import PROJECT_ROOT, sqlalchemy_url
+from geo_service.domain.catalogue import AMENITIES
+from geo_service.domain.models import Base
+from geo_service.infra.db import downgrade, migrate
+from geo_service.infra.settings import PROJECT_ROOT, sqlalchemy_url
 from tests.conftest import _with_db
 
 VERSIONS = PROJECT_ROOT / "migrations" / "versions"
@@ -134,7 +134,7 @@ def test_amenity_table_is_the_catalogue(db_url: str) -> None:
 
 def _application_imports(path: Path) -> list[str]:
     """Modules of ``geo_service`` a file imports, by statement or by name in a string
-    (``importlib.import_module("geo_service.models")``)."""
+    (``importlib.import_module("geo_service.domain.models")``)."""
     found: list[str] = []
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
         names: list[str] = []
@@ -164,9 +164,9 @@ def test_the_import_check_sees_imports(tmp_path: Path) -> None:
     """The check above can fail: each way of importing the application is caught."""
     sample = tmp_path / "0099_sample.py"
     sample.write_text("import geo_service\n"
-                      "from geo_service.models import WORKER_TYPES\n"
+                      "from geo_service.domain.models import WORKER_TYPES\n"
                       "import importlib\n"
-                      "m = importlib.import_module('geo_service.catalogue')\n"
+                      "m = importlib.import_module('geo_service.domain.catalogue')\n"
                       "import geo_services_other\n", encoding="utf-8")
     assert sorted(_application_imports(sample)) == [
-        "geo_service", "geo_service.catalogue", "geo_service.models"]
+        "geo_service", "geo_service.domain.catalogue", "geo_service.domain.models"]

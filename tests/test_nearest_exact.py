@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 from pyproj import Geod
 
-from geo_service.catalogue import AMENITIES, amenity_mask, ten_ones_count
-from geo_service.hours import open_state
+from geo_service.domain.catalogue import AMENITIES, amenity_mask, ten_ones_count
+from geo_service.hours.compiler import open_state
 from tests.helpers import insert_stations
 
 GEOD = Geod(ellps="WGS84")

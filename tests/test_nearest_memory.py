@@ -25,14 +25,14 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.catalogue import AMENITIES
-from geo_service.coords import Crs
-from geo_service.main import create_app
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
+from geo_service.domain.auth import create_key
+from geo_service.domain.catalogue import AMENITIES
+from geo_service.domain.coords import Crs
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_seed
 from geo_service.stations import memindex, router, service
 from geo_service.stations.service import NearestParams
+from geo_service.web.app import create_app
 from tests.conftest import Tables, station_body
 from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
 

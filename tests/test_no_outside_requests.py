@@ -30,7 +30,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from geo_service.maps.assets import node_modules
 from geo_service.maps.model import BASEMAPS
-from geo_service.seed import load_seed
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 from tests.helpers import live_server
 

@@ -65,12 +65,29 @@ def test_next_change_and_open_flag(client: TestClient, stations: None) -> None:
     assert rows["ALWAYS"]["open_now"] is True and rows["ALWAYS"]["next_change"] is None
 
 
+def test_station_page_answers_the_open_state_as_nearest_does(
+        client: TestClient, stations: None) -> None:
+    """Issue 29, item 5: the station page says open or closed and until when, the same
+    answer a nearest result gives at the same instant (one query, one next change)."""
+    for at in ("2026-11-23T23:30:00+08:00", "2026-11-23T12:00:00", "2026-11-22T12:00:00"):
+        near = {s["code"]: s for s in client.get("/v1/stations/nearest", params={
+            "lat": P[1], "lon": P[0], "k": 20, "at": at}).json()["results"]}
+        for code, row in near.items():
+            page = client.get(f"/v1/stations/{code}", params={"at": at})
+            assert page.status_code == 200, page.text
+            fields = ("open_now", "next_change", "hours_provisional")
+            assert {f: page.json()[f] for f in fields} == {f: row[f] for f in fields}, code
+    assert client.get("/v1/stations/NIGHT").json()["open_now"] in (True, False)  # now
+    bad = client.get("/v1/stations/NIGHT", params={"at": "yesterday"})
+    assert bad.status_code == 422 and bad.json()["error"]["fields"][0]["field"] == "at"
+
+
 @pytest.mark.parametrize("include_unknown", [False, True])
 def test_open_now_uses_the_index_walk(
         db: psycopg.Connection[Any], stations: None, include_unknown: bool) -> None:
     """The plan is a KNN index scan with the open-now test as its filter, not a full scan
     (with or without stations of unknown hours let through)."""
-    from geo_service.catalogue import TEN_ONES_MASK
+    from geo_service.domain.catalogue import TEN_ONES_MASK
     from geo_service.stations import queries as q
 
     # The table is tiny (and its statistics depend on earlier tests): show what the
@@ -92,7 +109,7 @@ def test_dated_hours_answered_in_sql_and_refreshed(
 ) -> None:
     import datetime as dt
 
-    from geo_service.hours import open_state
+    from geo_service.hours.compiler import open_state
     from geo_service.stations.maintenance import refresh_dated_hours
 
     # A date rule cannot be held by a weekly pattern, so it is stored as absolute

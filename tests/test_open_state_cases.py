@@ -40,17 +40,17 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
 from geo_service.app import snapshot_service
-from geo_service.calendar_hours import (
+from geo_service.hours.calendar_hours import (
     calendar_end,
     calendar_open_state,
     follows_workdays,
     provisional_at,
 )
-from geo_service.hours import LOOKBACK
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.hours.compiler import LOOKBACK
+from geo_service.infra.settings import Settings
 from geo_service.stations import memindex
 from geo_service.stations import queries as q
+from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 from tests.test_app_offline import run_offline
@@ -376,7 +376,7 @@ def test_migration_marks_time_before_old_windows_unknown(server_url: str) -> Non
     """Rows compiled before 0010 kept no window start: before their earliest stored period
     they read unknown after the upgrade (not closed), inside it as before; weekly rows are
     untouched; a second upgrade and the downgrade change nothing."""
-    from geo_service.db import downgrade, migrate
+    from geo_service.infra.db import downgrade, migrate
     from tests.test_migrations import _scratch
 
     scratch = _scratch(server_url)

@@ -24,10 +24,10 @@ from schemathesis.generation.feedback import FeedbackSources
 from schemathesis.pytest._test_builder import build_operation_test
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from geo_service.auth import create_key
-from geo_service.main import create_app
-from geo_service.seed import load_seed
-from geo_service.settings import Settings
+from geo_service.domain.auth import create_key
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_seed
+from geo_service.web.app import create_app
 from tests.conftest import SEED
 from tests.helpers import live_server as serve
 

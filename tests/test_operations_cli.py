@@ -18,10 +18,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.catalogue import TEN_ONES
+from geo_service.domain.catalogue import TEN_ONES
+from geo_service.infra.settings import Settings
 from geo_service.operations.cli import add_commands
 from geo_service.operations.inspections import china_today
-from geo_service.settings import Settings
 from tests.conftest import station_body
 
 TIANYA = {"district_code": "460204", "district": "天涯区", "city_code": "460200",

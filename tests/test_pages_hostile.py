@@ -18,8 +18,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from geo_service.html import json_for_html
-from geo_service.seed import load_seed
+from geo_service.domain.html import json_for_html
+from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 from tests.helpers import live_server
 

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from geo_service.coverage.schemas import StationFilter
-from geo_service.errors import GeoServiceError
-from geo_service.params import decode_cursor, encode_cursor, instant, to_instant
+from geo_service.domain.errors import GeoServiceError
+from geo_service.domain.params import decode_cursor, encode_cursor, instant, to_instant
 
 CST = dt.timezone(dt.timedelta(hours=8))
 

@@ -22,10 +22,10 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
-from geo_service.localdb import LocalCluster
-from geo_service.main import create_app
-from geo_service.pgbouncer import PGBOUNCER, LocalPgBouncer
-from geo_service.settings import Settings
+from geo_service.infra.localdb import LocalCluster
+from geo_service.infra.pgbouncer import PGBOUNCER, LocalPgBouncer
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.faults_support import ARTIFACTS, big_import_csv
 
@@ -153,7 +153,7 @@ def test_the_api_works_through_pgbouncer(pooler: LocalPgBouncer, pooled_client: 
 
 def test_pgbouncer_mode_sends_no_options_and_prepares_nothing(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    from geo_service.db import connect_kwargs
+    from geo_service.infra.db import connect_kwargs
 
     direct = connect_kwargs(Settings(database_url="postgresql:///x"))
     assert direct["prepare_threshold"] == 5 and "plan_cache_mode" in str(direct["options"])

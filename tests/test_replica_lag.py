@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from geo_service.replicas import ReadRouting
+from geo_service.infra.replicas import ReadRouting
 
 
 def _routing(samples: list[tuple[float, int]]) -> ReadRouting:

@@ -25,12 +25,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.db import migrate
-from geo_service.localdb import LocalCluster, LocalDbError
-from geo_service.main import create_app
-from geo_service.seed import load_admin_areas
-from geo_service.settings import Settings
+from geo_service.domain.auth import create_key
+from geo_service.infra.db import migrate
+from geo_service.infra.localdb import LocalCluster, LocalDbError
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_admin_areas
+from geo_service.web.app import create_app
 from tests.conftest import SEED, station_body
 from tests.helpers import insert_stations, random_station_write
 from tests.test_feeds_changes import Replica as FeedConsumer

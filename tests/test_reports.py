@@ -9,11 +9,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.auth import create_key
-from geo_service.models import REPORT_KINDS
+from geo_service.domain.auth import create_key
+from geo_service.domain.models import REPORT_KINDS
+from geo_service.infra.settings import Settings
 from geo_service.operations import reports, visits
 from geo_service.operations.schemas import ReportKind
-from geo_service.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 
@@ -253,6 +253,73 @@ def test_confirmations(client: TestClient, stations: psycopg.Connection[Any]) ->
     stations.execute("UPDATE confirmation SET at = at - interval '31 minutes'")
     assert client.post("/v1/stations/T1/confirmations", headers=who(1)).status_code == 201
     assert station(client, "T1")["last_confirmed_at"] > confirmed
+
+
+def test_a_later_word_from_one_device_replaces_its_earlier_one(
+        client: TestClient, stations: psycopg.Connection[Any], keys: dict[str, str]) -> None:
+    """Issue 29, item 9: "open" then "closed" from one phone within the window leaves one
+    standing word, the later; the earlier row is kept (superseded), not counted."""
+    other = client.post("/v1/stations/T1/confirmations", headers=who(5))
+    assert other.status_code == 201  # another phone's word stands throughout
+    confirmed = client.post("/v1/stations/T1/confirmations", headers=who(1))
+    assert confirmed.status_code == 201 and confirmed.json()["replaces"] is None
+    assert station(client, "T1")["last_confirmed_at"] == confirmed.json()["at"]
+
+    closed = report(client, "T1", who(1))
+    assert closed["replaces"] == confirmed.json()["at"]
+    rows = stations.execute("SELECT at, superseded_at IS NOT NULL FROM confirmation "
+                            "ORDER BY id").fetchall()
+    assert [r[1] for r in rows] == [False, True]  # kept, marked replaced
+    # The station's last confirmation is the other phone's, the replaced one no longer counts.
+    assert station(client, "T1")["last_confirmed_at"] == other.json()["at"]
+
+    # Closed again: still one standing word (the newer report); the older one leaves the queue.
+    again = report(client, "T1", who(1))
+    assert again["replaces"] == closed["created_at"]
+    editor = {"Authorization": keys["editor"]}
+    queue = client.get("/v1/reports", params={"station": "T1"}, headers=editor).json()
+    assert [r["id"] for r in queue["items"]] == [again["id"]]
+    every = client.get("/v1/reports", params={"station": "T1", "status": "all"},
+                       headers=editor).json()["items"]
+    assert [(r["id"], r["superseded_at"] is not None) for r in every] == [
+        (closed["id"], True), (again["id"], False)]
+
+    # And "open" once more: the report is replaced, the confirmation counted.
+    back = client.post("/v1/stations/T1/confirmations", headers=who(1))
+    assert back.status_code == 201 and back.json()["replaces"] == again["created_at"]
+    assert station(client, "T1")["last_confirmed_at"] == back.json()["at"]
+    assert client.get("/v1/reports", params={"station": "T1"}, headers=editor).json()[
+        "items"] == []
+    standing = stations.execute(
+        "SELECT (SELECT count(*) FROM confirmation WHERE superseded_at IS NULL), "
+        "(SELECT count(*) FROM station_report WHERE superseded_at IS NULL), "
+        "(SELECT count(*) FROM confirmation) + (SELECT count(*) FROM station_report)"
+    ).fetchone()
+    assert standing == (2, 0, 5)  # two phones' standing words; all five rows kept
+
+
+def test_a_reporter_taking_back_closed_is_not_counted_toward_the_mark(
+        client: TestClient, stations: psycopg.Connection[Any]) -> None:
+    mark_closed(client)
+    assert station(client, "T1")["reported_closed"] is True
+    # Reporter 1 changes its word: two independent reporters remain, short of three.
+    assert client.post("/v1/stations/T1/confirmations", headers=who(1)).status_code == 201
+    assert station(client, "T1")["reported_closed"] is False
+    assert nearest_mark(client, "T1") is False
+    # A word without a device id replaces nothing (one address stands for many phones).
+    report(client, "T1", who(1))
+    r = client.post("/v1/stations/T1/confirmations", headers={"X-Forwarded-For": "10.0.0.1"})
+    assert r.status_code == 201 and r.json()["replaces"] is None
+    assert station(client, "T1")["reported_closed"] is True
+
+
+def test_a_malformed_device_id_is_refused_naming_it(
+        client: TestClient, stations: psycopg.Connection[Any]) -> None:
+    for bad in ("two words", "ü-phone".encode(), "x" * 201, "a/b", ""):
+        r = client.post("/v1/stations/T1/confirmations", headers={"X-Device-Id": bad})
+        assert r.status_code == 422, (bad, r.text)
+        assert r.json()["error"]["fields"][0]["field"] == "X-Device-Id"
+    assert stations.execute("SELECT count(*) FROM confirmation").fetchone() == (0,)
 
 
 def test_reports_and_confirmations_share_one_rate_limit(

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from geo_service.main import create_app
+from geo_service.infra.settings import PUBLIC_KEYS, Settings
 from geo_service.operations.common import keyed_hash
-from geo_service.settings import PUBLIC_KEYS, Settings
+from geo_service.web.app import create_app
 
 
 def test_a_key_is_generated_once_per_installation_and_kept(tmp_path: Path) -> None:

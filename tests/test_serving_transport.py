@@ -23,9 +23,10 @@ import pytest
 import uvicorn
 import uvloop
 
-from geo_service import cli, serving
-from geo_service.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
-from geo_service.settings import Settings
+from geo_service import cli
+from geo_service.infra.settings import Settings
+from geo_service.web import serving
+from geo_service.web.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.conftest import station_body
 from tests.helpers import (
     INDEX_ON,
@@ -269,7 +270,7 @@ def test_a_changed_uvicorn_turns_coalescing_off_loudly(caplog: pytest.LogCapture
         "HttpToolsProtocol.eof_received takes (self, exc), not (self)",
         "RequestResponseCycle.__init__ no longer sets more_body, response_complete, transport",
     ]
-    with caplog.at_level(logging.ERROR, logger="geo_service.serving"):
+    with caplog.at_level(logging.ERROR, logger="geo_service.web.serving"):
         assert serving.http_protocol(True) == "httptools"
     assert "write coalescing OFF" in caplog.text and "eof_received" in caplog.text
     said = serving.status(True)

@@ -9,8 +9,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.main import create_app
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
+from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 

@@ -14,8 +14,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from geo_service.coords import Crs
-from geo_service.schemas import (
+from geo_service.domain.coords import Crs
+from geo_service.domain.schemas import (
     NOT_NULL_STATION_FIELDS,
     REQUIRED_STATION_FIELDS,
     STATION_FIELDS,

@@ -123,7 +123,7 @@ def test_soft_delete_keeps_the_record(client: TestClient, keys: dict[str, str],
 
 
 def test_create_in_gcj02_stores_wgs84(client: TestClient, keys: dict[str, str]) -> None:
-    from geo_service.coords import wgs84_to_gcj02
+    from geo_service.domain.coords import wgs84_to_gcj02
 
     glon, glat = wgs84_to_gcj02(*TIANYA)
     r = client.post("/v1/stations", params={"crs": "gcj02"},

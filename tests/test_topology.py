@@ -20,9 +20,9 @@ import psycopg
 import pytest
 import yaml
 
-from geo_service.localdb import LocalCluster
-from geo_service.paths import PROJECT_ROOT
-from geo_service.pgbouncer import LocalPgBouncer
+from geo_service.infra.localdb import LocalCluster
+from geo_service.infra.paths import PROJECT_ROOT
+from geo_service.infra.pgbouncer import LocalPgBouncer
 from tests.conftest import station_body
 from tests.faults_support import ARTIFACTS
 from tests.helpers import free_port, insert_stations, live_server

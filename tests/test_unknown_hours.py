@@ -22,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from geo_service.feeds.export_formats import PLATFORMS
-from geo_service.hours_text import HOURS_UNKNOWN_EN, HOURS_UNKNOWN_ZH, hours_label
+from geo_service.hours.text import HOURS_UNKNOWN_EN, HOURS_UNKNOWN_ZH, hours_label
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page
@@ -345,7 +345,7 @@ def test_migration_marks_old_rules_for_recompilation_and_downgrades(server_url: 
     """Rules stored before 0007 that may hold unknown time read "unknown" until the
     refresh job recompiles them; a downgrade turns "no hours" into ``closed``, never
     into made-up hours."""
-    from geo_service.db import downgrade, migrate
+    from geo_service.infra.db import downgrade, migrate
     from geo_service.stations.maintenance import refresh_dated_hours
     from tests.test_migrations import _scratch
 

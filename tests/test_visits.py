@@ -11,10 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from playwright import sync_api
 
-from geo_service.models import WORKER_TYPES
+from geo_service.domain.models import WORKER_TYPES
+from geo_service.infra.settings import Settings
 from geo_service.operations import visits
 from geo_service.operations.schemas import WorkerType
-from geo_service.settings import Settings
 from tests.conftest import station_body
 from tests.helpers import chromium, insert_stations, live_server
 

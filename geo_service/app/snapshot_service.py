@@ -5,7 +5,7 @@ network is gone, so it carries exactly what the nearest query filters and
 orders on (position, status, amenity bits, host type, compiled hours, mobile
 stops) and nothing else. Columns, not per-station objects: a key name per
 station per field would double the size. Hours go in the form the database
-already compiled them to (``hours.py``): weekly minute ranges for weekly rules,
+already compiled them to (``hours/compiler.py``): weekly minute ranges for weekly rules,
 and for dated rules the open and unknown periods of the next days as minutes
 from ``base_minute`` up to a ``horizon``, after which the phone must say
 "unknown" (as the server does past a dated rule's horizon).
@@ -20,9 +20,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK
-from geo_service.db import execute_knn
-from geo_service.params import encode_cursor
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK
+from geo_service.domain.params import encode_cursor
+from geo_service.infra.db import execute_knn
 from geo_service.stations.queries import QUERY_POINT, compact
 
 #: How far ahead dated rules are unrolled: a week of offline use, then "unknown".

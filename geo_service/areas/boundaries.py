@@ -26,8 +26,8 @@ from shapely.geometry.base import BaseGeometry
 
 from geo_service.areas import queries as q
 from geo_service.areas.source import to_wgs84
-from geo_service.coords import Crs
-from geo_service.errors import InvalidInput
+from geo_service.domain.coords import Crs
+from geo_service.domain.errors import InvalidInput
 
 __all__ = ["DEFAULTS", "Columns", "Feature", "extent_problem", "import_file", "read_features"]
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 
 
 def _url(settings: Settings) -> str:
@@ -17,7 +17,7 @@ def _url(settings: Settings) -> str:
 
 def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.areas.service import load_cnmaps, table_size
-    from geo_service.db import connect
+    from geo_service.infra.db import connect
 
     code = None if args.all else (args.province or args.city)
     try:
@@ -33,9 +33,9 @@ def cmd_load(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
     from geo_service.areas.boundaries import Columns, import_file
-    from geo_service.coords import Crs
-    from geo_service.db import connect
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.coords import Crs
+    from geo_service.domain.errors import GeoServiceError
+    from geo_service.infra.db import connect
 
     columns = Columns(code=args.code_column, name=args.name_column,
                       parent=args.parent_column)

@@ -19,7 +19,7 @@ the tree is rebuilt here from the names:
   no district.
 
 Coordinates are GCJ-02 (Amap's). Every vertex is moved to WGS-84 with
-:func:`geo_service.coords.to_wgs84_array` (the project's own inverse), Hong Kong (81), Macau
+:func:`geo_service.domain.coords.to_wgs84_array` (the project's own inverse), Hong Kong (81), Macau
 (82) and Taiwan (71) included. Chinese platforms are said not to shift those regions, but
 in this data they are in the same frame as the mainland: Hong Kong's raw boundary shares
 its border vertices with Shenzhen's raw boundary exactly (487 vertices, median gap 0 m),
@@ -42,7 +42,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from geo_service.coords import Crs, to_wgs84_array
+from geo_service.domain.coords import Crs, to_wgs84_array
 
 __all__ = ["SOURCE", "Area", "catalogue", "data_version",
            "normalise_code", "raw_geometry", "select", "to_wgs84",

@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 
 
 def add_region_args(p: argparse.ArgumentParser) -> None:
@@ -156,8 +156,8 @@ def _run(args: argparse.Namespace, settings: Settings, kind: str,
 
     from geo_service.coverage import service
     from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
-    from geo_service.db import connect
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
+    from geo_service.infra.db import connect
 
     with connect(settings.resolved_database_url()) as conn:
         try:

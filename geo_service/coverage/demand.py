@@ -15,12 +15,12 @@ from typing import Annotated, Any, Literal
 from psycopg import AsyncConnection
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from geo_service.coords import Crs, to_wgs84
 from geo_service.coverage import queries as q
+from geo_service.domain.coords import Crs, to_wgs84
+from geo_service.domain.schemas import Lat, Lon, no_control_chars
 from geo_service.imports.limits import DEFAULT_LIMITS, Limits
 from geo_service.imports.readers import Format, clean_row, read_rows
 from geo_service.imports.run import Mode, count_upserts, run_import
-from geo_service.schemas import Lat, Lon, no_control_chars
 
 COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
 REQUIRED = ("id", "lon", "lat", "weight", "worker_type")
@@ -32,14 +32,19 @@ class DemandRow(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$")]
-    lon: Lon
-    lat: Lat
-    weight: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False)]
-    worker_type: WorkerType
-    source: Annotated[str | None, Field(max_length=200)] = None
-    observed_on: dt.date | None = None
-    sample: bool = False
+    # The descriptions are the manual's (docs/hooks.py writes its table from this model).
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:\-]{0,63}$",
+                             description="stable id of the point: a known id replaces it")]
+    lon: Annotated[Lon, Field(description="longitude in the import's coordinate system")]
+    lat: Annotated[Lat, Field(description="latitude in the import's coordinate system")]
+    weight: Annotated[float, Field(ge=0, le=1_000_000, allow_inf_nan=False,
+                                   description="how many workers gather there (人数)")]
+    worker_type: Annotated[WorkerType, Field(description="who they are (工种)")]
+    source: Annotated[str | None, Field(max_length=200,
+                                        description="where the figure comes from")] = None
+    observed_on: Annotated[dt.date | None, Field(
+        description="when it was counted (YYYY-MM-DD)")] = None
+    sample: Annotated[bool, Field(description="true only for made-up sample points")] = False
 
     _plain = field_validator("*")(no_control_chars)
 

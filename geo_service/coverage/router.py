@@ -8,11 +8,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
-from geo_service.coords import Crs
 from geo_service.coverage import service
 from geo_service.coverage.demand import import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
-from geo_service.deps import (
+from geo_service.domain.coords import Crs
+from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from geo_service.domain.schemas import ImportReport
+from geo_service.imports.run import Mode, import_upload
+from geo_service.web.deps import (
     Admin,
     ConnDep,
     CrsQ,
@@ -22,10 +25,7 @@ from geo_service.deps import (
     SyncConnDep,
     SyncEditor,
 )
-from geo_service.errors import ERROR_RESPONSES, WRITE_RESPONSES
-from geo_service.imports.run import Mode, import_upload
-from geo_service.responses import GeoJSONResponse, JSONResponse
-from geo_service.schemas import ImportReport
+from geo_service.web.responses import GeoJSONResponse, JSONResponse
 
 router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]

@@ -8,12 +8,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from geo_service.catalogue import Status
 from geo_service.coverage.analysis import minutes_to_metres
 from geo_service.coverage.certified import DEFAULT_BUDGET_S
 from geo_service.coverage.demand import WorkerType
-from geo_service.params import to_instant
-from geo_service.schemas import Code, check_amenities
+from geo_service.domain.catalogue import Status
+from geo_service.domain.params import to_instant
+from geo_service.domain.schemas import Code, check_amenities
 
 AreaCode = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,20}$")]
 

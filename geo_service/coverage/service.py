@@ -20,11 +20,11 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.catalogue import TEN_ONES_MASK, amenity_mask
 from geo_service.coverage import analysis, certified, recommend
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
-from geo_service.errors import Forbidden, NotFound, invalid
+from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
+from geo_service.domain.errors import Forbidden, NotFound, invalid
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

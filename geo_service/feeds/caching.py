@@ -25,8 +25,8 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from geo_service.domain.encoding import etag_matches
 from geo_service.feeds import queries as q
-from geo_service.responses import etag_matches
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from contextlib import aclosing, nullcontext
 from pathlib import Path
 from typing import Any
 
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 
 
 def add_parser(sub: Any) -> None:
@@ -79,8 +79,9 @@ async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
 
 
 def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.coords import Crs
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.coords import Crs
+    from geo_service.domain.errors import GeoServiceError
+    from geo_service.domain.params import AREA_PATTERN, parse_bbox
     from geo_service.feeds.export_formats import (
         CRS_NAMES,
         PLATFORMS,
@@ -89,7 +90,6 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
         china_date,
         export_filename,
     )
-    from geo_service.params import AREA_PATTERN, parse_bbox
 
     if args.area is not None and not re.fullmatch(AREA_PATTERN, args.area):
         print(f"error: --area {args.area!r} is not an admin area code", file=sys.stderr)

@@ -10,7 +10,7 @@ Coordinates
     Each platform draws in its own system, and a WGS-84 point on Amap lands a
     few hundred metres off. Amap and Tencent get GCJ-02, Baidu BD-09 (Baidu
     calls lon/lat BD-09 ``bd09ll``), ``generic`` WGS-84, converted per batch
-    with :func:`geo_service.coords.from_wgs84_array` and written with 7
+    with :func:`geo_service.domain.coords.from_wgs84_array` and written with 7
     decimals (~1 cm). Every file says which system it uses: a ``坐标系`` /
     ``coord_type`` column on every row, the file name
     (``stations-amap-gcj02-20250101.csv``) and, in XLSX, the README sheet.
@@ -24,14 +24,14 @@ Columns (our choice)
     description, for any other consumer. ``营业时间`` is a readable Chinese
     form of the hours ("周一至周五 08:00-18:00；周六、周日 09:00-17:00") where
     the rule is plain weekdays and times, else the OSM string itself
-    (:func:`geo_service.hours_text.hours_zh`; every accepted value renders);
+    (:func:`geo_service.hours.text.hours_zh`; every accepted value renders);
     ``营业时间(OSM)`` always holds the OSM ``opening_hours`` syntax. A station
     whose hours are unknown reads ``营业时间未知`` in ``营业时间`` (``hours
     unknown`` in the English ``generic`` file) and has an empty OSM cell: there
     is no rule, and no OSM consumer should parse a sentence as one.
 
 ``union``: the union office's own ledger
-    The columns of the station import template (:mod:`geo_service.sheet`:
+    The columns of the station import template (:mod:`geo_service.domain.sheet`:
     站点编码, 站点名称, 所属区县 ... the ten ones as 是/否, 其他设施), WGS-84,
     values as stored (coordinates unrounded, hours in OSM syntax), so the file
     can be edited and imported again and only the edited stations change.
@@ -70,11 +70,11 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from geo_service.coords import Crs, from_wgs84_array
+from geo_service.domain.coords import Crs, from_wgs84_array
+from geo_service.domain.sheet import SHEET_COLUMNS, export_cells, header_cell
 from geo_service.feeds.features import SAMPLE_NOTE, amenity_items, utc_iso
-from geo_service.hours_text import hours_label
-from geo_service.hours_text import hours_zh as hours_zh  # re-exported (tests, doctest)
-from geo_service.sheet import SHEET_COLUMNS, export_cells, header_cell
+from geo_service.hours.text import hours_label
+from geo_service.hours.text import hours_zh as hours_zh  # re-exported (tests, doctest)
 
 Cell = str | float | int | dt.date | None
 Row = Mapping[str, Any]

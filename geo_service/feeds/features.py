@@ -17,9 +17,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from geo_service.catalogue import AMENITIES, ten_ones_count, ten_ones_missing
+from geo_service.domain.catalogue import AMENITIES, ten_ones_count, ten_ones_missing
+from geo_service.domain.links import batch_links, station_links
 from geo_service.feeds.queries import PUBLISHED
-from geo_service.links import batch_links, station_links
 
 #: RFC 7946 foreign member naming the sample-data caveat on every feed.
 SAMPLE_NOTE = "Stations with sample=true are SAMPLE DATA generated for demonstration."

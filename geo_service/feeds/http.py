@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, Request, Response
 from psycopg import AsyncConnection
 
-from geo_service.deps import MinChangeSeq, read_connection, read_pool
 from geo_service.feeds.caching import FeedState, Validators, feed_state, not_modified
 from geo_service.feeds.service import Connect
+from geo_service.web.deps import MinChangeSeq, read_connection, read_pool
 
 IfNoneMatch = Annotated[
     str | None, Header(alias="If-None-Match", description="ETag of the copy the client has")
@@ -57,7 +57,7 @@ async def read_feed_state(request: Request, min_change_seq: MinChangeSeq = None)
     this instead of a connection for the whole request: their rows are then
     read in short statements of their own, so no pooled connection waits on a
     slow client or on encoding. The database that answered is noted, and
-    :func:`geo_service.deps.read_pool` gives the body's reads the same one.
+    :func:`geo_service.web.deps.read_pool` gives the body's reads the same one.
     """
     async with read_connection(request, min_change_seq) as conn:
         return await feed_state(conn)

@@ -27,14 +27,14 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES_MASK, HostType
-from geo_service.coords import CHINA_BBOX, Crs
-from geo_service.errors import GeoServiceError, clip, invalid
+from geo_service.domain.catalogue import AMENITY_BY_CODE, TEN_ONES_MASK, HostType
+from geo_service.domain.coords import CHINA_BBOX, Crs
+from geo_service.domain.encoding import dumps
+from geo_service.domain.errors import GeoServiceError, clip, invalid
+from geo_service.domain.params import AREA_PATTERN, CODE_PATTERN, parse_bbox
 from geo_service.feeds import ogc_queries as q
 from geo_service.feeds.features import station_features, utc_iso
 from geo_service.feeds.queries import PUBLISHED
-from geo_service.params import AREA_PATTERN, CODE_PATTERN, parse_bbox
-from geo_service.responses import dumps
 
 COLLECTION_ID = "stations"
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
@@ -230,7 +230,7 @@ async def item(conn: AsyncConnection[Any], code: str, at: dt.datetime) -> dict[s
 async def extent(conn: AsyncConnection[Any]) -> dict[str, Any]:
     """The collection's extent: bbox of the published stations and their update times.
 
-    With nothing published the bbox is China's (:data:`geo_service.coords.CHINA_BBOX`),
+    With nothing published the bbox is China's (:data:`geo_service.domain.coords.CHINA_BBOX`),
     so a client still frames the right part of the world.
     """
     async with conn.cursor(row_factory=dict_row) as cur:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status
-from geo_service.links import LINK_KINDS
+from geo_service.domain.catalogue import AMENITY_BY_CODE, HostType, Status
+from geo_service.domain.links import LINK_KINDS
 
 _STR = {"type": "string"}
 _NSTR = {"type": ["string", "null"]}

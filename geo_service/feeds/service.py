@@ -19,11 +19,11 @@ from typing import IO, Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
+from geo_service.domain.encoding import dumps
+from geo_service.domain.params import decode_cursor, encode_cursor
 from geo_service.feeds import queries as q
 from geo_service.feeds.export_formats import Platform, XlsxExport, csv_header, csv_rows
 from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_features, utc_iso
-from geo_service.params import decode_cursor, encode_cursor
-from geo_service.responses import dumps
 
 #: Rows per keyset batch of a streamed feed or an export (one short statement each).
 BATCH_ROWS = 2000

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from geo_service.catalogue import AMENITIES
+from geo_service.domain.catalogue import AMENITIES
 
 #: Tile extent and buffer, in tile units: the Mapbox defaults (a symbol drawn on
 #: a point near the edge is not cut off by the neighbouring tile).
@@ -82,7 +82,7 @@ FROM (
 TILE_MVT = _tile("s.geog::geometry", "station s", f"s.geog::geometry && {_SEARCH_BOX}")
 
 # GCJ-02 tiles (for Amap / Tencent basemaps) take two statements, because the
-# shift is computed in Python by ``geo_service.coords`` (the one implementation,
+# shift is computed in Python by ``geo_service.domain.coords`` (the one implementation,
 # checked against the reference set):
 
 #: 1. The candidates, in WGS-84. The search box is grown by ``pad`` degrees

@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from geo_service.errors import InvalidInput, clip
+from geo_service.domain.errors import InvalidInput, clip
 
 
 class FileError(InvalidInput):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from geo_service.errors import clip
+from geo_service.domain.errors import clip
 from geo_service.imports.limits import (
     DEFAULT_LIMITS,
     FileError,

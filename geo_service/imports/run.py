@@ -21,10 +21,10 @@ from typing import Any, Protocol
 
 from psycopg import AsyncConnection
 
-from geo_service.errors import InvalidInput, PayloadTooLarge
+from geo_service.domain.errors import InvalidInput, PayloadTooLarge
 from geo_service.imports.limits import DEFAULT_LIMITS, FileError, Limits, summarise
 from geo_service.imports.readers import Format, guess_format
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 
 
 class Mode(StrEnum):

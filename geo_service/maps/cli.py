@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from geo_service.settings import Settings
+from geo_service.infra.settings import Settings
 
 
 def add_commands(sub: Any) -> None:
@@ -88,13 +88,13 @@ def _write(path: Path, text: str) -> None:
 
 
 def cmd_render(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.db import connect
-    from geo_service.errors import GeoServiceError
+    from geo_service.domain.errors import GeoServiceError
+    from geo_service.domain.params import instant
+    from geo_service.infra.db import connect
     from geo_service.maps.assets import AssetMode, AssetsMissingError, check_cdn
     from geo_service.maps.model import MapOptions
     from geo_service.maps.options import basemap, maps_dir
     from geo_service.maps.pages import MapKind, make_page
-    from geo_service.params import instant
 
     try:
         kinds = [MapKind(k.strip()) for k in args.maps.split(",") if k.strip()]

@@ -19,9 +19,9 @@ import psycopg
 import shapely
 from shapely.geometry import mapping, shape
 
-from geo_service.coords import Crs, from_wgs84_array
 from geo_service.coverage.service import run_with_cells
-from geo_service.errors import NotFound
+from geo_service.domain.coords import Crs, from_wgs84_array
+from geo_service.domain.errors import NotFound
 from geo_service.maps import queries as q
 from geo_service.maps.model import Area, Run, Stations
 

@@ -8,7 +8,7 @@ takes only these, so it can be tested and benchmarked without either.
 Chinese basemaps (Amap, Tencent) draw their streets in GCJ-02, the obfuscated
 system every map published in China must use. A WGS-84 point drawn on them
 lands ~300-600 m off its street, so when one is chosen every point and polygon
-of the page is converted to GCJ-02 first (``geo_service.coords``, the one
+of the page is converted to GCJ-02 first (``geo_service.domain.coords``, the one
 implementation the API and feeds use). WGS-84 basemaps (OpenStreetMap, an
 intranet tile server fed from OSM) get WGS-84 untouched.
 """
@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from geo_service.catalogue import TEN_ONES_MASK
-from geo_service.coords import Crs
+from geo_service.domain.catalogue import TEN_ONES_MASK
+from geo_service.domain.coords import Crs
 from geo_service.maps.assets import AssetMode
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from geo_service.coords import Crs
-from geo_service.errors import clip, invalid
+from geo_service.domain.coords import Crs
+from geo_service.domain.errors import clip, invalid
+from geo_service.infra.settings import Settings
 from geo_service.maps import assets
 from geo_service.maps.model import BASEMAPS, Basemap
-from geo_service.settings import Settings
 
 
 def basemap(name: str | None, *, tiles_url: str | None = None, attribution: str | None = None,

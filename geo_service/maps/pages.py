@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from geo_service.html import page_csp
+from geo_service.domain.html import page_csp
 from geo_service.maps import data
 from geo_service.maps.assets import AssetMode, cdn_origin
 from geo_service.maps.model import Basemap, MapOptions

@@ -26,7 +26,8 @@ from branca.element import Element, Figure, MacroElement
 from folium.features import GeoJsonTooltip
 from jinja2 import Template
 
-from geo_service.catalogue import (
+from geo_service.coverage.analysis import TOTAL_AREA
+from geo_service.domain.catalogue import (
     AMENITIES,
     HOST_TYPE_ZH,
     STATUS_ZH,
@@ -34,8 +35,7 @@ from geo_service.catalogue import (
     HostType,
     Status,
 )
-from geo_service.coverage.analysis import TOTAL_AREA
-from geo_service.html import json_for_html
+from geo_service.domain.html import json_for_html
 from geo_service.maps.assets import head_html
 from geo_service.maps.model import Area, MapOptions, Run, Stations
 

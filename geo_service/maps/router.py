@@ -17,18 +17,18 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from psycopg import Connection
 
-from geo_service.deps import SyncReadConnDep
-from geo_service.errors import ERROR_RESPONSES, ErrorBody, NotFound
+from geo_service.domain.errors import ERROR_RESPONSES, ErrorBody, NotFound
+from geo_service.domain.params import AT_PATTERN, instant
+from geo_service.domain.schemas import IsoText
+from geo_service.infra.settings import Settings
 from geo_service.maps import assets
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.options import basemap, maps_dir
 from geo_service.maps.pages import MapKind, make_page
-from geo_service.params import AT_PATTERN, instant
-from geo_service.responses import file_response
-from geo_service.schemas import IsoText
-from geo_service.security import FRAME_CSP
-from geo_service.settings import Settings
+from geo_service.web.deps import SyncReadConnDep
+from geo_service.web.responses import file_response
+from geo_service.web.security_headers import FRAME_CSP
 
 router = APIRouter(prefix="/maps", tags=["maps"])
 

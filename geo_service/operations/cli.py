@@ -6,7 +6,7 @@ models of :mod:`geo_service.operations.schemas` that the routers declare
 (:func:`valid`); rules no type can state live in the services, so both paths
 meet them. A value the API refuses is refused here too, naming the field as
 the option the user typed (``--days`` for ``days``, ``CODE`` for the path).
-Instants follow :func:`geo_service.params.instant`: no offset means China time.
+Instants follow :func:`geo_service.domain.params.instant`: no offset means China time.
 ``--json`` prints exactly the body the API would send; the default is a
 readable table, and ``--csv FILE`` also writes the table for a spreadsheet. A
 refused input or an unknown code prints ``error: …`` and exits 2, never a
@@ -29,13 +29,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from geo_service.infra.settings import Settings
 from geo_service.operations.cli_output import Columns, print_table, write_csv
-from geo_service.settings import Settings
 
 if typing.TYPE_CHECKING:
     from psycopg import AsyncConnection
 
-    from geo_service.auth import Principal
+    from geo_service.domain.principal import Principal
 
 T = TypeVar("T")
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -51,7 +51,7 @@ def valid(kind: Any, value: Any, option: str) -> Any:
     """
     from pydantic import TypeAdapter, ValidationError
 
-    from geo_service.errors import invalid
+    from geo_service.domain.errors import invalid
 
     if value is None:
         return None
@@ -69,7 +69,7 @@ def _guarded(command: Command) -> Command:
         from psycopg import OperationalError
         from pydantic import ValidationError
 
-        from geo_service.errors import GeoServiceError
+        from geo_service.domain.errors import GeoServiceError
 
         try:
             return command(args, settings)
@@ -105,7 +105,7 @@ def _with_db(settings: Settings, work: Callable[[AsyncConnection[Any]], Awaitabl
 
 def _cli_principal() -> Principal:
     """An admin without a key: the key columns of inspections and resolutions are nullable."""
-    from geo_service.auth import Principal
+    from geo_service.domain.principal import Principal
 
     return Principal(key_id=None, name="cli", role="admin",
                      area_code=None)
@@ -117,7 +117,7 @@ def _cli_principal() -> Principal:
 def _emit(args: argparse.Namespace, settings: Settings, result: dict[str, Any],
           rows: Sequence[dict[str, Any]], columns: Columns, head: Sequence[str] = (),
           foot: Sequence[str] = ()) -> int:
-    from geo_service.responses import dumps
+    from geo_service.domain.encoding import dumps
 
     if args.json:
         print(dumps(result).decode())
@@ -154,7 +154,7 @@ def _show_schedule(args: argparse.Namespace, settings: Settings, result: dict[st
 
 @_guarded
 def cmd_stops_show(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.coords import Crs
+    from geo_service.domain.coords import Crs
     from geo_service.operations import stops
     from geo_service.operations.schemas import Instant, StationCode
 
@@ -167,7 +167,7 @@ def cmd_stops_show(args: argparse.Namespace, settings: Settings) -> int:
 
 @_guarded
 def cmd_stops_set(args: argparse.Namespace, settings: Settings) -> int:
-    from geo_service.coords import Crs
+    from geo_service.domain.coords import Crs
     from geo_service.operations import stops
     from geo_service.operations.common import station_ref
     from geo_service.operations.schemas import ScheduleIn, StationCode

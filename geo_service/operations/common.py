@@ -21,9 +21,9 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.errors import NotFound, RateLimited
+from geo_service.domain.errors import NotFound, RateLimited
+from geo_service.infra.settings import IPNetwork, Settings
 from geo_service.operations import queries as q
-from geo_service.settings import IPNetwork, Settings
 
 
 async def station_ref(conn: AsyncConnection[Any], code: str,

@@ -24,10 +24,10 @@ from pydantic import (
     field_validator,
 )
 
-from geo_service.catalogue import AMENITY_BY_CODE, TEN_ONES
-from geo_service.hours import HoursError, validate_hours
-from geo_service.params import CHINA_TZ
-from geo_service.schemas import AwardLevel, JsonBool, no_control_chars
+from geo_service.domain.catalogue import AMENITY_BY_CODE, TEN_ONES
+from geo_service.domain.params import CHINA_TZ
+from geo_service.domain.schemas import AwardLevel, JsonBool, no_control_chars
+from geo_service.hours.compiler import HoursError, validate_hours
 
 #: China has one civil time zone; "today" for inspection dates and overdue lists.
 CHINA = ZoneInfo(CHINA_TZ)

@@ -24,14 +24,14 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from geo_service.audit import set_actor
-from geo_service.auth import Principal
-from geo_service.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
-from geo_service.errors import AlreadyExists, Forbidden, NotFound, invalid
+from geo_service.domain.audit import set_actor
+from geo_service.domain.catalogue import OPERATIONAL, TEN_ONES, amenity_codes, amenity_mask
+from geo_service.domain.errors import AlreadyExists, Forbidden, NotFound, invalid
+from geo_service.domain.params import decode_cursor, encode_cursor
+from geo_service.domain.principal import Principal
 from geo_service.operations import queries as q
 from geo_service.operations.common import require_area, station_ref
 from geo_service.operations.inspection_schemas import china_today as china_today
-from geo_service.params import decode_cursor, encode_cursor
 from geo_service.stations.service import begin_station_write, in_scope
 
 PUBLISHED = [s.value for s in OPERATIONAL]

@@ -261,7 +261,7 @@ SELECT coalesce(device_hash, client_hash, 'report:' || id),
        coalesce(client_hash, device_hash, 'report:' || id)
 FROM station_report
 WHERE station_id = %(station)s AND kind = 'closed' AND status = 'open'
-  AND created_at > now() - %(window)s
+  AND superseded_at IS NULL AND created_at > now() - %(window)s
 """
 
 # Touches the row only when the mark changes; keeps the first time it was set.
@@ -275,7 +275,7 @@ WHERE id = %(station)s AND %(closed)s = (reported_closed_at IS NULL)
 _REPORT_COLUMNS = """
 SELECT r.id, s.code AS station, s.name AS station_name, s.district_code,
        s.reported_closed_at IS NOT NULL AS station_reported_closed,
-       r.kind, r.amenity, r.comment, r.status, r.version, r.created_at,
+       r.kind, r.amenity, r.comment, r.status, r.version, r.created_at, r.superseded_at,
        ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
        s.province_code, s.city_code, s.street_code
 FROM station_report r JOIN station s ON s.id = r.station_id
@@ -287,6 +287,8 @@ GET_REPORT = _REPORT_COLUMNS + "WHERE r.id = %(id)s"
 LIST_REPORTS = _REPORT_COLUMNS + """
 WHERE r.id > %(after)s
   AND (%(status)s::text IS NULL OR r.status = %(status)s)
+  -- the open queue holds standing words only; a replaced one stays readable under 'all'
+  AND (%(status)s::text IS DISTINCT FROM 'open' OR r.superseded_at IS NULL)
   AND (%(kind)s::text IS NULL OR r.kind = %(kind)s)
   AND (%(station)s::text IS NULL OR s.code = %(station)s)
   AND (%(area)s::text IS NULL
@@ -329,4 +331,29 @@ WITH c AS (
 )
 UPDATE station SET last_confirmed_at = c.at FROM c WHERE station.id = %(station)s
 RETURNING c.at
+"""
+
+# ------------------------------------------------------------------ standing words
+
+# A device's standing words on whether a station is open, newest first: its
+# confirmations and 'closed' reports within the window that no later word replaced.
+STANDING_WORDS = """
+SELECT 'confirmation' AS word, id, at FROM confirmation
+WHERE station_id = %(station)s AND device_hash = %(device)s AND superseded_at IS NULL
+  AND at > now() - %(window)s
+UNION ALL
+SELECT 'closed', id, created_at FROM station_report
+WHERE station_id = %(station)s AND device_hash = %(device)s AND kind = 'closed'
+  AND superseded_at IS NULL AND created_at > now() - %(window)s
+ORDER BY at DESC, id DESC
+"""
+
+SUPERSEDE_CONFIRMATIONS = "UPDATE confirmation SET superseded_at = now() WHERE id = ANY(%(ids)s)"
+SUPERSEDE_REPORTS = "UPDATE station_report SET superseded_at = now() WHERE id = ANY(%(ids)s)"
+
+# The station's last confirmation among the standing ones (a replaced one no longer counts).
+STANDING_CONFIRMED = """
+UPDATE station SET last_confirmed_at = (
+    SELECT max(at) FROM confirmation WHERE station_id = %(station)s AND superseded_at IS NULL)
+WHERE id = %(station)s
 """

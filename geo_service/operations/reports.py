@@ -19,8 +19,21 @@ mark is recomputed over the station's remaining open ``closed`` reports in
 the window, and cleared when they fall short. ``resolved`` means the editor
 dealt with the report (e.g. fixed the listing through the station API);
 ``rejected`` means the report was wrong; ``reopened`` puts it back to open.
-Every decision is kept. A confirmation never clears the mark: one tap of "as
-listed" should not outvote several reports of "closed"; an editor decides.
+Every decision is kept. Another device's confirmation never clears the mark:
+one tap of "as listed" should not outvote several reports of "closed"; an
+editor decides. Only a reporter taking back its own report (below) can.
+
+One standing word per device: a confirmation and a ``closed`` report say
+opposite things about whether a station is open, and a rider who taps one and
+then the other within minutes meant the second. Within the de-duplication
+window (``checkin_dedup_minutes``, 30 minutes by default) a device's later word
+replaces its earlier one (:func:`standing_words`): the earlier row is kept with
+``superseded_at`` set, as the record of what was said, and stops counting:
+``last_confirmed_at`` goes back to the last standing confirmation, the mark is
+recomputed without the replaced report (and may clear: the reporter took it
+back), and the editors' open queue no longer lists it. Only callers that send
+a device id take part; one address stands for many phones, so words without a
+device are never replaced by another's.
 
 Neither flag is an edit of the station: no version bump, no change-feed entry.
 """
@@ -29,26 +42,37 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.audit import set_actor
-from geo_service.auth import Principal
-from geo_service.catalogue import AMENITY_BY_CODE
-from geo_service.errors import NotFound, VersionConflict, invalid
+from geo_service.domain.audit import set_actor
+from geo_service.domain.catalogue import AMENITY_BY_CODE
+from geo_service.domain.errors import NotFound, VersionConflict, invalid
+from geo_service.domain.params import at_most, decode_cursor, encode_cursor
+from geo_service.domain.principal import Principal
+from geo_service.infra.settings import Settings
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
-from geo_service.params import at_most, decode_cursor, encode_cursor
-from geo_service.settings import Settings
 from geo_service.stations.service import in_scope
 
 AMENITY_KINDS = ("amenity_missing", "amenity_broken")
 #: Which action may follow which status.
 TRANSITIONS = {"open": ("resolved", "rejected"), "resolved": ("reopened",),
                "rejected": ("reopened",)}
+
+
+@dataclass(frozen=True)
+class Word:
+    """One standing word of a device at a station: a confirmation or a ``closed`` report."""
+
+    word: str  # "confirmation" or "closed"
+    id: int
+    at: dt.datetime
+
 
 def _rate_key(caller: Caller) -> str:
     return f"rate:feedback:{caller.client}"
@@ -104,6 +128,33 @@ async def _sync_mark(conn: AsyncConnection[Any], settings: Settings, station_id:
             await cur.execute(q.SET_MARK, {"station": station_id, "closed": closed})
 
 
+async def standing_words(conn: AsyncConnection[Any], settings: Settings, station_id: int,
+                         caller: Caller) -> list[Word]:
+    """The caller's words at the station that still stand, newest first (none without a
+    device id). Read under the station's report lock, so they cannot change meanwhile."""
+    if caller.device is None:
+        return []
+    window = dt.timedelta(minutes=settings.checkin_dedup_minutes)
+    async with conn.cursor() as cur:
+        await cur.execute(q.STANDING_WORDS, {"station": station_id, "device": caller.device,
+                                             "window": window})
+        return [Word(*row) for row in await cur.fetchall()]
+
+
+async def supersede(conn: AsyncConnection[Any], station_id: int, words: list[Word]) -> bool:
+    """Mark ``words`` replaced (kept, no longer counted) and take a replaced confirmation
+    out of ``last_confirmed_at``; True when a ``closed`` report was among them (the
+    caller then recomputes the mark)."""
+    confirmations = [w.id for w in words if w.word == "confirmation"]
+    closed = [w.id for w in words if w.word == "closed"]
+    if confirmations:
+        await conn.execute(q.SUPERSEDE_CONFIRMATIONS, {"ids": confirmations})
+        await conn.execute(q.STANDING_CONFIRMED, {"station": station_id})
+    if closed:
+        await conn.execute(q.SUPERSEDE_REPORTS, {"ids": closed})
+    return bool(closed)
+
+
 def check_amenity(kind: str, amenity: str | None) -> None:
     """Amenity reports name a catalogue amenity; other kinds name none."""
     if kind in AMENITY_KINDS:
@@ -146,13 +197,18 @@ async def get_report(conn: AsyncConnection[Any], report_id: int) -> dict[str, An
 
 async def create_report(conn: AsyncConnection[Any], settings: Settings, code: str,
                         body: dict[str, Any], caller: Caller) -> dict[str, Any]:
-    """Store a report (status open, version 1); a ``closed`` one may mark the station."""
+    """Store a report (status open, version 1); a ``closed`` one may mark the station,
+    and replaces the device's standing word there (``replaces``: when that was said)."""
     check_amenity(body["kind"], body.get("amenity"))
     station = await station_ref(conn, code)
+    replaced: list[Word] = []
     async with conn.transaction():
         await set_actor(conn, None, name="worker reports")  # may mark the station
         await lock(conn, _rate_key(caller), _station_key(station["id"]))
         await check_feedback_rate(conn, settings, caller.client)
+        if body["kind"] == "closed":
+            replaced = await standing_words(conn, settings, station["id"], caller)
+        took_back = await supersede(conn, station["id"], replaced)
         async with conn.cursor() as cur:
             await cur.execute(q.INSERT_REPORT, {
                 "station": station["id"], "kind": body["kind"], "amenity": body.get("amenity"),
@@ -161,8 +217,9 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
             row = await cur.fetchone()
         assert row is not None
         if body["kind"] == "closed":
-            await _sync_mark(conn, settings, station["id"], may_clear=False)
-    return public_report(await get_report(conn, row[0]))
+            await _sync_mark(conn, settings, station["id"], may_clear=took_back)
+    return {**public_report(await get_report(conn, row[0])),
+            "replaces": replaced[0].at if replaced else None}
 
 
 async def list_reports(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
@@ -235,20 +292,32 @@ async def resolve_report(conn: AsyncConnection[Any], settings: Settings, princip
 
 async def confirm(conn: AsyncConnection[Any], settings: Settings, code: str,
                   caller: Caller) -> dict[str, Any]:
-    """One tap of "as listed": refreshes ``last_confirmed_at``; once per device per window."""
+    """One tap of "as listed": refreshes ``last_confirmed_at``; once per device per window.
+
+    A repeat of the device's standing confirmation is not counted (``duplicate_of``); a
+    confirmation after its ``closed`` report replaces that report (``replaces``)."""
     station = await station_ref(conn, code)
     result: dict[str, Any] = {"station": code, "counted": False, "at": None,
-                              "duplicate_of": None}
+                              "duplicate_of": None, "replaces": None}
     window = dt.timedelta(minutes=settings.checkin_dedup_minutes)
     async with conn.transaction():
-        await lock(conn, _rate_key(caller))
+        await set_actor(conn, None, name="worker reports")  # may clear the mark
+        await lock(conn, _rate_key(caller), _station_key(station["id"]))
         await check_feedback_rate(conn, settings, caller.client)
-        result["duplicate_of"] = await earlier_within(conn, "confirmation", station["id"],
-                                                      caller, window)
+        words = await standing_words(conn, settings, station["id"], caller)
+        if caller.device is None:
+            result["duplicate_of"] = await earlier_within(conn, "confirmation", station["id"],
+                                                          caller, window)
+        elif words and words[0].word == "confirmation":
+            result["duplicate_of"] = words[0].at
         if result["duplicate_of"] is None:
+            took_back = await supersede(conn, station["id"], words)
             async with conn.cursor() as cur:
                 await cur.execute(q.CONFIRM, {"station": station["id"],
                                               "device": caller.device, "client": caller.client})
                 row = await cur.fetchone()
-            result.update(counted=True, at=row[0] if row else None)
+            if took_back:
+                await _sync_mark(conn, settings, station["id"], may_clear=True)
+            result.update(counted=True, at=row[0] if row else None,
+                          replaces=words[0].at if words else None)
     return result

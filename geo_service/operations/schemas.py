@@ -28,10 +28,10 @@ from pydantic import (
     model_validator,
 )
 
-from geo_service.coords import Crs
-from geo_service.hours import HoursError, validate_hours
-from geo_service.params import AREA_PATTERN, CODE_PATTERN, CURSOR2_PATTERN, CURSOR_PATTERN
-from geo_service.schemas import IsoText, PlainText
+from geo_service.domain.coords import Crs
+from geo_service.domain.params import AREA_PATTERN, CODE_PATTERN, CURSOR2_PATTERN, CURSOR_PATTERN
+from geo_service.domain.schemas import IsoText, PlainText
+from geo_service.hours.compiler import HoursError, validate_hours
 
 # --------------------------------------------------------------------------- query values
 
@@ -153,7 +153,7 @@ class CheckinIn(BaseModel):
                                            "about the worker is asked or kept")
 
 
-class ConfirmationOut(BaseModel):
+class CountedOut(BaseModel):
     station: str
     counted: bool = Field(description="false: this device already did so here within the "
                                       "de-duplication window, and nothing was stored")
@@ -161,7 +161,17 @@ class ConfirmationOut(BaseModel):
     duplicate_of: dt.datetime | None = Field(description="the earlier one it repeats")
 
 
-class CheckinOut(ConfirmationOut):
+#: What ``replaces`` means on a confirmation and on a report.
+REPLACES = ("when this device's earlier word here (a confirmation or a 'closed' report "
+            "within the de-duplication window) was said, which this one replaced: that one "
+            "is kept but no longer counted; null when none")
+
+
+class ConfirmationOut(CountedOut):
+    replaces: dt.datetime | None = Field(default=None, description=REPLACES)
+
+
+class CheckinOut(CountedOut):
     worker_type: WorkerType | None
 
 
@@ -232,6 +242,14 @@ class ReportOut(BaseModel):
     status: Literal["open", "resolved", "rejected"]
     version: int
     created_at: dt.datetime
+    superseded_at: dt.datetime | None = Field(
+        default=None, description="a later word from the same device (a confirmation or "
+                                  "another 'closed' report) replaced this one: kept for the "
+                                  "record, not counted, not in the open queue")
+
+
+class ReportCreated(ReportOut):
+    replaces: dt.datetime | None = Field(default=None, description=REPLACES)
 
 
 class ResolutionOut(BaseModel):

@@ -18,7 +18,7 @@ That check lays out the hours of every stop over the whole span, which is CPU
 work: a schedule of twenty long rules valid for years took ~22 s and, run on the
 event loop, stalled every other request meanwhile. So the work is bounded first
 (stops, rule length, dates at most :data:`MAX_AHEAD_DAYS` ahead, and the summed
-:func:`~geo_service.hours.compile_work` of the schedule), then done in a worker
+:func:`~geo_service.hours.compiler.compile_work` of the schedule), then done in a worker
 thread before the write transaction opens (no locks held while it runs).
 """
 
@@ -33,14 +33,14 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.auth import Principal
-from geo_service.calendar_hours import compile_station_hours, follows_workdays
-from geo_service.coords import Crs, from_wgs84, to_wgs84
-from geo_service.errors import NotFound, invalid
-from geo_service.hours import DEFAULT_HORIZON_DAYS, CompiledHours, compile_work
+from geo_service.domain.coords import Crs, from_wgs84, to_wgs84
+from geo_service.domain.errors import NotFound, invalid
+from geo_service.domain.params import instant
+from geo_service.domain.principal import Principal
+from geo_service.hours.calendar_hours import compile_station_hours, follows_workdays
+from geo_service.hours.compiler import DEFAULT_HORIZON_DAYS, CompiledHours, compile_work
 from geo_service.operations import queries as q
 from geo_service.operations.schemas import MAX_AHEAD_DAYS, ScheduleIn, StopIn
-from geo_service.params import instant
 from geo_service.stations.service import (
     begin_station_write,
     check_version,
@@ -53,7 +53,7 @@ from geo_service.stations.service import (
 MIN_SPAN_DAYS = 371
 #: …and never further than this (dated rules are compiled this far).
 MAX_SPAN_DAYS = MAX_AHEAD_DAYS + 1
-#: Cap on a schedule's summed :func:`~geo_service.hours.compile_work` (overlap check
+#: Cap on a schedule's summed :func:`~geo_service.hours.compiler.compile_work` (overlap check
 #: plus stored hours): twenty stops of ``Mo-Fr 10:00-16:00`` over two years need ~70,000,
 #: and the cap keeps the worst accepted schedule near a second of CPU.
 MAX_SCHEDULE_WORK = 120_000
@@ -187,7 +187,7 @@ async def get_schedule(conn: AsyncConnection[Any], code: str, at: dt.datetime | 
                        crs: Crs) -> dict[str, Any]:
     """The schedule and the stop the station is at, at ``at``.
 
-    ``at`` follows the one rule for instants (:func:`geo_service.params.instant`):
+    ``at`` follows the one rule for instants (:func:`geo_service.domain.params.instant`):
     none is now, a time without an offset is China time, as a planner at the
     command line or a phone in Sanya means it.
     """

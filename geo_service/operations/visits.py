@@ -34,12 +34,12 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.catalogue import OPERATIONAL
-from geo_service.errors import GeoServiceError, invalid
-from geo_service.html import json_for_html
+from geo_service.domain.catalogue import OPERATIONAL
+from geo_service.domain.errors import GeoServiceError, invalid
+from geo_service.domain.html import json_for_html
+from geo_service.infra.settings import Settings
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
-from geo_service.settings import Settings
 
 #: Advisory-lock class of the operations writes (two-key form: apart from the
 #: change-feed lock, which uses the one-key form).

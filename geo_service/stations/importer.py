@@ -19,25 +19,25 @@ from typing import Any
 from psycopg import AsyncConnection
 from pydantic import ValidationError
 
-from geo_service.audit import set_actor
-from geo_service.auth import Principal
-from geo_service.coords import Crs
-from geo_service.imports.limits import DEFAULT_LIMITS, Limits
-from geo_service.imports.readers import Format, clean_row, read_table
-from geo_service.imports.run import Mode, count_upserts, run_import
-from geo_service.schemas import (
+from geo_service.domain.audit import set_actor
+from geo_service.domain.coords import Crs
+from geo_service.domain.principal import Principal
+from geo_service.domain.schemas import (
     IMPORT_CONTEXT,
     REQUIRED_STATION_FIELDS,
     STATION_FIELDS,
     StationCreate,
 )
-from geo_service.sheet import (
+from geo_service.domain.sheet import (
     SHEET_KEYS,
     covered_amenities,
     header_aliases,
     is_example,
     to_station_row,
 )
+from geo_service.imports.limits import DEFAULT_LIMITS, Limits
+from geo_service.imports.readers import Format, clean_row, read_table
+from geo_service.imports.run import Mode, count_upserts, run_import
 from geo_service.stations import import_queries as iq
 from geo_service.stations import queries as q
 from geo_service.stations.service import names_alike, to_record
@@ -45,7 +45,7 @@ from geo_service.stations.service import names_alike, to_record
 #: A file's columns: the station's code and the fields a client sets (schemas.STATION_FIELDS).
 COLUMNS = ("code", *STATION_FIELDS)
 REQUIRED = ("code", *REQUIRED_STATION_FIELDS)
-#: What a file may have: the columns, and a union sheet's own (see :mod:`geo_service.sheet`).
+#: What a file may have: the columns, and a union sheet's own (see :mod:`geo_service.domain.sheet`).
 _READ = (*COLUMNS, *SHEET_KEYS)
 #: Columns Excel turns into numbers (``110105``, a phone number) that are text here.
 _CODES = ("province_code", "city_code", "district_code", "street_code", "phone", "code")
@@ -157,7 +157,7 @@ async def import_bytes(
 ) -> dict[str, Any]:
     """Validate and (unless refused or dry run) write stations; returns the import report.
 
-    English headers or a union sheet's Chinese ones (:mod:`geo_service.sheet`); the
+    English headers or a union sheet's Chinese ones (:mod:`geo_service.domain.sheet`); the
     report adds ``skipped`` (the template's example row) and ``converted_hours``
     (Chinese hours and the OSM value stored).
     """

@@ -33,14 +33,14 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row
 
-from geo_service.calendar_hours import (
+from geo_service.hours.arrangements import load_arrangements
+from geo_service.hours.calendar_hours import (
     NO_CALENDAR,
     calendar_end,
     current_label,
     follows_workdays,
 )
-from geo_service.calendars import use_arrangements
-from geo_service.holiday_arrangements import load_arrangements
+from geo_service.hours.calendars import use_arrangements
 from geo_service.stations import queries as q
 from geo_service.stations.service import compiled_hours_columns
 

@@ -56,10 +56,10 @@ from psycopg.rows import dict_row
 from pyproj import Geod
 from scipy.spatial import cKDTree
 
-from geo_service.catalogue import AMENITIES, TEN_ONES_MASK, HostType, Status, amenity_mask
-from geo_service.coords import Crs, from_wgs84, from_wgs84_array
-from geo_service.links import converted_links, platform_points, quoted_parts
-from geo_service.responses import dumps
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES_MASK, HostType, Status, amenity_mask
+from geo_service.domain.coords import Crs, from_wgs84, from_wgs84_array
+from geo_service.domain.encoding import dumps
+from geo_service.domain.links import converted_links, platform_points, quoted_parts
 from geo_service.stations import queries as q
 from geo_service.stations.service import (
     SPHEROID_OVER_SPHERE_MIN,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-from geo_service.schemas import STATION_FIELDS
+from geo_service.domain.schemas import STATION_FIELDS
 
 
 def compact(sql: str) -> str:
@@ -142,6 +142,9 @@ LOCK_CHANGES = "SELECT pg_advisory_xact_lock(73050001)"
 
 GET_STATION = f"SELECT {STATION_COLUMNS}, {AWARDS} FROM station s WHERE s.code = %(code)s"
 GET_STATION_FOR_UPDATE = GET_STATION + " FOR UPDATE OF s"
+#: A station for its page: with its open state at %(at)s (see :data:`OPEN_STATE`).
+STATION_DETAIL = (f"SELECT {STATION_COLUMNS}, {AWARDS}, {OPEN_STATE} AS open_sql "
+                  "FROM station s WHERE s.code = %(code)s")
 
 LIST_STATIONS = f"""
 SELECT s.id, {STATION_COLUMNS}, {AWARDS}

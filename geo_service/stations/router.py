@@ -17,9 +17,41 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from geo_service.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
-from geo_service.coords import Crs, to_wgs84
-from geo_service.deps import (
+from geo_service.domain.catalogue import AMENITY_BY_CODE, HostType, Status, amenity_mask
+from geo_service.domain.coords import Crs, to_wgs84
+from geo_service.domain.encoding import GZIP_MIN_BYTES, dumps, gzip_body
+from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, GeoServiceError, invalid
+from geo_service.domain.params import (
+    AREA_PATTERN,
+    AT_PATTERN,
+    BBOX_PATTERN,
+    CURSOR_PATTERN,
+    at_most,
+    check_point,
+    instant,
+    list_pattern,
+    parse_bbox,
+    parse_if_match,
+    split_list,
+)
+from geo_service.domain.schemas import (
+    NOT_NULL_STATION_FIELDS,
+    ImportReport,
+    IsoText,
+    NearestResponse,
+    StationCreate,
+    StationDetail,
+    StationPage,
+    StationPatch,
+    StationPublic,
+    StationReplace,
+)
+from geo_service.imports.run import Mode, import_upload
+from geo_service.infra.settings import Settings
+from geo_service.stations import importer, service
+from geo_service.stations import template as sheet_template
+from geo_service.stations.service import NearestParams
+from geo_service.web.deps import (
     Admin,
     CodePath,
     ConnDep,
@@ -36,44 +68,8 @@ from geo_service.deps import (
     awaited,
     routing_state,
 )
-from geo_service.errors import (
-    ERROR_RESPONSES,
-    WRITE_RESPONSES,
-    GeoServiceError,
-    invalid,
-)
-from geo_service.imports.run import Mode, import_upload
-from geo_service.params import (
-    AREA_PATTERN,
-    AT_PATTERN,
-    BBOX_PATTERN,
-    CURSOR_PATTERN,
-    at_most,
-    check_point,
-    instant,
-    list_pattern,
-    parse_bbox,
-    parse_if_match,
-    split_list,
-)
-from geo_service.responses import GZIP_MIN_BYTES, JSONResponse, dumps, gzip_body
-from geo_service.schemas import (
-    NOT_NULL_STATION_FIELDS,
-    ImportReport,
-    IsoText,
-    NearestResponse,
-    StationCreate,
-    StationDetail,
-    StationPage,
-    StationPatch,
-    StationPublic,
-    StationReplace,
-)
-from geo_service.security import SECURITY_HEADERS
-from geo_service.settings import Settings
-from geo_service.stations import importer, service
-from geo_service.stations import template as sheet_template
-from geo_service.stations.service import NearestParams
+from geo_service.web.responses import JSONResponse
+from geo_service.web.security_headers import SECURITY_HEADERS
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["stations"])
@@ -426,8 +422,15 @@ def _station_response(station: dict[str, Any], status_code: int = 200) -> Respon
 @router.get("/stations/{code}", response_model=StationDetail,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
             summary="One station by its public code (any status, including closed)")
-async def get_station(conn: ReadConnDep, code: CodePath, crs: CrsQ = Crs.WGS84) -> Response:
-    return _station_response(await service.get_station(conn, code, crs))
+async def get_station(
+    conn: ReadConnDep, settings: SettingsDep, code: CodePath, crs: CrsQ = Crs.WGS84,
+    at: Annotated[dt.datetime | None, IsoText, Query(
+        description="instant for open_now and next_change (default now); naive = China "
+                    "time; a year from 1970 to 2199",
+        json_schema_extra={"pattern": AT_PATTERN})] = None,
+) -> Response:
+    when = instant(at, "at", default_tz=settings.default_timezone)
+    return _station_response(await service.station_detail(conn, code, crs, when))
 
 
 @router.post("/stations", response_model=StationPublic, status_code=201,

@@ -18,17 +18,8 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.audit import set_actor
-from geo_service.auth import Principal
-from geo_service.calendar_hours import (
-    NO_CALENDAR,
-    calendar_open_state,
-    compile_station_hours,
-    current_label,
-    follows_workdays,
-    provisional_at,
-)
-from geo_service.catalogue import (
+from geo_service.domain.audit import set_actor
+from geo_service.domain.catalogue import (
     OPERATIONAL,
     TEN_ONES_MASK,
     amenity_codes,
@@ -36,9 +27,8 @@ from geo_service.catalogue import (
     ten_ones_count,
     ten_ones_missing,
 )
-from geo_service.coords import Crs, from_wgs84, to_wgs84
-from geo_service.db import execute_knn
-from geo_service.errors import (
+from geo_service.domain.coords import Crs, from_wgs84, to_wgs84
+from geo_service.domain.errors import (
     AlreadyExists,
     Forbidden,
     NotFound,
@@ -47,10 +37,20 @@ from geo_service.errors import (
     VersionConflict,
     invalid,
 )
-from geo_service.hours_text import hours_label
-from geo_service.links import station_links
-from geo_service.params import decode_cursor, encode_cursor
-from geo_service.schemas import STATION_FIELDS
+from geo_service.domain.links import station_links
+from geo_service.domain.params import decode_cursor, encode_cursor
+from geo_service.domain.principal import Principal
+from geo_service.domain.schemas import STATION_FIELDS
+from geo_service.hours.calendar_hours import (
+    NO_CALENDAR,
+    calendar_open_state,
+    compile_station_hours,
+    current_label,
+    follows_workdays,
+    provisional_at,
+)
+from geo_service.hours.text import hours_label
+from geo_service.infra.db import execute_knn
 from geo_service.stations import queries as q
 
 log = logging.getLogger(__name__)
@@ -220,6 +220,23 @@ async def get_station(conn: AsyncConnection[Any], code: str, crs: Crs) -> dict[s
         row = await cur.fetchone()
     if row is None:
         raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    station = public_row(row, crs)
+    station["opening_hours_zh"] = hours_label(station["opening_hours"])
+    return station
+
+
+async def station_detail(conn: AsyncConnection[Any], code: str, crs: Crs,
+                         at: dt.datetime) -> dict[str, Any]:
+    """A station for its page: :func:`get_station` with the hours in plain Chinese and its
+    open state at ``at``, computed as a nearest result's is (same SQL, same next change)."""
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.STATION_DETAIL, {"code": code, "at": at})
+        row = await cur.fetchone()
+    if row is None:
+        raise NotFound(f"no station with code {code!r}", [("code", "unknown station code")])
+    minute = at.replace(second=0, microsecond=0)
+    row["open_now"], row["next_change"] = open_and_next(row, row.pop("open_sql"), minute)
+    row["hours_provisional"] = hours_provisional(row, row["open_now"], minute)
     station = public_row(row, crs)
     station["opening_hours_zh"] = hours_label(station["opening_hours"])
     return station

@@ -17,10 +17,9 @@ import functools
 import io
 from typing import Any
 
-from geo_service.catalogue import AMENITY_BY_CODE, HOST_TYPE_ZH, STATUS_ZH, HostType, Status
-from geo_service.coords import Crs
-from geo_service.hours_cn import EXAMPLES
-from geo_service.sheet import (
+from geo_service.domain.catalogue import AMENITY_BY_CODE, HOST_TYPE_ZH, STATUS_ZH, HostType, Status
+from geo_service.domain.coords import Crs
+from geo_service.domain.sheet import (
     CRS_CHOICES,
     EXAMPLE_PREFIX,
     SHEET_COLUMNS,
@@ -29,6 +28,7 @@ from geo_service.sheet import (
     header_cell,
     is_required,
 )
+from geo_service.hours.chinese import EXAMPLES
 
 FILENAME = "station-import-template.xlsx"
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -25,7 +25,7 @@ STATUSES = ("planned", "open", "temporarily_closed", "closed", "duplicate")
 
 #: The amenity catalogue as this revision published it: (code, bit, label_zh,
 #: label_en, ten_ones). Frozen here rather than read from
-#: ``geo_service.catalogue``, so that editing the catalogue cannot rewrite what
+#: ``geo_service.domain.catalogue``, so that editing the catalogue cannot rewrite what
 #: this revision did; a new amenity needs a new migration (a test compares the
 #: migrated table with the catalogue).
 AMENITIES = (

@@ -24,7 +24,7 @@ branch_labels = None
 depends_on = None
 
 # The vocabularies of this revision's check constraints, frozen here rather than
-# imported from ``geo_service.models``: a later edit of the models' constants
+# imported from ``geo_service.domain.models``: a later edit of the models' constants
 # must come with its own migration, not silently change what this one created
 # (tests/test_migrations.py compares the migrated schema with the models).
 WORKER_TYPES = ("sanitation", "delivery", "courier", "truck_driver", "traffic", "other")

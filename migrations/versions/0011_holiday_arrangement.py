@@ -2,7 +2,7 @@
 
 ``holiday_arrangement`` holds the State Council's notice for a year the installed
 ``chinese-calendar`` does not cover yet, as ``geo-service calendar enter`` validated it
-(``geo_service/holiday_arrangements.py``). It lives in the database, not a file, so
+(``geo_service/hours/arrangements.py``). It lives in the database, not a file, so
 every API process and ``geo-service hours refresh`` read the same years.
 
 Revision ID: 0011

@@ -2,7 +2,7 @@
 /*
  * Regenerates tests/data/coords_reference.json: reference WGS-84 -> GCJ-02 /
  * BD-09 values computed by the npm package `gcoord`, an independent
- * implementation of the same published formulas as geo_service/coords.py.
+ * implementation of the same published formulas as geo_service/domain/coords.py.
  * The Python tests only read the JSON, so they run offline without node.
  *
  * Usage (from the repository root; gcoord is installed outside the repo):
@@ -16,7 +16,7 @@
  * decimal that round-trips to the same IEEE-754 double, so Python reads back
  * exactly the doubles gcoord computed.
  *
- * Notes on how gcoord (checked against 1.0.7) relates to geo_service/coords.py:
+ * Notes on how gcoord (checked against 1.0.7) relates to geo_service/domain/coords.py:
  * - Outside-China rule: gcoord's isInChinaBbox is
  *     lon >= 72.004 && lon <= 137.8347 && lat >= 0.8293 && lat <= 55.8271
  *   i.e. the same bounding box as our CHINA_BBOX (edges inclusive in both).
@@ -129,7 +129,7 @@ const out = {
   notes: [
     'gcoord uses the same outside-China bounding box as coords.CHINA_BBOX, but applies it only to ' +
       'the WGS-84 <-> GCJ-02 step: its GCJ-02 <-> BD-09 step shifts every point, so the bd09 values ' +
-      'of outside_points differ from their wgs84 values. geo_service.coords leaves outside points ' +
+      'of outside_points differ from their wgs84 values. geo_service.domain.coords leaves outside points ' +
       'unshifted in every CRS; tests check identity for outside_points and ignore their gcoord bd09.',
     'gcoord_gcj02_to_wgs84 / gcoord_bd09_to_wgs84 are gcoord\'s own inverses (iteration to 1e-6 deg ' +
       'and closed-form BD-09 inverse respectively), kept for comparison only.',

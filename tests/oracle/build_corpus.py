@@ -165,7 +165,8 @@ def main() -> None:
     header = [
         "# Corpus for the opening_hours.js oracle test (tests/test_hours_oracle.py): one",
         "# OSM opening_hours value per line, each accepted by at least one of opening_hours.js",
-        "# and geo_service.hours. Rebuilt by: .venv/bin/python -m tests.oracle.build_corpus",
+        "# and geo_service.hours.compiler. Rebuilt by: "
+        ".venv/bin/python -m tests.oracle.build_corpus",
         "# Provenance (values kept per source, first source wins):",
         *(f"#   {n:5d}  {s}" for s, n in kept_from.items()),
         "# opening_hours.js test suite: LGPL-3.0-only, its values are used as test data only.",

@@ -1,4 +1,4 @@
-"""Both sides of the opening-hours oracle: instants, opening_hours.js, and geo_service.hours.
+"""Both sides of the opening-hours oracle: instants, opening_hours.js, geo_service.hours.compiler.
 
 Shared by ``tests/test_hours_oracle.py`` (the check) and ``tests/oracle/build_corpus.py``
 (which keeps only values at least one side accepts).  Everything happens in naive local
@@ -8,7 +8,7 @@ evaluation, never in time-zone arithmetic.
 Public holidays: opening_hours.js cannot turn its calendar off (without a country it
 throws), so it evaluates with China's list (fixed dates: 1 Jan, 8 Mar, 1 May, 4 May,
 1 Jun, 1-3 Oct).  geo_service evaluates with ``country=None`` (calendar off: ``PH`` never
-matches), which is also stable while the Chinese calendar in ``hours.py`` is reworked.
+matches), which is also stable while the Chinese calendar in ``hours/compiler.py`` is reworked.
 Rules that mention ``PH`` are therefore compared only on dates at least two days away
 from any of those holidays: there both calendars agree that no holiday is near (one day
 of spill-over from the day before plus ``PH +1 day``-style offsets).
@@ -33,7 +33,13 @@ from zoneinfo import ZoneInfo
 
 from opening_hours import OpeningHours
 
-from geo_service.hours import HoursError, compile_hours, minute_of_week, open_state, validate_hours
+from geo_service.hours.compiler import (
+    HoursError,
+    compile_hours,
+    minute_of_week,
+    open_state,
+    validate_hours,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL_SCRIPT = Path(__file__).with_name("oh_eval.mjs")
@@ -199,7 +205,7 @@ class PythonAnswer:
     """What geo_service answers at each instant, by the two paths the service uses."""
 
     open_state: list[State | None]
-    """:func:`geo_service.hours.open_state` (API rows), three-valued; None where not asked
+    """:func:`geo_service.hours.compiler.open_state` (API rows), three-valued; None where not asked
     (see :data:`FALLBACK_OPEN_STATE_INSTANTS`)."""
     stored_open: list[bool]
     """The compiled form the SQL filter tests (weekly minute ranges or dated periods)."""

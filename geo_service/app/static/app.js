@@ -8,24 +8,29 @@ const K = 5;
 const WALK_KMH = 4.5;
 const EBIKE_KMH = 15;
 const DETOUR = 1.3;
+// Nobody on a shift walks 140 minutes to a rest: past this many walking minutes (2.6 km
+// straight at the speeds above) a card says "far" and gives the e-bike time only.
+export const WALK_MAX_MIN = 45;
 // "24 hours" has no API parameter: it asks for more and keeps those whose hours are 24/7.
 const K_24H = 50;
 
-// Each of the ten ones as a one-character badge (text, not emoji: it reads the same on
-// every phone font) with its full name for screen readers and the tooltip.
+// Each of the ten ones as a short badge (text, not emoji: it reads the same on every
+// phone font) — one character in Chinese, two letters in English — with its full name
+// for screen readers and the tooltip.
 const TEN_ONES = [
-  ["indoor_rest", "室", "室内休息场所", "Indoor rest space"],
-  ["seating", "座", "座椅", "Seats"],
-  ["microwave", "微", "微波炉", "Microwave"],
-  ["water_dispenser", "水", "饮水机", "Water dispenser"],
-  ["restroom", "厕", "卫生间", "Restroom"],
-  ["first_aid_kit", "药", "应急医药箱", "First-aid kit"],
-  ["book_rack", "书", "书报架", "Book rack"],
-  ["phone_charging", "充", "手机充电", "Phone charging"],
-  ["refrigerator", "冰", "电冰箱", "Refrigerator"],
-  ["umbrella_stand", "伞", "雨伞架", "Umbrella stand"],
+  ["indoor_rest", "室", "室内休息场所", "Indoor rest space", "Rm"],
+  ["seating", "座", "座椅", "Seats", "St"],
+  ["microwave", "微", "微波炉", "Microwave", "Mw"],
+  ["water_dispenser", "水", "饮水机", "Water dispenser", "Wa"],
+  ["restroom", "厕", "卫生间", "Restroom", "WC"],
+  ["first_aid_kit", "药", "应急医药箱", "First-aid kit", "FA"],
+  ["book_rack", "书", "书报架", "Book rack", "Bk"],
+  ["phone_charging", "充", "手机充电", "Phone charging", "Ch"],
+  ["refrigerator", "冰", "电冰箱", "Refrigerator", "Fr"],
+  ["umbrella_stand", "伞", "雨伞架", "Umbrella stand", "Um"],
 ];
-const AMENITY = Object.fromEntries(TEN_ONES.map(([c, i, zh, en]) => [c, { i, zh, en }]));
+const AMENITY = Object.fromEntries(TEN_ONES.map(([c, iZh, zh, en, iEn]) =>
+  [c, { zh, en, icon: { zh: iZh, en: iEn } }]));
 
 // Filter chips: an amenity code goes to the API's `amenities`; open_now to `open_now`.
 const CHIPS = [
@@ -42,7 +47,8 @@ const T = {
     title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
     district: "选择区县", district_pick: "— 区县 —", list_title: "最近的驿站",
     back: "← 返回列表", sample: "示例数据（SAMPLE）：并非真实站点",
-    foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计。" +
+    foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计；" +
+      `步行超过 ${WALK_MAX_MIN} 分钟的只给电动车时间。` +
       "“24小时”筛选在手机上按营业时间“24/7”挑选。",
     locating: "正在获取位置…", loading: "正在查找附近驿站…",
     offline: (asOf) => `离线：按手机上保存的数据计算，数据截至 ${asOf}`,
@@ -52,8 +58,10 @@ const T = {
     unavailable: "无法获取位置：请点地图上的一点，或选择区县。",
     tap: "请点地图上的一点，或选择区县。", none: "附近没有符合条件的驿站。",
     found: (n, where) => `${where}附近 ${n} 个驿站`, here: "您的位置", tapped: "所选地点",
-    walk: "步行", ebike: "电动车", min: "分钟", open: "营业中", closed_now: "现在不营业",
-    unknown: "营业时间不详", until: "至", opens: "开门时间", reported: "⚠ 有人报告此站已关闭",
+    walk: "步行", ebike: "电动车", min: "分钟", far: "较远", open: "营业中", closed_now: "已关门",
+    unknown: "营业时间不详", reported: "⚠ 有人报告此站已关闭",
+    open_until: (w) => `营业至 ${w}`, closed_opens: (w) => `已关门 · ${w} 开门`,
+    tomorrow: (hm) => `明天 ${hm}`, locale: "zh-CN", colon: "：", list_sep: "、",
     confirmed: "最近确认", missing: "缺", all10: "十有齐全", stop: "当前停靠", leaves: "离开时间",
     sample_tag: "示例", dirs: ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
     address: "地址", hours: "营业时间", phone: "电话", checklist: "“十有”清单", awards: "荣誉",
@@ -65,15 +73,16 @@ const T = {
     no_network: "没有网络", st_offline: (asOf) => `离线：按手机上保存的数据显示，数据截至 ${asOf}`,
     st_not_kept: "没有网络，手机上保存的数据里没有这个驿站：有网络时再打开。",
     st_feedback_offline: "地址、电话和反馈需要网络。",
-    h247: "全天 24 小时", filters: "筛选",
+    h247: "全天 24 小时", filters: "筛选", map: "地图",
   },
   en: {
-    title: "Rest stations for outdoor workers", locate: "Use my location",
-    elsewhere: "Look elsewhere", district: "District", district_pick: "— district —",
+    title: "Rest stations for outdoor workers", locate: "My location", elsewhere: "Elsewhere",
+    district: "District", district_pick: "— district —",
     list_title: "Nearest stations", back: "← Back to the list",
     sample: "SAMPLE data: not real stations",
     foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
-      "distance ×1.3. The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
+      `distance ×1.3; past a ${WALK_MAX_MIN}-minute walk only the e-bike time is given. ` +
+      "The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
     locating: "Finding your position…", loading: "Looking for stations…",
     offline: (asOf) => `Offline: computed on the phone from data as of ${asOf}`,
     offline_none: "No network, and no station data kept on the phone yet.",
@@ -82,8 +91,10 @@ const T = {
     unavailable: "Location unavailable: tap the map or pick a district.",
     tap: "Tap the map or pick a district.", none: "No station nearby matches.",
     found: (n, where) => `${n} stations near ${where}`, here: "you", tapped: "the chosen point",
-    walk: "walk", ebike: "e-bike", min: "min", open: "Open", closed_now: "Closed now",
-    unknown: "Hours unknown", until: "until", opens: "opens", reported: "⚠ Reported closed",
+    walk: "walk", ebike: "e-bike", min: "min", far: "far", open: "Open now", closed_now: "Closed",
+    unknown: "Hours unknown", reported: "⚠ Reported closed",
+    open_until: (w) => `Open until ${w}`, closed_opens: (w) => `Closed · opens ${w}`,
+    tomorrow: (hm) => `${hm} tomorrow`, locale: "en-GB", colon: ": ", list_sep: ", ",
     confirmed: "Last confirmed", missing: "Missing", all10: "All ten ones",
     stop: "Current stop", leaves: "leaves", sample_tag: "SAMPLE",
     dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], address: "Address", hours: "Hours",
@@ -99,9 +110,24 @@ const T = {
     st_not_kept: "No network, and this station is not in the data on the phone: " +
       "open it again when online.",
     st_feedback_offline: "Address, phone and feedback need the network.",
-    lang: "中文", h247: "24 hours, every day", filters: "Filters",
+    lang: "中文", h247: "24 hours, every day", filters: "Filters", map: "Map",
   },
 };
+
+// The station page's open line, where it is from the rider, its small map, the districts
+// by city and the word that replaced an earlier one (issue 29, items 5, 6, 8, 9).
+Object.assign(T.zh, {
+  metres: (m) => (m < 1000 ? `${Math.round(m)} 米` : `${(m / 1000).toFixed(1)} 公里`),
+  where: (dir, dist, gps) => `${gps ? "距您的位置" : "距所选地点"}：${dir} ${dist}`,
+  st_map: "驿站位置图", replaced: "已更新你刚才的反馈", baidu_web: "百度地图",
+  other_city: "其他",
+});
+Object.assign(T.en, {
+  metres: (m) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`),
+  where: (dir, dist, gps) => `${dist} ${dir} of ${gps ? "you" : "the chosen point"}`,
+  st_map: "Map of the station", replaced: "Your earlier word was replaced",
+  baidu_web: "Baidu Maps", other_city: "Other",
+});
 
 const store = {
   get(key, fallback) {
@@ -159,11 +185,61 @@ export function compass(deg, lang = "zh") {
   return T[lang].dirs[Math.round((((deg % 360) + 360) % 360) / 45) % 8];
 }
 
-/** A station-time ISO instant as the station's own clock reads it (no phone timezone). */
-function clock(iso, refIso) {
-  if (!iso) return "";
-  const sameDay = refIso && iso.slice(0, 10) === refIso.slice(0, 10);
-  return sameDay ? iso.slice(11, 16) : `${iso.slice(5, 10)} ${iso.slice(11, 16)}`;
+/** Calendar days from the day of instant `refIso` to the day of `iso`, both days read on
+ * the clock of `iso`'s own offset (the server writes station times in the station's zone),
+ * so the phone's timezone never enters. */
+function daysAhead(iso, refIso) {
+  const m = iso.match(/([+-])(\d\d):?(\d\d)$/);
+  const offsetMs = m ? (m[1] === "-" ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3])) * 60e3 : 0;
+  const day = (ms) => Math.floor((ms + offsetMs) / 86400e3);
+  return day(Date.parse(iso)) - day(refIso ? Date.parse(refIso) : Date.now());
+}
+
+/** A station-time ISO instant as the station's own clock reads it, relative to the day of
+ * `refIso` (the instant the list is for): "22:00", "明天 02:00" / "02:00 tomorrow", then
+ * the weekday within a week, the date beyond. */
+export function whenText(iso, refIso, lang = "zh") {
+  const L = T[lang];
+  const hm = iso.slice(11, 16);
+  const n = daysAhead(iso, refIso);
+  if (n <= 0) return hm;
+  if (n === 1) return L.tomorrow(hm);
+  // The station's calendar day, named at UTC midnight (no zone can shift it).
+  const day = new Date(`${iso.slice(0, 10)}T00:00Z`).toLocaleDateString(L.locale, n < 7
+    ? { timeZone: "UTC", weekday: "short" } : { timeZone: "UTC", month: "short", day: "numeric" });
+  return `${day} ${hm}`;
+}
+
+/** The open line of a nearest row (`open_now`, `next_change`) at instant `refIso`, as
+ * `{state: "open" | "closed" | "unknown", text}`: "营业至 22:00", "已关门 · 明天 08:00 开门". */
+export function openText(s, refIso, lang = "zh") {
+  const L = T[lang];
+  const when = s.next_change ? whenText(s.next_change, refIso, lang) : null;
+  if (s.open_now === true) return { state: "open", text: when ? L.open_until(when) : L.open };
+  if (s.open_now === false) {
+    return { state: "closed", text: when ? L.closed_opens(when) : L.closed_now };
+  }
+  return { state: "unknown", text: L.unknown };
+}
+
+/** The travel line's minutes: walking and e-bike, or "far" and the e-bike time only once
+ * the walk passes WALK_MAX_MIN. */
+export function travelText(m, lang = "zh") {
+  const L = T[lang];
+  const ride = `${L.ebike} ${minutes(m, EBIKE_KMH)} ${L.min}`;
+  const walk = minutes(m, WALK_KMH);
+  return walk > WALK_MAX_MIN ? `${L.far} · ${ride}` : `${L.walk} ${walk} ${L.min} · ${ride}`;
+}
+
+// Sample names carry their tag in the data ("【示例】…", "[SAMPLE] …"); the card shows it
+// once, as its own unbreakable tag, so it is cut from the name.
+const SAMPLE_PREFIX = /^\s*(【示例】|\[SAMPLE\])\s*/i;
+
+/** The station's name in the page's language (the Chinese one when there is no English
+ * one) and whether that name is Chinese text (for `lang`, and the screen reader's voice). */
+function displayName(s, lang = state.lang) {
+  const en = lang === "en" && s.name_en;
+  return { text: en ? s.name_en : s.name, zh: !en };
 }
 
 const DAYS_ZH = { Mo: "周一", Tu: "周二", We: "周三", Th: "周四", Fr: "周五", Sa: "周六",
@@ -286,7 +362,7 @@ async function nearestOnPhone(point, chips) {
 
 /** When a snapshot was taken, as the rider reads it (China time). */
 function asOfText(iso) {
-  return new Date(iso).toLocaleString(state.lang === "zh" ? "zh-CN" : "en-GB",
+  return new Date(iso).toLocaleString(t("locale"),
     { timeZone: "Asia/Shanghai", dateStyle: "short", timeStyle: "short" });
 }
 
@@ -363,6 +439,7 @@ function show(results, at, source) {
   if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
   state.results = results.slice(0, K);
   state.at = at;
+  noteCity(state.results);
   renderList();
   performance.mark("geo:list", { detail: source }); // bench/app_load.py: point → list
   drawMap();
@@ -370,45 +447,56 @@ function show(results, at, source) {
 
 // --- rendering ----------------------------------------------------------------------------
 
+/** The ten ones as badges that differ in shape, not only colour (read in sun): a filled
+ * badge with ✓ for what the station has, an outlined, struck-through one with ✗ for what
+ * it lacks. */
 function tenOnesIcons(s) {
   const have = new Set(s.amenities);
   const ul = el("ul", { class: "icons", "aria-label": t("checklist") });
-  for (const [code, icon, zh, en] of TEN_ONES) {
+  for (const [code, , zh, en] of TEN_ONES) {
     const name = state.lang === "zh" ? zh : en;
     const ok = have.has(code);
     ul.append(el("li", { class: ok ? "yes" : "no", title: name,
-      "aria-label": `${ok ? t("has") : t("lacks")} ${name}` }, el("span", { "aria-hidden": "true" }, icon)));
+      "aria-label": `${ok ? t("has") : t("lacks")} ${name}` },
+    el("span", { "aria-hidden": "true" }, el("b", {}, ok ? "✓" : "✗"),
+      AMENITY[code].icon[state.lang])));
   }
   return ul;
 }
 
 function openLine(s) {
-  const until = s.next_change ? ` ${s.open_now ? t("until") : t("opens")} ${clock(s.next_change, state.at)}` : "";
-  if (s.open_now === true) return el("span", { class: "open" }, t("open") + until);
-  if (s.open_now === false) return el("span", { class: "closed" }, t("closed_now") + until);
-  return el("span", { class: "meta" }, t("unknown"));
+  const { state: open, text } = openText(s, state.at, state.lang);
+  return el("span", { class: open === "unknown" ? "meta" : open }, text);
+}
+
+/** "label：value" in Chinese, "label: value" in English. */
+function labelled(key, value) {
+  return `${t(key)}${t("colon")}${value}`;
 }
 
 function card(s, i) {
-  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
+  const { text: name, zh } = displayName(s);
   const d = s.distance_m;
   const missing = s.ten_ones.missing.map((c) => AMENITY[c] ? AMENITY[c][state.lang] : c);
+  const shown = s.sample ? name.replace(SAMPLE_PREFIX, "") : name;
   const li = el("li", { class: "card", "data-code": s.code },
-    el("a", { class: "name", href: `#/s/${encodeURIComponent(s.code)}` }, `${i + 1}. ${name}`),
-    s.sample ? el("span", { class: "sample-tag" }, ` [${t("sample_tag")}]`) : null,
-    el("div", { class: "meta" },
-      `${distanceText(d)} · ${compass(s.bearing_deg, state.lang)} · ${t("walk")} ` +
-      `${minutes(d, WALK_KMH)} ${t("min")} · ${t("ebike")} ${minutes(d, EBIKE_KMH)} ${t("min")}`),
-    el("div", {}, openLine(s)),
+    el("a", { class: "name", href: `#/s/${encodeURIComponent(s.code)}` }, `${i + 1}. `,
+      s.sample ? el("span", { class: "sample-tag" }, t("sample_tag")) : null,
+      el("span", { lang: zh ? "zh-CN" : null }, shown)),
+    el("div", { class: "meta" }, [distanceText(d), compass(s.bearing_deg, state.lang),
+      travelText(d, state.lang)].filter(Boolean).join(" · ")),
+    el("div", { class: "openline" }, openLine(s)),
     tenOnesIcons(s),
-    el("div", { class: "meta" }, missing.length ? `${t("missing")}：${missing.join("、")}` : t("all10")));
+    el("div", { class: "meta" },
+      missing.length ? labelled("missing", missing.join(t("list_sep"))) : t("all10")));
   if (s.current_stop) {
-    li.append(el("div", { class: "meta" }, `${t("stop")}：${s.current_stop.name}` +
-      (s.next_change ? ` · ${t("leaves")} ${clock(s.next_change, state.at)}` : "")));
+    li.append(el("div", { class: "meta" }, labelled("stop", ""),
+      el("span", { lang: "zh-CN" }, s.current_stop.name),
+      s.next_change ? ` · ${t("leaves")} ${whenText(s.next_change, state.at, state.lang)}` : null));
   }
   if (s.reported_closed) li.append(el("div", { class: "warn", role: "alert" }, t("reported")));
   if (s.last_confirmed_at) {
-    li.append(el("div", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
+    li.append(el("div", { class: "meta" }, labelled("confirmed", s.last_confirmed_at.slice(0, 10))));
   }
   return li;
 }
@@ -445,11 +533,15 @@ function applyLang() {
   for (const node of document.querySelectorAll("[data-i18n]")) {
     node.textContent = t(node.dataset.i18n);
   }
+  for (const node of document.querySelectorAll("[data-i18n-label]")) {
+    node.setAttribute("aria-label", t(node.dataset.i18nLabel));
+  }
   // The button names the other language in that language (its accessible name is its text).
   $("lang").textContent = t("lang");
   $("lang").lang = state.lang === "zh" ? "en" : "zh-CN";
   renderChips();
-  if (state.results.length) renderList();
+  renderDistricts();
+  if (state.results.length) { renderList(); drawMap(); }
   route();
 }
 
@@ -457,6 +549,7 @@ function applyLang() {
 
 let map = null;
 let layer = null;
+let basemap = null; // the configured basemap (/app/config.json), once the map started
 
 // Leaflet is not on the way to the first list: 45 KB that would share a slow link with
 // the answer (bench/APP_LOAD.md). It comes once the list is up, or at once when the rider
@@ -502,6 +595,7 @@ async function useGcj02() {
 async function initMap(bm) {
   const L = window.L;
   if (!L) return;
+  basemap = bm;
   if (bm && bm.url && bm.crs === "gcj02") await useGcj02();
   map = L.map("map", { zoomControl: true, attributionControl: true })
     .setView(toMap(18.25, 109.5), 12);
@@ -527,7 +621,7 @@ function drawMap() {
   state.results.forEach((s, i) => {
     const p = toMap(s.lat, s.lon);
     const m = L.marker(p, { icon: L.divIcon({ className: "", html: `<div class="pin">${i + 1}</div>`,
-      iconSize: [30, 30] }), title: s.name, alt: s.name });
+      iconSize: [30, 30] }), title: displayName(s).text, alt: displayName(s).text });
     m.on("click", () => { location.hash = `#/s/${encodeURIComponent(s.code)}`; });
     m.addTo(layer);
     pts.push(p);
@@ -554,6 +648,8 @@ async function showAround() {
 function setPoint(point) {
   performance.mark("geo:point");
   state.point = point;
+  // Kept on the phone (one point, replaced each time): the station page measures from it.
+  store.set("geo.point", point);
   loadNearest();
 }
 
@@ -576,13 +672,54 @@ function locate() {
     { enableHighAccuracy: true, timeout: 10000, maximumAge: 60000 });
 }
 
+let areas = [];
+
 async function loadDistricts() {
   const res = await getJson("/v1/areas").catch(() => null);
   if (!res || !res.ok) return;
-  const sel = $("district");
-  for (const a of res.body.filter((x) => x.level === "district" && x.stations > 0)) {
-    sel.append(el("option", { value: a.code }, state.lang === "en" && a.name_en ? a.name_en : a.name));
+  areas = res.body;
+  renderDistricts();
+}
+
+/** The districts that have stations, grouped under their city (the area tree's parent):
+ * `cityFirst`'s group first, then by code. `[{code, city, districts}]`, `city` null when
+ * the parent is not in the tree. */
+export function districtGroups(all, cityFirst) {
+  const byCode = new Map(all.map((a) => [a.code, a]));
+  const groups = new Map();
+  for (const a of all.filter((x) => x.level === "district" && x.stations > 0)) {
+    const code = a.parent_code || "";
+    if (!groups.has(code)) groups.set(code, { code, city: byCode.get(code) || null, districts: [] });
+    groups.get(code).districts.push(a);
   }
+  return [...groups.values()].sort((x, y) =>
+    Number(y.code === cityFirst) - Number(x.code === cityFirst) || x.code.localeCompare(y.code));
+}
+
+function areaName(a) {
+  return state.lang === "en" && a.name_en ? a.name_en : a.name;
+}
+
+/** The picker, one group per city, the rider's first: the city of the nearest station of
+ * the last list (kept on the phone), else the first city by code. */
+function renderDistricts() {
+  const sel = $("district");
+  if (!areas.length) return;
+  const keep = sel.value;
+  const groups = districtGroups(areas, store.get("geo.city", null));
+  sel.replaceChildren(sel.options[0], ...groups.map((g) => el("optgroup", {
+    label: g.city ? areaName(g.city) : t("other_city"), "data-city": g.code },
+  ...g.districts.map((a) => el("option", { value: a.code }, areaName(a))))));
+  sel.value = keep;
+}
+
+/** The rider's city: the city of the nearest station listed (the phone's own answers
+ * carry no city and leave it as it was). */
+function noteCity(results) {
+  const city = results.length ? results[0].city_code : null;
+  if (!city || city === store.get("geo.city", null)) return;
+  store.set("geo.city", city);
+  renderDistricts();
 }
 
 async function pickDistrict(code) {
@@ -622,6 +759,7 @@ function feedbackMessage(res, okText) {
   if (!res) return t("failed") + t("no_network");
   if (res.status === 429) return t("already");
   if (res.status === 200 && res.body && res.body.counted === false) return t("already");
+  if (res.ok && res.body && res.body.replaces) return t("replaced");
   if (res.ok) return okText;
   return t("failed") + errorText(res);
 }
@@ -629,7 +767,8 @@ function feedbackMessage(res, okText) {
 async function showStation(code) {
   const box = $("st");
   box.replaceChildren(el("p", { class: "status" }, t("loading")));
-  const res = await getJson(`/v1/stations/${encodeURIComponent(code)}`).catch(() => null);
+  const q = AT ? `?${new URLSearchParams({ at: AT })}` : "";
+  const res = await getJson(`/v1/stations/${encodeURIComponent(code)}${q}`).catch(() => null);
   if (stationCode() !== code) return;
   if (res && res.ok) {
     renderStation(code, res.body);
@@ -648,26 +787,137 @@ async function showStation(code) {
   else alert(res ? t("failed") + errorText(res) : t("st_not_kept"));
 }
 
+// --- the station page: open line, where from the rider, small map, Baidu's web page -------
+
+/** Karney's geodesics (the copy offline.js uses, kept with the shell). */
+async function geodesicWgs84() {
+  if (!window.geodesic) await loadScript("/app/vendor/geodesic.js");
+  return window.geodesic.Geodesic.WGS84;
+}
+
+/** The rider's last point: this visit's, else the one kept on the phone; or null. */
+function riderPoint() {
+  return state.point || store.get("geo.point", null);
+}
+
+/** The page's open line (when the answer carries the open state: not the snapshot's) and
+ * how far and which way the station is from the rider's last point ("东北 650 米"),
+ * measured on the spheroid as the list's distances are. */
+async function stationWhere(s) {
+  const out = [];
+  if ("open_now" in s) {
+    let at = AT;
+    if (at && !/(Z|[+-]\d\d:?\d\d)$/.test(at)) at += "+08:00"; // naive = China time
+    const { state: open, text } = openText(s, at, state.lang);
+    out.push(el("p", { id: "st-open", class: open === "unknown" ? "meta" : open }, text));
+  }
+  const rider = riderPoint();
+  if (rider) {
+    try {
+      const r = (await geodesicWgs84()).Inverse(rider.lat, rider.lon, s.lat, s.lon);
+      out.push(el("p", { id: "st-where" }, t("where")(compass(r.azi1, state.lang),
+        t("metres")(r.s12), rider.source === "gps")));
+    } catch { /* geodesics not loaded (offline, not kept): no distance line */ }
+  }
+  return out;
+}
+
+/** Baidu's web direction page from `origin` to `dest` (both BD-09 [lon, lat]): it opens in
+ * any browser and offers the Baidu app from there when one is installed, as the Amap and
+ * Tencent links do. The `baidumap://` scheme alone did nothing on a phone without the app,
+ * and a timed fallback to the web would also fire while the app's "open?" prompt is up. */
+export function baiduWebLink(origin, dest, name, { src, region, originName = "我的位置" }) {
+  const ll = ([lon, lat]) => `latlng:${lat.toFixed(6)},${lon.toFixed(6)}`;
+  const p = [`origin=${ll(origin)}%7Cname:${encodeURIComponent(originName)}`,
+    `destination=${ll(dest)}%7Cname:${encodeURIComponent(name)}`, "mode=walking"];
+  if (region) p.push(`region=${encodeURIComponent(region)}`);
+  p.push("coord_type=bd09ll", "output=html", `src=${encodeURIComponent(src)}`);
+  return `https://api.map.baidu.com/direction?${p.join("&")}`;
+}
+
+/** The Baidu button: the web route from the rider's last point, converted to BD-09 by
+ * gcoord as the server converts (links.py); with no point, Baidu's web page of the station. */
+async function baiduButton(s) {
+  const a = document.querySelector("#st [data-nav=baidu]");
+  if (!a) return;
+  a.textContent = t("baidu_web");
+  a.href = s.links.baidu;
+  const rider = riderPoint();
+  if (!rider) return;
+  try {
+    if (!window.gcoord) await loadScript("/app/vendor/gcoord.js");
+    const g = window.gcoord;
+    const bd = (lon, lat) => g.transform([lon, lat], g.WGS84, g.BD09);
+    a.href = baiduWebLink(bd(rider.lon, rider.lat), bd(s.lon, s.lat), s.name || s.code, {
+      src: new URL(s.links.baidu).searchParams.get("src") || "geo_service", region: s.city });
+  } catch { /* gcoord not loaded: the station's web page stays */ }
+}
+
+let stationMap = null;
+
+/** The small map: the station and the rider as markers, on the configured tiles when there
+ * are any (none offline, none configured: the markers alone still show where). */
+async function drawStationMap(s) {
+  await startMap(); // Leaflet and the basemap, as the list's map has them
+  const node = document.getElementById("st-map");
+  const L = window.L;
+  if (stationMap) { stationMap.remove(); stationMap = null; }
+  if (!L || !node) return;
+  const tiles = basemap && basemap.url;
+  stationMap = L.map(node, { zoomControl: false, attributionControl: Boolean(tiles),
+    scrollWheelZoom: false, keyboard: false });
+  if (tiles) {
+    L.tileLayer(basemap.url, { attribution: basemap.attribution,
+      subdomains: basemap.subdomains || "abc", maxZoom: basemap.max_zoom || 19 }).addTo(stationMap);
+  }
+  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
+  const here = toMap(s.lat, s.lon);
+  L.marker(here, { icon: L.divIcon({ className: "", html: '<div class="pin st-pin"></div>',
+    iconSize: [30, 30] }), title: name, keyboard: false }).addTo(stationMap);
+  const pts = [here];
+  const rider = riderPoint();
+  if (rider) {
+    const p = toMap(rider.lat, rider.lon);
+    L.marker(p, { icon: L.divIcon({ className: "", html: '<div class="you"></div>',
+      iconSize: [22, 22] }), title: t("here"), keyboard: false }).addTo(stationMap);
+    pts.push(p);
+  }
+  if (pts.length > 1) stationMap.fitBounds(pts, { padding: [28, 28], maxZoom: 17 });
+  else stationMap.setView(here, 16);
+  document.body.dataset.stMap = String(pts.length);
+}
+
+/** What the station page adds once it is on screen: the Baidu button, the small map. */
+function finishStation(s) {
+  delete document.body.dataset.stMap;
+  baiduButton(s);
+  drawStationMap(s).catch(() => {});
+}
+
 /** The station page: from the API's answer, or from the snapshot (`s.as_of` set), which
  * lacks the address, phone, awards and platform links, and takes no feedback. */
 async function renderStation(code, s) {
   const box = $("st");
   const kept = Boolean(s.as_of);
-  const name = state.lang === "en" && s.name_en ? s.name_en : s.name;
-  const parts = [el("h2", { id: "st-name" }, name)];
+  const { text: name, zh: nameZh } = displayName(s);
+  const parts = [el("h2", { id: "st-name", lang: nameZh ? "zh-CN" : null }, name)];
   if (kept) parts.push(el("p", { class: "status", role: "status" }, t("st_offline")(asOfText(s.as_of))));
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));
-  if (!kept) parts.push(el("p", {}, `${t("address")}：${s.address || "—"}`));
-  // The server's plain Chinese (geo_service/hours_text.py) reads more rules than the
+  parts.push(...await stationWhere(s));
+  if (stationCode() !== code) return;
+  if (!kept) {
+    parts.push(el("p", {}, labelled("address", ""), el("span", { lang: "zh-CN" }, s.address || "—")));
+  }
+  // The server's plain Chinese (geo_service/hours/text.py) reads more rules than the
   // phone's own hoursText, which the stops table and the offline pages still use.
   const hours = state.lang === "zh" && s.opening_hours_zh ? s.opening_hours_zh
     : hoursText(s.opening_hours, state.lang);
-  parts.push(el("p", {}, `${t("hours")}：${hours}`));
+  parts.push(el("p", {}, labelled("hours", hours)));
   if (s.phone) {
-    parts.push(el("p", {}, `${t("phone")}：`, el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
+    parts.push(el("p", {}, labelled("phone", ""), el("a", { class: "btn small", href: `tel:${s.phone}` }, s.phone)));
   }
-  if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, `${t("confirmed")}：${s.last_confirmed_at.slice(0, 10)}`));
+  if (s.last_confirmed_at) parts.push(el("p", { class: "meta" }, labelled("confirmed", s.last_confirmed_at.slice(0, 10))));
   parts.push(el("h3", {}, t("navigate")));
   const nav = [["amap", "amap_ride"], ["baidu", "baidu_ride"], ["tencent", "tencent_ride"]]
     .filter(([, link]) => s.links[link])
@@ -675,17 +925,20 @@ async function renderStation(code, s) {
       rel: "noopener" }, t(kind)));
   parts.push(el("div", { class: "nav" }, ...nav,
     el("a", { class: "btn", href: s.links.geo, "data-nav": "geo" }, t("geo"))));
+  parts.push(el("div", { id: "st-map", class: "st-map", role: "region", "aria-label": t("st_map") }));
   parts.push(el("h3", {}, t("checklist")));
   const have = new Set(s.amenities);
-  parts.push(el("ul", {}, ...TEN_ONES.map(([c, , zh, en]) => el("li", {},
-    `${have.has(c) ? "✓" : "✗"} ${state.lang === "zh" ? zh : en}`))));
+  parts.push(el("ul", { class: "checklist" }, ...TEN_ONES.map(([c, , zh, en]) => el("li",
+    { class: have.has(c) ? "yes" : "no" }, `${have.has(c) ? "✓" : "✗"} ${state.lang === "zh" ? zh : en}`))));
   if (s.awards && s.awards.length) {
     parts.push(el("h3", {}, t("awards")));
-    parts.push(el("ul", {}, ...s.awards.map((a) => el("li", {}, `${a.year} ${a.title}`))));
+    parts.push(el("ul", {}, ...s.awards.map((a) => el("li", {}, `${a.year} `,
+      el("span", { lang: "zh-CN" }, a.title)))));
   }
   if (kept) {
     parts.push(el("p", { class: "meta" }, t("st_feedback_offline")));
     box.replaceChildren(...parts);
+    finishStation(s);
     document.body.dataset.state = "station-offline";
     afterFirstAnswer();
     return;
@@ -713,6 +966,7 @@ async function renderStation(code, s) {
     el("div", { class: "actions" }, bConfirm, bClosed),
     el("div", { class: "actions" }, missingSel, bMissing), msg);
   box.replaceChildren(...parts);
+  finishStation(s);
   document.body.dataset.state = "station";
   afterFirstAnswer();
   if (s.host_type === "mobile") {
@@ -720,7 +974,7 @@ async function renderStation(code, s) {
     if (stops && stops.ok && stops.body.stops.length) {
       sched.replaceChildren(el("h3", {}, t("schedule")), el("table", {},
         ...stops.body.stops.map((st) => el("tr", {}, el("td", {}, String(st.seq)),
-          el("td", {}, st.name), el("td", {}, hoursText(st.opening_hours, state.lang))))));
+          el("td", { lang: "zh-CN" }, st.name), el("td", {}, hoursText(st.opening_hours, state.lang))))));
     }
   }
 }

@@ -21,7 +21,8 @@ const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
   "/app/", "/app/app.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
-  "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js", "/app/vendor/gcoord.js",
+  "/app/icon-32.png", "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js",
+  "/app/vendor/gcoord.js",
   "/app/config.json",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];

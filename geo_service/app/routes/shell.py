@@ -1,0 +1,135 @@
+"""HTTP for the courier app: the shell (``/app/``, ``/app/s/{code}``), its files, its config.
+
+The files are the ones in ``static/`` when the app starts (an allow-list: no
+other path is ever read). The shell and its files are revalidated on every
+load (``Cache-Control: no-cache`` with an ``ETag``), so a deploy shows at the
+next open while an unchanged file costs a 304. The page's policy allows
+scripts, styles and requests to this service only; images also from the
+configured basemap's tile host, when one is configured.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from geo_service.domain.encoding import etag_matches
+from geo_service.domain.errors import NotFound
+from geo_service.infra.settings import Settings
+from geo_service.maps.options import basemap
+
+router = APIRouter(prefix="/app", include_in_schema=False)
+
+STATIC = Path(__file__).parents[1] / "static"
+
+#: Content types by suffix; anything else in static/ is not served.
+TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".webmanifest": "application/manifest+json",
+    ".json": "application/json",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+}
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    media_type: str
+    etag: str
+
+
+@cache
+def files() -> dict[str, StaticFile]:
+    """The servable files by name, read once: the directory listing is the allow-list."""
+    found = {}
+    for path in sorted(STATIC.iterdir()):
+        media = TYPES.get(path.suffix)
+        if path.is_file() and media is not None:
+            body = path.read_bytes()
+            found[path.name] = StaticFile(body, media,
+                                          f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+    return found
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _basemap(settings: Settings) -> dict[str, Any]:
+    """The configured basemap, or none: the app draws no tiles unless told to.
+
+    WGS-84 tiles (OSM or a local server) take the points as they are; GCJ-02
+    tiles (Amap, Tencent) take them shifted, which the phone does with the
+    npm ``gcoord`` library (``/app/vendor/gcoord.js``), as the planners' maps
+    do on the server. Tiles in any other system are not drawn.
+    """
+    if not (settings.map_tiles_url or settings.map_basemap):
+        return {"url": None, "attribution": "", "crs": "wgs84"}
+    bm = basemap(settings.map_basemap, tiles_url=settings.map_tiles_url,
+                 attribution=settings.map_tiles_attribution, tiles_crs=settings.map_tiles_crs,
+                 offline=True)
+    if bm.url is None or bm.crs.value not in ("wgs84", "gcj02"):
+        return {"url": None, "attribution": "", "crs": bm.crs.value}
+    return {"url": bm.url, "attribution": bm.attribution, "crs": bm.crs.value,
+            "subdomains": bm.subdomains, "max_zoom": bm.max_zoom}
+
+
+def csp(settings: Settings) -> str:
+    """The app's policy: everything from this service; tiles from the basemap's host."""
+    img = "'self' data:"
+    url = _basemap(settings)["url"]
+    if url:
+        parts = urlsplit(url)
+        host = parts.netloc
+        if "{" in host:  # a subdomain template (webrd0{s}.is.autonavi.com)
+            host = "*." + host.split(".", 1)[1]
+        img += f" {parts.scheme}://{host}"
+    return ("default-src 'none'; script-src 'self'; style-src 'self'; "
+            f"img-src {img}; connect-src 'self'; worker-src 'self'; manifest-src 'self'; "
+            "base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'")
+
+
+def _serve(request: Request, name: str) -> Response:
+    f = files().get(name)
+    if f is None:
+        raise NotFound(f"no app file {name!r}", [("name", "not a file of the app")])
+    headers = {"Cache-Control": "no-cache", "ETag": f.etag}
+    if f.media_type.startswith("text/html"):
+        headers["Content-Security-Policy"] = csp(_settings(request))
+    if etag_matches(request.headers.get("if-none-match", ""), f.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(f.body, media_type=f.media_type, headers=headers)
+
+
+@router.get("/")
+def shell(request: Request) -> Response:
+    return _serve(request, "index.html")
+
+
+@router.get("/s/{code}")
+def station_shell(request: Request, code: str) -> Response:
+    """A station's page: the same shell, which reads the code from its own address."""
+    return _serve(request, "index.html")
+
+
+@router.get("/config.json")
+def config(request: Request) -> Response:
+    """What the page cannot know by itself: the basemap, if one is configured."""
+    return JSONResponse({"basemap": _basemap(_settings(request))},
+                        headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/{name}")
+def static_file(request: Request, name: str) -> Response:
+    return _serve(request, name)

@@ -1,0 +1,1 @@
+"""The operations room's HTTP routes: feedback, inspections, stops."""

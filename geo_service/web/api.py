@@ -1,0 +1,54 @@
+"""The one router aggregator: every room's routes, in the order the app includes them.
+
+The only module that imports routers (tests/test_rooms.py checks it), so a new room
+is one line here and the app factory never changes. The order is the order of the
+OpenAPI document's paths and of route matching: a literal path (``/v1/stations/nearest``)
+comes before the template it also fits (``/v1/stations/{code}``), and the app's
+catch-all shell comes last.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from geo_service.admin.router import router as admin
+from geo_service.app.routes.shell import router as app_shell
+from geo_service.app.routes.snapshot import router as app_snapshot
+from geo_service.app.routes.snapshot import vendor_router as app_vendor
+from geo_service.coverage.router import demand_router as coverage_demand
+from geo_service.coverage.router import router as coverage
+from geo_service.feeds.routes.exports import router as feeds_exports
+from geo_service.feeds.routes.feeds import router as feeds
+from geo_service.feeds.routes.ogc import router as feeds_ogc
+from geo_service.feeds.routes.tiles import router as feeds_tiles
+from geo_service.maps.router import router as maps
+from geo_service.operations.routes.feedback import router as operations_feedback
+from geo_service.operations.routes.inspections import router as operations_inspections
+from geo_service.operations.routes.stops import router as operations_stops
+from geo_service.posters.router import router as posters
+from geo_service.stations.router import router as stations
+from geo_service.web.routes.docs import router as docs
+from geo_service.web.routes.guide import router as guide
+from geo_service.web.routes.meta import router as meta
+
+ROUTERS: tuple[APIRouter, ...] = (
+    meta,
+    docs,
+    guide,
+    stations,
+    coverage_demand,
+    coverage,
+    feeds,
+    feeds_exports,
+    feeds_ogc,
+    feeds_tiles,
+    maps,
+    operations_stops,
+    operations_inspections,
+    operations_feedback,
+    posters,
+    admin,
+    app_snapshot,
+    app_vendor,
+    app_shell,
+)

@@ -1,0 +1,1 @@
+"""Routes that belong to no room: the root page, health, reference lists, API docs."""
