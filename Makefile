@@ -10,9 +10,16 @@ PORT ?= 8000
 
 run: db migrate seed maps guide serve
 
+# The app's JavaScript: ESLint (eslint.config.mjs) and node's own test runner over the
+# pure modules (tests/app/*.test.mjs; tests/app/nearest_offline.mjs is pytest's harness).
+ESLINT := node_modules/.bin/eslint
+NODE_TESTS := node --test --test-reporter=spec tests/app/*.test.mjs
+
 test: db guide
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(ESLINT) .
+	$(NODE_TESTS)
 	$(BIN)/python -m pytest -q
 
 NPM_STAMP := node_modules/.installed-stamp
@@ -78,6 +85,7 @@ bench-areas: db
 lint: bootstrap
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(ESLINT) .
 
 compose-check:
 	@command -v docker-compose >/dev/null || { [ "$$(id -u)" -eq 0 ] \

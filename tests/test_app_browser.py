@@ -25,9 +25,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.app.routes.shell import files
-from geo_service.domain.catalogue import AMENITIES
+from geo_service.app.routes.shell import STATIC, files
+from geo_service.domain.catalogue import AMENITIES, TEN_ONES
 from geo_service.domain.coords import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from geo_service.hours.text import DAYS_ZH, OFF_ZH, TO_ZH, hours_zh
 from geo_service.infra.settings import Settings
 from geo_service.maps.assets import node_modules
 from geo_service.sample.seed import load_seed
@@ -76,6 +77,38 @@ def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
     assert 'href="/app/"' in client.get("/").text
 
 
+def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestClient) -> None:
+    """Issue 25: the modules app.js imports (and theirs) are served as the shell's other
+    files are, every script of the app is in the worker's shell (the app opens offline),
+    and the shell preloads the ones on the way to the list (no round trip per level of
+    imports), not those imported on first need (the station page, the offline half)."""
+    sw = (STATIC / "sw.js").read_text()
+    kept = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
+    html = client.get("/app/").text
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/app/([^"]+)">', html))
+    imported: set[str] = set()  # statically, from app.js on
+    on_need: set[str] = set()  # by import() on first need
+    todo = ["app.js"]
+    while todo:
+        text = (STATIC / todo.pop()).read_text()
+        on_need |= set(re.findall(r'\bimport\("\./([\w-]+\.js)"\)', text))
+        for dep in re.findall(r'\bfrom "\./([\w-]+\.js)"', text):
+            if dep not in imported:
+                imported.add(dep)
+                todo.append(dep)
+    assert imported == {"i18n.js", "state.js", "list.js"}
+    assert on_need == {"map.js", "station.js", "offline.js"}
+    assert preloaded == imported
+    scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
+    assert imported | on_need | {"app.js"} == scripts
+    for name in sorted(scripts):
+        assert f"/app/{name}" in kept, name
+        r = client.get(f"/app/{name}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+        assert r.headers["cache-control"] == "no-cache" and r.headers["etag"], name
+    assert "/v1/app/vocabulary" in kept  # the words the page shows, offline too
+
+
 def test_offline_files_get_their_types_and_other_files_none(
         client: TestClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """What the offline half adds beside the shell (manifest, service worker) is served
@@ -97,6 +130,27 @@ def test_offline_files_get_their_types_and_other_files_none(
             assert client.get(f"/app/{name}").status_code == 404, name
     finally:
         files.cache_clear()
+
+
+def test_vocabulary_is_the_catalogues_and_the_hours_words_with_a_validator(
+        client: TestClient) -> None:
+    """Issue 25: the app's amenity names, badges and hours words come from the server
+    (catalogue.py, hours/text.py), declared in OpenAPI, revalidated by ETag."""
+    r = client.get("/v1/app/vocabulary")
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-cache"
+    body = r.json()
+    assert [(a["code"], a["zh"], a["en"]) for a in body["ten_ones"]] == [
+        (a.code, a.label_zh, a.label_en) for a in TEN_ONES]
+    for a in body["ten_ones"]:  # one character in Chinese, two letters in English
+        assert len(a["badge_zh"]) == 1 and len(a["badge_en"]) == 2, a
+    assert len({a["badge_zh"] for a in body["ten_ones"]}) == len(TEN_ONES)
+    assert body["hours"] == {"days_zh": DAYS_ZH, "to_zh": TO_ZH, "off_zh": OFF_ZH}
+    hours = body["hours"]  # the words the server itself writes hours with
+    assert hours_zh("Mo-Fr 08:00-18:00; Su off") == (
+        f"{DAYS_ZH['Mo']}{hours['to_zh']}{DAYS_ZH['Fr']} 08:00-18:00；{DAYS_ZH['Su']}{OFF_ZH}")
+    again = client.get("/v1/app/vocabulary", headers={"If-None-Match": r.headers["etag"]})
+    assert again.status_code == 304 and again.content == b""
+    assert "/v1/app/vocabulary" in client.get("/openapi.json").json()["paths"]
 
 
 def test_configured_basemap_host_is_allowed_for_images(db_url: str, db: Any) -> None:
@@ -136,6 +190,23 @@ def api(base: str, path: str, **params: Any) -> Any:
     url = f"{base}{path}" + (f"?{urlencode(params)}" if params else "")
     with urllib.request.urlopen(url) as r:
         return json.loads(r.read())
+
+
+#: The filter chips' labels by code, and each card's ten-ones badges as [badge, name].
+WORDS = """() => ({ chips: Object.fromEntries([...document.querySelectorAll('[data-chip]')]
+      .map((b) => [b.dataset.chip, b.textContent])),
+    badges: [...document.querySelectorAll('#list > li')].map((li) =>
+      [...li.querySelectorAll('.icons li')].map((b) => [b.textContent.slice(1), b.title])) })"""
+
+
+def words_are_the_servers(p: Page, base: str, lang: str) -> None:
+    """The chips and badges on the page name the ten ones as /v1/app/vocabulary does."""
+    ten = api(base, "/v1/app/vocabulary")["ten_ones"]
+    got = p.page.evaluate(WORDS)
+    want = [[a[f"badge_{lang}"], a[lang]] for a in ten]
+    assert got["badges"] and all(card == want for card in got["badges"]), got["badges"]
+    chips = {a["code"]: a[lang] for a in ten if a["code"] in got["chips"]}
+    assert len(chips) == 4 and all(got["chips"][c] == name for c, name in chips.items())
 
 
 def phone(browser: Any, *, located: bool, dark: bool = False,
@@ -442,6 +513,7 @@ def test_list_at_390x844_fits_three_cards_in_both_languages_with_words_not_dates
     try:
         p.listed()
         cards_agree("zh", NIGHT)
+        words_are_the_servers(p, served, "zh")
         first_screen("zh")
         p.page.wait_for_function("() => window.GEO_APP.map")
         tap(POINT)
@@ -451,6 +523,7 @@ def test_list_at_390x844_fits_three_cards_in_both_languages_with_words_not_dates
         p.page.click("#lang")
         p.page.wait_for_function("() => document.documentElement.lang === 'en'")
         cards_agree("en", POINT)
+        words_are_the_servers(p, served, "en")
         assert p.page.evaluate(CJK_SHOWN) == []
         # The language button keeps to one line.
         assert p.page.evaluate("""() => { const b = document.getElementById('lang');
@@ -842,7 +915,8 @@ def test_worker_keeps_the_last_answer_and_no_trail_of_positions(
             assert p.page.get_attribute("#list", "data-point") == f"{lon:.6f},{lat:.6f}"
         here = nearest_codes(served, *POINT, k=5, open_now="true")
         cached = p.page.evaluate(CACHED)
-        assert [u for u in cached if "/v1/" in u] == []
+        # Of the API only the server's vocabulary, the same for every rider (no position).
+        assert [u for u in cached if "/v1/" in u] == ["/v1/app/vocabulary"]
         assert [u for u in cached if "?" in u] == []  # nothing keyed by a query
         assert "/app/__last-nearest__" in cached and "/app/" in cached
         # The one answer kept is the last one, and it stands in when the network is gone.
@@ -855,6 +929,7 @@ def test_worker_keeps_the_last_answer_and_no_trail_of_positions(
         p.page.reload()
         p.page.wait_for_function("() => document.body.dataset.state === 'offline'")
         assert (p.page.get_attribute("#list", "data-codes") or "").split(",") == here
+        words_are_the_servers(p, served, "zh")  # the vocabulary kept opens offline too
         assert len(p.page.evaluate(CACHED)) == len(cached)  # nothing piles up offline either
     finally:
         p.close()
@@ -876,6 +951,8 @@ def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str)
         assert p.page.text_content("#st-name") == station["name"]
         assert "离线" in text and "找不到" not in text
         ticked = [i for i in p.page.locator("#st li").all_text_contents() if i[0] == "✓"]
+        checklist = [i[2:] for i in p.page.locator("#st .checklist li").all_text_contents()]
+        assert checklist == [a.label_zh for a in TEN_ONES]  # the server's names, offline
         ten = {a.code for a in AMENITIES if a.ten_ones}
         assert len(ticked) == len(ten & set(station["amenities"]))
         geo = p.page.get_attribute("[data-nav=geo]", "href") or ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -30,7 +31,9 @@ from geo_service.domain.catalogue import AMENITIES
 from geo_service.domain.coords import Crs
 from geo_service.infra.settings import Settings
 from geo_service.sample.seed import load_seed
-from geo_service.stations import memindex, router, service
+from geo_service.stations import service
+from geo_service.stations.nearest_index import http
+from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.service import NearestParams
 from geo_service.web.app import create_app
 from tests.conftest import Tables, station_body
@@ -275,10 +278,10 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
     declared route answers (here from the index too), never a bare 500."""
     _, mem = two
 
-    def broken(raw: bytes) -> None:
+    def broken(params: object) -> None:
         raise RuntimeError("a bug in the fast path")
 
-    monkeypatch.setattr(router, "_fast_query", broken)
+    monkeypatch.setattr(http, "nearest_query", broken)
     r = mem.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
     assert r.status_code == 200 and r.json()["count"] == 3
     assert r.headers["X-Nearest-Source"] == "memory"
@@ -399,7 +402,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
     rng = np.random.default_rng(4)
     at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
 
-    async def agree(keeper: memindex.Keeper) -> None:
+    async def agree(keeper: Keeper) -> None:
         index = keeper.usable()
         assert index is not None
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
@@ -413,7 +416,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
                 assert [r["code"] for r in got] == [r["code"] for r in want]
 
     async def go() -> None:
-        keeper = memindex.Keeper(db_url, spare=5)
+        keeper = Keeper(db_url, spare=5)
         keeper.start()
         try:
             await _until(lambda: keeper.usable() is not None)
@@ -492,3 +495,45 @@ def test_refused_writes_leave_the_memory_index_answering(db_url: str,
             assert r.status_code == 201, r.text
             r = http.get("/v1/stations/nearest", params=where)
             assert "AB-2" in [s["code"] for s in r.json()["results"]], r.headers
+
+
+def _pairs(raw: bytes) -> list[Any]:
+    """A JSON document with every object as its list of (key, value) pairs, in order."""
+    return json.loads(raw, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
+
+
+def _keys(obj: Any) -> Any:
+    """The key structure of :func:`_pairs`'s output: keys in order, nested objects too."""
+    if isinstance(obj, list) and obj and all(isinstance(p, tuple) for p in obj):
+        return [(k, _keys(v)) for k, v in obj]
+    if isinstance(obj, list):
+        return [_keys(v) for v in obj]
+    return None
+
+
+def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
+                                            loaded: np.ndarray) -> None:
+    """A memory row is spliced from bytes (``nearest_index.blobs.spliced``): valid JSON
+    only while no computed key repeats a blob column, and the SQL path's document only
+    while the blob holds the SQL row's columns and a stop's keys come in jsonb's order,
+    as the SQL path decodes them. Every row has the SQL row's keys, none twice, and every
+    nested object (``current_stop``, ``links``, awards) its keys in the SQL path's order.
+    The row's own keys differ in order only (the point and the computed keys follow the
+    blob's columns), which JSON equality ignores."""
+    sql, mem = two
+    rng = np.random.default_rng(25)
+    compared = stops = 0
+    for _ in range(150):
+        params = _query(rng, loaded)
+        a = sql.get("/v1/stations/nearest", params=params)
+        b = mem.get("/v1/stations/nearest", params=params)
+        assert b.headers["X-Nearest-Source"] == "memory", params
+        want, got = _pairs(a.content), _pairs(b.content)
+        for row_a, row_b in zip(dict(want)["results"], dict(got)["results"], strict=True):
+            keys = [k for k, _ in row_b]
+            assert len(keys) == len(set(keys)), keys  # a repeated key: invalid splice
+            assert set(keys) == {k for k, _ in row_a}, params
+            assert dict(_keys(row_b)) == dict(_keys(row_a)), params  # nested: in order
+            compared += 1
+            stops += dict(row_b)["current_stop"] is not None
+    assert compared > 300 and stops > 0, (compared, stops)

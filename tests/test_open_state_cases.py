@@ -48,8 +48,8 @@ from geo_service.hours.calendar_hours import (
 )
 from geo_service.hours.compiler import LOOKBACK
 from geo_service.infra.settings import Settings
-from geo_service.stations import memindex
 from geo_service.stations import queries as q
+from geo_service.stations.nearest_index import open_state
 from geo_service.web.app import create_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
@@ -218,12 +218,12 @@ def test_memory_answers_the_table(db: psycopg.Connection[Any],
     with db.cursor(row_factory=dict_row) as cur:
         cur.execute(q.INDEX_STATIONS_BY_ID,
                     {"ids": [r[0] for r in db.execute("SELECT id FROM station")]})
-        hours = {r["code"]: memindex.hours_of(r) for r in cur.fetchall()}
+        hours = {r["code"]: open_state.hours_of(r) for r in cur.fetchall()}
     answer: dict[str, Any] = {}
     want: dict[str, Any] = {}
     for case in cases():
         h, at = hours[table_stations[key(case)]], instant(case)
-        answer[_label(case)] = h.state(at, memindex.minute_of_week(at, h.tz))
+        answer[_label(case)] = h.state(at, open_state.minute_of_week(at, h.tz))
         want[_label(case)] = stored(case)
     _check(answer, want)
 

@@ -50,6 +50,22 @@ AMENITIES: tuple[Amenity, ...] = (
     Amenity("legal_aid", 23, "法律援助", "Legal aid desk", False),
 )
 
+#: Each of the ten ones as a short badge for the courier app's cards (text, not emoji:
+#: it reads the same on every phone font), Chinese and English: one character, two
+#: letters. Served with the names by ``GET /v1/app/vocabulary`` so the app copies neither.
+BADGES: dict[str, tuple[str, str]] = {
+    "indoor_rest": ("室", "Rm"),
+    "seating": ("座", "St"),
+    "microwave": ("微", "Mw"),
+    "water_dispenser": ("水", "Wa"),
+    "restroom": ("厕", "WC"),
+    "first_aid_kit": ("药", "FA"),
+    "book_rack": ("书", "Bk"),
+    "phone_charging": ("充", "Ch"),
+    "refrigerator": ("冰", "Fr"),
+    "umbrella_stand": ("伞", "Um"),
+}
+
 AMENITY_BY_CODE: dict[str, Amenity] = {a.code: a for a in AMENITIES}
 TEN_ONES: tuple[Amenity, ...] = tuple(a for a in AMENITIES if a.ten_ones)
 TEN_ONES_MASK: int = sum(1 << a.bit for a in TEN_ONES)

@@ -32,8 +32,13 @@ __all__ = ["HOURS_UNKNOWN_EN", "HOURS_UNKNOWN_ZH", "hours_label", "hours_zh"]
 HOURS_UNKNOWN_ZH = "营业时间未知"
 HOURS_UNKNOWN_EN = "hours unknown"
 
-_DAYS_ZH = {"Mo": "周一", "Tu": "周二", "We": "周三", "Th": "周四", "Fr": "周五",
-            "Sa": "周六", "Su": "周日", "PH": "法定节假日", "SH": "学校假期"}
+#: The OSM day names in Chinese, the word between the ends of a range (``Mo-Fr`` →
+#: 周一至周五) and the word for "off"; the courier app gets them from
+#: ``GET /v1/app/vocabulary`` for the hours it words on the phone.
+DAYS_ZH = {"Mo": "周一", "Tu": "周二", "We": "周三", "Th": "周四", "Fr": "周五",
+           "Sa": "周六", "Su": "周日", "PH": "法定节假日", "SH": "学校假期"}
+TO_ZH = "至"
+OFF_ZH = "休息"
 _SUN_ZH = {"sunrise": "日出", "sunset": "日落", "dawn": "黎明", "dusk": "黄昏"}
 
 _DAY = r"(?:Mo|Tu|We|Th|Fr|Sa|Su|PH|SH)"
@@ -55,9 +60,9 @@ def _days_zh(days: str | None) -> str | None:
     parts = []
     for piece in days.split(","):
         first, _, last = piece.partition("-")
-        if last and (first not in _DAYS_ZH or last not in _DAYS_ZH or "H" in first + last):
+        if last and (first not in DAYS_ZH or last not in DAYS_ZH or "H" in first + last):
             return None  # "PH-SH" and the like: not a range anyone writes
-        parts.append(f"{_DAYS_ZH[first]}至{_DAYS_ZH[last]}" if last else _DAYS_ZH[first])
+        parts.append(f"{DAYS_ZH[first]}{TO_ZH}{DAYS_ZH[last]}" if last else DAYS_ZH[first])
     return "、".join(parts)
 
 
@@ -91,9 +96,9 @@ def _rule_zh(rule: str) -> str | None:
     spans, state, comment = m["spans"], m["state"], m["comment"]
     times = None if spans in (None, "24/7") else "、".join(_span_zh(s) for s in spans.split(","))
     if state in ("closed", "off") and times:
-        text = f"{days} {times}休息"
+        text = f"{days} {times}{OFF_ZH}"
     elif state in ("closed", "off"):
-        text = "不开放" if m["days"] is None else f"{days}休息"
+        text = "不开放" if m["days"] is None else f"{days}{OFF_ZH}"
     elif state == "unknown":
         head = [days, times] if times else [days] if m["days"] else []
         text = " ".join([*head, "营业时间不确定"])

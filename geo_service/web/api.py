@@ -15,6 +15,7 @@ from geo_service.admin.router import router as admin
 from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
+from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
 from geo_service.feeds.routes.exports import router as feeds_exports
@@ -49,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     posters,
     admin,
     app_snapshot,
+    app_vocabulary,
     app_vendor,
     app_shell,
 )

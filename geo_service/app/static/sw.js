@@ -6,24 +6,28 @@
 //   key: with no network the page still gets an answer (marked X-Geo-Offline: 1) while
 //   offline.js computes the fresh one from the snapshot kept in IndexedDB. Each answer
 //   replaces the one before, so the caches never hold a trail of the courier's positions
-//   (issue 24); every other API request goes to the network and is not kept.
+//   (issue 24); every other API request but the vocabulary below goes to the network
+//   and is not kept.
+// - The server's vocabulary (/v1/app/vocabulary: the ten ones' names, the words of
+//   hours) is kept with the shell, like a file of it: the same for every rider.
 // - Nothing accumulates: the shell cache holds the SHELL files under their own paths
 //   (every page of the app, /app/s/CODE or /app/?at=…, is the one shell "/app/"), and
 //   the API cache one entry. Caches carry the version in their name; activate deletes
 //   every other version (and with it any trail an older worker kept).
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.1";
+const VERSION = "2026-12-07.2";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
 const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
-  "/app/", "/app/app.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
+  "/app/", "/app/app.js", "/app/i18n.js", "/app/state.js", "/app/list.js", "/app/map.js",
+  "/app/station.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
   "/app/icon-32.png", "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js",
   "/app/vendor/gcoord.js",
-  "/app/config.json",
+  "/app/config.json", "/v1/app/vocabulary",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];
 const SHELL_PATHS = new Set(SHELL);

@@ -20,6 +20,7 @@ from geo_service.domain.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.hours.arrangements import install_arrangements
 from geo_service.hours.calendars import calendar_health
 from geo_service.stations import queries as q
+from geo_service.stations.nearest_index.state import nearest_keeper
 from geo_service.web import serving
 from geo_service.web.deps import ReadConnDep
 from geo_service.web.responses import JSONResponse
@@ -138,7 +139,7 @@ def _index_status(request: Request) -> dict[str, Any]:
     """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting,
     unconfigured), stations held, the change number applied, its lag behind the database
     in seconds (every commit older than that is applied), load time and bytes held."""
-    keeper = request.app.state.nearest_index
+    keeper = nearest_keeper(request.app.state)
     if keeper is None:
         return {"state": "off"}
     return dataclasses.asdict(keeper.status())
