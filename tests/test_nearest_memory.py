@@ -512,7 +512,7 @@ def _keys(obj: Any) -> Any:
 
 
 def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
-                                            loaded: np.ndarray) -> None:
+                                            memory_city: np.ndarray) -> None:
     """A memory row is spliced from bytes (``nearest_index.blobs.spliced``): valid JSON
     only while no computed key repeats a blob column, and the SQL path's document only
     while the blob holds the SQL row's columns and a stop's keys come in jsonb's order,
@@ -524,7 +524,7 @@ def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
     rng = np.random.default_rng(25)
     compared = stops = 0
     for _ in range(150):
-        params = _query(rng, loaded)
+        params = _query(rng, memory_city)
         a = sql.get("/v1/stations/nearest", params=params)
         b = mem.get("/v1/stations/nearest", params=params)
         assert b.headers["X-Nearest-Source"] == "memory", params
