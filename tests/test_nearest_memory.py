@@ -26,6 +26,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from geo_service.domain.auth import create_key
 from geo_service.domain.catalogue import AMENITIES
 from geo_service.domain.coords import Crs
 from geo_service.infra.settings import Settings
@@ -35,7 +36,7 @@ from geo_service.stations.nearest_index import http
 from geo_service.stations.nearest_index.keeper import Keeper, load
 from geo_service.stations.service import NearestParams
 from geo_service.web.app import create_app
-from tests.conftest import station_body
+from tests.conftest import Tables, station_body
 from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
 
 SEED = Path(__file__).parents[1] / "seed"
@@ -142,14 +143,26 @@ def _same_headers(sql: Any, mem: Any) -> None:
         assert sql.headers.get(name) == mem.headers.get(name), name
 
 
+#: The points of the city ``memory_city`` last built (kept with its tables).
+_CITY_POINTS: dict[str, np.ndarray] = {}
+
+
 @pytest.fixture
-def loaded(db_url: str, db: psycopg.Connection[Any], settings: Settings,
-           keys: dict[str, str]) -> np.ndarray:
+def memory_city(db_url: str, db: psycopg.Connection[Any], settings: Settings,
+                tables: Tables) -> np.ndarray:
+    """The sample city, 2,500 random stations and mobile ones with stops (written by an
+    editor key of its own); built again only when an earlier test wrote to it
+    (``tests/conftest.py``, ``KEPT``): the points of stations and stops."""
+    if db_url in _CITY_POINTS and tables.unchanged(db, "memory_city"):
+        return _CITY_POINTS[db_url]
     load_seed(db_url, SEED)
     stations = _stations(2500, seed=16)
     insert_stations(db, stations)
-    stops = _mobile_stations(settings, keys["editor"], seed=17)
-    return np.array([(s["lon"], s["lat"]) for s in stations + stops])
+    editor = f"Bearer {create_key(db, name='editor', role='editor')}"
+    stops = _mobile_stations(settings, editor, seed=17)
+    _CITY_POINTS[db_url] = np.array([(s["lon"], s["lat"]) for s in stations + stops])
+    tables.record(db, "memory_city")
+    return _CITY_POINTS[db_url]
 
 
 def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[str, Any]]:
@@ -188,7 +201,7 @@ def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[st
 
 
 @pytest.fixture
-def two(settings: Settings, loaded: np.ndarray) -> Iterator[tuple[TestClient, TestClient]]:
+def two(settings: Settings, memory_city: np.ndarray) -> Iterator[tuple[TestClient, TestClient]]:
     on = settings.model_copy(update={"nearest_index": "on"})
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as sql, \
             TestClient(create_app(on), client=("127.0.0.1", 50000)) as mem:
@@ -276,9 +289,9 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
 
 @pytest.mark.slow
 def test_memory_answers_equal_sql_answers(two: tuple[TestClient, TestClient],
-                                          loaded: np.ndarray) -> None:
+                                          memory_city: np.ndarray) -> None:
     sql, mem = two
-    seen = _compare(sql, mem, 1200, seed=1, points=loaded)
+    seen = _compare(sql, mem, 1200, seed=1, points=memory_city)
     assert seen["nonempty"] > 600, seen  # most queries do find stations
     # Every kind of row was compared, in every coordinate system.
     assert all(seen[k] > 0 for k in ("crs wgs84", "crs gcj02", "crs bd09", "at a stop",
@@ -332,7 +345,7 @@ def _edit_burst(db_url: str, workers: int, edits: int, seed: int) -> None:
 
 @pytest.mark.slow
 def test_memory_equals_sql_after_concurrent_edits(two: tuple[TestClient, TestClient],
-                                                  loaded: np.ndarray, db_url: str,
+                                                  memory_city: np.ndarray, db_url: str,
                                                   db: psycopg.Connection[Any]) -> None:
     sql, mem = two
     _edit_burst(db_url, workers=4, edits=150, seed=5)
@@ -344,7 +357,7 @@ def test_memory_equals_sql_after_concurrent_edits(two: tuple[TestClient, TestCli
     (seq,) = db.execute("SELECT max(change_seq) FROM station").fetchone()  # type: ignore[misc]
     status = _wait_fresh(mem, since=done)
     assert status["applied_seq"] >= seq
-    points = np.vstack((loaded, [(s["lon"], s["lat"]) for s in new]))
+    points = np.vstack((memory_city, [(s["lon"], s["lat"]) for s in new]))
     _compare(sql, mem, 500, seed=2, points=points, headers={"X-Min-Change-Seq": str(seq)})
 
 
@@ -542,7 +555,7 @@ def _keys(obj: Any) -> Any:
 
 
 def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
-                                            loaded: np.ndarray) -> None:
+                                            memory_city: np.ndarray) -> None:
     """A memory row is spliced from bytes (``nearest_index.blobs.spliced``): valid JSON
     only while no computed key repeats a blob column, and the SQL path's document only
     while the blob holds the SQL row's columns and a stop's keys come in jsonb's order,
@@ -554,7 +567,7 @@ def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
     rng = np.random.default_rng(25)
     compared = stops = 0
     for _ in range(150):
-        params = _query(rng, loaded)
+        params = _query(rng, memory_city)
         a = sql.get("/v1/stations/nearest", params=params)
         b = mem.get("/v1/stations/nearest", params=params)
         assert b.headers["X-Nearest-Source"] == "memory", params

@@ -141,6 +141,13 @@ class DatabaseSettings(_GeoSettings):
 class NearestSettings(_GeoSettings):
     """Nearest queries: their caps and the in-memory index."""
 
+    write_coalescing: bool = Field(
+        default=True,
+        description="geo-service serve: send each response's head and body in one system "
+                    "call, and answer clients that half-close, through a protocol that "
+                    "subclasses uvicorn's (off, or when the installed uvicorn lacks what it "
+                    "relies on: uvicorn's own protocol; /healthz says which under serving)")
+
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
     default_radius_m: float = 50_000.0
