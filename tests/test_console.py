@@ -384,7 +384,8 @@ def test_posters_page_prints_within_the_area_and_says_what_stands_in_the_way(
     assert sign_in(client, "insp").status_code == 303  # any role prints, within its area
     form = client.get("/console/posters")
     assert form.status_code == 200 and form.headers["content-security-policy"] == STRICT_CSP
-    assert re.findall(r'<option value="(\d+)"', form.text) == [TIANYA]
+    assert re.findall(r'<option value="(\d+)">([^<]*)', form.text) == [
+        (TIANYA, "天涯区 (460204) · 2 张")]  # its own district only, and how many pages
     assert "GEO_POSTER_MAX_PAGES" in form.text and 'name="test_print"' in form.text
     assert 'href="/console/posters"' in home(client).text  # linked from home and nav
     token = csrf_of(form.text)
@@ -417,6 +418,7 @@ def test_posters_page_prints_within_the_area_and_says_what_stands_in_the_way(
     assert post(what="station", station="NOPE-9").status_code == 404
     assert post(size="A3").status_code == 422
     settings.poster_max_pages = 1
+    assert "2 张，超过上限" in client.get("/console/posters").text
     capped = post()
     assert capped.status_code == 413 and "超过 1 座" in capped.text \
         and "GEO_POSTER_MAX_PAGES" in capped.text

@@ -112,6 +112,7 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
         page.wait_for_selector("h1:has-text('海报')")
         offered = page.eval_on_selector_all("#area_code option", "os => os.map(o => o.value)")
         assert offered == ["460204"]  # the editor's district (it has no streets) only
+        assert page.inner_text("#area_code option").endswith(f"· {len(printable)} 张")
         _check(page, "posters")
         page.check("#area_test")  # no public address on this server: a test print
         with page.expect_download() as download:

@@ -39,6 +39,8 @@ _T: dict[str, tuple[str, str]] = {
             "区域内驿站更多时，请按其下级区域分别打印。",
             "One PDF holds at most {n} pages (GEO_POSTER_MAX_PAGES); for an area with more "
             "stations, print the areas within it one by one."),
+    "pages": ("{n} 张", "{n} posters"),
+    "over_cap": ("{n} 张，超过上限", "{n} posters, over the cap"),
     "download": ("下载 PDF", "Download PDF"),
     "sample_areas": ("标“示例”的区域和驿站为示例数据，其海报也标明“示例”。",
                      "Areas and stations marked “sample” are sample data; so are their "
@@ -75,12 +77,15 @@ def pt(lang: str, key: str, **values: Any) -> str:
     return _T[key][0 if lang == "zh" else 1].format(**values)
 
 
-def _area_option(lang: str, area: dict[str, Any], chosen: str | None) -> str:
+def _area_option(lang: str, area: dict[str, Any], chosen: str | None, max_pages: int) -> str:
+    """An area as the list shows it: name, code, how many posters (or over the cap)."""
     name = area["name_en"] if lang == "en" and area.get("name_en") else area["name"]
     tag = f" · {t(lang, 'sample')}" if area.get("sample") else ""
+    count = area["stations"]
+    pages = pt(lang, "over_cap" if count > max_pages else "pages", n=count)
     selected = " selected" if area["code"] == chosen else ""
     return (f'<option value="{escape(area["code"])}"{selected}>{escape(name)} '
-            f'({escape(area["code"])}){tag}</option>')
+            f'({escape(area["code"])}){tag} · {pages}</option>')
 
 
 def _common(lang: str, prefix: str, size: str, test_print: bool | None) -> str:
@@ -101,14 +106,16 @@ def posters_page(lang: str, csrf: str, *, who: str, admin: bool, areas: list[dic
                  error: str | None = None) -> str:
     """The page: an intro, the public-address note when there is none, the two forms.
 
-    ``public``: whether the QR codes can carry a public address (else only a test print,
-    offered as a ticked box). ``chosen``: the fields of a refused form, shown again.
+    ``areas``: the person's area and those below it, each with ``stations`` (how many
+    posters it prints). ``public``: whether the QR codes can carry a public address
+    (else only a test print, offered as a box to tick: asked for, as the API's
+    ``allow_local`` is). ``chosen``: the fields of a refused form, shown again.
     """
     chosen = chosen or {}
     size = chosen.get("size", PageSize.A4.value)
     test = None if public else chosen.get("test_print") == "1"
     action = href("/console/posters", lang)
-    options = "".join(_area_option(lang, a, chosen.get("area")) for a in areas)
+    options = "".join(_area_option(lang, a, chosen.get("area"), max_pages) for a in areas)
     area_form = (f'<form class="card" method="post" action="{action}">'
                  f'<h2>{pt(lang, "by_area")}</h2>' + csrf_field(csrf)
                  + '<input type="hidden" name="what" value="area">'

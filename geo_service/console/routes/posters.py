@@ -36,6 +36,7 @@ from geo_service.domain.errors import (
 from geo_service.domain.params import AREA_PATTERN, CODE_PATTERN
 from geo_service.infra.settings import Settings
 from geo_service.posters import printing, service
+from geo_service.posters import queries as q
 from geo_service.posters.model import PageSize
 from geo_service.web.deps import SettingsDep, SyncConnDep
 from geo_service.web.security_headers import public_base
@@ -47,6 +48,16 @@ def _public(settings: Settings) -> bool:
     """Whether real posters can print: a public address is configured for the QR codes."""
     base = settings.public_base_url
     return bool(base) and not service.is_local(base or "")
+
+
+def _areas(conn: Any, scope: str | None) -> list[dict[str, Any]]:
+    """The areas the person may print (``scope`` and below), each with ``stations``:
+    how many pages its PDF would have, so the list shows what is empty or over the cap
+    before anyone asks."""
+    areas = web.areas_within(conn, scope)
+    counts = dict(conn.execute(q.AREA_COUNTS, {"codes": [a["code"] for a in areas]})
+                  .fetchall())
+    return [{**a, "stations": counts.get(a["code"], 0)} for a in areas]
 
 
 def _page(request: Request, settings: Settings, session: accounts.Session,
@@ -63,8 +74,7 @@ def posters_form(request: Request, conn: SyncConnDep, settings: SettingsDep) -> 
     session = web.current_session(request, conn, settings)
     if session is None:
         return web.signed_out(request, settings)
-    return _page(request, settings, session,
-                 web.areas_within(conn, session.principal.area_code))
+    return _page(request, settings, session, _areas(conn, session.principal.area_code))
 
 
 def _signed_in(request: Request, settings: Settings, csrf_token: str
@@ -78,7 +88,7 @@ def _signed_in(request: Request, settings: Settings, csrf_token: str
         refusal = web.forged(request, settings, session.csrf, csrf_token)
         if refusal is not None:
             return refusal, []
-        return session, web.areas_within(conn, session.principal.area_code)
+        return session, _areas(conn, session.principal.area_code)
 
 
 def _why(lang: str, exc: GeoServiceError, settings: Settings, code: str, what: str,
