@@ -143,7 +143,8 @@ async def posters_print(request: Request, settings: SettingsDep, what: FormText 
                                       size=PageSize(size), allow_local=allow_local,
                                       fallback=fallback)
     except GeoServiceError as exc:
-        own = next((f'{a["name"]} ({a["code"]})' for a in areas
+        own = next((f'{a["name_en"] if lang == "en" and a["name_en"] else a["name"]} '
+                    f'({a["code"]})' for a in areas
                     if a["code"] == principal.area_code), principal.area_code or "")
         response = again(exc.status, _why(lang, exc, settings, code, what, own))
         if isinstance(exc, Busy):
