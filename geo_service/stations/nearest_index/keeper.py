@@ -22,7 +22,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,34 +219,48 @@ class Keeper:
                 await conn.execute(q.INDEX_PING, {"channel": q.INDEX_CHANNEL,
                                                   "payload": f"ping:{self._ping}"})
                 next_ping = now + self.ping_interval_s
-            ids: set[int] = set()
-            seqs: list[int] = []
-            pinged: float | None = None
-            reset = False
-            async for n in conn.notifies(timeout=max(0.0, next_ping - time.monotonic()),
-                                         stop_after=10_000):
+            await self._consume(conn.notifies(timeout=max(0.0, next_ping - time.monotonic()),
+                                              stop_after=10_000), conn.info.backend_pid)
+
+    async def _consume(self, notes: AsyncGenerator[psycopg.Notify], own_pid: int) -> None:
+        """Apply one stretch of notifications, to its end.
+
+        psycopg reads notifications a network packet at a time and yields them one by one,
+        so the keeper's own ping can come in the middle of a batch with other commits'
+        notes after it. What came before the ping is applied when it arrives, and the index
+        is then fresh as of the ping's sending; the stream is read on, never left at the
+        ping: leaving psycopg's generator there drops the rest of its batch, edits the
+        index would never see (``applied_seq`` short while it called itself fresh). The
+        generator is closed on the way out whatever happens: it holds the connection's
+        lock while suspended, and closing the connection after a reset waits for it.
+        """
+        ids: set[int] = set()
+        seqs: list[int] = []
+        async with contextlib.aclosing(notes) as stream:
+            async for n in stream:
                 payload = n.payload
                 if payload.startswith("s:"):
                     _, sid, sseq = payload.split(":")
                     ids.add(int(sid))
                     seqs.append(int(sseq))
-                elif payload.startswith("ping:") and n.pid == conn.info.backend_pid:
+                elif payload.startswith("ping:") and n.pid == own_pid:
                     sent = self._sent.pop(int(payload[5:]), None)
                     if sent is not None:
-                        pinged = sent
-                        break  # apply what came before it now, then mark fresh
+                        await self._apply(ids, seqs)
+                        ids, seqs = set(), []
+                        # Old pings that never came back are dropped with the next one.
+                        self._sent = {k: v for k, v in self._sent.items() if v > sent}
+                        self.fresh_as_of = max(self.fresh_as_of, sent)
                 elif payload == "reset":
-                    reset = True
-            if reset:
-                raise _Reset()
-            if ids:
-                await self._reload(conn, ids)
-            if seqs:
-                self.applied_seq = max(self.applied_seq, *seqs)
-            if pinged is not None:
-                # Old pings that never came back are dropped with the next one.
-                self._sent = {k: v for k, v in self._sent.items() if v > pinged}
-                self.fresh_as_of = max(self.fresh_as_of, pinged)
+                    raise _Reset()  # everything is reloaded: what is pending goes with it
+        await self._apply(ids, seqs)
+
+    async def _apply(self, ids: set[int], seqs: list[int]) -> None:
+        """Re-read the notified stations, then count their changes as applied."""
+        if ids:
+            await self._reload(ids)
+        if seqs:
+            self.applied_seq = max(self.applied_seq, *seqs)
 
     def _fetch(self, ids: list[int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         if self._reader is None or self._reader.closed:
@@ -258,7 +272,7 @@ class Keeper:
             stop_rows = cur.execute(q.INDEX_STOPS_BY_STATION, {"ids": ids}).fetchall()
         return rows, stop_rows
 
-    async def _reload(self, conn: psycopg.AsyncConnection[Any], ids: set[int]) -> None:
+    async def _reload(self, ids: set[int]) -> None:
         """Re-read the notified stations and their stops, and put them in the index."""
         idlist = sorted(ids)
         # Read and parsed in a thread: a dated rule's periods (years of ranges) take
