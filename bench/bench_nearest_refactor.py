@@ -188,6 +188,26 @@ Median over the rounds (lower is better):
 |---|---:|---:|---:|
 {chr(10).join(cpu_summary)}
 
+## Where the µs went
+
+The "after" of the refactor (`279e6f6`) cost more CPU per request than `3adf263`. Profiled
+in-process (`cProfile`, then `timeit` on each part; `bench/nearest_cpu.py`'s request),
+what it added around the index's own work (`nearest_json`, the same code before and after):
+
+* the fast path had become a middleware inside the app, so FastAPI's `__call__`,
+  Starlette's `ServerErrorMiddleware` and the scope bookkeeping ran before it: ~30 µs
+  a request (the largest part). It is now a wrapper composed where the app is served
+  (`web.app.create_served_app`: `serving.APP_FACTORY` and `geo-service serve`), in front
+  of FastAPI; `tests/test_nearest_fastpath.py` checks FastAPI is never entered for what
+  it answers;
+* the per-process cache of validated parameters (all but the point) cost more than it
+  saved: 3.6 µs a query (two point validations and a `dataclasses.replace`) against
+  2.0 µs for one `validate_python` of the whole `NearestQuery`; removed;
+* left as they are: `parse_qsl` (3.6 µs, as Starlette reads a query string), `resolve`
+  (4.5 µs, the route's own checks) and the route's `JSONResponse` (2.8 µs, against 1.1
+  µs for the body and `orjson` alone): together ~11 µs, kept so that the route's
+  declarations and answer builder are the fast path's, byte for byte.
+
 Raw results: `bench/out/nearest_refactor.json`.
 """
 

@@ -130,7 +130,6 @@ class NearestQuery:
             min_ten_ones=self.min_ten_ones)
 
 
-
 #: The route's own parameter rules, for callers outside FastAPI's dependency system
 #: (the fast path): the same dataclass, validated by the same pydantic fields.
 _NEAREST_QUERY = TypeAdapter(NearestQuery)
@@ -145,8 +144,8 @@ def nearest_query(params: Mapping[str, str]) -> NearestQuery:
     answers 422.
 
     All of them at once, each time: one ``validate_python`` of the dataclass costs ~2 µs,
-    less than a cache of the parameters but the point did (~3.6 µs with its
-    ``dataclasses.replace``; measured in ``bench/NEAREST_REFACTOR.md``)."""
+    less than the cache of the parameters but the point it replaced (~3.6 µs with its
+    ``dataclasses.replace``; ``bench/NEAREST_REFACTOR.md``, "Where the µs went")."""
     return _NEAREST_QUERY.validate_python(
         {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
 
