@@ -206,7 +206,13 @@ what it added around the index's own work (`nearest_json`, the same code before 
 * left as they are: `parse_qsl` (3.6 µs, as Starlette reads a query string), `resolve`
   (4.5 µs, the route's own checks) and the route's `JSONResponse` (2.8 µs, against 1.1
   µs for the body and `orjson` alone): together ~11 µs, kept so that the route's
-  declarations and answer builder are the fast path's, byte for byte.
+  declarations and answer builder are the fast path's, byte for byte;
+* what is left of the gap is not the HTTP layer: timed apart in one process per checkout
+  (2026-12-07, 1,000 of the same queries, `process_time`), the query's parsing and
+  `resolve` cost 9–14 µs in both, and the index's `nearest_json` 278–351 µs before and
+  270–335 µs after, the spread between passes larger than the difference. Whole requests
+  differ between processes of the same code by up to ±10%; several rounds are needed
+  before a few % means anything (the tables above).
 
 Raw results: `bench/out/nearest_refactor.json`.
 """
