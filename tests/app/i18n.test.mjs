@@ -5,10 +5,15 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { EN } from "../../geo_service/app/static/i18n-en.js";
 import {
-  T, WALK_MAX_MIN, amenityBadge, amenityName, compass, displayName, distanceText,
+  T, WALK_MAX_MIN, addWords, amenityBadge, amenityName, compass, displayName, distanceText,
   hoursText, minutes, openText, setVocabulary, stripSample, tenOnes, travelText, whenText,
 } from "../../geo_service/app/static/i18n.js";
+
+// English comes in its own module, as the page loads it when a rider picks English.
+assert.equal(T.en, undefined);
+addWords("en", EN);
 
 // The list is for 21:00 China time on Monday 7 December 2026.
 const REF = "2026-12-07T21:00:00+08:00";

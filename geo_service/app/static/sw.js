@@ -14,18 +14,20 @@
 //   (every page of the app, /app/s/CODE or /app/?at=…, is the one shell "/app/"), and
 //   the API cache one entry. Caches carry the version in their name; activate deletes
 //   every other version (and with it any trail an older worker kept).
+// - The 512-pixel icon is not in the shell: the page never shows it; the browser fetches
+//   it from the manifest when the app is installed, which happens online.
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.2";
+const VERSION = "2026-12-07.3";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
 const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
-  "/app/", "/app/app.js", "/app/i18n.js", "/app/state.js", "/app/list.js", "/app/map.js",
-  "/app/station.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
-  "/app/icon-32.png", "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js",
+  "/app/", "/app/app.js", "/app/i18n.js", "/app/i18n-en.js", "/app/state.js", "/app/list.js",
+  "/app/map.js", "/app/station.js", "/app/app.css", "/app/offline.js",
+  "/app/manifest.webmanifest", "/app/icon-32.png", "/app/icon-192.png", "/app/vendor/geodesic.js",
   "/app/vendor/gcoord.js",
   "/app/config.json", "/v1/app/vocabulary",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
