@@ -923,6 +923,9 @@ def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
             assert _metres((shifted[1], shifted[0]), wgs84_to_gcj02(*point)) < 0.01
             assert tap_codes == nearest_codes(base, point[0], point[1], k=5, open_now="true")
             p.screenshot("app-amap-gcj02.png")
+            # The worker keeps the shift for offline use, here where the tiles need it.
+            p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+            assert "/app/vendor/gcoord.js" in p.page.evaluate(CACHED)
         finally:
             p.close()
 
