@@ -105,8 +105,8 @@ def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestCli
     """Issue 25: the modules app.js imports (and theirs) are served as the shell's other
     files are, every script of the app is in the worker's shell (the app opens offline),
     and the shell preloads the ones on the way to the list (no round trip per level of
-    imports), not those imported on first need (the station page, the offline half, the
-    English words)."""
+    imports), not those imported on first need (the station page and its words, the
+    offline half, the English words)."""
     sw = (STATIC / "sw.js").read_text()
     kept = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
     html = client.get("/app/").text
@@ -122,7 +122,7 @@ def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestCli
                 imported.add(dep)
                 todo.append(dep)
     assert imported == {"i18n.js", "state.js", "list.js"}
-    assert on_need == {"map.js", "station.js", "offline.js", "i18n-en.js"}
+    assert on_need == {"map.js", "station.js", "offline.js", "i18n-en.js", "i18n-station.js"}
     assert preloaded == imported
     scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
     assert imported | on_need | {"app.js"} == scripts

@@ -20,8 +20,8 @@ export {
 } from "./i18n.js";
 export { districtGroups, nearestUrl } from "./list.js";
 
-// The station page's module (12 KB) is not on the way to the first list: it comes when a
-// station is opened (bench/APP_LOAD.md).
+// The station page's module (12 KB) and its words are not on the way to the first list:
+// they come when a station is opened, both at once (bench/APP_LOAD.md).
 let stationModule = null;
 
 /** The list, or the page of the station the address names. */
@@ -30,7 +30,8 @@ function route() {
   $("home").hidden = Boolean(code);
   $("station").hidden = !code;
   if (code) {
-    stationModule = stationModule || import("./station.js");
+    stationModule = stationModule || Promise.all([import("./station.js"),
+      import("./i18n-station.js")]).then(([m]) => m);
     stationModule.then((m) => m.showStation(code), () => {
       stationModule = null; // not loaded (no network, not kept yet): the next open asks again
       $("st").textContent = t("failed") + t("no_network");

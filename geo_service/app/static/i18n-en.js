@@ -1,6 +1,7 @@
 // The app's English words, loaded when a rider first picks English (state.js, loadWords):
 // most riders read Chinese, so the table stays off the way to the first list. The keys
-// are i18n.js's Chinese ones, word for word (tests/app/i18n.test.mjs checks).
+// are i18n.js's Chinese ones, word for word (tests/app/i18n.test.mjs checks); the station
+// page's are in i18n-station.js.
 
 import { WALK_MAX_MIN } from "./i18n.js";
 
@@ -26,25 +27,9 @@ export const EN = {
   tomorrow: (hm) => `${hm} tomorrow`, locale: "en-GB", colon: ": ", list_sep: ", ",
   confirmed: "Last confirmed", missing: "Missing", all10: "All ten ones",
   stop: "Current stop", leaves: "leaves", sample_tag: "SAMPLE",
-  dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], address: "Address", hours: "Hours",
-  phone: "Phone", checklist: "Ten-ones checklist", awards: "Awards",
-  schedule: "Mobile station schedule", navigate: "Navigate", amap: "Amap (ride)",
-  baidu: "Baidu (ride)", tencent: "Tencent (ride)", geo: "Other map app (geo:)",
-  report: "Feedback", r_closed: "Report: closed", r_missing: "Report: something missing",
-  r_confirm: "Confirm: it is open", thanks: "Received, thank you!",
-  already: "You already reported, thank you!", confirmed_ok: "Confirmed, thank you!",
-  failed: "Did not work: ", has: "has", lacks: "lacks", notfound: "No such station.",
+  dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], hours: "Hours", phone: "Phone",
+  checklist: "Ten-ones checklist", failed: "Did not work: ", has: "has", lacks: "lacks",
   no_network: "no network",
-  st_offline: (asOf) => `Offline: shown from the data on the phone, as of ${asOf}`,
-  st_not_kept: "No network, and this station is not in the data on the phone: " +
-    "open it again when online.",
-  st_feedback_offline: "Address, phone and feedback need the network.",
   lang: "中文", h247: "24 hours, every day", filters: "Filters", map: "Map",
-  chip_open_now: "Open now", chip_h24: "24 hours",
-  // The station page's open line, where it is from the rider, its small map, the
-  // districts by city and the word that replaced an earlier one (issue 29).
-  metres: (m) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`),
-  where: (dir, dist, gps) => `${dist} ${dir} of ${gps ? "you" : "the chosen point"}`,
-  st_map: "Map of the station", replaced: "Your earlier word was replaced",
-  baidu_web: "Baidu Maps", other_city: "Other",
+  chip_open_now: "Open now", chip_h24: "24 hours", other_city: "Other",
 };

@@ -13,7 +13,7 @@ export const WALK_MAX_MIN = 45;
 
 // The words by language. English is not here: i18n-en.js brings it (addWords) when a
 // rider first picks English, so most riders, who read Chinese, do not download it on the
-// way to their first list (bench/APP_LOAD.md).
+// way to their first list (bench/APP_LOAD.md); nor are the station page's own words.
 export const T = {
   zh: {
     title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
@@ -36,33 +36,17 @@ export const T = {
     tomorrow: (hm) => `明天 ${hm}`, locale: "zh-CN", colon: "：", list_sep: "、",
     confirmed: "最近确认", missing: "缺", all10: "十有齐全", stop: "当前停靠", leaves: "离开时间",
     sample_tag: "示例", dirs: ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
-    address: "地址", hours: "营业时间", phone: "电话", checklist: "“十有”清单", awards: "荣誉",
-    schedule: "流动站停靠安排", navigate: "导航", amap: "高德骑行", baidu: "百度骑行",
-    tencent: "腾讯骑行", geo: "其他地图 (geo:)", report: "反馈", r_closed: "报告：已关闭",
-    r_missing: "报告：缺少设施", r_confirm: "确认：正在营业", thanks: "已收到，谢谢！",
-    already: "您已经反馈过了，谢谢！", confirmed_ok: "已确认，谢谢！", failed: "没有成功：",
-    has: "有", lacks: "缺少", notfound: "找不到这个驿站。", lang: "English",
-    no_network: "没有网络", st_offline: (asOf) => `离线：按手机上保存的数据显示，数据截至 ${asOf}`,
-    st_not_kept: "没有网络，手机上保存的数据里没有这个驿站：有网络时再打开。",
-    st_feedback_offline: "地址、电话和反馈需要网络。",
+    hours: "营业时间", phone: "电话", checklist: "“十有”清单", failed: "没有成功：",
+    has: "有", lacks: "缺少", lang: "English", no_network: "没有网络",
     h247: "全天 24 小时", filters: "筛选", map: "地图", chip_open_now: "营业中",
-    chip_h24: "24小时",
+    chip_h24: "24小时", other_city: "其他",
   },
 };
 
-// The station page's open line, where it is from the rider, its small map, the districts
-// by city and the word that replaced an earlier one (issue 29, items 5, 6, 8, 9).
-Object.assign(T.zh, {
-  metres: (m) => (m < 1000 ? `${Math.round(m)} 米` : `${(m / 1000).toFixed(1)} 公里`),
-  where: (dir, dist, gps) => `${gps ? "距您的位置" : "距所选地点"}：${dir} ${dist}`,
-  st_map: "驿站位置图", replaced: "已更新你刚才的反馈", baidu_web: "百度地图",
-  other_city: "其他",
-});
-
-/** Take a language's words (i18n-en.js's table): the functions below may then be asked
- * for `lang`. */
+/** Add words to a language's table (i18n-en.js's, i18n-station.js's): the functions
+ * below may be asked for `lang` once its table is whole. */
 export function addWords(lang, words) {
-  T[lang] = words;
+  T[lang] = { ...T[lang], ...words };
 }
 
 // --- formatting ---------------------------------------------------------------------------

@@ -44,7 +44,7 @@ let english = null;
 /** The words of `lang` in T, fetched on first need: English is its own module
  * (i18n-en.js), off the way to a Chinese reader's first list. */
 export function loadWords(lang) {
-  if (T[lang]) return Promise.resolve();
+  if (lang !== "en") return Promise.resolve();
   english = english || import("./i18n-en.js").then((m) => addWords("en", m.EN), (err) => {
     english = null; // not loaded (no network, not kept yet): the next choice asks again
     throw err;

@@ -4,13 +4,17 @@
 // imports it when a station is opened (the service worker keeps it with the shell).
 
 import {
-  amenityName, compass, displayName, hoursText, openText, stripSample, tenOnes,
+  addWords, amenityName, compass, displayName, hoursText, openText, stripSample, tenOnes,
 } from "./i18n.js";
+import { STATION_WORDS } from "./i18n-station.js";
 import { afterFirstAnswer, basemap, startMap, toMap } from "./map.js";
 import {
   $, AT, asOfText, deviceId, el, errorText, getJson, labelled, loadScript, state,
   stationCode, stationOnPhone, store, t, vocabularyReady,
 } from "./state.js";
+
+// The page's own words join the tables (English's too, before or after i18n-en.js comes).
+for (const [lang, words] of Object.entries(STATION_WORDS)) addWords(lang, words);
 
 async function send(url, body) {
   return getJson(url, { method: "POST", body: body ? JSON.stringify(body) : undefined,

@@ -20,15 +20,16 @@
 //   basemap is GCJ-02 (config.json says), else not downloaded (bench/APP_LOAD.md).
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.4";
+const VERSION = "2026-12-07.5";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
 const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
-  "/app/", "/app/app.js", "/app/i18n.js", "/app/i18n-en.js", "/app/state.js", "/app/list.js",
-  "/app/map.js", "/app/station.js", "/app/app.css", "/app/offline.js",
+  "/app/", "/app/app.js", "/app/i18n.js", "/app/i18n-en.js", "/app/i18n-station.js",
+  "/app/state.js", "/app/list.js", "/app/map.js", "/app/station.js", "/app/app.css",
+  "/app/offline.js",
   "/app/manifest.webmanifest", "/app/icon-32.png", "/app/vendor/geodesic.js",
   "/app/config.json", "/v1/app/vocabulary",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
