@@ -1,4 +1,4 @@
-"""The ``geo-service`` command: database, migrations, seed, import, keys, serve."""
+"""The ``geo-service`` command: database, migrations, seed, import, keys, users, serve."""
 
 from __future__ import annotations
 
@@ -303,15 +303,20 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         # process start); made here first, the privacy key cannot race between them.
         settings.feedback_key()
         os.environ["GEO_ALLOWED_HOSTS"] = ",".join(settings.allowed_hosts)
-    serving.run(
-        app, host=args.host, port=args.port, workers=args.workers,
-        graceful_timeout_s=args.graceful_timeout,
-        loop="uvloop", http=serving.HTTP_PROTOCOL, log_level=args.log_level, access_log=False,
-        # Never take the client from X-Forwarded-For here (uvicorn trusts it from
-        # 127.0.0.1 by default): only settings.trusted_proxies decide, in
-        # operations.common.client_address.
-        proxy_headers=False, server_header=False,
-    )
+    try:
+        serving.run(
+            app, host=args.host, port=args.port, workers=args.workers,
+            graceful_timeout_s=args.graceful_timeout, loop="uvloop",
+            http=serving.http_protocol(settings.write_coalescing), log_level=args.log_level,
+            access_log=False,
+            # Never take the client from X-Forwarded-For here (uvicorn trusts it from
+            # 127.0.0.1 by default): only settings.trusted_proxies decide, in
+            # operations.common.client_address.
+            proxy_headers=False, server_header=False,
+        )
+    except serving.UvicornChanged as exc:
+        print(f"error: {exc}; install the uvicorn pyproject.toml pins", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -417,6 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.hours.cli import add_commands as add_calendar_commands
 
     add_calendar_commands(sub)
+    from geo_service.console.cli import add_commands as add_users_commands
+
+    add_users_commands(sub)
     from geo_service.posters.cli import add_commands as add_poster_commands
 
     add_poster_commands(sub)

@@ -13,11 +13,6 @@ from geo_service.sample.seed import load_seed
 from tests.conftest import SEED
 
 
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> None:
-    load_seed(db_url, SEED)
-
-
 def test_demo_query_returns_seeded_stations(client: TestClient, seeded: None) -> None:
     r = client.get("/v1/stations/nearest",
                    params={"lat": 18.25, "lon": 109.50, "k": 5, "open_now": "true",
@@ -111,7 +106,7 @@ def test_health_and_root(client: TestClient) -> None:
     assert health == {
         "status": "ok", "database": "online",
         "databases": [{"name": "primary", "role": "primary", "reachable": True}],
-        "nearest_index": {"state": "off"}}
+        "nearest_index": {"state": "off"}, "serving": {"write_coalescing": "on"}}
     page = client.get("/")
     assert page.status_code == 200 and "/docs" in page.text
 

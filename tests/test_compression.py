@@ -16,17 +16,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from geo_service.sample.seed import load_seed
-from tests.conftest import SEED
-
 GZIP = {"Accept-Encoding": "gzip"}
 PLAIN = {"Accept-Encoding": "identity"}
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    load_seed(db_url, SEED)
-    return db
 
 
 def _raw(client: TestClient, url: str, headers: dict[str, str]

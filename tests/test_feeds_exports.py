@@ -20,8 +20,7 @@ from geo_service.feeds import export_formats
 from geo_service.feeds.export_cli import add_parser
 from geo_service.feeds.export_formats import description, hours_zh, neutralise
 from geo_service.infra.settings import Settings
-from geo_service.sample.seed import load_seed
-from tests.conftest import SEED, station_body
+from tests.conftest import station_body
 from tests.helpers import insert_stations
 
 GEOD = Geod(ellps="WGS84")
@@ -37,12 +36,6 @@ EN = {"name": "name", "address": "address", "lon": "longitude", "lat": "latitude
       "osm": "opening_hours", "category": "category", "desc": "description",
       "province": "province", "city": "city", "district": "district", "code": "station_code",
       "status": "status", "sample": "sample", "verified": "last_verified_on"}
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    load_seed(db_url, SEED)
-    return db
 
 
 def _published(conn: psycopg.Connection[Any], where: str = "true") -> dict[str, Any]:

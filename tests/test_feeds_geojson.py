@@ -10,7 +10,6 @@ from typing import Any
 
 import jsonschema
 import psycopg
-import pytest
 from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 from pyproj import Geod
@@ -18,17 +17,9 @@ from pyproj import Geod
 from geo_service.domain.coords import Crs, to_wgs84
 from geo_service.feeds.caching import FeedState, not_modified, validators
 from geo_service.infra.paths import PROJECT_ROOT
-from geo_service.sample.seed import load_seed
-from tests.conftest import SEED
 
 GEOD = Geod(ellps="WGS84")
 GEOJSON_SCHEMA = PROJECT_ROOT / "node_modules" / "geojson-schema" / "FeatureCollection.json"
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    load_seed(db_url, SEED)
-    return db
 
 
 def _published(

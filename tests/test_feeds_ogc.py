@@ -26,9 +26,8 @@ from geo_service.domain.catalogue import AMENITIES, TEN_ONES, HostType
 from geo_service.domain.coords import CHINA_BBOX
 from geo_service.feeds import ogc_service
 from geo_service.infra.settings import Settings
-from geo_service.sample.seed import load_seed
 from geo_service.web.app import create_app
-from tests.conftest import SEED, station_body
+from tests.conftest import station_body
 from tests.helpers import insert_stations
 from tests.helpers import live_server as serve
 
@@ -38,12 +37,6 @@ PART3 = "http://www.opengis.net/spec/ogcapi-features-3/1.0/conf"
 STATUSES = ["open", "open", "temporarily_closed", "planned", "closed", "duplicate"]
 DISTRICTS = [("460202", "460200"), ("460203", "460200"), ("460204", "460200"),
              ("440303", "440300")]
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    load_seed(db_url, SEED)
-    return db
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.options import basemap
 from geo_service.maps.pages import MapKind, make_page
 from geo_service.maps.render import compliance_flags
-from geo_service.sample.seed import load_seed
-from tests.conftest import SEED, station_body
+from tests.conftest import station_body
 from tests.helpers import insert_stations
 
 AT = dt.datetime(2026, 11, 30, 6, 0, tzinfo=dt.UTC)  # 14:00 in Sanya
@@ -49,12 +48,6 @@ def payload(page: str, fn: str) -> dict[str, Any]:
                       page, re.S)
     assert block, "the payload block is missing"
     return dict(json.loads(block.group(1).replace("<\\/", "</")))
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    load_seed(db_url, SEED)
-    return db
 
 
 def test_stations_payload_is_the_area_s_drawable_stations(seeded: psycopg.Connection[Any]) -> None:

@@ -11,7 +11,6 @@ a station's marker sits. Screenshots go to ``tests/artifacts/``.
 from __future__ import annotations
 
 import datetime as dt
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -24,8 +23,6 @@ from geo_service.domain.coords import Crs, from_wgs84
 from geo_service.maps.assets import AssetMode
 from geo_service.maps.model import BASEMAPS, MapOptions
 from geo_service.maps.pages import MapKind, make_page
-from geo_service.sample.seed import load_seed
-from tests.conftest import SEED
 from tests.helpers import live_server
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -80,15 +77,6 @@ class Visit:
 
     def close(self) -> None:
         self.context.close()
-
-
-@pytest.fixture
-def seeded(db: psycopg.Connection[Any], db_url: str) -> psycopg.Connection[Any]:
-    # Playwright's sync API keeps an event loop on this thread; the seed loader
-    # runs its own (asyncio.run), so it goes to another thread.
-    with ThreadPoolExecutor(1) as pool:
-        pool.submit(load_seed, db_url, SEED).result()
-    return db
 
 
 def count(db: psycopg.Connection[Any], sql: str, *params: Any) -> int:

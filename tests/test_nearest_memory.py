@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import json
 import os
 import threading
 import time
@@ -25,14 +26,17 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from geo_service.domain.auth import create_key
 from geo_service.domain.catalogue import AMENITIES
 from geo_service.domain.coords import Crs
 from geo_service.infra.settings import Settings
 from geo_service.sample.seed import load_seed
-from geo_service.stations import memindex, router, service
+from geo_service.stations import service
+from geo_service.stations.nearest_index import http
+from geo_service.stations.nearest_index.keeper import Keeper, load
 from geo_service.stations.service import NearestParams
 from geo_service.web.app import create_app
-from tests.conftest import station_body
+from tests.conftest import Tables, station_body
 from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
 
 SEED = Path(__file__).parents[1] / "seed"
@@ -139,14 +143,26 @@ def _same_headers(sql: Any, mem: Any) -> None:
         assert sql.headers.get(name) == mem.headers.get(name), name
 
 
+#: The points of the city ``memory_city`` last built (kept with its tables).
+_CITY_POINTS: dict[str, np.ndarray] = {}
+
+
 @pytest.fixture
-def loaded(db_url: str, db: psycopg.Connection[Any], settings: Settings,
-           keys: dict[str, str]) -> np.ndarray:
+def memory_city(db_url: str, db: psycopg.Connection[Any], settings: Settings,
+                tables: Tables) -> np.ndarray:
+    """The sample city, 2,500 random stations and mobile ones with stops (written by an
+    editor key of its own); built again only when an earlier test wrote to it
+    (``tests/conftest.py``, ``KEPT``): the points of stations and stops."""
+    if db_url in _CITY_POINTS and tables.unchanged(db, "memory_city"):
+        return _CITY_POINTS[db_url]
     load_seed(db_url, SEED)
     stations = _stations(2500, seed=16)
     insert_stations(db, stations)
-    stops = _mobile_stations(settings, keys["editor"], seed=17)
-    return np.array([(s["lon"], s["lat"]) for s in stations + stops])
+    editor = f"Bearer {create_key(db, name='editor', role='editor')}"
+    stops = _mobile_stations(settings, editor, seed=17)
+    _CITY_POINTS[db_url] = np.array([(s["lon"], s["lat"]) for s in stations + stops])
+    tables.record(db, "memory_city")
+    return _CITY_POINTS[db_url]
 
 
 def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[str, Any]]:
@@ -185,7 +201,7 @@ def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[st
 
 
 @pytest.fixture
-def two(settings: Settings, loaded: np.ndarray) -> Iterator[tuple[TestClient, TestClient]]:
+def two(settings: Settings, memory_city: np.ndarray) -> Iterator[tuple[TestClient, TestClient]]:
     on = settings.model_copy(update={"nearest_index": "on"})
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as sql, \
             TestClient(create_app(on), client=("127.0.0.1", 50000)) as mem:
@@ -262,10 +278,10 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
     declared route answers (here from the index too), never a bare 500."""
     _, mem = two
 
-    def broken(raw: bytes) -> None:
+    def broken(params: object) -> None:
         raise RuntimeError("a bug in the fast path")
 
-    monkeypatch.setattr(router, "_fast_query", broken)
+    monkeypatch.setattr(http, "nearest_query", broken)
     r = mem.get("/v1/stations/nearest", params={"lat": 18.25, "lon": 109.5, "k": 3})
     assert r.status_code == 200 and r.json()["count"] == 3
     assert r.headers["X-Nearest-Source"] == "memory"
@@ -273,9 +289,9 @@ def test_a_failing_fast_path_falls_back_to_the_route(two: tuple[TestClient, Test
 
 @pytest.mark.slow
 def test_memory_answers_equal_sql_answers(two: tuple[TestClient, TestClient],
-                                          loaded: np.ndarray) -> None:
+                                          memory_city: np.ndarray) -> None:
     sql, mem = two
-    seen = _compare(sql, mem, 1200, seed=1, points=loaded)
+    seen = _compare(sql, mem, 1200, seed=1, points=memory_city)
     assert seen["nonempty"] > 600, seen  # most queries do find stations
     # Every kind of row was compared, in every coordinate system.
     assert all(seen[k] > 0 for k in ("crs wgs84", "crs gcj02", "crs bd09", "at a stop",
@@ -329,7 +345,7 @@ def _edit_burst(db_url: str, workers: int, edits: int, seed: int) -> None:
 
 @pytest.mark.slow
 def test_memory_equals_sql_after_concurrent_edits(two: tuple[TestClient, TestClient],
-                                                  loaded: np.ndarray, db_url: str,
+                                                  memory_city: np.ndarray, db_url: str,
                                                   db: psycopg.Connection[Any]) -> None:
     sql, mem = two
     _edit_burst(db_url, workers=4, edits=150, seed=5)
@@ -341,7 +357,7 @@ def test_memory_equals_sql_after_concurrent_edits(two: tuple[TestClient, TestCli
     (seq,) = db.execute("SELECT max(change_seq) FROM station").fetchone()  # type: ignore[misc]
     status = _wait_fresh(mem, since=done)
     assert status["applied_seq"] >= seq
-    points = np.vstack((loaded, [(s["lon"], s["lat"]) for s in new]))
+    points = np.vstack((memory_city, [(s["lon"], s["lat"]) for s in new]))
     _compare(sql, mem, 500, seed=2, points=points, headers={"X-Min-Change-Seq": str(seq)})
 
 
@@ -386,7 +402,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
     rng = np.random.default_rng(4)
     at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
 
-    async def agree(keeper: memindex.Keeper) -> None:
+    async def agree(keeper: Keeper) -> None:
         index = keeper.usable()
         assert index is not None
         async with await psycopg.AsyncConnection.connect(db_url, autocommit=True) as conn:
@@ -400,7 +416,7 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
                 assert [r["code"] for r in got] == [r["code"] for r in want]
 
     async def go() -> None:
-        keeper = memindex.Keeper(db_url, spare=5)
+        keeper = Keeper(db_url, spare=5)
         keeper.start()
         try:
             await _until(lambda: keeper.usable() is not None)
@@ -430,6 +446,49 @@ def test_keeper_compacts_reconnects_and_reloads(db_url: str, db: psycopg.Connect
             await agree(keeper)
         finally:
             await keeper.stop()
+
+    asyncio.run(go())
+
+
+def test_notes_after_the_keepers_ping_in_one_batch_are_applied_too(
+        db_url: str, db: psycopg.Connection[Any]) -> None:
+    """psycopg reads notifications a network packet at a time and yields them one by one:
+    the keeper's own ping can arrive in the middle of a batch, with other commits' notes
+    after it. Stopping at the ping once dropped the rest of the batch, and the index never
+    saw those edits (seen under load as ``applied_seq`` short by a whole 300-row insert
+    while the index called itself fresh). The batch here is what psycopg hands over: real
+    edits, their real notes, the ping between them."""
+    insert_stations(db, _stations(50, seed=7))
+    keeper = Keeper(db_url, spare=10)
+    keeper.index, keeper.applied_seq = load(db_url, 10)  # a snapshot; nothing follows it
+    moved = {"M00001": (108.4, 19.9), "M00002": (108.6, 19.7)}  # far from the others
+    notes = []
+    for code, (lon, lat) in moved.items():
+        sid, seq = db.execute(
+            "UPDATE station SET geog = ST_SetSRID(ST_MakePoint(%s, %s), 4326), "
+            "version = version + 1 WHERE code = %s RETURNING id, change_seq",
+            (lon, lat, code)).fetchone()  # type: ignore[misc]
+        notes.append(psycopg.Notify("geo_station", f"s:{sid}:{seq}", 99))
+    own = 4242  # the keeper's listening backend
+    notes.insert(1, psycopg.Notify("geo_station", "ping:1", own))
+    keeper._sent = {1: 123.0}  # ping 1 was sent at monotonic 123.0
+    at = dt.datetime(2026, 10, 1, 12, tzinfo=dt.UTC)
+
+    async def go() -> None:
+        async def batch() -> Any:
+            for n in notes:
+                yield n
+
+        await keeper._consume(batch(), own)
+        assert keeper.fresh_as_of == 123.0  # fresh as of the ping's sending
+        assert keeper.applied_seq == seq, "a note after the ping was lost"
+        index = keeper.index
+        assert index is not None
+        for code, (lon, lat) in moved.items():
+            p = NearestParams(lon=lon, lat=lat, k=1, radius_m=1000.0, at=at, want=[],
+                              open_now=False, host_types=None,
+                              statuses=["open", "temporarily_closed"])
+            assert [r["code"] for r in index.nearest_results(p, Crs.WGS84)] == [code]
 
     asyncio.run(go())
 
@@ -479,3 +538,45 @@ def test_refused_writes_leave_the_memory_index_answering(db_url: str,
             assert r.status_code == 201, r.text
             r = http.get("/v1/stations/nearest", params=where)
             assert "AB-2" in [s["code"] for s in r.json()["results"]], r.headers
+
+
+def _pairs(raw: bytes) -> list[Any]:
+    """A JSON document with every object as its list of (key, value) pairs, in order."""
+    return json.loads(raw, object_pairs_hook=lambda pairs: [tuple(p) for p in pairs])
+
+
+def _keys(obj: Any) -> Any:
+    """The key structure of :func:`_pairs`'s output: keys in order, nested objects too."""
+    if isinstance(obj, list) and obj and all(isinstance(p, tuple) for p in obj):
+        return [(k, _keys(v)) for k, v in obj]
+    if isinstance(obj, list):
+        return [_keys(v) for v in obj]
+    return None
+
+
+def test_spliced_rows_are_the_sql_rows_keys(two: tuple[TestClient, TestClient],
+                                            memory_city: np.ndarray) -> None:
+    """A memory row is spliced from bytes (``nearest_index.blobs.spliced``): valid JSON
+    only while no computed key repeats a blob column, and the SQL path's document only
+    while the blob holds the SQL row's columns and a stop's keys come in jsonb's order,
+    as the SQL path decodes them. Every row has the SQL row's keys, none twice, and every
+    nested object (``current_stop``, ``links``, awards) its keys in the SQL path's order.
+    The row's own keys differ in order only (the point and the computed keys follow the
+    blob's columns), which JSON equality ignores."""
+    sql, mem = two
+    rng = np.random.default_rng(25)
+    compared = stops = 0
+    for _ in range(150):
+        params = _query(rng, memory_city)
+        a = sql.get("/v1/stations/nearest", params=params)
+        b = mem.get("/v1/stations/nearest", params=params)
+        assert b.headers["X-Nearest-Source"] == "memory", params
+        want, got = _pairs(a.content), _pairs(b.content)
+        for row_a, row_b in zip(dict(want)["results"], dict(got)["results"], strict=True):
+            keys = [k for k, _ in row_b]
+            assert len(keys) == len(set(keys)), keys  # a repeated key: invalid splice
+            assert set(keys) == {k for k, _ in row_a}, params
+            assert dict(_keys(row_b)) == dict(_keys(row_a)), params  # nested: in order
+            compared += 1
+            stops += dict(row_b)["current_stop"] is not None
+    assert compared > 300 and stops > 0, (compared, stops)

@@ -1,20 +1,31 @@
 """``serving.CoalescingTransport``: a response's head and body leave in one write, on a
 real uvloop socket, and nothing is lost or reordered when writes span loop turns or the
-connection closes right after them."""
+connection closes right after them. And the uvicorn coupling (issue 25): every internal
+``serving`` relies on is there in the pinned uvicorn, a change is found and named, the
+coalescing then falls back to uvicorn's own protocol (and ``GEO_WRITE_COALESCING=0``
+chooses it), and the drain refuses to start."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import re
 import socket
 import threading
+import tomllib
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
+import pytest
 import uvicorn
 import uvloop
 
+from geo_service import cli
+from geo_service.infra.settings import Settings
+from geo_service.web import serving
 from geo_service.web.serving import HTTP_PROTOCOL, CoalescingHttpToolsProtocol, CoalescingTransport
 from tests.conftest import station_body
 from tests.helpers import (
@@ -212,3 +223,85 @@ def test_half_closing_clients_get_every_answer(db_url: str, db: psycopg.Connecti
               for status, h, body in answers[1::2]]
     assert health == [(200, True)] * len(health)
     assert set(ordinary) == {200}
+
+
+# ------------------------------------------------------------------ the uvicorn coupling
+
+
+def test_the_pinned_uvicorn_has_every_internal_serving_relies_on() -> None:
+    """Fails loudly, naming each internal, on a uvicorn whose protocol, server loop,
+    supervisor or module-level ``Process`` changed: upgrade ``serving`` with the pin."""
+    deps = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    pins = [d for d in deps["project"]["dependencies"] if re.match(r"uvicorn\b", d)]
+    assert pins == [f"uvicorn[standard]=={uvicorn.__version__}"], (pins, uvicorn.__version__)
+    assert serving.uvicorn_problems(serving.COALESCING_NEEDS) == []
+    assert serving.uvicorn_problems(serving.DRAIN_NEEDS) == []
+    assert serving.http_protocol(True) == HTTP_PROTOCOL
+    assert serving.status(True) == {"write_coalescing": "on"}
+
+
+@pytest.fixture
+def changed_uvicorn(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A uvicorn whose protocol changed as a release might change it: ``eof_received``
+    takes an argument, the cycle keeps its state elsewhere, the supervisor builds its
+    workers some other way."""
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+    from uvicorn.supervisors import multiprocess
+
+    def eof_received(self: Any, exc: Any) -> None:
+        pass
+
+    def cycle_init(self: Any, scope: Any, transport: Any) -> None:
+        self.state = {"transport": transport}
+
+    monkeypatch.setattr(HttpToolsProtocol, "eof_received", eof_received)
+    monkeypatch.setattr(RequestResponseCycle, "__init__", cycle_init)
+    monkeypatch.delattr(multiprocess, "Process")
+    serving.coalescing_problems.cache_clear()
+    yield
+    serving.coalescing_problems.cache_clear()
+
+
+@pytest.mark.usefixtures("changed_uvicorn")
+def test_a_changed_uvicorn_turns_coalescing_off_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    """Each change is named; ``serve`` then uses uvicorn's own protocol with an error in
+    the log, and ``/healthz`` says why."""
+    assert serving.uvicorn_problems(serving.COALESCING_NEEDS) == [
+        "HttpToolsProtocol.eof_received takes (self, exc), not (self)",
+        "RequestResponseCycle.__init__ no longer sets more_body, response_complete, transport",
+    ]
+    with caplog.at_level(logging.ERROR, logger="geo_service.web.serving"):
+        assert serving.http_protocol(True) == "httptools"
+    assert "write coalescing OFF" in caplog.text and "eof_received" in caplog.text
+    said = serving.status(True)
+    assert said["write_coalescing"] == "off"
+    assert said["problem"].startswith(f"uvicorn {uvicorn.__version__} lacks: ")
+    assert "RequestResponseCycle.__init__" in said["problem"]
+
+
+@pytest.mark.usefixtures("changed_uvicorn")
+def test_a_changed_uvicorn_stops_serve_before_it_binds(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The drain's internals missing: ``serve`` exits 2 naming them, with no socket bound
+    and no server started (uvicorn's own server would reset requests at every deploy)."""
+    assert serving.uvicorn_problems(serving.DRAIN_NEEDS) == [
+        "uvicorn.supervisors.multiprocess.Process is gone"]
+    monkeypatch.setattr(uvicorn.Config, "bind_socket",
+                        lambda self: pytest.fail("bound a socket"))  # type: ignore[misc]
+    monkeypatch.setenv("GEO_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    assert cli.main(["serve", "--port", str(free_port())]) == 2
+    assert "multiprocess.Process is gone" in capsys.readouterr().err
+
+
+def test_write_coalescing_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GEO_WRITE_COALESCING=0``: ``serve`` hands uvicorn its own ``httptools`` protocol
+    (on: ours) and ``/healthz`` says off, without a problem."""
+    given: list[Any] = []
+    monkeypatch.setattr(serving, "run", lambda app, **kw: given.append(kw["http"]))
+    monkeypatch.setenv("GEO_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    assert cli.main(["serve", "--port", "1"]) == 0
+    monkeypatch.setenv("GEO_WRITE_COALESCING", "0")
+    assert Settings().write_coalescing is False
+    assert cli.main(["serve", "--port", "1"]) == 0
+    assert given == [HTTP_PROTOCOL, "httptools"]
+    assert serving.status(False) == {"write_coalescing": "off"}

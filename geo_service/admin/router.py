@@ -77,7 +77,9 @@ class HistoryEntry(BaseModel):
     id: int
     at: dt.datetime
     key_id: int | None
-    actor: str = Field(description="the key's name, or who wrote without a key")
+    user_id: int | None = Field(description="the staff account that wrote in the console")
+    actor: str = Field(description="the key's name, the staff account's sign-in name, or "
+                                   "who wrote without either")
     action: str = Field(description="table.operation, e.g. station.update, station_stop.insert")
     import_id: str | None
     record_id: str | None

@@ -1,10 +1,10 @@
-"""The audit trail: who changed a station (or a key), when, and what — old → new.
+"""The audit trail: who changed a station (or a key, or an account), when, and what.
 
 Entries are appended by row triggers (migration 0005) in the writing
 transaction, so nothing the application forgets is missing and a rolled back
 write leaves none. The application's part is to say who is writing: each
 write transaction starts with :data:`SET_ACTOR`, a transaction-local setting
-the triggers read (key id and name, and an import's id so all rows of one
+the triggers read (key id or staff account id, the name, and an import's id so all rows of one
 import can be found together).
 """
 
@@ -25,7 +25,7 @@ from geo_service.domain.principal import Principal
 SET_ACTOR = "SELECT set_config('geo.actor', %s, true)"
 
 _HISTORY = """
-SELECT id, at, key_id, actor, action, import_id, record_id, changes
+SELECT id, at, key_id, user_id, actor, action, import_id, record_id, changes
 FROM audit_log
 WHERE station_code = %(code)s AND id > %(after)s
 ORDER BY id
@@ -40,6 +40,7 @@ def actor_json(principal: Principal | None, import_id: uuid.UUID | None = None,
     or the keyless writer ``name``)."""
     return json.dumps({
         "key_id": principal.key_id if principal else None,
+        "user_id": principal.user_id if principal else None,
         "name": principal.name if principal else (name or "command line"),
         "import_id": str(import_id) if import_id else None,
     })
@@ -54,7 +55,8 @@ async def set_actor(conn: AsyncConnection[Any], principal: Principal | None,
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
     at: dt.datetime = row["at"]
     return {
-        "id": row["id"], "at": at, "key_id": row["key_id"], "actor": row["actor"],
+        "id": row["id"], "at": at, "key_id": row["key_id"], "user_id": row["user_id"],
+        "actor": row["actor"],
         "action": row["action"], "import_id": str(row["import_id"]) if row["import_id"] else None,
         "record_id": row["record_id"],
         "changes": {k: {"old": v[0], "new": v[1]} for k, v in sorted(row["changes"].items())},

@@ -99,9 +99,10 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _check_area(conn: psycopg.Connection[Any], principal: Principal | None,
-                area_code: str | None) -> None:
-    """The key's area exists and lies within the issuing admin's own area."""
+def check_area(conn: psycopg.Connection[Any], principal: Principal | None,
+               area_code: str | None, what: str = "keys") -> None:
+    """The new key's (or account's) area exists and lies within the issuing admin's own
+    area: the one rule for both, so an admin's reach is the same by key or in person."""
     if area_code is not None:
         found = conn.execute("SELECT 1 FROM admin_area WHERE code = %s", (area_code,)).fetchone()
         if found is None:
@@ -110,9 +111,13 @@ def _check_area(conn: psycopg.Connection[Any], principal: Principal | None,
     if scope is not None:
         row = conn.execute(_WITHIN, {"area": area_code, "scope": scope}).fetchone()
         if not (row and row[0]):
-            raise Forbidden(f"this key is limited to area {scope}; it can only issue keys "
-                            "limited to that area or an area within it",
-                            [("area_code", f"outside the key's area {scope}")])
+            raise Forbidden(f"this {_whose(principal)} is limited to area {scope}; it can only "
+                            f"issue {what} limited to that area or an area within it",
+                            [("area_code", f"outside the {_whose(principal)}'s area {scope}")])
+
+
+def _whose(principal: Principal | None) -> str:
+    return "account" if principal is not None and principal.user_id is not None else "key"
 
 
 def _public(row: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
@@ -173,7 +178,7 @@ def _store(conn: psycopg.Connection[Any], *, name: str, role: str, area_code: st
     secret = secrets.token_urlsafe(32)
     with conn.transaction():
         conn.execute(SET_ACTOR, (actor_json(principal),))
-        _check_area(conn, principal, area_code)
+        check_area(conn, principal, area_code)
         row = conn.execute(_INSERT, {
             "prefix": prefix, "secret_hash": _hash(secret), "name": name, "role": role,
             "area_code": area_code, "expires_at": expires_at,
@@ -324,8 +329,10 @@ def authenticate_sync(conn: psycopg.Connection[Any], authorization: str | None) 
 
 
 def require_role(principal: Principal, *roles: str) -> None:
+    """403 unless ``principal`` (a key or a signed-in person) has one of ``roles``."""
     if principal.role not in roles:
         raise Forbidden(
-            f"this operation needs role {' or '.join(roles)}; the key has {principal.role}",
+            f"this operation needs role {' or '.join(roles)}; the {_whose(principal)} has "
+            f"{principal.role}",
             [("Authorization", "role not allowed")],
         )

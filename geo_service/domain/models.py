@@ -23,6 +23,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     Numeric,
     SmallInteger,
@@ -206,6 +207,62 @@ class ApiKey(Base):
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     replaces_id: Mapped[int | None] = mapped_column(Integer, ForeignKey("api_key.id"))
+
+
+class StaffUser(Base):
+    """A person who signs in to the console, with a key's role and area (migration 0013)."""
+
+    __tablename__ = "staff_user"
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'editor', 'inspector')", name="role"),
+        Index("uq_staff_user_name", func.lower(text("name")), unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    name: Mapped[str] = mapped_column(Text)
+    display_name: Mapped[str] = mapped_column(Text)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(Text)
+    area_code: Mapped[str | None] = mapped_column(Text, ForeignKey("admin_area.code"))
+    disabled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_count: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    locked_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    password_changed_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    version: Mapped[int] = mapped_column(Integer, server_default=text("1"))
+
+
+class StaffSession(Base):
+    """A console session: the SHA-256 of its token, never the token."""
+
+    __tablename__ = "staff_session"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    last_seen_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    client_group: Mapped[str | None] = mapped_column(Text)
+    csrf_secret: Mapped[str] = mapped_column(Text)
+
+
+class StaffSigninFailure(Base):
+    """A failed console sign-in, counted per client group for throttling."""
+
+    __tablename__ = "staff_signin_failure"
+    __table_args__ = (Index("ix_staff_signin_failure_client_group_at", "client_group", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    client_group: Mapped[str] = mapped_column(Text)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class DemandPoint(Base):
@@ -523,6 +580,7 @@ class AuditLog(Base):
     at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("clock_timestamp()"))
     key_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer)
     actor: Mapped[str] = mapped_column(Text)
     request: Mapped[str | None] = mapped_column(Text)
     import_id: Mapped[Any | None] = mapped_column(UUID(as_uuid=True))

@@ -141,6 +141,13 @@ class DatabaseSettings(_GeoSettings):
 class NearestSettings(_GeoSettings):
     """Nearest queries: their caps and the in-memory index."""
 
+    write_coalescing: bool = Field(
+        default=True,
+        description="geo-service serve: send each response's head and body in one system "
+                    "call, and answer clients that half-close, through a protocol that "
+                    "subclasses uvicorn's (off, or when the installed uvicorn lacks what it "
+                    "relies on: uvicorn's own protocol; /healthz says which under serving)")
+
     max_k: int = Field(default=100, description="cap on k in nearest queries")
     max_radius_m: float = Field(default=50_000.0, description="cap on radius_m in nearest queries")
     default_radius_m: float = 50_000.0
@@ -344,8 +351,30 @@ class PrivacySettings(_GeoSettings):
         return self._feedback_key
 
 
-class Settings(PrivacySettings, PublishingSettings, ImportSettings, HttpSettings,
-               NearestSettings, DatabaseSettings):
+class ConsoleSettings(_GeoSettings):
+    """The staff console's sign-in: session lifetimes, lockout and throttling."""
+
+    console_idle_minutes: int = Field(
+        default=30, ge=1, le=24 * 60,
+        description="a console session unused this long ends (minutes)")
+    console_session_hours: int = Field(
+        default=12, ge=1, le=30 * 24,
+        description="a console session ends this long after sign-in, used or not (hours)")
+    console_lockout_failures: int = Field(
+        default=5, ge=1, le=100,
+        description="failed sign-ins in a row that lock an account")
+    console_lockout_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="how long a locked account stays locked")
+    console_client_failures: int = Field(
+        default=20, ge=1, le=10_000,
+        description="failed sign-ins one client address (group) may make per "
+                    "console_client_window_minutes, whatever the account names")
+    console_client_window_minutes: int = Field(
+        default=15, ge=1, le=24 * 60, description="…within this many minutes")
+
+
+class Settings(ConsoleSettings, PrivacySettings, PublishingSettings, ImportSettings,
+               HttpSettings, NearestSettings, DatabaseSettings):
     """Service settings, one object passed around; every field can be set as ``GEO_<NAME>``.
 
     Composed of one class per concern (the database, nearest, HTTP limits, imports,

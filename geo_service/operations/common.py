@@ -86,6 +86,23 @@ def client_address(peer: str, forwarded_for: Sequence[str], settings: Settings) 
     return hops[0][:64] if hops else peer
 
 
+def client_https(scheme: str, peer: str, forwarded_proto: Sequence[str],
+                 settings: Settings) -> bool:
+    """Whether the client reached us over HTTPS: the connection's own ``scheme``, or
+    behind a proxy that settings trust, the last ``X-Forwarded-Proto`` that proxy set.
+
+    The header is believed only from a trusted peer, as ``X-Forwarded-For`` is in
+    :func:`client_address`: anyone else could claim HTTPS, or deny it.
+    """
+    if scheme == "https":
+        return True
+    networks = settings.proxy_networks()
+    if not networks or not _trusted(peer, networks):
+        return False
+    protos = [p.strip().lower() for p in ",".join(forwarded_proto).split(",") if p.strip()]
+    return bool(protos) and protos[-1] == "https"
+
+
 def client_group(address: str, ipv6_prefix: int) -> str:
     """The client as limits count it: an IPv4 address as it is; an IPv6 address as its
     ``/ipv6_prefix`` network; an IPv4-mapped IPv6 address as the IPv4 address.

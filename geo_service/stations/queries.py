@@ -308,7 +308,7 @@ REFRESH_HOURS = _refresh("station")
 REFRESH_STOP_HOURS = _refresh("station_stop")
 
 
-# --- the in-process nearest index (``memindex``) ---------------------------------------------
+# --- the in-process nearest index (``nearest_index``) ---------------------------------------------
 
 #: Everything the memory path needs of a station: the public columns exactly as the
 #: nearest query returns them (same expressions, so the same values and types), the

@@ -16,6 +16,9 @@ from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
+from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.keys import router as console_keys
+from geo_service.console.routes.session import router as console_session
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
 from geo_service.feeds.routes.exports import router as feeds_exports
@@ -49,6 +52,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_feedback,
     posters,
     admin,
+    console_session,
+    console_accounts,
+    console_keys,
     app_snapshot,
     app_vocabulary,
     app_vendor,

@@ -32,8 +32,9 @@ from geo_service.infra.replicas import (
     make_routing,
 )
 from geo_service.infra.settings import Settings
-from geo_service.stations import memindex
-from geo_service.stations.router import NoteWrites, answer_from_memory
+from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
+from geo_service.stations.nearest_index.keeper import Keeper
+from geo_service.stations.nearest_index.state import set_nearest_keeper
 from geo_service.web import openapi
 from geo_service.web.api import ROUTERS
 from geo_service.web.handlers import install_handlers
@@ -233,10 +234,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         calendar = asyncio.create_task(load_calendar(pool))
         keeper = None
         if settings.nearest_index == "on":
-            keeper = memindex.Keeper(settings.nearest_index_url(url),
-                                     max_lag_s=settings.nearest_index_max_lag_s)
+            keeper = Keeper(settings.nearest_index_url(url),
+                            max_lag_s=settings.nearest_index_max_lag_s)
             keeper.start()
-        app.state.nearest_index = keeper
+        set_nearest_keeper(app.state, keeper)
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -251,7 +252,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await pool.close()
             await asyncio.to_thread(sync_pool.close)
 
-    app = GeoServiceApp(
+    app = FastAPI(
         title="geo_service",
         version="0.1.0",
         summary=(
@@ -263,7 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
-    app.state.nearest_index = None
+    set_nearest_keeper(app.state, None)
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
@@ -275,17 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        exclude_content_types=GZIP_EXCLUDED)
     app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
     app.add_middleware(NoteWrites)
+    # Outermost: nearest from memory skips the rest (and adds what it would add).
+    app.add_middleware(NearestFastPath)
     return app
 
-
-class GeoServiceApp(FastAPI):
-    """The service's app: FastAPI, except that nearest from the memory index is answered
-    before FastAPI's own wrappers and the middleware stack (see
-    ``stations.router.answer_from_memory``, which adds the stack's headers itself)."""
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            scope["app"] = self  # as Starlette sets it, for what reads request.app
-            if await answer_from_memory(self.state, scope, send):
-                return
-        await super().__call__(scope, receive, send)

@@ -181,7 +181,7 @@ def _json(content_type: str) -> bool:
                                            and media.endswith("+json"))
 
 
-def _own_origin(request: Request, settings: Settings, origin: str) -> bool:
+def own_origin(request: Request, settings: Settings, origin: str) -> bool:
     """Whether ``Origin`` is this service as its own pages see it: the public address
     when one is set, else the request's own ``Host``, if it is an allowed host."""
     parts = urlsplit(origin.strip().lower())
@@ -211,7 +211,7 @@ async def same_site_write(request: Request, settings: SettingsDep) -> None:
     origin = request.headers.get("origin")
     if origin is None and content_type is None:
         return  # no body and no Origin: a script or the command line, not a browser
-    if origin is not None and _own_origin(request, settings, origin):
+    if origin is not None and own_origin(request, settings, origin):
         return
     raise UnsupportedMediaType(
         "send the body as JSON (Content-Type: application/json), or no body at all: a "

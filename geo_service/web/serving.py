@@ -18,19 +18,45 @@ What SIGTERM does (``docker stop``, systemd, Kubernetes), in order:
 3. every request in progress runs to its end (a streamed feed included),
    bounded by ``--graceful-timeout``; then the pools close and the process
    exits 0.
+
+Both the drain and the write coalescing subclass uvicorn internals, which the
+pinned uvicorn (``pyproject.toml``) provides. :data:`DRAIN_NEEDS` and
+:data:`COALESCING_NEEDS` list every one of them, and :func:`uvicorn_problems`
+checks them against the uvicorn that is installed, at start-up and in
+``tests/test_serving_transport.py``. What happens when one is missing differs,
+on purpose:
+
+* the coalescing is a speed-up, and uvicorn's own protocol answers every
+  request correctly without it: ``serve`` starts with the plain protocol, logs
+  an error naming what changed, and ``/healthz`` says so (``serving``);
+  ``GEO_WRITE_COALESCING=0`` chooses the plain protocol deliberately;
+* the drain is what keeps a deploy from resetting requests in flight, and a
+  subclass whose overrides uvicorn no longer calls would lose them silently at
+  every restart: ``serve`` refuses to start (exit status 2) and names what
+  changed, which only a deliberate uvicorn upgrade can cause.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dis
+import inspect
+import logging
 import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import uvicorn
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.lifespan.off import LifespanOff
+from uvicorn.lifespan.on import LifespanOn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 from uvicorn.supervisors import multiprocess
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
+
+log = logging.getLogger(__name__)
 
 #: How long a stopping worker keeps connections that have not sent a request yet.
 ACCEPT_GRACE_S = 0.3
@@ -189,10 +215,165 @@ class DrainingSupervisor(Multiprocess):
         super().handle_int()
 
 
+# --------------------------------------------------------------- what uvicorn must provide
+
+
+@dataclass(frozen=True)
+class Need:
+    """One uvicorn internal this module overrides or uses: ``name`` on ``owner`` (a class
+    or module) exists and, where given, takes exactly ``params``, sets ``self.<x>`` for
+    each of ``sets`` and reads each of ``reads`` (an attribute or a global name).
+
+    Checked on the bytecode of the installed uvicorn, so a renamed attribute or a
+    changed signature is found without running a server."""
+
+    owner: Any
+    name: str
+    params: tuple[str, ...] | None = None
+    sets: tuple[str, ...] = ()
+    reads: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        where = getattr(self.owner, "__qualname__", None) or self.owner.__name__
+        return f"{where}.{self.name}"
+
+
+#: What :class:`CoalescingHttpToolsProtocol` relies on: the protocol's construction,
+#: its per-connection state (``transport``, ``loop``, ``cycle``, ``pipeline``), the hooks
+#: it overrides, and a cycle that writes through the protocol's transport.
+COALESCING_NEEDS: tuple[Need, ...] = (
+    Need(HttpToolsProtocol, "__init__", ("self", "config", "server_state", "app_state", "_loop"),
+         sets=("loop", "pipeline", "cycle", "transport")),
+    Need(HttpToolsProtocol, "connection_made", ("self", "transport"), sets=("transport",)),
+    Need(HttpToolsProtocol, "eof_received", ("self",)),
+    Need(HttpToolsProtocol, "on_response_complete", ("self",), reads=("pipeline", "transport")),
+    Need(HttpToolsProtocol, "on_headers_complete", ("self",),
+         reads=("RequestResponseCycle", "transport")),
+    Need(RequestResponseCycle, "__init__",
+         sets=("transport", "response_complete", "more_body")),
+    Need(RequestResponseCycle, "send", reads=("transport", "write")),
+)
+
+#: What the drain relies on: the server's start-up, shutdown and signal re-raise, the
+#: protocol class the config loads, the lifespan's state (handed to the protocols of the
+#: connections it accepts itself), and the supervisor building its workers by the
+#: module-level name ``Process`` (swapped in :func:`run`).
+DRAIN_NEEDS: tuple[Need, ...] = (
+    Need(uvicorn.Config, "load", ("self",), sets=("http_protocol_class",)),
+    Need(uvicorn.Config, "bind_socket", ("self",)),
+    Need(uvicorn.Server, "__init__", ("self", "config"),
+         sets=("config", "server_state", "_captured_signals")),
+    Need(uvicorn.Server, "run", ("self", "sockets")),
+    Need(uvicorn.Server, "_serve", ("self", "sockets"), sets=("lifespan",),
+         reads=("startup", "main_loop", "shutdown")),
+    Need(uvicorn.Server, "startup", ("self", "sockets"), sets=("servers",),
+         reads=("http_protocol_class",)),
+    Need(uvicorn.Server, "shutdown", ("self", "sockets")),
+    Need(uvicorn.Server, "capture_signals", ("self",), reads=("_captured_signals",)),
+    Need(LifespanOn, "__init__", ("self", "config"), sets=("state",)),
+    Need(LifespanOff, "__init__", ("self", "config"), sets=("state",)),
+    Need(multiprocess, "Process"),
+    Need(Process, "__init__", ("self", "config", "sockets"), sets=("config", "_server")),
+    Need(Process, "server", ("self",), reads=("_server",)),
+    Need(Multiprocess, "__init__", ("self", "config", "sockets"), sets=("sockets",)),
+    Need(Multiprocess, "init_processes", ("self",), reads=("Process",)),
+    Need(Multiprocess, "keep_subprocess_alive", ("self",), reads=("Process",)),
+    Need(Multiprocess, "restart_all", ("self",), reads=("Process",)),
+    Need(Multiprocess, "handle_term", ("self",)),
+    Need(Multiprocess, "handle_int", ("self",)),
+)
+
+
+def _names(func: Callable[..., Any], opnames: frozenset[str]) -> set[str]:
+    """The names ``func`` (unwrapped from its decorators) uses with ``opnames``, nested
+    functions included (``Server.startup`` builds its protocols in one)."""
+    names: set[str] = set()
+    codes = [inspect.unwrap(func).__code__]
+    while codes:
+        code = codes.pop()
+        names |= {str(i.argval) for i in dis.get_instructions(code) if i.opname in opnames}
+        codes += [c for c in code.co_consts if inspect.iscode(c)]
+    return names
+
+
+_STORES = frozenset({"STORE_ATTR"})
+_LOADS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "LOAD_GLOBAL"})
+
+
+def uvicorn_problems(needs: tuple[Need, ...]) -> list[str]:
+    """What of ``needs`` the installed uvicorn lacks, one line each (empty: all there)."""
+    problems = []
+    for need in needs:
+        found = inspect.getattr_static(need.owner, need.name, None)
+        if found is None:
+            problems.append(f"{need.label} is gone")
+            continue
+        func = found.fget if isinstance(found, property) else found
+        if not need.params and not need.sets and not need.reads:
+            continue  # only its existence is relied on
+        if not inspect.isfunction(func):
+            problems.append(f"{need.label} is no longer a function or property")
+            continue
+        if need.params is not None:
+            params = tuple(inspect.signature(func).parameters)
+            if params != need.params:
+                problems.append(f"{need.label} takes ({', '.join(params)}), "
+                                f"not ({', '.join(need.params)})")
+        if missing := sorted(set(need.sets) - _names(func, _STORES)):
+            problems.append(f"{need.label} no longer sets {', '.join(missing)}")
+        if missing := sorted(set(need.reads) - _names(func, _LOADS)):
+            problems.append(f"{need.label} no longer uses {', '.join(missing)}")
+    return problems
+
+
+class UvicornChanged(RuntimeError):
+    """The installed uvicorn lacks internals the drain relies on: ``serve`` refuses."""
+
+
+@cache
+def coalescing_problems() -> tuple[str, ...]:
+    """What the coalescing protocol misses in this uvicorn (computed once a process)."""
+    return tuple(uvicorn_problems(COALESCING_NEEDS))
+
+
+def http_protocol(coalescing: bool) -> str:
+    """The ``http`` protocol ``geo-service serve`` gives uvicorn: ours when the settings
+    ask for it (``GEO_WRITE_COALESCING``) and uvicorn still has what it relies on;
+    otherwise uvicorn's own ``httptools``, correct but without coalescing and without
+    the half-close fix — an error in the log says why when it was not chosen."""
+    if not coalescing:
+        return "httptools"
+    if problems := coalescing_problems():
+        log.error("write coalescing OFF: uvicorn %s lacks what it relies on (%s); serving "
+                  "with uvicorn's own httptools protocol", uvicorn.__version__,
+                  "; ".join(problems))
+        return "httptools"
+    return HTTP_PROTOCOL
+
+
+def status(coalescing: bool) -> dict[str, Any]:
+    """What ``/healthz`` says of the serving protocol ``geo-service serve`` uses with
+    these settings: ``write_coalescing`` on or off, and ``problem`` when it is off
+    because uvicorn changed (not by choice)."""
+    if not coalescing:
+        return {"write_coalescing": "off"}
+    if problems := coalescing_problems():
+        return {"write_coalescing": "off",
+                "problem": f"uvicorn {uvicorn.__version__} lacks: {'; '.join(problems)}"}
+    return {"write_coalescing": "on"}
+
+
 def run(app: Any, *, host: str, port: int, workers: int, graceful_timeout_s: int,
         **options: Any) -> None:
     """Serve ``app`` (one process) or the app :data:`APP_FACTORY` builds in each of
-    ``workers`` processes; returns after a drained shutdown."""
+    ``workers`` processes; returns after a drained shutdown.
+
+    Raises :class:`UvicornChanged` before binding anything when the installed uvicorn
+    lacks what the drain relies on."""
+    if problems := uvicorn_problems(DRAIN_NEEDS):
+        raise UvicornChanged(f"uvicorn {uvicorn.__version__} lacks what the SIGTERM drain "
+                             f"relies on: {'; '.join(problems)}")
     if workers <= 1:
         config = uvicorn.Config(app, host=host, port=port,
                                 timeout_graceful_shutdown=graceful_timeout_s, **options)

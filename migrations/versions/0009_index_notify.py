@@ -8,7 +8,7 @@ nearest answer (awards, check-ins' ``last_confirmed_at``, reports'
 with ``s:<station id>:<change_seq or 0>``; a ``TRUNCATE`` sends ``reset``.
 PostgreSQL delivers notifications at commit, in commit order, so a listener that
 has applied every message before one it sent itself (a "ping") is fresh as of
-that ping (``geo_service/stations/memindex.py``).
+that ping (``geo_service/stations/nearest_index/keeper.py``).
 
 Revision ID: 0009
 Revises: 0008

@@ -257,7 +257,9 @@ export function openState(s, hours, ms, tz) {
 /**
  * When the open state at `ms` next changes (ms, on a whole minute), as the server's
  * `next_change`: null when the state is unknown now, or when it does not change within
- * what the snapshot holds (a weekly rule: never; compiled dates: its horizon).
+ * what the snapshot holds (a weekly rule: never; compiled dates: its horizon). A rule
+ * known only up to a point inside the snapshot's window (the holiday calendar's last
+ * covered day) changes to unknown there, as the server reports it.
  */
 export function nextChange(s, hours, ms, tz) {
   const now = openState(s, hours, ms, tz);
@@ -272,8 +274,9 @@ export function nextChange(s, hours, ms, tz) {
   }
   const t = minute - s.base_minute;
   const state = (b) => (b >= hours.h || inRanges(hours.u, b) ? null : inRanges(hours.d, b));
-  const b = [...hours.d, ...hours.u].filter((x) => x > t && x < hours.h).sort((p, q) => p - q)
-    .find((x) => state(x) !== now);
+  const end = hours.h < s.horizon_minute - s.base_minute ? [hours.h] : [];
+  const b = [...hours.d, ...hours.u].filter((x) => x > t && x < hours.h).concat(end)
+    .sort((p, q) => p - q).find((x) => state(x) !== now);
   return b === undefined ? null : (s.base_minute + b) * 60e3;
 }
 

@@ -20,6 +20,8 @@ from geo_service.domain.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.hours.arrangements import install_arrangements
 from geo_service.hours.calendars import calendar_health
 from geo_service.stations import queries as q
+from geo_service.stations.nearest_index.state import nearest_keeper
+from geo_service.web import serving
 from geo_service.web.deps import ReadConnDep
 from geo_service.web.responses import JSONResponse
 
@@ -89,7 +91,8 @@ async def healthz(request: Request) -> Response:
     ``databases`` lists the primary and every standby of ``GEO_READ_DATABASE_URLS``
     as the replica monitor last saw them (role, reachable, lag, whether it serves
     reads); a standby that is down or behind does not make the service unhealthy,
-    reads go elsewhere.
+    reads go elsewhere. ``serving`` says whether ``geo-service serve`` coalesces writes
+    with these settings, and why not when the installed uvicorn no longer allows it.
     """
     pool = request.app.state.pool
     routing = request.app.state.routing
@@ -103,7 +106,8 @@ async def healthz(request: Request) -> Response:
                                  else "degraded", "database": "online",
                                  "databases": routing.health(True),
                                  "nearest_index": index,
-                                 "calendar": _calendar_status()})
+                                 "calendar": _calendar_status(),
+                                 "serving": _serving_status(request)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
             if attempt == 0:
@@ -115,7 +119,8 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "unavailable", "database": "offline",
                          "databases": routing.health(False),
                          "nearest_index": _index_status(request),
-                         "calendar": _calendar_status()}, status_code=503)
+                         "calendar": _calendar_status(),
+                         "serving": _serving_status(request)}, status_code=503)
 
 
 def _calendar_status() -> dict[str, object]:
@@ -125,11 +130,16 @@ def _calendar_status() -> dict[str, object]:
     return calendar_health(today)
 
 
+def _serving_status(request: Request) -> dict[str, Any]:
+    """The write coalescing of ``geo-service serve`` (``serving.status``)."""
+    return serving.status(request.app.state.settings.write_coalescing)
+
+
 def _index_status(request: Request) -> dict[str, Any]:
     """The in-memory nearest index: state (off, loading, ready, lagging, reconnecting,
     unconfigured), stations held, the change number applied, its lag behind the database
     in seconds (every commit older than that is applied), load time and bytes held."""
-    keeper = request.app.state.nearest_index
+    keeper = nearest_keeper(request.app.state)
     if keeper is None:
         return {"state": "off"}
     return dataclasses.asdict(keeper.status())

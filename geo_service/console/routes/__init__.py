@@ -1,0 +1,1 @@
+"""The console\x27s pages by topic: session, accounts, keys."""

@@ -1,0 +1,317 @@
+"""Nearest over HTTP, one definition for the route and the fast path: the query
+parameters (:class:`NearestQuery`), the answer (:func:`nearest_response`), the fast
+path itself (:class:`NearestFastPath`) and the write notes that keep a process reading
+its own writes (:class:`NoteWrites`).
+
+The fast path answers ``GET /v1/stations/nearest`` from the memory index without
+FastAPI's routing, dependency resolution and the middleware stack, which cost more than
+the index itself (profiled: ``bench/README.md``, ``bench/NEAREST_REFACTOR.md``). It is a
+plain ASGI middleware, installed outermost (``main.create_app``), and shares what decides
+its answer's bytes: it parses with the route's own :class:`NearestQuery` fields (pydantic,
+the same validators) and ``resolve``, reads ``X-Min-Change-Seq`` by the route's
+declaration, answers with the route's :func:`nearest_answer`, and adds the stack's
+security headers and gzip with the stack's own constants (:func:`send_as_the_stack`;
+running the answer through those middleware instead cost a fifth of the rate, measured
+in ``bench/NEAREST_REFACTOR.md``).
+Whatever it does not answer - a refused parameter, an index not usable, any other path
+or method - goes on to the route, so error bodies are the route's.
+``tests/test_nearest_fastpath.py`` checks, for random and malformed queries, that both
+answer byte for byte the same.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+import orjson
+from fastapi import Query
+from pydantic import TypeAdapter, ValidationError
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from geo_service.domain.catalogue import AMENITY_BY_CODE, HostType, Status
+from geo_service.domain.coords import Crs, to_wgs84
+from geo_service.domain.encoding import GZIP_MIN_BYTES, gzip_body
+from geo_service.domain.errors import GeoServiceError
+from geo_service.domain.params import (
+    AT_PATTERN,
+    at_most,
+    check_point,
+    instant,
+    list_pattern,
+    split_list,
+)
+from geo_service.domain.schemas import IsoText
+from geo_service.infra.settings import Settings
+from geo_service.stations import service
+from geo_service.stations.nearest_index.index import Index
+from geo_service.stations.nearest_index.state import NearestKeeper, nearest_keeper
+from geo_service.stations.service import NearestParams
+from geo_service.web.deps import CrsQ, LatQ, LonQ, MinChangeSeq
+from geo_service.web.responses import JSONResponse
+from geo_service.web.security_headers import SECURITY_HEADERS
+
+log = logging.getLogger(__name__)
+
+PATH_NEAREST = "/v1/stations/nearest"
+
+#: The vocabularies of the comma-list parameters (the stations list takes them too).
+AMENITY_CODES = set(AMENITY_BY_CODE)
+HOST_TYPES = {h.value for h in HostType}
+STATUSES = {s.value for s in Status}
+
+
+def _location_log(lat: float, lon: float, settings: Settings) -> str:
+    """Courier location is personal: logs get it rounded (~100 m at 3 decimals)."""
+    d = settings.log_location_decimals
+    return f"{round(lat, d)},{round(lon, d)}"
+
+
+AMENITY_CODES = set(AMENITY_BY_CODE)
+HOST_TYPES = {h.value for h in HostType}
+STATUSES = {s.value for s in Status}
+
+
+@dataclass
+class NearestQuery:
+    """Nearest's query parameters as one dependency (as titiler-pgstac declares them).
+
+    Caps come from settings only (``GEO_MAX_K``, ``GEO_MAX_RADIUS_M``); the
+    published schema states them too (``openapi.py``).
+    """
+
+    lat: LatQ
+    lon: LonQ
+    k: Annotated[int, Query(ge=1, description="how many (at most settings.max_k)")] = 5
+    radius_m: Annotated[float | None, Query(
+        gt=0, allow_inf_nan=False, description="search radius in metres (at most "
+                                                "settings.max_radius_m)")] = None
+    amenities: Annotated[str | None, Query(pattern=list_pattern(AMENITY_CODES),
+                                           description="comma list of amenity codes")] = None
+    open_now: Annotated[bool, Query(
+        description="only stations open at `at` (their hours say open; stations whose hours "
+                    "are unknown then are left out unless include_unknown)")] = False
+    include_unknown: Annotated[bool, Query(
+        description="with open_now: also stations whose hours are unknown at `at` (no hours "
+                    "on record, an 'unknown' rule, or a dated rule past its horizon); they "
+                    "answer open_now null")] = False
+    at: Annotated[
+        dt.datetime | None, IsoText, Query(description="instant for open_now; naive = China time; "
+                                                       "a year from 1970 to 2199",
+                                           json_schema_extra={"pattern": AT_PATTERN})
+    ] = None
+    host_type: Annotated[str | None, Query(pattern=list_pattern(HOST_TYPES),
+                                           description="comma list of host types")] = None
+    status: Annotated[
+        str | None, Query(pattern=list_pattern(STATUSES),
+                          description="comma list; default open,temporarily_closed")
+    ] = None
+    min_ten_ones: Annotated[int, Query(ge=0, le=10)] = 0
+    crs: CrsQ = Crs.WGS84
+
+    def resolve(self, settings: Settings) -> NearestParams:
+        """Checked, converted to WGS-84 and filled with the defaults: what the service takes."""
+        check_point(self.lat, self.lon)
+        at_most(self.k, settings.max_k, "k")
+        radius = self.radius_m if self.radius_m is not None else settings.default_radius_m
+        at_most(radius, settings.max_radius_m, "radius_m")
+        wlon, wlat = to_wgs84(self.lon, self.lat, self.crs)
+        return NearestParams(
+            lon=wlon, lat=wlat, k=self.k, radius_m=radius,
+            at=instant(self.at, "at", default_tz=settings.default_timezone),
+            want=split_list(self.amenities, "amenities", AMENITY_CODES) or [],
+            open_now=self.open_now, include_unknown=self.include_unknown,
+            host_types=split_list(self.host_type, "host_type", HOST_TYPES),
+            statuses=split_list(self.status, "status", STATUSES) or service.DEFAULT_STATUSES,
+            min_ten_ones=self.min_ten_ones)
+
+
+
+#: The route's own parameter rules, for callers outside FastAPI's dependency system
+#: (the fast path): the same dataclass, validated by the same pydantic fields.
+_NEAREST_QUERY = TypeAdapter(NearestQuery)
+_NEAREST_FIELDS = frozenset(f.name for f in dataclasses.fields(NearestQuery))
+_MIN_CHANGE_SEQ: TypeAdapter[str | None] = TypeAdapter(MinChangeSeq)
+
+
+def nearest_query(params: Mapping[str, str]) -> NearestQuery:
+    """:class:`NearestQuery` from query parameters as FastAPI reads them (Starlette's
+    ``QueryParams``: the last of a repeated parameter; unknown ones ignored), by the
+    route's own field declarations. Raises ``pydantic.ValidationError`` where the route
+    answers 422.
+
+    Fields validate independently, so the point is validated on its own (``LatQ``,
+    ``LonQ``, the route's types) and the other parameters, which few clients vary, once
+    per distinct set (:func:`_rest_of`): the same answer, at a fraction of the cost."""
+    lat, lon = params.get("lat"), params.get("lon")
+    rest = tuple((name, value) for name, value in params.items()
+                 if name in _NEAREST_FIELDS and name not in ("lat", "lon"))
+    if lat is None or lon is None or sum(len(n) + len(v) for n, v in rest) > _REST_CACHED:
+        return _NEAREST_QUERY.validate_python(
+            {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
+    return dataclasses.replace(_rest_of(rest), lat=_LAT.validate_python(lat),
+                               lon=_LON.validate_python(lon))
+
+
+_LAT: TypeAdapter[float] = TypeAdapter(LatQ)
+_LON: TypeAdapter[float] = TypeAdapter(LonQ)
+#: Parameter sets longer than this are validated each time (the cache stays small).
+_REST_CACHED = 256
+
+
+@functools.lru_cache(maxsize=1024)
+def _rest_of(rest: tuple[tuple[str, str], ...]) -> NearestQuery:
+    """The parameters but the point, validated (a placeholder point; never mutated)."""
+    return _NEAREST_QUERY.validate_python({**dict(rest), "lat": 0.0, "lon": 0.0})
+
+
+def min_change_seq_of(header: str | None) -> int | None:
+    """``X-Min-Change-Seq`` by the route's declaration (:data:`deps.MinChangeSeq`);
+    raises ``pydantic.ValidationError`` where the route answers 422."""
+    value = _MIN_CHANGE_SEQ.validate_python(header)
+    return None if value is None else int(value)
+
+
+def nearest_answer(keeper: NearestKeeper, index: Index, query: NearestQuery,
+                   p: NearestParams, settings: Settings) -> Response:
+    """The answer from the memory index: the route's and the fast path's, one code."""
+    rows: list[Any] = [orjson.Fragment(row) for row in index.nearest_json(p, query.crs)]
+    return nearest_response(keeper, query, p, rows, "memory", settings)
+
+
+def nearest_response(keeper: NearestKeeper | None, query: NearestQuery, p: NearestParams,
+                      results: list[Any], source: str, settings: Settings) -> Response:
+    if keeper is not None:
+        keeper.answers[source] += 1
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("nearest at %s k=%d -> %d (%s)",
+                  _location_log(query.lat, query.lon, settings), p.k, len(results), source)
+    return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
+
+
+def _nearest_body(query: NearestQuery, p: NearestParams,
+                  results: list[Any]) -> dict[str, Any]:
+    """The answer: the query as resolved and the rows (dicts, or JSON fragments from the
+    memory index)."""
+    return {
+        "query": {
+            "lat": query.lat, "lon": query.lon, "crs": query.crs.value, "k": p.k,
+            "radius_m": p.radius_m, "at": p.at, "amenities": p.want, "open_now": p.open_now,
+            "include_unknown": p.include_unknown,
+            "host_types": p.host_types, "statuses": p.statuses,
+        },
+        "count": len(results),
+        "results": results,
+    }
+
+
+class NoteWrites:
+    """Marks when this process last answered a successful write, so its memory index
+    answers again only once it has provably applied it (this process reads its own
+    writes).
+
+    Only a 2xx answer counts: a refused request (unknown path, no key, bad body, rate
+    limited) wrote nothing, and anyone can send those as fast as they like - each one
+    stamped would send this process's nearest to SQL for a ping's round trip."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        keeper = nearest_keeper(scope["app"].state)
+        succeeded = False
+
+        async def noting_writes(message: Message) -> None:
+            nonlocal succeeded
+            if message["type"] == "http.response.start":
+                succeeded = 200 <= message["status"] < 300
+            await send(message)
+            if succeeded and keeper is not None and message["type"] == "http.response.body" \
+                    and not message.get("more_body", False):
+                # Committed before it answered: the index answers again once it has
+                # provably applied it.
+                keeper.wrote_at = time.monotonic()
+
+        await self.app(scope, receive, noting_writes)
+
+
+
+class NearestFastPath:
+    """ASGI middleware answering nearest from the memory index when it can."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == PATH_NEAREST \
+                and scope["method"] == "GET":
+            try:
+                response = answer(scope)
+            except Exception:  # a bug here must not cost a 500: the route answers instead
+                log.exception("nearest fast path failed; the route answers instead")
+                response = None
+            if response is not None:
+                await send_as_the_stack(scope, send, response)
+                return
+        await self.app(scope, receive, send)
+
+
+async def send_as_the_stack(scope: Scope, send: Send, response: Response) -> None:
+    """Send a 200 JSON ``response`` with what the middleware stack (``main.py``) adds to
+    it, in the stack's order: Starlette's ``GZipMiddleware`` at :data:`GZIP_MIN_BYTES`
+    (``Vary: Accept-Encoding`` from that size on; gzip at ``responses.GZIP_LEVEL`` when the
+    first ``Accept-Encoding`` header contains ``gzip``, as it reads it) and then
+    ``SecurityHeaders``' :data:`SECURITY_HEADERS`. The constants are the stack's own;
+    ``tests/test_nearest_fastpath.py`` holds the bytes to the stack's, headers in order."""
+    body = bytes(response.body)  # JSONResponse renders bytes: no copy
+    headers = list(response.raw_headers)
+    if len(body) >= GZIP_MIN_BYTES:
+        headers.append((b"vary", b"Accept-Encoding"))
+        accept = next((value for name, value in scope["headers"]
+                       if name == b"accept-encoding"), b"")
+        if b"gzip" in accept:
+            body = gzip_body(body)
+            length = str(len(body)).encode()
+            headers = [(name, length if name == b"content-length" else value)
+                       for name, value in headers]
+            headers.append((b"content-encoding", b"gzip"))
+    headers.extend(SECURITY_HEADERS)
+    await send({"type": "http.response.start", "status": response.status_code,
+                "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def answer(scope: Scope) -> Response | None:
+    """The route's answer from the memory index, or None where the route must decide
+    (a parameter it refuses, an index not loaded or not fresh enough)."""
+    state = scope["app"].state
+    keeper = nearest_keeper(state)
+    if keeper is None:
+        return None
+    # As Starlette reads them: a header's first value; the query string parsed as
+    # ``QueryParams`` does, the last of a repeated parameter winning (its dict, built
+    # without the multi-dict around it).
+    header = next((value for name, value in scope["headers"] if name == b"x-min-change-seq"),
+                  None)
+    try:
+        min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
+        query = nearest_query(dict(parse_qsl(scope["query_string"].decode("latin-1"),
+                                             keep_blank_values=True)))
+        p = query.resolve(state.settings)
+    except (ValidationError, GeoServiceError):
+        return None  # the route refuses it, with its own body
+    index = keeper.usable(min_seq)
+    if index is None:
+        return None
+    return nearest_answer(keeper, index, query, p, state.settings)

@@ -1,0 +1,124 @@
+"""The console as a person uses it (issue 26), in Chromium with every outside request
+blocked: an admin of the sample district signs in, creates an editor, issues a key and
+signs out; the editor signs in, changes the password, switches to English and signs out
+everywhere.
+axe-core finds no serious or critical problem on any page at 1280×800 or 768 wide;
+screenshots go to ``tests/artifacts/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+from geo_service.domain import accounts
+from geo_service.maps.assets import node_modules
+from geo_service.web.security_headers import STRICT_CSP
+from tests.helpers import live_server
+
+ARTIFACTS = Path(__file__).parent / "artifacts"
+PASSWORD = "correct horse battery"
+WIDTHS = ((1280, 800), (768, 1024))
+
+
+def _serious(page: Any) -> list[str]:
+    """axe-core's serious and critical violations (axe goes in through the DevTools
+    protocol, which the page's policy does not govern)."""
+    page.evaluate((node_modules() / "axe-core" / "axe.min.js").read_text() + "\n;0")
+    found: list[str] = page.evaluate("""() => axe.run(document, {
+        resultTypes: ['violations']}).then(r => r.violations
+        .filter(v => v.impact === 'serious' || v.impact === 'critical')
+        .map(v => `${v.id}: ${v.nodes.map(n => n.html).join(' | ')}`))""")
+    return found
+
+
+def _check(page: Any, name: str) -> None:
+    """At each width: no serious axe finding, nothing wider than the screen, a screenshot."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        assert _serious(page) == [], (name, width)
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+        page.screenshot(path=str(ARTIFACTS / f"console-{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+
+def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    accounts.create_user(areas, name="boss", display_name="天涯区管理员", role="admin",
+                         area_code="460204", password=PASSWORD)
+    outside: list[str] = []
+    policies: dict[str, str | None] = {}
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        page.on("response", lambda r: policies.__setitem__(
+            urlsplit(r.url).path, r.headers.get("content-security-policy"))
+            if r.headers.get("content-type", "").startswith("text/html") else None)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+
+        page.goto(base + "/console/")
+        _check(page, "sign-in")
+        page.fill("#name", "boss")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_selector("text=您好，天涯区管理员")
+        _check(page, "home")
+
+        page.click("nav >> text=账号管理")
+        page.fill("#new_name", "newed")
+        page.fill("#new_display", "新编辑")
+        page.select_option("#new_role", "editor")
+        page.select_option("#new_area", "460204")
+        page.fill("#new_password", "first password 1")
+        page.click("button:has-text('创建账号')")
+        page.wait_for_selector("text=已创建账号 newed。")
+        assert page.locator("td", has_text="新编辑").count() == 1
+        _check(page, "accounts")
+        page.click("nav >> text=API 密钥")
+        page.fill("#key_name", "tianya-import")
+        page.select_option("#key_role", "editor")
+        page.select_option("#key_expires", "90d")
+        page.click("button:has-text('签发密钥')")
+        assert page.locator("code.secret").inner_text().startswith("gs_")
+        _check(page, "keys")
+        page.click("header >> text=退出登录")
+        page.wait_for_selector("text=您已退出登录。")
+
+        page.fill("#name", "newed")
+        page.fill("#password", "first password 1")
+        page.click("button:has-text('登录')")
+        page.wait_for_selector("text=您好，新编辑")
+        assert page.locator("text=账号管理").count() == 0  # an editor manages no accounts
+        page.click("nav >> text=修改密码")
+        _check(page, "password")
+        page.fill("#current_password", "first password 1")
+        page.fill("#new_password", "second password 2")
+        page.click("form.card button")
+        page.wait_for_selector("text=密码已修改")
+
+        page.click("header >> text=English")
+        page.wait_for_selector("h1:has-text('Change password')")
+        page.click("nav >> text=Home")
+        page.wait_for_selector("text=Signed in as 新编辑")
+        _check(page, "home-en")
+        page.click("text=Sign out everywhere")
+        page.wait_for_selector("text=You are signed out.")
+        context.close()
+
+    assert outside == [] and errors == []
+    assert {"/console/", "/console/accounts", "/console/keys", "/console/password"} <= set(
+        policies)
+    assert all(v == STRICT_CSP for v in policies.values()), policies
+    assert areas.execute("SELECT count(*) FROM staff_session s JOIN staff_user u "
+                         "ON u.id = s.user_id WHERE u.name = 'newed'").fetchone() == (0,)
+    assert accounts.sign_in(areas, name="newed", password="second password 2", client="t",
+                            policy=accounts.Policy())

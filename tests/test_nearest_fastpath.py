@@ -1,0 +1,185 @@
+"""The nearest fast path answers byte for byte as the FastAPI route does (issue 25).
+
+Random query strings - plainly valid ones, and ones with coordinates out of range,
+junk numbers, repeated parameters, unknown amenities, k and min_ten_ones past their
+bounds, unknown crs values, empty values, unicode, unknown parameters - and random
+``X-Min-Change-Seq`` and ``Accept-Encoding`` headers go to two apps on the same
+database, both with the memory index loaded: one as the service runs, one with the fast
+path taken out of its middleware (so the route answers everything). Status, every
+header and the body must be the same bytes; the fast path must have answered a good
+share of them itself.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from unittest import mock
+from urllib.parse import quote
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+from starlette.responses import Response
+from starlette.types import Scope
+
+from geo_service.infra.settings import Settings
+from geo_service.sample.seed import load_seed
+from geo_service.stations.nearest_index import http
+from geo_service.web.app import create_app
+from tests.helpers import insert_stations
+from tests.test_nearest_memory import BOX, CODES, HOSTS, _stations, _wait_fresh
+
+SEED = Path(__file__).parents[1] / "seed"
+#: Every answer names its instant; without ``at`` it is "now", which differs between the
+#: two requests. A generated ``at`` comes later and wins (the last of a repeated one).
+AT = "at=2026-12-01T10:00:00%2B08:00"
+
+
+@pytest.fixture
+def both(db_url: str, db: psycopg.Connection[Any],
+         settings: Settings) -> Iterator[tuple[TestClient, TestClient]]:
+    """(the app as served, the app without its fast path), both with the index loaded."""
+    load_seed(db_url, SEED)
+    insert_stations(db, _stations(400, seed=25))
+    on = settings.model_copy(update={"nearest_index": "on", "nearest_index_max_lag_s": 30.0})
+    route_only = create_app(on)
+    route_only.user_middleware = [m for m in route_only.user_middleware
+                                  if m.cls is not http.NearestFastPath]
+    with TestClient(create_app(on), client=("127.0.0.1", 50000)) as fast, \
+            TestClient(route_only, client=("127.0.0.1", 50000)) as route:
+        since = time.monotonic()
+        _wait_fresh(fast, since)
+        _wait_fresh(route, since)
+        yield fast, route
+
+
+def _number(lo: float, hi: float) -> st.SearchStrategy[str]:
+    return st.one_of(st.floats(lo, hi).map(lambda v: str(round(v, 6))),
+                     st.integers(int(lo), int(hi)).map(str))
+
+
+JUNK = st.one_of(
+    st.sampled_from(["", " ", "nan", "inf", "-inf", "1e3", "0x10", " 18.2", "18,2", "+5",
+                     "05", "-0", "1.", ".5", "true", "1", "0", "yes", "on", "None", "null",
+                     "北京", "🚚", "wgs84 ", "WGS84", "%zz", "a=b", "&", "1" * 40]),
+    st.text(max_size=8),
+)
+
+#: Values the route takes, by parameter (some still refused by a cap or the crs).
+VALUES: dict[str, st.SearchStrategy[str]] = {
+    "lat": _number(BOX[1] - 0.5, BOX[3] + 0.5),
+    "lon": _number(BOX[0] - 0.5, BOX[2] + 0.5),
+    "k": st.integers(1, 60).map(str),
+    "radius_m": st.one_of(st.sampled_from(["1", "300", "5000", "50000"]), _number(1, 2e5)),
+    "amenities": st.lists(st.sampled_from(CODES), max_size=2).map(",".join),
+    "host_type": st.lists(st.sampled_from([*HOSTS, "mobile"]), max_size=2).map(",".join),
+    "status": st.lists(st.sampled_from(["open", "temporarily_closed", "planned", "closed",
+                                        "duplicate"]), max_size=2).map(",".join),
+    "open_now": st.sampled_from(["true", "false", "1", "0", "yes", "off"]),
+    "include_unknown": st.sampled_from(["true", "false", "on"]),
+    "min_ten_ones": st.integers(0, 10).map(str),
+    "crs": st.sampled_from(["wgs84", "gcj02", "bd09"]),
+    "at": st.sampled_from(["2026-10-01T12:00:00+08:00", "2026-02-17T01:30", "2027-03-03",
+                           "2026-12-01T10:00:00Z"]),
+}
+#: Values it refuses: out of range, past a bound or a cap, unknown names, bad instants.
+BAD: dict[str, st.SearchStrategy[str]] = {
+    "lat": _number(-95, 95), "lon": _number(-185, 185),
+    "k": st.sampled_from(["0", "-1", "1001", "100000", "5.0"]),
+    "radius_m": st.sampled_from(["0", "-1", "1e9", "1e400", "NaN"]),
+    "amenities": st.sampled_from(["sauna", "water_dispenser,,", ",", "WATER_DISPENSER"]),
+    "host_type": st.sampled_from(["castle", "mobile,"]),
+    "status": st.sampled_from(["gone", "open,gone"]),
+    "open_now": st.sampled_from(["maybe", "2"]), "include_unknown": st.sampled_from(["2"]),
+    "min_ten_ones": st.sampled_from(["-1", "11"]),
+    "crs": st.sampled_from(["epsg:4326", "", "WGS84", "mars"]),
+    "at": st.sampled_from(["1969-12-31T23:00", "2200-01-01T00:00", "noon", "2026-13-01"]),
+}
+NAMES = [*VALUES, "f", "lat[]", "Lat", "线"]
+
+
+@st.composite
+def queries(draw: st.DrawFn) -> str:
+    """A query string: usually a valid point in the data's box first, then parameters
+    (valid values, refused values, junk, unknown names, repeats), percent-encoded as a
+    client would, sometimes with the structure itself broken."""
+    pairs: list[tuple[str, str]] = []
+    if draw(st.integers(0, 4)):
+        pairs += [("lat", draw(_number(BOX[1], BOX[3]))), ("lon", draw(_number(BOX[0], BOX[2])))]
+    for _ in range(draw(st.integers(0, 4))):
+        name = draw(st.sampled_from(NAMES))
+        kind = draw(st.integers(0, 9))
+        if kind == 0:
+            value = draw(JUNK)
+        elif kind == 1:
+            value = draw(BAD.get(name, JUNK))
+        else:
+            value = draw(VALUES.get(name, JUNK))
+        pairs.append((name, value))
+    text = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in pairs)
+    broken = draw(st.sampled_from(["", "", "", "", "", "", "&", "&&", "=", "lat", "&=&"]))
+    return f"{AT}&{text}{broken}"
+
+
+HEADERS = st.fixed_dictionaries({}, optional={
+    "Accept-Encoding": st.sampled_from(["gzip", "identity", "gzip, deflate, br", "br"]),
+    "X-Min-Change-Seq": st.sampled_from(["0", "1", "999999999999999999", "-1", "x", ""]),
+})
+
+
+EXAMPLES: list[tuple[str, Any]] = [
+    (AT, {}),
+    (f"{AT}&lat=18.3&lon=109.5", {"Accept-Encoding": "gzip"}),
+    (f"{AT}&lat=18.3&lon=109.5&k=50&lat=91", {}),
+    (f"{AT}&lat=18.3&lon=109.5&amenities=sauna", {}),
+    (f"{AT}&lat=18.3&lon=109.5&k=0", {}),
+    (f"{AT}&lat=18.3&lon=109.5&crs=mars", {}),
+    (f"{AT}&lat=%E5%8C%97&lon=109.5", {}),
+    (f"{AT}&lat=18.3&lon=109.5&k=40&open_now=1", {"Accept-Encoding": "gzip"}),
+    # Two Accept-Encoding headers: the stack reads the first.
+    (f"{AT}&lat=18.3&lon=109.5&k=40", [("Accept-Encoding", "identity"),
+                                        ("Accept-Encoding", "gzip")]),
+    (f"{AT}&lat=18.3&lon=109.5&k=40", [("Accept-Encoding", "gzip"),
+                                        ("Accept-Encoding", "identity")]),
+]
+
+
+def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> None:
+    fast, route = both
+    real = http.answer
+    tally: collections.Counter[str] = collections.Counter()
+
+    def compare(query: str, headers: Any) -> None:
+        url = f"/v1/stations/nearest?{query}"
+        answered: list[bool] = []
+
+        def counted(scope: Scope) -> Response | None:
+            response = real(scope)
+            answered.append(response is not None)
+            return response
+
+        with mock.patch.object(http, "answer", counted):
+            a = fast.get(url, headers=headers)
+        b = route.get(url, headers=headers)
+        assert a.status_code == b.status_code, (query, a.text, b.text)
+        assert a.headers.raw == b.headers.raw, query
+        assert a.content == b.content, query
+        assert a.status_code < 500, (query, a.text)
+        tally["fast" if answered == [True] else "route"] += 1
+        tally[f"status {a.status_code}"] += 1
+
+    check = given(query=queries(), headers=HEADERS)(compare)
+    for query, headers in EXAMPLES:
+        check = example(query=query, headers=headers)(check)
+    settings(max_examples=150, deadline=None, database=None,
+             suppress_health_check=[HealthCheck.too_slow])(check)()
+    # The comparison means something only if both paths were taken, and both answers
+    # and refusals were compared.
+    assert tally["fast"] >= 30 and tally["route"] >= 30, tally
+    assert tally["status 200"] >= 30 and tally["status 422"] >= 10, tally
