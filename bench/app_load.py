@@ -312,7 +312,14 @@ def _row(visits: list[Visit]) -> list[str]:
             each(lambda v: _kb(sum(v.after_list.values())))]
 
 
-def report(results: dict[str, dict[str, list[list[Visit]]]], command: str) -> str:
+def _commit(tree: Path) -> str:
+    """The commit a tree is checked out at (short), to name the code measured."""
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+
+
+def report(results: dict[str, dict[str, list[list[Visit]]]], command: str,
+           commits: dict[str, str]) -> str:
     """``results[code][profile]``: for each code (``after`` alone, or ``before`` and
     ``after``), each profile's rounds, each round the three visits."""
     codes = list(results)
@@ -332,10 +339,10 @@ def report(results: dict[str, dict[str, list[list[Visit]]]], command: str) -> st
         "for offline use). No map tiles: none are configured.",
     ]
     if len(codes) > 1:
-        lines += ["", f"*{codes[0]}* and *{codes[1]}*: two servers, each on its own code "
-                  "and database, visited alternately in this one run (each round: every "
-                  "profile on one, then on the other); figures separated by / are the "
-                  "rounds in order."]
+        lines += ["", f"*{codes[0]}* (commit {commits[codes[0]]}) and *{codes[1]}* (commit "
+                  f"{commits[codes[1]]}): two servers, each on its own code and database, "
+                  "visited alternately in this one run (each round: every profile on one, "
+                  "then on the other); figures separated by / are the rounds in order."]
     lines += ["", "| profile | visit | code | first list from | location → list | open → list "
               "| bytes before the list | bytes after |", "|---|---|---|---|---:|---:|---:|---:|"]
     for name in (p.name for p in PROFILES):
@@ -447,7 +454,10 @@ def main() -> int:
         finally:
             browser.close()
     command = " ".join([".venv/bin/python bench/app_load.py", *sys.argv[1:]])
-    REPORT.write_text(report(results, command), encoding="utf-8")
+    commits = {"after": _commit(ROOT)}
+    if args.before:
+        commits["before"] = _commit(args.before)
+    REPORT.write_text(report(results, command, commits), encoding="utf-8")
     return 0
 
 

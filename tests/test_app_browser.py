@@ -805,6 +805,33 @@ def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
             conn.execute("DELETE FROM admin_area WHERE code IN ('460106', '460100')")
 
 
+@pytest.mark.slow  # ~3 s
+def test_english_is_fetched_when_chosen_and_kept_for_the_next_open(
+        browser: Any, served: str) -> None:
+    """The English words are their own module (i18n-en.js), which a Chinese reader's page
+    never loads (bench/APP_LOAD.md); once a rider picks English it comes, and the next
+    open is in English again."""
+    loaded = """() => performance.getEntriesByType('resource')
+        .some((e) => e.name.endsWith('/app/i18n-en.js'))"""
+    p = Page(browser, served, "/app/")
+    try:
+        p.listed()
+        assert p.page.text_content("#locate") == "用我的位置"
+        assert p.page.evaluate(loaded) is False
+        p.page.click("#lang")
+        p.page.wait_for_function("() => document.documentElement.lang === 'en'")
+        assert p.page.evaluate(loaded) is True
+        assert p.page.text_content("#locate") == "My location"
+        p.page.reload()
+        p.page.wait_for_function("() => document.documentElement.lang === 'en' && "
+                                 "document.body.dataset.state === 'ready'")
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
+        assert p.page.text_content("#lang") == "中文"
+        assert p.errors == []
+    finally:
+        p.close()
+
+
 @pytest.mark.slow  # ~2 s
 def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: str) -> None:
     code = nearest_codes(served, *POINT, k=1)[0]
