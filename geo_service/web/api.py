@@ -18,6 +18,7 @@ from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.keys import router as console_keys
+from geo_service.console.routes.reports import router as console_reports
 from geo_service.console.routes.session import router as console_session
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
@@ -55,6 +56,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_session,
     console_accounts,
     console_keys,
+    console_reports,
     app_snapshot,
     app_vocabulary,
     app_vendor,
