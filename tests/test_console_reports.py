@@ -70,7 +70,7 @@ def test_editor_sees_the_area_queue_grouped_and_decides_audited_by_name(
     assert row is not None and "<td>2</td>" in row.group(0)
     assert "门锁着 &lt;b&gt;locked&lt;/b&gt;" in text and "<b>locked" not in text
     assert "有工人报告此驿站已关闭" in text
-    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d", text)
+    assert re.search(r"\d{4}-\d\d-\d\d<br>\d\d:\d\d", text)
     assert client.get("/console/").text.count('href="/console/reports"') == 2  # nav, home
 
     done = decide(client, queue["closed"], "resolved", "已核实，照常开放")

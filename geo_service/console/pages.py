@@ -134,7 +134,8 @@ textarea{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:4px;
  min-width:12rem;box-sizing:border-box}
 form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}
 form.filters label{margin-top:0}form.filters select{width:auto}
-form.decide label{margin-top:0;font-weight:400}form.decide .buttons button{margin:.3rem .3rem 0 0}
+form.decide label{margin-top:0;font-weight:400}td.when{white-space:nowrap}
+ul.notes{margin:0;padding-left:1.1rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
 
@@ -155,7 +156,8 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
                + "</nav>"
                + post_form(lang, "/console/sign-out", csrf, t(lang, "sign_out"), "plain"))
-    switch = path + ("" if other == "zh" else "?lang=en")
+    # ``path`` may carry a page's own query (its filters), kept across the switch.
+    switch = path + ("" if other == "zh" else ("&" if "?" in path else "?") + "lang=en")
     return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
             '<meta charset="utf-8"><meta name="viewport" content="width=device-width,'
             f'initial-scale=1"><title>{escape(title)} · {t(lang, "console")}</title>'

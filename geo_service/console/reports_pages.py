@@ -42,8 +42,8 @@ _T: dict[str, tuple[str, str]] = {
     "last": ("最近报告", "Last reported"),
     "notes": ("工人备注", "Workers' notes"),
     "reporters": ("报告设备数", "Devices"),
-    "reporters_note": ("“报告设备数”为独立报告人数：同一设备或同一网络地址只算一人；同一设备在"
-                       "{m} 分钟内重复报告同一问题只记一次。时间为 {tz}。",
+    "reporters_note": ("“报告设备数”为独立报告人数：同一设备或同一网络地址只算一人；同一设备在 "
+                       "{m} 分钟内重复报告同一问题只记一次。时间为{tz}。",
                        "“Devices” counts independent reporters: one device or one network "
                        "address is one reporter, and a device repeating the same report "
                        "within {m} minutes is counted once. Times are {tz}."),
@@ -127,7 +127,8 @@ def _decide_form(lang: str, csrf: str, group: dict[str, Any], status: str,
 def _station(lang: str, csrf: str, st: dict[str, Any], tz: ZoneInfo, status: str,
              kind: str | None) -> str:
     def when(at: dt.datetime) -> str:
-        return f"{at.astimezone(tz):%Y-%m-%d %H:%M}"
+        local = at.astimezone(tz)
+        return f"{local:%Y-%m-%d}<br>{local:%H:%M}"
 
     tag = f' <span class="tag">{t(lang, "sample")}</span>' if st["sample"] else ""
     warning = ""
@@ -142,9 +143,9 @@ def _station(lang: str, csrf: str, st: dict[str, Any], tz: ZoneInfo, status: str
         rows.append(
             f'<tr><td>{kind_label(lang, g["kind"], g["amenity"])}<br>'
             f'<small>{_t(lang, "reports_n", n=len(g["reports"]))}</small></td>'
-            f'<td>{_t(lang, "st_" + g["status"])}</td>'
-            f'<td>{when(g["first"])}</td><td>{when(g["last"])}</td>'
-            f'<td>{f"<ul>{note_list}</ul>" if note_list else "—"}</td>'
+            f'<td class="when">{_t(lang, "st_" + g["status"])}</td>'
+            f'<td class="when">{when(g["first"])}</td><td class="when">{when(g["last"])}</td>'
+            f'<td>{f"<ul class=notes>{note_list}</ul>" if note_list else "—"}</td>'
             f'<td>{g["reporters"]}</td>'
             f'<td>{_decide_form(lang, csrf, g, status, kind)}</td></tr>')
     label = escape(f'{st["name"]} ({st["code"]})')
@@ -174,8 +175,10 @@ def reports_page(lang: str, csrf: str, *, who: str, admin: bool, queue: dict[str
             + f'<p>{_t(lang, "reporters_note", m=dedup_minutes, tz=tz_name)}'
             + (f' {_t(lang, "sample_station")}' if sample else "") + "</p>"
             + sections + more)
-    return page(lang, _t(lang, "reports"), body, path="/console/reports", who=who, csrf=csrf,
-                admin=admin)
+    here = "/console/reports" + _query("zh", status=None if status == "open" else status,
+                                       kind=kind)
+    return page(lang, _t(lang, "reports"), body, path=here, who=who, csrf=csrf, admin=admin,
+                editor=True)
 
 
 def done_message(lang: str, action: str, n: int) -> str:
