@@ -174,6 +174,7 @@ def test_district_editor_resolves_a_report_and_it_leaves_the_open_queue(
         page.click("header >> text=English")
         page.wait_for_selector("h1:has-text('Worker reports')")
         assert page.locator("button:has-text('Reopen')").count() == 1
+        assert page.locator("text=Latest: resolved (ed, ").count() == 1
         _check(page, "reports-en")
         context.close()
     assert outside == [] and errors == []

@@ -87,6 +87,7 @@ def test_editor_sees_the_area_queue_grouped_and_decides_audited_by_name(
     assert audit == [(queue["ed"], "ed")]
     resolved = client.get("/console/reports", params={"status": "resolved"})
     assert "驿站已关闭<br><small>3 条</small>" in resolved.text and "重新打开" in resolved.text
+    assert "最近一次：已处理（ed，" in resolved.text and "）：已核实，照常开放" in resolved.text
     # Reopening with a note: back in the open queue, the warning with it.
     again = decide(client, queue["closed"], "reopened", "再看看", versions=2)
     assert again.status_code == 200 and "有工人报告此驿站已关闭" in again.text

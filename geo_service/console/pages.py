@@ -131,11 +131,13 @@ code.secret{font-size:1.2em;background:#fff;border:1px dashed #333;padding:.2rem
 .sr-only{position:absolute;left:-9999px}.sr-only:focus{left:1rem;top:.5rem;background:#fff;
  color:#000;padding:.3rem}
 textarea{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:4px;width:100%;
- min-width:12rem;box-sizing:border-box}
+ min-width:8rem;box-sizing:border-box}
 form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}
 form.filters label{margin-top:0}form.filters select{width:auto}
 form.decide label{margin-top:0;font-weight:400}td.when{white-space:nowrap}
-ul.notes{margin:0;padding-left:1.1rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
+ul.notes{margin:0;padding-left:1.1rem}
+table.queue th{white-space:normal}
+p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
 

@@ -64,6 +64,10 @@ _T: dict[str, tuple[str, str]] = {
                "Nearest-station results show it as reported closed."),
     "sample_station": ("标“示例”的驿站为示例数据。", "Stations marked “sample” are sample data."),
     "reports_n": ("{n} 条", "{n} report(s)"),
+    "latest": ("最近一次：{action}（{who}，{at}）", "Latest: {action} ({who}, {at})"),
+    "did_resolved": ("已处理", "resolved"),
+    "did_rejected": ("已驳回", "rejected"),
+    "did_reopened": ("重新打开", "reopened"),
 }
 
 
@@ -124,6 +128,18 @@ def _decide_form(lang: str, csrf: str, group: dict[str, Any], status: str,
             f'<div class="buttons">{buttons}</div></form>')
 
 
+def _latest(lang: str, decision: dict[str, Any] | None, tz: ZoneInfo) -> str:
+    """The row's latest decision: what, by whom, when, and its note."""
+    if decision is None:
+        return ""
+    at = f"{decision['created_at'].astimezone(tz):%Y-%m-%d %H:%M}"
+    text = _t(lang, "latest", action=_T["did_" + decision["action"]][0 if lang == "zh" else 1],
+              who=decision["editor"], at=at)
+    if decision["note"]:
+        text += ("：" if lang == "zh" else ": ") + escape(decision["note"])
+    return f'<p class="latest">{text}</p>'
+
+
 def _station(lang: str, csrf: str, st: dict[str, Any], tz: ZoneInfo, status: str,
              kind: str | None) -> str:
     def when(at: dt.datetime) -> str:
@@ -147,12 +163,14 @@ def _station(lang: str, csrf: str, st: dict[str, Any], tz: ZoneInfo, status: str
             f'<td class="when">{when(g["first"])}</td><td class="when">{when(g["last"])}</td>'
             f'<td>{f"<ul class=notes>{note_list}</ul>" if note_list else "—"}</td>'
             f'<td>{g["reporters"]}</td>'
-            f'<td>{_decide_form(lang, csrf, g, status, kind)}</td></tr>')
+            f'<td class="decide">{_latest(lang, g["decision"], tz)}'
+            f'{_decide_form(lang, csrf, g, status, kind)}</td></tr>')
     label = escape(f'{st["name"]} ({st["code"]})')
     return (f'<section class="card station" aria-labelledby="st-{escape(st["code"])}">'
             f'<h2 id="st-{escape(st["code"])}">{label}{tag}</h2>{warning}'
             f'<div class="scroll" role="region" aria-label="{label}" tabindex="0">'
-            f'<table><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}</tbody></table>'
+            f'<table class="queue"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}'
+            "</tbody></table>"
             "</div></section>")
 
 

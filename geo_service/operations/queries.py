@@ -311,6 +311,13 @@ FROM station_report r JOIN station s ON s.id = r.station_id
 WHERE r.id = ANY(%(ids)s)
 """
 
+# The latest decision on each of the listed reports (for the console's rows).
+LAST_RESOLUTIONS = """
+SELECT DISTINCT ON (report_id) report_id, action, note, editor, created_at
+FROM report_resolution WHERE report_id = ANY(%(ids)s)
+ORDER BY report_id, id DESC
+"""
+
 REPORT_STATION = "SELECT station_id FROM station_report WHERE id = %(id)s"
 
 LOCK_REPORT = """

@@ -281,16 +281,20 @@ async def report_groups(conn: AsyncConnection[Any], settings: Settings, principa
                         cursor: str | None) -> dict[str, Any]:
     """A page of :func:`list_reports` grouped for people: per station (in queue order), per
     kind, amenity and status, with the first and last time, the notes, the reports' ids and
-    versions (to decide them together) and how many independent reporters (devices; see
-    :func:`independent_reporters`) said it. Replaced words are left out, as the open queue
-    leaves them out. A station with an open ``closed`` report is flagged (``open_closed``)
-    whatever the filter, until an editor decides it."""
+    versions (to decide them together), how many independent reporters (devices; see
+    :func:`independent_reporters`) said it, and the latest decision on any of them.
+    Replaced words are left out, as the open queue leaves them out. A station with an open
+    ``closed`` report is flagged (``open_closed``) whatever the filter, until an editor
+    decides it."""
     page = await list_reports(conn, settings, principal, status=status, kind=kind,
                               station=None, area=None, limit=limit, cursor=cursor)
     rows = [r for r in page["items"] if r["superseded_at"] is None]
     async with conn.cursor() as cur:
         await cur.execute(q.REPORT_REPORTERS, {"ids": [r["id"] for r in rows]})
         extra = {row[0]: row[1:] for row in await cur.fetchall()}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.LAST_RESOLUTIONS, {"ids": [r["id"] for r in rows]})
+        decided = {row.pop("report_id"): row for row in await cur.fetchall()}
     stations: dict[str, dict[str, Any]] = {}
     for r in rows:
         device, client, sample, open_closed = extra[r["id"]]
@@ -301,7 +305,11 @@ async def report_groups(conn: AsyncConnection[Any], settings: Settings, principa
         group = st["groups"].setdefault((r["kind"], r["amenity"], r["status"]), {
             "kind": r["kind"], "amenity": r["amenity"], "status": r["status"],
             "first": r["created_at"], "last": r["created_at"], "notes": [], "reports": [],
-            "pairs": []})
+            "pairs": [], "decision": None})
+        latest = decided.get(r["id"])
+        if latest and (group["decision"] is None
+                       or latest["created_at"] > group["decision"]["created_at"]):
+            group["decision"] = latest
         group["last"] = max(group["last"], r["created_at"])
         group["first"] = min(group["first"], r["created_at"])
         if r["comment"]:
