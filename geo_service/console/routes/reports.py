@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from psycopg import AsyncConnection
 from pydantic import ValidationError
 
 from geo_service.console import http as web
@@ -78,7 +79,7 @@ async def _session(request: Request, conn: Any, settings: Settings,
                                    "admin", "editor")
 
 
-async def _page(request: Request, conn: ConnDep, settings: Settings,
+async def _page(request: Request, conn: AsyncConnection[Any], settings: Settings,
                 session: accounts.Session, status: str, kind: str | None,
                 cursor: str | None = None, code: int = 200, *,
                 message: str | None = None, error: str | None = None) -> HTMLResponse:
