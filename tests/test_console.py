@@ -1,4 +1,5 @@
-"""The staff console's foundation (issue 26): accounts, sessions, CSRF, lockout, the CLI.
+"""The staff console's foundation (issue 26): accounts, sessions, CSRF, lockout, the CLI;
+the posters page.
 
 Through the TestClient and the database; the one Chromium walk is in
 tests/test_console_browser.py.
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pypdf
 import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
@@ -22,8 +24,10 @@ from geo_service.domain import accounts
 from geo_service.domain.auth import issue_key
 from geo_service.domain.errors import Forbidden, InvalidInput
 from geo_service.infra.settings import Settings
+from geo_service.posters.printing import DrawSlots
 from geo_service.web.app import create_app
 from geo_service.web.security_headers import STRICT_CSP
+from tests.conftest import station_body
 
 PASSWORD = "correct horse battery"
 TIANYA = "460204"
@@ -368,3 +372,63 @@ def test_keys_page_issues_once_revokes_and_rotates_within_the_admins_area(
     client.cookies.clear()
     assert sign_in(client, "ed").status_code == 303
     assert client.get("/console/keys").status_code == 403
+
+
+def test_posters_page_prints_within_the_area_and_says_what_stands_in_the_way(
+        client: TestClient, settings: Settings, keys: dict[str, str],
+        people: dict[str, int]) -> None:
+    for code, lon, lat in (("CP-1", 109.49, 18.26), ("CP-2", 109.50, 18.25),
+                           ("CJ-1", 109.55, 18.27)):  # two in Tianya, one in Jiyang
+        assert client.post("/v1/stations", headers={"Authorization": keys["admin"]},
+                           json=station_body(code, lon, lat)).status_code == 201
+    assert sign_in(client, "insp").status_code == 303  # any role prints, within its area
+    form = client.get("/console/posters")
+    assert form.status_code == 200 and form.headers["content-security-policy"] == STRICT_CSP
+    assert re.findall(r'<option value="(\d+)">([^<]*)', form.text) == [
+        (TIANYA, "天涯区 (460204) · 2 张")]  # its own district only, and how many pages
+    assert "GEO_POSTER_MAX_PAGES" in form.text and 'name="test_print"' in form.text
+    assert 'href="/console/posters"' in home(client).text  # linked from home and nav
+    token = csrf_of(form.text)
+    area = {"what": "area", "area": TIANYA, "size": "A5", "csrf_token": token}
+
+    def post(**over: str) -> httpx.Response:
+        return client.post("/console/posters", data={**area, **over})
+
+    # No public address: the message and the test print the API has.
+    no_address = post()
+    assert no_address.status_code == 409 and "测试打印" in no_address.text
+    printed = post(test_print="1")
+    assert printed.status_code == 200 and printed.headers["content-type"] == "application/pdf"
+    assert printed.headers["content-disposition"] == \
+        'attachment; filename="posters-area-460204-A5.pdf"'
+    text = [p.extract_text() for p in pypdf.PdfReader(io.BytesIO(printed.content)).pages]
+    assert len(text) == 2 and "http://testserver/v1/checkin/CP-1" in text[0]
+
+    settings.public_base_url = "https://stations.example.org"
+    assert 'name="test_print"' not in client.get("/console/posters").text
+    one = post(what="station", station="CP-2", size="A4")
+    assert one.status_code == 200
+    assert "https://stations.example.org/v1/checkin/CP-2" in pypdf.PdfReader(
+        io.BytesIO(one.content)).pages[0].extract_text()
+
+    outside = post(area="460203")
+    assert outside.status_code == 403
+    assert "您只能打印本人管辖区域（天涯区 (460204)）" in outside.text
+    assert post(what="station", station="CJ-1").status_code == 403
+    assert post(what="station", station="NOPE-9").status_code == 404
+    assert post(size="A3").status_code == 422
+    settings.poster_max_pages = 1
+    assert "2 张，超过上限" in client.get("/console/posters").text
+    capped = post()
+    assert capped.status_code == 413 and "超过 1 座" in capped.text \
+        and "GEO_POSTER_MAX_PAGES" in capped.text
+    settings.poster_max_pages = 500
+    app: Any = client.app
+    app.state.poster_slots = DrawSlots(0)
+    busy = post(what="station", station="CP-1")
+    assert busy.status_code == 429 and "请 5 秒后再试" in busy.text
+    assert busy.headers["retry-after"] == "5"
+    app.state.poster_slots = DrawSlots(1)
+    assert post(csrf_token="nope").status_code == 403
+    en = client.post("/console/posters?lang=en", data={**area, "area": "460203"})
+    assert "within your own area" in en.text

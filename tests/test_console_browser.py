@@ -1,24 +1,29 @@
 """The console as a person uses it (issue 26), in Chromium with every outside request
 blocked: an admin of the sample district signs in, creates an editor, issues a key and
-signs out; the editor signs in, changes the password, switches to English and signs out
-everywhere.
+signs out; the editor signs in, downloads the sample district's posters (one page per
+printable station, page 1's QR code decoded to the station's check-in URL; another
+district is neither offered nor printed), changes the password, switches to English and
+signs out everywhere.
 axe-core finds no serious or critical problem on any page at 1280×800 or 768 wide;
 screenshots go to ``tests/artifacts/`` (git-ignored).
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import psycopg
+import pypdf
 
 from geo_service.domain import accounts
 from geo_service.maps.assets import node_modules
 from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
 from tests.helpers import insert_stations, live_server
+from tests.test_posters import _qr
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 PASSWORD = "correct horse battery"
@@ -48,7 +53,8 @@ def _check(page: Any, name: str) -> None:
 
 
 def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
-        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    areas = seeded
     accounts.create_user(areas, name="boss", display_name="天涯区管理员", role="admin",
                          area_code="460204", password=PASSWORD)
     outside: list[str] = []
@@ -99,6 +105,31 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
         page.click("button:has-text('登录')")
         page.wait_for_selector("text=您好，新编辑")
         assert page.locator("text=账号管理").count() == 0  # an editor manages no accounts
+
+        printable = [c for (c,) in areas.execute(
+            "SELECT code FROM station WHERE district_code = '460204' AND deleted_at IS NULL "
+            "AND status IN ('open', 'temporarily_closed') ORDER BY name, code")]
+        page.click("nav >> text=海报")
+        page.wait_for_selector("h1:has-text('海报')")
+        offered = page.eval_on_selector_all("#area_code option", "os => os.map(o => o.value)")
+        assert offered == ["460204"]  # the editor's district (it has no streets) only
+        assert page.inner_text("#area_code option").endswith(f"· {len(printable)} 张")
+        _check(page, "posters")
+        page.check("#area_test")  # no public address on this server: a test print
+        with page.expect_download() as download:
+            page.click("form:has(#area_code) button")
+        assert download.value.suggested_filename == "posters-area-460204-A4.pdf"
+        pdf = Path(download.value.path()).read_bytes()
+        assert len(pypdf.PdfReader(io.BytesIO(pdf)).pages) == len(printable) > 1
+        assert _qr(pdf, 0) == [f"{base}/v1/checkin/{printable[0]}"]
+        # Another district, forged into the form: refused with the 403 page.
+        page.eval_on_selector("#area_code option", "o => { o.value = '460203'; }")
+        with page.expect_response(lambda r: r.request.method == "POST") as refused:
+            page.click("form:has(#area_code) button")
+        assert refused.value.status == 403
+        page.wait_for_selector("text=您只能打印本人管辖区域")
+        _check(page, "posters-refused")
+
         page.click("nav >> text=修改密码")
         _check(page, "password")
         page.fill("#current_password", "first password 1")
@@ -116,7 +147,8 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
         context.close()
 
     assert outside == [] and errors == []
-    assert {"/console/", "/console/accounts", "/console/keys", "/console/password"} <= set(
+    assert {"/console/", "/console/accounts", "/console/keys", "/console/password",
+            "/console/posters"} <= set(
         policies)
     assert all(v == STRICT_CSP for v in policies.values()), policies
     assert areas.execute("SELECT count(*) FROM staff_session s JOIN staff_user u "

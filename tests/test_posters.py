@@ -25,8 +25,8 @@ from fastapi.testclient import TestClient
 from geo_service.cli import main
 from geo_service.infra.settings import Settings
 from geo_service.posters.model import PageSize, Poster
+from geo_service.posters.printing import DrawSlots
 from geo_service.posters.render import LocalFetcher, posters_html, render_pdf
-from geo_service.posters.router import DrawSlots
 from tests.conftest import station_body
 
 BASE = "https://stations.example.org/geo"

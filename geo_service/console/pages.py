@@ -32,9 +32,10 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：驿站列表与编辑、批量导入、海报。",
-               "Coming: stations list and edit, import, posters."),
+    "coming": ("即将推出：驿站列表与编辑、批量导入。",
+               "Coming: stations list and edit, import."),
     "reports": ("工人报告", "Worker reports"),
+    "posters": ("海报", "Posters"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -128,6 +129,7 @@ th,td{border:1px solid #cfd4da;padding:.4rem;text-align:left;vertical-align:top}
 .err{padding:.6rem 1rem;border-radius:4px;background:#fdecea;border:1px solid #b3261e}
 .tag{font-size:.85em;border:1px solid #6b4b00;color:#6b4b00;border-radius:3px;padding:0 .3em}
 code.secret{font-size:1.2em;background:#fff;border:1px dashed #333;padding:.2rem .5rem}
+label.check{font-weight:400}label.check input{width:auto}
 .sr-only{position:absolute;left:-9999px}.sr-only:focus{left:1rem;top:.5rem;background:#fff;
  color:#000;padding:.3rem}
 textarea{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:4px;width:100%;
@@ -153,6 +155,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
+                 (t(lang, "posters"), "/console/posters"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
@@ -218,8 +221,9 @@ def area_label(lang: str, area: dict[str, Any] | None, code: str | None) -> str:
 
 def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
-    links = [f'<li><a href="{href("/console/password", lang)}">'
-             f'{t(lang, "change_password")}</a></li>']
+    links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
+             for k, p in (("posters", "/console/posters"),
+                          ("change_password", "/console/password"))]
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("accounts", "/console/accounts"), ("keys", "/console/keys"))]

@@ -2,7 +2,8 @@
 
 Apart from :mod:`geo_service.posters.render` so the service and the router can name
 them without importing WeasyPrint, which the app would otherwise load (~1 s) at every
-start whether or not anyone prints; the router imports the renderer on first use.
+start whether or not anyone prints; :mod:`~geo_service.posters.printing` imports the
+renderer on first use.
 """
 
 from __future__ import annotations

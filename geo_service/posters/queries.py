@@ -28,3 +28,15 @@ WHERE s.status IN ('open', 'temporarily_closed') AND s.deleted_at IS NULL
 ORDER BY s.district_code NULLS LAST, s.name, s.code
 LIMIT %(limit)s
 """
+
+#: How many stations each of the areas ``codes`` would print (those with one or more),
+#: for the console's area list: a serving station counts once for each level it lies in.
+AREA_COUNTS = """
+SELECT a.code, count(*) AS stations
+FROM station s
+CROSS JOIN LATERAL unnest(ARRAY[s.province_code, s.city_code, s.district_code,
+                                s.street_code]) AS a(code)
+WHERE s.status IN ('open', 'temporarily_closed') AND s.deleted_at IS NULL
+  AND a.code = ANY(%(codes)s)
+GROUP BY a.code
+"""

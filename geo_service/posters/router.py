@@ -12,21 +12,16 @@ holding a socket for nothing it cannot get by asking again.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import datetime as dt
-from collections.abc import Iterator
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from geo_service.domain.auth import ROLES, authenticate, require_role
-from geo_service.domain.errors import ERROR_RESPONSES, Busy, ErrorBody
+from geo_service.domain.errors import ERROR_RESPONSES, ErrorBody
 from geo_service.domain.params import AREA_PATTERN
 from geo_service.infra.settings import Settings
-from geo_service.posters import service
-from geo_service.posters.model import PageSize, Poster
+from geo_service.posters import printing, service
+from geo_service.posters.model import PageSize
 from geo_service.web.deps import AuthHeader, CodePath, SettingsDep
 from geo_service.web.security_headers import public_base
 
@@ -64,40 +59,6 @@ AllowLocalQ = Annotated[bool, Query(
 AreaPath = Annotated[str, Path(pattern=AREA_PATTERN, description="admin area code, any level")]
 
 
-class DrawSlots:
-    """How many poster PDFs this process draws at once (``poster_concurrency``)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.busy = limit, 0
-
-    @contextlib.contextmanager
-    def take(self) -> Iterator[None]:
-        """A slot for one PDF, or :class:`Busy` (no ``await`` in between: one loop)."""
-        if self.busy >= self.limit:
-            raise Busy(f"{self.limit} poster PDFs are being drawn; retry in "
-                       f"{Busy.retry_after} s", [("code", "posters are busy; retry later")])
-        self.busy += 1
-        try:
-            yield
-        finally:
-            self.busy -= 1
-
-
-def _slots(request: Request, settings: Settings) -> DrawSlots:
-    slots: DrawSlots | None = getattr(request.app.state, "poster_slots", None)
-    if slots is None:
-        slots = request.app.state.poster_slots = DrawSlots(settings.poster_concurrency)
-    return slots
-
-
-def _draw(posters: list[Poster], **options: Any) -> bytes:
-    """:func:`~geo_service.posters.render.render_pdf` in the worker thread, where the
-    first call also imports WeasyPrint (~1 s) without holding up the event loop."""
-    from geo_service.posters.render import render_pdf
-
-    return render_pdf(posters, **options)
-
-
 async def _pdf(request: Request, settings: Settings, authorization: str | None,
                size: PageSize, allow_local: bool, what: str, code: str) -> Response:
     """Check the key, read the rows, give the connection back, then draw off the loop."""
@@ -110,16 +71,10 @@ async def _pdf(request: Request, settings: Settings, authorization: str | None,
             rows = await service.area_rows(conn, code, principal, settings.poster_max_pages)
     fallback = (public_base(request) if allow_local and not settings.public_base_url
                 else None)
-    base, test_print = service.printable_base(settings.public_base_url, fallback,
-                                              allow_local=allow_local)
-    posters = service.posters_of(rows, base)
-    today = dt.datetime.now(ZoneInfo(settings.default_timezone)).date()
-    with _slots(request, settings).take():
-        pdf = await asyncio.to_thread(
-            _draw, posters, size=size, printed_on=today,
-            hotline=settings.union_hotline, test_print=test_print,
-            font_file=settings.poster_font_file)
-    name = f"posters-{what}-{code}-{size.value}.pdf"
+    pdf = await printing.draw_pdf(rows, settings=settings,
+                                  slots=printing.slots_of(request.app.state, settings),
+                                  size=size, allow_local=allow_local, fallback=fallback)
+    name = printing.filename(what, code, size)
     return Response(pdf, media_type=PDF, headers={
         "Content-Disposition": f'inline; filename="{name}"', "Cache-Control": "no-store"})
 
