@@ -27,12 +27,22 @@ browser accepts it), by request path. The stations are 1,000 SYNTHETIC ones arou
 Sanya (bench/app_size.py). Runs in its own database; never in ``make test``::
 
     .venv/bin/python bench/app_load.py
+
+A change's before and after in one run, on the same machine at the same load: check the
+older code out (``git worktree add /tmp/app-before 3adf263``) and name it. Its own
+server then runs from its own code on its own database, beside this one, and the
+visits alternate between the two, ``--rounds`` times (A B A B…), each row of the
+report giving both::
+
+    .venv/bin/python bench/app_load.py --before /tmp/app-before --rounds 2
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import os
 import platform
@@ -40,6 +50,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -291,11 +302,31 @@ def _profile(name: str) -> Profile:
     return next(p for p in PROFILES if p.name == name)
 
 
-def report(results: dict[str, list[Visit]]) -> str:
+def _row(visits: list[Visit]) -> list[str]:
+    """A visit's figures; with several runs of it (``--rounds``), each run's, in order."""
+    def each(f: Any) -> str:
+        return " / ".join(f(v) for v in visits)
+    return [each(lambda v: v.list_from), each(lambda v: f"{v.point_to_list_ms:,.0f} ms"),
+            each(lambda v: f"{v.open_to_list_ms:,.0f} ms"),
+            each(lambda v: _kb(sum(v.before_list.values()))),
+            each(lambda v: _kb(sum(v.after_list.values())))]
+
+
+def _commit(tree: Path) -> str:
+    """The commit a tree is checked out at (short), to name the code measured."""
+    return subprocess.run(["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+                          capture_output=True, text=True).stdout.strip() or "?"
+
+
+def report(results: dict[str, dict[str, list[list[Visit]]]], command: str,
+           commits: dict[str, str]) -> str:
+    """``results[code][profile]``: for each code (``after`` alone, or ``before`` and
+    ``after``), each profile's rounds, each round the three visits."""
+    codes = list(results)
     lines = [
         "# Courier app on a slow phone: first-load bytes and location-to-list time",
         "",
-        f"Command: `.venv/bin/python bench/app_load.py` (in `make bench`) — {dt.date.today()}, "
+        f"Command: `{command}` (in `make bench` without options) — {dt.date.today()}, "
         f"{_machine()}. 1,000 SYNTHETIC stations around Sanya; Chromium headless, 360x640 "
         f"touch phone, location granted, CPU throttled {CPU_SLOWDOWN}x (DevTools protocol). "
         "Network shaped by a proxy for every request (see the script's docstring): "
@@ -306,28 +337,35 @@ def report(results: dict[str, list[Visit]]) -> str:
         "phone fetched until the list showed; *after*: what it fetched in the background "
         "once the list was up (the service worker's copy of the shell, the stations kept "
         "for offline use). No map tiles: none are configured.",
-        "",
-        "| profile | visit | first list from | location → list | open → list "
-        "| bytes before the list | bytes after |",
-        "|---|---|---|---:|---:|---:|---:|",
     ]
-    for name, visits in results.items():
-        lines += [f"| {name} | {v.what} | {v.list_from} | {v.point_to_list_ms:,.0f} ms | "
-                  f"{v.open_to_list_ms:,.0f} ms | {_kb(sum(v.before_list.values()))} | "
-                  f"{_kb(sum(v.after_list.values()))} |" for v in visits]
+    if len(codes) > 1:
+        lines += ["", f"*{codes[0]}* (commit {commits[codes[0]]}) and *{codes[1]}* (commit "
+                  f"{commits[codes[1]]}): two servers, each on its own code and database, "
+                  "visited alternately in this one run (each round: every profile on one, "
+                  "then on the other); figures separated by / are the rounds in order."]
+    lines += ["", "| profile | visit | code | first list from | location → list | open → list "
+              "| bytes before the list | bytes after |", "|---|---|---|---|---:|---:|---:|---:|"]
+    for name in (p.name for p in PROFILES):
+        for i in range(3):
+            for code in codes:
+                runs = [r[i] for r in results[code][name]]
+                lines.append(f"| {name} | {runs[0].what} | {code} | " + " | ".join(_row(runs))
+                             + " |")
     lines.append("")
-    for v in results[PROFILES[0].name][:2]:
-        lines.append(f"Largest parts, {v.what} ({PROFILES[0].name}): before the list "
-                     f"{_largest(v.before_list) or 'nothing'}; after it "
-                     f"{_largest(v.after_list) or 'nothing'}.")
+    for code in codes:
+        for v in results[code][PROFILES[0].name][-1][:2]:
+            lines.append(f"Largest parts, {code}, {v.what} ({PROFILES[0].name}, last round): "
+                         f"before the list {_largest(v.before_list) or 'nothing'}; after it "
+                         f"{_largest(v.after_list) or 'nothing'}.")
     lines += [
         "",
         f"Targets of issue 14: at most {_kb(TARGET_BYTES)} on first load without tiles, "
         f"and the list within {TARGET_LIST_MS:,} ms of the location on the throttled "
-        "profile. In this run:",
+        f"profile. In this run ({codes[-1]}, last round):",
         "",
     ]
-    for name, visits in results.items():
+    for name, rounds in results[codes[-1]].items():
+        visits = rounds[-1]
         first, _, bare = visits
         total = sum(first.before_list.values()) + sum(first.after_list.values())
         lines.append(f"- {name}, first load: {_kb(total)} in all, background included — "
@@ -344,26 +382,82 @@ def report(results: dict[str, list[Visit]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Run in the older checkout, on its own code (PYTHONPATH): its database, its stations,
+#: its server; prints the server's address and serves until its stdin closes.
+BEFORE_SERVER = """
+import sys
+sys.path[:0] = [".", "bench"]
+from app_size import bench_db, load_stations
+from geo_service.infra.db import migrate
+from tests.helpers import live_server
+url = bench_db(sys.argv[1], "geo_bench_app_load_before")
+migrate(url)
+load_stations(url, 1000)
+with live_server(url) as base:
+    print(base, flush=True)
+    sys.stdin.read()
+"""
+
+
+@contextlib.contextmanager
+def before_server(checkout: Path, server_url: str) -> Iterator[str]:
+    """The older code's live server (see ``BEFORE_SERVER``); its base URL."""
+    env = {**os.environ, "PYTHONPATH": str(checkout),
+           "GEO_ASSETS_DIR": str(ROOT / "node_modules")}
+    proc = subprocess.Popen([sys.executable, "-c", BEFORE_SERVER, server_url], cwd=checkout,
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        base = proc.stdout.readline().strip()
+        if not base.startswith("http://"):
+            raise RuntimeError(f"the older code's server did not start (exit {proc.wait()})")
+        yield base
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(60)
+
+
 def main() -> int:
-    url = bench_db(Settings().resolved_database_url(), "geo_bench_app_load")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--before", type=Path, help="a checkout of the older code to "
+                        "measure alternately with this one (git worktree add)")
+    parser.add_argument("--rounds", type=int, default=1, help="visits of each code per "
+                        "profile, alternating (default 1)")
+    args = parser.parse_args()
+    server = Settings().resolved_database_url()
+    url = bench_db(server, "geo_bench_app_load")
     migrate(url)
     load_stations(url, 1000)
-    results: dict[str, list[Visit]] = {}
-    with live_server(url) as base, sync_playwright() as pw:
-        proxy = Proxy(base)
+    codes = ["before", "after"] if args.before else ["after"]
+    results: dict[str, dict[str, list[list[Visit]]]] = {
+        c: {p.name: [] for p in PROFILES} for c in codes}
+    with contextlib.ExitStack() as stack, sync_playwright() as pw:
+        bases = {"after": stack.enter_context(live_server(url))}
+        if args.before:
+            bases["before"] = stack.enter_context(before_server(args.before.resolve(), server))
+        proxies = {c: Proxy(bases[c]) for c in codes}
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         try:
-            for profile in PROFILES:
-                results[profile.name] = run_profile(browser, proxy, profile)
-                for v in results[profile.name]:
-                    print(f"{profile.name:8} {v.what:45} {v.list_from:6} location->list "
-                          f"{v.point_to_list_ms:7.0f} ms  open->list {v.open_to_list_ms:7.0f} ms"
-                          f"  bytes {sum(v.before_list.values()):8,} + "
-                          f"{sum(v.after_list.values()):8,}")
+            for _ in range(args.rounds):
+                for code in codes:
+                    for profile in PROFILES:
+                        visits = run_profile(browser, proxies[code], profile)
+                        results[code][profile.name].append(visits)
+                        for v in visits:
+                            print(f"{code:6} {profile.name:8} {v.what:45} {v.list_from:6} "
+                                  f"location->list {v.point_to_list_ms:7.0f} ms  open->list "
+                                  f"{v.open_to_list_ms:7.0f} ms  bytes "
+                                  f"{sum(v.before_list.values()):8,} + "
+                                  f"{sum(v.after_list.values()):8,}", flush=True)
         finally:
             browser.close()
-    REPORT.write_text(report(results), encoding="utf-8")
+    command = " ".join([".venv/bin/python bench/app_load.py", *sys.argv[1:]])
+    commits = {"after": _commit(ROOT)}
+    if args.before:
+        commits["before"] = _commit(args.before)
+    REPORT.write_text(report(results, command, commits), encoding="utf-8")
     return 0
 
 

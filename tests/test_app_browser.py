@@ -10,6 +10,7 @@ never written down here. Screenshots go to ``tests/artifacts/`` (git-ignored).
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 import math
 import re
@@ -64,6 +65,29 @@ def test_shell_and_files_have_their_types_policy_and_validators(client: TestClie
     assert client.get("/app/s/SY-0001").text == r.text  # a station's address is the shell too
 
 
+def test_text_files_go_gzipped_at_level_9_once_and_keep_their_validators(
+        client: TestClient) -> None:
+    """The app's files are gzipped once, at level 9, not per request at the middleware's
+    level (bench/APP_LOAD.md counts every byte); a client without gzip gets them as they
+    are, and a matching ETag is a 304 either way. PNGs are sent as they are."""
+    for name in ("index.html", "app.js", "i18n.js", "app.css"):
+        body = (STATIC / name).read_bytes()
+        path = "/app/" if name == "index.html" else f"/app/{name}"
+        r = client.get(path, headers={"Accept-Encoding": "gzip"})
+        assert r.headers["content-encoding"] == "gzip" and r.content == body, name
+        assert r.headers["vary"] == "Accept-Encoding"
+        assert int(r.headers["content-length"]) == len(gzip.compress(body, 9, mtime=0)), name
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.content == body
+        assert plain.headers["etag"] == r.headers["etag"]
+        again = client.get(path, headers={"Accept-Encoding": "gzip",
+                                          "If-None-Match": r.headers["etag"]})
+        assert again.status_code == 304 and again.content == b"", name
+    icon = client.get("/app/icon-192.png", headers={"Accept-Encoding": "gzip"})
+    assert "content-encoding" not in icon.headers
+    assert icon.content == (STATIC / "icon-192.png").read_bytes()
+
+
 def test_served_names_are_the_static_folder_only(client: TestClient) -> None:
     assert {"index.html", "app.js", "app.css"} <= set(files())
     for bad in ("nope.js", "router.py", "__init__.py"):
@@ -81,7 +105,8 @@ def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestCli
     """Issue 25: the modules app.js imports (and theirs) are served as the shell's other
     files are, every script of the app is in the worker's shell (the app opens offline),
     and the shell preloads the ones on the way to the list (no round trip per level of
-    imports), not those imported on first need (the station page, the offline half)."""
+    imports), not those imported on first need (the station page and its words, the
+    offline half, the English words)."""
     sw = (STATIC / "sw.js").read_text()
     kept = set(re.findall(r'"(/[^"]+)"', sw.split("const SHELL = [", 1)[1].split("];", 1)[0]))
     html = client.get("/app/").text
@@ -97,7 +122,7 @@ def test_every_module_is_served_kept_by_the_worker_and_preloaded(client: TestCli
                 imported.add(dep)
                 todo.append(dep)
     assert imported == {"i18n.js", "state.js", "list.js"}
-    assert on_need == {"map.js", "station.js", "offline.js"}
+    assert on_need == {"map.js", "station.js", "offline.js", "i18n-en.js", "i18n-station.js"}
     assert preloaded == imported
     scripts = {p.name for p in STATIC.glob("*.js")} - {"sw.js"}
     assert imported | on_need | {"app.js"} == scripts
@@ -268,6 +293,16 @@ class Page:
 
     def close(self) -> None:
         self.context.close()
+
+
+#: A sample station's tag as the data writes it before the name; pages show the tag once,
+#: on its own (the list's tag, the station page's banner), so never in the name too.
+SAMPLE_PREFIX = re.compile(r"^\s*(【示例】|\[SAMPLE\])\s*", re.IGNORECASE)
+
+
+def shown_name(name: str) -> str:
+    """A station's name as the app shows it: without the sample tag the data carries."""
+    return SAMPLE_PREFIX.sub("", name)
 
 
 def nearest_codes(base: str, lon: float, lat: float, **params: Any) -> list[str]:
@@ -620,7 +655,7 @@ def test_station_page_navigates_reports_and_confirms(
     p = Page(browser, served, f"/app/s/{code}")
     try:
         p.page.wait_for_function("() => document.body.dataset.state === 'station'")
-        assert p.page.text_content("#st-name") == station["name"]
+        assert p.page.text_content("#st-name") == shown_name(station["name"])
         # The hours as the server words them for people, not the OSM rule.
         assert f"：{station['opening_hours_zh']}" in (p.page.text_content("#st") or "")
         for kind in ("amap", "baidu", "tencent", "geo"):
@@ -708,6 +743,16 @@ def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
             assert opened == (f"营业至 {until}" if lang == "zh" else f"Open until {until}")
             assert p.page.text_content("#st-where") == _where_words(
                 lang, row["distance_m"], row["bearing_deg"])
+            # The sample tag once on the page (issue 29, item 2): the banner, not the
+            # heading's "【示例】" / "[SAMPLE]" above it as well.
+            assert detail["sample"] and SAMPLE_PREFIX.match(detail["name"])
+            name = detail["name_en"] if lang == "en" else detail["name"]
+            assert p.page.text_content("#st-name") == shown_name(name)
+            shown = p.page.evaluate("""() => [
+                document.querySelectorAll('#station .sample').length,
+                (document.getElementById('station').innerText
+                    .match(/【示例】|\\[SAMPLE\\]/gi) || []).length]""")
+            assert shown == [1, 0], shown
             # The small map: the station and the rider as Leaflet markers, no tiles here.
             assert p.page.locator("#st-map .leaflet-marker-icon").count() == 2
             assert p.page.locator("#st-map .leaflet-tile").count() == 0
@@ -760,6 +805,33 @@ def test_station_page_says_open_where_and_shows_a_map_and_districts_by_city(
             conn.execute("DELETE FROM admin_area WHERE code IN ('460106', '460100')")
 
 
+@pytest.mark.slow  # ~3 s
+def test_english_is_fetched_when_chosen_and_kept_for_the_next_open(
+        browser: Any, served: str) -> None:
+    """The English words are their own module (i18n-en.js), which a Chinese reader's page
+    never loads (bench/APP_LOAD.md); once a rider picks English it comes, and the next
+    open is in English again."""
+    loaded = """() => performance.getEntriesByType('resource')
+        .some((e) => e.name.endsWith('/app/i18n-en.js'))"""
+    p = Page(browser, served, "/app/")
+    try:
+        p.listed()
+        assert p.page.text_content("#locate") == "用我的位置"
+        assert p.page.evaluate(loaded) is False
+        p.page.click("#lang")
+        p.page.wait_for_function("() => document.documentElement.lang === 'en'")
+        assert p.page.evaluate(loaded) is True
+        assert p.page.text_content("#locate") == "My location"
+        p.page.reload()
+        p.page.wait_for_function("() => document.documentElement.lang === 'en' && "
+                                 "document.body.dataset.state === 'ready'")
+        assert p.page.text_content("h1") == "Rest stations for outdoor workers"
+        assert p.page.text_content("#lang") == "中文"
+        assert p.errors == []
+    finally:
+        p.close()
+
+
 @pytest.mark.slow  # ~2 s
 def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: str) -> None:
     code = nearest_codes(served, *POINT, k=1)[0]
@@ -768,7 +840,8 @@ def test_qr_checkin_page_leads_to_the_station_in_the_app(browser: Any, served: s
         p.page.click("a[href*='/app/s/']")
         p.page.wait_for_function("() => document.body.dataset.state === 'station'")
         assert p.page.url == f"{served}/app/s/{code}"
-        assert p.page.text_content("#st-name") == api(served, f"/v1/stations/{code}")["name"]
+        assert p.page.text_content("#st-name") == shown_name(
+            api(served, f"/v1/stations/{code}")["name"])
         # Back to the list: this phone's position is asked for only now.
         p.page.click("#back")
         assert p.listed() == nearest_codes(served, *POINT, k=5, open_now="true")
@@ -877,6 +950,9 @@ def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
             assert _metres((shifted[1], shifted[0]), wgs84_to_gcj02(*point)) < 0.01
             assert tap_codes == nearest_codes(base, point[0], point[1], k=5, open_now="true")
             p.screenshot("app-amap-gcj02.png")
+            # The worker keeps the shift for offline use, here where the tiles need it.
+            p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
+            assert "/app/vendor/gcoord.js" in p.page.evaluate(CACHED)
         finally:
             p.close()
 
@@ -948,7 +1024,7 @@ def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str)
         p.page.click(f"#list li[data-code='{code}'] a.name")
         p.page.wait_for_function("() => document.body.dataset.state === 'station-offline'")
         text = p.page.text_content("#st") or ""
-        assert p.page.text_content("#st-name") == station["name"]
+        assert p.page.text_content("#st-name") == shown_name(station["name"])
         assert "离线" in text and "找不到" not in text
         ticked = [i for i in p.page.locator("#st li").all_text_contents() if i[0] == "✓"]
         checklist = [i[2:] for i in p.page.locator("#st .checklist li").all_text_contents()]

@@ -339,6 +339,10 @@ def test_shell_opens_offline_after_one_visit(browser: Any, db: psycopg.Connectio
                 return (await shell.keys()).map((r) => new URL(r.url).pathname); }""")
             assert {"/app/", "/app/offline.js", "/app/vendor/geodesic.js",
                     "/maps/assets/leaflet/dist/leaflet.js"} <= set(cached)
+            # Not downloaded for nothing: the install's icons (the manifest's), and the
+            # GCJ-02 shift with no GCJ-02 basemap configured (bench/APP_LOAD.md).
+            assert not {"/app/icon-192.png", "/app/icon-512.png",
+                        "/app/vendor/gcoord.js"} & set(cached)
             # The shell as served online (the list and map below it change with every
             # answer, so the page's own title and heading stand for the shell).
             online = (page.title(), page.text_content("h1"))

@@ -21,7 +21,8 @@ import pypdf
 from geo_service.domain import accounts
 from geo_service.maps.assets import node_modules
 from geo_service.web.security_headers import STRICT_CSP
-from tests.helpers import live_server
+from tests.conftest import station_body
+from tests.helpers import insert_stations, live_server
 from tests.test_posters import _qr
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -154,3 +155,60 @@ def test_admin_creates_an_editor_who_changes_password_and_signs_out_everywhere(
                          "ON u.id = s.user_id WHERE u.name = 'newed'").fetchone() == (0,)
     assert accounts.sign_in(areas, name="newed", password="second password 2", client="t",
                             policy=accounts.Policy())
+
+
+def test_district_editor_resolves_a_report_and_it_leaves_the_open_queue(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 26: an editor of Tianya sees the sample station's 'closed' report (with its
+    warning), resolves it with a note, and the open queue is empty; Haitang's is never
+    shown."""
+    insert_stations(areas, [
+        station_body("T1", 109.50, 18.25, district_code="460204", city_code="460200",
+                     province_code="460000"),
+        station_body("H1", 109.70, 18.35, district_code="460202", city_code="460200",
+                     province_code="460000")])
+    areas.execute("UPDATE station SET sample = true")
+    for code, device in (("T1", "a"), ("T1", "b"), ("H1", "c")):
+        areas.execute("INSERT INTO station_report (station_id, kind, comment, device_hash) "
+                      "SELECT id, 'closed', '早上没开门', %s FROM station WHERE code = %s",
+                      (device, code))
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=工人报告")
+        page.wait_for_selector("h2:has-text('测试驿站 T1')")
+        assert page.locator("h2:has-text('H1')").count() == 0
+        assert page.locator("text=有工人报告此驿站已关闭").count() == 1
+        row = page.locator("tr", has_text="驿站已关闭")
+        assert row.locator("td").nth(5).inner_text() == "2"  # two devices
+        _check(page, "reports")
+        row.locator("textarea").fill("已电话核实：照常开放")
+        row.locator("button:has-text('标为已处理')").click()
+        page.wait_for_selector("text=已将 2 条报告标为已处理。")
+        assert page.locator("text=没有符合条件的报告。").count() == 1
+        _check(page, "reports-done")
+        page.select_option("#f_status", "resolved")
+        page.click("form.filters button")
+        page.wait_for_selector("td:has-text('已处理')")
+        page.click("header >> text=English")
+        page.wait_for_selector("h1:has-text('Worker reports')")
+        assert page.locator("button:has-text('Reopen')").count() == 1
+        assert page.locator("text=Latest: resolved (ed, ").count() == 1
+        _check(page, "reports-en")
+        context.close()
+    assert outside == [] and errors == []
+    assert areas.execute("SELECT editor, note FROM report_resolution").fetchall() == [
+        ("ed", "已电话核实：照常开放")] * 2

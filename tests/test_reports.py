@@ -241,6 +241,27 @@ def test_report_body_rules(client: TestClient, stations: psycopg.Connection[Any]
     assert stations.execute("SELECT count(*) FROM station_report").fetchone() == (1,)
 
 
+def test_a_repeat_from_one_device_is_already_reported_and_stores_nothing(
+        client: TestClient, stations: psycopg.Connection[Any]) -> None:
+    """Issue 26: the same device, station and kind (and amenity) within the window count
+    once; the answer names the earlier report, as the app's "already reported" expects."""
+    first = report(client, "T1", who(1), kind="amenity_broken", amenity="microwave")
+    assert first["counted"] is True and first["duplicate_of"] is None
+    r = client.post("/v1/stations/T1/reports", headers=who(1, device="phone-1"),
+                    json={"kind": "amenity_broken", "amenity": "microwave", "comment": "again"})
+    assert r.status_code == 200, r.text
+    assert (r.json()["counted"], r.json()["id"]) == (False, first["id"])
+    assert r.json()["duplicate_of"] == first["created_at"]
+    # Another amenity, another kind, another phone, or after the window: new reports.
+    report(client, "T1", who(1), kind="amenity_broken", amenity="water_dispenser")
+    report(client, "T1", who(1), kind="other")
+    report(client, "T1", who(2, device="phone-2"), kind="amenity_broken", amenity="microwave")
+    assert stations.execute("SELECT count(*) FROM station_report").fetchone() == (4,)
+    stations.execute("UPDATE station_report SET created_at = created_at - interval '31 minutes'")
+    assert report(client, "T1", who(3, device="phone-1"), kind="other")["counted"] is True
+    assert stations.execute("SELECT count(*) FROM station_report").fetchone() == (5,)
+
+
 def test_confirmations(client: TestClient, stations: psycopg.Connection[Any]) -> None:
     assert station(client, "T1")["last_confirmed_at"] is None
     r = client.post("/v1/stations/T1/confirmations", headers=who(1))

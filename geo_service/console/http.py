@@ -166,6 +166,13 @@ def problem(exc: GeoServiceError) -> str:
 def admin_session(request: Request, conn: Any, settings: Settings,
            csrf_token: str | None) -> accounts.Session | Response:
     """The signed-in admin of an accounts request (a POST's CSRF checked), or the refusal."""
+    return role_session(request, conn, settings, csrf_token, "admin")
+
+
+def role_session(request: Request, conn: Any, settings: Settings, csrf_token: str | None,
+                 *roles: str) -> accounts.Session | Response:
+    """The signed-in person of a request that needs one of ``roles`` (a POST's CSRF
+    checked first), or the refusal: the sign-in page, a 403 naming the problem."""
     session = current_session(request, conn, settings)
     if session is None:
         return signed_out(request, settings)
@@ -174,7 +181,7 @@ def admin_session(request: Request, conn: Any, settings: Settings,
         if refusal is not None:
             return refusal
     try:
-        require_role(session.principal, "admin")
+        require_role(session.principal, *roles)
     except GeoServiceError as exc:
         return refused(request, exc.status, problem(exc))
     return session

@@ -32,8 +32,9 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：驿站列表与编辑、批量导入、报告处理。",
-               "Coming: stations list and edit, import, the report queue."),
+    "coming": ("即将推出：驿站列表与编辑、批量导入。",
+               "Coming: stations list and edit, import."),
+    "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
@@ -131,17 +132,27 @@ code.secret{font-size:1.2em;background:#fff;border:1px dashed #333;padding:.2rem
 label.check{font-weight:400}label.check input{width:auto}
 .sr-only{position:absolute;left:-9999px}.sr-only:focus{left:1rem;top:.5rem;background:#fff;
  color:#000;padding:.3rem}
+textarea{font:inherit;padding:.45rem;border:1px solid #6b7480;border-radius:4px;width:100%;
+ min-width:8rem;box-sizing:border-box}
+form.filters{display:flex;flex-wrap:wrap;gap:0 1rem;align-items:end}
+form.filters label{margin-top:0}form.filters select{width:auto}
+form.decide label{margin-top:0;font-weight:400}td.when{white-space:nowrap}
+ul.notes{margin:0;padding-left:1.1rem}
+table.queue th{white-space:normal}
+p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
 
 def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
-         csrf: str | None = None, admin: bool = False) -> str:
+         csrf: str | None = None, admin: bool = False, editor: bool = False) -> str:
     """A whole page: the header (the console's name, links when signed in, the language
-    switch), the body, no script."""
+    switch), the body, no script. ``editor``: the person may work the reports queue
+    (admins may too)."""
     other = "zh" if lang == "en" else "en"
     nav = ""
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"),
+                 *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -150,7 +161,8 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
                + "</nav>"
                + post_form(lang, "/console/sign-out", csrf, t(lang, "sign_out"), "plain"))
-    switch = path + ("" if other == "zh" else "?lang=en")
+    # ``path`` may carry a page's own query (its filters), kept across the switch.
+    switch = path + ("" if other == "zh" else ("&" if "?" in path else "?") + "lang=en")
     return (f'<!doctype html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
             '<meta charset="utf-8"><meta name="viewport" content="width=device-width,'
             f'initial-scale=1"><title>{escape(title)} · {t(lang, "console")}</title>'
@@ -215,6 +227,10 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("accounts", "/console/accounts"), ("keys", "/console/keys"))]
+    editor = role == "editor"
+    if admin or editor:
+        links[:0] = [f'<li><a href="{href("/console/reports", lang)}">{t(lang, "reports")}'
+                     "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
@@ -223,10 +239,11 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
             + post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
             + "</section>")
-    return page(lang, t(lang, "home"), body, path="/console/", who=who, csrf=csrf, admin=admin)
+    return page(lang, t(lang, "home"), body, path="/console/", who=who, csrf=csrf, admin=admin,
+                editor=editor)
 
 
-def password_page(lang: str, csrf: str, *, who: str, admin: bool,
+def password_page(lang: str, csrf: str, *, who: str, admin: bool, editor: bool = False,
                   message: str | None = None, error: str | None = None) -> str:
     body = (notes(message, error)
             + f'<form class="card" method="post" action="{href("/console/password", lang)}">'
@@ -239,7 +256,7 @@ def password_page(lang: str, csrf: str, *, who: str, admin: bool,
             f'minlength="{MIN_PASSWORD}" autocomplete="new-password">'
             + f'<button type="submit">{t(lang, "change_password")}</button></form>')
     return page(lang, t(lang, "change_password"), body, path="/console/password", who=who,
-                csrf=csrf, admin=admin)
+                csrf=csrf, admin=admin, editor=editor)
 
 
 def accounts_page(lang: str, csrf: str, *, who: str, users: list[dict[str, Any]],

@@ -299,6 +299,25 @@ ORDER BY r.id
 LIMIT %(limit)s
 """
 
+# For the console's queue: who filed each listed report (as CLOSED_REPORTERS pairs them),
+# whether its station is sample data, and whether the station has an open 'closed' report.
+REPORT_REPORTERS = """
+SELECT r.id, coalesce(r.device_hash, r.client_hash, 'report:' || r.id),
+       coalesce(r.client_hash, r.device_hash, 'report:' || r.id), s.sample,
+       EXISTS (SELECT 1 FROM station_report o
+               WHERE o.station_id = r.station_id AND o.kind = 'closed' AND o.status = 'open'
+                 AND o.superseded_at IS NULL) AS open_closed
+FROM station_report r JOIN station s ON s.id = r.station_id
+WHERE r.id = ANY(%(ids)s)
+"""
+
+# The latest decision on each of the listed reports (for the console's rows).
+LAST_RESOLUTIONS = """
+SELECT DISTINCT ON (report_id) report_id, action, note, editor, created_at
+FROM report_resolution WHERE report_id = ANY(%(ids)s)
+ORDER BY report_id, id DESC
+"""
+
 REPORT_STATION = "SELECT station_id FROM station_report WHERE id = %(id)s"
 
 LOCK_REPORT = """
@@ -346,6 +365,17 @@ SELECT 'closed', id, created_at FROM station_report
 WHERE station_id = %(station)s AND device_hash = %(device)s AND kind = 'closed'
   AND superseded_at IS NULL AND created_at > now() - %(window)s
 ORDER BY at DESC, id DESC
+"""
+
+# The device's open, standing report of this kind (and amenity) at the station within
+# the de-duplication window: a repeat of it is "already reported" and stores nothing.
+EARLIER_REPORT = """
+SELECT id, created_at FROM station_report
+WHERE station_id = %(station)s AND device_hash = %(device)s AND kind = %(kind)s
+  AND amenity IS NOT DISTINCT FROM %(amenity)s AND status = 'open'
+  AND superseded_at IS NULL AND created_at > now() - %(window)s
+ORDER BY created_at DESC, id DESC
+LIMIT 1
 """
 
 SUPERSEDE_CONFIRMATIONS = "UPDATE confirmation SET superseded_at = now() WHERE id = ANY(%(ids)s)"

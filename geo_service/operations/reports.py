@@ -35,6 +35,15 @@ back), and the editors' open queue no longer lists it. Only callers that send
 a device id take part; one address stands for many phones, so words without a
 device are never replaced by another's.
 
+Already reported: a device's repeat of its own open report (same station, kind and
+amenity) within that window is not stored; the answer is the earlier report with
+``counted`` false and ``duplicate_of`` (:func:`earlier_report`), so a rider tapping
+"broken" three times files one report. ``closed`` is the exception, already counted
+once by the rule above: a repeat is the device's newer standing word and replaces the
+earlier one (one row stands, the mark counts the device once). As with standing
+words, only callers with a device id are de-duplicated: an address alone stands for
+many phones.
+
 Neither flag is an edit of the station: no version bump, no change-feed entry.
 """
 
@@ -195,10 +204,28 @@ async def get_report(conn: AsyncConnection[Any], report_id: int) -> dict[str, An
     return row
 
 
+async def earlier_report(conn: AsyncConnection[Any], settings: Settings, station_id: int,
+                         body: dict[str, Any], caller: Caller) -> tuple[int, dt.datetime] | None:
+    """The caller's open report of the same kind and amenity at the station within the
+    de-duplication window (id, when), which a new one would only repeat; None without a
+    device id, and for ``closed``, whose repeat replaces the standing word instead. Read
+    under the station's report lock, so a concurrent repeat waits."""
+    if caller.device is None or body["kind"] == "closed":
+        return None
+    async with conn.cursor() as cur:
+        await cur.execute(q.EARLIER_REPORT, {
+            "station": station_id, "device": caller.device, "kind": body["kind"],
+            "amenity": body.get("amenity"),
+            "window": dt.timedelta(minutes=settings.checkin_dedup_minutes)})
+        row = await cur.fetchone()
+    return (row[0], row[1]) if row else None
+
+
 async def create_report(conn: AsyncConnection[Any], settings: Settings, code: str,
                         body: dict[str, Any], caller: Caller) -> dict[str, Any]:
     """Store a report (status open, version 1); a ``closed`` one may mark the station,
-    and replaces the device's standing word there (``replaces``: when that was said)."""
+    and replaces the device's standing word there (``replaces``: when that was said).
+    A repeat of the device's own open report stores nothing (``counted`` false)."""
     check_amenity(body["kind"], body.get("amenity"))
     station = await station_ref(conn, code)
     replaced: list[Word] = []
@@ -206,6 +233,10 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
         await set_actor(conn, None, name="worker reports")  # may mark the station
         await lock(conn, _rate_key(caller), _station_key(station["id"]))
         await check_feedback_rate(conn, settings, caller.client)
+        earlier = await earlier_report(conn, settings, station["id"], body, caller)
+        if earlier is not None:
+            return {**public_report(await get_report(conn, earlier[0])), "replaces": None,
+                    "counted": False, "duplicate_of": earlier[1]}
         if body["kind"] == "closed":
             replaced = await standing_words(conn, settings, station["id"], caller)
         took_back = await supersede(conn, station["id"], replaced)
@@ -219,7 +250,8 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
         if body["kind"] == "closed":
             await _sync_mark(conn, settings, station["id"], may_clear=took_back)
     return {**public_report(await get_report(conn, row[0])),
-            "replaces": replaced[0].at if replaced else None}
+            "replaces": replaced[0].at if replaced else None, "counted": True,
+            "duplicate_of": None}
 
 
 async def list_reports(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
@@ -242,6 +274,64 @@ async def list_reports(conn: AsyncConnection[Any], settings: Settings, principal
     rows = rows[:limit]
     return {"items": [public_report(r) for r in rows], "count": len(rows),
             "next_cursor": encode_cursor(rows[-1]["id"]) if more and rows else None}
+
+
+async def report_groups(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
+                        *, status: str, kind: str | None, limit: int,
+                        cursor: str | None) -> dict[str, Any]:
+    """A page of :func:`list_reports` grouped for people: per station (in queue order), per
+    kind, amenity and status, with the first and last time, the notes, the reports' ids and
+    versions (to decide them together), how many independent reporters (devices; see
+    :func:`independent_reporters`) said it, and the latest decision on any of them.
+    Replaced words are left out, as the open queue leaves them out. A station with an open
+    ``closed`` report is flagged (``open_closed``) whatever the filter, until an editor
+    decides it."""
+    page = await list_reports(conn, settings, principal, status=status, kind=kind,
+                              station=None, area=None, limit=limit, cursor=cursor)
+    rows = [r for r in page["items"] if r["superseded_at"] is None]
+    async with conn.cursor() as cur:
+        await cur.execute(q.REPORT_REPORTERS, {"ids": [r["id"] for r in rows]})
+        extra = {row[0]: row[1:] for row in await cur.fetchall()}
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(q.LAST_RESOLUTIONS, {"ids": [r["id"] for r in rows]})
+        decided = {row.pop("report_id"): row for row in await cur.fetchall()}
+    stations: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        device, client, sample, open_closed = extra[r["id"]]
+        st = stations.setdefault(r["station"], {
+            "code": r["station"], "name": r["station_name"], "sample": sample,
+            "reported_closed": r["station_reported_closed"], "open_closed": open_closed,
+            "groups": {}})
+        group = st["groups"].setdefault((r["kind"], r["amenity"], r["status"]), {
+            "kind": r["kind"], "amenity": r["amenity"], "status": r["status"],
+            "first": r["created_at"], "last": r["created_at"], "notes": [], "reports": [],
+            "pairs": [], "decision": None})
+        latest = decided.get(r["id"])
+        if latest and (group["decision"] is None
+                       or latest["created_at"] > group["decision"]["created_at"]):
+            group["decision"] = latest
+        group["last"] = max(group["last"], r["created_at"])
+        group["first"] = min(group["first"], r["created_at"])
+        if r["comment"]:
+            group["notes"].append(r["comment"])
+        group["reports"].append((r["id"], r["version"]))
+        group["pairs"].append((device, client))
+    for st in stations.values():
+        st["groups"] = [{**{k: v for k, v in g.items() if k != "pairs"},
+                         "reporters": independent_reporters(g["pairs"])}
+                        for g in st["groups"].values()]
+    return {"stations": list(stations.values()), "next_cursor": page["next_cursor"]}
+
+
+async def decide_reports(conn: AsyncConnection[Any], settings: Settings, principal: Principal,
+                         items: list[tuple[int, int]], action: str,
+                         note: str | None) -> list[dict[str, Any]]:
+    """:func:`resolve_report` for each (id, version) of a group, all or none: one
+    transaction, so a stale version or a report outside the area leaves every one as it
+    was."""
+    async with conn.transaction():
+        return [await resolve_report(conn, settings, principal, report_id, action, note,
+                                     version) for report_id, version in items]
 
 
 async def report_detail(conn: AsyncConnection[Any], principal: Principal,

@@ -250,6 +250,13 @@ class ReportOut(BaseModel):
 
 class ReportCreated(ReportOut):
     replaces: dt.datetime | None = Field(default=None, description=REPLACES)
+    counted: bool = Field(default=True, description=(
+        "false: this device already reported this (same station, kind and amenity, still "
+        "open) within the de-duplication window; nothing was stored and the report shown "
+        "is the earlier one. A repeated 'closed' is counted once by replacing instead "
+        "(see replaces)"))
+    duplicate_of: dt.datetime | None = Field(default=None, description=(
+        "when the earlier report this one repeats was made; null when counted"))
 
 
 class ResolutionOut(BaseModel):

@@ -19,6 +19,7 @@ from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.posters import router as console_posters
+from geo_service.console.routes.reports import router as console_reports
 from geo_service.console.routes.session import router as console_session
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
@@ -56,6 +57,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_session,
     console_accounts,
     console_keys,
+    console_reports,
     console_posters,
     app_snapshot,
     app_vocabulary,

@@ -5,13 +5,30 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { EN } from "../../geo_service/app/static/i18n-en.js";
+import { STATION_WORDS } from "../../geo_service/app/static/i18n-station.js";
 import {
-  T, WALK_MAX_MIN, amenityBadge, amenityName, compass, displayName, distanceText,
+  T, WALK_MAX_MIN, addWords, amenityBadge, amenityName, compass, displayName, distanceText,
   hoursText, minutes, openText, setVocabulary, stripSample, tenOnes, travelText, whenText,
 } from "../../geo_service/app/static/i18n.js";
 
+// English comes in its own module, as the page loads it when a rider picks English, and
+// the station page's words with the page, in both languages.
+assert.equal(T.en, undefined);
+assert.equal(T.zh.address, undefined);
+addWords("en", EN);
+for (const [lang, words] of Object.entries(STATION_WORDS)) addWords(lang, words);
+
 // The list is for 21:00 China time on Monday 7 December 2026.
 const REF = "2026-12-07T21:00:00+08:00";
+
+test("the station page's words are its own, in both languages", () => {
+  assert.deepEqual(Object.keys(STATION_WORDS).sort(), ["en", "zh"]);
+  assert.deepEqual(Object.keys(STATION_WORDS.en).sort(), Object.keys(STATION_WORDS.zh).sort());
+  for (const k of Object.keys(STATION_WORDS.zh)) {
+    assert.ok(!(k in EN), `${k}: in i18n-en.js too`);
+  }
+});
 
 test("both languages have the same words, of the same kinds", () => {
   const zh = Object.keys(T.zh).sort();

@@ -3,13 +3,17 @@
 The files are the ones in ``static/`` when the app starts (an allow-list: no
 other path is ever read). The shell and its files are revalidated on every
 load (``Cache-Control: no-cache`` with an ``ETag``), so a deploy shows at the
-next open while an unchanged file costs a 304. The page's policy allows
+next open while an unchanged file costs a 304. Text files are gzipped once, when
+first read, at level 9 (the files never change while the service runs, so the
+smallest encoding costs nothing per request) and sent so to clients that accept
+gzip; the gzip middleware leaves an encoded body alone. The page's policy allows
 scripts, styles and requests to this service only; images also from the
 configured basemap's tile host, when one is configured.
 """
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 from dataclasses import dataclass
 from functools import cache
@@ -20,7 +24,7 @@ from urllib.parse import urlsplit
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from geo_service.domain.encoding import etag_matches
+from geo_service.domain.encoding import GZIP_MIN_BYTES, etag_matches
 from geo_service.domain.errors import NotFound
 from geo_service.infra.settings import Settings
 from geo_service.maps.options import basemap
@@ -46,6 +50,16 @@ class StaticFile:
     body: bytes
     media_type: str
     etag: str
+    #: The body gzipped, for clients that accept it; None where gzip would not pay (an
+    #: image, already compressed, or a body too small for the header to be worth it).
+    gzipped: bytes | None = None
+
+
+def _gzipped(body: bytes, media_type: str) -> bytes | None:
+    if media_type.startswith("image/png") or len(body) < GZIP_MIN_BYTES:
+        return None
+    packed = gzip.compress(body, compresslevel=9, mtime=0)
+    return packed if len(packed) < len(body) else None
 
 
 @cache
@@ -57,7 +71,8 @@ def files() -> dict[str, StaticFile]:
         if path.is_file() and media is not None:
             body = path.read_bytes()
             found[path.name] = StaticFile(body, media,
-                                          f'"{hashlib.sha256(body).hexdigest()[:20]}"')
+                                          f'"{hashlib.sha256(body).hexdigest()[:20]}"',
+                                          _gzipped(body, media))
     return found
 
 
@@ -107,8 +122,14 @@ def _serve(request: Request, name: str) -> Response:
     headers = {"Cache-Control": "no-cache", "ETag": f.etag}
     if f.media_type.startswith("text/html"):
         headers["Content-Security-Policy"] = csp(_settings(request))
+    if f.gzipped is not None:
+        headers["Vary"] = "Accept-Encoding"
     if etag_matches(request.headers.get("if-none-match", ""), f.etag):
         return Response(status_code=304, headers=headers)
+    # As the gzip middleware reads the header, so every response of the service agrees.
+    if f.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
+        headers["Content-Encoding"] = "gzip"
+        return Response(f.gzipped, media_type=f.media_type, headers=headers)
     return Response(f.body, media_type=f.media_type, headers=headers)
 
 

@@ -1,8 +1,8 @@
 // The courier app: nearest open stations, a map, a station page, reports.
 // Plain ES modules, no framework, no build step; this entry wires them: i18n.js (words,
 // pure), state.js (what the page holds, the API, the snapshot), list.js, and on first
-// need map.js (the map), station.js (the station page) and offline.js (the phone's own
-// nearest).
+// need map.js (the map), station.js (the station page), offline.js (the phone's own
+// nearest) and i18n-en.js (the English words).
 // Everything shown comes from this service's JSON API; the position leaves the phone
 // only inside the nearest query.
 
@@ -10,8 +10,8 @@ import {
   loadDistricts, locate, pickDistrict, renderChips, renderDistricts, renderList,
 } from "./list.js";
 import {
-  $, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, drawMap, mapLoaded, offline, startMap, state,
-  stationCode, store, t, vocabularyReady,
+  $, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, drawMap, loadWords, mapLoaded, offline, startMap,
+  state, stationCode, store, t, vocabularyReady,
 } from "./state.js";
 
 // The pure functions, for the page's tests and the curious (tests/app/ imports i18n.js).
@@ -20,8 +20,8 @@ export {
 } from "./i18n.js";
 export { districtGroups, nearestUrl } from "./list.js";
 
-// The station page's module (12 KB) is not on the way to the first list: it comes when a
-// station is opened (bench/APP_LOAD.md).
+// The station page's module (12 KB) and its words are not on the way to the first list:
+// they come when a station is opened, both at once (bench/APP_LOAD.md).
 let stationModule = null;
 
 /** The list, or the page of the station the address names. */
@@ -30,7 +30,8 @@ function route() {
   $("home").hidden = Boolean(code);
   $("station").hidden = !code;
   if (code) {
-    stationModule = stationModule || import("./station.js");
+    stationModule = stationModule || Promise.all([import("./station.js"),
+      import("./i18n-station.js")]).then(([m]) => m);
     stationModule.then((m) => m.showStation(code), () => {
       stationModule = null; // not loaded (no network, not kept yet): the next open asks again
       $("st").textContent = t("failed") + t("no_network");
@@ -55,7 +56,19 @@ function applyLang() {
   route();
 }
 
+/** Show the page in `lang` once its words are here (English: fetched on first need). */
+function showLang(lang) {
+  return loadWords(lang).then(() => {
+    state.lang = lang;
+    applyLang();
+  });
+}
+
 function start() {
+  // The rider chose English before: its words come beside the position, then the page
+  // turns (on a next visit the service worker has them at once).
+  const chosen = store.get("geo.lang", "zh");
+  if (chosen !== state.lang) showLang(chosen).catch(() => {});
   // A return visit with a recent snapshot: load the on-phone half while the position comes.
   if (Date.now() - store.get("geo.snapshot_at", 0) < PROVISIONAL_MAX_AGE_MS) {
     offline().then((off) => off.loadSnapshot()).catch(() => {});
@@ -63,9 +76,9 @@ function start() {
   setTimeout(afterFirstAnswer, 10e3); // a list that never comes must not keep them away
   applyLang();
   $("lang").addEventListener("click", () => {
-    state.lang = state.lang === "zh" ? "en" : "zh";
-    store.set("geo.lang", state.lang);
-    applyLang();
+    const lang = state.lang === "zh" ? "en" : "zh";
+    store.set("geo.lang", lang);
+    showLang(lang).catch(() => { $("status").textContent = t("failed") + t("no_network"); });
   });
   $("locate").addEventListener("click", locate);
   $("elsewhere").addEventListener("click", () => {

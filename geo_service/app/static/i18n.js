@@ -11,6 +11,9 @@ const DETOUR = 1.3;
 // straight at the speeds above) a card says "far" and gives the e-bike time only.
 export const WALK_MAX_MIN = 45;
 
+// The words by language. English is not here: i18n-en.js brings it (addWords) when a
+// rider first picks English, so most riders, who read Chinese, do not download it on the
+// way to their first list (bench/APP_LOAD.md); nor are the station page's own words.
 export const T = {
   zh: {
     title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
@@ -33,72 +36,18 @@ export const T = {
     tomorrow: (hm) => `明天 ${hm}`, locale: "zh-CN", colon: "：", list_sep: "、",
     confirmed: "最近确认", missing: "缺", all10: "十有齐全", stop: "当前停靠", leaves: "离开时间",
     sample_tag: "示例", dirs: ["北", "东北", "东", "东南", "南", "西南", "西", "西北"],
-    address: "地址", hours: "营业时间", phone: "电话", checklist: "“十有”清单", awards: "荣誉",
-    schedule: "流动站停靠安排", navigate: "导航", amap: "高德骑行", baidu: "百度骑行",
-    tencent: "腾讯骑行", geo: "其他地图 (geo:)", report: "反馈", r_closed: "报告：已关闭",
-    r_missing: "报告：缺少设施", r_confirm: "确认：正在营业", thanks: "已收到，谢谢！",
-    already: "您已经反馈过了，谢谢！", confirmed_ok: "已确认，谢谢！", failed: "没有成功：",
-    has: "有", lacks: "缺少", notfound: "找不到这个驿站。", lang: "English",
-    no_network: "没有网络", st_offline: (asOf) => `离线：按手机上保存的数据显示，数据截至 ${asOf}`,
-    st_not_kept: "没有网络，手机上保存的数据里没有这个驿站：有网络时再打开。",
-    st_feedback_offline: "地址、电话和反馈需要网络。",
+    hours: "营业时间", phone: "电话", checklist: "“十有”清单", failed: "没有成功：",
+    has: "有", lacks: "缺少", lang: "English", no_network: "没有网络",
     h247: "全天 24 小时", filters: "筛选", map: "地图", chip_open_now: "营业中",
-    chip_h24: "24小时",
-  },
-  en: {
-    title: "Rest stations for outdoor workers", locate: "My location", elsewhere: "Elsewhere",
-    district: "District", district_pick: "— district —",
-    list_title: "Nearest stations", back: "← Back to the list",
-    sample: "SAMPLE data: not real stations",
-    foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
-      `distance ×1.3; past a ${WALK_MAX_MIN}-minute walk only the e-bike time is given. ` +
-      "The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
-    locating: "Finding your position…", loading: "Looking for stations…",
-    offline: (asOf) => `Offline: computed on the phone from data as of ${asOf}`,
-    offline_none: "No network, and no station data kept on the phone yet.",
-    provisional: "Shown from the data on the phone, updating…",
-    denied: "No location permission: tap the map or pick a district.",
-    unavailable: "Location unavailable: tap the map or pick a district.",
-    tap: "Tap the map or pick a district.", none: "No station nearby matches.",
-    found: (n, where) => `${n} stations near ${where}`, here: "you", tapped: "the chosen point",
-    walk: "walk", ebike: "e-bike", min: "min", far: "far", open: "Open now", closed_now: "Closed",
-    unknown: "Hours unknown", reported: "⚠ Reported closed",
-    open_until: (w) => `Open until ${w}`, closed_opens: (w) => `Closed · opens ${w}`,
-    tomorrow: (hm) => `${hm} tomorrow`, locale: "en-GB", colon: ": ", list_sep: ", ",
-    confirmed: "Last confirmed", missing: "Missing", all10: "All ten ones",
-    stop: "Current stop", leaves: "leaves", sample_tag: "SAMPLE",
-    dirs: ["N", "NE", "E", "SE", "S", "SW", "W", "NW"], address: "Address", hours: "Hours",
-    phone: "Phone", checklist: "Ten-ones checklist", awards: "Awards",
-    schedule: "Mobile station schedule", navigate: "Navigate", amap: "Amap (ride)",
-    baidu: "Baidu (ride)", tencent: "Tencent (ride)", geo: "Other map app (geo:)",
-    report: "Feedback", r_closed: "Report: closed", r_missing: "Report: something missing",
-    r_confirm: "Confirm: it is open", thanks: "Received, thank you!",
-    already: "You already reported, thank you!", confirmed_ok: "Confirmed, thank you!",
-    failed: "Did not work: ", has: "has", lacks: "lacks", notfound: "No such station.",
-    no_network: "no network",
-    st_offline: (asOf) => `Offline: shown from the data on the phone, as of ${asOf}`,
-    st_not_kept: "No network, and this station is not in the data on the phone: " +
-      "open it again when online.",
-    st_feedback_offline: "Address, phone and feedback need the network.",
-    lang: "中文", h247: "24 hours, every day", filters: "Filters", map: "Map",
-    chip_open_now: "Open now", chip_h24: "24 hours",
+    chip_h24: "24小时", other_city: "其他",
   },
 };
 
-// The station page's open line, where it is from the rider, its small map, the districts
-// by city and the word that replaced an earlier one (issue 29, items 5, 6, 8, 9).
-Object.assign(T.zh, {
-  metres: (m) => (m < 1000 ? `${Math.round(m)} 米` : `${(m / 1000).toFixed(1)} 公里`),
-  where: (dir, dist, gps) => `${gps ? "距您的位置" : "距所选地点"}：${dir} ${dist}`,
-  st_map: "驿站位置图", replaced: "已更新你刚才的反馈", baidu_web: "百度地图",
-  other_city: "其他",
-});
-Object.assign(T.en, {
-  metres: (m) => (m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`),
-  where: (dir, dist, gps) => `${dist} ${dir} of ${gps ? "you" : "the chosen point"}`,
-  st_map: "Map of the station", replaced: "Your earlier word was replaced",
-  baidu_web: "Baidu Maps", other_city: "Other",
-});
+/** Add words to a language's table (i18n-en.js's, i18n-station.js's): the functions
+ * below may be asked for `lang` once its table is whole. */
+export function addWords(lang, words) {
+  T[lang] = { ...T[lang], ...words };
+}
 
 // --- formatting ---------------------------------------------------------------------------
 

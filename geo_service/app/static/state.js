@@ -2,7 +2,7 @@
 // (localStorage), the service's JSON API, the server's vocabulary, and the snapshot of
 // stations kept on the phone for a weak signal (offline.js, loaded on first need).
 
-import { T, setVocabulary, tenOnes } from "./i18n.js";
+import { T, addWords, setVocabulary, tenOnes } from "./i18n.js";
 
 export const K = 5;
 // "24 hours" has no API parameter: it asks for more and keeps those whose hours are 24/7.
@@ -27,7 +27,9 @@ export const store = {
 };
 
 export const state = {
-  lang: store.get("geo.lang", "zh"),
+  // The language shown: Chinese until another one's words are here (loadWords); the
+  // rider's choice, kept in geo.lang, is applied by app.js once they are.
+  lang: "zh",
   chips: store.get("geo.chips", { open_now: true }),
   point: null, // {lon, lat, source: "gps" | "tap" | "district"}
   results: [],
@@ -36,6 +38,19 @@ export const state = {
 
 export const $ = (id) => document.getElementById(id);
 export const t = (key) => T[state.lang][key];
+
+let english = null;
+
+/** The words of `lang` in T, fetched on first need: English is its own module
+ * (i18n-en.js), off the way to a Chinese reader's first list. */
+export function loadWords(lang) {
+  if (lang !== "en") return Promise.resolve();
+  english = english || import("./i18n-en.js").then((m) => addWords("en", m.EN), (err) => {
+    english = null; // not loaded (no network, not kept yet): the next choice asks again
+    throw err;
+  });
+  return english;
+}
 
 export function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);

@@ -3,12 +3,18 @@
 // the navigation links and the rider's feedback. Not on the way to the first list: app.js
 // imports it when a station is opened (the service worker keeps it with the shell).
 
-import { amenityName, compass, displayName, hoursText, openText, tenOnes } from "./i18n.js";
+import {
+  addWords, amenityName, compass, displayName, hoursText, openText, stripSample, tenOnes,
+} from "./i18n.js";
+import { STATION_WORDS } from "./i18n-station.js";
 import { afterFirstAnswer, basemap, startMap, toMap } from "./map.js";
 import {
   $, AT, asOfText, deviceId, el, errorText, getJson, labelled, loadScript, state,
   stationCode, stationOnPhone, store, t, vocabularyReady,
 } from "./state.js";
+
+// The page's own words join the tables (English's too, before or after i18n-en.js comes).
+for (const [lang, words] of Object.entries(STATION_WORDS)) addWords(lang, words);
 
 async function send(url, body) {
   return getJson(url, { method: "POST", body: body ? JSON.stringify(body) : undefined,
@@ -161,7 +167,9 @@ async function renderStation(code, s) {
   const box = $("st");
   const kept = Boolean(s.as_of);
   const { text: name, zh: nameZh } = displayName(s, state.lang);
-  const parts = [el("h2", { id: "st-name", lang: nameZh ? "zh-CN" : null }, name)];
+  // A sample's tag is the yellow banner below, once: not the name's "【示例】" as well.
+  const parts = [el("h2", { id: "st-name", lang: nameZh ? "zh-CN" : null },
+    s.sample ? stripSample(name) : name)];
   if (kept) parts.push(el("p", { class: "status", role: "status" }, t("st_offline")(asOfText(s.as_of))));
   if (s.sample) parts.push(el("p", { class: "sample" }, t("sample")));
   if (s.reported_closed) parts.push(el("p", { class: "warn", role: "alert" }, t("reported")));

@@ -14,23 +14,35 @@
 //   (every page of the app, /app/s/CODE or /app/?at=…, is the one shell "/app/"), and
 //   the API cache one entry. Caches carry the version in their name; activate deletes
 //   every other version (and with it any trail an older worker kept).
+// - The 192- and 512-pixel icons are not in the shell: the page never shows them; the
+//   browser fetches them from the manifest when the app is installed, which is online.
+// - gcoord.js shifts points for GCJ-02 tiles only: kept at install when the service's
+//   basemap is GCJ-02 (config.json says), else not downloaded (bench/APP_LOAD.md).
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.2";
+const VERSION = "2026-12-07.5";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
 const LAST_NEAREST = "/app/__last-nearest__";
 
 const SHELL = [
-  "/app/", "/app/app.js", "/app/i18n.js", "/app/state.js", "/app/list.js", "/app/map.js",
-  "/app/station.js", "/app/app.css", "/app/offline.js", "/app/manifest.webmanifest",
-  "/app/icon-32.png", "/app/icon-192.png", "/app/icon-512.png", "/app/vendor/geodesic.js",
-  "/app/vendor/gcoord.js",
+  "/app/", "/app/app.js", "/app/i18n.js", "/app/i18n-en.js", "/app/i18n-station.js",
+  "/app/state.js", "/app/list.js", "/app/map.js", "/app/station.js", "/app/app.css",
+  "/app/offline.js",
+  "/app/manifest.webmanifest", "/app/icon-32.png", "/app/vendor/geodesic.js",
   "/app/config.json", "/v1/app/vocabulary",
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];
-const SHELL_PATHS = new Set(SHELL);
+const GCOORD = "/app/vendor/gcoord.js";
+const SHELL_PATHS = new Set([...SHELL, GCOORD]);
+
+/** Keep gcoord.js too when the basemap's tiles are GCJ-02 (the map needs it offline). */
+async function addGcoord(cache) {
+  const config = await cache.match("/app/config.json");
+  const { basemap } = config ? await config.json() : {};
+  if (basemap && basemap.url && basemap.crs === "gcj02") await cache.add(GCOORD);
+}
 
 /** The key a request's response is kept under in the shell cache, or null: not kept. */
 function shellKey(request, url) {
@@ -42,7 +54,8 @@ function shellKey(request, url) {
 self.addEventListener("install", (event) => {
   // One missing file must not leave the whole shell uncached: add them one by one.
   event.waitUntil(caches.open(SHELL_CACHE)
-    .then((c) => Promise.all(SHELL.map((url) => c.add(url).catch(() => undefined))))
+    .then((c) => Promise.all(SHELL.map((url) => c.add(url).catch(() => undefined)))
+      .then(() => addGcoord(c)).catch(() => undefined))
     .then(() => self.skipWaiting()));
 });
 

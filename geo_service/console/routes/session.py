@@ -102,7 +102,8 @@ def password_form(request: Request, conn: SyncConnDep, settings: SettingsDep) ->
     if session is None:
         return web.signed_out(request, settings)
     return web.html(pages.password_page(web.lang(request), session.csrf, who=session.display_name,
-                                     admin=session.principal.role == "admin"))
+                                     admin=session.principal.role == "admin",
+                                     editor=session.principal.role == "editor"))
 
 
 @router.post("/password")
@@ -124,4 +125,5 @@ def change_password(request: Request, conn: SyncConnDep, settings: SettingsDep,
         status, error = exc.status, web.problem(exc)
     return web.html(pages.password_page(lang, session.csrf, who=session.display_name,
                                      admin=session.principal.role == "admin",
+                                     editor=session.principal.role == "editor",
                                      message=message, error=error), status)

@@ -154,13 +154,18 @@ async def visit_counts(
 # --- reports and confirmations ---------------------------------------------------------------
 
 
-@router.post("/stations/{code}/reports", status_code=201, response_model=ReportCreated,
-             responses=_PUBLIC_WRITE, dependencies=SameSiteWrite,
-             summary="Report a problem at a station (no key; rate-limited)")
+@router.post(
+    "/stations/{code}/reports", status_code=201, response_model=ReportCreated,
+    dependencies=SameSiteWrite,
+    responses={**_PUBLIC_WRITE,
+               200: {"model": ReportCreated, "description": "Already reported: this device's "
+                     "open report of the same kind within the window; nothing stored"}},
+    summary="Report a problem at a station (no key; once per device per window; "
+            "rate-limited)")
 async def create_report(conn: ConnDep, settings: SettingsDep, caller: CallerDep,
                         code: CodePath, body: ReportIn) -> Response:
     report = await reports.create_report(conn, settings, code, body.model_dump(), caller)
-    return JSONResponse(report, status_code=201)
+    return JSONResponse(report, status_code=201 if report["counted"] else 200)
 
 
 @router.post(
