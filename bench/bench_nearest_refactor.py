@@ -8,6 +8,11 @@ serves the same bench database with two checkouts of the service - a reference c
 the memory index on and loaded, under the same wrk load, and records every run with the
 machine's load average and the CPU other processes used meanwhile.
 
+It also measures, in each round and for each checkout, the CPU one request costs
+(``bench/nearest_cpu.py``: the served ASGI callable driven in-process with wrk's request
+shape, ``process_time`` per batch, each checkout in its own process): the figure that a
+busy machine disturbs least.
+
 The reference runs with this checkout's virtualenv and ``PYTHONPATH`` pointing at its
 source (which comes before the editable install), so only the service's own code differs;
 the module each server imports is printed and recorded.
@@ -27,6 +32,7 @@ import datetime as dt
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -78,6 +84,47 @@ def one_server(label: str, pythonpath: str | None, url: str, work: Path, wrk: st
     return out
 
 
+def query_points(n: int, seed: int) -> list[tuple[float, float]]:
+    """``n`` (lon, lat) points of the mixture wrk's script draws (``bn.wrk_script``)."""
+    rng = random.Random(seed)
+    cities = bn._city_cumulative()
+    u, e = make_data.W_UNIFORM, make_data.W_UNIFORM + make_data.W_EAST
+    out = []
+    for _ in range(n):
+        layer = rng.random()
+        if layer < u:
+            out.append((rng.uniform(bn.LON_MIN, bn.LON_MAX), rng.uniform(bn.LAT_MIN, bn.LAT_MAX)))
+        elif layer < e:
+            out.append((rng.uniform(bn.EAST[0], bn.EAST[1]), rng.uniform(bn.EAST[2], bn.EAST[3])))
+        else:
+            w = rng.random() * 1000
+            c = next((c for cw, c in cities if w < cw), cities[-1][1])
+            out.append((c.lon + max(-3.0, min(3.0, rng.gauss())) * c.sigma,
+                        c.lat + max(-3.0, min(3.0, rng.gauss())) * c.sigma))
+    return out
+
+
+def cpu_per_request(label: str, pythonpath: str | None, url: str, queries: Path,
+                    args: argparse.Namespace) -> dict[str, Any]:
+    """µs of CPU per request of one checkout (``nearest_cpu.py`` in a process of its own)."""
+    env = dict(os.environ, GEO_DATABASE_URL=url, GEO_NEAREST_INDEX="on")
+    env.pop("PYTHONPATH", None)
+    if pythonpath:
+        env["PYTHONPATH"] = pythonpath
+    load1 = os.getloadavg()[0]
+    out = subprocess.run([sys.executable, str(bn.BENCH / "nearest_cpu.py"), "--queries",
+                          str(queries), "--batches", str(args.cpu_batches)],
+                         env=env, capture_output=True, text=True, cwd="/")
+    if out.returncode:
+        raise SystemExit(f"nearest_cpu.py ({label}) failed:\n{out.stderr[-3000:]}")
+    res: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    res.update(code=label, loadavg_1m_before=round(load1, 2))
+    for name, batches in res["variants"].items():
+        print(f"[refactor] {label} {name}: CPU per request {statistics.median(batches):.0f} µs "
+              f"(batches {batches}), load {load1:.1f}", flush=True)
+    return res
+
+
 def render(doc: dict[str, Any]) -> str:
     rows = [f"| {r['round']} | {r['code']} | {r['variant']} | **{r['rps']:,.0f}** | "
             f"{r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['non200']} | "
@@ -89,6 +136,15 @@ def render(doc: dict[str, Any]) -> str:
               for c in ("before", "after")}
         b, a = statistics.median(by["before"]), statistics.median(by["after"])
         summary.append(f"| {v} | {b:,.0f} | {a:,.0f} | {a / b:.2f}× |")
+    cpu_rows = [f"| {r['round']} | {r['code']} | {v} | **{statistics.median(b):.0f}** | "
+                f"{min(b):.0f} | {max(b):.0f} | {r['loadavg_1m_before']:.1f} |"
+                for r in doc["cpu"] for v, b in r["variants"].items()]
+    cpu_summary = []
+    for v in doc["variants"]:
+        by = {c: [statistics.median(r["variants"][v]) for r in doc["cpu"] if r["code"] == c]
+              for c in ("before", "after")}
+        b, a = statistics.median(by["before"]), statistics.median(by["after"])
+        cpu_summary.append(f"| {v} | {b:.0f} | {a:.0f} | {a / b:.2f}× |")
     return f"""# Nearest from memory: before and after the issue-25 refactor
 
 Measured {doc['started_utc']} – {doc['finished_utc']} on {doc['machine']} with
@@ -96,9 +152,10 @@ Measured {doc['started_utc']} – {doc['finished_utc']} on {doc['machine']} with
 --workers {doc['workers']}` with `GEO_NEAREST_INDEX=on`, index loaded; wrk, {doc['clients']}
 clients, {doc['threads']} threads, {doc['seconds']} s per run after a {doc['warmup']} s
 warm-up, the query points of `bench_nearest` (filtered: k=10, `open_now=true`,
-`amenities=microwave`; unfiltered: k=10). Before: `{doc['ref_commit']}`, imported from
-`{doc['ref_module']}`; after: `{doc['commit']}`, imported from `{doc['module']}`. The two
-alternate in each round (before, then after), against the same database.
+`amenities=microwave`; unfiltered: k=10). Before: `{doc['ref_commit']}`, imported from a
+worktree of it (`PYTHONPATH`); after: `{doc['commit']}`, this checkout (each server's
+`geo_service` module is recorded in the raw results). The two alternate in each round
+(before, then after), against the same database.
 
 The machine is shared (2 cores; other sessions ran test suites meanwhile): the load average
 before each run and the CPU other processes used during it (% of one core) are listed; read
@@ -113,6 +170,49 @@ Median over the rounds:
 | variant | before req/s | after req/s | after ÷ before |
 |---|---:|---:|---:|
 {chr(10).join(summary)}
+
+CPU per request (`bench/nearest_cpu.py`): the app each checkout's server serves (its
+`serving.APP_FACTORY`), driven in-process through its ASGI callable with wrk's request
+(only a `Host` header, no gzip), index loaded; {doc['cpu_requests']:,} requests of the
+same mixture per batch, {doc['cpu_batches']} batches, `time.process_time`; each checkout
+in a process of its own, alternating with the wrk runs. µs per request (median, least
+and most of the batches):
+
+| round | code | variant | median µs | least | most | load (1 min) |
+|---:|---|---|---:|---:|---:|---:|
+{chr(10).join(cpu_rows)}
+
+Median over the rounds (lower is better):
+
+| variant | before µs | after µs | after ÷ before |
+|---|---:|---:|---:|
+{chr(10).join(cpu_summary)}
+
+## Where the µs went
+
+The "after" of the refactor (`279e6f6`) cost more CPU per request than `3adf263`. Profiled
+in-process (`cProfile`, then `timeit` on each part; `bench/nearest_cpu.py`'s request),
+what it added around the index's own work (`nearest_json`, the same code before and after):
+
+* the fast path had become a middleware inside the app, so FastAPI's `__call__`,
+  Starlette's `ServerErrorMiddleware` and the scope bookkeeping ran before it: ~30 µs
+  a request (the largest part). It is now a wrapper composed where the app is served
+  (`web.app.create_served_app`: `serving.APP_FACTORY` and `geo-service serve`), in front
+  of FastAPI; `tests/test_nearest_fastpath.py` checks FastAPI is never entered for what
+  it answers;
+* the per-process cache of validated parameters (all but the point) cost more than it
+  saved: 3.6 µs a query (two point validations and a `dataclasses.replace`) against
+  2.0 µs for one `validate_python` of the whole `NearestQuery`; removed;
+* left as they are: `parse_qsl` (3.6 µs, as Starlette reads a query string), `resolve`
+  (4.5 µs, the route's own checks) and the route's `JSONResponse` (2.8 µs, against 1.1
+  µs for the body and `orjson` alone): together ~11 µs, kept so that the route's
+  declarations and answer builder are the fast path's, byte for byte;
+* what is left of the gap is not the HTTP layer: timed apart in one process per checkout
+  (2026-12-07, 1,000 of the same queries, `process_time`), the query's parsing and
+  `resolve` cost 9–14 µs in both, and the index's `nearest_json` 278–351 µs before and
+  270–335 µs after, the spread between passes larger than the difference. Whole requests
+  differ between processes of the same code by up to ±10%; several rounds are needed
+  before a few % means anything (the tables above).
 
 Raw results: `bench/out/nearest_refactor.json`.
 """
@@ -135,6 +235,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--variants", default="unfiltered,filtered")
     ap.add_argument("--load-timeout", type=float, default=300.0)
+    ap.add_argument("--cpu-requests", type=int, default=1000,
+                    help="requests per batch of the CPU measurement")
+    ap.add_argument("--cpu-batches", type=int, default=5)
     args = ap.parse_args(argv)
     wrk = bn.ensure_wrk()
     if not wrk:
@@ -151,25 +254,34 @@ def main(argv: list[str] | None = None) -> int:
           flush=True)
     if modules["before"] == modules["after"]:
         raise SystemExit("both servers would run the same code")
+    queries = work / "refactor_cpu_queries.json"
+    queries.write_text(json.dumps({
+        v.name: [f"lat={lat:.6f}&lon={lon:.6f}&{v.query_string}"
+                 for lon, lat in query_points(args.cpu_requests, 20261207)]
+        for v in variants}))
     started = dt.datetime.now(dt.UTC)
-    runs = []
+    runs, cpu = [], []
     for round_ in range(1, args.rounds + 1):
         for label, path in codes.items():
             for res in one_server(label, path, url, work, wrk, variants, args, dbname):
                 res["round"] = round_
                 runs.append(res)
+            cpu.append({**cpu_per_request(label, path, url, queries, args), "round": round_})
     doc = {
         "started_utc": started.strftime("%Y-%m-%d %H:%M UTC"),
         "finished_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": f"{platform.node() or 'host'} ({os.cpu_count()} cores, "
                    f"{platform.machine()}, Python {platform.python_version()})",
+        # No machine paths in the report: the reference is named by its commit.
         "command": "python bench/bench_nearest_refactor.py " + " ".join(
-            argv if argv is not None else sys.argv[1:]),
+            f"<a worktree of {git_commit(ref)}>" if a == args.ref else a
+            for a in (argv if argv is not None else sys.argv[1:])),
         "size": args.size, "rounds": args.rounds, "seconds": args.seconds,
         "warmup": args.warmup, "clients": args.clients, "threads": args.threads,
         "workers": args.workers, "variants": [v.name for v in variants],
         "ref_commit": git_commit(ref), "commit": git_commit(str(bn.BENCH.parent)),
         "ref_module": modules["before"], "module": modules["after"], "runs": runs,
+        "cpu": cpu, "cpu_requests": args.cpu_requests, "cpu_batches": args.cpu_batches,
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "nearest_refactor.json").write_text(json.dumps(doc, indent=2))

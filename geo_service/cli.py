@@ -289,7 +289,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import os
 
     from geo_service.web import serving
-    from geo_service.web.app import create_app
+    from geo_service.web.app import create_served_app
 
     settings = listening_on(settings, args.host)
     if args.workers < 1:
@@ -297,7 +297,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     app = None
     if args.workers == 1:
-        app = create_app(settings)
+        app = create_served_app(settings)
     else:
         # Each worker builds its app from the environment (settings do not cross a
         # process start); made here first, the privacy key cannot race between them.

@@ -35,7 +35,7 @@ from geo_service.infra.settings import Settings
 from geo_service.stations import queries as q
 from geo_service.stations.maintenance import refresh_hours
 from geo_service.stations.service import to_record
-from geo_service.web.app import create_app
+from geo_service.web.app import create_served_app
 
 SH = ZoneInfo("Asia/Shanghai")
 P = (109.50, 18.25)
@@ -153,7 +153,7 @@ def test_memory_index_says_provisional_too(client: TestClient, db: psycopg.Conne
 
     _insert(db)
     on = settings.model_copy(update={"nearest_index": "on"})
-    with TestClient(create_app(on), client=("127.0.0.1", 50000)) as mem:
+    with TestClient(create_served_app(on), client=("127.0.0.1", 50000)) as mem:
         _wait_fresh(mem, since=time.monotonic())
         for when in (MONDAY, at(2, 8)):
             params = {"lat": P[1], "lon": P[0], "k": 10, "at": when.isoformat()}

@@ -4,14 +4,16 @@ Random query strings - plainly valid ones, and ones with coordinates out of rang
 junk numbers, repeated parameters, unknown amenities, k and min_ten_ones past their
 bounds, unknown crs values, empty values, unicode, unknown parameters - and random
 ``X-Min-Change-Seq`` and ``Accept-Encoding`` headers go to two apps on the same
-database, both with the memory index loaded: one as the service runs, one with the fast
-path taken out of its middleware (so the route answers everything). Status, every
-header and the body must be the same bytes; the fast path must have answered a good
-share of them itself.
+database, both with the memory index loaded: one as the server serves it
+(``create_served_app``: the FastAPI app behind the fast path), one the FastAPI app alone
+(so the route answers everything). Status, every header and the body must be the same
+bytes; the fast path must have answered a good share of them itself, and those without
+entering FastAPI at all (the point of serving it in front).
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import time
 from collections.abc import Iterator
@@ -22,16 +24,20 @@ from urllib.parse import quote
 
 import psycopg
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from starlette.datastructures import State
 from starlette.responses import Response
-from starlette.types import Scope
+from starlette.types import Receive, Scope, Send
 
+from geo_service import cli
 from geo_service.infra.settings import Settings
 from geo_service.sample.seed import load_seed
 from geo_service.stations.nearest_index import http
-from geo_service.web.app import create_app
+from geo_service.web import serving
+from geo_service.web.app import create_app, create_served_app
 from tests.helpers import insert_stations
 from tests.test_nearest_memory import BOX, CODES, HOSTS, _stations, _wait_fresh
 
@@ -48,11 +54,8 @@ def both(db_url: str, db: psycopg.Connection[Any],
     load_seed(db_url, SEED)
     insert_stations(db, _stations(400, seed=25))
     on = settings.model_copy(update={"nearest_index": "on", "nearest_index_max_lag_s": 30.0})
-    route_only = create_app(on)
-    route_only.user_middleware = [m for m in route_only.user_middleware
-                                  if m.cls is not http.NearestFastPath]
-    with TestClient(create_app(on), client=("127.0.0.1", 50000)) as fast, \
-            TestClient(route_only, client=("127.0.0.1", 50000)) as route:
+    with TestClient(create_served_app(on), client=("127.0.0.1", 50000)) as fast, \
+            TestClient(create_app(on), client=("127.0.0.1", 50000)) as route:
         since = time.monotonic()
         _wait_fresh(fast, since)
         _wait_fresh(route, since)
@@ -152,20 +155,29 @@ EXAMPLES: list[tuple[str, Any]] = [
 
 def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> None:
     fast, route = both
-    real = http.answer
+    real, real_call = http.answer, FastAPI.__call__
     tally: collections.Counter[str] = collections.Counter()
 
     def compare(query: str, headers: Any) -> None:
         url = f"/v1/stations/nearest?{query}"
         answered: list[bool] = []
+        entered: list[bool] = []
 
-        def counted(scope: Scope) -> Response | None:
-            response = real(scope)
+        def counted(state: State, scope: Scope) -> Response | None:
+            response = real(state, scope)
             answered.append(response is not None)
             return response
 
-        with mock.patch.object(http, "answer", counted):
+        async def fastapi_entered(app: FastAPI, scope: Scope, receive: Receive,
+                                  send: Send) -> None:
+            entered.append(scope["type"] == "http")
+            await real_call(app, scope, receive, send)
+
+        with mock.patch.object(http, "answer", counted), \
+                mock.patch.object(FastAPI, "__call__", fastapi_entered):
             a = fast.get(url, headers=headers)
+        # Answered by the fast path: FastAPI never saw the request; else the route did.
+        assert entered == ([] if answered == [True] else [True]), (query, answered, entered)
         b = route.get(url, headers=headers)
         assert a.status_code == b.status_code, (query, a.text, b.text)
         assert a.headers.raw == b.headers.raw, query
@@ -183,3 +195,17 @@ def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> 
     # and refusals were compared.
     assert tally["fast"] >= 30 and tally["route"] >= 30, tally
     assert tally["status 200"] >= 30 and tally["status 422"] >= 10, tally
+
+
+def test_the_server_serves_the_fast_path(settings: Settings) -> None:
+    """``geo-service serve`` (one process) and each ``--workers`` process serve the app
+    behind the fast path, not the bare FastAPI app."""
+    module, _, name = serving.APP_FACTORY.partition(":")
+    assert f"{module}.{name}" == f"{create_served_app.__module__}.{create_served_app.__name__}"
+    served = create_served_app(settings)
+    assert isinstance(served, http.NearestFastPath) and isinstance(served.app, FastAPI)
+    args = argparse.Namespace(host="127.0.0.1", port=0, workers=1, graceful_timeout=1,
+                              log_level="warning")
+    with mock.patch.object(serving, "run") as run:
+        assert cli.cmd_serve(args, settings) == 0
+    assert isinstance(run.call_args.args[0], http.NearestFastPath)

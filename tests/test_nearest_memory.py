@@ -35,7 +35,7 @@ from geo_service.stations import service
 from geo_service.stations.nearest_index import http
 from geo_service.stations.nearest_index.keeper import Keeper, load
 from geo_service.stations.service import NearestParams
-from geo_service.web.app import create_app
+from geo_service.web.app import create_app, create_served_app
 from tests.conftest import Tables, station_body
 from tests.helpers import INDEX_ON, insert_stations, live_server, wait_nearest_from_memory
 
@@ -204,7 +204,7 @@ def _mobile_stations(settings: Settings, editor: str, seed: int) -> list[dict[st
 def two(settings: Settings, memory_city: np.ndarray) -> Iterator[tuple[TestClient, TestClient]]:
     on = settings.model_copy(update={"nearest_index": "on"})
     with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as sql, \
-            TestClient(create_app(on), client=("127.0.0.1", 50000)) as mem:
+            TestClient(create_served_app(on), client=("127.0.0.1", 50000)) as mem:
         _wait_fresh(mem, since=time.monotonic())
         yield sql, mem
 

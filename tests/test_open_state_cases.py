@@ -50,7 +50,7 @@ from geo_service.hours.compiler import LOOKBACK
 from geo_service.infra.settings import Settings
 from geo_service.stations import queries as q
 from geo_service.stations.nearest_index import open_state
-from geo_service.web.app import create_app
+from geo_service.web.app import create_served_app
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 from tests.test_app_offline import run_offline
@@ -234,7 +234,8 @@ def table_client(request: pytest.FixtureRequest, settings: Settings,
     """An app answering nearest from SQL or from the memory index over the table's
     stations, and which."""
     mode = {"sql": "off", "memory": "on"}[request.param]
-    with TestClient(create_app(settings.model_copy(update={"nearest_index": mode})),
+    # As served (the fast path in front): memory answers come from it, or the route.
+    with TestClient(create_served_app(settings.model_copy(update={"nearest_index": mode})),
                     client=("127.0.0.1", 50000)) as c:
         if mode == "on":
             _wait_fresh(c, since=time.monotonic())
@@ -313,7 +314,8 @@ def nearest_client(request: pytest.FixtureRequest, settings: Settings,
                    api_stations: None) -> Iterator[tuple[TestClient, str]]:
     """An app answering nearest from SQL or from the memory index, and which."""
     mode = {"sql": "off", "memory": "on"}[request.param]
-    with TestClient(create_app(settings.model_copy(update={"nearest_index": mode})),
+    # As served (the fast path in front): memory answers come from it, or the route.
+    with TestClient(create_served_app(settings.model_copy(update={"nearest_index": mode})),
                     client=("127.0.0.1", 50000)) as c:
         if mode == "on":
             _wait_fresh(c, since=time.monotonic())

@@ -25,7 +25,7 @@ from psycopg.conninfo import conninfo_to_dict
 from geo_service.infra.localdb import LocalCluster
 from geo_service.infra.pgbouncer import PGBOUNCER, LocalPgBouncer
 from geo_service.infra.settings import Settings
-from geo_service.web.app import create_app
+from geo_service.web.app import create_app, create_served_app
 from tests.conftest import station_body
 from tests.faults_support import ARTIFACTS, big_import_csv
 
@@ -187,7 +187,7 @@ def test_the_memory_index_follows_edits_behind_pgbouncer(pooler: LocalPgBouncer,
     # A wide lag bound: a stall of this busy machine must not be what sends nearest to SQL.
     settings = _pooled_settings(pooler, db_url, nearest_index_database_url=db_url,
                                 nearest_index_max_lag_s=30)
-    with TestClient(create_app(settings), client=("127.0.0.1", 50000)) as client:
+    with TestClient(create_served_app(settings), client=("127.0.0.1", 50000)) as client:
         r = client.post("/v1/stations", json=station_body("PBM-1", 109.5, 18.25), headers=admin)
         assert r.status_code == 201, r.text
         deadline = time.monotonic() + 30  # the index loads in the background

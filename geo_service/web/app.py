@@ -276,7 +276,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        exclude_content_types=GZIP_EXCLUDED)
     app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too
     app.add_middleware(NoteWrites)
-    # Outermost: nearest from memory skips the rest (and adds what it would add).
-    app.add_middleware(NearestFastPath)
     return app
+
+
+def create_served_app(settings: Settings | None = None) -> NearestFastPath:
+    """What the server serves: :func:`create_app`'s app behind the nearest fast path.
+
+    The fast path wraps the app instead of joining its middleware so that nearest from
+    memory skips FastAPI's own wrappers as well as the stack (``nearest_index/http.py``);
+    tests that need the app as served build it here, the others use :func:`create_app`."""
+    return NearestFastPath(create_app(settings))
 

@@ -60,8 +60,9 @@ log = logging.getLogger(__name__)
 
 #: How long a stopping worker keeps connections that have not sent a request yet.
 ACCEPT_GRACE_S = 0.3
-#: Where each worker process builds its app (settings from the environment).
-APP_FACTORY = "geo_service.web.app:create_app"
+#: Where each worker process builds its app (settings from the environment): the app
+#: behind the nearest fast path.
+APP_FACTORY = "geo_service.web.app:create_served_app"
 
 
 class CoalescingTransport:

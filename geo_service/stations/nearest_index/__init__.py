@@ -21,6 +21,6 @@ The package is split by job:
     the typed view of what ``app.state`` carries for nearest;
 ``http``
     nearest over HTTP: the query parameters and the answer, one definition for the
-    route and the fast path (the ASGI middleware that answers from the index without
-    FastAPI's routing and dependencies), and the write notes.
+    route and the fast path (the ASGI wrapper, served in front of the FastAPI app, that
+    answers from the index without FastAPI and its middleware), and the write notes.
 """

@@ -6,13 +6,14 @@ its own writes (:class:`NoteWrites`).
 The fast path answers ``GET /v1/stations/nearest`` from the memory index without
 FastAPI's routing, dependency resolution and the middleware stack, which cost more than
 the index itself (profiled: ``bench/README.md``, ``bench/NEAREST_REFACTOR.md``). It is a
-plain ASGI middleware, installed outermost (``main.create_app``), and shares what decides
-its answer's bytes: it parses with the route's own :class:`NearestQuery` fields (pydantic,
-the same validators) and ``resolve``, reads ``X-Min-Change-Seq`` by the route's
-declaration, answers with the route's :func:`nearest_answer`, and adds the stack's
-security headers and gzip with the stack's own constants (:func:`send_as_the_stack`;
-running the answer through those middleware instead cost a fifth of the rate, measured
-in ``bench/NEAREST_REFACTOR.md``).
+plain ASGI wrapper around the FastAPI app, composed where the app is served
+(``web.app.create_served_app``), so it sits in front of FastAPI's own wrappers too; it
+shares what decides its answer's bytes: it parses with the route's own
+:class:`NearestQuery` fields (pydantic, the same validators) and ``resolve``, reads
+``X-Min-Change-Seq`` by the route's declaration, answers with the route's
+:func:`nearest_answer`, and adds the stack's security headers and gzip with the stack's
+own constants (:func:`send_as_the_stack`; running the answer through those middleware
+instead cost a fifth of the rate, measured in ``bench/NEAREST_REFACTOR.md``).
 Whatever it does not answer - a refused parameter, an index not usable, any other path
 or method - goes on to the route, so error bodies are the route's.
 ``tests/test_nearest_fastpath.py`` checks, for random and malformed queries, that both
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -32,8 +32,9 @@ from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import orjson
-from fastapi import Query
+from fastapi import FastAPI, Query
 from pydantic import TypeAdapter, ValidationError
+from starlette.datastructures import State
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -73,11 +74,6 @@ def _location_log(lat: float, lon: float, settings: Settings) -> str:
     """Courier location is personal: logs get it rounded (~100 m at 3 decimals)."""
     d = settings.log_location_decimals
     return f"{round(lat, d)},{round(lon, d)}"
-
-
-AMENITY_CODES = set(AMENITY_BY_CODE)
-HOST_TYPES = {h.value for h in HostType}
-STATUSES = {s.value for s in Status}
 
 
 @dataclass
@@ -134,7 +130,6 @@ class NearestQuery:
             min_ten_ones=self.min_ten_ones)
 
 
-
 #: The route's own parameter rules, for callers outside FastAPI's dependency system
 #: (the fast path): the same dataclass, validated by the same pydantic fields.
 _NEAREST_QUERY = TypeAdapter(NearestQuery)
@@ -148,29 +143,11 @@ def nearest_query(params: Mapping[str, str]) -> NearestQuery:
     route's own field declarations. Raises ``pydantic.ValidationError`` where the route
     answers 422.
 
-    Fields validate independently, so the point is validated on its own (``LatQ``,
-    ``LonQ``, the route's types) and the other parameters, which few clients vary, once
-    per distinct set (:func:`_rest_of`): the same answer, at a fraction of the cost."""
-    lat, lon = params.get("lat"), params.get("lon")
-    rest = tuple((name, value) for name, value in params.items()
-                 if name in _NEAREST_FIELDS and name not in ("lat", "lon"))
-    if lat is None or lon is None or sum(len(n) + len(v) for n, v in rest) > _REST_CACHED:
-        return _NEAREST_QUERY.validate_python(
-            {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
-    return dataclasses.replace(_rest_of(rest), lat=_LAT.validate_python(lat),
-                               lon=_LON.validate_python(lon))
-
-
-_LAT: TypeAdapter[float] = TypeAdapter(LatQ)
-_LON: TypeAdapter[float] = TypeAdapter(LonQ)
-#: Parameter sets longer than this are validated each time (the cache stays small).
-_REST_CACHED = 256
-
-
-@functools.lru_cache(maxsize=1024)
-def _rest_of(rest: tuple[tuple[str, str], ...]) -> NearestQuery:
-    """The parameters but the point, validated (a placeholder point; never mutated)."""
-    return _NEAREST_QUERY.validate_python({**dict(rest), "lat": 0.0, "lon": 0.0})
+    All of them at once, each time: one ``validate_python`` of the dataclass costs ~2 µs,
+    less than the cache of the parameters but the point it replaced (~3.6 µs with its
+    ``dataclasses.replace``; ``bench/NEAREST_REFACTOR.md``, "Where the µs went")."""
+    return _NEAREST_QUERY.validate_python(
+        {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
 
 
 def min_change_seq_of(header: str | None) -> int | None:
@@ -248,16 +225,26 @@ class NoteWrites:
 
 
 class NearestFastPath:
-    """ASGI middleware answering nearest from the memory index when it can."""
+    """The served ASGI callable: nearest from the memory index, else the FastAPI app.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Not a middleware of the app's stack and not an override of FastAPI's ``__call__``: a
+    wrapper composed at the serving boundary (:func:`geo_service.web.app.create_served_app`,
+    which ``serving.APP_FACTORY`` and ``geo-service serve`` use), so that the requests it
+    answers skip FastAPI's own ``__call__`` and the wrappers Starlette puts around every
+    stack (``ServerErrorMiddleware``, ``ExceptionMiddleware``, the dependency exit stack):
+    ~30 µs of a ~350 µs request, measured in ``bench/NEAREST_REFACTOR.md``. Everything
+    else - lifespan, other paths and methods, whatever :func:`answer` leaves to the route
+    - goes to the app unchanged. ``app`` is the app's state's owner too: the keeper and
+    the settings are read from ``app.state``, as the route reads them."""
+
+    def __init__(self, app: FastAPI) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH_NEAREST \
                 and scope["method"] == "GET":
             try:
-                response = answer(scope)
+                response = answer(self.app.state, scope)
             except Exception:  # a bug here must not cost a 500: the route answers instead
                 log.exception("nearest fast path failed; the route answers instead")
                 response = None
@@ -292,10 +279,10 @@ async def send_as_the_stack(scope: Scope, send: Send, response: Response) -> Non
     await send({"type": "http.response.body", "body": body})
 
 
-def answer(scope: Scope) -> Response | None:
+def answer(state: State, scope: Scope) -> Response | None:
     """The route's answer from the memory index, or None where the route must decide
-    (a parameter it refuses, an index not loaded or not fresh enough)."""
-    state = scope["app"].state
+    (a parameter it refuses, an index not loaded or not fresh enough). ``state`` is the
+    app's (its keeper and settings)."""
     keeper = nearest_keeper(state)
     if keeper is None:
         return None
