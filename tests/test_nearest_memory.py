@@ -210,15 +210,20 @@ def two(settings: Settings, memory_city: np.ndarray) -> Iterator[tuple[TestClien
 
 
 def _wait_fresh(mem: TestClient, since: float, timeout: float = 30.0) -> dict[str, Any]:
-    """Until the index is loaded and has provably applied every commit before ``since``."""
+    """Until the index is loaded and has provably applied every commit before ``since``.
+
+    The index is fresh as of ``its clock - lag_s``, its clock read somewhere between this
+    request's start and its answer: the start is the bound that proves it (the answer's
+    time, late by however long a busy machine took to answer, once passed an index that
+    was not yet fresh). ``lag_s`` is rounded to the millisecond, hence the 0.001."""
     deadline = time.monotonic() + timeout
     while True:
+        asked = time.monotonic()
         status = dict(mem.get("/healthz").json()["nearest_index"])
-        now = time.monotonic()
         if status["state"] == "ready" and status["lag_s"] is not None \
-                and now - status["lag_s"] > since + 0.05:
+                and asked - status["lag_s"] - 0.001 > since:
             return status
-        assert now < deadline, status
+        assert time.monotonic() < deadline, status
         time.sleep(0.05)
 
 
