@@ -11,6 +11,7 @@ import io
 import re
 from collections.abc import Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
@@ -348,7 +349,12 @@ def test_keys_page_issues_once_revokes_and_rotates_within_the_admins_area(
                                               "csrf_token": token})
     shown = re.search(r'<code class="secret">(gs_[^<]+)</code>', made.text)
     assert made.status_code == 201 and shown is not None
-    assert client.get("/console/keys").text.count(shown.group(1)) == 0  # shown once
+    listed = client.get("/console/keys").text
+    assert listed.count(shown.group(1)) == 0  # shown once
+    expires = areas.execute("SELECT expires_at FROM api_key WHERE name = 'tianya-bot'"
+                            ).fetchone()
+    assert expires is not None  # times on the clerk's clock, as the other pages show them
+    assert f"{expires[0].astimezone(ZoneInfo('Asia/Shanghai')):%Y-%m-%d %H:%M}" in listed
     key_id = areas.execute("SELECT id FROM api_key WHERE name = 'tianya-bot'").fetchone()
     assert key_id is not None
     rotated = client.post(f"/console/keys/{key_id[0]}/rotate",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from geo_service.console.pages import (
     area_label,
@@ -29,11 +30,14 @@ LIFETIMES = ("", "30d", "90d", "365d")
 GRACES = (("0m", "grace_0"), ("1h", "grace_1h"), ("1d", "grace_1d"))
 
 
-def _when(value: dt.datetime | None) -> str:
-    return "-" if value is None else f"{value:%Y-%m-%d %H:%M}"
+def _when(value: dt.datetime | None, tz: ZoneInfo) -> str:
+    """On the clerk's clock (the service's zone), as the other console pages show times:
+    the database hands them over in its own zone, UTC on most servers."""
+    return "-" if value is None else f"{value.astimezone(tz):%Y-%m-%d %H:%M}"
 
 
-def _row(lang: str, csrf: str, key: dict[str, Any], areas: dict[str, Any]) -> str:
+def _row(lang: str, csrf: str, key: dict[str, Any], areas: dict[str, Any],
+         tz: ZoneInfo) -> str:
     actions = ""
     if key["state"] == "active":
         base = f"/console/keys/{key['id']}"
@@ -47,17 +51,17 @@ def _row(lang: str, csrf: str, key: dict[str, Any], areas: dict[str, Any]) -> st
     return (f"<tr><td>{key['id']}</td><td>{escape(key['name'])}</td>"
             f"<td>{t(lang, key['role'])}</td>"
             f"<td>{area_label(lang, areas.get(key['area_code']), key['area_code'])}</td>"
-            f"<td>{t(lang, key['state'])}</td><td>{_when(key['expires_at'])}</td>"
-            f"<td>{_when(key['last_used_at'])}</td><td>{actions}</td></tr>")
+            f"<td>{t(lang, key['state'])}</td><td>{_when(key['expires_at'], tz)}</td>"
+            f"<td>{_when(key['last_used_at'], tz)}</td><td>{actions}</td></tr>")
 
 
 def keys_page(lang: str, csrf: str, *, who: str, keys: list[dict[str, Any]],
-              areas: list[dict[str, Any]], own_area: str | None,
+              areas: list[dict[str, Any]], own_area: str | None, tz: ZoneInfo,
               message: str | None = None, error: str | None = None) -> str:
     by_code = {a["code"]: a for a in areas}
     heads = '<th scope="col">ID</th>' + "".join(f'<th scope="col">{t(lang, k)}</th>' for k in (
         "key_name", "role", "area", "state", "expires_at", "last_used", "actions"))
-    rows = "".join(_row(lang, csrf, k, by_code) for k in keys)
+    rows = "".join(_row(lang, csrf, k, by_code, tz) for k in keys)
     table = (f'<div class="scroll" role="region" aria-label="{t(lang, "keys")}" tabindex="0">'
              f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table></div>"
              if keys else f"<p>{t(lang, 'no_keys')}</p>")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from html import escape
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -23,10 +24,11 @@ router = APIRouter(prefix="/console", include_in_schema=False)
 def _page(request: Request, conn: Any, session: accounts.Session, status: int = 200, *,
           message: str | None = None, error: str | None = None) -> HTMLResponse:
     p = session.principal
+    tz = ZoneInfo(request.app.state.settings.default_timezone)
     return web.html(keys_page(
         web.lang(request), session.csrf, who=session.display_name,
         keys=auth.list_keys(conn, p), areas=web.areas_within(conn, p.area_code),
-        own_area=p.area_code, message=message, error=error), status)
+        own_area=p.area_code, tz=tz, message=message, error=error), status)
 
 
 def _shown_once(request: Request, token: str, key: dict[str, Any]) -> str:
