@@ -31,6 +31,7 @@ from geo_service.maps.router import router as maps
 from geo_service.operations.routes.feedback import router as operations_feedback
 from geo_service.operations.routes.inspections import router as operations_inspections
 from geo_service.operations.routes.stops import router as operations_stops
+from geo_service.photos.router import router as photos
 from geo_service.posters.router import router as posters
 from geo_service.stations.router import router as stations
 from geo_service.web.routes.docs import router as docs
@@ -53,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_inspections,
     operations_feedback,
     posters,
+    photos,
     admin,
     console_session,
     console_accounts,

@@ -1,0 +1,223 @@
+"""Photos (issue 27): uploads made safe, stored once, served with caching, kept private
+until approved, in the S3 store, in backups and in the exports."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from geo_service.domain.errors import GeoServiceError
+from geo_service.infra.photo_store import LocalStore
+from geo_service.infra.settings import Settings
+from geo_service.photos import images
+from tests.conftest import station_body
+
+TIANYA = (109.50, 18.25)
+GPS_IFD = 0x8825
+
+
+def photo_bytes(fmt: str = "JPEG", size: tuple[int, int] = (200, 100), *,
+                orientation: int | None = None, gps: bool = True,
+                color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
+    """A small photo as a phone makes it: GPS position, make and model, orientation."""
+    image = Image.new("RGB", size, color)
+    image.putpixel((0, 0), (0, 0, 255))  # a corner to tell rotations apart
+    exif = Image.Exif()
+    exif[0x010F] = "PhoneMaker"  # Make
+    exif[0x0110] = "Phone 15 Pro"  # Model
+    if orientation is not None:
+        exif[0x0112] = orientation
+    if gps:
+        exif[GPS_IFD] = {1: "N", 2: (18.0, 15.0, 30.0), 3: "E", 4: (109.0, 30.0, 0.0)}
+    out = io.BytesIO()
+    if fmt == "HEIF":
+        images._register_heif()
+    image.save(out, fmt, exif=exif.tobytes())
+    return out.getvalue()
+
+
+def png_bomb(width: int = 20_000, height: int = 20_000) -> bytes:
+    """A PNG whose header declares ``width`` × ``height`` pixels, in a few hundred bytes."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    row = b"\x00" + b"\x00" * width
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(row * 8)) + chunk(b"IEND", b""))
+
+
+def gps_of(data: bytes) -> dict[int, Any]:
+    return dict(Image.open(io.BytesIO(data)).getexif().get_ifd(GPS_IFD))
+
+
+# --- the image pipeline (no database) ----------------------------------------------------
+
+def test_gps_and_device_data_are_gone_and_the_photo_is_upright() -> None:
+    sent = photo_bytes(orientation=6)
+    assert gps_of(sent), "the test photo must carry GPS to prove anything"
+    done = images.process(sent, images.Limits())
+    stored = Image.open(io.BytesIO(done.data))
+    assert stored.format == "JPEG"
+    assert gps_of(done.data) == {}
+    assert dict(stored.getexif()) == {}
+    assert b"PhoneMaker" not in done.data and b"Phone 15 Pro" not in done.data
+    # Orientation 6 (rotate 90° clockwise to view): a 200×100 picture shows 100×200.
+    assert stored.size == (100, 200) == (done.width, done.height)
+    assert max(Image.open(io.BytesIO(done.thumb)).size) <= images.Limits().thumb_px
+    assert done.sha == hashlib.sha256(done.data).hexdigest()
+
+
+def test_heic_from_an_iphone_is_read() -> None:
+    sent = photo_bytes("HEIF")
+    assert Image.open(io.BytesIO(sent)).format == "HEIF"
+    done = images.process(sent, images.Limits())
+    assert done.source_format == "HEIF"
+    assert Image.open(io.BytesIO(done.data)).format == "JPEG"
+    assert gps_of(done.data) == {}
+
+
+def test_the_same_photo_gives_the_same_bytes() -> None:
+    sent = photo_bytes("PNG")
+    assert images.process(sent, images.Limits()).sha == images.process(sent, images.Limits()).sha
+
+
+@pytest.mark.parametrize(("data", "status", "words"), [
+    (png_bomb(), 413, "图片像素过多"),
+    (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\n" * 20, 415, "不是图片文件"),
+    (b"GIF89a" + b"\x00" * 100, 415, "不是图片文件"),
+])
+def test_bombs_and_non_images_are_refused_naming_the_field(data: bytes, status: int,
+                                                           words: str) -> None:
+    with pytest.raises(GeoServiceError) as caught:
+        images.process(data, images.Limits())
+    assert caught.value.status == status
+    assert words in caught.value.message
+    assert caught.value.fields[0][0] == "file"
+
+
+def test_the_local_store_keeps_a_file_once_by_hash(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    data = b"\xff\xd8 pretend jpeg"
+    sha = hashlib.sha256(data).hexdigest()
+    assert not store.exists(sha) and store.get(sha) is None
+    store.put(sha, data, "image/jpeg")
+    store.put(sha, data, "image/jpeg")
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert files == [tmp_path / sha[:2] / sha[2:4] / f"{sha}.jpg"]
+    got = store.get(sha)
+    assert got is not None and got.data == data and got.content_type == "image/jpeg"
+    assert list(store.hashes()) == [sha]
+    store.delete(sha)
+    assert not store.exists(sha)
+    with pytest.raises(ValueError):
+        store.put("../../etc/passwd", data, "image/jpeg")
+
+
+# --- the API -----------------------------------------------------------------------------
+
+@pytest.fixture
+def settings(db_url: str, tmp_path: Path) -> Settings:
+    """The conftest settings with a photo store of the test's own and a public address."""
+    return Settings(database_url=db_url, allowed_hosts=["testserver"], nearest_index="off",
+                    photo_dir=str(tmp_path / "photos"),
+                    public_base_url="https://stations.example.org")
+
+
+@pytest.fixture
+def station(client: TestClient, keys: dict[str, str]) -> str:
+    r = client.post("/v1/stations", headers={"Authorization": keys["admin"]},
+                    json=station_body("PH-1", *TIANYA))
+    assert r.status_code == 201, r.text
+    return "PH-1"
+
+
+def upload(client: TestClient, key: str | None, code: str, data: bytes, *,
+           kind: str = "exterior", name: str = "IMG_0001.jpg") -> Any:
+    return client.post(f"/v1/stations/{code}/photos", data={"kind": kind},
+                       files={"file": (name, data, "image/jpeg")},
+                       headers={"Authorization": key} if key else {})
+
+
+def test_upload_strips_gps_and_stores_once(client: TestClient, keys: dict[str, str],
+                                           station: str, settings: Settings) -> None:
+    sent = photo_bytes(orientation=6)
+    first = upload(client, keys["editor"], station, sent)
+    assert first.status_code == 201, first.text
+    body = first.json()
+    assert body["kind"] == "exterior" and body["station_code"] == station
+    again = upload(client, keys["editor"], station, sent)
+    assert again.status_code == 200 and again.json()["id"] == body["id"]
+    root = Path(str(settings.photo_dir))
+    files = sorted(p for p in root.rglob("*.jpg"))
+    assert len(files) == 2  # the photo and its thumbnail, once
+    stored = (root / body["sha"][:2] / body["sha"][2:4] / f"{body['sha']}.jpg").read_bytes()
+    assert gps_of(sent) and gps_of(stored) == {}
+    listed = client.get(f"/v1/stations/{station}/photos").json()
+    assert [p["sha"] for p in listed["photos"]] == [body["sha"]]
+
+
+def test_refusals_name_the_field(client: TestClient, keys: dict[str, str],
+                                 station: str) -> None:
+    bomb = upload(client, keys["editor"], station, png_bomb(), name="big.png")
+    assert bomb.status_code == 413
+    assert "图片像素过多" in bomb.json()["error"]["message"]
+    assert bomb.json()["error"]["fields"][0]["field"] == "file"
+    fake = upload(client, keys["editor"], station, b"%PDF-1.4 not a photo" * 10)
+    assert fake.status_code == 415 and "不是图片文件" in fake.json()["error"]["message"]
+    assert upload(client, None, station, photo_bytes()).status_code == 401
+    outside = client.post("/v1/stations", headers={"Authorization": keys["admin"]},
+                          json=station_body("PJ-9", 109.55, 18.27))  # Jiyang
+    assert outside.status_code == 201
+    assert upload(client, keys["tianya_editor"], "PJ-9", photo_bytes()).status_code == 403
+    bad_kind = upload(client, keys["editor"], station, photo_bytes(), kind="roof")
+    assert bad_kind.status_code == 422
+
+
+def test_files_are_served_with_long_caching(client: TestClient, keys: dict[str, str],
+                                            station: str) -> None:
+    sha = upload(client, keys["editor"], station, photo_bytes()).json()["sha"]
+    r = client.get(f"/v1/photos/{sha}.jpg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+    assert r.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert r.headers["etag"] == f'"{sha}"'
+    assert hashlib.sha256(r.content).hexdigest() == sha
+    again = client.get(f"/v1/photos/{sha}.jpg", headers={"If-None-Match": f'"{sha}"'})
+    assert again.status_code == 304
+    thumb = client.get(f"/v1/photos/{sha}/thumb.jpg")
+    assert thumb.status_code == 200 and thumb.headers["cache-control"].endswith("immutable")
+    assert max(Image.open(io.BytesIO(thumb.content)).size) <= 320
+    assert client.get(f"/v1/photos/{'0' * 64}.jpg").status_code == 404
+
+
+def test_set_exterior_and_soft_delete(client: TestClient, keys: dict[str, str],
+                                      station: str, db: psycopg.Connection[Any]) -> None:
+    ed = keys["editor"]
+    a = upload(client, ed, station, photo_bytes(color=(1, 2, 3)), kind="exterior").json()
+    b = upload(client, ed, station, photo_bytes(color=(9, 9, 9)), kind="interior").json()
+    r = client.patch(f"/v1/stations/{station}/photos/{b['id']}", json={"kind": "exterior"},
+                     headers={"Authorization": ed})
+    assert r.status_code == 200, r.text
+    order = [p["id"] for p in client.get(f"/v1/stations/{station}/photos").json()["photos"]]
+    assert order == [b["id"], a["id"]]
+    assert client.delete(f"/v1/stations/{station}/photos/{b['id']}",
+                         headers={"Authorization": ed}).status_code == 204
+    assert client.delete(f"/v1/stations/{station}/photos/{b['id']}",
+                         headers={"Authorization": ed}).status_code == 404
+    left = client.get(f"/v1/stations/{station}/photos").json()["photos"]
+    assert [p["id"] for p in left] == [a["id"]]
+    row = db.execute("SELECT deleted_at IS NOT NULL FROM station_photo WHERE id = %s",
+                     (b["id"],)).fetchone()
+    assert row == (True,)
+    audited = db.execute("SELECT count(*) FROM audit_log WHERE action LIKE 'station_photo.%%'"
+                         ).fetchone()
+    assert audited is not None and audited[0] >= 3
