@@ -298,3 +298,67 @@ def test_backup_and_restore_keep_the_photos(client: TestClient, keys: dict[str, 
     finally:
         with psycopg.connect(server_url, autocommit=True) as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- worker reports and inspections ----------------------------------------------------------
+
+def test_a_report_photo_is_private_until_a_clerk_approves_it(
+        client: TestClient, keys: dict[str, str], station: str) -> None:
+    sent = client.post("/v1/report-photos", files={"file": ("x.heic", photo_bytes("HEIF"),
+                                                             "image/heic")})
+    assert sent.status_code == 201, sent.text
+    sha = sent.json()["sha"]
+    report = client.post(f"/v1/stations/{station}/reports",
+                         json={"kind": "other", "comment": "门口积水", "photo": sha})
+    assert report.status_code == 201, report.text
+    report_id = report.json()["id"]
+    assert client.get(f"/v1/photos/{sha}.jpg").status_code == 404
+    assert client.get(f"/v1/photos/{sha}/thumb.jpg").status_code == 404
+    staff = client.get(f"/v1/photos/{sha}.jpg", headers={"Authorization": keys["editor"]})
+    assert staff.status_code == 200 and staff.headers["cache-control"] == "private, no-store"
+    pending = client.get("/v1/report-photos/pending",
+                         headers={"Authorization": keys["editor"]}).json()
+    assert [p["report_id"] for p in pending["photos"]] == [report_id]
+    decided = client.post(f"/v1/reports/{report_id}/photo/decision", json={"action": "approve"},
+                          headers={"Authorization": keys["editor"]})
+    assert decided.status_code == 204, decided.text
+    public = client.get(f"/v1/photos/{sha}.jpg")
+    assert public.status_code == 200 and public.headers["cache-control"].endswith("immutable")
+    assert client.post(f"/v1/reports/{report_id}/photo/decision", json={"action": "reject"},
+                       headers={"Authorization": keys["editor"]}).status_code == 404
+    unknown = client.post(f"/v1/stations/{station}/reports",
+                          json={"kind": "closed", "photo": "a" * 64})
+    assert unknown.status_code == 422 and "photo" in unknown.text
+    other_site = client.post("/v1/report-photos", headers={"Origin": "https://evil.example"},
+                             files={"file": ("x.jpg", photo_bytes(), "image/jpeg")})
+    assert other_site.status_code == 415
+
+
+def test_an_inspection_carries_uploaded_photos(client: TestClient, keys: dict[str, str],
+                                               station: str, db: psycopg.Connection[Any],
+                                               areas: psycopg.Connection[Any]) -> None:
+    from geo_service.domain.auth import create_key
+    from geo_service.domain.catalogue import TEN_ONES
+
+    inspector = f"Bearer {create_key(areas, name='巡查员', role='inspector')}"
+    shas = []
+    for color in ((10, 20, 30), (40, 50, 60)):
+        r = client.post("/v1/photos", headers={"Authorization": inspector},
+                        files={"file": ("p.jpg", photo_bytes(color=color), "image/jpeg")})
+        assert r.status_code == 201, r.text
+        shas.append(r.json()["sha"])
+    body = {"inspected_on": "2026-11-02", "items": {a.code: "present" for a in TEN_ONES},
+            "photos": [*shas, "https://example.org/old.jpg"]}
+    r = client.post(f"/v1/stations/{station}/inspections", json=body,
+                    headers={"Authorization": inspector})
+    assert r.status_code == 201, r.text
+    linked = db.execute("SELECT photo_sha FROM inspection_photo WHERE inspection_id = %s "
+                        "ORDER BY position", (r.json()["id"],)).fetchall()
+    assert [s for (s,) in linked] == shas
+    for sha in shas:
+        stored = client.get(f"/v1/photos/{sha}.jpg")
+        assert stored.status_code == 200 and gps_of(stored.content) == {}
+    missing = client.post(f"/v1/stations/{station}/inspections",
+                          json={**body, "photos": ["b" * 64]},
+                          headers={"Authorization": inspector})
+    assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "photos"

@@ -13,8 +13,8 @@ WHERE s.code = %(code)s AND s.status <> 'duplicate' AND s.deleted_at IS NULL
 
 #: A stored photo, once per hash; staff uploading what a worker sent makes it public.
 UPSERT_PHOTO = """
-INSERT INTO photo (sha, thumb_sha, width, height, bytes, public)
-VALUES (%(sha)s, %(thumb_sha)s, %(width)s, %(height)s, %(bytes)s, %(public)s)
+INSERT INTO photo (sha, thumb_sha, width, height, bytes, public, client_hash)
+VALUES (%(sha)s, %(thumb_sha)s, %(width)s, %(height)s, %(bytes)s, %(public)s, %(client)s)
 ON CONFLICT (sha) DO UPDATE SET public = photo.public OR EXCLUDED.public
 RETURNING sha, thumb_sha, width, height, bytes, public, created_at
 """

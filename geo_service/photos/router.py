@@ -29,7 +29,9 @@ from geo_service.infra.photo_store import PhotoStore
 from geo_service.infra.settings import Settings
 from geo_service.photos import service as svc
 from geo_service.photos.schemas import (
+    DecisionIn,
     KindIn,
+    PendingPhotos,
     PhotoOut,
     StationPhotoList,
     StationPhotoOut,
@@ -132,6 +134,23 @@ async def upload_photo(request: Request, conn: ConnDep, settings: SettingsDep,
     data = await read_capped(file, settings)
     photo = await svc.store_upload(conn, _store(request), settings, data, public=True)
     return JSONResponse(photo, status_code=201)
+
+
+@router.get("/report-photos/pending", response_model=PendingPhotos, responses=WRITE_RESPONSES,
+            summary="Worker-report photos waiting for approval, oldest first (editor or "
+                    "admin key; its area)")
+async def pending_photos(conn: ConnDep, principal: Editor) -> Response:
+    return JSONResponse(await svc.pending_report_photos(conn, principal))
+
+
+@router.post("/reports/{report_id}/photo/decision", status_code=204, response_class=Response,
+             responses={**WRITE_RESPONSES, 204: {"description": "Decided"}},
+             summary="Approve (publish) or reject a worker report's photo (editor or admin "
+                     "key, within its area)")
+async def decide_photo(conn: ConnDep, report_id: Annotated[int, Path(ge=1, le=2**62)],
+                       body: DecisionIn, principal: Editor) -> Response:
+    await svc.decide_report_photo(conn, principal, report_id, body.action == "approve")
+    return Response(status_code=204)
 
 
 async def _staff(conn: Any, authorization: str | None) -> bool:

@@ -40,3 +40,28 @@ class StationPhotoList(BaseModel):
     station_code: str
     photos: list[StationPhotoOut]
     count: int
+
+
+class DecisionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["approve", "reject"] = Field(
+        description="approve: the photo becomes public; reject: it stays private")
+
+
+class PendingPhoto(BaseModel):
+    report_id: int
+    sha: str
+    thumb_url: str
+    url: str
+    station_code: str
+    station_name: str
+    kind: str = Field(description="the report's kind")
+    comment: str | None
+    created_at: dt.datetime
+    sample: bool
+
+
+class PendingPhotos(BaseModel):
+    photos: list[PendingPhoto]
+    count: int

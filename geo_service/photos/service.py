@@ -73,14 +73,17 @@ def _put(store: PhotoStore, done: images.Processed) -> None:
 
 
 async def store_upload(conn: AsyncConnection[Any], store: PhotoStore, settings: Settings,
-                       data: bytes, *, public: bool, field: str = "file") -> dict[str, Any]:
+                       data: bytes, *, public: bool, field: str = "file",
+                       client: str | None = None) -> dict[str, Any]:
     """Process ``data``, keep its files, record it; the photo's row (``public`` as asked,
-    or already public). The same picture twice is one row and one file."""
+    or already public). The same picture twice is one row and one file. ``client``: the
+    keyed hash of a worker's address, for the hourly limit of keyless uploads."""
     done = await asyncio.to_thread(images.process, data, limits_of(settings), field)
     await asyncio.to_thread(_put, store, done)
     rows = await _rows(conn, q.UPSERT_PHOTO, {
         "sha": done.sha, "thumb_sha": done.thumb_sha, "width": done.width,
-        "height": done.height, "bytes": len(done.data), "public": public})
+        "height": done.height, "bytes": len(done.data), "public": public,
+        "client": client})
     return public_photo(rows[0])
 
 
@@ -213,9 +216,13 @@ async def attach_to_report(conn: AsyncConnection[Any], report_id: int, sha: str)
 
 
 async def pending_report_photos(conn: AsyncConnection[Any], principal: Principal,
-                                limit: int = 100) -> list[dict[str, Any]]:
-    return await _rows(conn, q.PENDING_REPORT_PHOTOS,
+                                limit: int = 100) -> dict[str, Any]:
+    """Worker-report photos waiting for a clerk in the clerk's area, oldest first."""
+    rows = await _rows(conn, q.PENDING_REPORT_PHOTOS,
                        {"scope": principal.area_code, "limit": limit})
+    photos = [{**r, "url": photo_path(r["sha"]), "thumb_url": thumb_path(r["sha"])}
+              for r in rows]
+    return {"photos": photos, "count": len(photos)}
 
 
 async def decide_report_photo(conn: AsyncConnection[Any], principal: Principal,
