@@ -362,3 +362,34 @@ def test_an_inspection_carries_uploaded_photos(client: TestClient, keys: dict[st
                           json={**body, "photos": ["b" * 64]},
                           headers={"Authorization": inspector})
     assert missing.status_code == 422 and missing.json()["error"]["fields"][0]["field"] == "photos"
+
+
+# --- exports and feeds ---------------------------------------------------------------------
+
+def test_exports_and_feeds_carry_the_exterior_photo_url(
+        client: TestClient, keys: dict[str, str], station: str) -> None:
+    import csv
+
+    import jsonschema
+
+    before = client.get("/v1/feeds/stations.geojson")
+    assert before.json()["features"][0]["properties"]["exterior_photo"] is None
+    upload(client, keys["editor"], station, photo_bytes(color=(5, 5, 5)), kind="interior")
+    sha = upload(client, keys["editor"], station, photo_bytes(), kind="exterior").json()["sha"]
+    url = f"https://stations.example.org/v1/photos/{sha}.jpg"
+    geojson = client.get("/v1/feeds/stations.geojson",
+                         headers={"If-None-Match": before.headers["ETag"]})
+    assert geojson.status_code == 200  # the new exterior photo is a change consumers see
+    doc = geojson.json()
+    assert doc["features"][0]["properties"]["exterior_photo"] == url
+    schema = client.get("/v1/feeds/schemas/stations.json").json()
+    jsonschema.Draft202012Validator(
+        schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER).validate(doc)
+    ogc = client.get(f"/ogc/collections/stations/items/{station}").json()
+    assert ogc["properties"]["exterior_photo"] == url
+    changes = client.get("/v1/feeds/changes").json()
+    assert changes["changes"][-1]["feature"]["properties"]["exterior_photo"] == url
+    for platform in ("amap", "baidu", "tencent"):
+        text = client.get(f"/v1/exports/{platform}.csv").content.decode("utf-8-sig")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert rows[0]["外观图片"] == url, platform

@@ -148,6 +148,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("status", "状态", "status"),
     ("sample", "示例数据", "sample"),
     ("last_verified_on", "最近核实日期", "last_verified_on"),
+    ("exterior_photo", "外观图片", "exterior_photo_url"),
 )
 KEYS = tuple(c[0] for c in COLUMNS)
 _STATUS_ZH = {"open": "营业", "temporarily_closed": "暂停开放"}
@@ -235,6 +236,7 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
             "sample": ("true" if r["sample"] else "false") if en else
                       ("是" if r["sample"] else "否"),
             "last_verified_on": r["last_verified_on"],
+            "exterior_photo": r.get("exterior_photo"),
         }
         out.append([values[k] for k in KEYS])
     return out

@@ -68,6 +68,9 @@ _PROPERTIES = {
         "version": {"type": "integer", "minimum": 1},
         "sample": {"type": "boolean", "description": "true for SAMPLE DATA, not a real station"},
         "links": {"$ref": "#/$defs/links"},
+        "exterior_photo": {"type": ["string", "null"], "format": "uri",
+                           "description": "the absolute URL of the station's exterior photo "
+                                          "(外观图片, JPEG); null when it has none"},
     },
 }
 _PROPERTIES["required"] = list(_PROPERTIES["properties"])  # type: ignore[call-overload]

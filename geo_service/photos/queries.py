@@ -90,6 +90,16 @@ WITH moved AS (
 SELECT {_STATION_PHOTO} FROM moved sp JOIN photo p ON p.sha = sp.photo_sha
 """
 
+#: A change of the exterior photo is a change consumers see (the feeds' exterior_photo):
+#: a new version, so the change feed and the feeds' ETags move.
+BUMP_STATION = "UPDATE station SET version = version + 1 WHERE id = %(station_id)s"
+
+#: The kind of a live station photo (before a change, to tell if the exterior moves).
+KIND_OF = """
+SELECT kind FROM station_photo
+WHERE id = %(id)s AND station_id = %(station_id)s AND deleted_at IS NULL
+"""
+
 INSERT_INSPECTION_PHOTOS = """
 INSERT INTO inspection_photo (inspection_id, photo_sha, position)
 SELECT %(inspection_id)s, sha, ord - 1

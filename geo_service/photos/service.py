@@ -33,7 +33,7 @@ from geo_service.infra.photo_store import JPEG_TYPE, PhotoStore
 from geo_service.infra.settings import Settings
 from geo_service.photos import images
 from geo_service.photos import queries as q
-from geo_service.stations.service import in_scope
+from geo_service.stations.service import begin_station_write, in_scope
 
 KINDS = ("exterior", "interior", "other")
 KIND_ZH = {"exterior": "外观", "interior": "室内", "other": "其他"}
@@ -136,7 +136,7 @@ async def add_station_photo(conn: AsyncConnection[Any], store: PhotoStore, setti
     station = await scoped_station(conn, principal, code)
     photo = await store_upload(conn, store, settings, data, public=True)
     async with conn.transaction():
-        await set_actor(conn, principal)
+        await begin_station_write(conn, principal)
         params = {"station_id": station["id"], "sha": photo["sha"]}
         same = await _rows(conn, q.SAME_STATION_PHOTO, params)
         if same:
@@ -144,6 +144,8 @@ async def add_station_photo(conn: AsyncConnection[Any], store: PhotoStore, setti
         rows = await _rows(conn, q.INSERT_STATION_PHOTO, {
             **params, "kind": kind, "uploaded_by": principal.name,
             "key_id": principal.key_id, "user_id": principal.user_id})
+        if kind == "exterior":
+            await conn.execute(q.BUMP_STATION, params)
     return station_photo(station["code"], rows[0]), True
 
 
@@ -164,11 +166,15 @@ async def delete_station_photo(conn: AsyncConnection[Any], principal: Principal,
     """Soft delete: the row keeps who removed it and when (audit); the file stays, since
     other stations, inspections or caches may hold the same bytes."""
     station = await scoped_station(conn, principal, code)
-    async with conn.transaction(), conn.cursor() as cur:
-        await set_actor(conn, principal)
-        await cur.execute(q.SOFT_DELETE, {"id": photo_id, "station_id": station["id"]})
-        if cur.rowcount == 0:
+    params = {"id": photo_id, "station_id": station["id"]}
+    async with conn.transaction():
+        await begin_station_write(conn, principal)
+        kind = await _rows(conn, q.KIND_OF, params)
+        if not kind:
             raise _no_photo(code, photo_id)
+        await conn.execute(q.SOFT_DELETE, params)
+        if kind[0]["kind"] == "exterior":
+            await conn.execute(q.BUMP_STATION, params)
 
 
 async def set_kind(conn: AsyncConnection[Any], principal: Principal, code: str,
@@ -177,12 +183,15 @@ async def set_kind(conn: AsyncConnection[Any], principal: Principal, code: str,
     one the exports publish), any other kind last of its kind."""
     check_kind(kind)
     station = await scoped_station(conn, principal, code)
+    params = {"id": photo_id, "station_id": station["id"], "kind": kind}
     async with conn.transaction():
-        await set_actor(conn, principal)
-        rows = await _rows(conn, q.SET_EXTERIOR if kind == "exterior" else q.SET_KIND,
-                           {"id": photo_id, "station_id": station["id"], "kind": kind})
-    if not rows:
-        raise _no_photo(code, photo_id)
+        await begin_station_write(conn, principal)
+        before = await _rows(conn, q.KIND_OF, params)
+        if not before:
+            raise _no_photo(code, photo_id)
+        rows = await _rows(conn, q.SET_EXTERIOR if kind == "exterior" else q.SET_KIND, params)
+        if "exterior" in (kind, before[0]["kind"]):
+            await conn.execute(q.BUMP_STATION, params)
     return station_photo(station["code"], rows[0])
 
 

@@ -133,7 +133,7 @@ async def stations_geojson(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     batches = service.published_batches(batch_connect(request), area=area, bbox=box,
-                                        at=at)
+                                        at=at, photo_base=public_base(request))
     body = service.stream_feature_collection(batches, at=at, generated_at=now)
     return PacedStreamingResponse(body, send_timeout_s=settings.client_send_timeout_s,
                                   media_type="application/geo+json",
@@ -147,7 +147,7 @@ async def stations_geojson(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def changes(
-    conn: ReadConnDep, settings: SettingsDep,
+    request: Request, conn: ReadConnDep, settings: SettingsDep,
     since: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -164,7 +164,8 @@ async def changes(
     ttl = settings.feed_ttl_s
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
-    page = await service.changes_page(conn, since=since, limit=limit, at=at)
+    page = await service.changes_page(conn, since=since, limit=limit, at=at,
+                                      photo_base=public_base(request))
     return JSONResponse(page, headers=cache_headers(v, ttl))
 
 
