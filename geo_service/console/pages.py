@@ -36,6 +36,7 @@ _T: dict[str, tuple[str, str]] = {
                "Coming: stations list and edit, import."),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "photos": ("照片", "Photos"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -156,6 +157,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
+                 (t(lang, "photos"), "/console/photos"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
@@ -222,7 +224,7 @@ def area_label(lang: str, area: dict[str, Any] | None, code: str | None) -> str:
 def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
     links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
-             for k, p in (("posters", "/console/posters"),
+             for k, p in (("posters", "/console/posters"), ("photos", "/console/photos"),
                           ("change_password", "/console/password"))]
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'

@@ -106,9 +106,9 @@ def process(data: bytes, limits: Limits, field: str = "file") -> Processed:
     """``data`` (an upload) as a photo to store; 413 or 415 naming ``field`` when it
     is too big, has too many pixels, or is not a photo in an accepted format."""
     if len(data) > limits.max_bytes:
-        raise PayloadTooLarge(
-            f"图片太大 (photo too large): more than {limits.max_bytes:,} bytes",
-            [(field, f"图片太大 / larger than {limits.max_bytes:,} bytes")])
+        raise PayloadTooLarge(f"图片太大 (photo too large): more than {limits.max_bytes:,} "
+                              "bytes", [(field, f"图片太大 / larger than {limits.max_bytes:,} "
+                                                "bytes")])
     _register_heif()
     Image.MAX_IMAGE_PIXELS = limits.max_pixels
     try:

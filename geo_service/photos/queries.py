@@ -5,7 +5,7 @@ from __future__ import annotations
 #: A station by code, with what the area check needs (deleted and duplicate ones are
 #: not there to carry photos).
 STATION = """
-SELECT s.id, s.code, ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
+SELECT s.id, s.code, s.name, s.sample, ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
        s.province_code, s.city_code, s.district_code, s.street_code
 FROM station s
 WHERE s.code = %(code)s AND s.status <> 'duplicate' AND s.deleted_at IS NULL

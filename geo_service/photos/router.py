@@ -23,7 +23,6 @@ from geo_service.domain.errors import (
     ErrorBody,
     GeoServiceError,
     NotFound,
-    PayloadTooLarge,
 )
 from geo_service.infra.photo_store import PhotoStore
 from geo_service.infra.settings import Settings
@@ -73,9 +72,7 @@ async def read_capped(file: UploadFile, settings: Settings, field: str = "file")
     """The upload's bytes, reading at most one byte past the limit."""
     data = await file.read(settings.photo_max_bytes + 1)
     if len(data) > settings.photo_max_bytes:
-        raise PayloadTooLarge(
-            f"图片太大 (photo too large): more than {settings.photo_max_bytes:,} bytes",
-            [(field, f"图片太大 / larger than {settings.photo_max_bytes:,} bytes")])
+        raise svc.too_large(settings.photo_max_bytes, field)
     return data
 
 

@@ -27,7 +27,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.domain.audit import set_actor
-from geo_service.domain.errors import Forbidden, NotFound, invalid
+from geo_service.domain.errors import Forbidden, NotFound, PayloadTooLarge, invalid
 from geo_service.domain.principal import Principal
 from geo_service.infra.photo_store import JPEG_TYPE, PhotoStore
 from geo_service.infra.settings import Settings
@@ -45,6 +45,12 @@ def limits_of(settings: Settings) -> images.Limits:
     return images.Limits(max_bytes=settings.photo_max_bytes,
                          max_pixels=settings.photo_max_pixels,
                          quality=settings.photo_jpeg_quality, thumb_px=settings.photo_thumb_px)
+
+
+def too_large(limit: int, field: str = "file") -> PayloadTooLarge:
+    """An upload past ``GEO_PHOTO_MAX_BYTES``, found while reading it (read with a cap)."""
+    return PayloadTooLarge(f"图片太大 (photo too large): more than {limit:,} bytes",
+                           [(field, f"图片太大 / larger than {limit:,} bytes")])
 
 
 def photo_path(sha: str) -> str:

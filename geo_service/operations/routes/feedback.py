@@ -20,7 +20,6 @@ from geo_service.domain.errors import (
     ERROR_RESPONSES,
     WRITE_RESPONSES,
     ErrorBody,
-    PayloadTooLarge,
     UnsupportedMediaType,
 )
 from geo_service.domain.html import page_csp
@@ -47,6 +46,7 @@ from geo_service.operations.schemas import (
     StationCode,
     VisitCounts,
 )
+from geo_service.photos import service as photos
 from geo_service.photos.schemas import PhotoOut
 from geo_service.web.deps import (
     CodePath,
@@ -221,9 +221,7 @@ async def upload_report_photo(request: Request, conn: ConnDep, settings: Setting
     GPS and device data dropped), served only to staff until approved."""
     data = await file.read(settings.photo_max_bytes + 1)
     if len(data) > settings.photo_max_bytes:
-        raise PayloadTooLarge(f"图片太大 (photo too large): more than "
-                              f"{settings.photo_max_bytes:,} bytes",
-                              [("file", "图片太大 / too large")])
+        raise photos.too_large(settings.photo_max_bytes)
     photo = await reports.store_report_photo(conn, request.app.state.photo_store, settings,
                                              data, caller)
     return JSONResponse(photo, status_code=201)
