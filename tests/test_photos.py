@@ -393,3 +393,30 @@ def test_exports_and_feeds_carry_the_exterior_photo_url(
         text = client.get(f"/v1/exports/{platform}.csv").content.decode("utf-8-sig")
         rows = list(csv.DictReader(io.StringIO(text)))
         assert rows[0]["外观图片"] == url, platform
+
+
+def test_a_photo_may_be_larger_than_other_bodies_but_not_than_its_own_limit(
+        db_url: str, tmp_path: Path, keys: dict[str, str], db: psycopg.Connection[Any]) -> None:
+    """Other request bodies stop at GEO_MAX_BODY_BYTES (1 MB); a photo upload at
+    GEO_PHOTO_MAX_BYTES, read with a cap, and the body limit just past it."""
+    import os
+
+    from geo_service.web.app import create_app
+
+    limit = 1_500_000
+    settings = Settings(database_url=db_url, allowed_hosts=["testserver"], nearest_index="off",
+                        photo_dir=str(tmp_path), photo_max_bytes=limit)
+    noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
+    out = io.BytesIO()
+    noise.save(out, "PNG")
+    big = out.getvalue()
+    assert settings.max_body_bytes < len(big) < limit
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        r = client.post("/v1/stations", headers={"Authorization": keys["admin"]},
+                        json=station_body("PH-2", *TIANYA))
+        assert r.status_code == 201
+        assert upload(client, keys["editor"], "PH-2", big).status_code == 201
+        capped = upload(client, keys["editor"], "PH-2", b"\xff" * (limit + 10))
+        assert capped.status_code == 413
+        assert capped.json()["error"]["fields"][0]["field"] == "file"
+        assert upload(client, keys["editor"], "PH-2", b"\xff" * (2 * limit)).status_code == 413

@@ -29,6 +29,9 @@ Columns (our choice)
     whose hours are unknown reads ``营业时间未知`` in ``营业时间`` (``hours
     unknown`` in the English ``generic`` file) and has an empty OSM cell: there
     is no rule, and no OSM consumer should parse a sentence as one.
+    ``外观图片`` (``exterior_photo_url``) is the absolute URL of the station's first
+    exterior photo on the public address (``GEO_PUBLIC_BASE_URL``; the platforms ask
+    for one and fetch it from there), empty when it has none.
 
 ``union``: the union office's own ledger
     The columns of the station import template (:mod:`geo_service.domain.sheet`:
