@@ -420,3 +420,39 @@ def test_a_photo_may_be_larger_than_other_bodies_but_not_than_its_own_limit(
         assert capped.status_code == 413
         assert capped.json()["error"]["fields"][0]["field"] == "file"
         assert upload(client, keys["editor"], "PH-2", b"\xff" * (2 * limit)).status_code == 413
+
+
+# --- the console (its pages in Chromium: tests/test_console_browser.py) ----------------------
+
+def test_console_photo_forms_need_the_csrf_token_and_an_editor(
+        client: TestClient, keys: dict[str, str], station: str,
+        areas: psycopg.Connection[Any]) -> None:
+    from tests.test_console import csrf_of, make, sign_in
+
+    make(areas, "insp", "inspector", area=None)
+    make(areas, "ed", "editor", area=None)
+    sign_in(client, "insp")
+    page = client.get(f"/console/stations/{station}/photos")
+    assert page.status_code == 200 and 'id="photo_file"' not in page.text
+    token = csrf_of(page.text)
+    files = {"file": ("a.jpg", photo_bytes(), "image/jpeg")}
+    refused = client.post(f"/console/stations/{station}/photos", files=files,
+                          data={"csrf_token": token, "kind": "exterior"})
+    assert refused.status_code == 403
+    client.cookies.clear()
+    sign_in(client, "ed")
+    page = client.get(f"/console/stations/{station}/photos")
+    assert 'accept="image/*"' in page.text and 'capture="environment"' in page.text
+    forged = client.post(f"/console/stations/{station}/photos", files=files,
+                         data={"csrf_token": "x" * 43, "kind": "exterior"})
+    assert forged.status_code == 403
+    assert client.get(f"/v1/stations/{station}/photos").json()["count"] == 0
+    bomb = client.post(f"/console/stations/{station}/photos",
+                       files={"file": ("b.png", png_bomb(), "image/png")},
+                       data={"csrf_token": csrf_of(page.text), "kind": "exterior"})
+    assert bomb.status_code == 413 and "图片像素过多" in bomb.text
+    done = client.post(f"/console/stations/{station}/photos", files=files,
+                       data={"csrf_token": csrf_of(page.text), "kind": "exterior"},
+                       follow_redirects=False)
+    assert done.status_code == 303
+    assert client.get(f"/v1/stations/{station}/photos").json()["count"] == 1

@@ -17,8 +17,10 @@ import datetime as dt
 from html import escape
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from geo_service.console.pages import csrf_field, href, notes, page
+from geo_service.console.reports_pages import KIND_LABELS
 from geo_service.domain.params import CODE_PATTERN
 
 _T: dict[str, tuple[str, str]] = {
@@ -84,8 +86,9 @@ def station_photos_path(code: str) -> str:
     return f"/console/stations/{quote(code, safe='')}/photos"
 
 
-def _when(at: dt.datetime) -> str:
-    return f"{at:%Y-%m-%d %H:%M}"
+def _when(at: dt.datetime, tz: ZoneInfo) -> str:
+    """A moment on the clerk's clock (the service's zone), not the database's UTC."""
+    return f"{at.astimezone(tz):%Y-%m-%d %H:%M}"
 
 
 def _button(lang: str, csrf: str, action: str, label: str, plain: bool = True) -> str:
@@ -96,7 +99,7 @@ def _button(lang: str, csrf: str, action: str, label: str, plain: bool = True) -
 
 
 def _photo_card(lang: str, csrf: str, station: dict[str, Any], photo: dict[str, Any],
-                editor: bool) -> str:
+                editor: bool, tz: ZoneInfo) -> str:
     base = f'{station_photos_path(station["code"])}/{photo["id"]}'
     kind = ft(lang, photo["kind"])
     alt = ft(lang, "photo_alt", name=station["name"], kind=kind)
@@ -105,7 +108,7 @@ def _photo_card(lang: str, csrf: str, station: dict[str, Any], photo: dict[str, 
         if not photo.get("first_exterior", False):
             actions += _button(lang, csrf, f"{base}/exterior", ft(lang, "set_exterior"))
         actions += _button(lang, csrf, f"{base}/delete", ft(lang, "delete"))
-    by = ft(lang, "by", who=photo["uploaded_by"], at=_when(photo["created_at"]))
+    by = ft(lang, "by", who=photo["uploaded_by"], at=_when(photo["created_at"], tz))
     return (f'<li class="card photo"><a href="{escape(photo["url"])}">'
             f'<img src="{escape(photo["thumb_url"])}" alt="{escape(alt)}" '
             f'width="160" loading="lazy"></a>'
@@ -122,8 +125,8 @@ _GALLERY_STYLE = ("<style>ul.photos{list-style:none;padding:0;display:grid;gap:.
 
 def station_photos_page(lang: str, csrf: str, *, who: str, admin: bool, editor: bool,
                         station: dict[str, Any], photos: list[dict[str, Any]],
-                        max_mb: float, max_mp: float, message: str | None = None,
-                        error: str | None = None) -> str:
+                        max_mb: float, max_mp: float, tz: ZoneInfo,
+                        message: str | None = None, error: str | None = None) -> str:
     """A station's photos, exterior first, and (for editors and admins) the upload form."""
     path = station_photos_path(station["code"])
     exteriors = [p for p in photos if p["kind"] == "exterior"]
@@ -142,7 +145,7 @@ def station_photos_page(lang: str, csrf: str, *, who: str, admin: bool, editor: 
             f'<button type="submit">{ft(lang, "upload")}</button></form>'
             if editor else f'<p>{ft(lang, "editors_only")}</p>')
     gallery = ('<ul class="photos">'
-               + "".join(_photo_card(lang, csrf, station, p, editor) for p in photos) + "</ul>"
+               + "".join(_photo_card(lang, csrf, station, p, editor, tz) for p in photos) + "</ul>"
                if photos else f'<p>{ft(lang, "none")}</p>')
     sample = f' · {ft(lang, "sample")}' if station.get("sample") else ""
     body = (_GALLERY_STYLE + notes(message, error)
@@ -174,7 +177,7 @@ def photos_home(lang: str, csrf: str, *, who: str, admin: bool, editor: bool,
 
 
 def pending_page(lang: str, csrf: str, *, who: str, admin: bool,
-                 photos: list[dict[str, Any]], message: str | None = None,
+                 photos: list[dict[str, Any]], tz: ZoneInfo, message: str | None = None,
                  error: str | None = None) -> str:
     """Worker-report photos waiting for a clerk, oldest first, with approve and reject."""
     rows = []
@@ -183,6 +186,7 @@ def pending_page(lang: str, csrf: str, *, who: str, admin: bool,
         thumb = f'/console/photos/{p["sha"]}/thumb.jpg'
         sample = f' · {ft(lang, "sample")}' if p.get("sample") else ""
         link = href(station_photos_path(p["station_code"]), lang)
+        kind = KIND_LABELS.get(p["kind"], (p["kind"], p["kind"]))[0 if lang == "zh" else 1]
         comment = (f' · {ft(lang, "comment")}: {escape(p["comment"])}' if p.get("comment")
                    else "")
         rows.append(
@@ -190,8 +194,8 @@ def pending_page(lang: str, csrf: str, *, who: str, admin: bool,
             f'alt="{escape(ft(lang, "report"))} {p["report_id"]}">'
             f'<p>{ft(lang, "station")}: <a href="{escape(link)}">'
             f'{escape(p["station_name"])} ({escape(p["station_code"])})</a>{sample}</p>'
-            f'<p>{ft(lang, "report")} {p["report_id"]} · {escape(p["kind"])}{comment}</p>'
-            f'<p>{ft(lang, "sent_at")}: {_when(p["created_at"])}</p>'
+            f'<p>{ft(lang, "report")} {p["report_id"]} · {escape(kind)}{comment}</p>'
+            f'<p>{ft(lang, "sent_at")}: {_when(p["created_at"], tz)}</p>'
             + _button(lang, csrf, f"{action}/approve", ft(lang, "approve"), plain=False)
             + _button(lang, csrf, f"{action}/reject", ft(lang, "reject")) + "</li>")
     body = (_GALLERY_STYLE + notes(message, error)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import re
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, File, Path, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -85,7 +86,8 @@ async def _station_page(request: Request, settings: Settings, session: accounts.
         web.lang(request), session.csrf, who=session.display_name,
         admin=principal.role == "admin", editor=principal.role in EDITORS, station=station,
         photos=photos, max_mb=settings.photo_max_bytes / 1_000_000,
-        max_mp=settings.photo_max_pixels / 1_000_000, message=_done(request), error=error),
+        max_mp=settings.photo_max_pixels / 1_000_000, tz=ZoneInfo(settings.default_timezone),
+        message=_done(request), error=error),
         status)
 
 
@@ -162,12 +164,13 @@ async def photos_start(request: Request, settings: SettingsDep, code: str = "") 
                     422 if code else 200)
 
 
-async def _pending(request: Request, session: accounts.Session, status: int = 200,
-                   error: str | None = None) -> Response:
+async def _pending(request: Request, settings: Settings, session: accounts.Session,
+                   status: int = 200, error: str | None = None) -> Response:
     async with request.app.state.pool.connection() as conn:
         photos = (await svc.pending_report_photos(conn, session.principal))["photos"]
     return web.html(pending_page(web.lang(request), session.csrf, who=session.display_name,
                                  admin=session.principal.role == "admin", photos=photos,
+                                 tz=ZoneInfo(settings.default_timezone),
                                  message=_done(request), error=error), status)
 
 
@@ -176,7 +179,7 @@ async def pending(request: Request, settings: SettingsDep) -> Response:
     session = await _signed_in(request, settings, roles=EDITORS)
     if not isinstance(session, accounts.Session):
         return session
-    return await _pending(request, session)
+    return await _pending(request, settings, session)
 
 
 @router.post("/photos/pending/{report_id}/{action}")
@@ -192,7 +195,7 @@ async def decide(request: Request, settings: SettingsDep, report_id: RowId, acti
             await svc.decide_report_photo(conn, session.principal, report_id,
                                           action == "approve")
     except GeoServiceError as exc:
-        return await _pending(request, session, exc.status, web.problem(exc))
+        return await _pending(request, settings, session, exc.status, web.problem(exc))
     return _back(request, "/console/photos/pending",
                  "approved" if action == "approve" else "rejected")
 
