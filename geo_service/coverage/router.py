@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
 from pydantic import BaseModel, Field
 
-from geo_service.coverage import service
+from geo_service.coverage import demand_sheet, service
 from geo_service.coverage.demand import import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
@@ -40,6 +41,11 @@ class CoverageRun(BaseModel):
     areas: list[dict[str, Any]]
     gaps: list[dict[str, Any]]
     sample_data: bool
+    basis: str = Field(default="demand", description=(
+        "what the demand figures count: demand (workers, from demand points) or area (no "
+        "demand data in the region: every H3 cell of the run's resolution counts once, so "
+        "shares are shares of area, 按面积覆盖)"))
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
 
 
 class RecommendationRun(BaseModel):
@@ -87,6 +93,11 @@ class RecommendationRun(BaseModel):
     greedy_sites: int = Field(description="how many sites lazy greedy alone picks")
     sites: list[dict[str, Any]]
     sample_data: bool
+    basis: str = Field(default="demand", description=(
+        "what the demand figures count: demand (workers, from demand points) or area (no "
+        "demand data in the region: every H3 cell of the run's resolution counts once, so "
+        "shares are shares of area, 按面积覆盖)"))
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
 
 
 class StoredRun(BaseModel):
@@ -146,7 +157,8 @@ demand_router = APIRouter(prefix="/v1", tags=["stations"])
 @demand_router.post(
     "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
     tags=["analysis"],
-    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
+    summary="Import weighted demand points (编号, 经度, 纬度, 人数, 工种, 坐标系 or id, lon, lat, "
+            "weight, worker_type, …) (admin key)",
 )
 async def import_demand_points(
     conn: ConnDep, settings: SettingsDep, file: ImportFile, principal: Admin,
@@ -159,3 +171,22 @@ async def import_demand_points(
             conn, data, fmt, mode=mode, dry_run=dry_run, max_rows=settings.max_import_rows,
             crs=crs, limits=limits, scope=principal.area_code))
     return JSONResponse(report)
+
+
+@demand_router.get(
+    "/demand:template.xlsx", tags=["analysis"],
+    summary="The demand import template: Chinese columns (编号, 经度, 纬度, 人数, 工种, 坐标系), "
+            "drop-downs, an example row and a 说明 sheet listing every alias (public)",
+    description="Public like the station template: it holds no data, only the columns and "
+                "vocabularies. The example row (编号 示例-0001) is skipped on import.",
+    response_class=Response,
+    responses={200: {"description": "XLSX workbook, as an attachment",
+                     "content": {demand_sheet.MEDIA_TYPE: {
+                         "schema": {"type": "string", "format": "binary"}}}},
+               **ERROR_RESPONSES},
+)
+async def demand_template() -> Response:
+    body = await asyncio.to_thread(demand_sheet.template_xlsx)
+    return Response(body, media_type=demand_sheet.MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{demand_sheet.FILENAME}"',
+        "Cache-Control": "public, max-age=3600"})
