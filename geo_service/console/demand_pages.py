@@ -139,11 +139,11 @@ def _stock_html(lang: str, stock: list[dict[str, Any]] | None) -> str:
         f"<tr><td>{escape(ORIGIN_WORDS[r['origin']][i])}"
         f"{escape(' · ' + r['file']) if r['file'] else ''}</td>"
         f"<td>{escape(WORKER_TYPE_LABELS.get(r['worker_type'], (r['worker_type'],) * 2)[i])}"
-        f'</td><td class="num">{r["points"]:,}</td><td class="num">{r["workers"]:,.1f}</td>'
+        f'</td><td>{r["points"]:,}</td><td>{r["workers"]:,.1f}</td>'
         "</tr>" for r in stock)
     total = (f'<tr><th scope="row" colspan="2">{dt_(lang, "total")}</th>'
-             f'<td class="num">{sum(r["points"] for r in stock):,}</td>'
-             f'<td class="num">{sum(r["workers"] for r in stock):,.1f}</td></tr>')
+             f'<td>{sum(r["points"] for r in stock):,}</td>'
+             f'<td>{sum(r["workers"] for r in stock):,.1f}</td></tr>')
     return (f'<div class="scroll" role="region" aria-label="{dt_(lang, "stock")}" '
             f'tabindex="0"><table id="stock"><thead><tr>{heads}</tr></thead>'
             f"<tbody>{rows}{total}</tbody></table></div>")
