@@ -59,8 +59,8 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         page.click("button:has-text('登录')")
         page.click("nav >> text=需求数据")
         page.wait_for_selector("h1:has-text('需求数据')")
-        assert page.locator("text=该区域没有需求数据：覆盖分析将按面积计算（按面积覆盖（无需求数据））"
-                            ).count() == 1
+        assert page.locator("text=该区域没有需求数据：覆盖分析将按面积计算"
+                            "（按面积覆盖（无需求数据））").count() == 1
         _check(page, "demand")
         with page.expect_download() as download:
             page.click("text=下载需求点导入模板（XLSX）")

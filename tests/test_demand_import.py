@@ -161,3 +161,26 @@ def test_chinese_sheet_errors_name_excel_rows_and_chinese_columns(
     problems = {(p["sheet_row"], p["field"]) for p in r.json()["report"]["errors"]}
     assert problems == {(3, "纬度"), (4, "人数(人)"), (4, "工种"), (4, "坐标系"), (5, "编号")}
     assert _rows(db) == []
+
+
+def test_cli_demand_template_and_chinese_import(db: psycopg.Connection[Any], db_url: str,
+                                               tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """``geo-service demand template`` writes the sheet; ``demand import`` reads it back,
+    naming a bad row by the row Excel shows."""
+    from openpyxl import load_workbook
+
+    monkeypatch.setenv("GEO_DATABASE_URL", db_url)
+    path = tmp_path / "t.xlsx"
+    assert main(["demand", "template", "-o", str(path)]) == 0
+    book = load_workbook(path)
+    book.worksheets[0].append(["CD-9", 109.5, 18.25, 4, "货车司机", "WGS-84"])
+    book.worksheets[0].append(["CD-10", 109.5, 18.25, "很多", "货车司机", "WGS-84"])
+    book.save(path)
+    capsys.readouterr()
+    assert main(["demand", "import", str(path)]) == 1
+    assert "Excel row 4 [CD-10] 人数*: " in capsys.readouterr().out
+    book.worksheets[0].delete_rows(4)
+    book.save(path)
+    assert main(["demand", "import", str(path)]) == 0
+    assert _rows(db)[0][:3] == ("CD-9", 4.0, "truck_driver")

@@ -28,12 +28,43 @@ def cmd_template(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
-    """The demand import of ``geo-service import demand``, under the demand command."""
-    from geo_service.cli import cmd_import as import_file
+async def _import(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    from psycopg import AsyncConnection
 
-    args.what = "demand"
-    return import_file(args, settings)
+    from geo_service.coverage.demand import import_demand
+    from geo_service.domain.coords import Crs
+    from geo_service.imports.readers import Format, guess_format
+    from geo_service.imports.run import Mode
+
+    path = Path(args.file)
+    data = path.read_bytes()
+    fmt = Format(args.format) if args.format else guess_format(path.name, data)
+    async with await AsyncConnection.connect(settings.resolved_database_url(),
+                                             autocommit=True) as conn:
+        return await import_demand(conn, data, fmt, mode=Mode(args.mode), dry_run=args.dry_run,
+                                   max_rows=10_000_000, crs=Crs(args.crs))
+
+
+def cmd_import(args: argparse.Namespace, settings: Settings) -> int:
+    """Import a demand sheet; print the counts and each problem by Excel row and column."""
+    import asyncio
+
+    from geo_service.domain.errors import GeoServiceError
+
+    try:
+        report = asyncio.run(_import(args, settings))
+    except GeoServiceError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"{report['format']}: {report['rows']} rows, {report['valid_rows']} valid; created "
+          f"{report['created']}, updated {report['updated']}, unchanged {report['unchanged']}; "
+          f"written: {report['written']}" + (" (dry run)" if report["dry_run"] else ""))
+    for p in report["errors"]:
+        where = f"Excel row {p['sheet_row']}" if p.get("sheet_row") else f"row {p['row']}"
+        print(f"  {where} [{p['code'] or '-'}] {p['field']}: {p['problem']}")
+    for k in report.get("skipped", []):
+        print(f"  row {k['row']} [{k['code']}] skipped: {k['reason']}")
+    return 0 if report["written"] or args.dry_run else 1
 
 
 def cmd_raster(args: argparse.Namespace, settings: Settings) -> int:
