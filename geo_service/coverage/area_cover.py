@@ -28,9 +28,9 @@ BASIS_WORDS: dict[str, tuple[str, str]] = {
     "demand": ("按需求覆盖（劳动者人数）", "Coverage of demand (workers)"),
     "area": ("按面积覆盖（无需求数据）", "Coverage of area (no demand data)"),
 }
-#: Most cells an area run may stand for (a province at resolution 10 is ~10^8: refused
+#: Most cells an area run may stand for (a province at resolution 10 is ~10^7: refused
 #: by name, with the way out, rather than exhausting memory).
-MAX_AREA_CELLS = 2_000_000
+MAX_AREA_CELLS = 1_000_000
 
 # Each label's polygon clipped to the region (polygons only), and the region itself.
 _PARTS = """

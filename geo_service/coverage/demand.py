@@ -30,9 +30,11 @@ from geo_service.imports.limits import DEFAULT_LIMITS, Limits
 from geo_service.imports.readers import Format, clean_row, read_table
 from geo_service.imports.run import Mode, count_upserts, run_import
 
-#: A file's columns: the point's fields, and ``crs`` (a row's own coordinate system).
-COLUMNS = demand_sheet.COLUMNS
+#: The point's fields (the manual's table, docs/hooks.py, lists these).
+COLUMNS = ("id", "lon", "lat", "weight", "worker_type", "source", "observed_on", "sample")
 REQUIRED = demand_sheet.REQUIRED
+#: What a file may have: the fields, and the sheet's own ``crs`` (a row's coordinate system).
+_READ = (*COLUMNS, "crs")
 WorkerType = Literal["sanitation", "delivery", "courier", "truck_driver", "traffic", "other"]
 
 
@@ -175,7 +177,7 @@ async def import_demand(
     ``scope`` is the key's area: rows placing (or moving) a point outside it
     are refused like any bad row.
     """
-    table = await asyncio.to_thread(read_table, data, fmt, max_rows, COLUMNS, REQUIRED, limits,
+    table = await asyncio.to_thread(read_table, data, fmt, max_rows, _READ, REQUIRED, limits,
                                     demand_sheet.header_aliases())
     first_row = None if fmt is Format.GEOJSON else 2
     skipped: list[dict[str, Any]] = []

@@ -76,8 +76,6 @@ DEMAND_COLUMNS: tuple[Column, ...] = (
     Column("sample", "示例数据", "是 only for made-up sample points", YES_NO_TEXT,
            aliases=("示例",), choices=("是", "否"), width=10),
 )
-COLUMNS: tuple[str, ...] = tuple(c.key for c in DEMAND_COLUMNS)
-HEADER_BY_KEY = {c.key: c.header for c in DEMAND_COLUMNS}
 
 EXAMPLE: dict[str, Any] = {
     "id": f"{EXAMPLE_PREFIX}-0001", "lon": 104.0665, "lat": 30.5723, "weight": 35,
