@@ -372,6 +372,8 @@ def test_stations_only_region_gets_area_coverage_labelled_as_such(
     assert total["demand"] - total["uncovered_demand"] == covered
     districts = {a["area"] for a in result["areas"]} - {"total"}
     assert {"460202", "460203", "460204", "460205"} <= districts
+    page = client.get("/maps/coverage.html", params={"run": result["run_id"]})
+    assert page.status_code == 200 and "按面积覆盖（无需求数据）" in page.text
     r = client.post("/v1/analysis/recommendations",
                     json={"area": "460200", "resolution": 8, "threshold_m": 2000, "add": 3},
                     headers={"Authorization": keys["editor"]})

@@ -111,3 +111,28 @@ def test_raster_outside_the_area_and_bad_files(areas: psycopg.Connection[Any], d
     assert "not a readable raster" in capsys.readouterr().err
     assert main(["demand", "raster", str(path), "--area", "999999"]) == 2
     assert json.dumps(areas.execute("SELECT count(*) FROM demand_point").fetchone()) == "[0]"
+
+
+def test_raster_upload_through_the_api_within_the_key_area(
+        client: Any, keys: dict[str, str], areas: psycopg.Connection[Any],
+        tmp_path: Path) -> None:
+    """``POST /v1/demand:raster``: the same sums; a district key estimates only inside its
+    district; a file that is not a raster is a 422 naming ``file``."""
+    path = tmp_path / "pop.tif"
+    values = _write(path, "EPSG:4326", 109.40, 18.34, 0.004, seed=4)
+    expected = _inside_sum(areas, values, "EPSG:4326", 109.40, 18.34, 0.004)
+    r = client.post("/v1/demand:raster", params={"area": "460200", "share": 0.1},
+                    files={"file": ("pop.tif", path.read_bytes())},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    assert r.json()["stored_weight"] == pytest.approx(expected * 0.1, rel=1e-9)
+    assert r.json()["window"][2] * r.json()["window"][3] <= 2500
+    r = client.post("/v1/demand:raster", params={"area": "460200"},
+                    files={"file": ("pop.tif", path.read_bytes())},
+                    headers={"Authorization": keys["tianya_editor"]})
+    assert r.status_code == 403 and r.json()["error"]["fields"][0]["field"] == "area"
+    for junk in (b"", b"II*\x00junk"):
+        r = client.post("/v1/demand:raster", params={"area": "460204"},
+                        files={"file": ("x.tif", junk)},
+                        headers={"Authorization": keys["tianya_editor"]})
+        assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "file", r.text

@@ -30,7 +30,7 @@ import psycopg
 from h3.api import basic_int
 
 from geo_service.coverage import queries as q
-from geo_service.domain.errors import NotFound, invalid
+from geo_service.domain.errors import Forbidden, NotFound, invalid
 
 #: Rows read per strip of the window (bounds memory whatever the window's size).
 STRIP_ROWS = 512
@@ -151,15 +151,26 @@ def cell_sums(dataset: Any, polygon: Any, bounds: tuple[float, ...],
 
 
 def import_raster(conn: psycopg.Connection[Any], source: str | bytes, filename: str,
-                  opts: Options) -> dict[str, Any]:
+                  opts: Options, scope: str | None = None) -> dict[str, Any]:
     """Read a GeoTIFF (a path, or its bytes from an upload) into demand points for
-    ``opts.area``, replacing earlier raster demand there; returns what was done."""
+    ``opts.area``, replacing earlier raster demand there; returns what was done.
+
+    ``scope`` is the key's or the person's area: ``opts.area`` must be it or lie within it.
+    """
     import rasterio
-    from rasterio.errors import RasterioIOError
+    from pyproj.exceptions import CRSError
+    from rasterio.errors import RasterioError
     from rasterio.io import MemoryFile
 
     _check(opts)
+    if isinstance(source, bytes) and not source:
+        raise invalid("file", "the file is empty")
     polygon, bounds = _area(conn, opts.area)
+    if scope is not None:
+        row = conn.execute("SELECT geo_area_within(%s, %s)", (opts.area, scope)).fetchone()
+        if not (row and row[0]):
+            raise Forbidden(f"limited to area {scope}; area {opts.area} is outside it",
+                            [("area", f"outside the key's area {scope}")])
     try:
         if isinstance(source, bytes):
             with MemoryFile(source) as memory, memory.open() as dataset:
@@ -167,7 +178,7 @@ def import_raster(conn: psycopg.Connection[Any], source: str | bytes, filename: 
         else:
             with rasterio.open(source) as dataset:
                 sums, seen = cell_sums(dataset, polygon, bounds, opts.resolution)
-    except RasterioIOError as exc:
+    except (RasterioError, CRSError) as exc:
         raise invalid("file", f"not a readable raster (GeoTIFF): {str(exc)[:200]}") from None
     name = os.path.basename(filename)[:150]
     prefix = f"raster:{opts.area}:"

@@ -6,14 +6,15 @@ import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from geo_service.coverage import demand_sheet, service
-from geo_service.coverage.demand import import_demand
+from geo_service.coverage import demand_sheet, raster, service
+from geo_service.coverage.demand import WorkerType, import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
-from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, PayloadTooLarge
+from geo_service.domain.params import AREA_PATTERN
 from geo_service.domain.schemas import ImportReport
 from geo_service.imports.run import Mode, import_upload
 from geo_service.web.deps import (
@@ -190,3 +191,47 @@ async def demand_template() -> Response:
     return Response(body, media_type=demand_sheet.MEDIA_TYPE, headers={
         "Content-Disposition": f'attachment; filename="{demand_sheet.FILENAME}"',
         "Cache-Control": "public, max-age=3600"})
+
+
+class RasterReport(BaseModel):
+    area: str
+    file: str
+    worker_type: str
+    share: float
+    resolution: int
+    raster_size: list[int] = Field(description="the raster's width and height in pixels")
+    window: list[int] | None = Field(
+        description="the part read: column, row, width, height (null: the raster does not "
+                    "reach the area)")
+    pixels_read: int
+    pixels_inside: int = Field(description="pixels with population whose centres lie in the "
+                                           "area's polygon")
+    population: float = Field(description="their population sum")
+    cells: int = Field(description="H3 cells (demand points) stored")
+    stored_weight: float = Field(description="population × share: the workers stored")
+    created: int
+    updated: int
+    unchanged: int
+    removed: int = Field(description="the area's earlier raster points no longer present")
+
+
+@demand_router.post(
+    "/demand:raster", response_model=RasterReport, responses=WRITE_RESPONSES, tags=["analysis"],
+    summary="Estimate an area's demand from a population GeoTIFF (e.g. WorldPop), replacing "
+            "its earlier raster demand (editor key, within its area)")
+def import_demand_raster(
+    conn: SyncConnDep, settings: SettingsDep, file: ImportFile, principal: SyncEditor,
+    area: Annotated[str, Query(pattern=AREA_PATTERN, description="admin area code")],
+    worker_type: Annotated[WorkerType, Query(description="who the estimate counts")] = "other",
+    share: Annotated[float, Query(gt=0, le=1, description="share of residents counted")]
+    = raster.DEFAULT_SHARE,
+    resolution: Annotated[int, Query(ge=5, le=10)] = raster.DEFAULT_RESOLUTION,
+) -> Response:
+    data = file.file.read(settings.max_import_bytes + 1)
+    if len(data) > settings.max_import_bytes:
+        raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
+                              [("file", "too large")])
+    opts = raster.Options(area=area, worker_type=worker_type, share=share,
+                          resolution=resolution)
+    return JSONResponse(raster.import_raster(conn, data, file.filename or "upload.tif", opts,
+                                             scope=principal.area_code))

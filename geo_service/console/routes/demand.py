@@ -117,16 +117,16 @@ async def demand_raster(request: Request, sync_conn: SyncConnDep, settings: Sett
     lang = web.lang(request)
 
     def run(data: bytes) -> str:
-        allowed = {a["code"] for a in web.areas_within(sync_conn, session.principal.area_code)}
-        if area not in allowed:
-            raise invalid("area", f"not an area you may edit: {area[:20]!r}")
+        if not re.fullmatch(AREA_PATTERN, area):
+            raise invalid("area", "not an area code")
         try:
             fraction = float(share)
         except ValueError:
             raise invalid("share", "must be a number between 0 and 1") from None
         report = raster.import_raster(sync_conn, data, file.filename or "upload.tif",
                                       raster.Options(area=area, worker_type=worker_type,
-                                                     share=fraction))
+                                                     share=fraction),
+                                      scope=session.principal.area_code)
         return raster.describe(report)
 
     try:
