@@ -18,15 +18,15 @@ NODATA = -9999.0
 
 
 def _write(path: Path, crs: str, left: float, top: float, size: float,
-           seed: int) -> np.ndarray:
-    """A 50×50 population raster with some nodata pixels; returns its values."""
+           seed: int, n: int = 50) -> np.ndarray:
+    """An n×n population raster with some nodata pixels; returns its values."""
     import rasterio
     from rasterio.transform import from_origin
 
     rng = np.random.default_rng(seed)
-    values = rng.uniform(0, 80, (50, 50))
-    values[rng.random((50, 50)) < 0.1] = NODATA
-    with rasterio.open(path, "w", driver="GTiff", width=50, height=50, count=1,
+    values = rng.uniform(0, 80, (n, n))
+    values[rng.random((n, n)) < 0.1] = NODATA
+    with rasterio.open(path, "w", driver="GTiff", width=n, height=n, count=1,
                        dtype="float64", crs=crs, nodata=NODATA,
                        transform=from_origin(left, top, size, size)) as ds:
         ds.write(values, 1)
@@ -35,12 +35,13 @@ def _write(path: Path, crs: str, left: float, top: float, size: float,
 
 def _inside_sum(db: psycopg.Connection[Any], values: np.ndarray, crs: str, left: float,
                 top: float, size: float) -> float:
+    n = values.shape[0]
     """The raster's sum over the pixels whose centres lie in sample Sanya, by brute force."""
     row = db.execute("SELECT ST_AsGeoJSON(geom) FROM admin_area WHERE code = '460200'"
                      ).fetchone()
     assert row is not None
     city = shapely.from_geojson(row[0])
-    cols, rows = np.meshgrid(np.arange(50) + 0.5, np.arange(50) + 0.5)
+    cols, rows = np.meshgrid(np.arange(n) + 0.5, np.arange(n) + 0.5)
     x, y = left + cols * size, top - rows * size
     lon, lat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True).transform(x, y)
     keep = shapely.contains_xy(city, lon, lat) & (values != NODATA)
@@ -116,17 +117,19 @@ def test_raster_outside_the_area_and_bad_files(areas: psycopg.Connection[Any], d
 def test_raster_upload_through_the_api_within_the_key_area(
         client: Any, keys: dict[str, str], areas: psycopg.Connection[Any],
         tmp_path: Path) -> None:
-    """``POST /v1/demand:raster``: the same sums; a district key estimates only inside its
+    """``POST /v1/demand:raster``: a raster of the whole island (300×300 px) is read only
+    in the city's window, with the same sums; a district key estimates only inside its
     district; a file that is not a raster is a 422 naming ``file``."""
     path = tmp_path / "pop.tif"
-    values = _write(path, "EPSG:4326", 109.40, 18.34, 0.004, seed=4)
-    expected = _inside_sum(areas, values, "EPSG:4326", 109.40, 18.34, 0.004)
+    values = _write(path, "EPSG:4326", 107.5, 20.5, 0.01, seed=4, n=300)
+    expected = _inside_sum(areas, values, "EPSG:4326", 107.5, 20.5, 0.01)
     r = client.post("/v1/demand:raster", params={"area": "460200", "share": 0.1},
                     files={"file": ("pop.tif", path.read_bytes())},
                     headers={"Authorization": keys["editor"]})
     assert r.status_code == 200, r.text
     assert r.json()["stored_weight"] == pytest.approx(expected * 0.1, rel=1e-9)
-    assert r.json()["window"][2] * r.json()["window"][3] <= 2500
+    window = r.json()["window"]
+    assert r.json()["raster_size"] == [300, 300] and window[2] * window[3] < 300 * 300 / 20
     r = client.post("/v1/demand:raster", params={"area": "460200"},
                     files={"file": ("pop.tif", path.read_bytes())},
                     headers={"Authorization": keys["tianya_editor"]})
@@ -136,3 +139,46 @@ def test_raster_upload_through_the_api_within_the_key_area(
                         files={"file": ("x.tif", junk)},
                         headers={"Authorization": keys["tianya_editor"]})
         assert r.status_code == 422 and r.json()["error"]["fields"][0]["field"] == "file", r.text
+
+
+def test_console_raster_form_within_the_persons_area(
+        client: Any, areas: psycopg.Connection[Any], tmp_path: Path) -> None:
+    """The console's raster form: a Tianya editor estimates Tianya's demand and sees it
+    counted; the city is outside their area (403 page); an inspector may not (403); a
+    form without the CSRF token is refused before anything is read."""
+    from geo_service.domain import accounts
+    from tests.test_console import PASSWORD, csrf_of, sign_in
+
+    for name, role in (("ed", "editor"), ("insp", "inspector")):
+        accounts.create_user(areas, name=name, role=role, area_code="460204",
+                             password=PASSWORD)
+    path = tmp_path / "pop.tif"
+    values = _write(path, "EPSG:4326", 109.40, 18.34, 0.004, seed=5)
+    assert sign_in(client, "insp").status_code == 303
+    assert client.get("/console/demand").status_code == 403
+    client.cookies.clear()
+    assert sign_in(client, "ed").status_code == 303
+    page = client.get("/console/demand")
+    assert page.status_code == 200 and "没有需求数据" in page.text
+    token = csrf_of(page.text)
+
+    def post(area: str, csrf: str) -> Any:
+        return client.post("/console/demand/raster", data={
+            "area": area, "worker_type": "sanitation", "share": "0.5", "csrf_token": csrf},
+            files={"file": ("pop.tif", path.read_bytes(), "image/tiff")})
+
+    assert post("460204", "").status_code == 403
+    assert post("460200", token).status_code == 403
+    assert areas.execute("SELECT count(*) FROM demand_point").fetchone() == (0,)
+    done = post("460204", token)
+    assert done.status_code == 200 and "已由栅格估算" in done.text
+    stored = areas.execute("SELECT sum(weight) FROM demand_point").fetchone()
+    assert stored is not None and stored[0] > 0
+    row = areas.execute("SELECT ST_AsGeoJSON(geom) FROM admin_area WHERE code = '460204'"
+                        ).fetchone()
+    assert row is not None
+    tianya = shapely.from_geojson(row[0])
+    cols, rows = np.meshgrid(np.arange(50) + 0.5, np.arange(50) + 0.5)
+    keep = shapely.contains_xy(tianya, 109.40 + cols * 0.004, 18.34 - rows * 0.004)
+    assert stored[0] == pytest.approx(values[keep & (values != NODATA)].sum() * 0.5, rel=1e-9)
+    assert "人口栅格估算" in client.get("/console/demand", params={"area": "460204"}).text
