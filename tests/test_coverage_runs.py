@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 
 from geo_service.cli import main
+from geo_service.coverage.cli import print_scorecard
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.coverage.service import run_coverage, run_recommendations
 from geo_service.sample.seed import load_seed
@@ -341,7 +342,8 @@ def test_run_is_sample_only_with_sample_data_in_it(
 
 
 def test_stations_only_region_gets_area_coverage_labelled_as_such(
-        areas: psycopg.Connection[Any], client: TestClient, keys: dict[str, str]) -> None:
+        areas: psycopg.Connection[Any], client: TestClient, keys: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
     """Issue 27: a city with districts and stations but no demand data is analysed by
     area: each H3 cell of the city counts once, the shares are shares of cells within
     reach (brute force here), the run says so, and recommendations add covered cells."""
@@ -374,6 +376,8 @@ def test_stations_only_region_gets_area_coverage_labelled_as_such(
     assert {"460202", "460203", "460204", "460205"} <= districts
     page = client.get("/maps/coverage.html", params={"run": result["run_id"]})
     assert page.status_code == 200 and "按面积覆盖（无需求数据）" in page.text
+    print_scorecard(result)
+    assert "NOTE: 按面积覆盖（无需求数据） Coverage of area" in capsys.readouterr().out
     r = client.post("/v1/analysis/recommendations",
                     json={"area": "460200", "resolution": 8, "threshold_m": 2000, "add": 3},
                     headers={"Authorization": keys["editor"]})

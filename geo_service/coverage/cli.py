@@ -86,7 +86,7 @@ def print_scorecard(result: dict[str, Any]) -> None:
     print(head)
     print("-" * len(head))
     for a in result["areas"]:
-        per10k = a["stations_per_10k_workers"]
+        per10k = None if by_area else a["stations_per_10k_workers"]  # cells are not workers
         print(f"{a['area'] or '(none)':<10} {a['stations']:>8} {a['demand']:>9.0f} "
               f"{_pct(a['covered_share']):>8} {_pct(a['doubly_share']):>8} "
               f"{a['uncovered_demand']:>10.0f} {'-' if per10k is None else f'{per10k:.1f}':>7} "
