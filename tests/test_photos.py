@@ -456,3 +456,17 @@ def test_console_photo_forms_need_the_csrf_token_and_an_editor(
                        follow_redirects=False)
     assert done.status_code == 303
     assert client.get(f"/v1/stations/{station}/photos").json()["count"] == 1
+
+
+def test_uploads_past_the_decoding_slots_are_told_to_retry() -> None:
+    from geo_service.domain.errors import Busy
+    from geo_service.photos.service import Slots
+
+    slots = Slots(1)
+    with slots.take():
+        with pytest.raises(Busy) as caught, slots.take():
+            pass
+        assert caught.value.status == 429 and caught.value.fields[0][0] == "file"
+    with slots.take():  # given back: the next upload goes ahead
+        assert slots.busy == 1
+    assert slots.busy == 0

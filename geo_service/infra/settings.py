@@ -394,6 +394,11 @@ class PhotoSettings(_GeoSettings):
                                     description="JPEG quality of the stored photo")
     photo_thumb_px: int = Field(default=320, ge=64, le=1024,
                                 description="a thumbnail's long side, in pixels")
+    photo_concurrency: int = Field(
+        default=2, ge=1,
+        description="uploads decoded at once per process (CPU and memory: a 40-megapixel "
+                    "photo holds about half a gigabyte while it is decoded); more get 429 "
+                    "with Retry-After")
     photo_s3_bucket: str | None = Field(default=None, description="the bucket (photo_store=s3)")
     photo_s3_endpoint_url: str | None = Field(
         default=None, description="an S3-compatible server's URL (MinIO, Ceph, a cloud's); "

@@ -62,7 +62,6 @@ from geo_service.domain.catalogue import AMENITY_BY_CODE
 from geo_service.domain.errors import NotFound, VersionConflict, invalid
 from geo_service.domain.params import at_most, decode_cursor, encode_cursor
 from geo_service.domain.principal import Principal
-from geo_service.infra.photo_store import PhotoStore
 from geo_service.infra.settings import Settings
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
@@ -177,8 +176,8 @@ def check_amenity(kind: str, amenity: str | None) -> None:
         raise invalid("amenity", f"only for kinds {' and '.join(AMENITY_KINDS)}")
 
 
-async def store_report_photo(conn: AsyncConnection[Any], store: PhotoStore, settings: Settings,
-                             data: bytes, caller: Caller) -> dict[str, Any]:
+async def store_report_photo(conn: AsyncConnection[Any], work: photos.PhotoWork,
+                             settings: Settings, data: bytes, caller: Caller) -> dict[str, Any]:
     """A worker's photo for a report, kept private until a clerk approves it.
 
     No key is needed, so uploads count against the client's hourly budget
@@ -189,8 +188,7 @@ async def store_report_photo(conn: AsyncConnection[Any], store: PhotoStore, sett
         await lock(conn, f"rate:photos:{caller.client}")
         await check_rate(conn, [("photo", "created_at")], caller.client,
                          settings.report_rate_per_hour, HOUR, "report photos")
-        return await photos.store_upload(conn, store, settings, data, public=False,
-                                         client=caller.client)
+        return await photos.store_upload(conn, work, data, public=False, client=caller.client)
 
 
 def public_report(row: dict[str, Any]) -> dict[str, Any]:

@@ -24,7 +24,6 @@ from geo_service.domain.errors import (
     GeoServiceError,
     NotFound,
 )
-from geo_service.infra.photo_store import PhotoStore
 from geo_service.infra.settings import Settings
 from geo_service.photos import service as svc
 from geo_service.photos.schemas import (
@@ -53,6 +52,12 @@ UPLOAD_RESPONSES: dict[int | str, dict[str, Any]] = {
                                              "pixels (field file)"},
     415: {"model": ErrorBody, "description": "不是图片文件: not a JPEG, PNG or HEIC photo, or "
                                              "a damaged one (field file)"},
+    429: {"model": ErrorBody,
+          "description": "As many uploads as the process decodes at once "
+                         "(GEO_PHOTO_CONCURRENCY) are being decoded; retry after Retry-After "
+                         "seconds",
+          "headers": {"Retry-After": {"description": "seconds to wait",
+                                      "schema": {"type": "integer"}}}},
 }
 _JPEG: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
@@ -63,9 +68,9 @@ _JPEG: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _store(request: Request) -> PhotoStore:
-    store: PhotoStore = request.app.state.photo_store
-    return store
+def _work(request: Request) -> svc.PhotoWork:
+    work: svc.PhotoWork = request.app.state.photos
+    return work
 
 
 async def read_capped(file: UploadFile, settings: Settings, field: str = "file") -> bytes:
@@ -91,8 +96,8 @@ async def upload_station_photo(request: Request, conn: ConnDep, settings: Settin
     """Stored as a clean JPEG (EXIF, GPS and device data dropped, turned upright) with a
     thumbnail; the same picture twice is stored once."""
     data = await read_capped(file, settings)
-    photo, added = await svc.add_station_photo(conn, _store(request), settings, principal,
-                                               code, data, kind)
+    photo, added = await svc.add_station_photo(conn, _work(request), principal, code, data,
+                                               kind)
     return JSONResponse(photo, status_code=201 if added else 200)
 
 
@@ -129,7 +134,7 @@ async def upload_photo(request: Request, conn: ConnDep, settings: SettingsDep,
                        principal: Inspector, file: PhotoFile) -> Response:
     del principal  # the key is the permission; the photo belongs to nobody until attached
     data = await read_capped(file, settings)
-    photo = await svc.store_upload(conn, _store(request), settings, data, public=True)
+    photo = await svc.store_upload(conn, _work(request), data, public=True)
     return JSONResponse(photo, status_code=201)
 
 
@@ -173,7 +178,7 @@ async def _serve(request: Request, conn: Any, sha: str, authorization: str | Non
     cache = "private, no-store" if private else IMMUTABLE
     if not private and etag in request.headers.get("if-none-match", ""):
         return Response(status_code=304, headers={"ETag": etag, "Cache-Control": cache})
-    stored = await asyncio.to_thread(_store(request).get, key)
+    stored = await asyncio.to_thread(_work(request).store.get, key)
     if stored is None:
         raise NotFound(f"photo {sha} is recorded but its file is missing from the store",
                        [("sha", "file missing")])

@@ -20,14 +20,17 @@ removed which photo).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.domain.audit import set_actor
-from geo_service.domain.errors import Forbidden, NotFound, PayloadTooLarge, invalid
+from geo_service.domain.errors import Busy, Forbidden, NotFound, PayloadTooLarge, invalid
 from geo_service.domain.principal import Principal
 from geo_service.infra.photo_store import JPEG_TYPE, PhotoStore
 from geo_service.infra.settings import Settings
@@ -41,10 +44,44 @@ SHA_PATTERN = r"^[0-9a-f]{64}$"
 _SHA = re.compile(SHA_PATTERN)
 
 
-def limits_of(settings: Settings) -> images.Limits:
-    return images.Limits(max_bytes=settings.photo_max_bytes,
-                         max_pixels=settings.photo_max_pixels,
-                         quality=settings.photo_jpeg_quality, thumb_px=settings.photo_thumb_px)
+class Slots:
+    """How many uploads this process decodes at once (``GEO_PHOTO_CONCURRENCY``).
+
+    Decoding a 40-megapixel photo takes a second or more of CPU and about half a
+    gigabyte while it lasts; past the limit an upload is refused at once with 429 and
+    ``Retry-After`` (as poster PDFs and XLSX exports are) rather than queued holding a
+    socket and its body. One event loop: no ``await`` between the check and the count.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.busy = limit, 0
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[None]:
+        if self.busy >= self.limit:
+            raise Busy(f"{self.limit} photos are being processed; retry in "
+                       f"{Busy.retry_after} s", [("file", "busy: retry later")])
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+
+@dataclass(frozen=True)
+class PhotoWork:
+    """What an upload needs beside its bytes: the store, the limits, the decoding slots
+    (one per app, on ``app.state.photos``; the command line builds its own)."""
+
+    store: PhotoStore
+    limits: images.Limits
+    slots: Slots
+
+
+def photo_work(settings: Settings, store: PhotoStore) -> PhotoWork:
+    return PhotoWork(store=store, slots=Slots(settings.photo_concurrency), limits=images.Limits(
+        max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels,
+        quality=settings.photo_jpeg_quality, thumb_px=settings.photo_thumb_px))
 
 
 def too_large(limit: int, field: str = "file") -> PayloadTooLarge:
@@ -78,14 +115,15 @@ def _put(store: PhotoStore, done: images.Processed) -> None:
     store.put(done.sha, done.data, JPEG_TYPE)
 
 
-async def store_upload(conn: AsyncConnection[Any], store: PhotoStore, settings: Settings,
-                       data: bytes, *, public: bool, field: str = "file",
+async def store_upload(conn: AsyncConnection[Any], work: PhotoWork, data: bytes, *,
+                       public: bool, field: str = "file",
                        client: str | None = None) -> dict[str, Any]:
     """Process ``data``, keep its files, record it; the photo's row (``public`` as asked,
     or already public). The same picture twice is one row and one file. ``client``: the
     keyed hash of a worker's address, for the hourly limit of keyless uploads."""
-    done = await asyncio.to_thread(images.process, data, limits_of(settings), field)
-    await asyncio.to_thread(_put, store, done)
+    with work.slots.take():
+        done = await asyncio.to_thread(images.process, data, work.limits, field)
+    await asyncio.to_thread(_put, work.store, done)
     rows = await _rows(conn, q.UPSERT_PHOTO, {
         "sha": done.sha, "thumb_sha": done.thumb_sha, "width": done.width,
         "height": done.height, "bytes": len(done.data), "public": public,
@@ -130,9 +168,8 @@ def check_kind(kind: str) -> str:
     return kind
 
 
-async def add_station_photo(conn: AsyncConnection[Any], store: PhotoStore, settings: Settings,
-                            principal: Principal, code: str, data: bytes,
-                            kind: str) -> tuple[dict[str, Any], bool]:
+async def add_station_photo(conn: AsyncConnection[Any], work: PhotoWork, principal: Principal,
+                            code: str, data: bytes, kind: str) -> tuple[dict[str, Any], bool]:
     """Attach an uploaded photo to station ``code``; (the photo, whether it was added).
 
     The area is checked before the upload is decoded (no CPU spent for a refusal);
@@ -140,7 +177,7 @@ async def add_station_photo(conn: AsyncConnection[Any], store: PhotoStore, setti
     """
     check_kind(kind)
     station = await scoped_station(conn, principal, code)
-    photo = await store_upload(conn, store, settings, data, public=True)
+    photo = await store_upload(conn, work, data, public=True)
     async with conn.transaction():
         await begin_station_write(conn, principal)
         params = {"station_id": station["id"], "sha": photo["sha"]}

@@ -33,6 +33,7 @@ from geo_service.infra.replicas import (
     make_routing,
 )
 from geo_service.infra.settings import Settings
+from geo_service.photos.service import photo_work
 from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
 from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.nearest_index.state import set_nearest_keeper
@@ -273,7 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
-    app.state.photo_store = store_for(settings)
+    app.state.photos = photo_work(settings, store_for(settings))
     set_nearest_keeper(app.state, None)
     install_handlers(app)
     for router in ROUTERS:

@@ -31,7 +31,6 @@ from geo_service.console.photos_pages import (
 from geo_service.domain import accounts
 from geo_service.domain.errors import GeoServiceError, NotFound
 from geo_service.domain.params import CODE_PATTERN
-from geo_service.infra.photo_store import PhotoStore
 from geo_service.infra.settings import Settings
 from geo_service.photos import service as svc
 from geo_service.web.deps import SettingsDep
@@ -58,9 +57,9 @@ async def _signed_in(request: Request, settings: Settings, csrf_token: str | Non
     return await run_in_threadpool(_session, request, settings, csrf_token, roles)
 
 
-def _store(request: Request) -> PhotoStore:
-    store: PhotoStore = request.app.state.photo_store
-    return store
+def _work(request: Request) -> svc.PhotoWork:
+    work: svc.PhotoWork = request.app.state.photos
+    return work
 
 
 def _done(request: Request) -> str | None:
@@ -111,8 +110,8 @@ async def upload(request: Request, settings: SettingsDep, code: CodePath,
         if len(data) > settings.photo_max_bytes:
             raise svc.too_large(settings.photo_max_bytes)
         async with request.app.state.pool.connection() as conn:
-            _, added = await svc.add_station_photo(conn, _store(request), settings,
-                                                   session.principal, code, data, kind)
+            _, added = await svc.add_station_photo(conn, _work(request), session.principal,
+                                                   code, data, kind)
     except GeoServiceError as exc:
         return await _station_page(request, settings, session, code, exc.status,
                                    web.problem(exc))
@@ -208,7 +207,7 @@ async def thumb(request: Request, settings: SettingsDep, sha: ShaPath) -> Respon
         return session
     async with request.app.state.pool.connection() as conn:
         row = await svc.photo_row(conn, sha)
-    stored = (await asyncio.to_thread(_store(request).get, row["thumb_sha"])
+    stored = (await asyncio.to_thread(_work(request).store.get, row["thumb_sha"])
               if row is not None else None)
     if stored is None:
         exc = NotFound(f"no photo {sha}", [("sha", "no such photo")])

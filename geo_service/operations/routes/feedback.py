@@ -222,8 +222,8 @@ async def upload_report_photo(request: Request, conn: ConnDep, settings: Setting
     data = await file.read(settings.photo_max_bytes + 1)
     if len(data) > settings.photo_max_bytes:
         raise photos.too_large(settings.photo_max_bytes)
-    photo = await reports.store_report_photo(conn, request.app.state.photo_store, settings,
-                                             data, caller)
+    photo = await reports.store_report_photo(conn, request.app.state.photos, settings, data,
+                                             caller)
     return JSONResponse(photo, status_code=201)
 
 
