@@ -49,9 +49,9 @@ def _format(args: argparse.Namespace) -> str:
 
 async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
                   bbox: list[float] | None, now: dt.datetime,
-                  photo_base: str = "") -> tuple[int, int]:
+                  photo_base: str | None = None) -> tuple[int, int]:
     """Write the file to ``out``; returns (stations, sample stations). Exterior photo URLs
-    start with ``photo_base`` (GEO_PUBLIC_BASE_URL; without it they are paths)."""
+    start with ``photo_base`` (GEO_PUBLIC_BASE_URL; without it the column is empty)."""
     from psycopg import AsyncConnection, IsolationLevel
 
     from geo_service.feeds.export_formats import PLATFORMS, PlatformName, csv_header, csv_rows
@@ -109,7 +109,7 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     try:
         rows, samples = asyncio.run(
             _export(settings.resolved_database_url(), args, fmt, part, bbox, now,
-                    settings.public_base_url or ""))
+                    settings.public_base_url))
         os.replace(part, out)
     except TooManyRows as exc:
         print(f"error: {exc}; use --format csv, or --area / --bbox", file=sys.stderr)

@@ -31,7 +31,8 @@ Columns (our choice)
     is no rule, and no OSM consumer should parse a sentence as one.
     ``外观图片`` (``exterior_photo_url``) is the absolute URL of the station's first
     exterior photo on the public address (``GEO_PUBLIC_BASE_URL``; the platforms ask
-    for one and fetch it from there), empty when it has none.
+    for one and fetch it from there), empty when it has none or no public address is
+    set.
 
 ``union``: the union office's own ledger
     The columns of the station import template (:mod:`geo_service.domain.sheet`:

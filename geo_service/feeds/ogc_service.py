@@ -208,7 +208,7 @@ class Page:
 
 async def items_page(
     conn: AsyncConnection[Any], filters: ItemFilters, *, limit: int, offset: int,
-    at: dt.datetime, photo_base: str = "",
+    at: dt.datetime, photo_base: str | None = None,
 ) -> Page:
     """Published stations matching ``filters``, by id, with the total (one snapshot)."""
     active, params = filters.sql()
@@ -221,7 +221,7 @@ async def items_page(
 
 
 async def item(conn: AsyncConnection[Any], code: str, at: dt.datetime,
-               photo_base: str = "") -> dict[str, Any] | None:
+               photo_base: str | None = None) -> dict[str, Any] | None:
     """One published station's feed row, or ``None``."""
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.ITEM, {"code": code, "at": at, "photo_base": photo_base})

@@ -34,7 +34,9 @@ STOPS = f"""
     END"""
 
 # The absolute URL of the station's first exterior photo (外观图片, what the platforms
-# ask for) on the public address %(photo_base)s; NULL without one.
+# ask for) on the configured public address %(photo_base)s (GEO_PUBLIC_BASE_URL: the
+# platforms fetch it from there, and a shared cache may keep the feed for any Host);
+# NULL without a photo or without a public address.
 EXTERIOR_PHOTO = """
     (SELECT %(photo_base)s::text || '/v1/photos/' || sp.photo_sha || '.jpg'
      FROM station_photo sp

@@ -43,7 +43,7 @@ Batches = AsyncGenerator[list[dict[str, Any]], None]
 
 async def published_batches(
     connect: Connect, *, area: str | None, bbox: list[float] | None, at: dt.datetime,
-    batch_rows: int = BATCH_ROWS, photo_base: str = "",
+    batch_rows: int = BATCH_ROWS, photo_base: str | None = None,
 ) -> Batches:
     """Published stations (open or temporarily closed) by id, in batches.
 
@@ -98,7 +98,7 @@ async def stream_feature_collection(
 
 async def changes_page(
     conn: AsyncConnection[Any], *, since: str | None, limit: int, at: dt.datetime,
-    photo_base: str = "",
+    photo_base: str | None = None,
 ) -> dict[str, Any]:
     """Every station changed after the cursor, in change order, one page.
 

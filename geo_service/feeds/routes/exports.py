@@ -68,7 +68,6 @@ from geo_service.feeds.service import (
 from geo_service.infra.settings import Settings
 from geo_service.web.deps import SettingsDep
 from geo_service.web.responses import PacedStreamingResponse
-from geo_service.web.security_headers import public_base
 
 router = APIRouter(prefix="/v1/exports", tags=["feeds"])
 
@@ -170,7 +169,7 @@ async def export(
 
     def batches() -> Batches:
         return published_batches(batch_connect(request), area=area, bbox=box,
-                                 at=minute_of(now), photo_base=public_base(request))
+                                 at=minute_of(now), photo_base=settings.public_base_url)
 
     if fmt is ExportFormat.CSV:
         return PacedStreamingResponse(csv_chunks(batches(), spec), send_timeout_s=timeout,

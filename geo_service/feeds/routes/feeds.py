@@ -133,7 +133,7 @@ async def stations_geojson(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     batches = service.published_batches(batch_connect(request), area=area, bbox=box,
-                                        at=at, photo_base=public_base(request))
+                                        at=at, photo_base=settings.public_base_url)
     body = service.stream_feature_collection(batches, at=at, generated_at=now)
     return PacedStreamingResponse(body, send_timeout_s=settings.client_send_timeout_s,
                                   media_type="application/geo+json",
@@ -147,7 +147,7 @@ async def stations_geojson(
                **NOT_MODIFIED, **ERROR_RESPONSES},
 )
 async def changes(
-    request: Request, conn: ReadConnDep, settings: SettingsDep,
+    conn: ReadConnDep, settings: SettingsDep,
     since: Annotated[str | None, Query(pattern=CURSOR_PATTERN,
                                        description="next_cursor of the previous page")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
@@ -165,7 +165,7 @@ async def changes(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     page = await service.changes_page(conn, since=since, limit=limit, at=at,
-                                      photo_base=public_base(request))
+                                      photo_base=settings.public_base_url)
     return JSONResponse(page, headers=cache_headers(v, ttl))
 
 
