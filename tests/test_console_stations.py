@@ -111,6 +111,13 @@ def test_an_inspector_lists_too_and_another_district_is_never_listed(
     refused = client.get("/console/stations?area=" + TIANYA)
     assert refused.status_code == 422 and "area" in refused.text
     assert codes(refused.text) == []
+    make(areas, "sanya", "editor", area="460200")
+    client.cookies.clear()
+    assert sign_in(client, "sanya").status_code == 303
+    page = client.get("/console/stations").text
+    assert re.search(r'<optgroup label="区县">.*天涯区 \(460204\).*</optgroup>', page)
+    assert codes(page) == ["H1", "T1", "T2", "T3", "T4", "T5"]
+    assert listed(client, "?area=" + HAITANG) == ["H1"]
 
 
 def test_paging_is_stable_and_the_export_holds_exactly_the_listed_rows(
@@ -164,6 +171,9 @@ def test_the_station_page_shows_every_part_and_the_history_names_the_person(
         areas.execute("UPDATE station SET phone = '0898-2', version = version + 1 "
                       "WHERE code = 'T1'")
     areas.execute("UPDATE staff_user SET display_name = '天涯区编辑' WHERE name = 'ed'")
+    areas.execute("INSERT INTO station_report (station_id, kind, comment, device_hash) "
+                  "SELECT id, 'amenity_broken', '微波炉坏了 <b>', 'dev' FROM station "
+                  "WHERE code = 'T1'")
     assert sign_in(client, "ed").status_code == 303
     page = client.get("/console/stations/T1")
     assert page.status_code == 200
@@ -176,6 +186,8 @@ def test_the_station_page_shows_every_part_and_the_history_names_the_person(
     assert 'href="/console/stations/T1/edit"' in text and "/console/stations/T1/photos" in text
     assert 'name="what" value="station"' in text  # the poster, printed by the posters page
     assert 'href="/app/s/T1"' in text and "GCJ-02" in text
+    assert "共 1 条，其中待处理 1 条" in text and "微波炉坏了 &lt;b&gt;" in text
+    assert "近 12 个月共 0 人次。" in text
     t2 = client.get("/console/stations/T2?lang=en").text
     assert "Stations" in t2 and "lacks: address, phone" in t2 and "never" in t2
     assert "Refrigerator: <strong>no</strong>" in t2
@@ -204,3 +216,15 @@ def test_home_and_nav_lead_to_the_stations(client: TestClient, city: dict[str, i
     home = client.get("/console/").text
     assert '<a href="/console/stations">驿站</a>' in home
     assert "驿站列表" not in home and "即将推出：驿站编辑、批量导入。" in home
+
+
+def test_an_export_past_the_build_slots_is_a_429_page(
+        client: TestClient, city: dict[str, int]) -> None:
+    """The console's exports take the XLSX build slots the API's take."""
+    from geo_service.feeds.service import BuildSlots
+
+    assert sign_in(client, "ed").status_code == 303
+    client.app.state.xlsx_slots = BuildSlots(0)  # type: ignore[attr-defined]
+    answer = client.get("/console/stations.xlsx?status=open")
+    assert answer.status_code == 429 and answer.headers["retry-after"].isdigit()
+    assert "正在生成的表格已达本服务同时生成的上限" in answer.text

@@ -216,7 +216,7 @@ def _row(lang: str, r: dict[str, Any], today: dt.date, tz: dt.tzinfo) -> str:
             f'<td>{escape(status_label(lang, r["status"]))}</td>'
             f'<td>{escape(host_type_label(lang, r["host_type"]))}</td>'
             f'<td>{r["ten_ones"]}/10</td><td class="when">{when}</td><td>{on_map}</td>'
-            f'<td class="when">{r["updated_at"].astimezone(tz):%Y-%m-%d %H:%M}</td></tr>')
+            f'<td class="when">{r["updated_at"].astimezone(tz):%Y-%m-%d<br>%H:%M}</td></tr>')
 
 
 def _pager(lang: str, f: Filters, total: int) -> str:
