@@ -119,5 +119,5 @@ def describe(lang: str, action: str, changes: dict[str, Any]) -> str:
             shown = _amenities(lang, old, new)
         else:
             shown = f"{value_label(lang, key, old)} → {value_label(lang, key, new)}"
-        items.append(f"<li>{label(lang, key)}：{shown}</li>")
+        items.append(f"<li>{label(lang, key)}{'：' if lang == 'zh' else ': '}{shown}</li>")
     return text + (f'<ul class="notes">{"".join(items)}</ul>' if items else "")

@@ -34,12 +34,13 @@ _T: dict[str, tuple[str, str]] = {
     "checkin": ("签到页", "Check-in page"), "api": ("API 数据（JSON）", "API record (JSON)"),
     "amap": ("在高德地图中查看", "Open in Amap"),
     "hours": ("开放时间", "Opening hours"),
-    "typed": ("录入的写法", "As entered"), "plain": ("中文说明", "In plain words"),
+    "typed": ("保存的写法（OSM 语法）", "As stored (OSM syntax)"),
+    "plain": ("中文说明", "In plain Chinese"),
     "open_now": ("现在营业", "Open now"), "closed_now": ("现在已关门", "Closed now"),
     "unknown_now": ("无法判断现在是否营业", "Cannot tell whether it is open now"),
     "not_open": ("驿站当前状态为“{s}”，不营业", "The station is “{s}”: not open"),
-    "next_open": ("将于 {at} 开门", "Opens at {at}"),
-    "next_close": ("将于 {at} 关门", "Closes at {at}"),
+    "next_open": ("将于 {at} 开门", "opens at {at}"),
+    "next_close": ("将于 {at} 关门", "closes at {at}"),
     "provisional": ("（今年的放假安排尚未录入，按法定节假日推算）",
                     "(this year's holiday arrangement is not entered yet: statutory days "
                     "only)"),
@@ -227,16 +228,21 @@ def _inspections(lang: str, items: list[dict[str, Any]]) -> str:
 
 
 def _visits(lang: str, counts: dict[str, Any]) -> str:
-    rows = [[escape(r["key"]), str(r["count"])] for r in reversed(counts["rows"])]
-    total = _t(lang, "visits_total", n=counts["total"], m=len(rows))
+    """Check-ins per month, oldest to newest, as one row of figures under the months."""
+    months = "".join(f'<th scope="col">{escape(r["key"])}</th>' for r in counts["rows"])
+    figures = "".join(f'<td>{r["count"]}</td>' for r in counts["rows"])
+    total = _t(lang, "visits_total", n=counts["total"], m=len(counts["rows"]))
     return _card(_t(lang, "visits"), f"<p>{total}</p>"
-                 + _table([_t(lang, "month"), _t(lang, "count")], rows, _t(lang, "visits")),
-                 "h-visits")
+                 f'<div class="scroll" role="region" aria-label="{_t(lang, "visits")}" '
+                 f'tabindex="0"><table><thead><tr><th scope="col">{_t(lang, "month")}</th>'
+                 f'{months}</tr></thead><tbody><tr><th scope="row">{_t(lang, "count")}</th>'
+                 f"{figures}</tr></tbody></table></div>", "h-visits")
 
 
 def _who(lang: str, e: dict[str, Any]) -> str:
     if e["user_id"] is not None and e["display_name"]:
-        return f'{escape(e["display_name"])}（{escape(e["account"])}）'
+        account = escape(e["account"])
+        return escape(e["display_name"]) + (f"（{account}）" if lang == "zh" else f" ({account})")
     if e["key_id"] is not None:
         return _t(lang, "key", name=e["actor"])
     return escape(e["actor"])
