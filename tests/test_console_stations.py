@@ -130,6 +130,7 @@ def test_paging_is_stable_and_the_export_holds_exactly_the_listed_rows(
     rows = [c for p in pages for c in p]
     assert len(set(rows)) == 49 and "T1" not in rows
     assert listed(client, f"{query}&per=20&page=4") == []
+    assert "共 49 座驿站，本页之后已没有。" in client.get(f"/console/stations{query}&page=9").text
     text = client.get(f"/console/stations{query}&per=20&page=2").text
     assert "共 49 座驿站，本页第 21–40 座。" in text and "第 2 / 3 页" in text
     assert 'href="/console/stations?ten=missing&amp;sort=-name&amp;page=3&amp;per=20"' in text

@@ -56,6 +56,7 @@ _T: dict[str, tuple[str, str]] = {
                     "import it again."),
     "total": ("共 {n} 座驿站，本页第 {a}–{b} 座。", "{n} stations; {a}–{b} on this page."),
     "none": ("没有符合条件的驿站。", "No stations match."),
+    "past_end": ("共 {n} 座驿站，本页之后已没有。", "{n} stations; none after the last page."),
     "col_code": ("编号", "Code"),
     "col_name": ("名称", "Name"),
     "col_district": ("区县 · 街道", "District · street"),
@@ -243,7 +244,7 @@ def stations_page(lang: str, csrf: str, *, who: str, role: str, f: Filters,
         first = (f.page - 1) * f.per
         export = list_url("/console/stations.xlsx", lang, f.query(page=1, per=PAGE_SIZES[0]))
         summary = (st(lang, "total", n=total, a=first + 1, b=first + len(rows)) if rows
-                   else st(lang, "none"))
+                   else st(lang, "past_end", n=total) if total else st(lang, "none"))
         heads = "".join(_heading(lang, f, k) for k in (
             "code", "name", "district", "status", "host_type", "ten", "verified", "map",
             "updated"))
