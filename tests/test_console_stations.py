@@ -145,7 +145,7 @@ def test_paging_is_stable_and_the_export_holds_exactly_the_listed_rows(
     assert [r[column] for r in sheet[1:]] == rows  # every page, in the list's order
     readme = dict(r[:2] for r in book.worksheets[1].iter_rows(values_only=True))
     assert readme["站点数 Stations"].startswith("49 (")
-    assert "ten=missing" in readme["筛选 Filters"]
+    assert readme["筛选 Filters"] == "account=ed, scope=460204, ten=missing, sort=-name"
 
 
 @pytest.mark.parametrize("query, field", [

@@ -139,8 +139,9 @@ async def stations_export(request: Request, settings: SettingsDep) -> Response:
             yield rows[i:i + 2000]
 
     spec = PLATFORMS[PlatformName.UNION]
-    shown = {"account": session.principal.name, "area": session.principal.area_code,
-             **{k: v for k, v in f.query(page=1).items() if k != "page"}}
+    shown = {"account": session.principal.name,
+             "scope": session.principal.area_code or "everywhere",
+             **{k: v for k, v in f.query().items() if k not in ("page", "per")}}
     try:
         with xlsx_slots_of(request.app.state, settings).take():
             out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=16 * 1024 * 1024)  # noqa: SIM115
