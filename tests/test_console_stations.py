@@ -188,6 +188,10 @@ def test_the_station_page_shows_every_part_and_the_history_names_the_person(
     assert 'name="what" value="station"' in text  # the poster, printed by the posters page
     assert 'href="/app/s/T1"' in text and "GCJ-02" in text
     assert "共 1 条，其中待处理 1 条" in text and "微波炉坏了 &lt;b&gt;" in text
+    updated = areas.execute("SELECT updated_at FROM station WHERE code = 'T1'").fetchone()
+    assert updated is not None  # on the clerk's clock (Beijing), not UTC
+    local = updated[0].astimezone(ZoneInfo("Asia/Shanghai"))
+    assert f"<th scope=\"row\">更新时间</th><td>{local:%Y-%m-%d %H:%M}</td>" in text
     assert "近 12 个月共 0 人次。" in text
     t2 = client.get("/console/stations/T2?lang=en").text
     assert "Stations" in t2 and "lacks: address, phone" in t2 and "never" in t2

@@ -67,16 +67,20 @@ def label(lang: str, key: str) -> str:
     return escape(key if found is None else found[0 if lang == "zh" else 1])
 
 
-def _date(value: Any) -> str:
-    if isinstance(value, dt.datetime):
-        return f"{value:%Y-%m-%d %H:%M}"
-    if isinstance(value, str) and len(value) > 16 and value[10] == "T":
-        return value[:16].replace("T", " ")  # a timestamp from the audit trail's JSON
+def _date(value: Any, tz: dt.tzinfo) -> str:
+    """A moment on the clerk's clock (``tz``); the audit trail's JSON holds it as text."""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return f"{value.astimezone(tz):%Y-%m-%d %H:%M}"
     return str(value)
 
 
-def value_label(lang: str, key: str, value: Any) -> str:
-    """A field's value as a person reads it (escaped); "—" for none."""
+def value_label(lang: str, key: str, value: Any, tz: dt.tzinfo = dt.UTC) -> str:
+    """A field's value as a person reads it (escaped), moments in ``tz``; "—" for none."""
     if value is None or value == "" or value == []:
         return "—"
     if key == "status" and value in _STATUS_EN:
@@ -89,7 +93,7 @@ def value_label(lang: str, key: str, value: Any) -> str:
         return "；".join(escape(f'{a["year"]} {a["title"]}（{a["level"]}）') for a in value)
     if key in ("created_at", "updated_at", "deleted_at", "last_confirmed_at",
                "reported_closed_at"):
-        return escape(_date(value))
+        return escape(_date(value, tz))
     text = str(value)
     return escape(text if len(text) <= _SHOWN else text[:_SHOWN] + "…")
 
@@ -103,7 +107,7 @@ def _amenities(lang: str, old: Any, new: Any) -> str:
     return escape(" ".join([*("+" + n for n in added), *("−" + n for n in gone)]) or "—")
 
 
-def describe(lang: str, action: str, changes: dict[str, Any]) -> str:
+def describe(lang: str, action: str, changes: dict[str, Any], tz: dt.tzinfo) -> str:
     """What one audit entry did: its action, and for an edit each field old → new."""
     head = _ACTIONS.get(action)
     text = escape(action if head is None else head[0 if lang == "zh" else 1])
@@ -118,6 +122,6 @@ def describe(lang: str, action: str, changes: dict[str, Any]) -> str:
         if key == "amenity_mask":
             shown = _amenities(lang, old, new)
         else:
-            shown = f"{value_label(lang, key, old)} → {value_label(lang, key, new)}"
+            shown = f"{value_label(lang, key, old, tz)} → {value_label(lang, key, new, tz)}"
         items.append(f"<li>{label(lang, key)}{'：' if lang == 'zh' else ': '}{shown}</li>")
     return text + (f'<ul class="notes">{"".join(items)}</ul>' if items else "")

@@ -174,9 +174,9 @@ def _ten(lang: str, s: dict[str, Any]) -> str:
                  "h-ten")
 
 
-def _fields(lang: str, s: dict[str, Any]) -> str:
+def _fields(lang: str, s: dict[str, Any], tz: dt.tzinfo) -> str:
     g_lon, g_lat = from_wgs84(s["lon"], s["lat"], Crs.GCJ02)
-    rows = [(sf.label(lang, k), sf.value_label(lang, k, s.get(k)))
+    rows = [(sf.label(lang, k), sf.value_label(lang, k, s.get(k), tz))
             for k in sf.FIELDS if k not in ("lon", "lat")]
     rows[8:8] = [(sf.label(lang, "wgs84"), f'{s["lon"]:.7f}, {s["lat"]:.7f}'),
                  (sf.label(lang, "gcj02"), f"{g_lon:.7f}, {g_lat:.7f}")]
@@ -252,7 +252,7 @@ def _history(lang: str, code: str, found: dict[str, Any], tz: dt.tzinfo,
              before: int | None) -> str:
     if not found["entries"]:
         return _card(_t(lang, "history"), f'<p>{_t(lang, "no_history")}</p>', "h-history")
-    rows = [[_when(e["at"], tz), _who(lang, e), sf.describe(lang, e["action"], e["changes"])]
+    rows = [[_when(e["at"], tz), _who(lang, e), sf.describe(lang, e["action"], e["changes"], tz)]
             for e in found["entries"]]
     nav = []
     if before is not None:
@@ -283,9 +283,9 @@ def station_page(lang: str, csrf: str, *, who: str, role: str, view: dict[str, A
                  f'{_t(lang, "closed_reported", at=_when(s["reported_closed_at"], tz))}</p>')
     head = (f'<p><a href="{escape(list_url("/console/stations", lang, {}))}">'
             f'{_t(lang, "back")}</a> · {escape(s["code"])} · '
-            f'{escape(sf.value_label(lang, "status", s["status"]))}</p>')
+            f'{sf.value_label(lang, "status", s["status"])}</p>')
     body = (head + warn + _actions(lang, csrf, s, editor, public) + _hours(lang, s)
-            + _ten(lang, s) + _checks(lang, view) + _fields(lang, s))
+            + _ten(lang, s) + _checks(lang, view) + _fields(lang, s, tz))
     if editor:
         body += _reports(lang, view["reports"], tz)
     body += _inspections(lang, view["inspections"])
