@@ -73,7 +73,7 @@ def _date(value: Any, tz: dt.tzinfo) -> str:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
         return f"{value.astimezone(tz):%Y-%m-%d %H:%M}"
     return str(value)
