@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from geo_service.domain.audit import actor_json
 from geo_service.domain.catalogue import TEN_ONES
 from geo_service.domain.principal import Principal
+from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
 from tests.helpers import clone_station, insert_stations
 from tests.test_console import TIANYA, make, sign_in
@@ -223,6 +224,11 @@ def test_home_and_nav_lead_to_the_stations(client: TestClient, city: dict[str, i
     home = client.get("/console/").text
     assert '<a href="/console/stations">驿站</a>' in home
     assert "驿站列表" not in home and "即将推出：驿站编辑、批量导入。" in home
+    for path in ("/console/stations", "/console/stations/T1", "/console/stations/H1",
+                 "/console/stations?page=0"):
+        answer = client.get(path)
+        assert answer.headers["content-security-policy"] == STRICT_CSP, path
+        assert answer.headers["cache-control"] == "no-store", path
 
 
 def test_an_export_past_the_build_slots_is_a_429_page(
