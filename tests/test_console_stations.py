@@ -191,6 +191,8 @@ def test_the_station_page_shows_every_part_and_the_history_names_the_person(
     assert 'name="what" value="station"' in text  # the poster, printed by the posters page
     assert 'href="/app/s/T1"' in text and "GCJ-02" in text
     assert "共 1 条，其中待处理 1 条" in text and "微波炉坏了 &lt;b&gt;" in text
+    queue = client.get("/console/reports").text  # the queue leads to the station's page
+    assert '<a href="/console/stations/T1">天涯海角驿站 (T1)</a>' in queue
     updated = areas.execute("SELECT updated_at FROM station WHERE code = 'T1'").fetchone()
     assert updated is not None  # on the clerk's clock (Beijing), not UTC
     local = updated[0].astimezone(ZoneInfo("Asia/Shanghai"))
