@@ -37,6 +37,7 @@ _T: dict[str, tuple[str, str]] = {
     "stations": ("驿站", "Stations"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "demand": ("需求数据", "Demand data"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -159,6 +160,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"), (t(lang, "stations"), "/console/stations"),
                  *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
+                 *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -235,8 +237,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
                      for k, p in (("accounts", "/console/accounts"), ("keys", "/console/keys"))]
     editor = role == "editor"
     if admin or editor:
-        links[:0] = [f'<li><a href="{href("/console/reports", lang)}">{t(lang, "reports")}'
-                     "</a></li>"]
+        links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
+                     for k, p in (("reports", "/console/reports"), ("demand", "/console/demand"))]
     links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
                  "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
