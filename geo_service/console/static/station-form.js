@@ -33,12 +33,24 @@
       maxZoom: data.tiles.max_zoom || 18,
     }).addTo(map);
   }
-  var outline = null;
-  if (data.outline) {
-    outline = L.geoJSON(data.outline, {
-      interactive: false,
-      style: { color: "#8b1a1a", weight: 2, fill: true, fillOpacity: 0.04 },
-    }).addTo(map);
+  var outline = data.outline ? L.geoJSON(data.outline, {
+    interactive: false,
+    style: { color: "#8b1a1a", weight: 2, fill: true, fillOpacity: 0.04 },
+  }) : null;
+  // The view first: Leaflet draws vector layers only on a map that has one.
+  if (data.pin) {
+    map.setView([data.pin[1], data.pin[0]], 15);
+  } else if (outline) {
+    map.fitBounds(outline.getBounds());
+  } else if (data.stations.length) {
+    map.fitBounds(L.latLngBounds(data.stations.map(function (s) {
+      return [s.lat, s.lon];
+    })));
+  } else {
+    map.setView([35, 105], 4);
+  }
+  if (outline) {
+    outline.addTo(map);
   }
   data.stations.forEach(function (s) {
     L.circleMarker([s.lat, s.lon], {
@@ -135,14 +147,5 @@
 
   if (data.pin) {
     place(data.pin[1], data.pin[0]);
-    map.setView([data.pin[1], data.pin[0]], 15);
-  } else if (outline) {
-    map.fitBounds(outline.getBounds());
-  } else if (data.stations.length) {
-    map.fitBounds(L.latLngBounds(data.stations.map(function (s) {
-      return [s.lat, s.lon];
-    })));
-  } else {
-    map.setView([35, 105], 4);
   }
 })();
