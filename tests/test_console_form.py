@@ -82,6 +82,8 @@ def test_new_station_typed_in_gcj02_is_stored_in_wgs84_within_a_metre(
         "script-src")[1]
     assert '<input type="radio" name="crs" value="gcj02" checked>' in page.text
     assert 'href="/console/stations/new"' in client.get("/console/").text
+    english = client.get("/console/stations/new?lang=en").text
+    assert "<h1>New station</h1>" in english and "Coordinate system" in english
 
     answer = _new(client)
     assert answer.status_code == 303, answer.text
@@ -170,6 +172,9 @@ def test_stale_version_shows_who_changed_it_when_and_theirs_beside_yours(
                          ).fetchone() == (2, "Mo-Fr 08:00-18:00", "测试驿站 T1")
     again = _form(text)
     assert again["version"] == "2"
+    unversioned = client.post("/console/stations/T1/edit", data={**again, "version": ""},
+                              follow_redirects=False)
+    assert unversioned.status_code == 428 and "版本：" in unversioned.text  # told on top
     assert client.post("/console/stations/T1/edit", data=again,
                        follow_redirects=False).status_code == 303
     assert areas.execute("SELECT version, opening_hours FROM station WHERE code = 'T1'"

@@ -208,7 +208,14 @@ def form_page(lang: str, csrf: str, *, who: str, admin: bool, code: str | None,
         + _input(lang, "last_verified_on", values, errors, kind="date")
         + f'<div><label class="check"><input type="checkbox" id="f-sample" name="sample" '
         f'value="1"{sample}> {_t(lang, "sample")}</label></div>')
-    fix = notes(None, _t(lang, "fix", n=len(errors)) if errors else None)
+    # A problem with no field of its own on the page (the version, say) is told on top.
+    placed = {"code", "name", "name_en", "host_type", "status", "address", "district_code",
+              "street_code", "crs", "lon", "lat", "opening_hours", "official_workdays",
+              "timezone", "phone", "floor_area_m2", "seats", "opened_on", "last_verified_on",
+              "amenities"}
+    loose = "；".join(f"{label(lang, k)}：{v}" for k, v in errors.items() if k not in placed)
+    fix = notes(None, (_t(lang, "fix", n=len(errors)) + (" " + loose if loose else ""))
+                if errors else None)
     form = (
         f'<form class="station" method="post" action="{escape(href(action, lang))}" '
         f'novalidate>{csrf_field(csrf)}'
