@@ -14,8 +14,11 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from geo_service.console.routes.station_form import form_csp
 from geo_service.domain import accounts
 from geo_service.domain.coords import gcj02_to_wgs84, wgs84_to_gcj02
+from geo_service.infra.settings import Settings
+from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
 from tests.helpers import insert_stations
 from tests.test_console import PASSWORD, csrf_of, make, sign_in
@@ -220,7 +223,8 @@ def test_another_district_the_inspector_and_a_forged_form_are_refused_unwritten(
 
 
 def test_close_reopen_and_delete_need_a_reason_kept_in_the_audit(
-        client: TestClient, areas: psycopg.Connection[Any], office: dict[str, int]) -> None:
+        client: TestClient, areas: psycopg.Connection[Any], office: dict[str, int],
+        keys: dict[str, str]) -> None:
     sign_in(client, "ed")
 
     def act(action: str, **form: str) -> Any:
@@ -243,6 +247,9 @@ def test_close_reopen_and_delete_need_a_reason_kept_in_the_audit(
     assert [(a, r) for a, _, _, r in _audit(areas, "T1")][1:] == [
         ("station.update", "装修一个月"), ("station.update", "装修完毕"),
         ("station.delete", "场地收回")]
+    history = client.get("/v1/stations/T1/history",
+                         headers={"Authorization": keys["tianya_editor"]}).json()["entries"]
+    assert [e["reason"] for e in history] == [None, "装修一个月", "装修完毕", "场地收回"]
     tomb = [c for c in client.get("/v1/feeds/changes").json()["changes"] if c["code"] == "T1"]
     assert tomb[-1]["op"] == "delete" and tomb[-1]["deleted_at"]
 
@@ -257,3 +264,15 @@ def test_locate_gives_both_systems_and_the_district_of_the_point(
     assert abs(found["wgs84"]["lat"] - 18.25) < 1e-6
     assert found["district_code"] == "460204" and found["district"] == "天涯区"
     assert client.get("/console/locate?lon=500&lat=18").status_code == 422
+
+
+def test_a_configured_tile_server_is_the_one_other_host_the_form_may_load_from(
+        settings: Settings) -> None:
+    """No tiles unless configured (the map draws the outline and the stations); with a
+    tile URL (as the maps and the courier app take it), its host's images only."""
+    assert form_csp(settings) == STRICT_CSP + "; script-src 'self'; connect-src 'self'"
+    tiles = settings.model_copy(update={
+        "map_tiles_url": "https://webrd0{s}.tiles.example/{z}/{x}/{y}.png",
+        "map_tiles_crs": "gcj02"})
+    assert "img-src 'self' data: https://*.tiles.example;" in form_csp(tiles)
+    assert "script-src 'self'; connect-src 'self'" in form_csp(tiles)

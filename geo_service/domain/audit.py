@@ -25,7 +25,7 @@ from geo_service.domain.principal import Principal
 SET_ACTOR = "SELECT set_config('geo.actor', %s, true)"
 
 _HISTORY = """
-SELECT id, at, key_id, user_id, actor, action, import_id, record_id, changes
+SELECT id, at, key_id, user_id, actor, action, import_id, record_id, request, changes
 FROM audit_log
 WHERE station_code = %(code)s AND id > %(after)s
 ORDER BY id
@@ -62,7 +62,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"], "at": at, "key_id": row["key_id"], "user_id": row["user_id"],
         "actor": row["actor"],
         "action": row["action"], "import_id": str(row["import_id"]) if row["import_id"] else None,
-        "record_id": row["record_id"],
+        "record_id": row["record_id"], "reason": row["request"],
         "changes": {k: {"old": v[0], "new": v[1]} for k, v in sorted(row["changes"].items())},
     }
 
