@@ -7,6 +7,7 @@ Through the TestClient; the Chromium walk (drag the pin) is in tests/test_consol
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -84,6 +85,11 @@ def test_new_station_typed_in_gcj02_is_stored_in_wgs84_within_a_metre(
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split(
         "script-src")[1]
     assert '<input type="radio" name="crs" value="gcj02" checked>' in page.text
+    block = re.search(r'<script type="application/json" id="map-data">(.*?)</script>', page.text)
+    assert block is not None
+    map_data = json.loads(block.group(1))  # Tianya's outline and its station, not Haitang's
+    assert map_data["outline"]["type"] in ("Polygon", "MultiPolygon") and map_data["pin"] is None
+    assert [s["code"] for s in map_data["stations"]] == ["T1"] and map_data["tiles"] is None
     assert 'href="/console/stations/new"' in client.get("/console/").text
     english = client.get("/console/stations/new?lang=en").text
     assert "<h1>New station</h1>" in english and "Coordinate system" in english

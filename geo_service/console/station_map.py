@@ -42,6 +42,10 @@ WHERE deleted_at IS NULL AND code IS DISTINCT FROM %(code)s
 ORDER BY geog <-> ST_SetSRID(ST_MakePoint(%(lon)s, %(lat)s), 4326)::geography
 LIMIT %(limit)s
 """
+_MIDDLE = """
+SELECT ST_X(p), ST_Y(p) FROM (SELECT ST_PointOnSurface(geom) AS p FROM admin_area
+                              WHERE code = %(code)s AND geom IS NOT NULL) AS m
+"""
 _OPTIONS = """
 SELECT code, name, name_en, level, parent_code, sample FROM admin_area
 WHERE level IN ('district', 'street')
@@ -78,18 +82,25 @@ async def locate(conn: AsyncConnection[Any], lon: float, lat: float, crs: Crs) -
 
 
 async def context(conn: AsyncConnection[Any], *, area: str | None, code: str | None,
-                  lon: float, lat: float, map_crs: Crs) -> dict[str, Any]:
+                  point: tuple[float, float] | None, map_crs: Crs) -> dict[str, Any]:
     """The map's data in ``map_crs``: the area's outline (GeoJSON) and the nearest
-    stations of the area around (``lon``, ``lat``, WGS-84), the edited one left out."""
+    stations of the area around ``point`` (WGS-84; None: the area's middle), the edited
+    one left out."""
+    rows: list[dict[str, Any]] = []
     async with conn.cursor(row_factory=dict_row) as cur:
         outline = None
         if area is not None:
             await cur.execute(_OUTLINE, {"code": area, "tol": SIMPLIFY_DEG})
             row = await cur.fetchone()
             outline = json.loads(row["outline"]) if row else None
-        await cur.execute(_NEIGHBOURS, {"code": code, "area": area, "lon": lon, "lat": lat,
-                                        "limit": NEIGHBOURS})
-        rows = await cur.fetchall()
+            if point is None:  # a new station: around the middle of the area
+                await cur.execute(_MIDDLE, {"code": area})
+                middle = await cur.fetchone()
+                point = (middle["st_x"], middle["st_y"]) if middle else None
+        if point is not None:  # else (an unscoped admin's new station) the country, bare
+            await cur.execute(_NEIGHBOURS, {"code": code, "area": area, "lon": point[0],
+                                            "lat": point[1], "limit": NEIGHBOURS})
+            rows = await cur.fetchall()
     if outline is not None and map_crs is not Crs.WGS84:
         outline = _shift(outline, map_crs)
     stations = []

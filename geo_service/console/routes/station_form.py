@@ -132,9 +132,8 @@ async def _map_data(conn: AsyncConnection[Any], settings: Settings, session: acc
             pin = to_wgs84(lon, lat, crs)
     except ValueError:
         pass
-    centre = pin or (0.0, 0.0)
     ctx = await station_map.context(conn, area=session.principal.area_code, code=code,
-                                    lon=centre[0], lat=centre[1], map_crs=map_crs)
+                                    point=pin, map_crs=map_crs)
     return {"map_crs": map_crs.value, "tiles": tiles, "locate": "/console/locate",
             "pin": list(from_wgs84(*pin, map_crs)) if pin else None, **ctx}
 
