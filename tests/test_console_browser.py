@@ -20,6 +20,7 @@ import psycopg
 import pypdf
 
 from geo_service.domain import accounts
+from geo_service.domain.coords import gcj02_to_wgs84
 from geo_service.maps.assets import node_modules
 from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
@@ -217,10 +218,12 @@ def test_district_editor_resolves_a_report_and_it_leaves_the_open_queue(
 
 def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
         browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
-    """Issue 26: an editor of Tianya opens T1's form, types new hours in Chinese and drags
-    the pin (the map: Leaflet from this service, the district outline and the stations
-    around, no tiles); the API shows both, the change feed has them, the audit names the
-    person. Haitang's station is refused."""
+    """Issue 26: an editor of Tianya opens T1's form, types new hours in Chinese (a bad
+    value first: refused beside the field, kept as typed) and drags the pin (the map:
+    Leaflet from this service, the district outline and the stations around, no tiles),
+    then switches the coordinates to WGS-84 (the same point, converted by the server);
+    the API shows both changes, the change feed has them, the audit names the person.
+    Haitang's station is refused."""
     tianya = {"district_code": "460204", "city_code": "460200", "province_code": "460000"}
     insert_stations(areas, [
         station_body("T1", 109.50, 18.25, **tianya),
@@ -277,6 +280,12 @@ def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
         assert after != before and float(after[0]) > float(before[0])
         assert page.input_value("#f-district_code") == "460204"
         assert "天涯区" in page.inner_text("#map-status")
+        # The clerk's GPS reading is WGS-84: the same point, written in that system.
+        page.check("input[name=crs][value=wgs84]")
+        page.wait_for_selector("#map[data-located='2']", state="attached")
+        wgs = (float(page.input_value("#f-lon")), float(page.input_value("#f-lat")))
+        shifted = gcj02_to_wgs84(float(after[0]), float(after[1]))
+        assert abs(wgs[0] - shifted[0]) < 2e-6 and abs(wgs[1] - shifted[1]) < 2e-6
         with page.expect_response(lambda r: r.request.method == "POST") as saved:
             page.click("form.station button[type=submit]")
         assert saved.value.status == 303
@@ -286,11 +295,11 @@ def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
         _check(page, "station-close")
         context.close()
 
-        api = httpx.get(f"{base}/v1/stations/T1", params={"crs": "gcj02"}).json()
+        api = httpx.get(f"{base}/v1/stations/T1").json()
         changes = httpx.get(f"{base}/v1/feeds/changes").json()["changes"]
     assert outside == [] and errors == []
     assert api["opening_hours"] == "Mo-Sa 08:00-19:00" and api["version"] == 2
-    assert abs(api["lon"] - float(after[0])) < 1e-6 and abs(api["lat"] - float(after[1])) < 1e-6
+    assert abs(api["lon"] - wgs[0]) < 1e-6 and abs(api["lat"] - wgs[1]) < 1e-6
     assert [c["version"] for c in changes if c["code"] == "T1"][-1] == 2
     assert areas.execute("SELECT actor, user_id FROM audit_log WHERE station_code = 'T1' "
                          "AND action = 'station.update'").fetchall() == [("ed", uid)]
