@@ -217,8 +217,9 @@ def service_problems(exc: GeoServiceError, area: str | None) -> dict[str, str]:
             text = "此驿站已被他人修改"
         else:
             text = f"输入有误（{problem}）"
-        key = "lon" if name in ("lon", "lat") and "outside" in problem else name
-        out.setdefault("district_code" if key in ("province_code", "city_code") else key, text)
+        # Province and city codes are not on the form: the district stands for them.
+        out.setdefault("district_code" if name in ("province_code", "city_code") else name,
+                       text)
     return out
 
 
