@@ -21,7 +21,7 @@ from pathlib import Path as FilePath
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from psycopg import AsyncConnection
@@ -301,12 +301,8 @@ async def save(request: Request, code: CodePath, conn: ConnDep, sync_conn: SyncC
     return _station_page(request, code)
 
 
-Action = Annotated[str, Path(pattern="^(close|reopen|delete)$")]
-
-
-@router.get("/stations/{code}/{action}", response_class=HTMLResponse)
-async def confirm(request: Request, code: CodePath, action: Action, conn: ConnDep,
-                  sync_conn: SyncConnDep, settings: SettingsDep) -> Response:
+async def confirm(request: Request, code: str, action: str, conn: AsyncConnection[Any],
+                  sync_conn: Any, settings: Settings) -> Response:
     session = await _session(request, sync_conn, settings, None)
     if not isinstance(session, accounts.Session):
         return session
@@ -318,9 +314,8 @@ async def confirm(request: Request, code: CodePath, action: Action, conn: ConnDe
                                  station=station))
 
 
-@router.post("/stations/{code}/{action}")
-async def act(request: Request, code: CodePath, action: Action, conn: ConnDep,
-              sync_conn: SyncConnDep, settings: SettingsDep) -> Response:
+async def act(request: Request, code: str, action: str, conn: AsyncConnection[Any],
+              sync_conn: Any, settings: Settings) -> Response:
     """Close (temporarily or for good), reopen or soft-delete, with the reason in the
     audit trail (``audit_log.request``), at the version the page was opened at."""
     form = await _form_data(request)
@@ -364,6 +359,28 @@ async def act(request: Request, code: CodePath, action: Action, conn: ConnDep,
     except GeoServiceError as exc:
         return again(exc.status, web.problem(exc))
     return _station_page(request, code)
+
+
+def _routes(action: str) -> None:
+    """``/console/stations/{code}/close`` (and reopen, delete): the confirmation page and
+    its POST. Literal paths, not ``{action}``: a parameter there would catch the other
+    console pages under a station (its photos, say) and answer them 422."""
+    async def confirm_page_route(request: Request, code: CodePath, conn: ConnDep,
+                                 sync_conn: SyncConnDep, settings: SettingsDep) -> Response:
+        return await confirm(request, code, action, conn, sync_conn, settings)
+
+    async def act_route(request: Request, code: CodePath, conn: ConnDep,
+                        sync_conn: SyncConnDep, settings: SettingsDep) -> Response:
+        return await act(request, code, action, conn, sync_conn, settings)
+
+    path = f"/stations/{{code}}/{action}"
+    router.add_api_route(path, confirm_page_route, methods=["GET"],
+                         response_class=HTMLResponse, name=f"console_station_{action}_page")
+    router.add_api_route(path, act_route, methods=["POST"], name=f"console_station_{action}")
+
+
+for _action in ACTIONS:
+    _routes(_action)
 
 
 @router.get("/locate")
