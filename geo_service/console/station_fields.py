@@ -16,7 +16,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from geo_service.domain.catalogue import HOST_TYPE_ZH, STATUS_ZH, HostType, Status
+from geo_service.domain.catalogue import (
+    AMENITY_BY_CODE,
+    HOST_TYPE_ZH,
+    STATUS_ZH,
+    HostType,
+    Status,
+)
 from geo_service.domain.coords import Crs
 from geo_service.domain.errors import GeoServiceError
 from geo_service.domain.schemas import STATION_FIELDS, StationCreate, StationReplace
@@ -249,6 +255,25 @@ def submitted_values(form: Mapping[str, Any]) -> dict[str, Any]:
     values["amenities"] = [str(v) for v in form.get("amenities") or []]
     values["sample"] = str(form.get("sample", "")) in ("1", "on", "true")
     return values
+
+
+def shown(lang: str, name: str, value: Any) -> str:
+    """A field's value as the conflict table shows it."""
+    if value is None or value == "":
+        return "—"
+    if name == "amenities":
+        names = [AMENITY_BY_CODE[c].label_zh if lang == "zh" else AMENITY_BY_CODE[c].label_en
+                 for c in sorted(value) if c in AMENITY_BY_CODE]
+        return "、".join(names) or "—"
+    if name in ("host_type", "status", "official_workdays"):
+        key = {True: "yes", False: "no"}.get(value, value) if name == "official_workdays" \
+            else str(getattr(value, "value", value))
+        return dict(choices(lang, name)).get(key, str(key))
+    if name in ("lon", "lat"):
+        return f"{float(value):.6f}"
+    if isinstance(value, bool):
+        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
+    return str(getattr(value, "value", value))
 
 
 def choices(lang: str, name: str) -> list[tuple[str, str]]:

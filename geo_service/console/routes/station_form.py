@@ -30,16 +30,15 @@ from geo_service.console import http as web
 from geo_service.console import station_map
 from geo_service.console.station_fields import (
     FORM_CRS,
-    choices,
     form_values,
     label,
     parse_form,
     service_problems,
+    shown,
     submitted_values,
 )
 from geo_service.console.station_form_pages import confirm_page, form_page
 from geo_service.domain import accounts
-from geo_service.domain.catalogue import AMENITY_BY_CODE
 from geo_service.domain.coords import Crs, from_wgs84, to_wgs84
 from geo_service.domain.errors import GeoServiceError, NotFound, VersionConflict
 from geo_service.infra.settings import Settings
@@ -214,25 +213,6 @@ async def edit_form(request: Request, code: CodePath, conn: ConnDep, sync_conn: 
                        if deleted else None)
 
 
-def _shown(lang: str, name: str, value: Any) -> str:
-    """A field's value as the conflict table shows it."""
-    if value is None or value == "":
-        return "—"
-    if name == "amenities":
-        names = [AMENITY_BY_CODE[c].label_zh if lang == "zh" else AMENITY_BY_CODE[c].label_en
-                 for c in sorted(value) if c in AMENITY_BY_CODE]
-        return "、".join(names) or "—"
-    if name in ("host_type", "status", "official_workdays"):
-        key = {True: "yes", False: "no"}.get(value, value) if name == "official_workdays" \
-            else str(getattr(value, "value", value))
-        return dict(choices(lang, name)).get(key, str(key))
-    if name in ("lon", "lat"):
-        return f"{float(value):.6f}"
-    if isinstance(value, bool):
-        return ("是" if value else "否") if lang == "zh" else ("yes" if value else "no")
-    return str(getattr(value, "value", value))
-
-
 async def _conflict(conn: AsyncConnection[Any], settings: Settings, lang: str, code: str,
                     opened: int, crs: Crs, yours: dict[str, Any] | None) -> dict[str, Any]:
     """Who changed the station since version ``opened`` and when (the audit trail), and
@@ -256,9 +236,9 @@ async def _conflict(conn: AsyncConnection[Any], settings: Settings, lang: str, c
         elif name in ("lon", "lat"):
             same = abs(float(mine) - float(stored)) < 1e-6
         else:
-            same = _shown(lang, name, mine) == _shown(lang, name, stored)
+            same = shown(lang, name, mine) == shown(lang, name, stored)
         if not same:
-            diffs.append((name, _shown(lang, name, stored), _shown(lang, name, mine)))
+            diffs.append((name, shown(lang, name, stored), shown(lang, name, mine)))
     return {"who": who, "at": at, "diffs": diffs, "version": theirs["version"]}
 
 
