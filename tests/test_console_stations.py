@@ -188,6 +188,7 @@ def test_the_station_page_shows_every_part_and_the_history_names_the_person(
     assert re.search(r"现在(营业|已关门)，将于 \d{4}-\d\d-\d\d \d\d:\d\d (关门|开门)", text)
     assert "天涯区编辑（ed）" in text and "电话：0898-1 → 0898-2" in text
     assert 'href="/console/stations/T1/edit"' in text and "/console/stations/T1/photos" in text
+    assert 'href="/console/stations/new"' in client.get("/console/stations").text
     assert 'name="what" value="station"' in text  # the poster, printed by the posters page
     assert 'href="/app/s/T1"' in text and "GCJ-02" in text
     assert "共 1 条，其中待处理 1 条" in text and "微波炉坏了 &lt;b&gt;" in text
@@ -218,6 +219,7 @@ def test_another_district_is_403_unknown_404_and_an_inspector_sees_no_edit_links
     text = client.get("/console/stations/T1").text
     assert "/console/stations/T1/edit" not in text and "/delete" not in text
     assert 'id="h-history"' not in text and 'id="h-reports"' not in text
+    assert "/console/stations/new" not in client.get("/console/stations").text
     assert "仅编辑和管理员可见" in text
 
 
@@ -225,7 +227,7 @@ def test_home_and_nav_lead_to_the_stations(client: TestClient, city: dict[str, i
     assert sign_in(client, "insp").status_code == 303
     home = client.get("/console/").text
     assert '<a href="/console/stations">驿站</a>' in home
-    assert "驿站列表" not in home and "即将推出：驿站编辑、批量导入。" in home
+    assert "驿站列表" not in home and "即将推出：批量导入。" in home
     for path in ("/console/stations", "/console/stations/T1", "/console/stations/H1",
                  "/console/stations?page=0"):
         answer = client.get(path)

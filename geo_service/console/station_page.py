@@ -13,7 +13,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from geo_service.console import station_fields as sf
+from geo_service.console import station_display as sf
 from geo_service.console.pages import csrf_field, page
 from geo_service.console.reports_pages import kind_label
 from geo_service.console.stations_list import MAP_FIELDS, SERVING, VERIFY_DAYS

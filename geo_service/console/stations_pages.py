@@ -238,7 +238,11 @@ def stations_page(lang: str, csrf: str, *, who: str, role: str, f: Filters,
                   today: dt.date, tz: dt.tzinfo, error: str | None = None,
                   status_code: int = 200) -> str:
     """The list page; ``listing`` None (a refused filter) shows the form and the error."""
-    body = notes(None, error) + _filters(lang, f, areas)
+    body = notes(None, error)
+    if role in ("admin", "editor"):
+        new = escape(list_url("/console/stations/new", lang, {}))
+        body += f'<p><a class="button" href="{new}">{t(lang, "new_station")}</a></p>'
+    body += _filters(lang, f, areas)
     if listing is not None:
         rows, total = listing["rows"], listing["total"]
         first = (f.page - 1) * f.per
