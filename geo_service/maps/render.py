@@ -36,6 +36,7 @@ from geo_service.domain.catalogue import (
     Status,
 )
 from geo_service.domain.html import json_for_html
+from geo_service.domain.verification import is_overdue
 from geo_service.maps.assets import head_html
 from geo_service.maps.model import Area, MapOptions, Run, Stations
 
@@ -260,11 +261,13 @@ def stations_map(st: Stations, districts: list[dict[str, Any]], area: Area,
 
 def compliance_flags(st: Stations, opts: MapOptions) -> tuple[np.ndarray, np.ndarray,
                                                               np.ndarray]:
-    """Per station: overdue (never verified or older than ``overdue_days``), short of
+    """Per station: overdue (:func:`~geo_service.domain.verification.is_overdue`: a
+    serving station never verified or not within ``overdue_days``), short of
     ``min_ten_ones``, and the follow-up reason index (-1: nothing to follow up)."""
     today = opts.at.astimezone(LOCAL_TZ).date()
-    limit = today - dt.timedelta(days=opts.overdue_days)
-    overdue = np.asarray([v is None or v < limit for v in st.last_verified_on], dtype=bool)
+    overdue = np.asarray([is_overdue(s, v, today, opts.overdue_days)
+                          for s, v in zip(st.status, st.last_verified_on, strict=True)],
+                         dtype=bool)
     short = st.ten_ones() < opts.min_ten_ones
     reason = np.where(overdue & short, 0, np.where(overdue, 1, np.where(short, 2, -1)))
     return overdue, short, reason
