@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from geo_service.coverage import service
+from geo_service.coverage import planned, service, whatif
 from geo_service.coverage.demand import import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
@@ -19,6 +19,7 @@ from geo_service.web.deps import (
     Admin,
     ConnDep,
     CrsQ,
+    Editor,
     ImportFile,
     ImportFormatQ,
     SettingsDep,
@@ -37,7 +38,11 @@ class CoverageRun(BaseModel):
     created_at: str
     threshold_m: float
     resolution: int
-    areas: list[dict[str, Any]]
+    areas: list[dict[str, Any]] = Field(
+        description="the scorecard: one row per district, worst first (lowest covered "
+                    "share, then most uncovered workers), each with `area` (code) and "
+                    "`name`, stations, demand, covered_share, doubly_share, "
+                    "uncovered_demand (gap workers), …; the total row (area 'total') last")
     gaps: list[dict[str, Any]]
     sample_data: bool
 
@@ -85,7 +90,11 @@ class RecommendationRun(BaseModel):
     greedy_covered_after: float = Field(
         description="what lazy greedy alone covers, for comparison")
     greedy_sites: int = Field(description="how many sites lazy greedy alone picks")
-    sites: list[dict[str, Any]]
+    sites: list[dict[str, Any]] = Field(
+        description="the picked sites in order: rank, WGS-84 lon/lat, gain (= new_workers, "
+                    "the workers it newly covers), district_code and district, street "
+                    "(乡镇/街道 where loaded, else '—'), gcj02 and bd09 [lon, lat], amap (a "
+                    "link that opens the point in Amap)")
     sample_data: bool
 
 
@@ -113,6 +122,29 @@ def recommendations(conn: SyncConnDep, body: RecommendRequest,
     return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code))
 
 
+class WhatIfResult(BaseModel):
+    run_id: int = Field(description="the after state, stored as a coverage run: "
+                                    "/maps/coverage.html?run=<run_id> draws it")
+    created_at: str
+    threshold_m: float
+    closed: list[str]
+    added: list[dict[str, Any]] = Field(description="the added sites, described as a "
+                                                    "recommendations run's sites are")
+    rows: list[dict[str, Any]] = Field(
+        description="per district (area code and name), worst first before the change, "
+                    "the total last: stations, covered_share, doubly_share and "
+                    "uncovered_demand (gap workers), each _before, _after and _change")
+    sample_data: bool
+
+
+@router.post("/whatif", response_model=WhatIfResult, responses=WRITE_RESPONSES,
+             summary="What if stations close and/or sites are added: before and after per "
+                     "district, in one request")
+def run_whatif(conn: SyncConnDep, body: whatif.WhatIfRequest, principal: SyncEditor) -> Response:
+    """Stores the after state as a run (for its map), so it needs an editor or admin key."""
+    return JSONResponse(whatif.run_whatif(conn, body, scope=principal.area_code))
+
+
 @router.get("/runs/{run_id}", response_model=StoredRun,
             responses={**ERROR_RESPONSES, 404: WRITE_RESPONSES[404]})
 def get_run(conn: SyncConnDep, run_id: RunId) -> Response:
@@ -136,6 +168,60 @@ def run_cells(conn: SyncConnDep, run_id: RunId) -> Response:
             summary="The run's recommended sites as GeoJSON")
 def run_sites(conn: SyncConnDep, run_id: RunId) -> Response:
     return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
+
+
+class PlanRequest(BaseModel):
+    """Which of the run's sites to plan; all of them when ``ranks`` is left out."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ranks: Annotated[list[Annotated[int, Field(ge=1, le=1000)]],
+                     Field(min_length=1, max_length=1000)] | None = None
+
+
+class PlannedStation(BaseModel):
+    code: str = Field(description="PLAN-<run>-<rank>: the same site always gets the same code")
+    name: str
+    rank: int
+    lon: float = Field(description="WGS-84")
+    lat: float = Field(description="WGS-84")
+    district_code: str | None
+    district: str | None
+    street: str | None
+    new_workers: float = Field(description="workers the site newly covers (after the "
+                                           "sites ranked before it)")
+    status: str
+    created: bool = Field(description="false: it was planned by an earlier request")
+    gcj02: list[float]
+    bd09: list[float]
+    amap: str
+
+
+class PlanResult(BaseModel):
+    run_id: int
+    created: list[str] = Field(description="codes of the stations this request added")
+    existing: list[str] = Field(description="codes already planned (nothing changed)")
+    stations: list[PlannedStation]
+
+
+@router.post("/runs/{run_id}/sites/plan", response_model=PlanResult, responses=WRITE_RESPONSES,
+             summary="Add a recommendations run's sites as planned stations (筹建中), at once")
+async def plan_sites(conn: ConnDep, run_id: RunId, principal: Editor,
+                     body: PlanRequest | None = None) -> Response:
+    """One transaction, audited under the caller; asking again adds nothing (same codes)."""
+    return JSONResponse(await planned.plan_sites(conn, principal, run_id,
+                                                 body.ranks if body else None))
+
+
+@router.get("/runs/{run_id}/sites/plan.xlsx", responses={
+    200: {"content": {planned.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+          "description": "The sites as planned stations in the union's station sheet"},
+    **ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
+    summary="A recommendations run's sites as planned stations, in the union template")
+async def plan_sheet(conn: ConnDep, run_id: RunId) -> Response:
+    bodies = await planned.planned_bodies(conn, run_id)
+    return Response(planned.plan_sheet(bodies), media_type=planned.MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="planned-stations-run-{run_id}.xlsx"'})
 
 
 #: Demand is the coverage room's input, imported at ``/v1/demand:import`` (outside

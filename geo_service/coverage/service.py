@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.coverage import analysis, certified, recommend
+from geo_service.coverage import analysis, certified, recommend, scorecard
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
@@ -212,7 +212,8 @@ def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
 
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
                  progress: Progress | None = None, scope: str | None = None) -> dict[str, Any]:
-    """Analyse, store the run and return its summary (scorecard and ranked gaps)."""
+    """Analyse, store the run and return its summary: the scorecard by district name,
+    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps."""
     say = progress or (lambda _msg: None)
     say("loading demand and stations")
     inputs = load_inputs(conn, req, scope)
@@ -220,7 +221,8 @@ def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
     res = _analyse(req, inputs)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        "areas": analysis.summarise(res, inputs.s_label, inputs.s_ten, inputs.s_unverified),
+        "areas": scorecard.named_scorecard(conn, analysis.summarise(
+            res, inputs.s_label, inputs.s_ten, inputs.s_unverified)),
         "gaps": analysis.gap_cells(res, req.gaps),
         "sample_data": inputs.sample,
     })
@@ -257,6 +259,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
               "lat": float(c_lat[p.candidate]), "gain": p.gain,
               "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
+    sites = scorecard.describe_sites(conn, sites)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
         "stations_on_record": inputs.on_record,

@@ -27,6 +27,7 @@ from folium.features import GeoJsonTooltip
 from jinja2 import Template
 
 from geo_service.coverage.analysis import TOTAL_AREA
+from geo_service.coverage.scorecard import rank
 from geo_service.domain.catalogue import (
     AMENITIES,
     HOST_TYPE_ZH,
@@ -378,8 +379,14 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     note = plan_note(summary)
     if note:
         common["subtitle"] += f" · {note}"
+    names = {f["id"]: f["properties"]["name"] for f in districts}
+    board = [{"area": r.get("area"), "name": r["name"], "stations": r.get("stations", 0),
+              "covered_share": r.get("covered_share"), "doubly_share": r.get("doubly_share"),
+              "uncovered_demand": r.get("uncovered_demand", 0.0),
+              "total": r.get("area") == TOTAL_AREA}
+             for r in rank(summary.get("areas", []), names)]
     payload = {
-        **common, "kind": "coverage", "run": run.id,
+        **common, "kind": "coverage", "run": run.id, "scorecard": board,
         "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
         "breaks": _breaks([c["demand"] for c in run.cells if not c["covered"]]),
         "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",
