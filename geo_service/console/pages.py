@@ -36,6 +36,7 @@ _T: dict[str, tuple[str, str]] = {
                "Coming: stations list and edit, import."),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "planning": ("覆盖规划", "Coverage planning"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -156,6 +157,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
+                 (t(lang, "planning"), "/console/planning"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
@@ -223,6 +225,7 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
     links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
              for k, p in (("posters", "/console/posters"),
+                          ("planning", "/console/planning"),
                           ("change_password", "/console/password"))]
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'

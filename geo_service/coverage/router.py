@@ -6,9 +6,9 @@ import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from geo_service.coverage import planned, service, whatif
+from geo_service.coverage import service, whatif
 from geo_service.coverage.demand import import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
@@ -19,7 +19,6 @@ from geo_service.web.deps import (
     Admin,
     ConnDep,
     CrsQ,
-    Editor,
     ImportFile,
     ImportFormatQ,
     SettingsDep,
@@ -168,60 +167,6 @@ def run_cells(conn: SyncConnDep, run_id: RunId) -> Response:
             summary="The run's recommended sites as GeoJSON")
 def run_sites(conn: SyncConnDep, run_id: RunId) -> Response:
     return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
-
-
-class PlanRequest(BaseModel):
-    """Which of the run's sites to plan; all of them when ``ranks`` is left out."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    ranks: Annotated[list[Annotated[int, Field(ge=1, le=1000)]],
-                     Field(min_length=1, max_length=1000)] | None = None
-
-
-class PlannedStation(BaseModel):
-    code: str = Field(description="PLAN-<run>-<rank>: the same site always gets the same code")
-    name: str
-    rank: int
-    lon: float = Field(description="WGS-84")
-    lat: float = Field(description="WGS-84")
-    district_code: str | None
-    district: str | None
-    street: str | None
-    new_workers: float = Field(description="workers the site newly covers (after the "
-                                           "sites ranked before it)")
-    status: str
-    created: bool = Field(description="false: it was planned by an earlier request")
-    gcj02: list[float]
-    bd09: list[float]
-    amap: str
-
-
-class PlanResult(BaseModel):
-    run_id: int
-    created: list[str] = Field(description="codes of the stations this request added")
-    existing: list[str] = Field(description="codes already planned (nothing changed)")
-    stations: list[PlannedStation]
-
-
-@router.post("/runs/{run_id}/sites/plan", response_model=PlanResult, responses=WRITE_RESPONSES,
-             summary="Add a recommendations run's sites as planned stations (筹建中), at once")
-async def plan_sites(conn: ConnDep, run_id: RunId, principal: Editor,
-                     body: PlanRequest | None = None) -> Response:
-    """One transaction, audited under the caller; asking again adds nothing (same codes)."""
-    return JSONResponse(await planned.plan_sites(conn, principal, run_id,
-                                                 body.ranks if body else None))
-
-
-@router.get("/runs/{run_id}/sites/plan.xlsx", responses={
-    200: {"content": {planned.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-          "description": "The sites as planned stations in the union's station sheet"},
-    **ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
-    summary="A recommendations run's sites as planned stations, in the union template")
-async def plan_sheet(conn: ConnDep, run_id: RunId) -> Response:
-    bodies = await planned.planned_bodies(conn, run_id)
-    return Response(planned.plan_sheet(bodies), media_type=planned.MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="planned-stations-run-{run_id}.xlsx"'})
 
 
 #: Demand is the coverage room's input, imported at ``/v1/demand:import`` (outside

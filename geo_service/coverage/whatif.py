@@ -22,6 +22,7 @@ from pydantic import Field, model_validator
 
 from geo_service.coverage import analysis, recommend, scorecard
 from geo_service.coverage import queries as q
+from geo_service.coverage.ranking import rank
 from geo_service.coverage.schemas import CoverageRequest
 from geo_service.coverage.service import (
     Inputs,
@@ -130,7 +131,7 @@ def compare(before: list[dict[str, Any]], after: list[dict[str, Any]],
     """
     by_area = {r["area"]: r for r in after}
     rows = []
-    for b in scorecard.rank(before, names) + [
+    for b in rank(before, names) + [
             r for r in after if r["area"] not in {x["area"] for x in before}]:
         a = by_area.get(b["area"], {})
         row: dict[str, Any] = {"area": b["area"], "name": b.get("name") or names.get(
@@ -169,7 +170,7 @@ def run_whatif(conn: psycopg.Connection[Any], req: WhatIfRequest,
         update={"exclude": [*req.stations.exclude, *req.close]})})
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        "areas": scorecard.rank(after, names), "gaps": analysis.gap_cells(res_after, req.gaps),
+        "areas": rank(after, names), "gaps": analysis.gap_cells(res_after, req.gaps),
         "sites": facts, "whatif": {"closed": list(req.close), "added": len(sites)},
         "sample_data": inputs.sample,
     })

@@ -27,7 +27,7 @@ from folium.features import GeoJsonTooltip
 from jinja2 import Template
 
 from geo_service.coverage.analysis import TOTAL_AREA
-from geo_service.coverage.scorecard import rank
+from geo_service.coverage.ranking import rank
 from geo_service.domain.catalogue import (
     AMENITIES,
     HOST_TYPE_ZH,

@@ -19,10 +19,11 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
-from geo_service.coverage.scorecard import PLACES, site_facts
+from geo_service.areas.queries import POINT_PLACES
 from geo_service.domain.catalogue import HOST_TYPE_ZH, STATUS_ZH, HostType, Status
 from geo_service.domain.coords import Crs
 from geo_service.domain.errors import NotFound, invalid
+from geo_service.domain.links import point_facts
 from geo_service.domain.principal import Principal
 from geo_service.domain.schemas import StationCreate
 from geo_service.domain.sheet import CRS_CHOICES, SHEET_COLUMNS, header_cell
@@ -39,6 +40,8 @@ SAMPLE_PREFIX = "【示例】"
 PLANNED_HOST = HostType.UNION_BUILT
 MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
+# A stored recommendations run's sites (the coverage room's tables, read here as SQL:
+# the stations and coverage rooms do not import each other).
 RUN_SITES = """
 SELECT r.kind, r.sample, s.rank, ST_X(s.geog::geometry), ST_Y(s.geog::geometry), s.gain
 FROM analysis_run r LEFT JOIN analysis_site s ON s.run_id = r.id
@@ -73,7 +76,8 @@ async def planned_bodies(conn: AsyncConnection[Any], run_id: int,
             raise invalid("ranks", f"run {run_id} has no site ranked {missing[0]}")
         sites = [r for r in sites if r[2] in set(ranks)]
     async with conn.cursor() as cur:
-        await cur.execute(PLACES, {"lon": [r[3] for r in sites], "lat": [r[4] for r in sites]})
+        await cur.execute(POINT_PLACES, {"lon": [r[3] for r in sites],
+                                         "lat": [r[4] for r in sites]})
         found = await cur.fetchall()
     bodies = []
     for (_kind, sample, rank, lon, lat, gain), (_i, dcode, district, street) in zip(
@@ -120,7 +124,7 @@ async def plan_sites(conn: AsyncConnection[Any], principal: Principal, run_id: i
                  "lon": b["lon"], "lat": b["lat"], "district_code": b["_district_code"],
                  "district": b["_district"], "street": b["_street"], "new_workers": b["_gain"],
                  "status": "planned", "created": b["code"] in created,
-                 **site_facts(b["lon"], b["lat"], b["name"])} for b in bodies]
+                 **point_facts(b["lon"], b["lat"], b["name"])} for b in bodies]
     return {"run_id": run_id, "created": created,
             "existing": [b["code"] for b in bodies if b["code"] not in created],
             "stations": stations}
@@ -130,7 +134,7 @@ def _cell(key: str, body: dict[str, Any]) -> Any:
     """One union-sheet cell of a planned station (coordinates as GCJ-02, as Amap shows)."""
     if key.startswith("yes:"):
         return "否"
-    facts = site_facts(body["lon"], body["lat"], body["name"])
+    facts = point_facts(body["lon"], body["lat"], body["name"])
     values: dict[str, Any] = {
         "code": body["code"], "name": body["name"], "district_ref": body["_district"] or "",
         "street": body["_street"] or "", "lon": facts["gcj02"][0], "lat": facts["gcj02"][1],
