@@ -80,6 +80,12 @@ def pt(lang: str, key: str, **values: Any) -> str:
     return text.format(**{k: escape(str(v)) for k, v in values.items()})
 
 
+def _region(label: str) -> str:
+    """A wide table's scrolling box, reachable by keyboard (so it can be scrolled) and
+    named for screen readers."""
+    return f'<div class="scroll" tabindex="0" role="region" aria-label="{label}">'
+
+
 def _pct(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
@@ -126,7 +132,8 @@ def scorecard_table(lang: str, rows: list[dict[str, Any]]) -> str:
         f'<td>{r["stations"]}</td><td>{_pct(r.get("covered_share"))}</td>'
         f'<td>{_pct(r.get("doubly_share"))}</td><td>{_num(r.get("uncovered_demand"))}</td></tr>'
         for r in rows)
-    return (f'<div class="scroll"><table id="scorecard"><caption>{pt(lang, "scorecard")}'
+    caption = pt(lang, "scorecard")
+    return (f'{_region(caption)}<table id="scorecard"><caption>{caption}'
             f"</caption><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
@@ -151,7 +158,7 @@ def sites_table(lang: str, sites: list[dict[str, Any]]) -> str:
             + (f'<td><a href="{escape(s["amap"])}" rel="noopener noreferrer" target="_blank">'
                f'{pt(lang, "amap")} #{s["rank"]}</a></td>' if s.get("amap") else "<td>—</td>")
             + "</tr>")
-    return (f'<div class="scroll"><table id="sites"><caption>{pt(lang, "sites")}</caption>'
+    return (f'{_region(pt(lang, "sites"))}<table id="sites"><caption>{pt(lang, "sites")}</caption>'
             f'<thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
@@ -172,7 +179,7 @@ def whatif_table(lang: str, rows: list[dict[str, Any]]) -> str:
                       _diff(r[f"{key}_change"], pct)]
         body.append(f'<tr><th scope="row">{escape(r.get("name") or r["area"])}</th>'
                     + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f'<div class="scroll"><table id="whatif"><thead><tr><td></td>{top}</tr><tr>'
+    return (f'{_region(pt(lang, "whatif"))}<table id="whatif"><thead><tr><td></td>{top}</tr><tr>'
             f'<th scope="col">{pt(lang, "district")}</th>{sub}</tr></thead>'
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
@@ -190,7 +197,9 @@ def planning_page(lang: str, csrf: str, *, who: str, role: str, areas: list[dict
                   message: str | None = None, error: str | None = None) -> str:
     """The page: the run form; with a run, its scorecard, map link, sites and what-if."""
     admin, editor = role == "admin", role in ("admin", "editor")
-    body = notes(message, error) + f"<p>{pt(lang, 'intro')}</p>"
+    # The sites and what-if tables are wide: this page takes more of a wide screen.
+    body = ("<style>main{max-width:84rem}#sites td,#whatif td{white-space:nowrap}</style>"
+            + notes(message, error) + f"<p>{pt(lang, 'intro')}</p>")
     body += (_run_form(lang, csrf, areas, chosen, threshold, add) if editor
              else f'<p class="err">{pt(lang, "no_editor")}</p>')
     if coverage is not None:

@@ -13,9 +13,10 @@ from typing import Any
 
 from geo_service.coverage.analysis import TOTAL_AREA
 
-#: How the total row and a row of demand outside every district are named.
+#: How the total row is named, and the row of what lies outside every district of the
+#: region (stations just across its edge that serve it, demand outside every part).
 TOTAL_NAME = "合计 Total"
-NO_AREA_NAME = "区外 outside the districts"
+NO_AREA_NAME = "区域外 outside the area"
 
 
 def _worst_first(row: Mapping[str, Any]) -> tuple[float, float, str]:
