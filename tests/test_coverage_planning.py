@@ -176,6 +176,17 @@ def test_whatif_per_district_difference_equals_two_runs(world: psycopg.Connectio
                 assert row[f"{key}_change"] == pytest.approx(a[key] - b[key])
     assert result["rows"][-1]["area"] == TOTAL_AREA
     assert result["rows"][-1]["stations_change"] == -2
+    # One map of the state tried: the stored after-run, the closed stations not drawn.
+    from geo_service.maps.model import MapOptions
+    from geo_service.maps.pages import MapKind, make_page
+    from tests.test_maps import AT, payload
+
+    world.execute("UPDATE station SET city_code = '460200'")  # the map lists the city's
+    drawn = payload(make_page(world, MapKind.COVERAGE, "460200", MapOptions(at=AT),
+                              run_id=result["run_id"]), "coverageLayer")
+    names = {n for _, _, n in drawn["stations"]}
+    assert "s3" not in names and "s11" not in names and "s4" in names
+    assert [r["name"] for r in drawn["scorecard"]][-1] == "合计 Total"
     # Adding a recommendations run's sites gives that run's covered share.
     plan = run_recommendations(world, RecommendRequest(**base, add=3, method="greedy"))
     added = run_whatif(world, WhatIfRequest(**base, add_run=plan["run_id"]))
@@ -190,3 +201,16 @@ def test_whatif_per_district_difference_equals_two_runs(world: psycopg.Connectio
     with pytest.raises(GeoServiceError) as exc:
         run_whatif(world, WhatIfRequest(**base, close=["NOPE"]))
     assert exc.value.fields[0][0] == "close"
+
+
+def test_verified_within_counts_the_later_of_inspection_and_imported_date(
+        world: psycopg.Connection[Any]) -> None:
+    """Coverage's verified filter follows the one rule overdue follows: an inspection
+    later than the imported 最近核实日期 counts (domain.verification)."""
+    world.execute("UPDATE station SET last_verified_on = current_date - 400")
+    world.execute("INSERT INTO inspection (station_id, inspected_on, inspector, items, "
+                  "ten_ones_count, amenity_mask) SELECT id, current_date - 10, 'test', "
+                  "'{}'::jsonb, 0, 0 FROM station WHERE code = 'S05'")
+    result = run_coverage(world, CoverageRequest(area="460200", stations=StationFilter(
+        verified_within_days=100)))
+    assert result["areas"][-1]["stations"] == 1

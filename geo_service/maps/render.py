@@ -380,6 +380,7 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     if note:
         common["subtitle"] += f" · {note}"
     names = {f["id"]: f["properties"]["name"] for f in districts}
+    closed = set((summary.get("whatif") or {}).get("closed") or [])
     board = [{"area": r.get("area"), "name": r["name"], "stations": r.get("stations", 0),
               "covered_share": r.get("covered_share"), "doubly_share": r.get("doubly_share"),
               "uncovered_demand": r.get("uncovered_demand", 0.0),
@@ -392,9 +393,11 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
         "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",
                         "doubly": "双重覆盖 covered twice"},
         "sites": run.sites, "total_demand": total,
-        "stations": [[x, y, n] for x, y, n in zip(np.round(st.lon, 6).tolist(),
-                                                   np.round(st.lat, 6).tolist(), st.name,
-                                                   strict=True)],
+        # A what-if run's closed stations are not drawn: the map shows the state tried.
+        "stations": [[x, y, n] for x, y, n, c in zip(np.round(st.lon, 6).tolist(),
+                                                      np.round(st.lat, 6).tolist(), st.name,
+                                                      st.code, strict=True)
+                     if c not in closed],
         "legend_title": "未覆盖需求 Uncovered demand per cell",
     }
     m.add_child(_Layer(m, "coverageLayer", payload))
