@@ -48,6 +48,13 @@ def test_planner_runs_reads_by_name_plans_once_and_compares(
     assert len(re.findall(r'href="https://uri\.amap\.com/marker\?', shown.text)) == 3
     assert f'/maps/coverage.html?run={query["coverage"][0]}&amp;offline=true' in shown.text
 
+    english = client.get(ran.headers["location"] + "&lang=en")
+    assert '<html lang="en">' in english.text
+    for text in ("Coverage planning", "Districts, worst covered first", "Open in Amap #1",
+                 "Add as planned stations"):
+        assert text in english.text, text
+    assert "SAMPLE DATA" not in english.text  # no sample data in this run
+
     form = {"run": query["plan"][0], "coverage": query["coverage"][0], "area": "460204",
             "threshold_m": "1000", "add": "3", "csrf_token": token}
     first = client.post("/console/planning/plan", data=form)
