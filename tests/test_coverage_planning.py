@@ -111,6 +111,9 @@ def test_sites_become_planned_stations_once_audited_and_as_a_sheet(
                     json={"area": "460200", "add": 3, "threshold_m": 1000, "method": "greedy"})
     assert r.status_code == 200, r.text
     run_id = r.json()["run_id"]
+    geojson = client.get(f"/v1/analysis/runs/{run_id}/sites").json()["features"]
+    assert [f["properties"]["amap"] for f in geojson] == [s["amap"] for s in r.json()["sites"]]
+    assert all(f["properties"]["district"] in NAMES.values() for f in geojson)
     url = f"/v1/analysis/runs/{run_id}/sites/plan"
     assert client.post(url).status_code == 401
     # A key limited to one district cannot plan sites outside it: nothing is written.

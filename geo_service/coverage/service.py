@@ -349,6 +349,9 @@ def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+#: What a run's summary says of each site beyond its point (``scorecard.describe_sites``).
+SITE_FACTS = ("district_code", "district", "street", "gcj02", "bd09", "amap", "new_workers")
+
 #: A run's cell as stored: its H3 id and area, demand, nearest stations, coverage.
 CELL_KEYS = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m", "second_m",
              "covered", "doubly")
@@ -388,8 +391,12 @@ def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: s
 
 
 def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
-    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
-    get_run(conn, run_id)
+    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection.
+
+    A site carries what its run described (district, street, GCJ-02, BD-09, Amap link)
+    where the run stored it (runs made before issue 27 did not).
+    """
+    described = {s.get("rank"): s for s in get_run(conn, run_id)["summary"].get("sites") or []}
     features = []
     if what == "cells":
         for row in conn.execute(q.RUN_CELLS, {"id": run_id}):
@@ -400,5 +407,7 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [lon, lat]},
                              "properties": {"rank": rank, "label": label, "gain": gain,
-                                            "covered_after": after}})
+                                            "covered_after": after, **{
+                                                k: described.get(rank, {}).get(k)
+                                                for k in SITE_FACTS}}})
     return {"type": "FeatureCollection", "features": features}
