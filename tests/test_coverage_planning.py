@@ -158,6 +158,16 @@ def test_sites_become_planned_stations_once_audited_and_as_a_sheet(
     assert {g["状态"] for g in got} == {"筹建中"} and {g["坐标系"] for g in got} == {"GCJ-02"}
     for g, s in zip(got, first.json()["stations"], strict=True):
         assert metres(*gcj02_to_wgs84(g["经度"], g["纬度"]), s["lon"], s["lat"]) < 1.0
+    # The sheet is the union's import template: it reads back as the same stations.
+    world.execute("DELETE FROM station WHERE code LIKE 'PLAN-%%'")
+    imported = client.post("/v1/stations:import", headers={"Authorization": keys["admin"]},
+                           files={"file": ("planned.xlsx", sheet.content)})
+    assert imported.status_code == 200, imported.text
+    back = world.execute("SELECT code, status, ST_X(geog::geometry), ST_Y(geog::geometry) "
+                         "FROM station WHERE code LIKE 'PLAN-%%' ORDER BY code").fetchall()
+    assert [(c, st) for c, st, _, _ in back] == [(c, "planned") for c in codes]
+    for (_, _, x, y), s in zip(back, first.json()["stations"], strict=True):
+        assert metres(x, y, s["lon"], s["lat"]) < 1.0
     assert client.post("/v1/analysis/runs/999999/sites/plan", headers=editor).status_code == 404
     assert client.post(url, headers=editor, json={"ranks": [9]}).status_code == 422
 
