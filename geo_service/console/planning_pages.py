@@ -71,6 +71,10 @@ _T: dict[str, tuple[str, str]] = {
                   "Running analyses and adding planned stations needs the editor or admin "
                   "role."),
     "total": ("合计", "Total"),
+    "by_area": ("{label}：本区域没有需求数据，覆盖率是面积（H3 六边形）的占比，"
+                "“未覆盖人数”一列为未覆盖的六边形数。",
+                "{label}: no demand data here, so shares are shares of area (H3 cells) and "
+                "the gap column counts uncovered cells, not workers."),
 }
 
 
@@ -206,6 +210,9 @@ def planning_page(lang: str, csrf: str, *, who: str, role: str, areas: list[dict
         summary = coverage["summary"]
         sample = (f'<p class="err">{pt(lang, "sample_run")}</p>'
                   if coverage.get("sample") else "")
+        if summary.get("basis") == "area":  # no demand data: shares of area, not workers
+            sample += f'<p class="msg">{pt(lang, "by_area", label=summary["basis_label"])}</p>'
+
         body += (f'<section class="card" id="coverage">{sample}'
                  + scorecard_table(lang, summary.get("areas", []))
                  + map_link(lang, coverage["id"]) + "</section>")

@@ -14,6 +14,7 @@ numbered, beside the table.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
 import numpy as np
@@ -28,6 +29,7 @@ from geo_service.coverage.service import (
     Inputs,
     Progress,
     _analyse,
+    _basis,
     _store,
     finite,
     load_inputs,
@@ -94,10 +96,8 @@ def _after(conn: psycopg.Connection[Any], inputs: Inputs, close: list[str],
         "labels": inputs.labels, "lon": [s[0] for s in sites], "lat": [s[1] for s in sites],
     }).fetchall()] if sites else []
     n = len(sites)
-    return Inputs(
-        region=inputs.region, labels=inputs.labels, on_record=inputs.on_record,
-        d_lon=inputs.d_lon, d_lat=inputs.d_lat, d_weight=inputs.d_weight,
-        d_label=inputs.d_label,
+    return dataclasses.replace(
+        inputs,
         codes=np.concatenate([inputs.codes[keep],
                               np.asarray([f"new {i + 1}" for i in range(n)], dtype=object)]),
         s_lon=np.concatenate([inputs.s_lon[keep], np.asarray([s[0] for s in sites], float)]),
@@ -105,7 +105,6 @@ def _after(conn: psycopg.Connection[Any], inputs: Inputs, close: list[str],
         s_label=np.concatenate([inputs.s_label[keep], np.asarray(labels, dtype=object)]),
         s_ten=np.concatenate([inputs.s_ten[keep], np.zeros(n, int)]),
         s_unverified=np.concatenate([inputs.s_unverified[keep], np.ones(n, bool)]),
-        sample=inputs.sample,
     )
 
 
@@ -172,7 +171,7 @@ def run_whatif(conn: psycopg.Connection[Any], req: WhatIfRequest,
         "threshold_m": req.threshold(), "resolution": req.resolution,
         "areas": rank(after, names), "gaps": analysis.gap_cells(res_after, req.gaps),
         "sites": facts, "whatif": {"closed": list(req.close), "added": len(sites)},
-        "sample_data": inputs.sample,
+        "sample_data": inputs.sample, **_basis(inputs),
     })
     run_id, created = _store(conn, "coverage", CoverageRequest.model_validate(
         stored.model_dump(exclude={"close", "add", "add_run"})), changed, summary, res_after)
@@ -181,4 +180,4 @@ def run_whatif(conn: psycopg.Connection[Any], req: WhatIfRequest,
             conn.execute(q.INSERT_SITE, {**site, "run_id": run_id})
     return {"run_id": run_id, "created_at": created, "threshold_m": req.threshold(),
             "closed": list(req.close), "added": facts, "rows": rows,
-            "sample_data": inputs.sample}
+            "sample_data": inputs.sample, **_basis(inputs)}

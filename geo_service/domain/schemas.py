@@ -433,6 +433,9 @@ class StationPage(BaseModel):
 
 class ImportProblem(BaseModel):
     row: int = Field(description="1-based data row (header excluded) or feature index")
+    sheet_row: int | None = Field(
+        default=None, description="demand import: the row number Excel shows (the header is "
+                                  "row 1); null for GeoJSON")
     code: str | None
     field: str
     problem: str
