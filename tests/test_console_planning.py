@@ -102,3 +102,33 @@ def test_only_an_admin_removes_the_sample_data_after_confirming(
                           ).fetchone() == (0,)
     assert seeded.execute("SELECT count(*) FROM audit_log WHERE actor = 'boss'"
                           ).fetchone() != (0,)
+
+
+def test_console_overdue_agrees_with_the_api(client: TestClient,
+                                             areas: psycopg.Connection[Any]) -> None:
+    """Issue 27: a station with only an imported 最近核实日期 is overdue in the console
+    exactly when the API (and so the CLI and the compliance map) says so."""
+    import datetime as dt
+
+    from geo_service.operations.inspections import china_today
+    from tests.conftest import station_body
+    from tests.helpers import insert_stations
+
+    tianya = {"district_code": "460204", "district": "天涯区", "city_code": "460200",
+              "province_code": "460000"}
+    today = china_today()
+    insert_stations(areas, [
+        station_body("V-RECENT", 109.45, 18.28, **tianya,
+                     last_verified_on=(today - dt.timedelta(days=30)).isoformat()),
+        station_body("V-OLD", 109.46, 18.28, **tianya,
+                     last_verified_on=(today - dt.timedelta(days=400)).isoformat()),
+        station_body("V-NEVER", 109.47, 18.28, **tianya)])
+    make(areas, "ed", "editor")
+    assert sign_in(client, "ed").status_code == 303
+    page = client.get("/console/planning")
+    assert page.status_code == 200
+    section = page.text.split('id="overdue"', 1)[1].split("</section>", 1)[0]
+    shown = re.findall(r"<tr><td>(V-[A-Z]+)</td>", section)
+    api = client.get("/v1/inspections/overdue", params={"area": "460204", "days": 365})
+    assert shown == [s["code"] for s in api.json()["stations"]] == ["V-NEVER", "V-OLD"]
+    assert "共 2 座" in section

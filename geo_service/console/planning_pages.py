@@ -71,6 +71,14 @@ _T: dict[str, tuple[str, str]] = {
                   "Running analyses and adding planned stations needs the editor or admin "
                   "role."),
     "total": ("合计", "Total"),
+    "overdue": ("逾期未核实驿站（{days} 天内无巡查、也无导入的最近核实日期）",
+                "Stations overdue for a visit (neither inspected nor verified, per the "
+                "imported 最近核实日期, within {days} days)"),
+    "overdue_count": ("{area}：共 {n} 座，以下为最久未核实的 {m} 座。",
+                      "{area}: {n} in all; the {m} longest unverified below."),
+    "last_verified": ("最近核实", "Last verified"),
+    "never": ("从未", "never"),
+    "name": ("名称", "Name"),
     "by_area": ("{label}：本区域没有需求数据，覆盖率是面积（H3 六边形）的占比，"
                 "“未覆盖人数”一列为未覆盖的六边形数。",
                 "{label}: no demand data here, so shares are shares of area (H3 cells) and "
@@ -188,6 +196,23 @@ def whatif_table(lang: str, rows: list[dict[str, Any]]) -> str:
             f'<tbody>{"".join(body)}</tbody></table></div>')
 
 
+def overdue_section(lang: str, found: dict[str, Any]) -> str:
+    """The area's overdue stations, by the one rule the API, CLI and compliance map use."""
+    rows = "".join(
+        f'<tr><td>{escape(r["code"])}</td><td>{escape(r["name"])}</td>'
+        f'<td>{escape(r.get("district") or "—")}</td>'
+        f'<td>{r["last_verified_on"] or pt(lang, "never")}</td></tr>'
+        for r in found["stations"])
+    head = "".join(f'<th scope="col">{pt(lang, k)}</th>' for k in (
+        "code", "name", "district", "last_verified"))
+    title = pt(lang, "overdue", days=found["days"])
+    count = pt(lang, "overdue_count", area=found["area"] or "", n=found["total"],
+               m=found["count"])
+    return (f'<section class="card" id="overdue"><h2>{title}</h2><p>{count}</p>'
+            f"{_region(title)}<table><thead><tr>{head}"
+            f"</tr></thead><tbody>{rows}</tbody></table></div></section>")
+
+
 def map_link(lang: str, run_id: int, key: str = "map") -> str:
     """The coverage map of a run, as the service draws it, with no tiles from outside."""
     return (f'<p><a href="/maps/coverage.html?run={run_id}&amp;offline=true" '
@@ -198,6 +223,7 @@ def planning_page(lang: str, csrf: str, *, who: str, role: str, areas: list[dict
                   chosen: str | None = None, threshold: float = 1000, add: int = 5,
                   coverage: dict[str, Any] | None = None,
                   plan: dict[str, Any] | None = None, whatif: dict[str, Any] | None = None,
+                  overdue: dict[str, Any] | None = None,
                   message: str | None = None, error: str | None = None) -> str:
     """The page: the run form; with a run, its scorecard, map link, sites and what-if."""
     admin, editor = role == "admin", role in ("admin", "editor")
@@ -242,6 +268,8 @@ def planning_page(lang: str, csrf: str, *, who: str, role: str, areas: list[dict
         body += (f'<section class="card" id="whatif-result"><h2>{pt(lang, "whatif")}</h2>'
                  + whatif_table(lang, whatif["rows"])
                  + map_link(lang, whatif["run_id"], "whatif_map") + "</section>")
+    if overdue is not None:
+        body += overdue_section(lang, overdue)
     if admin:
         body += (f'<section class="card"><h2>{pt(lang, "sample_remove")}</h2>'
                  f'<p><a href="{href("/console/planning/sample", lang)}">'

@@ -14,6 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from psycopg import AsyncConnection
 from starlette.concurrency import run_in_threadpool
 
 from geo_service.console import http as web
@@ -24,6 +25,7 @@ from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain import accounts
 from geo_service.domain.errors import GeoServiceError, invalid
 from geo_service.infra.settings import Settings
+from geo_service.operations import inspections
 from geo_service.sample.remove import remove_sample
 from geo_service.stations import planned
 from geo_service.web.deps import ConnDep, SettingsDep, SyncConnDep
@@ -85,15 +87,39 @@ def _render(request: Request, conn: Any, session: accounts.Session, status: int 
         error=error, **shown, **extra), status)
 
 
+#: The overdue list on the page: days without a visit, and how many stations it shows.
+OVERDUE_DAYS = 365
+OVERDUE_SHOWN = 10
+
+
+async def _overdue(conn: AsyncConnection[Any], session: accounts.Session,
+                   area: str | None) -> dict[str, Any] | None:
+    """The overdue stations of ``area`` (the person's own when not theirs to see), by
+    :func:`geo_service.operations.inspections.overdue`: the API's and the CLI's function."""
+    scope = session.principal.area_code
+    if area is None or (scope is not None and area != scope):
+        area = scope if area is None else area
+    try:
+        return await inspections.overdue(conn, area=area, days=OVERDUE_DAYS,
+                                         limit=OVERDUE_SHOWN)
+    except GeoServiceError:
+        return None
+
+
 @router.get("/planning", response_class=HTMLResponse)
-def planning(request: Request, conn: SyncConnDep, settings: SettingsDep, coverage: str = "",
-             plan: str = "", area: str = "", threshold_m: str = "", add: str = "") -> Response:
-    session = web.current_session(request, conn, settings)
+async def planning(request: Request, conn: ConnDep, sync_conn: SyncConnDep,
+                   settings: SettingsDep, coverage: str = "", plan: str = "", area: str = "",
+                   threshold_m: str = "", add: str = "") -> Response:
+    session = await run_in_threadpool(web.current_session, request, sync_conn, settings)
     if session is None:
         return web.signed_out(request, settings)
-    return _render(request, conn, session, form={
-        "coverage": coverage, "plan": plan, "area": area, "threshold_m": threshold_m,
-        "add": add})
+    allowed = {a["code"] for a in await run_in_threadpool(
+        web.areas_within, sync_conn, session.principal.area_code)}
+    shown = area if area in allowed else session.principal.area_code
+    return await run_in_threadpool(
+        _render, request, sync_conn, session, form={
+            "coverage": coverage, "plan": plan, "area": area, "threshold_m": threshold_m,
+            "add": add}, overdue=await _overdue(conn, session, shown))
 
 
 @router.post("/planning/run")
