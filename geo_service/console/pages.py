@@ -32,8 +32,9 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：驿站列表与编辑、批量导入。",
-               "Coming: stations list and edit, import."),
+    "coming": ("即将推出：驿站列表与编辑。",
+               "Coming: stations list and edit."),
+    "import": ("批量导入", "Import"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
     "accounts": ("账号管理", "Accounts"),
@@ -152,7 +153,8 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     nav = ""
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"),
-                 *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
+                 *([(t(lang, "reports"), "/console/reports"),
+                    (t(lang, "import"), "/console/import")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -229,8 +231,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
                      for k, p in (("accounts", "/console/accounts"), ("keys", "/console/keys"))]
     editor = role == "editor"
     if admin or editor:
-        links[:0] = [f'<li><a href="{href("/console/reports", lang)}">{t(lang, "reports")}'
-                     "</a></li>"]
+        links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
+                     for k, p in (("reports", "/console/reports"), ("import", "/console/import"))]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'

@@ -31,6 +31,7 @@ from typing import Any
 from geo_service.domain.catalogue import (
     AMENITIES,
     AMENITY_BY_CODE,
+    AMENITY_WORDS,
     HOST_TYPE_ZH,
     STATUS_ZH,
     TEN_ONES,
@@ -102,7 +103,9 @@ STATUS_WORDS: dict[str, Status] = {
 EXAMPLE_PREFIX = "示例"
 
 _TEN = tuple(Column(f"yes:{a.code}", a.label_zh, f"十个一: {a.label_zh} ({a.label_en})",
-                    YES_NO_TEXT, choices=("是", "否"), width=8) for a in TEN_ONES)
+                    YES_NO_TEXT, choices=("是", "否"), width=8,
+                    aliases=tuple(w for w in AMENITY_WORDS.get(a.code, ()) if w != a.label_zh))
+             for a in TEN_ONES)
 _EXTRAS = tuple(a for a in AMENITIES if not a.ten_ones)
 
 #: The sheet, in template and export order. ``yes:*``, ``extras``, ``crs`` and
@@ -234,7 +237,8 @@ def _choice(value: Any, words: Mapping[str, Any], what: str, names: str) -> Any:
 
 def _amenity(name: str) -> str:
     for a in AMENITIES:
-        if name in (a.label_zh, a.code) or _word(name) == _word(a.label_en):
+        if (name in (a.label_zh, a.code, *AMENITY_WORDS.get(a.code, ()))
+                or _word(name) == _word(a.label_en)):
             return a.code
     raise ValueError(f"unknown amenity {clip(name)!r}; one of "
                      + "、".join(a.label_zh for a in AMENITIES))

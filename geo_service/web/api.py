@@ -17,6 +17,7 @@ from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.posters import router as console_posters
 from geo_service.console.routes.reports import router as console_reports
@@ -59,6 +60,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_keys,
     console_reports,
     console_posters,
+    console_imports,
     app_snapshot,
     app_vocabulary,
     app_vendor,
