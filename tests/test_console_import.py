@@ -11,6 +11,7 @@ district without 区, a functional zone (高新区) and a bad hours value.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from typing import Any
@@ -225,6 +226,10 @@ def test_inspectors_cannot_import_and_other_people_cannot_see_an_upload(
     client.post("/console/sign-out", data={"csrf_token": csrf_of(client.get("/console/").text)})
     sign_in(client, "insp")
     assert client.get("/console/import").status_code == 403
+    assert "批量导入" not in client.get("/console/").text  # not offered either
+    client.post("/console/sign-out", data={"csrf_token": csrf_of(client.get("/console/").text)})
+    sign_in(client, "ed")
+    assert "Upload and preview" in client.get("/console/import?lang=en").text
 
 
 def test_one_pass_over_the_api_and_gcj02_question(
@@ -266,3 +271,41 @@ def test_crs_hint_needs_most_moved_points_to_fit() -> None:
     elsewhere = [(p[0] + 0.01, p[1], *p, Crs.WGS84) for p in stored]
     assert crs_hint(as_gcj[:1] + elsewhere) is None
     assert gcj02_to_wgs84(*_gcj(109.47, 18.29)) == pytest.approx((109.47, 18.29), abs=1e-6)
+
+
+def test_union_export_gives_back_the_coordinate_system_and_hours_as_typed(
+        client: TestClient, keys: dict[str, str], areas: psycopg.Connection[Any]) -> None:
+    """Round trip: a row typed in GCJ-02 with Chinese hours comes back in GCJ-02 (坐标系
+    says so) with the hours as typed; a WGS-84 row with OSM hours stays so; hours edited
+    through the API since come back in OSM; re-importing the export changes nothing."""
+    lon, lat = _gcj(109.47, 18.29)
+    sheet = ("站点编码,站点名称,经度,纬度,坐标系,建设类型,开放时间\n"
+             f"RT-1,驿站一,{lon!r},{lat!r},高德,工会自建,周一至周五 9:00-17:00\n"
+             "RT-2,驿站二,109.48,18.3,,工会自建,Mo-Fr 08:00-18:00\n"
+             "RT-3,驿站三,109.49,18.31,,工会自建,全天24小时\n")
+    admin = {"Authorization": keys["admin"]}
+    r = client.post("/v1/stations:import", files={"file": ("s.csv", sheet.encode())},
+                    headers=admin)
+    assert r.status_code == 200 and r.json()["created"] == 3, r.text
+    r = client.patch("/v1/stations/RT-3", json={"opening_hours": "Mo-Su 06:00-20:00"},
+                     headers={**admin, "If-Match": '"1"'})
+    assert r.status_code == 200, r.text
+    export = client.get("/v1/exports/union.csv")
+    assert export.status_code == 200
+    rows = {r[0]: r for r in csv_rows(export.content)}
+    head = csv_rows(export.content)[0]
+    at = {h.rstrip("*"): i for i, h in enumerate(head)}
+    rt1, rt2, rt3 = rows["RT-1"], rows["RT-2"], rows["RT-3"]
+    assert rt1[at["坐标系"]] == "GCJ-02" and rt1[at["开放时间"]] == "周一至周五 9:00-17:00"
+    assert (float(rt1[at["经度"]]), float(rt1[at["纬度"]])) == pytest.approx((lon, lat),
+                                                                          abs=1e-9)
+    assert rt2[at["坐标系"]] == "WGS-84" and rt2[at["开放时间"]] == "Mo-Fr 08:00-18:00"
+    assert rt3[at["开放时间"]] == "06:00-20:00"  # edited since: OSM, not the stale text
+    again = client.post("/v1/stations:import", files={"file": ("u.csv", export.content)},
+                        headers=admin)
+    assert again.status_code == 200, again.text
+    assert (again.json()["updated"], again.json()["unchanged"]) == (0, 3)
+
+
+def csv_rows(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))

@@ -14,12 +14,15 @@ from geo_service.stations.queries import HOURS_COLUMNS, WRITE_COLUMNS
 
 # The file's rows, typed as the station table types them (so a new field needs no
 # edit here), plus each row's number and its point.
+# ``source_crs`` and ``hours_text`` are what the clerk typed (the coordinate system of
+# the row, Chinese hours before conversion), kept for the union export's round trip.
 TABLE = f"""
 CREATE TEMP TABLE _imp ON COMMIT DROP AS
-SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat
+SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat,
+       source_crs, hours_text
 FROM station WITH NO DATA
 """
-COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat")
+COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat", "source_crs", "hours_text")
 
 UNKNOWN_TZ = """
 SELECT i.rownum, i.code, i.timezone FROM _imp i
@@ -118,9 +121,11 @@ _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
            "district_code", "street", "street_code", "host_type")
 _NOT_COMPARED = HOURS_COLUMNS
 # A point is unchanged within 1e-9 degrees (0.1 mm): a spreadsheet writes a double in
-# 15-16 significant digits, which may miss the stored one by its last bit, and a
-# re-imported export must not count every station as moved.
-_SAME_POINT = "ST_AsBinary(ST_SnapToGrid({}.geog::geometry, 1e-9))"
+# 15-16 significant digits, which may miss the stored one by its last bit, and an export
+# in GCJ-02 converts back within ~1e-11 degrees; a re-imported export must not count
+# every station as moved. A distance, not a snap to a grid, which a value 1e-11 off
+# would cross now and then.
+_MOVED = "NOT ST_DWithin({}.geog::geometry, {}::geometry, 1e-9)"
 
 
 def _plan(present: set[str], amenity_bits: int | None,
@@ -158,20 +163,25 @@ def upsert(present: set[str], amenity_bits: int | None = None) -> str:
         deleted += ("hours_valid_until = CASE WHEN s.hours_kind = 'dated' AND s.timezone "
                     "IS DISTINCT FROM EXCLUDED.timezone THEN least(s.hours_valid_until, now()) "
                     "ELSE s.hours_valid_until END,")
+    # What the clerk typed rides along with a written row; it is no change on its own.
+    typed = "source_crs = EXCLUDED.source_crs," + (
+        " hours_text = EXCLUDED.hours_text," if "opening_hours" in cols else "")
     return f"""
-INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog)
-SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
+INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog, source_crs, hours_text)
+SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography, i.source_crs,
+       i.hours_text
 FROM _imp i
 ORDER BY i.rownum
 ON CONFLICT (code) DO UPDATE SET
     {", ".join(f"{c} = {new[c]}" for c in cols)},
     geog = EXCLUDED.geog,
+    {typed}
     {deleted}
     version = s.version + 1,
     updated_at = now()
-WHERE ({", ".join(old[c] for c in compared)}, {_SAME_POINT.format("s")})
+WHERE ({", ".join(old[c] for c in compared)}, {_MOVED.format("s", "EXCLUDED.geog")})
       IS DISTINCT FROM
-      ({", ".join(new[c] for c in compared)}, {_SAME_POINT.format("EXCLUDED")})
+      ({", ".join(new[c] for c in compared)}, false)
 RETURNING (xmax = 0) AS inserted
 """
 
@@ -191,7 +201,7 @@ DROP_ROWS = "DELETE FROM _imp WHERE rownum = ANY(%s)"
 def changes(present: set[str], amenity_bits: int | None = None) -> str:
     """Each row of ``_imp`` beside the station it would update: the stored version, the
     compared fields that differ as ``{column: [old, new]}``, and how far the point moves
-    (metres on the spheroid; NULL when it stays within :data:`_SAME_POINT`'s grid).
+    (metres on the spheroid; NULL when it stays within :data:`_MOVED`'s 1e-9 degrees).
 
     The same columns and expressions as :func:`upsert`, so the preview shows exactly
     what the upsert would write (bind ``%(amenity_bits)s`` likewise).
@@ -207,8 +217,7 @@ def changes(present: set[str], amenity_bits: int | None = None) -> str:
 SELECT i.rownum, i.code, s.version, s.code IS NULL AS new,
        CASE WHEN s.code IS NULL THEN '{{}}'::jsonb ELSE jsonb_strip_nulls({objects}) END
            AS changes,
-       CASE WHEN s.code IS NOT NULL AND {_SAME_POINT.format("s")}
-                 IS DISTINCT FROM ST_AsBinary(ST_SnapToGrid({point}, 1e-9))
+       CASE WHEN s.code IS NOT NULL AND {_MOVED.format("s", point)}
             THEN ST_Distance(s.geog, {point}::geography) END AS moved_m,
        ST_X(s.geog::geometry) AS old_lon, ST_Y(s.geog::geometry) AS old_lat,
        i.lon, i.lat, i.name, i.district

@@ -159,7 +159,10 @@ def validate_rows(
         if sheet.district_ref is not None:
             notes.district_refs[n] = sheet.district_ref
         notes.crs[n] = sheet.crs or crs
-        records.append((n, to_record(body.model_dump(), sheet.crs or crs, now=now)))
+        record = to_record(body.model_dump(), sheet.crs or crs, now=now)
+        record["source_crs"] = (sheet.crs or crs).value  # what was typed, for the export
+        record["hours_text"] = sheet.hours_given
+        records.append((n, record))
     return records, problems
 
 
