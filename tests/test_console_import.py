@@ -166,7 +166,7 @@ def test_first_preview_names_every_problem_then_confirm_applies_exactly_it(
     token = _token(str(r.url))
     assert r.status_code == 200 and 'id="h-problems"' not in r.text
     assert "新增 3 个" in r.text and "更新 1 个" in r.text
-    assert "开放时间：24/7 → 06:00-22:00" in r.text
+    assert "开放时间：24/7 → 周一至周日 6:00-22:00（06:00-22:00）" in r.text
     assert re.search(r"位置移动约 4\d 米", r.text)
     assert _stations(db) == before  # a preview writes nothing
     done = client.post(f"/console/import/{token}/confirm", data={"csrf_token": csrf_of(r.text)})
@@ -309,3 +309,26 @@ def test_union_export_gives_back_the_coordinate_system_and_hours_as_typed(
 
 def csv_rows(data: bytes) -> list[list[str]]:
     return list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+
+
+def test_csv_comes_back_with_the_error_column_and_reads_again() -> None:
+    """A CSV ledger (title row, header on row 2) gets 错误说明 on the refused rows only;
+    uploaded again, the column is set aside like any unknown one."""
+    from geo_service.domain.sheet import header_aliases
+    from geo_service.imports.readers import Format, read_table
+    from geo_service.stations.error_sheet import with_error_column
+    from geo_service.stations.importer import _READ, REQUIRED
+
+    data = ("天涯区台账\n站点编码,站点名称,经度,纬度,建设类型,开放时间\n"
+            "A-1,站一,109.47,18.29,工会自建,24/7\nA-2,站二,109.47,18.29,工会自建,看情况\n"
+            ).encode("gb18030")
+    errors = [{"sheet_row": 4, "field": "开放时间", "column": "开放时间",
+               "reason_zh": "开放时间的写法无法识别", "hint": "示例：周一至周五 9:00-17:00",
+               "problem": "cannot convert"}]
+    back = with_error_column(data, Format.CSV, errors, header_row=2)
+    rows = csv_rows(back)
+    assert rows[0][0] == "天涯区台账" and rows[1][-1] == "错误说明"
+    assert rows[2][-1] == "" and rows[3][-1].startswith("开放时间：开放时间的写法无法识别（示例")
+    table = read_table(back, Format.CSV, 10, _READ, REQUIRED, aliases=header_aliases())
+    assert table.header_row == 2 and table.ignored == ["错误说明 (G)"]
+    assert [r["_line"] for r in table.rows] == [3, 4]

@@ -190,6 +190,9 @@ def build_preview(diff: Sequence[Mapping[str, Any]], refused: set[int],
         changes = [{"field": k, "column": column_label(k, headers),
                     "old": _value(k, v[0]), "new": _value(k, v[1])}
                    for k, v in sorted(d["changes"].items())]
+        for c in changes:  # Chinese hours as the clerk typed them, with what they mean
+            if c["field"] == "opening_hours" and d.get("hours_text"):
+                c["new"] = f"{d['hours_text']}（{c['new']}）"
         signed.append([d["code"], d["version"], sorted(d["changes"].items()), moved])
         if not changes and moved is None:
             unchanged.append(base)

@@ -220,7 +220,7 @@ SELECT i.rownum, i.code, s.version, s.code IS NULL AS new,
        CASE WHEN s.code IS NOT NULL AND {_MOVED.format("s", point)}
             THEN ST_Distance(s.geog, {point}::geography) END AS moved_m,
        ST_X(s.geog::geometry) AS old_lon, ST_Y(s.geog::geometry) AS old_lat,
-       i.lon, i.lat, i.name, i.district
+       i.lon, i.lat, i.name, i.district, i.hours_text
 FROM _imp i LEFT JOIN station s ON s.code = i.code
 ORDER BY i.rownum
 """

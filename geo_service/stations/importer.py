@@ -55,7 +55,7 @@ _CODES = ("province_code", "city_code", "district_code", "street_code", "phone",
 
 #: The columns of :func:`import_queries.changes`, in order.
 _DIFF_KEYS = ("rownum", "code", "version", "new", "changes", "moved_m", "old_lon", "old_lat",
-              "lon", "lat", "name", "district")
+              "lon", "lat", "name", "district", "hours_text")
 
 _YES_NO_ZH = {"是": True, "否": False}
 #: First characters our exports guard with a leading ``'`` (see export_formats.neutralise).
