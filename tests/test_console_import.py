@@ -332,3 +332,19 @@ def test_csv_comes_back_with_the_error_column_and_reads_again() -> None:
     table = read_table(back, Format.CSV, 10, _READ, REQUIRED, aliases=header_aliases())
     assert table.header_row == 2 and table.ignored == ["错误说明 (G)"]
     assert [r["_line"] for r in table.rows] == [3, 4]
+
+
+def test_the_gcj02_question_offers_a_second_preview_in_gcj02(
+        client: TestClient, editor: psycopg.Connection[Any]) -> None:
+    insert_stations(editor, [station_body("TY-0002", 109.46, 18.30, district_code=TIANYA)])
+    sign_in(client, "ed")
+    sheet = "站点编码,站点名称,经度,纬度,建设类型\n" + "".join(
+        f"{code},测试驿站 {code},{lon!r},{lat!r},工会自建\n" for code, (lon, lat) in
+        (("TY-0001", _gcj(*OLD)), ("TY-0002", _gcj(109.46, 18.30))))
+    r = _upload(client, sheet.encode(), "points.csv")
+    assert "是否应选择 GCJ-02 坐标系？" in r.text and "位置移动约" in r.text
+    token = _token(str(r.url))
+    again = client.post(f"/console/import/{token}/recheck",
+                        data={"csrf_token": csrf_of(r.text), "crs": "gcj02"})
+    assert again.status_code == 200 and "坐标系 GCJ-02" in again.text
+    assert "是否应选择 GCJ-02" not in again.text and "位置移动" not in again.text

@@ -107,6 +107,8 @@ def column_label(key: str, headers: Mapping[str, str]) -> str:
         return headers[key]
     if key == "amenity_mask":
         return "设施"
+    if key == "district":
+        return headers.get("district_ref", "所属区县")
     if key in ("district", "district_code") and "district_ref" in headers:
         return headers["district_ref"] + ("" if key == "district" else "（代码）")
     for col in SHEET_COLUMNS:
@@ -179,10 +181,13 @@ def build_preview(diff: Sequence[Mapping[str, Any]], refused: set[int],
     signed: list[Any] = []
     for d in diff:
         n = d["rownum"]
+        moved = None if d["moved_m"] is None else round(float(d["moved_m"]), 1)
+        if moved is not None and n in given:  # refused rows too: a shift may be why
+            moves.append((*given[n], float(d["old_lon"]), float(d["old_lat"]),
+                          crs_of_row.get(n, Crs.WGS84)))
         if n in refused:
             continue
         base = {"row": n, "sheet_row": lines.get(n), "code": d["code"], "name": d["name"]}
-        moved = None if d["moved_m"] is None else round(float(d["moved_m"]), 1)
         if d["new"]:
             add.append({**base, "district": d["district"]})
             signed.append([d["code"], None])
@@ -198,9 +203,6 @@ def build_preview(diff: Sequence[Mapping[str, Any]], refused: set[int],
             unchanged.append(base)
             continue
         update.append({**base, "version": d["version"], "changes": changes, "moved_m": moved})
-        if moved is not None and n in given:
-            moves.append((*given[n], float(d["old_lon"]), float(d["old_lat"]),
-                          crs_of_row.get(n, Crs.WGS84)))
     fingerprint = hashlib.sha256(json.dumps(signed, sort_keys=True, default=str,
                                             ensure_ascii=False).encode()).hexdigest()
     return {"add": add, "update": update, "unchanged": unchanged,
