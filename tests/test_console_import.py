@@ -348,3 +348,26 @@ def test_the_gcj02_question_offers_a_second_preview_in_gcj02(
                         data={"csrf_token": csrf_of(r.text), "crs": "gcj02"})
     assert again.status_code == 200 and "坐标系 GCJ-02" in again.text
     assert "是否应选择 GCJ-02" not in again.text and "位置移动" not in again.text
+
+
+def test_a_district_merged_down_its_stations_reads_on_every_row() -> None:
+    """Ledgers merge 所属区县 down the rows of its stations: each row reads the value of
+    the merged range's top cell (openpyxl's read-only mode leaves them empty)."""
+    from geo_service.domain.sheet import header_aliases
+    from geo_service.imports.readers import Format, read_table
+    from geo_service.stations.importer import _READ, REQUIRED
+
+    book = Workbook()
+    ws = book.active
+    assert ws is not None
+    ws.append(["天涯区台账"])
+    ws.append(["站点编码", "站点名称", "所属区县", "经度", "纬度", "建设类型"])
+    ws.append(["A-1", "一", "天涯区", 109.47, 18.29, "工会自建"])
+    ws.append(["A-2", "二", None, 109.46, 18.30, "工会自建"])
+    ws.merge_cells("C3:C4")
+    out = io.BytesIO()
+    book.save(out)
+    table = read_table(out.getvalue(), Format.XLSX, 10, _READ, REQUIRED,
+                       aliases=header_aliases())
+    assert [(r["district_ref"], r["_line"]) for r in table.rows] == [("天涯区", 3),
+                                                                      ("天涯区", 4)]
