@@ -329,7 +329,7 @@ def test_csv_comes_back_with_the_error_column_and_reads_again() -> None:
     rows = csv_rows(back)
     assert rows[0][0] == "天涯区台账" and rows[1][-1] == "错误说明"
     assert rows[2][-1] == "" and rows[3][-1].startswith("开放时间：开放时间的写法无法识别（示例")
-    table = read_table(back, Format.CSV, 10, _READ, REQUIRED, aliases=header_aliases())
+    table = read_table(back, Format.CSV, 10, _READ, REQUIRED, aliases=header_aliases(), ledger=True)
     assert table.header_row == 2 and table.ignored == ["错误说明 (G)"]
     assert [r["_line"] for r in table.rows] == [3, 4]
 
@@ -368,6 +368,6 @@ def test_a_district_merged_down_its_stations_reads_on_every_row() -> None:
     out = io.BytesIO()
     book.save(out)
     table = read_table(out.getvalue(), Format.XLSX, 10, _READ, REQUIRED,
-                       aliases=header_aliases())
+                       aliases=header_aliases(), ledger=True)
     assert [(r["district_ref"], r["_line"]) for r in table.rows] == [("天涯区", 3),
                                                                       ("天涯区", 4)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 
 from geo_service.cli import main
+from geo_service.coverage.cli import print_scorecard
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.coverage.service import run_coverage, run_recommendations
 from geo_service.sample.seed import load_seed
@@ -135,9 +137,13 @@ def test_bad_requests(areas: psycopg.Connection[Any], random_world: dict[str, An
     with pytest.raises(GeoServiceError) as exc:
         run_coverage(areas, CoverageRequest(area="999999"))
     assert exc.value.status == 404
+    # No demand there: coverage of area (issue 27), not a refusal; but demand of other
+    # worker types is not "no demand data", and is refused by name.
+    far = run_coverage(areas, CoverageRequest(bbox=[100.0, 10.0, 100.1, 10.1], resolution=7))
+    assert far["basis"] == "area"
     with pytest.raises(GeoServiceError) as exc:
-        run_coverage(areas, CoverageRequest(bbox=[100.0, 10.0, 100.1, 10.1]))
-    assert exc.value.fields[0][0] == "area"
+        run_coverage(areas, CoverageRequest(area="460200", worker_types=["sanitation"]))
+    assert exc.value.fields[0][0] == "worker_types"
     with pytest.raises(GeoServiceError) as exc:
         run_recommendations(areas, RecommendRequest(area="460200", add=1000,
                                                     threshold_m=20_000))
@@ -333,3 +339,50 @@ def test_run_is_sample_only_with_sample_data_in_it(
     flags = dict(areas.execute("SELECT id, sample FROM analysis_run").fetchall())
     assert flags[run_id] is False and flags[with_demand["run_id"]] is True
     assert flags[with_station["run_id"]] is True
+
+
+def test_stations_only_region_gets_area_coverage_labelled_as_such(
+        areas: psycopg.Connection[Any], client: TestClient, keys: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 27: a city with districts and stations but no demand data is analysed by
+    area: each H3 cell of the city counts once, the shares are shares of cells within
+    reach (brute force here), the run says so, and recommendations add covered cells."""
+    rng = np.random.default_rng(7)
+    st = [{"code": f"A{i:02d}", "name": f"a{i}", "lon": float(rng.uniform(109.4, 109.7)),
+           "lat": float(rng.uniform(18.24, 18.36)), "host_type": "union_built",
+           "opening_hours": "24/7"} for i in range(12)]
+    insert_stations(areas, st)
+    r = client.post("/v1/analysis/coverage", json={"area": "460200", "resolution": 8,
+                                                   "threshold_m": 2000},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["basis"] == "area" and "按面积覆盖（无需求数据）" in result["basis_label"]
+    city = areas.execute("SELECT ST_AsGeoJSON(geom) FROM admin_area WHERE code = '460200'"
+                         ).fetchone()
+    assert city is not None
+    cells = sorted(h3.geo_to_cells(json.loads(city[0]), 8))
+    slon = np.array([s["lon"] for s in st])
+    slat = np.array([s["lat"] for s in st])
+    covered = 0
+    for cell in cells:
+        clat, clon = h3.cell_to_latlng(cell)
+        _, _, d = GEOD.inv(np.full(len(slon), clon), np.full(len(slon), clat), slon, slat)
+        covered += bool(d.min() <= 2000)
+    total = next(a for a in result["areas"] if a["area"] == "total")
+    assert total["demand"] == len(cells)
+    assert total["demand"] - total["uncovered_demand"] == covered
+    districts = {a["area"] for a in result["areas"]} - {"total"}
+    assert {"460202", "460203", "460204", "460205"} <= districts
+    page = client.get("/maps/coverage.html", params={"run": result["run_id"]})
+    assert page.status_code == 200 and "按面积覆盖（无需求数据）" in page.text
+    print_scorecard(result)
+    assert "NOTE: 按面积覆盖（无需求数据） Coverage of area" in capsys.readouterr().out
+    r = client.post("/v1/analysis/recommendations",
+                    json={"area": "460200", "resolution": 8, "threshold_m": 2000, "add": 3},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert plan["basis"] == "area" and plan["covered_before"] == covered
+    assert plan["covered_after"] > covered and plan["total_demand"] == len(cells)
+    assert all(float(s["gain"]).is_integer() and s["gain"] > 0 for s in plan["sites"])

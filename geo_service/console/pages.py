@@ -37,6 +37,7 @@ _T: dict[str, tuple[str, str]] = {
     "import": ("批量导入", "Import"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "demand": ("需求数据", "Demand data"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -155,6 +156,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
         links = [(t(lang, "home"), "/console/"),
                  *([(t(lang, "reports"), "/console/reports"),
                     (t(lang, "import"), "/console/import")] if admin or editor else []),
+                 *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -232,7 +234,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     editor = role == "editor"
     if admin or editor:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
-                     for k, p in (("reports", "/console/reports"), ("import", "/console/import"))]
+                     for k, p in (("reports", "/console/reports"), ("import", "/console/import"),
+                                  ("demand", "/console/demand"))]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'

@@ -77,12 +77,16 @@ def print_scorecard(result: dict[str, Any]) -> None:
         print("NOTE: computed on SAMPLE DATA, not real stations or workers")
     print(f"run {result['run_id']}: threshold {result['threshold_m']:.0f} m, "
           f"H3 resolution {result['resolution']}")
-    head = (f"{'area':<10} {'stations':>8} {'demand':>9} {'covered':>8} {'doubly':>8} "
+    by_area = result.get("basis") == "area"
+    if by_area:
+        print(f"NOTE: {result['basis_label']}: 'demand' counts H3 cells, not workers")
+    unit = "cells" if by_area else "demand"
+    head = (f"{'area':<10} {'stations':>8} {unit:>9} {'covered':>8} {'doubly':>8} "
             f"{'uncovered':>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}")
     print(head)
     print("-" * len(head))
     for a in result["areas"]:
-        per10k = a["stations_per_10k_workers"]
+        per10k = None if by_area else a["stations_per_10k_workers"]  # cells are not workers
         print(f"{a['area'] or '(none)':<10} {a['stations']:>8} {a['demand']:>9.0f} "
               f"{_pct(a['covered_share']):>8} {_pct(a['doubly_share']):>8} "
               f"{a['uncovered_demand']:>10.0f} {'-' if per10k is None else f'{per10k:.1f}':>7} "
@@ -137,6 +141,8 @@ def print_plan(result: dict[str, Any]) -> None:
           f"({_pct(result['covered_share_before'])}) -> {result['covered_after']:.0f} "
           f"({_pct(result['covered_share_after'])})")
     print(method_line(result))
+    if result.get("basis") == "area":
+        print(f"NOTE: {result['basis_label']}: demand and gains count H3 cells, not workers")
     if result.get("optimal_gap") is not None:
         print(f"gap to the exact optimum (HiGHS): {_pct(result['optimal_gap'])}")
     if result.get("target_reached") is False:

@@ -433,14 +433,14 @@ class StationPage(BaseModel):
 
 class ImportProblem(BaseModel):
     row: int = Field(description="1-based data row (header excluded) or feature index")
+    sheet_row: int | None = Field(
+        default=None, description="the row as the spreadsheet shows it (title rows and the "
+                                  "header counted; CSV: the record number); null for GeoJSON")
     code: str | None
     field: str
     problem: str
     column: str | None = Field(default=None, description="station import: the column as "
                                                          "the file names it")
-    sheet_row: int | None = Field(
-        default=None, description="station import: the row as the spreadsheet shows it "
-                                  "(title rows and header counted; CSV: the record number)")
     reason_zh: str | None = Field(default=None, description="station import: the reason in "
                                                             "Chinese")
     hint: str | None = Field(default=None, description="station import: what to type instead")

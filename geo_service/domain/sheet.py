@@ -189,17 +189,27 @@ SHEET_KEYS: tuple[str, ...] = tuple(
         "extras", "crs", "district_ref"))
 
 
-@functools.cache
-def header_aliases() -> dict[str, str]:
-    """Every accepted header (normalised) → the row key it fills."""
+def aliases_of(columns: tuple[Column, ...],
+               others: Mapping[str, tuple[str, ...]] | None = None) -> dict[str, str]:
+    """Every accepted header of ``columns`` (normalised) → the row key it fills.
+
+    One alias machinery for every sheet (stations here, demand in
+    :mod:`geo_service.coverage.demand_sheet`): a header, its aliases and any ``others``.
+    """
     out: dict[str, str] = {}
-    for col in SHEET_COLUMNS:
+    for col in columns:
         for name in (col.header, *col.aliases):
             out[normalise_header(name)] = col.key
-    for key, names in OTHER_HEADERS.items():
+    for key, names in (others or {}).items():
         for name in names:
             out[normalise_header(name)] = key
     return out
+
+
+@functools.cache
+def header_aliases() -> dict[str, str]:
+    """Every accepted header of the station sheet (normalised) → the row key it fills."""
+    return aliases_of(SHEET_COLUMNS, OTHER_HEADERS)
 
 
 def _word(value: Any) -> str:
@@ -244,9 +254,10 @@ def _amenity(name: str) -> str:
                      + "、".join(a.label_zh for a in AMENITIES))
 
 
-def is_example(row: Mapping[str, Any]) -> bool:
-    """The template's example row (code ``示例-…``), which the importer skips."""
-    code = row.get("code")
+def is_example(row: Mapping[str, Any], key: str = "code") -> bool:
+    """The template's example row (code ``示例-…``; ``key`` names the code column), which
+    the importer skips."""
+    code = row.get(key)
     return isinstance(code, str) and unicodedata.normalize("NFKC", code).strip().startswith(
         EXAMPLE_PREFIX)
 

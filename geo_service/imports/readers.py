@@ -231,16 +231,19 @@ class Table:
 def read_table(
     data: bytes, fmt: Format, max_rows: int, columns: tuple[str, ...],
     required: tuple[str, ...], limits: Limits = DEFAULT_LIMITS,
-    aliases: Mapping[str, str] | None = None,
+    aliases: Mapping[str, str] | None = None, ledger: bool = False,
 ) -> Table:
     """Parse a file into raw row dicts keyed by ``columns``; see :func:`read_rows`.
 
     ``aliases`` (normalised header → column, :func:`normalise_header`) lets a room
     accept other names for its columns, such as the Chinese headers of a union
     office's spreadsheet; ``Table.headers`` says which header gave each column.
+    ``ledger`` (with ``aliases``): read a ledger as people keep it (the header under
+    title rows, merged cells, unknown columns set aside in ``Table.ignored``).
+    Every row carries ``_line``, its row as the spreadsheet shows it.
     """
     names: dict[str, str] = {}
-    layout = _Layout()
+    layout = _Layout(ledger=aliases is not None and ledger)
     if fmt is Format.XLSX:
         check_archive(data, limits)
         rows, cols = _read_xlsx(data, max_rows, columns, required, aliases, names, layout)
@@ -254,8 +257,10 @@ def read_table(
 
 @dataclass
 class _Layout:
-    """Where a ledger's header was found and which columns it set aside."""
+    """Whether to read a ledger's layout; where its header was found and which columns
+    it set aside."""
 
+    ledger: bool = False
     ignored: list[str] = field(default_factory=list)
     header_row: int = 1
 
@@ -287,7 +292,7 @@ def _read_csv(
     layout = layout if layout is not None else _Layout()
     try:
         pending: list[list[Any]] = []
-        if aliases is None:
+        if aliases is None or not layout.ledger:
             cols = _check_header(next(reader), columns, required, aliases, names)
             start = 1
         else:
@@ -326,7 +331,7 @@ def _read_xlsx(
 ) -> tuple[list[dict[str, Any]], set[str]]:
     """The first worksheet's rows, each with ``_line`` (its row number as Excel shows it).
 
-    With ``aliases`` (a ledger): the header may sit below title rows, cells of a merged
+    Read as a ledger (``layout.ledger``): the header may sit below title rows, cells of a merged
     range read as its top-left cell (a merged header; a 所属区县 merged down a column of
     stations), unknown columns are set aside in ``layout``.
     """
@@ -342,7 +347,7 @@ def _read_xlsx(
         raise FileError("the workbook has no worksheet", [("file", "no worksheet")])
     ws = wb.worksheets[0]
     fill: dict[tuple[int, int], tuple[int, int]] = {}
-    if aliases is not None:
+    if layout.ledger:
         for r0, c0, r1, c1 in _merged_ranges(ws):
             if r0 <= HEADER_SCAN + 1 or c0 == c1:  # header merges; a column's merges
                 for r in range(r0, r1 + 1):
@@ -365,7 +370,7 @@ def _read_xlsx(
             yield line, cells
 
     rows = numbered()
-    if aliases is None:
+    if aliases is None or not layout.ledger:
         first = next(rows, None)
         if first is None:
             raise FileError("empty workbook", [("file", "no header row")])
@@ -383,7 +388,7 @@ def _read_xlsx(
         layout.header_row = head[at][0]
         pending = head[at + 1:]
     cols = _check_header(header, columns, required, aliases, names,
-                         layout.ignored if aliases is not None else None)
+                         layout.ignored if layout.ledger else None)
     out = []
     for line, values in (item for chunk in (pending, rows) for item in chunk):
         if all(v is None or str(v).strip() == "" for v in values):

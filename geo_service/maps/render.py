@@ -353,11 +353,12 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     lat = np.asarray([p[0] for c in run.cells for p in c["ring"]], dtype=float)
     m = _page(opts, f"{title} · {area.name}", _bounds(lon, lat, districts))
     shares = {}
+    unit = "格 H3 cells" if run.summary.get("basis") == "area" else "人"
     for row in run.summary.get("areas", []):
         share = row.get("covered_share")
         if row.get("area") and share is not None:
             shares[row["area"]] = (f"{share * 100:.1f}% 覆盖 covered · "
-                                   f"{row.get('uncovered_demand', 0):.0f} 人未覆盖 uncovered")
+                                   f"{row.get('uncovered_demand', 0):.0f} {unit}未覆盖 uncovered")
     _districts(m, districts, shares, "覆盖率 Covered share")
     cell_columns = ("cell", "area", "demand", "nearest", "nearest_m", "covered", "doubly",
                     "ring")
@@ -372,6 +373,8 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     common["subtitle"] += (f" · run #{run.id} ({run.kind}, {local_time(run.created_at)})"
                            + (f" · 覆盖半径 within {threshold:.0f} m" if threshold else "")
                            + f" · H3 res {summary.get('resolution', '?')}")
+    if summary.get("basis") == "area":  # no demand data: shares of H3 cells (area_cover)
+        common["subtitle"] += f" · {summary.get('basis_label', '')}"
     note = plan_note(summary)
     if note:
         common["subtitle"] += f" · {note}"

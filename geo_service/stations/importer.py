@@ -189,7 +189,7 @@ async def import_bytes(
     a person confirmed; if the changes differ now, :class:`StaleImport` and nothing written.
     """
     table = await asyncio.to_thread(read_table, data, fmt, max_rows, _READ, REQUIRED, limits,
-                                    header_aliases())
+                                    header_aliases(), True)
     present = set(table.present)
     bits = covered_amenities(present)
     if bits is not None:

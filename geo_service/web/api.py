@@ -17,6 +17,7 @@ from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.demand import router as console_demand
 from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.posters import router as console_posters
@@ -61,6 +62,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_reports,
     console_posters,
     console_imports,
+    console_demand,
     app_snapshot,
     app_vocabulary,
     app_vendor,
