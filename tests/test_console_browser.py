@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg
 import pypdf
 
 from geo_service.domain import accounts
+from geo_service.domain.coords import gcj02_to_wgs84
 from geo_service.maps.assets import node_modules
 from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
@@ -212,6 +214,98 @@ def test_district_editor_resolves_a_report_and_it_leaves_the_open_queue(
     assert outside == [] and errors == []
     assert areas.execute("SELECT editor, note FROM report_resolution").fetchall() == [
         ("ed", "已电话核实：照常开放")] * 2
+
+
+def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 26: an editor of Tianya opens T1's form, types new hours in Chinese (a bad
+    value first: refused beside the field, kept as typed) and drags the pin (the map:
+    Leaflet from this service, the district outline and the stations around, no tiles),
+    then switches the coordinates to WGS-84 (the same point, converted by the server);
+    the API shows both changes, the change feed has them, the audit names the person.
+    Haitang's station is refused."""
+    tianya = {"district_code": "460204", "city_code": "460200", "province_code": "460000"}
+    insert_stations(areas, [
+        station_body("T1", 109.50, 18.25, **tianya),
+        station_body("T2", 109.505, 18.255, **tianya),
+        station_body("H1", 109.70, 18.35, district_code="460202", city_code="460200",
+                     province_code="460000")])
+    uid = accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                               area_code="460204", password=PASSWORD)["id"]
+    outside: list[str] = []
+    policies: dict[str, str | None] = {}
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        page.on("response", lambda r: policies.__setitem__(
+            urlsplit(r.url).path, r.headers.get("content-security-policy"))
+            if r.headers.get("content-type", "").startswith("text/html") else None)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_selector("text=您好，天涯区编辑")
+        page.goto(base + "/console/stations/H1/edit")
+        page.wait_for_selector("text=不在您的管辖区域")
+
+        page.goto(base + "/console/stations/T1/edit")
+        marker = page.locator(".leaflet-marker-icon")
+        marker.wait_for()
+        assert page.locator(".leaflet-overlay-pane path").count() == 2  # the outline, T2
+        _check(page, "station-form")
+        before = (page.input_value("#f-lon"), page.input_value("#f-lat"))
+        page.fill("#f-opening_hours", "上午九点开门")  # refused, beside the field, unsaved
+        page.click("form.station button[type=submit]")
+        page.wait_for_selector("#err-opening_hours:has-text('无法识别这个营业时间')")
+        assert page.input_value("#f-opening_hours") == "上午九点开门"
+        _check(page, "station-form-error")
+        marker.wait_for()
+        page.fill("#f-opening_hours", "周一至周六 8:00-19:00")
+        marker.scroll_into_view_if_needed()
+        box = marker.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 30, y - 50, steps=10)
+        page.mouse.up()
+        page.wait_for_selector("#map[data-located='1']", state="attached")
+        after = (page.input_value("#f-lon"), page.input_value("#f-lat"))
+        assert after != before and float(after[0]) > float(before[0])
+        assert page.input_value("#f-district_code") == "460204"
+        assert "天涯区" in page.inner_text("#map-status")
+        # The clerk's GPS reading is WGS-84: the same point, written in that system.
+        page.check("input[name=crs][value=wgs84]")
+        page.wait_for_selector("#map[data-located='2']", state="attached")
+        wgs = (float(page.input_value("#f-lon")), float(page.input_value("#f-lat")))
+        shifted = gcj02_to_wgs84(float(after[0]), float(after[1]))
+        assert abs(wgs[0] - shifted[0]) < 2e-6 and abs(wgs[1] - shifted[1]) < 2e-6
+        with page.expect_response(lambda r: r.request.method == "POST") as saved:
+            page.click("form.station button[type=submit]")
+        assert saved.value.status == 303
+        assert saved.value.headers["location"] == "/console/stations/T1"
+        page.goto(base + "/console/stations/T1/close")
+        page.wait_for_selector("text=原因（必填，记入审计记录）")
+        _check(page, "station-close")
+        context.close()
+
+        api = httpx.get(f"{base}/v1/stations/T1").json()
+        changes = httpx.get(f"{base}/v1/feeds/changes").json()["changes"]
+    assert outside == [] and errors == []
+    assert api["opening_hours"] == "Mo-Sa 08:00-19:00" and api["version"] == 2
+    assert abs(api["lon"] - wgs[0]) < 1e-6 and abs(api["lat"] - wgs[1]) < 1e-6
+    assert [c["version"] for c in changes if c["code"] == "T1"][-1] == 2
+    assert areas.execute("SELECT actor, user_id FROM audit_log WHERE station_code = 'T1' "
+                         "AND action = 'station.update'").fetchall() == [("ed", uid)]
+    form_policy = policies["/console/stations/T1/edit"]
+    assert form_policy is not None and "script-src 'self'" in form_policy
+    assert policies["/console/stations/H1/edit"] == STRICT_CSP
 
 
 def test_district_editor_imports_a_ledger_fixes_it_and_confirms(

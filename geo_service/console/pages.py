@@ -32,9 +32,10 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：驿站列表与编辑。",
-               "Coming: stations list and edit."),
+    "coming": ("即将推出：驿站列表。",
+               "Coming: stations list."),
     "import": ("批量导入", "Import"),
+    "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
     "demand": ("需求数据", "Demand data"),
@@ -234,7 +235,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     editor = role == "editor"
     if admin or editor:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
-                     for k, p in (("reports", "/console/reports"), ("import", "/console/import"),
+                     for k, p in (("new_station", "/console/stations/new"),
+                                  ("reports", "/console/reports"), ("import", "/console/import"),
                                   ("demand", "/console/demand"))]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
