@@ -308,6 +308,80 @@ def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
     assert policies["/console/stations/H1/edit"] == STRICT_CSP
 
 
+def test_district_editor_finds_a_station_and_reads_its_history(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 26: an editor of Tianya searches the stations list, filters it, opens a
+    station and reads its history naming the person who edited it; Haitang's station
+    is never listed, and its page is refused."""
+    from geo_service.domain.audit import actor_json
+    from geo_service.domain.principal import Principal
+
+    codes = {"city_code": "460200", "province_code": "460000"}
+    insert_stations(areas, [
+        station_body("T1", 109.50, 18.25, name="解放路环卫驿站", district_code="460204",
+                     district="天涯区", address="三亚市天涯区解放路1号", phone="0898-1",
+                     **codes),
+        station_body("T2", 109.48, 18.27, name="榆亚路驿站", district_code="460204",
+                     district="天涯区", status="planned", **codes),
+        station_body("H1", 109.70, 18.35, name="海棠解放驿站", district_code="460202",
+                     district="海棠区", **codes)])
+    areas.execute("UPDATE station SET sample = true")
+    user = accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                                area_code="460204", password=PASSWORD)
+    who = Principal(key_id=None, name="ed", role="editor", area_code="460204",
+                    user_id=user["id"])
+    with areas.transaction():
+        areas.execute("SELECT set_config('geo.actor', %s, true)", (actor_json(who),))
+        areas.execute("UPDATE station SET opening_hours = 'Mo-Fr 08:00-18:00', "
+                      "version = version + 1 WHERE code = 'T1'")
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=驿站")
+        page.wait_for_selector("h1:has-text('驿站')")
+        assert page.locator("table.stations tbody tr").count() == 2
+        _check(page, "stations")
+        page.fill("#f_q", "解放")
+        page.click("form.filters button")
+        page.wait_for_selector("text=共 1 座驿站")
+        assert page.locator("table.stations tbody tr").count() == 1  # not Haitang's
+        page.fill("#f_q", "")
+        page.select_option("#f_status", "planned")
+        page.click("form.filters button")
+        page.wait_for_selector("td:has-text('榆亚路驿站')")
+        assert page.locator("table.stations tbody tr").count() == 1
+        assert "status=planned" in page.url  # a list anyone can be sent
+        page.click("text=清除筛选")
+        page.click("th >> text=名称")
+        page.wait_for_selector("th[aria-sort='ascending'] >> text=名称")
+        page.click("td >> text=解放路环卫驿站")
+        page.wait_for_selector("h1:has-text('解放路环卫驿站')")
+        history = page.locator("#h-history").locator("xpath=..")
+        assert history.locator("td", has_text="天涯区编辑（ed）").count() == 1
+        assert history.locator("li", has_text="开放时间").count() == 1
+        assert page.locator("ul.ten li").count() == 10
+        assert page.locator("a:has-text('编辑')").count() == 1
+        _check(page, "station")
+        page.goto(base + "/console/stations/H1")
+        page.wait_for_selector("text=不在您管辖的区域")
+        page.goto(base + "/console/stations/T1?lang=en")
+        page.wait_for_selector("h2:has-text('The ten ones')")
+        _check(page, "station-en")
+        context.close()
+    assert outside == [] and errors == []
+
+
 def test_district_editor_imports_a_ledger_fixes_it_and_confirms(
         browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
     """Issue 26: Tianya's editor uploads a real-style ledger (title row, 序号, 备注, merged

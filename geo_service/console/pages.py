@@ -32,9 +32,8 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：驿站列表。",
-               "Coming: stations list."),
     "import": ("批量导入", "Import"),
+    "stations": ("驿站", "Stations"),
     "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
@@ -142,6 +141,11 @@ form.filters label{margin-top:0}form.filters select{width:auto}
 form.decide label{margin-top:0;font-weight:400}td.when{white-space:nowrap}
 ul.notes{margin:0;padding-left:1.1rem}
 table.queue th{white-space:normal}
+form.filters>div{margin:0 0 .5rem}a.button{display:inline-block;padding:.45rem 1rem;
+ border-radius:4px;background:#8b1a1a;color:#fff}nav.pager{margin:.6rem 0}
+nav.pager>*{margin-right:1rem}p.small{font-size:.9em;color:#3d4550}
+table.stations td:nth-child(2){min-width:7rem}ul.ten{list-style:none;padding-left:0}
+ul.ten li.yes span{color:#1b5e20}ul.ten li.no span{color:#b3261e}
 p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
@@ -154,7 +158,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     other = "zh" if lang == "en" else "en"
     nav = ""
     if who is not None and csrf is not None:
-        links = [(t(lang, "home"), "/console/"),
+        links = [(t(lang, "home"), "/console/"), (t(lang, "stations"), "/console/stations"),
                  *([(t(lang, "reports"), "/console/reports"),
                     (t(lang, "import"), "/console/import")] if admin or editor else []),
                  *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
@@ -238,11 +242,13 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
                      for k, p in (("new_station", "/console/stations/new"),
                                   ("reports", "/console/reports"), ("import", "/console/import"),
                                   ("demand", "/console/demand"))]
+    links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
+                 "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
             "</section>"
-            f'<section class="card"><ul>{"".join(links)}</ul><p>{t(lang, "coming")}</p>'
+            f'<section class="card"><ul>{"".join(links)}</ul>'
             + post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
             + "</section>")

@@ -24,6 +24,7 @@ from geo_service.console.routes.posters import router as console_posters
 from geo_service.console.routes.reports import router as console_reports
 from geo_service.console.routes.session import router as console_session
 from geo_service.console.routes.station_form import router as console_station_form
+from geo_service.console.routes.stations import router as console_stations
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
 from geo_service.feeds.routes.exports import router as feeds_exports
@@ -63,7 +64,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_reports,
     console_posters,
     console_imports,
-    console_station_form,
+    console_station_form,  # before console_stations: /console/stations/new is no code
+    console_stations,
     console_demand,
     app_snapshot,
     app_vocabulary,
