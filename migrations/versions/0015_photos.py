@@ -21,7 +21,7 @@ audited like the station's (the trigger ``geo_audit``).
 it (``approved_at`` / ``approved_by``) or rejects it (``rejected_at``).
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-07
 """
 
@@ -30,7 +30,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0015"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
