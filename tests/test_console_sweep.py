@@ -35,7 +35,7 @@ PARAMS = {"code": "SY-0010", "user_id": "1", "key_id": "999999",
 NOT_HTML = ("/console/assets/",)
 #: The tables a console form writes (directly or through the services).
 WRITTEN = ("station", "staff_user", "api_key", "report_resolution", "audit_log",
-           "demand_point", "import_upload")
+           "demand_point", "import_upload", "inspection")
 #: Query strings that make a page whose parameters are required answer its real page.
 QUERIES = {"/console/locate": "?lon=109.51&lat=18.25"}
 

@@ -19,6 +19,7 @@ from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.demand import router as console_demand
 from geo_service.console.routes.imports import router as console_imports
+from geo_service.console.routes.inspect import router as console_inspect
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.photos import router as console_photos
 from geo_service.console.routes.planning import router as console_planning
@@ -70,6 +71,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_reports,
     console_posters,
     console_photos,
+    console_inspect,
     console_imports,
     console_planning,
     console_station_form,  # before console_stations: /console/stations/new is no code
