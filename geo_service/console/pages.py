@@ -38,6 +38,7 @@ _T: dict[str, tuple[str, str]] = {
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
     "demand": ("需求数据", "Demand data"),
+    "bulletin": ("每月通报", "Monthly bulletin"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -161,6 +162,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
         links = [(t(lang, "home"), "/console/"), (t(lang, "stations"), "/console/stations"),
                  *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
                  *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
+                 *([(t(lang, "bulletin"), "/console/bulletin")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -239,7 +241,8 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     if admin or editor:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("new_station", "/console/stations/new"),
-                                  ("reports", "/console/reports"), ("demand", "/console/demand"))]
+                                  ("reports", "/console/reports"), ("demand", "/console/demand"),
+                                  ("bulletin", "/console/bulletin"))]
     links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
                  "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
