@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 
 from geo_service.domain.errors import invalid
 
-#: ``2026-11``: a calendar month as the command line, the API and the console take it.
-MONTH_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])$"
-#: The months a bulletin may cover (the service's data start long after the first).
+#: ``2026-11``: a calendar month of the years 2000-2100, as the command line, the API and
+#: the console take it (the range in the pattern, so the OpenAPI document states it).
+MONTH_PATTERN = r"^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$"
+#: The years :data:`MONTH_PATTERN` admits (the service's data start long after the first).
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 
 
@@ -31,11 +32,9 @@ class Month:
     def parse(cls, text: str, tz: str) -> Month:
         """``2026-11`` in zone ``tz``; anything else is a 422 naming ``month``."""
         if not re.fullmatch(MONTH_PATTERN, text):
-            raise invalid("month", "must be a calendar month as YYYY-MM, e.g. 2026-11")
-        year, month = int(text[:4]), int(text[5:])
-        if not FIRST_YEAR <= year <= LAST_YEAR:
-            raise invalid("month", f"must be a month of the years {FIRST_YEAR}-{LAST_YEAR}")
-        return cls(year, month, tz)
+            raise invalid("month", f"must be a calendar month as YYYY-MM of the years "
+                                   f"{FIRST_YEAR}-{LAST_YEAR}, e.g. 2026-11")
+        return cls(int(text[:4]), int(text[5:]), tz)
 
     @property
     def label(self) -> str:
