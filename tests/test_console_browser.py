@@ -382,6 +382,97 @@ def test_district_editor_finds_a_station_and_reads_its_history(
     assert outside == [] and errors == []
 
 
+def test_planner_reads_coverage_by_name_plans_sites_and_compares_a_closure(
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 27: a planner of Tianya runs coverage on the sample city, sees the scorecard
+    by district name, gets five sites whose GCJ-02 converts back within 1 m and whose
+    Amap links open that point, adds them as planned stations, closes one station in a
+    what-if and sees the same difference two separate runs give; the run's map opens
+    with its district table and no outside request."""
+    from pyproj import Geod
+
+    from geo_service.coverage.schemas import CoverageRequest, StationFilter
+    from geo_service.coverage.service import run_coverage
+    from geo_service.domain.coords import gcj02_to_wgs84
+
+    geod = Geod(ellps="WGS84")
+    accounts.create_user(seeded, name="plan", display_name="天涯区规划员", role="editor",
+                         area_code="460204", password=PASSWORD)
+    closing = seeded.execute(
+        "SELECT code FROM station WHERE district_code = '460204' AND status = 'open' "
+        "ORDER BY code LIMIT 1").fetchone()
+    assert closing is not None
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "plan")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=覆盖规划")
+        page.wait_for_selector("h1:has-text('覆盖规划')")
+        page.select_option("#area", "460204")
+        page.fill("#add", "5")
+        page.click("button:has-text('计算覆盖与选址')")
+        page.wait_for_selector("#scorecard")
+        assert page.locator("#scorecard th[scope=row]").first.inner_text() == "天涯区"
+        rows = page.locator("#sites tbody tr")
+        assert rows.count() == 5
+        for i in range(5):
+            cells = rows.nth(i).locator("td")
+            g = [float(v) for v in cells.nth(4).inner_text().split(",")]
+            w = [float(v) for v in cells.nth(6).inner_text().split(",")]
+            assert cells.nth(1).inner_text().startswith("天涯区")
+            assert geod.inv(*gcj02_to_wgs84(*g), *w)[2] < 1.0
+            amap = urlsplit(cells.nth(7).locator("a").get_attribute("href") or "")
+            query = dict(p.split("=", 1) for p in amap.query.split("&"))
+            assert (amap.netloc, amap.path, query["coordinate"]) == (
+                "uri.amap.com", "/marker", "gaode")
+            opened = [float(v) for v in query["position"].split(",")]
+            assert geod.inv(*gcj02_to_wgs84(*opened), *w)[2] < 1.0
+        _check(page, "planning")
+        page.click("button:has-text('加入为筹建驿站')")
+        page.wait_for_selector("text=已加入 5 座筹建驿站；0 座此前已加入")
+        assert seeded.execute("SELECT count(*) FROM station WHERE status = 'planned' "
+                              "AND code LIKE 'PLAN-%%' AND district_code = '460204'"
+                              ).fetchone() == (5,)
+        page.fill("#close", closing[0])
+        page.click("button:has-text('比较前后')")
+        page.wait_for_selector("#whatif")
+        cells = page.locator("#whatif tbody tr", has_text="天涯区").first.locator("td")
+        shown = [cells.nth(i).inner_text() for i in range(9)]
+        _check(page, "planning-whatif")
+        map_href = page.locator("#whatif-result a").get_attribute("href")
+        assert map_href is not None
+        page.goto(base + map_href)
+        page.wait_for_selector(".geo-scorecard table")
+        assert "天涯区" in page.inner_text(".geo-scorecard")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-planning-map-1280.png"))
+        context.close()
+    assert outside == [] and errors == []
+    # Two separate runs give the same before and after (the table rounds shares to 0.1 %).
+    base_req = {"area": "460204", "threshold_m": 1000}
+    before = run_coverage(seeded, CoverageRequest(**base_req))["areas"]
+    after = run_coverage(seeded, CoverageRequest(**base_req, stations=StationFilter(
+        exclude=[closing[0]])))["areas"]
+    b = next(r for r in before if r["area"] == "460204")
+    a = next(r for r in after if r["area"] == "460204")
+    assert shown[:3] == [str(b["stations"]), str(a["stations"]), "-1"]
+    assert shown[3:6] == [f"{100 * b['covered_share']:.1f}%", f"{100 * a['covered_share']:.1f}%",
+                          f"{100 * (a['covered_share'] - b['covered_share']):+.1f} pt"]
+    assert shown[6:9] == [f"{b['uncovered_demand']:,.0f}", f"{a['uncovered_demand']:,.0f}",
+                          f"{a['uncovered_demand'] - b['uncovered_demand']:+,.0f}"]
+
+
+
 def test_city_editor_reads_a_district_bulletin_and_downloads_it(
         browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
     """Issue 27: an editor of the sample city opens 每月通报 from the navigation, picks

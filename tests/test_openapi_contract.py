@@ -60,6 +60,9 @@ EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
                                   "H3 cells, measured by area)"},
     ("POST", "/v1/analysis/recommendations"): {
         positive_data_acceptance: "as coverage, and exactly one of add, target_share"},
+    ("POST", "/v1/analysis/whatif"): {
+        positive_data_acceptance: "as coverage, with stations to close that the analysis "
+                                  "counts or sites to add"},
     ("PUT", "/v1/stations/{code}/stops"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("POST", "/v1/stations/{code}/inspections"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("GET", "/tiles/{z}/{x}/{y}.mvt"): {positive_data_acceptance: "x and y must be below 2^z"},

@@ -10,21 +10,21 @@ are compared with the month's bounds in the service's time zone, computed by the
 from __future__ import annotations
 
 from geo_service.console.stations_list import MAP_MISSING_SQL
-from geo_service.domain.catalogue import OPERATIONAL
+from geo_service.domain.verification import INSPECTED_STATUSES, OVERDUE_SQL
 
 #: The statuses that serve (open, temporarily closed): those counted, inspected, mapped.
-SERVING = tuple(s.value for s in OPERATIONAL)
+SERVING = INSPECTED_STATUSES
 
 
 def verified_as_of_sql(on: str) -> str:
     """When station ``s`` was last verified on site as of the date parameter ``on``: the
     later of its 最近核实日期 and its latest inspection, each only when not after ``on``.
 
-    The one rule of "verified" (the console's ``VERIFIED_SQL``, and issue 27's shared
-    overdue rule) seen from a month's end instead of today, so a bulletin of a past month
-    does not change when a station is inspected later. ``last_verified_on`` holds one
-    date: once a later inspection has moved it past ``on``, the inspections before
-    ``on`` still say when the station was verified.
+    The service's one rule (:data:`geo_service.domain.verification.LAST_VERIFIED_SQL`)
+    seen from a month's end instead of today, so a bulletin of a past month does not
+    change when a station is inspected later. ``last_verified_on`` holds one date: once
+    a later inspection has moved it past ``on``, the inspections before ``on`` still say
+    when the station was verified.
     """
     return f"""greatest(
     CASE WHEN s.last_verified_on <= %({on})s::date THEN s.last_verified_on END,
@@ -66,7 +66,8 @@ STARTED_SQL = "coalesce(s.opened_on, (s.created_at AT TIME ZONE %(tz)s)::date)"
 #: Stations built (came into service in the month, planned ones left out), serving at
 #: its end, verified in it (an inspection, or a 最近核实日期, in the month), on the map
 #: (serving, every field the platforms ask for) and overdue at its end (serving, not
-#: verified for ``days`` days). "Serving at the end" is today's status of a station that
+#: verified for ``days`` days before it, by the one overdue rule with the month's last
+#: day as "today"). "Serving at the end" is today's status of a station that
 #: came into service by then: the service keeps no history of statuses.
 STATIONS = f"""
 SELECT u.code,
@@ -81,8 +82,8 @@ SELECT u.code,
   count(*) FILTER (WHERE {STARTED_SQL} <= %(last_day)s AND s.status = ANY(%(serving)s)
                    AND cardinality({MAP_MISSING_SQL}) = 0) AS on_map,
   count(*) FILTER (WHERE {STARTED_SQL} <= %(last_day)s AND s.status = ANY(%(serving)s)
-                   AND coalesce({verified_as_of_sql("last_day")} >=
-                                %(last_day)s::date - %(days)s::int, false) = false) AS overdue
+                   AND {OVERDUE_SQL.format(verified=verified_as_of_sql("last_day"))}
+                  ) AS overdue
 {_UNIT_STATIONS}
 GROUP BY u.code
 """

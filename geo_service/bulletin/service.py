@@ -83,7 +83,8 @@ async def read(conn: AsyncConnection[Any], area: str, month: Month,
     start, end = month.start(), month.end()
     params: dict[str, Any] = {
         "units": units, "start": start, "end": end, "first_day": month.first_day,
-        "last_day": month.last_day, "serving": list(q.SERVING), "days": overdue_days,
+        "last_day": month.last_day, "today": month.last_day, "serving": list(q.SERVING),
+        "days": overdue_days,
         "tz": month.tz}
     figures: dict[str, dict[str, Any]] = {u: {} for u in units}
     for row in await _all(conn, q.STATIONS, params):

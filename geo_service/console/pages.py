@@ -37,6 +37,7 @@ _T: dict[str, tuple[str, str]] = {
     "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "planning": ("覆盖规划", "Coverage planning"),
     "demand": ("需求数据", "Demand data"),
     "bulletin": ("每月通报", "Monthly bulletin"),
     "accounts": ("账号管理", "Accounts"),
@@ -166,6 +167,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
+                 (t(lang, "planning"), "/console/planning"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
@@ -233,6 +235,7 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
     links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
              for k, p in (("posters", "/console/posters"),
+                          ("planning", "/console/planning"),
                           ("change_password", "/console/password"))]
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
