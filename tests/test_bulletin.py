@@ -239,3 +239,34 @@ def test_only_admins_and_editors_within_their_area_get_a_bulletin(
     assert r.status_code == 200
     wb = openpyxl.load_workbook(io.BytesIO(r.content))
     assert [row[0] for row in wb["分区统计"].iter_rows(min_row=2, values_only=True)] == [TIANYA]
+
+
+def test_console_bulletin_is_for_editors_within_their_area(
+        client: TestClient, areas: psycopg.Connection[Any]) -> None:
+    """An inspector is refused the page; a Tianya editor is offered Tianya only, sees its
+    figures, gets 422 for another district or a bad month, and downloads with the form's
+    CSRF token only."""
+    from tests.test_console import csrf_of, make, sign_in
+
+    make(areas, "insp", "inspector")
+    make(areas, "ed", "editor")
+    sign_in(client, "insp")
+    assert client.get("/console/bulletin").status_code == 403
+    client.cookies.clear()
+    sign_in(client, "ed")
+    page = client.get("/console/bulletin")
+    assert page.status_code == 200
+    assert re.findall(r'<option value="(\d+)"', page.text) == [TIANYA]
+    shown = client.get("/console/bulletin", params={"area": TIANYA, "month": MONTH})
+    assert shown.status_code == 200 and "天涯区 2026-11 分区统计" in shown.text
+    assert client.get("/console/bulletin", params={"area": "460202",
+                                                   "month": MONTH}).status_code == 422
+    bad = client.get("/console/bulletin", params={"area": TIANYA, "month": "2026-13"})
+    assert bad.status_code == 422 and "2026-11" in bad.text
+    form = {"area": TIANYA, "month": MONTH, "format": "xlsx"}
+    assert client.post("/console/bulletin", data=form).status_code == 403
+    r = client.post("/console/bulletin", data={**form, "csrf_token": csrf_of(shown.text)})
+    assert r.status_code == 200
+    assert r.headers["content-disposition"] == (
+        f'attachment; filename="bulletin-{TIANYA}-{MONTH}.xlsx"')
+    assert openpyxl.load_workbook(io.BytesIO(r.content)).sheetnames[1] == "分区统计"
