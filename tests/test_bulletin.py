@@ -270,3 +270,21 @@ def test_console_bulletin_is_for_editors_within_their_area(
     assert r.headers["content-disposition"] == (
         f'attachment; filename="bulletin-{TIANYA}-{MONTH}.xlsx"')
     assert openpyxl.load_workbook(io.BytesIO(r.content)).sheetnames[1] == "分区统计"
+
+
+def test_a_month_is_the_calendar_month_in_the_service_time_zone() -> None:
+    """December runs to January's first instant in China's time (16:00 UTC the day
+    before); February 2028 has 29 days; anything but YYYY-MM of 2000-2100 names month."""
+    from geo_service.bulletin.model import Month
+    from geo_service.domain.errors import GeoServiceError
+
+    december = Month.parse("2026-12", "Asia/Shanghai")
+    assert december.start().astimezone(dt.UTC) == dt.datetime(2026, 11, 30, 16, tzinfo=dt.UTC)
+    assert december.end().astimezone(dt.UTC) == dt.datetime(2026, 12, 31, 16, tzinfo=dt.UTC)
+    assert (december.first_day, december.last_day) == (dt.date(2026, 12, 1),
+                                                      dt.date(2026, 12, 31))
+    assert len(Month.parse("2028-02", "Asia/Shanghai").days()) == 29
+    for bad in ("2026-13", "2026-1", "1999-12", "2101-01", "2026-11-01"):
+        with pytest.raises(GeoServiceError) as refused:
+            Month.parse(bad, "Asia/Shanghai")
+        assert refused.value.fields[0][0] == "month"

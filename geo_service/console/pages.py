@@ -148,6 +148,7 @@ form.filters>div{margin:0 0 .5rem}a.button{display:inline-block;padding:.45rem 1
 nav.pager>*{margin-right:1rem}p.small{font-size:.9em;color:#3d4550}
 table.stations td:nth-child(2){min-width:7rem}ul.ten{list-style:none;padding-left:0}
 ul.ten li.yes span{color:#1b5e20}ul.ten li.no span{color:#b3261e}
+table.bulletin th{white-space:normal}
 p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
