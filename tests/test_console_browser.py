@@ -472,6 +472,60 @@ def test_planner_reads_coverage_by_name_plans_sites_and_compares_a_closure(
                           f"{a['uncovered_demand'] - b['uncovered_demand']:+,.0f}"]
 
 
+def test_district_editor_imports_a_ledger_fixes_it_and_confirms(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 26: Tianya's editor uploads a real-style ledger (title row, 序号, 备注, merged
+    header, 有/无/√, GCJ-02 points, 高新区, a bad hours value, a row of another district):
+    the first preview lists every problem on Excel's rows 7 and 8; the fixed ledger's
+    preview is confirmed and exactly its four stations are written. The screenshots
+    ``console-import-{1-upload,2-preview,3-done}.png`` illustrate the manual."""
+    from tests.test_console_import import ledger, ledger_rows
+
+    insert_stations(areas, [station_body("TY-0001", 109.47, 18.29, district_code="460204")])
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    bad, fixed = tmp_path / "天涯区驿站台账.xlsx", tmp_path / "天涯区驿站台账-改.xlsx"
+    bad.write_bytes(ledger(ledger_rows(fixed=False)))
+    fixed.write_bytes(ledger(ledger_rows(fixed=True)))
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=批量导入")
+        page.wait_for_selector("h1:has-text('批量导入')")
+        _check(page, "import-upload")
+        page.screenshot(path=str(ARTIFACTS / "console-import-1-upload.png"))
+        page.set_input_files("#file", str(bad))
+        page.click("button:has-text('上传并预览')")
+        page.wait_for_selector("#h-problems")
+        cells = page.locator("section[aria-labelledby=h-problems] tbody tr td:first-child")
+        assert sorted(cells.all_inner_texts()) == ["7", "8", "8"]
+        assert page.locator("text=高新区 → 按坐标归入 天涯区").count() == 1
+        _check(page, "import-problems")
+        page.set_input_files("#file", str(fixed))
+        page.click("section[aria-labelledby=h-problems] button:has-text('上传并预览')")
+        page.wait_for_selector("button:has-text('确认导入（新增 3 个，更新 1 个）')")
+        _check(page, "import-preview")
+        page.screenshot(path=str(ARTIFACTS / "console-import-2-preview.png"), full_page=True)
+        page.click("button:has-text('确认导入')")
+        page.wait_for_selector("text=已导入：新增 3 个，更新 1 个，不变 0 个。")
+        _check(page, "import-done")
+        page.screenshot(path=str(ARTIFACTS / "console-import-3-done.png"))
+        context.close()
+    assert outside == [] and errors == []
+    assert [r[0] for r in areas.execute("SELECT code FROM station ORDER BY code")] == [
+        "TY-0001", "TY-0002", "TY-0003", "TY-0004"]
+
 
 def test_city_editor_reads_a_district_bulletin_and_downloads_it(
         browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:

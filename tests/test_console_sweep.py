@@ -28,13 +28,14 @@ from tests.test_console import PASSWORD, sign_in
 
 #: What each path parameter is visited with: a serving sample station of Tianya, the
 #: admin's own account and a key id that does not exist (refused, never a 5xx).
-PARAMS = {"code": "SY-0010", "user_id": "1", "key_id": "999999"}
+PARAMS = {"code": "SY-0010", "user_id": "1", "key_id": "999999",
+          "token": "sweep-token-of-no-upload-0000"}
 #: Not pages: the form's script (public, like every static asset), JSON and downloads
 #: (their own tests check them); each must still refuse a visitor who is signed out.
 NOT_HTML = ("/console/assets/",)
 #: The tables a console form writes (directly or through the services).
 WRITTEN = ("station", "staff_user", "api_key", "report_resolution", "audit_log",
-           "demand_point")
+           "demand_point", "import_upload")
 #: Query strings that make a page whose parameters are required answer its real page.
 QUERIES = {"/console/locate": "?lon=109.51&lat=18.25"}
 

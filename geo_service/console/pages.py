@@ -32,7 +32,7 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：批量导入。", "Coming: import."),
+    "import": ("批量导入", "Import"),
     "stations": ("驿站", "Stations"),
     "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
@@ -162,7 +162,8 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     nav = ""
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"), (t(lang, "stations"), "/console/stations"),
-                 *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
+                 *([(t(lang, "reports"), "/console/reports"),
+                    (t(lang, "import"), "/console/import")] if admin or editor else []),
                  *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
                  *([(t(lang, "bulletin"), "/console/bulletin")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
@@ -245,15 +246,15 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     if admin or editor:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("new_station", "/console/stations/new"),
-                                  ("reports", "/console/reports"), ("demand", "/console/demand"),
-                                  ("bulletin", "/console/bulletin"))]
+                                  ("reports", "/console/reports"), ("import", "/console/import"),
+                                  ("demand", "/console/demand"), ("bulletin", "/console/bulletin"))]
     links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
                  "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
             "</section>"
-            f'<section class="card"><ul>{"".join(links)}</ul><p>{t(lang, "coming")}</p>'
+            f'<section class="card"><ul>{"".join(links)}</ul>'
             + post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
             + "</section>")

@@ -91,7 +91,8 @@ _ROWS = """
 SELECT s.code, s.name, s.address, s.district, s.district_code, s.street, s.status,
        s.host_type, s.sample, s.updated_at, s.ten_ones, s.verified_on, s.map_missing
 """ + _FROM
-_EXPORT = f"SELECT s.id AS station_id, {STATION_COLUMNS} " + _FROM
+# source_crs, hours_text: the union sheet gives back what the clerk's import typed.
+_EXPORT = f"SELECT s.id AS station_id, {STATION_COLUMNS}, s.source_crs, s.hours_text " + _FROM
 
 
 @dataclass(frozen=True)

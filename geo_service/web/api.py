@@ -20,6 +20,7 @@ from geo_service.bulletin.router import router as bulletins
 from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.bulletin import router as console_bulletin
 from geo_service.console.routes.demand import router as console_demand
+from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.planning import router as console_planning
 from geo_service.console.routes.posters import router as console_posters
@@ -68,6 +69,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_keys,
     console_reports,
     console_posters,
+    console_imports,
     console_planning,
     console_station_form,  # before console_stations: /console/stations/new is no code
     console_stations,
