@@ -349,10 +349,11 @@ def answer(state: State, scope: Scope) -> bytes | None:
     try:
         min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
         query = nearest_query(query_params(scope["query_string"]))
-        p = query.resolve(state.settings)
+        settings: Settings = state.settings
+        p = query.resolve(settings)
     except (ValidationError, GeoServiceError):
         return None  # the route refuses it, with its own body
     index = keeper.usable(min_seq)
     if index is None:
         return None
-    return memory_body(keeper, index, query, p, state.settings)
+    return memory_body(keeper, index, query, p, settings)
