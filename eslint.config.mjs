@@ -21,8 +21,9 @@ export default [
     languageOptions: { sourceType: "script", globals: { ...globals.serviceworker } },
   },
   {
-    // The planners' maps: a classic script inlined into each map file, beside Leaflet.
-    files: ["geo_service/maps/static/**/*.js"],
+    // The planners' maps: a classic script inlined into each map file, beside Leaflet;
+    // the console's station form map: a classic script file beside Leaflet.
+    files: ["geo_service/maps/static/**/*.js", "geo_service/console/static/**/*.js"],
     languageOptions: { sourceType: "script", globals: { ...globals.browser, L: "readonly" } },
   },
   {

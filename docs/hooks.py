@@ -151,9 +151,25 @@ def station_fields() -> str:
 
 
 def demand_columns() -> str:
-    from geo_service.coverage.demand import DemandRow
+    """The demand sheet as a clerk fills it: Chinese header, aliases, the field it fills
+    (the English header that also works), what it means and the words it takes."""
+    from geo_service.coverage.demand_sheet import DEMAND_COLUMNS, REQUIRED
 
-    return fields_table(DemandRow.model_json_schema())
+    return table(("表头 Header", "必填 Required", "别名 Aliases", "字段 Field", "说明 What",
+                  "可填值 Accepted"),
+                 ((f"**{c.header}**", "是 *" if c.key in REQUIRED else "",
+                   "、".join(c.aliases), f"`{c.key}`", c.note, c.values)
+                  for c in DEMAND_COLUMNS))
+
+
+def worker_types() -> str:
+    """Every word the 工种 column takes, by the worker type it means."""
+    from geo_service.coverage.demand_sheet import WORKER_TYPE_LABELS, WORKER_TYPE_WORDS
+
+    return table(("工种 Worker type", "代码 Code", "也可写作 Also accepted"),
+                 ((f"{zh} {en}", f"`{code}`",
+                   "、".join(w for w, c in WORKER_TYPE_WORDS.items() if c == code and w != code))
+                  for code, (zh, en) in WORKER_TYPE_LABELS.items()))
 
 
 def amenities() -> str:
@@ -300,6 +316,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "other-headers": other_headers,
     "station-fields": station_fields,
     "demand-columns": demand_columns,
+    "worker-types": worker_types,
     "amenities": amenities,
     "host-types": host_types,
     "statuses": statuses,

@@ -73,7 +73,9 @@ def _print_report(report: dict[str, Any]) -> None:
           f"unchanged {report['unchanged']}; written: {report['written']}"
           + (" (dry run)" if report["dry_run"] else ""))
     for p in report["errors"]:
-        print(f"  row {p['row']} [{p['code'] or '-'}] {p['field']}: {p['problem']}")
+        where = f"row {p['row']}" + (f" (Excel row {p['sheet_row']})"
+                                     if p.get("sheet_row") else "")
+        print(f"  {where} [{p['code'] or '-'}] {p['field']}: {p['problem']}")
     for d in report["likely_duplicates"]:
         print(f"  likely duplicate: {d['code']} ~ {d['other_code']} ({d['distance_m']} m): "
               f"{d['name']} / {d['other_name']}")
@@ -422,6 +424,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.hours.cli import add_commands as add_calendar_commands
 
     add_calendar_commands(sub)
+    from geo_service.coverage.demand_cli import add_commands as add_demand_commands
+
+    add_demand_commands(sub)
     from geo_service.console.cli import add_commands as add_users_commands
 
     add_users_commands(sub)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import psycopg
 import pypdf
 
 from geo_service.domain import accounts
+from geo_service.domain.coords import gcj02_to_wgs84
 from geo_service.maps.assets import node_modules
 from geo_service.web.security_headers import STRICT_CSP
 from tests.conftest import station_body
@@ -212,3 +214,314 @@ def test_district_editor_resolves_a_report_and_it_leaves_the_open_queue(
     assert outside == [] and errors == []
     assert areas.execute("SELECT editor, note FROM report_resolution").fetchall() == [
         ("ed", "已电话核实：照常开放")] * 2
+
+
+def test_district_editor_changes_hours_and_drags_the_pin_on_the_station_form(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 26: an editor of Tianya opens T1's form, types new hours in Chinese (a bad
+    value first: refused beside the field, kept as typed) and drags the pin (the map:
+    Leaflet from this service, the district outline and the stations around, no tiles),
+    then switches the coordinates to WGS-84 (the same point, converted by the server);
+    the API shows both changes, the change feed has them, the audit names the person.
+    Haitang's station is refused."""
+    tianya = {"district_code": "460204", "city_code": "460200", "province_code": "460000"}
+    insert_stations(areas, [
+        station_body("T1", 109.50, 18.25, **tianya),
+        station_body("T2", 109.505, 18.255, **tianya),
+        station_body("H1", 109.70, 18.35, district_code="460202", city_code="460200",
+                     province_code="460000")])
+    uid = accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                               area_code="460204", password=PASSWORD)["id"]
+    outside: list[str] = []
+    policies: dict[str, str | None] = {}
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        page.on("response", lambda r: policies.__setitem__(
+            urlsplit(r.url).path, r.headers.get("content-security-policy"))
+            if r.headers.get("content-type", "").startswith("text/html") else None)
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.wait_for_selector("text=您好，天涯区编辑")
+        page.goto(base + "/console/stations/H1/edit")
+        page.wait_for_selector("text=不在您的管辖区域")
+
+        page.goto(base + "/console/stations/T1/edit")
+        marker = page.locator(".leaflet-marker-icon")
+        marker.wait_for()
+        assert page.locator(".leaflet-overlay-pane path").count() == 2  # the outline, T2
+        _check(page, "station-form")
+        before = (page.input_value("#f-lon"), page.input_value("#f-lat"))
+        page.fill("#f-opening_hours", "上午九点开门")  # refused, beside the field, unsaved
+        page.click("form.station button[type=submit]")
+        page.wait_for_selector("#err-opening_hours:has-text('无法识别这个营业时间')")
+        assert page.input_value("#f-opening_hours") == "上午九点开门"
+        _check(page, "station-form-error")
+        marker.wait_for()
+        page.fill("#f-opening_hours", "周一至周六 8:00-19:00")
+        marker.scroll_into_view_if_needed()
+        box = marker.bounding_box()
+        assert box is not None
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x + 30, y - 50, steps=10)
+        page.mouse.up()
+        page.wait_for_selector("#map[data-located='1']", state="attached")
+        after = (page.input_value("#f-lon"), page.input_value("#f-lat"))
+        assert after != before and float(after[0]) > float(before[0])
+        assert page.input_value("#f-district_code") == "460204"
+        assert "天涯区" in page.inner_text("#map-status")
+        # The clerk's GPS reading is WGS-84: the same point, written in that system.
+        page.check("input[name=crs][value=wgs84]")
+        page.wait_for_selector("#map[data-located='2']", state="attached")
+        wgs = (float(page.input_value("#f-lon")), float(page.input_value("#f-lat")))
+        shifted = gcj02_to_wgs84(float(after[0]), float(after[1]))
+        assert abs(wgs[0] - shifted[0]) < 2e-6 and abs(wgs[1] - shifted[1]) < 2e-6
+        with page.expect_response(lambda r: r.request.method == "POST") as saved:
+            page.click("form.station button[type=submit]")
+        assert saved.value.status == 303
+        assert saved.value.headers["location"] == "/console/stations/T1"
+        page.goto(base + "/console/stations/T1/close")
+        page.wait_for_selector("text=原因（必填，记入审计记录）")
+        _check(page, "station-close")
+        context.close()
+
+        api = httpx.get(f"{base}/v1/stations/T1").json()
+        changes = httpx.get(f"{base}/v1/feeds/changes").json()["changes"]
+    assert outside == [] and errors == []
+    assert api["opening_hours"] == "Mo-Sa 08:00-19:00" and api["version"] == 2
+    assert abs(api["lon"] - wgs[0]) < 1e-6 and abs(api["lat"] - wgs[1]) < 1e-6
+    assert [c["version"] for c in changes if c["code"] == "T1"][-1] == 2
+    assert areas.execute("SELECT actor, user_id FROM audit_log WHERE station_code = 'T1' "
+                         "AND action = 'station.update'").fetchall() == [("ed", uid)]
+    form_policy = policies["/console/stations/T1/edit"]
+    assert form_policy is not None and "script-src 'self'" in form_policy
+    assert policies["/console/stations/H1/edit"] == STRICT_CSP
+
+
+def test_district_editor_finds_a_station_and_reads_its_history(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 26: an editor of Tianya searches the stations list, filters it, opens a
+    station and reads its history naming the person who edited it; Haitang's station
+    is never listed, and its page is refused."""
+    from geo_service.domain.audit import actor_json
+    from geo_service.domain.principal import Principal
+
+    codes = {"city_code": "460200", "province_code": "460000"}
+    insert_stations(areas, [
+        station_body("T1", 109.50, 18.25, name="解放路环卫驿站", district_code="460204",
+                     district="天涯区", address="三亚市天涯区解放路1号", phone="0898-1",
+                     **codes),
+        station_body("T2", 109.48, 18.27, name="榆亚路驿站", district_code="460204",
+                     district="天涯区", status="planned", **codes),
+        station_body("H1", 109.70, 18.35, name="海棠解放驿站", district_code="460202",
+                     district="海棠区", **codes)])
+    areas.execute("UPDATE station SET sample = true")
+    user = accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                                area_code="460204", password=PASSWORD)
+    who = Principal(key_id=None, name="ed", role="editor", area_code="460204",
+                    user_id=user["id"])
+    with areas.transaction():
+        areas.execute("SELECT set_config('geo.actor', %s, true)", (actor_json(who),))
+        areas.execute("UPDATE station SET opening_hours = 'Mo-Fr 08:00-18:00', "
+                      "version = version + 1 WHERE code = 'T1'")
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=驿站")
+        page.wait_for_selector("h1:has-text('驿站')")
+        assert page.locator("table.stations tbody tr").count() == 2
+        _check(page, "stations")
+        page.fill("#f_q", "解放")
+        page.click("form.filters button")
+        page.wait_for_selector("text=共 1 座驿站")
+        assert page.locator("table.stations tbody tr").count() == 1  # not Haitang's
+        page.fill("#f_q", "")
+        page.select_option("#f_status", "planned")
+        page.click("form.filters button")
+        page.wait_for_selector("td:has-text('榆亚路驿站')")
+        assert page.locator("table.stations tbody tr").count() == 1
+        assert "status=planned" in page.url  # a list anyone can be sent
+        page.click("text=清除筛选")
+        page.click("th >> text=名称")
+        page.wait_for_selector("th[aria-sort='ascending'] >> text=名称")
+        page.click("td >> text=解放路环卫驿站")
+        page.wait_for_selector("h1:has-text('解放路环卫驿站')")
+        history = page.locator("#h-history").locator("xpath=..")
+        assert history.locator("td", has_text="天涯区编辑（ed）").count() == 1
+        assert history.locator("li", has_text="开放时间").count() == 1
+        assert page.locator("ul.ten li").count() == 10
+        assert page.locator("a:has-text('编辑')").count() == 1
+        _check(page, "station")
+        page.goto(base + "/console/stations/H1")
+        page.wait_for_selector("text=不在您管辖的区域")
+        page.goto(base + "/console/stations/T1?lang=en")
+        page.wait_for_selector("h2:has-text('The ten ones')")
+        _check(page, "station-en")
+        context.close()
+    assert outside == [] and errors == []
+
+
+def test_planner_reads_coverage_by_name_plans_sites_and_compares_a_closure(
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 27: a planner of Tianya runs coverage on the sample city, sees the scorecard
+    by district name, gets five sites whose GCJ-02 converts back within 1 m and whose
+    Amap links open that point, adds them as planned stations, closes one station in a
+    what-if and sees the same difference two separate runs give; the run's map opens
+    with its district table and no outside request."""
+    from pyproj import Geod
+
+    from geo_service.coverage.schemas import CoverageRequest, StationFilter
+    from geo_service.coverage.service import run_coverage
+    from geo_service.domain.coords import gcj02_to_wgs84
+
+    geod = Geod(ellps="WGS84")
+    accounts.create_user(seeded, name="plan", display_name="天涯区规划员", role="editor",
+                         area_code="460204", password=PASSWORD)
+    closing = seeded.execute(
+        "SELECT code FROM station WHERE district_code = '460204' AND status = 'open' "
+        "ORDER BY code LIMIT 1").fetchone()
+    assert closing is not None
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "plan")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=覆盖规划")
+        page.wait_for_selector("h1:has-text('覆盖规划')")
+        page.select_option("#area", "460204")
+        page.fill("#add", "5")
+        page.click("button:has-text('计算覆盖与选址')")
+        page.wait_for_selector("#scorecard")
+        assert page.locator("#scorecard th[scope=row]").first.inner_text() == "天涯区"
+        rows = page.locator("#sites tbody tr")
+        assert rows.count() == 5
+        for i in range(5):
+            cells = rows.nth(i).locator("td")
+            g = [float(v) for v in cells.nth(4).inner_text().split(",")]
+            w = [float(v) for v in cells.nth(6).inner_text().split(",")]
+            assert cells.nth(1).inner_text().startswith("天涯区")
+            assert geod.inv(*gcj02_to_wgs84(*g), *w)[2] < 1.0
+            amap = urlsplit(cells.nth(7).locator("a").get_attribute("href") or "")
+            query = dict(p.split("=", 1) for p in amap.query.split("&"))
+            assert (amap.netloc, amap.path, query["coordinate"]) == (
+                "uri.amap.com", "/marker", "gaode")
+            opened = [float(v) for v in query["position"].split(",")]
+            assert geod.inv(*gcj02_to_wgs84(*opened), *w)[2] < 1.0
+        _check(page, "planning")
+        page.click("button:has-text('加入为筹建驿站')")
+        page.wait_for_selector("text=已加入 5 座筹建驿站；0 座此前已加入")
+        assert seeded.execute("SELECT count(*) FROM station WHERE status = 'planned' "
+                              "AND code LIKE 'PLAN-%%' AND district_code = '460204'"
+                              ).fetchone() == (5,)
+        page.fill("#close", closing[0])
+        page.click("button:has-text('比较前后')")
+        page.wait_for_selector("#whatif")
+        cells = page.locator("#whatif tbody tr", has_text="天涯区").first.locator("td")
+        shown = [cells.nth(i).inner_text() for i in range(9)]
+        _check(page, "planning-whatif")
+        map_href = page.locator("#whatif-result a").get_attribute("href")
+        assert map_href is not None
+        page.goto(base + map_href)
+        page.wait_for_selector(".geo-scorecard table")
+        assert "天涯区" in page.inner_text(".geo-scorecard")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-planning-map-1280.png"))
+        context.close()
+    assert outside == [] and errors == []
+    # Two separate runs give the same before and after (the table rounds shares to 0.1 %).
+    base_req = {"area": "460204", "threshold_m": 1000}
+    before = run_coverage(seeded, CoverageRequest(**base_req))["areas"]
+    after = run_coverage(seeded, CoverageRequest(**base_req, stations=StationFilter(
+        exclude=[closing[0]])))["areas"]
+    b = next(r for r in before if r["area"] == "460204")
+    a = next(r for r in after if r["area"] == "460204")
+    assert shown[:3] == [str(b["stations"]), str(a["stations"]), "-1"]
+    assert shown[3:6] == [f"{100 * b['covered_share']:.1f}%", f"{100 * a['covered_share']:.1f}%",
+                          f"{100 * (a['covered_share'] - b['covered_share']):+.1f} pt"]
+    assert shown[6:9] == [f"{b['uncovered_demand']:,.0f}", f"{a['uncovered_demand']:,.0f}",
+                          f"{a['uncovered_demand'] - b['uncovered_demand']:+,.0f}"]
+
+
+def test_district_editor_imports_a_ledger_fixes_it_and_confirms(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 26: Tianya's editor uploads a real-style ledger (title row, 序号, 备注, merged
+    header, 有/无/√, GCJ-02 points, 高新区, a bad hours value, a row of another district):
+    the first preview lists every problem on Excel's rows 7 and 8; the fixed ledger's
+    preview is confirmed and exactly its four stations are written. The screenshots
+    ``console-import-{1-upload,2-preview,3-done}.png`` illustrate the manual."""
+    from tests.test_console_import import ledger, ledger_rows
+
+    insert_stations(areas, [station_body("TY-0001", 109.47, 18.29, district_code="460204")])
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    bad, fixed = tmp_path / "天涯区驿站台账.xlsx", tmp_path / "天涯区驿站台账-改.xlsx"
+    bad.write_bytes(ledger(ledger_rows(fixed=False)))
+    fixed.write_bytes(ledger(ledger_rows(fixed=True)))
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=批量导入")
+        page.wait_for_selector("h1:has-text('批量导入')")
+        _check(page, "import-upload")
+        page.screenshot(path=str(ARTIFACTS / "console-import-1-upload.png"))
+        page.set_input_files("#file", str(bad))
+        page.click("button:has-text('上传并预览')")
+        page.wait_for_selector("#h-problems")
+        cells = page.locator("section[aria-labelledby=h-problems] tbody tr td:first-child")
+        assert sorted(cells.all_inner_texts()) == ["7", "8", "8"]
+        assert page.locator("text=高新区 → 按坐标归入 天涯区").count() == 1
+        _check(page, "import-problems")
+        page.set_input_files("#file", str(fixed))
+        page.click("section[aria-labelledby=h-problems] button:has-text('上传并预览')")
+        page.wait_for_selector("button:has-text('确认导入（新增 3 个，更新 1 个）')")
+        _check(page, "import-preview")
+        page.screenshot(path=str(ARTIFACTS / "console-import-2-preview.png"), full_page=True)
+        page.click("button:has-text('确认导入')")
+        page.wait_for_selector("text=已导入：新增 3 个，更新 1 个，不变 0 个。")
+        _check(page, "import-done")
+        page.screenshot(path=str(ARTIFACTS / "console-import-3-done.png"))
+        context.close()
+    assert outside == [] and errors == []
+    assert [r[0] for r in areas.execute("SELECT code FROM station ORDER BY code")] == [
+        "TY-0001", "TY-0002", "TY-0003", "TY-0004"]

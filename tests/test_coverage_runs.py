@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from pyproj import Geod
 
 from geo_service.cli import main
+from geo_service.coverage.cli import print_scorecard
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.coverage.service import run_coverage, run_recommendations
 from geo_service.sample.seed import load_seed
@@ -115,10 +117,19 @@ def test_seed_scorecard_and_recommend_via_cli(db: psycopg.Connection[Any], db_ur
         "gap to the exact optimum (HiGHS):   0.0%",
     ]
     # ...then the stored plan, site by site, as printed.
-    sites = [f"  {s['rank']:>3}. ({s['lat']:.5f}, {s['lon']:.5f}) +{s['gain']:.0f} workers "
-             f"-> {s['covered_after']:.0f}  [{s['label']}]" for s in summary["sites"]]
+    # Each site: district (name, code) and street, gain; WGS-84, GCJ-02, BD-09; Amap link.
+    sites = [line for s in summary["sites"] for line in (
+        f"  {s['rank']:>3}. {s['district']} ({s['district_code']}) {s['street']}: "
+        f"+{s['gain']:.0f} workers -> {s['covered_after']:.0f}  [{s['label']}]",
+        f"       WGS-84 {s['lon']:.6f},{s['lat']:.6f} · GCJ-02 {s['gcj02'][0]:.6f},"
+        f"{s['gcj02'][1]:.6f} · BD-09 {s['bd09'][0]:.6f},{s['bd09'][1]:.6f}",
+        f"       {s['amap']}")]
     assert [s["rank"] for s in summary["sites"]] == list(range(1, 27))
-    assert sites[0] == "    1. (18.31341, 109.42007) +1593 workers -> 9860  [cell 89417572603ffff]"
+    first = summary["sites"][0]
+    assert (round(first["lat"], 5), round(first["lon"], 5), round(first["gain"]),
+            round(first["covered_after"]), first["label"]) == (
+        18.31341, 109.42007, 1593, 9860, "cell 89417572603ffff")
+    assert first["district"] == "天涯区" and first["street"] == "—"
     lines = out.splitlines()
     # The one line with a wall time in it: method, time, the proven share and bound.
     assert re.fullmatch(r"method: greedy \+ swaps, \d+\.\d\d s; proven: at least 99\.\d\d% "
@@ -135,9 +146,13 @@ def test_bad_requests(areas: psycopg.Connection[Any], random_world: dict[str, An
     with pytest.raises(GeoServiceError) as exc:
         run_coverage(areas, CoverageRequest(area="999999"))
     assert exc.value.status == 404
+    # No demand there: coverage of area (issue 27), not a refusal; but demand of other
+    # worker types is not "no demand data", and is refused by name.
+    far = run_coverage(areas, CoverageRequest(bbox=[100.0, 10.0, 100.1, 10.1], resolution=7))
+    assert far["basis"] == "area"
     with pytest.raises(GeoServiceError) as exc:
-        run_coverage(areas, CoverageRequest(bbox=[100.0, 10.0, 100.1, 10.1]))
-    assert exc.value.fields[0][0] == "area"
+        run_coverage(areas, CoverageRequest(area="460200", worker_types=["sanitation"]))
+    assert exc.value.fields[0][0] == "worker_types"
     with pytest.raises(GeoServiceError) as exc:
         run_recommendations(areas, RecommendRequest(area="460200", add=1000,
                                                     threshold_m=20_000))
@@ -333,3 +348,50 @@ def test_run_is_sample_only_with_sample_data_in_it(
     flags = dict(areas.execute("SELECT id, sample FROM analysis_run").fetchall())
     assert flags[run_id] is False and flags[with_demand["run_id"]] is True
     assert flags[with_station["run_id"]] is True
+
+
+def test_stations_only_region_gets_area_coverage_labelled_as_such(
+        areas: psycopg.Connection[Any], client: TestClient, keys: dict[str, str],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 27: a city with districts and stations but no demand data is analysed by
+    area: each H3 cell of the city counts once, the shares are shares of cells within
+    reach (brute force here), the run says so, and recommendations add covered cells."""
+    rng = np.random.default_rng(7)
+    st = [{"code": f"A{i:02d}", "name": f"a{i}", "lon": float(rng.uniform(109.4, 109.7)),
+           "lat": float(rng.uniform(18.24, 18.36)), "host_type": "union_built",
+           "opening_hours": "24/7"} for i in range(12)]
+    insert_stations(areas, st)
+    r = client.post("/v1/analysis/coverage", json={"area": "460200", "resolution": 8,
+                                                   "threshold_m": 2000},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    result = r.json()
+    assert result["basis"] == "area" and "按面积覆盖（无需求数据）" in result["basis_label"]
+    city = areas.execute("SELECT ST_AsGeoJSON(geom) FROM admin_area WHERE code = '460200'"
+                         ).fetchone()
+    assert city is not None
+    cells = sorted(h3.geo_to_cells(json.loads(city[0]), 8))
+    slon = np.array([s["lon"] for s in st])
+    slat = np.array([s["lat"] for s in st])
+    covered = 0
+    for cell in cells:
+        clat, clon = h3.cell_to_latlng(cell)
+        _, _, d = GEOD.inv(np.full(len(slon), clon), np.full(len(slon), clat), slon, slat)
+        covered += bool(d.min() <= 2000)
+    total = next(a for a in result["areas"] if a["area"] == "total")
+    assert total["demand"] == len(cells)
+    assert total["demand"] - total["uncovered_demand"] == covered
+    districts = {a["area"] for a in result["areas"]} - {"total"}
+    assert {"460202", "460203", "460204", "460205"} <= districts
+    page = client.get("/maps/coverage.html", params={"run": result["run_id"]})
+    assert page.status_code == 200 and "按面积覆盖（无需求数据）" in page.text
+    print_scorecard(result)
+    assert "NOTE: 按面积覆盖（无需求数据） Coverage of area" in capsys.readouterr().out
+    r = client.post("/v1/analysis/recommendations",
+                    json={"area": "460200", "resolution": 8, "threshold_m": 2000, "add": 3},
+                    headers={"Authorization": keys["editor"]})
+    assert r.status_code == 200, r.text
+    plan = r.json()
+    assert plan["basis"] == "area" and plan["covered_before"] == covered
+    assert plan["covered_after"] > covered and plan["total_demand"] == len(cells)
+    assert all(float(s["gain"]).is_integer() and s["gain"] > 0 for s in plan["sites"])

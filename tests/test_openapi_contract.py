@@ -48,14 +48,21 @@ EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
     ("DELETE", "/v1/stations/{code}"): {positive_data_acceptance: _VERSION},
     ("POST", "/v1/stations:import"): {positive_data_acceptance: _FILE},
     ("POST", "/v1/demand:import"): {positive_data_acceptance: _FILE},
+    ("POST", "/v1/demand:raster"): {
+        positive_data_acceptance: "the upload's content (a GeoTIFF) is not described by the "
+                                  "schema"},
     ("GET", "/v1/stations"): {positive_data_acceptance: _BBOX},
     ("GET", "/v1/feeds/stations.geojson"): {positive_data_acceptance: _BBOX},
     ("GET", "/v1/exports/{platform}.{fmt}"): {positive_data_acceptance: _BBOX},
     ("POST", "/v1/analysis/coverage"): {
         positive_data_acceptance: "exactly one of area, polygon, bbox; a region of at most "
-                                  "40 degrees with demand in it"},
+                                  "40 degrees (without demand in it: of at most 1,000,000 "
+                                  "H3 cells, measured by area)"},
     ("POST", "/v1/analysis/recommendations"): {
         positive_data_acceptance: "as coverage, and exactly one of add, target_share"},
+    ("POST", "/v1/analysis/whatif"): {
+        positive_data_acceptance: "as coverage, with stations to close that the analysis "
+                                  "counts or sites to add"},
     ("PUT", "/v1/stations/{code}/stops"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("POST", "/v1/stations/{code}/inspections"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("GET", "/tiles/{z}/{x}/{y}.mvt"): {positive_data_acceptance: "x and y must be below 2^z"},

@@ -83,6 +83,9 @@ class HistoryEntry(BaseModel):
     action: str = Field(description="table.operation, e.g. station.update, station_stop.insert")
     import_id: str | None
     record_id: str | None
+    reason: str | None = Field(default=None, description=(
+        "why, in the person's words: the reason given in the console to close, reopen or "
+        "delete the station"))
     changes: dict[str, HistoryChange]
 
 

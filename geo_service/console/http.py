@@ -87,13 +87,14 @@ def client(request: Request, settings: Settings) -> str:
     return client_group(address, settings.ipv6_prefix)
 
 
-def html(body: str, status: int = 200) -> HTMLResponse:
-    """A console page: never cached, no script, and ``Referrer-Policy: same-origin``
+def html(body: str, status: int = 200, csp: str = STRICT_CSP) -> HTMLResponse:
+    """A console page: never cached, no script (``csp``: a page that needs its own file of
+    script says so), and ``Referrer-Policy: same-origin``
     instead of the service's ``no-referrer``: under ``no-referrer`` Chromium sends its
     forms' POSTs with ``Origin: null``, which the Origin rule must refuse; same-origin
     still tells other sites nothing."""
     return HTMLResponse(body, status, headers={"Cache-Control": "no-store",
-                                                "Content-Security-Policy": STRICT_CSP,
+                                                "Content-Security-Policy": csp,
                                                 "Referrer-Policy": "same-origin"})
 
 

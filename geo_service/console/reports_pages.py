@@ -167,7 +167,9 @@ def _station(lang: str, csrf: str, st: dict[str, Any], tz: ZoneInfo, status: str
             f'{_decide_form(lang, csrf, g, status, kind)}</td></tr>')
     label = escape(f'{st["name"]} ({st["code"]})')
     return (f'<section class="card station" aria-labelledby="st-{escape(st["code"])}">'
-            f'<h2 id="st-{escape(st["code"])}">{label}{tag}</h2>{warning}'
+            f'<h2 id="st-{escape(st["code"])}"><a href="/console/stations/'
+            f'{escape(st["code"])}{"?lang=en" if lang == "en" else ""}">{label}</a>{tag}</h2>'
+            f"{warning}"
             f'<div class="scroll" role="region" aria-label="{label}" tabindex="0">'
             f'<table class="queue"><thead><tr>{heads}</tr></thead><tbody>{"".join(rows)}'
             "</tbody></table>"

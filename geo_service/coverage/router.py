@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Path, Query, Response
 from pydantic import BaseModel, Field
 
-from geo_service.coverage import service
-from geo_service.coverage.demand import import_demand
+from geo_service.coverage import demand_sheet, raster, service, whatif
+from geo_service.coverage.demand import WorkerType, import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
-from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES
+from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, PayloadTooLarge
+from geo_service.domain.params import AREA_PATTERN
 from geo_service.domain.schemas import ImportReport
 from geo_service.imports.run import Mode, import_upload
 from geo_service.web.deps import (
@@ -37,9 +39,18 @@ class CoverageRun(BaseModel):
     created_at: str
     threshold_m: float
     resolution: int
-    areas: list[dict[str, Any]]
+    areas: list[dict[str, Any]] = Field(
+        description="the scorecard: one row per district, worst first (lowest covered "
+                    "share, then most uncovered workers), each with `area` (code) and "
+                    "`name`, stations, demand, covered_share, doubly_share, "
+                    "uncovered_demand (gap workers), …; the total row (area 'total') last")
     gaps: list[dict[str, Any]]
     sample_data: bool
+    basis: str = Field(default="demand", description=(
+        "what the demand figures count: demand (workers, from demand points) or area (no "
+        "demand data in the region: every H3 cell of the run's resolution counts once, so "
+        "shares are shares of area, 按面积覆盖)"))
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
 
 
 class RecommendationRun(BaseModel):
@@ -85,8 +96,17 @@ class RecommendationRun(BaseModel):
     greedy_covered_after: float = Field(
         description="what lazy greedy alone covers, for comparison")
     greedy_sites: int = Field(description="how many sites lazy greedy alone picks")
-    sites: list[dict[str, Any]]
+    sites: list[dict[str, Any]] = Field(
+        description="the picked sites in order: rank, WGS-84 lon/lat, gain (= new_workers, "
+                    "the workers it newly covers), district_code and district, street "
+                    "(乡镇/街道 where loaded, else '—'), gcj02 and bd09 [lon, lat], amap (a "
+                    "link that opens the point in Amap)")
     sample_data: bool
+    basis: str = Field(default="demand", description=(
+        "what the demand figures count: demand (workers, from demand points) or area (no "
+        "demand data in the region: every H3 cell of the run's resolution counts once, so "
+        "shares are shares of area, 按面积覆盖)"))
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
 
 
 class StoredRun(BaseModel):
@@ -111,6 +131,31 @@ def coverage(conn: SyncConnDep, body: CoverageRequest, principal: SyncEditor) ->
 def recommendations(conn: SyncConnDep, body: RecommendRequest,
                     principal: SyncEditor) -> Response:
     return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code))
+
+
+class WhatIfResult(BaseModel):
+    run_id: int = Field(description="the after state, stored as a coverage run: "
+                                    "/maps/coverage.html?run=<run_id> draws it")
+    created_at: str
+    threshold_m: float
+    closed: list[str]
+    added: list[dict[str, Any]] = Field(description="the added sites, described as a "
+                                                    "recommendations run's sites are")
+    rows: list[dict[str, Any]] = Field(
+        description="per district (area code and name), worst first before the change, "
+                    "the total last: stations, covered_share, doubly_share and "
+                    "uncovered_demand (gap workers), each _before, _after and _change")
+    sample_data: bool
+    basis: str = Field(default="demand", description="as a coverage run's: demand or area")
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
+
+
+@router.post("/whatif", response_model=WhatIfResult, responses=WRITE_RESPONSES,
+             summary="What if stations close and/or sites are added: before and after per "
+                     "district, in one request")
+def run_whatif(conn: SyncConnDep, body: whatif.WhatIfRequest, principal: SyncEditor) -> Response:
+    """Stores the after state as a run (for its map), so it needs an editor or admin key."""
+    return JSONResponse(whatif.run_whatif(conn, body, scope=principal.area_code))
 
 
 @router.get("/runs/{run_id}", response_model=StoredRun,
@@ -146,7 +191,8 @@ demand_router = APIRouter(prefix="/v1", tags=["stations"])
 @demand_router.post(
     "/demand:import", response_model=ImportReport, responses=WRITE_RESPONSES,
     tags=["analysis"],
-    summary="Import weighted demand points (id, lon, lat, weight, worker_type, …) (admin key)",
+    summary="Import weighted demand points (编号, 经度, 纬度, 人数, 工种, 坐标系 or id, lon, lat, "
+            "weight, worker_type, …) (admin key)",
 )
 async def import_demand_points(
     conn: ConnDep, settings: SettingsDep, file: ImportFile, principal: Admin,
@@ -159,3 +205,66 @@ async def import_demand_points(
             conn, data, fmt, mode=mode, dry_run=dry_run, max_rows=settings.max_import_rows,
             crs=crs, limits=limits, scope=principal.area_code))
     return JSONResponse(report)
+
+
+@demand_router.get(
+    "/demand:template.xlsx", tags=["analysis"],
+    summary="The demand import template: Chinese columns (编号, 经度, 纬度, 人数, 工种, 坐标系), "
+            "drop-downs, an example row and a 说明 sheet listing every alias (public)",
+    description="Public like the station template: it holds no data, only the columns and "
+                "vocabularies. The example row (编号 示例-0001) is skipped on import.",
+    response_class=Response,
+    responses={200: {"description": "XLSX workbook, as an attachment",
+                     "content": {demand_sheet.MEDIA_TYPE: {
+                         "schema": {"type": "string", "format": "binary"}}}},
+               **ERROR_RESPONSES},
+)
+async def demand_template() -> Response:
+    body = await asyncio.to_thread(demand_sheet.template_xlsx)
+    return Response(body, media_type=demand_sheet.MEDIA_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="{demand_sheet.FILENAME}"',
+        "Cache-Control": "public, max-age=3600"})
+
+
+class RasterReport(BaseModel):
+    area: str
+    file: str
+    worker_type: str
+    share: float
+    resolution: int
+    raster_size: list[int] = Field(description="the raster's width and height in pixels")
+    window: list[int] | None = Field(
+        description="the part read: column, row, width, height (null: the raster does not "
+                    "reach the area)")
+    pixels_read: int
+    pixels_inside: int = Field(description="pixels with population whose centres lie in the "
+                                           "area's polygon")
+    population: float = Field(description="their population sum")
+    cells: int = Field(description="H3 cells (demand points) stored")
+    stored_weight: float = Field(description="population × share: the workers stored")
+    created: int
+    updated: int
+    unchanged: int
+    removed: int = Field(description="the area's earlier raster points no longer present")
+
+
+@demand_router.post(
+    "/demand:raster", response_model=RasterReport, responses=WRITE_RESPONSES, tags=["analysis"],
+    summary="Estimate an area's demand from a population GeoTIFF (e.g. WorldPop), replacing "
+            "its earlier raster demand (editor key, within its area)")
+def import_demand_raster(
+    conn: SyncConnDep, settings: SettingsDep, file: ImportFile, principal: SyncEditor,
+    area: Annotated[str, Query(pattern=AREA_PATTERN, description="admin area code")],
+    worker_type: Annotated[WorkerType, Query(description="who the estimate counts")] = "other",
+    share: Annotated[float, Query(gt=0, le=1, description="share of residents counted")]
+    = raster.DEFAULT_SHARE,
+    resolution: Annotated[int, Query(ge=5, le=10)] = raster.DEFAULT_RESOLUTION,
+) -> Response:
+    data = file.file.read(settings.max_import_bytes + 1)
+    if len(data) > settings.max_import_bytes:
+        raise PayloadTooLarge(f"file larger than {settings.max_import_bytes} bytes",
+                              [("file", "too large")])
+    opts = raster.Options(area=area, worker_type=worker_type, share=share,
+                          resolution=resolution)
+    return JSONResponse(raster.import_raster(conn, data, file.filename or "upload.tif", opts,
+                                             scope=principal.area_code))

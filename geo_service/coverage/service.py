@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.coverage import analysis, certified, recommend
+from geo_service.coverage import analysis, area_cover, certified, recommend, scorecard
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
@@ -56,6 +56,7 @@ class Inputs:
     s_ten: np.ndarray
     s_unverified: np.ndarray
     sample: bool  # sample stations or demand in this run
+    basis: str = "demand"  # "area": no demand data, each H3 cell counts once (area_cover)
 
 
 def _region(conn: psycopg.Connection[Any], req: CoverageRequest,
@@ -127,8 +128,16 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
     f = req.stations
     demand = conn.execute(q.DEMAND, {"region": region, "labels": labels,
                                      "worker_types": req.worker_types}).fetchall()
+    basis = "demand"
     if not demand:
-        raise invalid("area", "no demand points in this region: nothing to analyse")
+        if req.worker_types:  # demand there may be, but none of these workers
+            raise invalid("worker_types", "no demand points of these worker types in this "
+                                          "region: nothing to analyse")
+        demand = area_cover.area_points(conn, region, labels, req.resolution)
+        basis = "area"
+    if not demand:
+        raise invalid("area", "the region holds no H3 cell at this resolution: nothing to "
+                              "analyse")
     stations = conn.execute(q.STATIONS, {
         "region": region, "labels": labels, "ten_mask": TEN_ONES_MASK,
         "verified_days": req.verified_days, "statuses": [s.value for s in f.statuses],
@@ -152,6 +161,7 @@ def load_inputs(conn: psycopg.Connection[Any], req: CoverageRequest,
         codes=np.asarray(s[0], object), s_lon=np.asarray(s[1], float),
         s_lat=np.asarray(s[2], float), s_label=np.asarray(s[3], object),
         s_ten=np.asarray(s[4], int), s_unverified=np.asarray(s[5], bool), sample=sample,
+        basis=basis,
     )
 
 
@@ -192,7 +202,8 @@ def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, input
     with conn.transaction():
         row = conn.execute(q.INSERT_RUN, {
             "kind": kind, "params": Jsonb(req.model_dump(mode="json")),
-            "inputs": Jsonb({"demand_points": len(inputs.d_lon), "stations": len(inputs.codes),
+            "inputs": Jsonb({"demand_points": len(inputs.d_lon) if inputs.basis == "demand"
+                             else 0, "basis": inputs.basis, "stations": len(inputs.codes),
                              "cells": len(res.cell), "areas": inputs.labels}),
             "summary": Jsonb(summary), "sample": inputs.sample,
         }).fetchone()
@@ -212,17 +223,20 @@ def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
 
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
                  progress: Progress | None = None, scope: str | None = None) -> dict[str, Any]:
-    """Analyse, store the run and return its summary (scorecard and ranked gaps)."""
+    """Analyse, store the run and return its summary: the scorecard by district name,
+    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps."""
     say = progress or (lambda _msg: None)
     say("loading demand and stations")
     inputs = load_inputs(conn, req, scope)
-    say(f"analysing {len(inputs.d_lon)} demand points against {len(inputs.codes)} stations")
+    what = "demand points" if inputs.basis == "demand" else "H3 cells (no demand data: by area)"
+    say(f"analysing {len(inputs.d_lon)} {what} against {len(inputs.codes)} stations")
     res = _analyse(req, inputs)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        "areas": analysis.summarise(res, inputs.s_label, inputs.s_ten, inputs.s_unverified),
+        "areas": scorecard.named_scorecard(conn, analysis.summarise(
+            res, inputs.s_label, inputs.s_ten, inputs.s_unverified)),
         "gaps": analysis.gap_cells(res, req.gaps),
-        "sample_data": inputs.sample,
+        "sample_data": inputs.sample, **_basis(inputs),
     })
     say("storing the run")
     run_id, created = _store(conn, "coverage", req, inputs, summary, res)
@@ -257,6 +271,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
               "lat": float(c_lat[p.candidate]), "gain": p.gain,
               "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
+    sites = scorecard.describe_sites(conn, sites)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
         "stations_on_record": inputs.on_record,
@@ -268,13 +283,19 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         "optimal_gap": optimal_gap, "target_share": req.target_share,
         "target_reached": plan.target_reached, "note": note,
         **_certificate(plan, greedy, solver_seconds, req.time_budget_s),
-        "sites": sites, "sample_data": inputs.sample,
+        "sites": sites, "sample_data": inputs.sample, **_basis(inputs),
     })
     run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
     with conn.transaction():
         for site in sites:
             conn.execute(q.INSERT_SITE, {**site, "run_id": run_id})
     return {"run_id": run_id, "kind": "recommendations", "created_at": created, **summary}
+
+
+def _basis(inputs: Inputs) -> dict[str, Any]:
+    """What the run's demand figures count (workers, or H3 cells), said in words too."""
+    zh, en = area_cover.BASIS_WORDS[inputs.basis]
+    return {"basis": inputs.basis, "basis_label": f"{zh} {en}"}
 
 
 def _choose(req: RecommendRequest, matrix: Any, res: analysis.CoverageResult, n_candidates: int,
@@ -346,6 +367,9 @@ def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+#: What a run's summary says of each site beyond its point (``scorecard.describe_sites``).
+SITE_FACTS = ("district_code", "district", "street", "gcj02", "bd09", "amap", "new_workers")
+
 #: A run's cell as stored: its H3 id and area, demand, nearest stations, coverage.
 CELL_KEYS = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m", "second_m",
              "covered", "doubly")
@@ -385,8 +409,12 @@ def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: s
 
 
 def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
-    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
-    get_run(conn, run_id)
+    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection.
+
+    A site carries what its run described (district, street, GCJ-02, BD-09, Amap link)
+    where the run stored it (runs made before issue 27 did not).
+    """
+    described = {s.get("rank"): s for s in get_run(conn, run_id)["summary"].get("sites") or []}
     features = []
     if what == "cells":
         for row in conn.execute(q.RUN_CELLS, {"id": run_id}):
@@ -397,5 +425,7 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [lon, lat]},
                              "properties": {"rank": rank, "label": label, "gain": gain,
-                                            "covered_after": after}})
+                                            "covered_after": after, **{
+                                                k: described.get(rank, {}).get(k)
+                                                for k in SITE_FACTS}}})
     return {"type": "FeatureCollection", "features": features}

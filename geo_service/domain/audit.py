@@ -25,7 +25,7 @@ from geo_service.domain.principal import Principal
 SET_ACTOR = "SELECT set_config('geo.actor', %s, true)"
 
 _HISTORY = """
-SELECT id, at, key_id, user_id, actor, action, import_id, record_id, changes
+SELECT id, at, key_id, user_id, actor, action, import_id, record_id, request, changes
 FROM audit_log
 WHERE station_code = %(code)s AND id > %(after)s
 ORDER BY id
@@ -35,21 +35,25 @@ _KNOWN = "SELECT 1 FROM station WHERE code = %(code)s"
 
 
 def actor_json(principal: Principal | None, import_id: uuid.UUID | None = None,
-               name: str | None = None) -> str:
+               name: str | None = None, reason: str | None = None) -> str:
     """The ``geo.actor`` value for ``principal`` (None: the operator's command line,
-    or the keyless writer ``name``)."""
+    or the keyless writer ``name``). ``reason``: why, in the person's words (the console
+    asks for one to close, reopen or delete a station); it fills the entry's ``request``
+    column, which says what the write was asked for."""
     return json.dumps({
         "key_id": principal.key_id if principal else None,
         "user_id": principal.user_id if principal else None,
         "name": principal.name if principal else (name or "command line"),
         "import_id": str(import_id) if import_id else None,
+        **({"request": reason} if reason else {}),
     })
 
 
 async def set_actor(conn: AsyncConnection[Any], principal: Principal | None,
-                    import_id: uuid.UUID | None = None, name: str | None = None) -> None:
+                    import_id: uuid.UUID | None = None, name: str | None = None,
+                    reason: str | None = None) -> None:
     """Name who writes in this transaction (call inside it, before the writes)."""
-    await conn.execute(SET_ACTOR, (actor_json(principal, import_id, name),))
+    await conn.execute(SET_ACTOR, (actor_json(principal, import_id, name, reason),))
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:
@@ -58,7 +62,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
         "id": row["id"], "at": at, "key_id": row["key_id"], "user_id": row["user_id"],
         "actor": row["actor"],
         "action": row["action"], "import_id": str(row["import_id"]) if row["import_id"] else None,
-        "record_id": row["record_id"],
+        "record_id": row["record_id"], "reason": row["request"],
         "changes": {k: {"old": v[0], "new": v[1]} for k, v in sorted(row["changes"].items())},
     }
 

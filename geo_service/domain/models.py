@@ -122,6 +122,8 @@ class Station(Base):
         CheckConstraint("unknown_periods IS NULL OR hours_kind = 'dated'",
                         name="unknown_periods"),
         CheckConstraint("version >= 1", name="version"),
+        CheckConstraint("source_crs IN ('wgs84', 'gcj02', 'bd09')", name="source_crs"),
+        CheckConstraint("length(hours_text) <= 2000", name="hours_text"),
         Index("ix_station_geog", "geog", postgresql_using="gist"),
         Index("ix_station_geom", text("(geog::geometry)"), postgresql_using="gist"),
         Index("ix_station_updated_at", "updated_at", "id"),
@@ -184,6 +186,10 @@ class Station(Base):
     last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: A mobile station with a schedule of stops: nearest finds it at its current stop.
     scheduled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: What the clerk's sheet said, for the union export's round trip (migration 0014):
+    #: the coordinate system of the import, and Chinese hours as typed.
+    source_crs: Mapped[str | None] = mapped_column(Text)
+    hours_text: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -252,6 +258,29 @@ class StaffSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     client_group: Mapped[str | None] = mapped_column(Text)
     csrf_secret: Mapped[str] = mapped_column(Text)
+
+
+class ImportUpload(Base):
+    """A console import's previewed upload, kept until confirmed (migration 0014)."""
+
+    __tablename__ = "import_upload"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(Text)
+    crs: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    file_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fingerprint: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class StaffSigninFailure(Base):

@@ -290,13 +290,15 @@ class XlsxExport:
     """
 
     def __init__(self, platform: Platform, generated_at: dt.datetime,
-                 filters: Mapping[str, Any] | None = None) -> None:
+                 filters: Mapping[str, Any] | None = None,
+                 selection: str | None = None) -> None:
         from openpyxl import Workbook
         from openpyxl.cell import WriteOnlyCell
         from openpyxl.styles import Font
         from openpyxl.utils import get_column_letter
 
         self.platform, self.generated_at = platform, generated_at
+        self.selection = selection or "open and temporarily closed only"
         self.filters = {k: v for k, v in (filters or {}).items() if v is not None}
         self.rows = 0
         self.samples = 0
@@ -343,7 +345,7 @@ class XlsxExport:
             ("平台 Platform", p.label),
             ("坐标系 Coordinate system", f"{CRS_NAMES[p.crs]}; coord_type = {p.coord_type}"),
             ("生成时间 Generated at", f"{utc_iso(self.generated_at)} (北京时间 {local})"),
-            ("站点数 Stations", f"{self.rows} (open and temporarily closed only)"),
+            ("站点数 Stations", f"{self.rows} ({self.selection})"),
             ("筛选 Filters", ", ".join(f"{k}={v}" for k, v in self.filters.items()) or "none"),
             *([("分类 Category", f"{p.category}: a hint; the platform maps it to its own "
                                  "categories at upload")] if p.category else []),

@@ -46,8 +46,9 @@ AREA_BBOX_FILTER = """
 
 # One batch of the snapshot feeds, after the last id of the previous one (keyset):
 # each batch is a statement of its own, so no connection is held between batches.
+# Exports only: ``source_crs`` and ``hours_text`` give the union sheet back as typed.
 PUBLISHED_BATCH = f"""
-SELECT s.id AS station_id, {FEED_COLUMNS}
+SELECT s.id AS station_id, {FEED_COLUMNS}, s.source_crs, s.hours_text
 FROM station s
 WHERE s.status IN ('open', 'temporarily_closed')
   AND s.id > %(after)s

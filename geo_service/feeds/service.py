@@ -11,8 +11,9 @@ many stations there are and no connection waits on a client or on encoding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from contextlib import AbstractAsyncContextManager, aclosing
 from typing import IO, Any
 
@@ -20,10 +21,12 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from geo_service.domain.encoding import dumps
+from geo_service.domain.errors import Busy
 from geo_service.domain.params import decode_cursor, encode_cursor
 from geo_service.feeds import queries as q
 from geo_service.feeds.export_formats import Platform, XlsxExport, csv_header, csv_rows
 from geo_service.feeds.features import SAMPLE_NOTE, change_entry, station_features, utc_iso
+from geo_service.infra.settings import Settings
 
 #: Rows per keyset batch of a streamed feed or an export (one short statement each).
 BATCH_ROWS = 2000
@@ -152,17 +155,59 @@ async def csv_chunks(
             yield await asyncio.to_thread(csv_rows, rows, platform)
 
 
+class BuildSlots:
+    """How many XLSX exports this process builds at once (``export_xlsx_concurrency``),
+    the API's and the console's together.
+
+    A workbook is seconds of CPU in openpyxl: eight built together took 18–23 s
+    each, on the same cores every other request needs. Past the limit an export
+    is refused at once with 429 and ``Retry-After`` rather than queued: a
+    waiting client would hold a socket and a task for nothing it cannot get by
+    asking again. CSV is not limited: it is paced by its reader and holds
+    nothing between batches.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.busy = limit, 0
+
+    @contextlib.contextmanager
+    def take(self) -> Iterator[None]:
+        """A slot for one build, or :class:`Busy` (no ``await`` in between: one loop)."""
+        if self.busy >= self.limit:
+            raise Busy(f"{self.limit} XLSX exports are being built; retry in "
+                       f"{Busy.retry_after} s, or ask for csv",
+                       [("fmt", "xlsx exports are busy; retry later or use csv")])
+        self.busy += 1
+        try:
+            yield
+        finally:
+            self.busy -= 1
+
+
+def xlsx_slots_of(state: Any, settings: Settings) -> BuildSlots:
+    """The app's XLSX build slots (``app.state.xlsx_slots``), made on first use."""
+    slots: BuildSlots | None = getattr(state, "xlsx_slots", None)
+    if slots is None:
+        slots = state.xlsx_slots = BuildSlots(settings.export_xlsx_concurrency)
+    return slots
+
+
 async def write_xlsx(
     batches: Batches, platform: Platform, out: IO[bytes], *,
     area: str | None, bbox: list[float] | None, generated_at: dt.datetime,
+    filters: Mapping[str, Any] | None = None, selection: str | None = None,
 ) -> XlsxExport:
     """Write the XLSX export to ``out``; openpyxl runs in a thread, batch by batch.
 
     With ``batches`` from :func:`published_batches` on the pool, no connection is
-    held while a batch is written (seconds of CPU for a large export).
+    held while a batch is written (seconds of CPU for a large export). ``filters``
+    and ``selection`` (which stations the file holds) are what its README sheet says
+    when the rows are not the published stations of ``area``/``bbox`` (the console's
+    filtered list).
     """
-    filters: Mapping[str, Any] = {"area": area, "bbox": bbox and ",".join(map(str, bbox))}
-    book = await asyncio.to_thread(XlsxExport, platform, generated_at, filters)
+    if filters is None:
+        filters = {"area": area, "bbox": bbox and ",".join(map(str, bbox))}
+    book = await asyncio.to_thread(XlsxExport, platform, generated_at, filters, selection)
     try:
         async with aclosing(batches):
             async for rows in batches:

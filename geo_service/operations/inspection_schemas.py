@@ -166,7 +166,10 @@ class OverdueStation(BaseModel):
     district_code: str | None
     district: str | None
     last_inspected_on: dt.date | None = Field(description="null: never inspected")
-    days_since: int | None = Field(description="days since the last inspection; null: never")
+    last_verified_on: dt.date | None = Field(
+        default=None, description="the later of the last inspection and the imported "
+                                  "最近核实日期: what overdue is judged on; null: neither")
+    days_since: int | None = Field(description="days since last_verified_on; null: never")
     sample: bool
 
 

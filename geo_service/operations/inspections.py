@@ -139,9 +139,11 @@ async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
 
 async def overdue(conn: AsyncConnection[Any], *, area: str | None, days: int, limit: int,
                   today: dt.date | None = None) -> dict[str, Any]:
-    """Published stations never inspected or last inspected more than ``days`` ago.
+    """Published stations never verified or last verified more than ``days`` ago.
 
-    Never-inspected stations come first, then the longest-unvisited; ``total``
+    Verified is the later of the last inspection and the imported 最近核实日期
+    (:mod:`geo_service.domain.verification`, the rule the compliance map and the
+    console share). Never-verified stations come first, then the longest-unvisited; ``total``
     counts every overdue station, ``stations`` is the first ``limit`` of them.
     """
     today = today or china_today()

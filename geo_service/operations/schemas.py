@@ -185,9 +185,13 @@ class CountRow(BaseModel):
     key: str | None = Field(description="station code, district code, worker type, day "
                                         "(2026-05-04), ISO week (2026-W19) or month (2026-05); "
                                         "null: no district / type not given")
-    label: str | None = Field(description="station or district name, type label, or the "
-                                          "Monday a week starts on")
+    label: str | None = Field(description="station or district name, type label, the "
+                                          "Monday a week starts on, or the days a partial "
+                                          "month counts ('2026-12-01 – 2026-12-07 (partial "
+                                          "month)')")
     count: int
+    partial: bool = Field(default=False, description="week and month rows: the range "
+                                                     "covers only part of this week or month")
 
 
 class VisitCounts(BaseModel):

@@ -417,15 +417,16 @@ def check_version(current: int, body_version: int | None, if_match: int | None) 
     return current
 
 
-async def begin_station_write(conn: AsyncConnection[Any], principal: Principal | None) -> None:
+async def begin_station_write(conn: AsyncConnection[Any], principal: Principal | None,
+                              reason: str | None = None) -> None:
     """Take the change-feed lock first thing in a station write transaction, and
-    name the writer for the audit trail.
+    name the writer (and the ``reason`` they gave, if any) for the audit trail.
 
     The row trigger takes the lock anyway; taking it before any row lock means
     two writers can never hold one each and wait for the other's.
     """
     await conn.execute(q.LOCK_CHANGES)
-    await set_actor(conn, principal)
+    await set_actor(conn, principal, reason=reason)
 
 
 async def create_station(
@@ -459,13 +460,14 @@ async def lock_station(conn: AsyncConnection[Any], code: str) -> dict[str, Any]:
 
 async def replace_station(
     conn: AsyncConnection[Any], principal: Principal, code: str, body: dict[str, Any],
-    crs: Crs, if_match: int | None,
+    crs: Crs, if_match: int | None, *, reason: str | None = None,
 ) -> dict[str, Any]:
-    """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body."""
+    """Full replacement (PUT) or, with ``merge``, the caller's already-merged PATCH body;
+    ``reason``: why, for the audit trail (the console's close and reopen)."""
     # Compiled off the event loop and before the locks are taken (see create_station).
     rec = await asyncio.to_thread(to_record, {**body, "code": code}, crs)
     async with conn.transaction():
-        await begin_station_write(conn, principal)
+        await begin_station_write(conn, principal, reason)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], body.get("version"), if_match)
@@ -482,11 +484,11 @@ async def replace_station(
 
 async def patch_station(
     conn: AsyncConnection[Any], principal: Principal, code: str, patch: dict[str, Any],
-    crs: Crs, if_match: int | None,
+    crs: Crs, if_match: int | None, *, reason: str | None = None,
 ) -> dict[str, Any]:
     """Apply only the fields sent; the rest keep their stored values."""
     async with conn.transaction():
-        await begin_station_write(conn, principal)
+        await begin_station_write(conn, principal, reason)
         current = await lock_station(conn, code)
         base = public_row(dict(current), crs)
         merged = {k: base[k] for k in STATION_FIELDS}
@@ -498,7 +500,8 @@ async def patch_station(
                 merged[key] = None
         merged.update({k: v for k, v in patch.items() if k != "version"})
         merged["version"] = patch.get("version")
-        return await replace_station(conn, principal, code, merged, crs, if_match)
+        return await replace_station(conn, principal, code, merged, crs, if_match,
+                                     reason=reason)
 
 
 _ADMIN_FIELDS = (
@@ -509,11 +512,11 @@ _ADMIN_FIELDS = (
 
 async def delete_station(
     conn: AsyncConnection[Any], principal: Principal, code: str,
-    version: int | None, if_match: int | None,
+    version: int | None, if_match: int | None, *, reason: str | None = None,
 ) -> dict[str, Any]:
     """Soft delete: status closed and ``deleted_at`` set; the row stays for feeds."""
     async with conn.transaction():
-        await begin_station_write(conn, principal)
+        await begin_station_write(conn, principal, reason)
         current = await lock_station(conn, code)
         await require_scope(conn, principal, current, "station")
         expected = check_version(current["version"], version, if_match)

@@ -17,10 +17,15 @@ from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.demand import router as console_demand
+from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
+from geo_service.console.routes.planning import router as console_planning
 from geo_service.console.routes.posters import router as console_posters
 from geo_service.console.routes.reports import router as console_reports
 from geo_service.console.routes.session import router as console_session
+from geo_service.console.routes.station_form import router as console_station_form
+from geo_service.console.routes.stations import router as console_stations
 from geo_service.coverage.router import demand_router as coverage_demand
 from geo_service.coverage.router import router as coverage
 from geo_service.feeds.routes.exports import router as feeds_exports
@@ -33,6 +38,7 @@ from geo_service.operations.routes.inspections import router as operations_inspe
 from geo_service.operations.routes.stops import router as operations_stops
 from geo_service.posters.router import router as posters
 from geo_service.stations.router import router as stations
+from geo_service.stations.routes.planned import router as stations_planned
 from geo_service.web.routes.docs import router as docs
 from geo_service.web.routes.guide import router as guide
 from geo_service.web.routes.meta import router as meta
@@ -44,6 +50,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     stations,
     coverage_demand,
     coverage,
+    stations_planned,
     feeds,
     feeds_exports,
     feeds_ogc,
@@ -59,6 +66,11 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_keys,
     console_reports,
     console_posters,
+    console_imports,
+    console_planning,
+    console_station_form,  # before console_stations: /console/stations/new is no code
+    console_stations,
+    console_demand,
     app_snapshot,
     app_vocabulary,
     app_vendor,

@@ -26,17 +26,16 @@ The files themselves are written by :mod:`geo_service.feeds.service`
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import io
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from geo_service.domain.coords import Crs
-from geo_service.domain.errors import ERROR_RESPONSES, Busy, ErrorBody, invalid
+from geo_service.domain.errors import ERROR_RESPONSES, ErrorBody, invalid
 from geo_service.domain.params import AREA_PATTERN, BBOX_PATTERN, parse_bbox
 from geo_service.feeds.caching import validators
 from geo_service.feeds.export_formats import (
@@ -64,8 +63,8 @@ from geo_service.feeds.service import (
     minute_of,
     published_batches,
     write_xlsx,
+    xlsx_slots_of,
 )
-from geo_service.infra.settings import Settings
 from geo_service.web.deps import SettingsDep
 from geo_service.web.responses import PacedStreamingResponse
 
@@ -90,41 +89,6 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
                                       "schema": {"type": "integer"}}}},
     **ERROR_RESPONSES,
 }
-
-
-class BuildSlots:
-    """How many XLSX exports this process builds at once (``export_xlsx_concurrency``).
-
-    A workbook is seconds of CPU in openpyxl: eight built together took 18–23 s
-    each, on the same cores every other request needs. Past the limit an export
-    is refused at once with 429 and ``Retry-After`` rather than queued: a
-    waiting client would hold a socket and a task for nothing it cannot get by
-    asking again. CSV is not limited: it is paced by its reader and holds
-    nothing between batches.
-    """
-
-    def __init__(self, limit: int) -> None:
-        self.limit, self.busy = limit, 0
-
-    @contextlib.contextmanager
-    def take(self) -> Iterator[None]:
-        """A slot for one build, or :class:`Busy` (no ``await`` in between: one loop)."""
-        if self.busy >= self.limit:
-            raise Busy(f"{self.limit} XLSX exports are being built; retry in "
-                       f"{Busy.retry_after} s, or ask for csv",
-                       [("fmt", "xlsx exports are busy; retry later or use csv")])
-        self.busy += 1
-        try:
-            yield
-        finally:
-            self.busy -= 1
-
-
-def _slots(request: Request, settings: Settings) -> BuildSlots:
-    slots: BuildSlots | None = getattr(request.app.state, "xlsx_slots", None)
-    if slots is None:
-        slots = request.app.state.xlsx_slots = BuildSlots(settings.export_xlsx_concurrency)
-    return slots
 
 
 async def _file_chunks(f: IO[bytes]) -> AsyncIterator[bytes]:
@@ -174,7 +138,7 @@ async def export(
     if fmt is ExportFormat.CSV:
         return PacedStreamingResponse(csv_chunks(batches(), spec), send_timeout_s=timeout,
                                       media_type=MEDIA_TYPES["csv"], headers=headers)
-    with _slots(request, settings).take():
+    with xlsx_slots_of(request.app.state, settings).take():
         out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=XLSX_SPOOL_BYTES)  # noqa: SIM115
         try:
             await write_xlsx(batches(), spec, out, area=area, bbox=box, generated_at=now)

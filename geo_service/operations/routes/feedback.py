@@ -143,7 +143,8 @@ async def visit_counts(
     area: Annotated[AreaCode | None, Query(description="admin area code, any level")] = None,
     station: Annotated[StationCode | None, Query()] = None,
     from_: Annotated[CountDate | None, Query(alias="from", description=(
-        "first local day (Asia/Shanghai), inclusive; default 29 days before 'to'"))] = None,
+        "first local day (Asia/Shanghai), inclusive; default 29 days before 'to', or with "
+        "group=month the first day of the month before that of 'to' (whole months)"))] = None,
     to: Annotated[CountDate | None, Query(description=(
         "last local day, inclusive; default today; at most 3 years after 'from'"))] = None,
 ) -> Response:
