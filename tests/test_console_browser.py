@@ -592,3 +592,76 @@ def test_city_editor_reads_a_district_bulletin_and_downloads_it(
         page.wait_for_selector("h1:has-text('Monthly bulletin')")
         context.close()
     assert outside == [] and errors == []
+
+
+def test_editor_adds_an_exterior_photo_from_a_phone_and_approves_a_report_photo(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 27: at 360×640 an editor opens a station's photos, takes (uploads) a photo,
+    sees its thumbnail first as the exterior photo; the stored file has no GPS; a
+    worker's report photo is private until the editor approves it on the pending page."""
+    from PIL import Image
+
+    from tests.test_photos import gps_of, photo_bytes
+
+    insert_stations(areas, [station_body("T1", 109.50, 18.25, district_code="460204",
+                                         city_code="460200", province_code="460000")])
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    shot = tmp_path / "IMG_0042.jpg"
+    shot.write_bytes(photo_bytes(orientation=6))
+    outside: list[str] = []
+    with live_server(db_url, env={"GEO_PHOTO_DIR": str(tmp_path / "store")}) as base:
+        sent = httpx.post(f"{base}/v1/report-photos",
+                          files={"file": ("r.jpg", photo_bytes(color=(9, 99, 9)), "image/jpeg")})
+        assert sent.status_code == 201, sent.text
+        report_sha = sent.json()["sha"]
+        assert httpx.post(f"{base}/v1/stations/T1/reports", json={
+            "kind": "other", "comment": "门口有积水", "photo": report_sha}).status_code == 201
+        assert httpx.get(f"{base}/v1/photos/{report_sha}.jpg").status_code == 404
+
+        context = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN",
+                                      is_mobile=True, has_touch=True)
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=照片")
+        page.fill("#photo_station", "T1")
+        page.click("button:has-text('打开')")
+        page.wait_for_selector("text=还没有外观照片")
+        assert page.get_attribute("#photo_file", "accept") == "image/*"
+        page.set_input_files("#photo_file", str(shot))
+        page.select_option("#photo_kind", "exterior")
+        page.click("button:has-text('上传')")
+        page.wait_for_selector("text=照片已上传。")
+        thumb = page.locator("ul.photos img").first
+        thumb.wait_for()
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0", thumb.element_handle())
+        assert page.locator("ul.photos strong").first.inner_text() == "外观"
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-photos-360.png"), full_page=True)
+        _check(page, "photos")
+
+        page.goto(base + "/console/photos/pending")
+        card = page.locator("li.photo", has_text="门口有积水")
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0",
+                             card.locator("img").element_handle())
+        _check(page, "photos-pending")
+        card.locator("button:has-text('通过')").click()
+        page.wait_for_selector("text=已通过，照片现已公开。")
+        assert page.locator("text=没有待审核的照片。").count() == 1
+        context.close()
+        assert httpx.get(f"{base}/v1/photos/{report_sha}.jpg").status_code == 200
+        listed = httpx.get(f"{base}/v1/stations/T1/photos").json()["photos"]
+        stored = httpx.get(base + listed[0]["url"]).content
+    assert outside == [] and errors == []
+    assert listed[0]["kind"] == "exterior" and gps_of(stored) == {}
+    assert Image.open(io.BytesIO(stored)).size == (100, 200)  # turned upright

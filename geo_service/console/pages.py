@@ -37,6 +37,7 @@ _T: dict[str, tuple[str, str]] = {
     "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "photos": ("照片", "Photos"),
     "planning": ("覆盖规划", "Coverage planning"),
     "demand": ("需求数据", "Demand data"),
     "bulletin": ("每月通报", "Monthly bulletin"),
@@ -169,6 +170,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
+                 (t(lang, "photos"), "/console/photos"),
                  (t(lang, "planning"), "/console/planning"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
@@ -236,7 +238,7 @@ def area_label(lang: str, area: dict[str, Any] | None, code: str | None) -> str:
 def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
     links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
-             for k, p in (("posters", "/console/posters"),
+             for k, p in (("posters", "/console/posters"), ("photos", "/console/photos"),
                           ("planning", "/console/planning"),
                           ("change_password", "/console/password"))]
     if admin:

@@ -100,7 +100,9 @@ class InspectionCreate(BaseModel):
     hours_observed: Annotated[str | None, Field(
         min_length=1, max_length=1000, description="opening hours seen, OSM syntax")] = None
     photos: Annotated[list[PhotoRef], Field(
-        max_length=20, description="http(s) URLs or file names of photos (no blobs)")] = []
+        max_length=20, description="http(s) URLs or file names of photos (no blobs), or the "
+                                   "sha of a photo uploaded with POST /v1/photos (it must "
+                                   "exist)")] = []
     remarks: Annotated[str | None, Field(max_length=2000), AfterValidator(_remarks)] = None
     score: Annotated[float | None, Field(ge=0, le=100, allow_inf_nan=False)] = None
     sample: JsonBool = False

@@ -230,6 +230,9 @@ class ReportIn(BaseModel):
         "amenity code; required for amenity_missing / amenity_broken, refused otherwise"))
     comment: str | None = Field(default=None, max_length=1000,
                                 json_schema_extra={"pattern": _COMMENT_PATTERN})
+    photo: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=(
+        "the sha of one photo sent with POST /v1/report-photos; shown to the public only "
+        "once a clerk approves it"))
 
     _check_comment = field_validator("comment")(_comment)
 

@@ -22,6 +22,7 @@ from geo_service.console.routes.bulletin import router as console_bulletin
 from geo_service.console.routes.demand import router as console_demand
 from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
+from geo_service.console.routes.photos import router as console_photos
 from geo_service.console.routes.planning import router as console_planning
 from geo_service.console.routes.posters import router as console_posters
 from geo_service.console.routes.reports import router as console_reports
@@ -38,6 +39,7 @@ from geo_service.maps.router import router as maps
 from geo_service.operations.routes.feedback import router as operations_feedback
 from geo_service.operations.routes.inspections import router as operations_inspections
 from geo_service.operations.routes.stops import router as operations_stops
+from geo_service.photos.router import router as photos
 from geo_service.posters.router import router as posters
 from geo_service.stations.router import router as stations
 from geo_service.stations.routes.planned import router as stations_planned
@@ -63,12 +65,14 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_feedback,
     posters,
     bulletins,
+    photos,
     admin,
     console_session,
     console_accounts,
     console_keys,
     console_reports,
     console_posters,
+    console_photos,
     console_imports,
     console_planning,
     console_station_form,  # before console_stations: /console/stations/new is no code

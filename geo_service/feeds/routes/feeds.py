@@ -133,7 +133,7 @@ async def stations_geojson(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     batches = service.published_batches(batch_connect(request), area=area, bbox=box,
-                                        at=at)
+                                        at=at, photo_base=settings.public_base_url)
     body = service.stream_feature_collection(batches, at=at, generated_at=now)
     return PacedStreamingResponse(body, send_timeout_s=settings.client_send_timeout_s,
                                   media_type="application/geo+json",
@@ -164,7 +164,8 @@ async def changes(
     ttl = settings.feed_ttl_s
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
-    page = await service.changes_page(conn, since=since, limit=limit, at=at)
+    page = await service.changes_page(conn, since=since, limit=limit, at=at,
+                                      photo_base=settings.public_base_url)
     return JSONResponse(page, headers=cache_headers(v, ttl))
 
 
