@@ -527,6 +527,73 @@ def test_district_editor_imports_a_ledger_fixes_it_and_confirms(
         "TY-0001", "TY-0002", "TY-0003", "TY-0004"]
 
 
+def test_city_editor_reads_a_district_bulletin_and_downloads_it(
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 27: an editor of the sample city opens 每月通报 from the navigation, picks
+    Tianya and last month (the form's default), sees the figures (person-times equal to
+    the check-ins SQL counts in that calendar month), and downloads the PDF and the XLSX;
+    a district outside the city is not offered, and one forged into the form is refused."""
+    import datetime as dt
+
+    import openpyxl
+
+    accounts.create_user(seeded, name="cityed", display_name="三亚市编辑", role="editor",
+                         area_code="460200", password=PASSWORD)
+    today = dt.date.today()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    month = f"{first:%Y-%m}"
+    (visits,) = seeded.execute(
+        "SELECT count(*) FROM visit v JOIN station s ON s.id = v.station_id "
+        "WHERE s.district_code = '460204' AND to_char(v.at AT TIME ZONE 'Asia/Shanghai', "
+        "'YYYY-MM') = %s", (month,)).fetchone() or (0,)
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN", accept_downloads=True)
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "cityed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=每月通报")
+        page.wait_for_selector("h1:has-text('每月通报')")
+        offered = page.eval_on_selector_all("#area option", "os => os.map(o => o.value)")
+        assert offered[0] == "460200" and "460204" in offered and "460000" not in offered
+        assert page.input_value("#month") == month
+        page.select_option("#area", "460204")
+        page.click("button:has-text('查看')")
+        page.wait_for_selector("table.bulletin")
+        total = page.locator("table.bulletin tbody tr").last
+        assert total.locator("th").inner_text().startswith("合计：天涯区")
+        assert total.locator("td").nth(8).inner_text() == str(visits)
+        assert page.locator("text=示例数据").count() >= 1
+        _check(page, "bulletin")
+        with page.expect_download() as pdf:
+            page.click("button:has-text('下载 PDF')")
+        assert pdf.value.suggested_filename == f"bulletin-460204-{month}.pdf"
+        assert len(pypdf.PdfReader(pdf.value.path()).pages) >= 1
+        with page.expect_download() as xlsx:
+            page.click("button:has-text('下载 Excel')")
+        book = openpyxl.load_workbook(io.BytesIO(Path(xlsx.value.path()).read_bytes()))
+        assert book["分区统计"]["K2"].value == visits
+        # Hainan (the province) forged into the form: refused, the page says why.
+        page.eval_on_selector("form.filters", "f => f.noValidate = true")
+        page.eval_on_selector("#area option:checked", "o => { o.value = '460000'; }")
+        with page.expect_response(lambda r: "/console/bulletin?" in r.url) as refused:
+            page.click("button:has-text('查看')")
+        assert refused.value.status == 422
+        page.wait_for_selector("text=请选择您管辖范围内的区域")
+        page.click("header >> text=English")
+        page.wait_for_selector("h1:has-text('Monthly bulletin')")
+        context.close()
+    assert outside == [] and errors == []
+
+
 def test_editor_adds_an_exterior_photo_from_a_phone_and_approves_a_report_photo(
         browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
     """Issue 27: at 360×640 an editor opens a station's photos, takes (uploads) a photo,

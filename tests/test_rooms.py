@@ -32,7 +32,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "geo_service"
 #: The rooms (packages) whose layout this checks.
 ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations", "areas", "app",
-         "admin", "posters", "console", "photos")
+         "admin", "posters", "console", "bulletin", "photos")
 #: The layers of the floor plan, as packages.
 LAYERS = ("web", "infra", "domain", "hours", "sample")
 #: The one module that imports routers, and the app factory, which also takes the
@@ -50,7 +50,8 @@ PURE = ("domain/coords.py", "hours/compiler.py", "hours/chinese.py", "hours/text
         "coverage/recommend.py", "coverage/swap.py", "coverage/bounds.py",
         "coverage/certified.py", "coverage/families.py", "maps/render.py", "maps/model.py",
         "posters/model.py", "posters/render.py", "coverage/ranking.py",
-        "domain/verification.py")
+        "domain/verification.py", "bulletin/model.py", "bulletin/charts.py",
+        "bulletin/render.py", "bulletin/workbook.py")
 
 
 def _module(path: Path) -> str:

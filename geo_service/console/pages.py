@@ -40,6 +40,7 @@ _T: dict[str, tuple[str, str]] = {
     "photos": ("照片", "Photos"),
     "planning": ("覆盖规划", "Coverage planning"),
     "demand": ("需求数据", "Demand data"),
+    "bulletin": ("每月通报", "Monthly bulletin"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -148,6 +149,7 @@ form.filters>div{margin:0 0 .5rem}a.button{display:inline-block;padding:.45rem 1
 nav.pager>*{margin-right:1rem}p.small{font-size:.9em;color:#3d4550}
 table.stations td:nth-child(2){min-width:7rem}ul.ten{list-style:none;padding-left:0}
 ul.ten li.yes span{color:#1b5e20}ul.ten li.no span{color:#b3261e}
+table.bulletin th{white-space:normal}
 p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
@@ -164,6 +166,7 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
                  *([(t(lang, "reports"), "/console/reports"),
                     (t(lang, "import"), "/console/import")] if admin or editor else []),
                  *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
+                 *([(t(lang, "bulletin"), "/console/bulletin")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
@@ -246,7 +249,7 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("new_station", "/console/stations/new"),
                                   ("reports", "/console/reports"), ("import", "/console/import"),
-                                  ("demand", "/console/demand"))]
+                                  ("demand", "/console/demand"), ("bulletin", "/console/bulletin"))]
     links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
                  "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'

@@ -16,7 +16,9 @@ from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
+from geo_service.bulletin.router import router as bulletins
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.bulletin import router as console_bulletin
 from geo_service.console.routes.demand import router as console_demand
 from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.inspect import router as console_inspect
@@ -63,6 +65,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_inspections,
     operations_feedback,
     posters,
+    bulletins,
     photos,
     admin,
     console_session,
@@ -77,6 +80,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_station_form,  # before console_stations: /console/stations/new is no code
     console_stations,
     console_demand,
+    console_bulletin,
     app_snapshot,
     app_vocabulary,
     app_vendor,
