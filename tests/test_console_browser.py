@@ -736,6 +736,7 @@ def test_inspector_records_an_inspection_offline_at_360_and_it_arrives_once(
         page.wait_for_selector("#queue-status:has-text('已提交')", timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "console-inspect-sent-360.png"))
         assert _serious(page) == []
+        _check(page, "inspect")
         # Opened again: nothing left in the queue, nothing sent twice.
         page.reload()
         page.wait_for_selector("#inspect-form")

@@ -183,6 +183,9 @@ async def record(request: Request, settings: SettingsDep, code: CodePath) -> Res
         async with request.app.state.pool.connection() as conn:
             station = await photos.scoped_station(conn, session.principal, code)
             earlier = await svc.answer_for_key(conn, key) if key else None
+        if earlier is not None and earlier["station_code"] != station["code"]:
+            raise invalid("idempotency_key", "already used for an inspection of station "
+                                             f"{earlier['station_code']}")
     except GeoServiceError as exc:
         return _refused(request, lang, exc)
     try:
