@@ -293,8 +293,11 @@ def answer(state: State, scope: Scope) -> Response | None:
                   None)
     try:
         min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
-        query = nearest_query(dict(parse_qsl(scope["query_string"].decode("latin-1"),
-                                             keep_blank_values=True)))
+        params = dict(parse_qsl(scope["query_string"].decode("latin-1"),
+                                keep_blank_values=True))
+        if params.get("by", "straight") != "straight":
+            return None  # by road (or a bad ``by``): the route answers (geo_service/roads)
+        query = nearest_query(params)
         p = query.resolve(state.settings)
     except (ValidationError, GeoServiceError):
         return None  # the route refuses it, with its own body
