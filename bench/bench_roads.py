@@ -179,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     grid = write_grid(pbf)
     started = time.perf_counter()
     load = subprocess.run([str(bn.GEO_SERVICE), "roads", "load", str(pbf)], check=True,
-                          capture_output=True, text=True, env={**os.environ, "GEO_DATABASE_URL": url})
+                          capture_output=True, text=True,
+                          env={**os.environ, "GEO_DATABASE_URL": url})
     load_s = time.perf_counter() - started
     loaded = json.loads(load.stdout.strip().splitlines()[-1])
     place_stations(url)
