@@ -10,8 +10,9 @@ the candidates (2k + 5 at first: measured on the bench's grid city, fewer rows b
 answer than starting at 2k + 10 or growing fourfold). Dijkstra is bounded: first to a
 few times the k-th straight distance, widened while fewer than k stations are known to
 be within it, never past ``roads_max_minutes`` (stations farther by road are not
-answered). Every time at or under the bound is exact (a path's cost is found when it is within the bound), so the
-answer is the true k nearest by road time; ties go by code, as in straight order.
+answered). Every time at or under the bound is exact (a path's cost is found when it
+is within the bound), so the answer is the true k nearest by road time; ties go by
+code, as in straight order.
 """
 
 from __future__ import annotations
