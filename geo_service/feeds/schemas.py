@@ -108,6 +108,9 @@ _STATIONS = {
     "properties": {
         "type": {"const": "FeatureCollection"},
         "generated_at": _TIME, "open_now_at": _TIME, "note": _STR,
+        "roads_extract_date": {"type": ["string", "null"], "format": "date",
+                               "description": "date of the OpenStreetMap extract the road "
+                                              "network was loaded from; null: none loaded"},
         "features": {"type": "array", "items": {"$ref": "#/$defs/feature"}},
     },
 }

@@ -78,7 +78,7 @@ def _features_json(rows: list[dict[str, Any]]) -> bytes:
 
 async def stream_feature_collection(
     batches: Batches, *, at: dt.datetime,
-    generated_at: dt.datetime,
+    generated_at: dt.datetime, roads_extract_date: str | None = None,
 ) -> AsyncIterator[bytes]:
     """A FeatureCollection of the published stations, written as it is read.
 
@@ -86,9 +86,12 @@ async def stream_feature_collection(
     :data:`BATCH_ROWS` rows are in memory and no connection waits while the
     client reads. Encoding a batch takes tens of milliseconds, so it runs in a
     thread rather than stalling other requests.
+    ``roads_extract_date`` is the date of the road network's OpenStreetMap extract
+    that distances by road come from (null: no roads loaded).
     """
     head = {"type": "FeatureCollection", "generated_at": utc_iso(generated_at),
-            "open_now_at": utc_iso(at), "note": SAMPLE_NOTE}
+            "open_now_at": utc_iso(at), "note": SAMPLE_NOTE,
+            "roads_extract_date": roads_extract_date}
     yield dumps(head)[:-1] + b',"features":['
     first = True
     async with aclosing(batches):

@@ -373,6 +373,35 @@ class ConsoleSettings(_GeoSettings):
         default=15, ge=1, le=24 * 60, description="…within this many minutes")
 
 
+#: E-bike speeds by OSM ``highway`` class, metres a second (4.2 m/s ≈ 15 km/h, the
+#: national e-bike limit is 25 km/h but couriers' average in streets is lower); a class
+#: not listed is never ridden (steps, motorways). Footways and pedestrian streets are
+#: ridden only where bicycle=yes/designated/permissive says so, at their speed here.
+EBIKE_SPEEDS_MPS: dict[str, float] = {
+    "trunk": 4.2, "trunk_link": 4.2, "primary": 4.2, "primary_link": 4.2,
+    "secondary": 4.2, "secondary_link": 4.2, "tertiary": 4.2, "tertiary_link": 4.2,
+    "unclassified": 4.2, "residential": 4.2, "road": 4.2, "cycleway": 4.2,
+    "living_street": 2.8, "service": 3.5, "track": 3.0, "path": 2.5,
+    "footway": 1.5, "pedestrian": 1.5, "bridleway": 2.5,
+}
+
+
+class RoadSettings(_GeoSettings):
+    """Roads (issue 28): the speeds edge costs are computed with at load time, and the
+    nearest-by-road search's bounds."""
+
+    roads_walk_speed_mps: float = Field(
+        default=1.2, gt=0, description="walking speed on every walkable way (1.2 m/s ≈ "
+                                       "4.3 km/h), also the speed off the network (snap)")
+    roads_ebike_speeds_mps: dict[str, float] = Field(
+        default_factory=lambda: dict(EBIKE_SPEEDS_MPS),
+        description="e-bike speed by highway class, JSON (GEO_ROADS_EBIKE_SPEEDS_MPS); a "
+                    "class not listed is not ridden")
+    roads_max_minutes: float = Field(
+        default=90.0, gt=0, description="nearest by road searches this far in time; "
+                                        "stations farther by road are not answered")
+
+
 class PhotoSettings(_GeoSettings):
     """Station, inspection and report photos: where they are kept and what an upload may be."""
 
@@ -411,8 +440,9 @@ class PhotoSettings(_GeoSettings):
                                  description="key prefix of the photos in the bucket")
 
 
-class Settings(PhotoSettings, ConsoleSettings, PrivacySettings, PublishingSettings, ImportSettings,
-               HttpSettings, NearestSettings, DatabaseSettings):
+class Settings(RoadSettings, PhotoSettings, ConsoleSettings, PrivacySettings,
+               PublishingSettings, ImportSettings, HttpSettings, NearestSettings,
+               DatabaseSettings):
     """Service settings, one object passed around; every field can be set as ``GEO_<NAME>``.
 
     Composed of one class per concern (the database, nearest, HTTP limits, imports,

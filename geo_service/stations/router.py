@@ -4,6 +4,7 @@ the import template."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from typing import Annotated, Any
@@ -12,7 +13,13 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from geo_service.domain.catalogue import amenity_mask
 from geo_service.domain.coords import Crs
-from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, invalid
+from geo_service.domain.errors import (
+    ERROR_RESPONSES,
+    WRITE_RESPONSES,
+    ErrorBody,
+    StateConflict,
+    invalid,
+)
 from geo_service.domain.params import (
     AREA_PATTERN,
     AT_PATTERN,
@@ -38,6 +45,11 @@ from geo_service.domain.schemas import (
     StationReplace,
 )
 from geo_service.imports.run import Mode, import_upload
+from geo_service.infra.settings import Settings
+from geo_service.roads.graph import By
+from geo_service.roads.graph import Mode as RoadMode
+from geo_service.roads.keeper import road_keeper
+from geo_service.roads.nearest import Fetch, nearest_by_road
 from geo_service.stations import importer, service
 from geo_service.stations import template as sheet_template
 from geo_service.stations.nearest_index.http import (
@@ -45,10 +57,13 @@ from geo_service.stations.nearest_index.http import (
     HOST_TYPES,
     STATUSES,
     NearestQuery,
+    _nearest_body,
     nearest_answer,
     nearest_response,
 )
+from geo_service.stations.nearest_index.index import Index
 from geo_service.stations.nearest_index.state import nearest_keeper
+from geo_service.stations.service import NearestParams
 from geo_service.web.deps import (
     Admin,
     CodePath,
@@ -68,30 +83,76 @@ from geo_service.web.responses import JSONResponse
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/v1", tags=["stations"])
+#: ``by``: the order of nearest (straight line, or by road when roads are loaded).
+ByQ = Annotated[By | None, Query(
+    description="straight (default): geodesic distance; walk or ebike: road time on the "
+                "loaded road network (409 when none is loaded), each result with its road "
+                "metres and minutes")]
 
 
 @router.get(
-    "/stations/nearest", response_model=NearestResponse, responses=ERROR_RESPONSES,
+    "/stations/nearest", response_model=NearestResponse,
+    responses={**ERROR_RESPONSES, 409: {"model": ErrorBody,
+                                        "description": "by=walk|ebike with no roads loaded"}},
     summary="Nearest stations, optionally open now and with given amenities",
 )
 async def nearest(request: Request, settings: SettingsDep,
                   query: Annotated[NearestQuery, Depends(awaited(NearestQuery))],
-                  min_change_seq: MinChangeSeq = None) -> Response:
+                  min_change_seq: MinChangeSeq = None, by: ByQ = None) -> Response:
     """From the process's memory index when it is loaded, fresh within its bound and has
     applied ``X-Min-Change-Seq``; else from PostgreSQL, a standby when one is configured
     and has that change (``stations/nearest_index/``, ``replicas.py``). The connection is
     taken only for the SQL path. Plainly valid requests the index can answer usually
-    never get here: ``nearest_index.http`` answers them with :func:`nearest_answer`."""
+    never get here: ``nearest_index.http`` answers them with :func:`nearest_answer`.
+    ``by=walk|ebike`` orders by road over the same candidates (``geo_service/roads``)."""
     p = query.resolve(settings)
     seq = None if min_change_seq is None else int(min_change_seq)
     keeper = nearest_keeper(request.app.state)
     index = None if keeper is None else keeper.usable(seq)
+    if by is not None and by is not By.STRAIGHT:
+        return await _nearest_by_road(request, settings, query, p, by, seq, index)
     if keeper is not None and index is not None:
         return nearest_answer(keeper, index, query, p, settings)
     routing = request.app.state.routing
     async with routing.read_connection(routing_state(request), seq) as conn:
         results = await service.nearest_results(conn, p, query.crs)
     return nearest_response(keeper, query, p, results, "sql", settings)
+
+
+async def _nearest_by_road(request: Request, settings: Settings, query: NearestQuery,
+                           p: NearestParams, by: By, seq: int | None,
+                           index: Index | None) -> Response:
+    """Nearest by road: candidates in straight order from the index (else SQL, the
+    connection held for the walk), ordered on the in-process road graph."""
+    roads = road_keeper(request.app.state)
+    network = None if roads is None else await roads.current(request.app.state.pool)
+    if roads is None or network is None:
+        raise StateConflict("no road network is loaded: by=walk|ebike needs one "
+                       "(geo-service roads load FILE.osm.pbf)", [("by", "no roads loaded")])
+    mode: RoadMode = "walk" if by is By.WALK else "ebike"
+    graph, snaps = network.modes[mode], roads.snaps[mode]
+    max_s = settings.roads_max_minutes * 60
+
+    async def run(fetch: Fetch) -> tuple[list[dict[str, Any]], float | None]:
+        return await nearest_by_road(fetch, lon=p.lon, lat=p.lat, k=p.k, crs=query.crs,
+                                     graph=graph, snaps=snaps, max_s=max_s)
+
+    if index is not None:
+        async def from_index(k: int) -> list[dict[str, Any]]:
+            return index.nearest_results(dataclasses.replace(p, k=k), query.crs)
+        results, snap_m = await run(from_index)
+        source = "memory"
+    else:
+        routing = request.app.state.routing
+        async with routing.read_connection(routing_state(request), seq) as conn:
+            async def from_sql(k: int) -> list[dict[str, Any]]:
+                return await service.nearest_results(conn, dataclasses.replace(p, k=k),
+                                                     query.crs)
+            results, snap_m = await run(from_sql)
+        source = "sql"
+    body = _nearest_body(query, p, results)
+    body["query"].update(by=by.value, snap_m=snap_m)
+    return JSONResponse(body, headers={"X-Nearest-Source": source})
 
 
 @router.get("/stations", response_model=StationPage, responses=ERROR_RESPONSES,

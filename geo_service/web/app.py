@@ -34,6 +34,7 @@ from geo_service.infra.replicas import (
 )
 from geo_service.infra.settings import Settings
 from geo_service.photos.service import INSPECTION_MAX_PHOTOS, photo_work
+from geo_service.roads.keeper import RoadKeeper
 from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
 from geo_service.stations.nearest_index.keeper import Keeper
 from geo_service.stations.nearest_index.state import set_nearest_keeper
@@ -252,6 +253,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                             max_lag_s=settings.nearest_index_max_lag_s)
             keeper.start()
         set_nearest_keeper(app.state, keeper)
+        roads = RoadKeeper(settings.roads_walk_speed_mps)
+        app.state.roads = roads
+        roads_loading = asyncio.create_task(roads.preload(pool))
         # Start-up leaves ~100k long-lived objects; without freezing them every
         # full collection walks them all and stalls the event loop ~50 ms (p99).
         gc.collect()
@@ -260,6 +264,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             calendar.cancel()
+            roads_loading.cancel()
             await routing.close()
             if keeper is not None:
                 await keeper.stop()
@@ -280,6 +285,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_url = url
     app.state.photos = photo_work(settings, store_for(settings))
     set_nearest_keeper(app.state, None)
+    app.state.roads = None
     install_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

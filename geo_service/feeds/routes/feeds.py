@@ -35,6 +35,7 @@ from geo_service.feeds.http import (
     conditional,
 )
 from geo_service.feeds.schemas import SCHEMAS, feed_schema
+from geo_service.roads.keeper import road_keeper
 from geo_service.web.deps import ReadConnDep, SettingsDep
 from geo_service.web.responses import JSONResponse, PacedStreamingResponse
 from geo_service.web.security_headers import (
@@ -134,7 +135,12 @@ async def stations_geojson(
         return hit
     batches = service.published_batches(batch_connect(request), area=area, bbox=box,
                                         at=at, photo_base=settings.public_base_url)
-    body = service.stream_feature_collection(batches, at=at, generated_at=now)
+    roads = road_keeper(request.app.state)
+    if roads is not None:  # the extract's date as of now (a cheap look at most each 10 s)
+        await roads.current(request.app.state.pool)
+    body = service.stream_feature_collection(
+        batches, at=at, generated_at=now,
+        roads_extract_date=None if roads is None else roads.extract_date)
     return PacedStreamingResponse(body, send_timeout_s=settings.client_send_timeout_s,
                                   media_type="application/geo+json",
                                   headers=cache_headers(v, ttl))

@@ -348,7 +348,10 @@ def answer(state: State, scope: Scope) -> bytes | None:
                   None)
     try:
         min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
-        query = nearest_query(query_params(scope["query_string"]))
+        params = query_params(scope["query_string"])
+        if params.get("by", "straight") != "straight":
+            return None  # by road (or a bad ``by``): the route answers (geo_service/roads)
+        query = nearest_query(params)
         settings: Settings = state.settings
         p = query.resolve(settings)
     except (ValidationError, GeoServiceError):

@@ -19,6 +19,8 @@ from geo_service.domain.params import AREA_PATTERN
 from geo_service.domain.schemas import AdminAreaPublic, AmenityPublic
 from geo_service.hours.arrangements import install_arrangements
 from geo_service.hours.calendars import calendar_health
+from geo_service.roads.keeper import road_keeper
+from geo_service.roads.store import extract_info
 from geo_service.stations import queries as q
 from geo_service.stations.nearest_index.state import nearest_keeper
 from geo_service.web import serving
@@ -101,12 +103,14 @@ async def healthz(request: Request) -> Response:
             async with asyncio.timeout(2.0), pool.connection(timeout=2.0) as conn:
                 await conn.execute("SELECT 1")
                 await install_arrangements(conn)
+                roads = await _roads_status(request, conn)
             index = _index_status(request)
             return JSONResponse({"status": "ok" if index["state"] in ("off", "ready")
                                  else "degraded", "database": "online",
                                  "databases": routing.health(True),
                                  "nearest_index": index,
                                  "calendar": _calendar_status(),
+                                 "roads": roads,
                                  "serving": _serving_status(request)})
         except Exception as exc:
             log.warning("health check failed: %s", exc)
@@ -121,6 +125,15 @@ async def healthz(request: Request) -> Response:
                          "nearest_index": _index_status(request),
                          "calendar": _calendar_status(),
                          "serving": _serving_status(request)}, status_code=503)
+
+
+async def _roads_status(request: Request, conn: Any) -> dict[str, Any]:
+    """The road network: whether an extract is loaded, which (file, the extract's date
+    from its header, area, counts) and whether this process holds its graph."""
+    extract = await extract_info(conn)
+    keeper = road_keeper(request.app.state)
+    return {"loaded": extract is not None, "extract": extract,
+            **({"graph": "off"} if keeper is None else keeper.status())}
 
 
 def _calendar_status() -> dict[str, object]:
