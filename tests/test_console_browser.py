@@ -665,3 +665,89 @@ def test_editor_adds_an_exterior_photo_from_a_phone_and_approves_a_report_photo(
     assert outside == [] and errors == []
     assert listed[0]["kind"] == "exterior" and gps_of(stored) == {}
     assert Image.open(io.BytesIO(stored)).size == (100, 200)  # turned upright
+
+
+def test_inspector_records_an_inspection_offline_at_360_and_it_arrives_once(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 27: at 360×640 an inspector opens a station, ticks the ten ones, adds two
+    phone photos (with GPS) and submits with the network cut: the page says it is kept;
+    the network back, it is sent; the inspection and its photos arrive once, the stored
+    photos without GPS."""
+    from geo_service.domain.catalogue import AMENITIES, TEN_ONES
+    from tests.test_photos import gps_of, photo_bytes
+
+    insert_stations(areas, [station_body("T1", 109.50, 18.25, district_code="460204",
+                                         city_code="460200", province_code="460000",
+                                         last_verified_on="2020-01-01")])
+    accounts.create_user(areas, name="insp", display_name="天涯区巡查员", role="inspector",
+                         area_code="460204", password=PASSWORD)
+    shots = []
+    for n, color in enumerate(((10, 120, 200), (200, 120, 10)), 1):
+        shot = tmp_path / f"IMG_{n}.jpg"
+        shot.write_bytes(photo_bytes(color=color))
+        shots.append(str(shot))
+    store = tmp_path / "store"
+    outside: list[str] = []
+
+    def stored() -> tuple[int, int, list[str]]:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            row = conn.execute("SELECT count(DISTINCT i.id), count(p.photo_sha), "
+                               "coalesce(array_agg(p.photo_sha) FILTER (WHERE p.photo_sha "
+                               "IS NOT NULL), '{}') FROM inspection i LEFT JOIN "
+                               "inspection_photo p ON p.inspection_id = i.id").fetchone()
+        assert row
+        return int(row[0]), int(row[1]), list(row[2])
+
+    with live_server(db_url, env={"GEO_PHOTO_DIR": str(store)}) as base:
+        context = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN",
+                                      is_mobile=True, has_touch=True)
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "insp")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.goto(base + "/console/stations/T1")
+        page.click("a:has-text('记录巡查')")
+        page.wait_for_selector("#inspect-form")
+        assert page.get_attribute("#photos", "capture") == "environment"
+        for a in TEN_ONES:
+            page.locator(f"label[for=i-{a.code}-present]").tap()
+        page.locator("label[for=i-microwave-broken]").tap()
+        extra = next(a for a in AMENITIES if not a.ten_ones)
+        page.locator(f"label[for=x-{extra.code}]").tap()
+        page.fill("#remarks", "微波炉坏了")
+        page.set_input_files("#photos", shots)
+        ARTIFACTS.mkdir(exist_ok=True)
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        page.screenshot(path=str(ARTIFACTS / "console-inspect-360.png"), full_page=True)
+
+        context.set_offline(True)
+        page.click("button:has-text('提交巡查')")
+        page.wait_for_selector("#queue-status:has-text('已保存，联网后自动提交')")
+        page.screenshot(path=str(ARTIFACTS / "console-inspect-queued-360.png"))
+        assert stored()[0] == 0
+        context.set_offline(False)
+        page.wait_for_selector("#queue-status:has-text('已提交')", timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "console-inspect-sent-360.png"))
+        assert _serious(page) == []
+        _check(page, "inspect")
+        # Opened again: nothing left in the queue, nothing sent twice.
+        page.reload()
+        page.wait_for_selector("#inspect-form")
+        page.wait_for_timeout(500)
+        context.close()
+        inspections, photo_rows, shas = stored()
+        files = {sha: httpx.get(f"{base}/v1/photos/{sha}.jpg").content for sha in shas}
+    assert outside == [] and errors == []
+    assert (inspections, photo_rows, len(set(shas))) == (1, 2, 2)
+    assert all(gps_of(data) == {} for data in files.values())
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        row = conn.execute("SELECT items->>'microwave', inspector, remarks FROM inspection"
+                           ).fetchone()
+    assert row == ("broken", "insp", "微波炉坏了")

@@ -38,7 +38,7 @@ PATH_PARAMS = {"/console/photos/pending/{report_id}/{action}": {"action": "rejec
 NOT_HTML = ("/console/assets/",)
 #: The tables a console form writes (directly or through the services).
 WRITTEN = ("station", "staff_user", "api_key", "report_resolution", "audit_log",
-           "demand_point", "import_upload")
+           "demand_point", "import_upload", "inspection")
 #: Query strings that make a page whose parameters are required answer its real page.
 QUERIES = {"/console/locate": "?lon=109.51&lat=18.25"}
 

@@ -27,6 +27,7 @@ _T: dict[str, tuple[str, str]] = {
     "actions": ("操作", "Actions"),
     "edit": ("编辑", "Edit"), "close": ("关闭", "Close"), "reopen": ("重新开放", "Reopen"),
     "delete": ("删除", "Delete"), "photos": ("照片", "Photos"),
+    "inspect": ("记录巡查", "Record an inspection"),
     "poster": ("打印海报（PDF）", "Print the poster (PDF)"),
     "test_print": ("测试打印（本服务未设置公开地址）", "Test print (no public address is set)"),
     "public": ("公开页面", "Public pages"),
@@ -101,7 +102,8 @@ def _table(heads: list[str], rows: list[list[str]], label: str) -> str:
             f"<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>")
 
 
-def _actions(lang: str, csrf: str, s: dict[str, Any], editor: bool, public: bool) -> str:
+def _actions(lang: str, csrf: str, s: dict[str, Any], editor: bool, public: bool,
+             role: str) -> str:
     code = s["code"]
     base = f"/console/stations/{code}"
     links = []
@@ -114,6 +116,8 @@ def _actions(lang: str, csrf: str, s: dict[str, Any], editor: bool, public: bool
         if s["deleted_at"] is None:
             links.append(("delete", base + "/delete"))
     links.append(("photos", base + "/photos"))
+    if role in ("admin", "editor", "inspector"):
+        links.append(("inspect", base + "/inspect"))
     items = " ".join(f'<a class="button" href="{escape(list_url(h, lang, {}))}">'
                      f"{_t(lang, k)}</a>" for k, h in links)
     test = ("" if public else f'<label class="check" for="poster_test"><input id="poster_test" '
@@ -284,7 +288,7 @@ def station_page(lang: str, csrf: str, *, who: str, role: str, view: dict[str, A
     head = (f'<p><a href="{escape(list_url("/console/stations", lang, {}))}">'
             f'{_t(lang, "back")}</a> · {escape(s["code"])} · '
             f'{sf.value_label(lang, "status", s["status"])}</p>')
-    body = (head + warn + _actions(lang, csrf, s, editor, public) + _hours(lang, s)
+    body = (head + warn + _actions(lang, csrf, s, editor, public, role) + _hours(lang, s)
             + _ten(lang, s) + _checks(lang, view) + _fields(lang, s, tz))
     if editor:
         body += _reports(lang, view["reports"], tz)

@@ -436,6 +436,8 @@ class Inspection(Base):
         CheckConstraint("ten_ones_count BETWEEN 0 AND 10", name="ten_ones_count"),
         Index("ix_inspection_station_id", "station_id", "inspected_on", "id"),
         Index("ix_inspection_inspected_on", "inspected_on"),
+        Index("uq_inspection_idempotency_key", "idempotency_key", unique=True,
+              postgresql_where=text("idempotency_key IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
@@ -455,6 +457,9 @@ class Inspection(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     sample: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: The client's key for this submission (the console's form): a retry is answered
+    #: with the inspection it already recorded (migration 0024).
+    idempotency_key: Mapped[Any | None] = mapped_column(UUID(as_uuid=True))
 
 
 class HolidayArrangement(Base):

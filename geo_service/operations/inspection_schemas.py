@@ -152,6 +152,9 @@ class InspectionCreated(InspectionPublic):
                                        "history)")
     applied: bool = Field(description="it became the station's verified amenities and date")
     station_version: int = Field(description="the station's version after this write")
+    repeat: bool = Field(default=False, description="true: an inspection with this "
+                         "Idempotency-Key was already recorded, and this is it (nothing new "
+                         "was written)")
 
 
 class InspectionPage(BaseModel):

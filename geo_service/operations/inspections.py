@@ -18,6 +18,7 @@ does not enter the change feed (feeds do not carry awards).
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from typing import Any
 
 from psycopg import AsyncConnection
@@ -81,7 +82,8 @@ def public_inspection(row: dict[str, Any], *, with_inspector: bool = False) -> d
 
 
 async def record_inspection(conn: AsyncConnection[Any], principal: Principal, code: str,
-                            body: dict[str, Any]) -> dict[str, Any]:
+                            body: dict[str, Any],
+                            idempotency_key: uuid.UUID | None = None) -> dict[str, Any]:
     """Store an inspection and, when it is the station's latest, apply it to the station.
 
     One transaction: the change-feed lock first (every station write takes it,
@@ -90,16 +92,30 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
     lock, the insert, and the station update. The answer says whether the
     inspection became the station's verified state (``applied``) and the
     station's version afterwards (unchanged when nothing visible changed).
+
+    ``idempotency_key`` (the console's form makes one per inspection): when an
+    inspection with that key is already stored, nothing is written and it is the
+    answer (``repeat`` true), so a phone that sends its queued inspection again after a
+    lost response records it once. The lookup runs under the same lock as the insert,
+    so two sends racing each other cannot both insert.
     """
     uploaded = [ref for ref in body["photos"] if photos.is_sha(ref)]
     await photos.check_known(conn, uploaded, "photos")
     mask = inspection_mask(body["items"], body["extras"])
     rec = {**body, "items": Jsonb(body["items"]), "amenity_mask": mask,
            "ten_ones_count": sum(s == "present" for s in body["items"].values()),
-           "inspector_key_id": principal.key_id, "inspector": principal.name}
+           "inspector_key_id": principal.key_id, "inspector": principal.name,
+           "idempotency_key": idempotency_key}
     async with conn.transaction():
         await begin_station_write(conn, principal)
         station = await _scoped_station(conn, principal, code)
+        if idempotency_key is not None:
+            earlier = await answer_for_key(conn, idempotency_key)
+            if earlier is not None:
+                if earlier["station_code"] != station["code"]:
+                    raise invalid("idempotency_key", "already used for an inspection of "
+                                                     f"station {earlier['station_code']}")
+                return earlier
         rec["station_id"] = station["id"]
         new_id = (await _rows(conn, q.INSERT_INSPECTION, rec))[0]["id"]
         await photos.attach_to_inspection(conn, new_id, uploaded)
@@ -109,7 +125,21 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
             updated = await _rows(conn, q.APPLY_TO_STATION, rec)
             version = updated[0]["version"] if updated else version
     return {**public_inspection(row, with_inspector=True), "applied": row["current"],
-            "station_version": version}
+            "station_version": version, "repeat": False}
+
+
+async def answer_for_key(conn: AsyncConnection[Any],
+                         idempotency_key: uuid.UUID) -> dict[str, Any] | None:
+    """The inspection already recorded under ``idempotency_key``, as its first answer
+    told it (``repeat`` true), or None. ``station_version`` is the station's version now;
+    ``applied`` whether it is still the station's latest inspection."""
+    rows = await _rows(conn, q.INSPECTION_BY_KEY, {"key": idempotency_key})
+    if not rows:
+        return None
+    row = rows[0]
+    station = await station_ref(conn, row["station_code"])
+    return {**public_inspection(row, with_inspector=True), "applied": row["current"],
+            "station_version": station["version"], "repeat": True}
 
 
 def _after(cursor: str | None) -> tuple[dt.date | None, int]:

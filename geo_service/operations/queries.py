@@ -94,11 +94,17 @@ _INSPECTION_COLUMNS = f"""
 INSERT_INSPECTION = """
 INSERT INTO inspection (station_id, inspected_on, inspector_key_id, inspector, items, extras,
                         hours_observed, photos, remarks, score, ten_ones_count, amenity_mask,
-                        sample)
+                        sample, idempotency_key)
 VALUES (%(station_id)s, %(inspected_on)s, %(inspector_key_id)s, %(inspector)s, %(items)s,
         %(extras)s, %(hours_observed)s, %(photos)s, %(remarks)s, %(score)s,
-        %(ten_ones_count)s, %(amenity_mask)s, %(sample)s)
+        %(ten_ones_count)s, %(amenity_mask)s, %(sample)s, %(idempotency_key)s)
 RETURNING id
+"""
+
+INSPECTION_BY_KEY = f"""
+SELECT {_INSPECTION_COLUMNS}
+FROM inspection i JOIN station s ON s.id = i.station_id
+WHERE i.idempotency_key = %(key)s
 """
 
 GET_INSPECTION = f"""

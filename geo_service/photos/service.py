@@ -41,6 +41,9 @@ from geo_service.stations.service import begin_station_write, in_scope
 KINDS = ("exterior", "interior", "other")
 KIND_ZH = {"exterior": "外观", "interior": "室内", "other": "其他"}
 SHA_PATTERN = r"^[0-9a-f]{64}$"
+#: The most photos one request may carry with an inspection (the console's form posts
+#: them with it; the body limit of that path is this many photos' limit).
+INSPECTION_MAX_PHOTOS = 4
 _SHA = re.compile(SHA_PATTERN)
 
 

@@ -21,6 +21,7 @@ from geo_service.console.routes.accounts import router as console_accounts
 from geo_service.console.routes.bulletin import router as console_bulletin
 from geo_service.console.routes.demand import router as console_demand
 from geo_service.console.routes.imports import router as console_imports
+from geo_service.console.routes.inspect import router as console_inspect
 from geo_service.console.routes.keys import router as console_keys
 from geo_service.console.routes.photos import router as console_photos
 from geo_service.console.routes.planning import router as console_planning
@@ -73,6 +74,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     console_reports,
     console_posters,
     console_photos,
+    console_inspect,
     console_imports,
     console_planning,
     console_station_form,  # before console_stations: /console/stations/new is no code

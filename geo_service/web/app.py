@@ -33,7 +33,7 @@ from geo_service.infra.replicas import (
     make_routing,
 )
 from geo_service.infra.settings import Settings
-from geo_service.photos.service import photo_work
+from geo_service.photos.service import INSPECTION_MAX_PHOTOS, photo_work
 from geo_service.roads.keeper import RoadKeeper
 from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
 from geo_service.stations.nearest_index.keeper import Keeper
@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 #: gzip (``responses.GZIP_LEVEL``), as are 206 responses.
 #: Photo uploads (multipart: the photo, a few form fields) get the photo size limit.
 PHOTO_UPLOAD_PATHS = ("/photos", "/report-photos")
+#: The console's inspection form posts its photos with it: that many photos' limit.
+INSPECT_PATH = "/inspect"
 #: The multipart framing and form fields around an uploaded photo.
 MULTIPART_ALLOWANCE = 64 * 1024
 GZIP_EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/jpeg",
@@ -73,7 +75,9 @@ class BodyLimit:
             return
         path = scope["path"]
         limit = (self.import_limit if path.endswith(":import")
-                 else self.photo_limit if path.endswith(PHOTO_UPLOAD_PATHS) else self.limit)
+                 else self.photo_limit if path.endswith(PHOTO_UPLOAD_PATHS)
+                 else self.photo_limit * INSPECTION_MAX_PHOTOS if path.endswith(INSPECT_PATH)
+                 else self.limit)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:

@@ -7,9 +7,10 @@ stations inside it. The planners' views are public reads, like analysis runs.
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 
 from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
 from geo_service.operations import inspections as svc
@@ -49,10 +50,15 @@ AwardIdPath = Annotated[AwardId, Path()]
 @router.post("/stations/{code}/inspections", response_model=InspectionCreated, status_code=201,
              responses=WRITE_RESPONSES,
              summary="Record an inspection (inspector, editor or admin key, within its area)")
-async def record_inspection(conn: ConnDep, code: CodePath, body: InspectionCreate,
-                            principal: Inspector) -> Response:
+async def record_inspection(
+    conn: ConnDep, code: CodePath, body: InspectionCreate, principal: Inspector,
+    idempotency_key: Annotated[uuid.UUID | None, Header(
+        description="a UUID the client makes per inspection: sent again (a retry after a "
+                    "lost response), the inspection already recorded is the answer")] = None,
+) -> Response:
     """The station's verified amenities and date follow it when it is the latest."""
-    created = await svc.record_inspection(conn, principal, code, body.model_dump())
+    created = await svc.record_inspection(conn, principal, code, body.model_dump(),
+                                          idempotency_key)
     return JSONResponse(created, status_code=201)
 
 
