@@ -952,7 +952,11 @@ def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
             p.screenshot("app-amap-gcj02.png")
             # The worker keeps the shift for offline use, here where the tiles need it.
             p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
-            assert "/app/vendor/gcoord.js" in p.page.evaluate(CACHED)
+            kept = p.page.evaluate(CACHED)
+            assert "/app/vendor/gcoord.js" in kept
+            # A configured basemap is the one drawn: not the service's own streets.
+            assert not [u for u in [*p.requests, *kept]
+                        if "/tiles/base/" in u or "protomaps" in u or "basemap.js" in u]
         finally:
             p.close()
 

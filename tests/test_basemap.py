@@ -8,6 +8,7 @@ the slippy-map formula (``tests/test_feeds_tiles.py``).
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import tempfile
@@ -162,3 +163,20 @@ def test_bad_base_tile_addresses_are_refused_naming_the_field(
     r = client.get(path)
     assert r.status_code == 422, (path, r.status_code, r.text)
     assert field in {f["field"] for f in r.json()["error"]["fields"]}
+
+
+def test_maps_draw_the_streets_only_without_a_tile_url(client: TestClient,
+                                                       seeded: psycopg.Connection[Any]) -> None:
+    """A served map with no tile URL (offline=true) draws the service's streets and may
+    fetch them (connect-src 'self'); with a basemap named, the page is as it was."""
+    streets = client.get("/maps/stations.html", params={"area": "460203", "offline": "true"})
+    assert streets.status_code == 200
+    assert "/maps/assets/protomaps-leaflet/dist/protomaps-leaflet.js" in streets.text
+    assert "GEO.baseLayer(" in streets.text and "/tiles/base/{z}/{x}/{y}.mvt" in streets.text
+    assert "connect-src 'self'" in html.unescape(streets.text)
+    osm = client.get("/maps/stations.html", params={"area": "460203", "basemap": "osm"})
+    assert osm.status_code == 200
+    assert "protomaps" not in osm.text and "GEO.baseLayer(" not in osm.text
+    assert "connect-src 'none'" in html.unescape(osm.text)
+    assert client.get("/maps/assets/protomaps-leaflet/dist/protomaps-leaflet.js"
+                      ).status_code == 200
