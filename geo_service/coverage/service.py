@@ -20,7 +20,7 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.coverage import analysis, area_cover, certified, recommend
+from geo_service.coverage import analysis, area_cover, certified, recommend, scorecard
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
@@ -223,7 +223,8 @@ def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
 
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
                  progress: Progress | None = None, scope: str | None = None) -> dict[str, Any]:
-    """Analyse, store the run and return its summary (scorecard and ranked gaps)."""
+    """Analyse, store the run and return its summary: the scorecard by district name,
+    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps."""
     say = progress or (lambda _msg: None)
     say("loading demand and stations")
     inputs = load_inputs(conn, req, scope)
@@ -232,7 +233,8 @@ def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
     res = _analyse(req, inputs)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        "areas": analysis.summarise(res, inputs.s_label, inputs.s_ten, inputs.s_unverified),
+        "areas": scorecard.named_scorecard(conn, analysis.summarise(
+            res, inputs.s_label, inputs.s_ten, inputs.s_unverified)),
         "gaps": analysis.gap_cells(res, req.gaps),
         "sample_data": inputs.sample, **_basis(inputs),
     })
@@ -269,6 +271,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
               "lat": float(c_lat[p.candidate]), "gain": p.gain,
               "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
+    sites = scorecard.describe_sites(conn, sites)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
         "stations_on_record": inputs.on_record,
@@ -364,6 +367,9 @@ def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+#: What a run's summary says of each site beyond its point (``scorecard.describe_sites``).
+SITE_FACTS = ("district_code", "district", "street", "gcj02", "bd09", "amap", "new_workers")
+
 #: A run's cell as stored: its H3 id and area, demand, nearest stations, coverage.
 CELL_KEYS = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m", "second_m",
              "covered", "doubly")
@@ -403,8 +409,12 @@ def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: s
 
 
 def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
-    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
-    get_run(conn, run_id)
+    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection.
+
+    A site carries what its run described (district, street, GCJ-02, BD-09, Amap link)
+    where the run stored it (runs made before issue 27 did not).
+    """
+    described = {s.get("rank"): s for s in get_run(conn, run_id)["summary"].get("sites") or []}
     features = []
     if what == "cells":
         for row in conn.execute(q.RUN_CELLS, {"id": run_id}):
@@ -415,5 +425,7 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [lon, lat]},
                              "properties": {"rank": rank, "label": label, "gain": gain,
-                                            "covered_after": after}})
+                                            "covered_after": after, **{
+                                                k: described.get(rank, {}).get(k)
+                                                for k in SITE_FACTS}}})
     return {"type": "FeatureCollection", "features": features}
