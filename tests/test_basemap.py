@@ -25,7 +25,7 @@ from fastapi.testclient import TestClient
 from geo_service.infra.settings import Settings
 from geo_service.roads.loader import read_extract
 from geo_service.roads.store import replace_extract
-from geo_service.roads.water import water_kind
+from geo_service.roads.water import read_water, water_kind
 from tests.conftest import read_seed
 from tests.helpers import helsinki_pbf, load_test_roads
 from tests.test_feeds_tiles import fractional_tile
@@ -180,3 +180,15 @@ def test_maps_draw_the_streets_only_without_a_tile_url(client: TestClient,
     assert "connect-src 'none'" in html.unescape(osm.text)
     assert client.get("/maps/assets/protomaps-leaflet/dist/protomaps-leaflet.js"
                       ).status_code == 200
+
+
+def test_water_is_cut_to_the_area_given() -> None:
+    """``roads load --area``: water is cut to the area as the roads are (no database)."""
+    whole = [shapely.from_wkb(w.wkb) for w in read_water(str(_pbf()))]
+    lon, lat = _way_node(water=True)
+    area = shapely.box(lon - 0.01, lat - 0.005, lon + 0.01, lat + 0.005)
+    cut = [shapely.from_wkb(w.wkb) for w in read_water(str(_pbf()), area)]
+    assert 0 < len(cut) < len(whole)
+    assert all(area.buffer(1e-9).covers(g) for g in cut)
+    assert sum(g.area for g in cut) == pytest.approx(
+        sum(shapely.intersection(g, area).area for g in whole), rel=1e-9)

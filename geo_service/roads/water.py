@@ -74,7 +74,7 @@ class _Water(osmium.SimpleHandler):
         if self.clip is not None:
             geom = shapely.intersection(geom, self.clip)
         polygons = shapely.get_parts(geom)
-        polygons = polygons[shapely.get_type_id(polygons) == 3]
+        polygons = polygons[(shapely.get_type_id(polygons) == 3) & ~shapely.is_empty(polygons)]
         if len(polygons) == 0:
             return
         osm_type = "w" if a.from_way() else "r"
