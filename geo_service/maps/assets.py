@@ -68,6 +68,11 @@ ASSETS: tuple[Asset, ...] = (
     Asset("leaflet.markercluster", "dist/leaflet.markercluster.js", "js"),
 )
 
+#: The street basemap's renderer (issue 28): protomaps-leaflet draws the service's own
+#: vector tiles (/tiles/base) on the pages that have no tile URL and are served by this
+#: service (``MapOptions.streets``); the app loads it as ``/app/vendor/protomaps.js``.
+STREETS = Asset("protomaps-leaflet", "dist/protomaps-leaflet.js", "js")
+
 #: Files the CSS refers to (Leaflet's control and marker images), served in ``local`` mode.
 _EXTRA_FILES = frozenset({
     "leaflet/dist/images/layers.png", "leaflet/dist/images/layers-2x.png",
@@ -76,7 +81,7 @@ _EXTRA_FILES = frozenset({
 })
 
 #: What ``/maps/assets/{key}`` may serve: nothing else under node_modules.
-SERVABLE = frozenset(a.key for a in ASSETS) | _EXTRA_FILES
+SERVABLE = frozenset(a.key for a in (*ASSETS, STREETS)) | _EXTRA_FILES
 
 _SOURCE_MAP = re.compile(r"\n?/[/*]# sourceMappingURL=\S+(?: \*/)?\s*$")
 _CSS_URL = re.compile(r"url\((['\"]?)(images/[^'\")]+)\1\)")
@@ -160,10 +165,11 @@ def inline_text(key: str) -> str:
     return text.replace("</script", "<\\/script")
 
 
-def head_html(mode: AssetMode, prefix: str = "/maps/assets") -> str:
-    """The ``<link>``/``<script>`` tags (or inlined files) a page needs, in order."""
+def head_html(mode: AssetMode, prefix: str = "/maps/assets", *, streets: bool = False) -> str:
+    """The ``<link>``/``<script>`` tags (or inlined files) a page needs, in order;
+    ``streets``: with the street basemap's renderer."""
     parts = []
-    for a in ASSETS:
+    for a in (*ASSETS, STREETS) if streets else ASSETS:
         if mode is AssetMode.INLINE:
             tag = "style" if a.kind == "css" else "script"
             parts.append(f"<{tag} data-asset=\"{a.key}\">\n{inline_text(a.key)}\n</{tag}>")

@@ -135,6 +135,13 @@ class MapOptions:
     asset_prefix: str = "/maps/assets"
 
     @property
+    def streets(self) -> bool:
+        """Whether the page draws the service's own street basemap (issue 28): when no
+        tile URL is drawn and the page is served by this service (a file opened from a
+        disk has no service to ask for tiles)."""
+        return self.basemap.url is None and self.assets is AssetMode.LOCAL
+
+    @property
     def crs(self) -> Crs:
         """The system every coordinate on the page is written in."""
         return self.basemap.crs

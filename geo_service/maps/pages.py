@@ -58,7 +58,8 @@ def with_policy(page: str, opts: MapOptions) -> str:
     origin = {AssetMode.CDN: [cdn_origin(opts.asset_prefix)], AssetMode.LOCAL: ["'self'"],
               AssetMode.INLINE: []}[opts.assets]
     policy = page_csp(page, scripts=origin, styles=origin,
-                      images=[*origin, *tile_sources(opts.basemap)], meta=True)
+                      images=[*origin, *tile_sources(opts.basemap)],
+                      connect=["'self'"] if opts.streets else [], meta=True)
     tag = f'<meta http-equiv="Content-Security-Policy" content="{html.escape(policy)}">'
     charset = '<meta http-equiv="content-type" content="text/html; charset=UTF-8" />'
     if charset in page:

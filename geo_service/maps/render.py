@@ -43,6 +43,8 @@ from geo_service.maps.model import Area, MapOptions, Run, Stations
 
 SAMPLE_NOTE = "示例数据 SAMPLE DATA — generated for demonstration, not real stations"
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+#: The service's street basemap (issue 28), relative to the page's own origin.
+STREETS_URL = "/tiles/base/{z}/{x}/{y}.mvt"
 
 #: Host type → (zh, en, marker shape in ``maps.css``).
 HOST_TYPES: dict[str, tuple[str, str, str]] = {
@@ -155,13 +157,18 @@ def _page(opts: MapOptions, title: str, bounds: list[list[float]] | None) -> fol
     m.default_css = []
     # No favicon request (it would be a 404, or an outside request on a file:// page).
     fig.header.add_child(_Raw('<link rel="icon" href="data:,">'), name="geo_icon")
-    fig.header.add_child(_Raw(head_html(opts.assets, opts.asset_prefix)), name="geo_assets")
+    fig.header.add_child(_Raw(head_html(opts.assets, opts.asset_prefix, streets=opts.streets)),
+                         name="geo_assets")
     fig.header.add_child(_Raw(f"<style>{_static('maps.css')}</style>"), name="geo_css")
     fig.header.add_child(_Raw(f"<script>{_static('maps.js')}</script>"), name="geo_js")
     b = opts.basemap
     if b.url:
         folium.TileLayer(tiles=b.url, attr=b.attribution or " ", name=f"底图 basemap ({b.name})",
                          subdomains=b.subdomains, max_zoom=b.max_zoom, control=False).add_to(m)
+    elif opts.streets:
+        fig.header.add_child(_Raw(f"<script>{_static('basemap.js')}</script>"),
+                             name="geo_basemap_js")
+        m.add_child(_Layer(m, "baseLayer", {"url": STREETS_URL, "lang": "zh"}))
     if bounds:
         m.fit_bounds(bounds, padding=(20, 20))
     return m

@@ -28,6 +28,7 @@ import shapely
 from pyproj import Geod
 
 from geo_service.roads.rules import Passage, passage
+from geo_service.roads.water import WaterArea, read_water
 
 GEOD = Geod(ellps="WGS84")
 
@@ -71,6 +72,8 @@ class Extract:
     ways: int
     replication_at: dt.datetime | None
     speeds: dict[str, Any] = field(default_factory=dict)
+    #: The extract's water areas, for the basemap (:mod:`geo_service.roads.water`).
+    water: list[WaterArea] = field(default_factory=list)
 
 
 class _Ways(osmium.SimpleHandler):
@@ -167,4 +170,5 @@ def read_extract(path: Path, *, walk_speed: float, ebike_speeds: Mapping[str, fl
                               _cost(length, p.ebike_backward), list(zip(lons, lats, strict=True))))
             start = i
     return Extract(edges, vertices, len({w.id for w in ways}), replication_time(path),
-                   {"walk_mps": walk_speed, "ebike_mps": dict(ebike_speeds)})
+                   {"walk_mps": walk_speed, "ebike_mps": dict(ebike_speeds)},
+                   read_water(str(path), area))

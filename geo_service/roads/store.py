@@ -12,6 +12,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from geo_service.roads.loader import Extract
+from geo_service.roads.water import replace_water
 
 AREA_POLYGON = "SELECT ST_AsBinary(geom) FROM admin_area WHERE code = %(code)s"
 EXTRACT = """
@@ -55,6 +56,7 @@ def replace_extract(conn: psycopg.Connection[Any], extract: Extract, *, path: Pa
                     copy.write_row((e.way_id, e.source, e.target, e.highway, e.name,
                                     e.length_m, e.walk_cost, e.ebike_cost,
                                     e.ebike_reverse_cost, _linestring(e.coords)))
+        replace_water(conn, extract.water)
         when = extract.replication_at
         row = conn.execute(
             "INSERT INTO road_extract (file_name, replication_at, extract_date, area_code, "
@@ -65,9 +67,11 @@ def replace_extract(conn: psycopg.Connection[Any], extract: Extract, *, path: Pa
              Jsonb(extract.speeds))).fetchone()
     conn.execute("ANALYZE road_edge")
     conn.execute("ANALYZE road_vertex")
+    conn.execute("ANALYZE water_area")
     assert row is not None
     return {"file": path.name, "area": area_code, "ways": extract.ways,
             "edges": len(extract.edges), "vertices": len(extract.vertices),
+            "water_areas": len(extract.water),
             "extract_date": None if when is None else when.date().isoformat(),
             "loaded_at": row[0].isoformat()}
 

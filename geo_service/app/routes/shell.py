@@ -32,6 +32,9 @@ from geo_service.maps.options import basemap
 router = APIRouter(prefix="/app", include_in_schema=False)
 
 STATIC = Path(__file__).parents[1] / "static"
+#: Files of another room the app serves under their own names: the street basemap's one
+#: style, which the planners' maps inline (``/app/basemap.js``).
+SHARED = (Path(__file__).parents[2] / "maps" / "static" / "basemap.js",)
 
 #: Content types by suffix; anything else in static/ is not served.
 TYPES = {
@@ -66,7 +69,7 @@ def _gzipped(body: bytes, media_type: str) -> bytes | None:
 def files() -> dict[str, StaticFile]:
     """The servable files by name, read once: the directory listing is the allow-list."""
     found = {}
-    for path in sorted(STATIC.iterdir()):
+    for path in sorted([*STATIC.iterdir(), *SHARED], key=lambda p: p.name):
         media = TYPES.get(path.suffix)
         if path.is_file() and media is not None:
             body = path.read_bytes()

@@ -23,11 +23,13 @@ from geo_service.web.responses import JSONResponse, file_response
 
 router = APIRouter(prefix="/v1/app", tags=["app"])
 #: Libraries the page loads on first need, from the npm packages installed at setup:
-#: Karney's geodesics for offline.js, and WGS-84 -> GCJ-02 for Amap/Tencent basemaps.
+#: Karney's geodesics for offline.js, WGS-84 -> GCJ-02 for Amap/Tencent basemaps, and
+#: protomaps-leaflet, which draws the service's own street basemap (vector tiles).
 vendor_router = APIRouter(prefix="/app/vendor", include_in_schema=False)
 VENDOR = {
     "geodesic.js": ("geographiclib-geodesic", "geographiclib-geodesic.min.js"),
     "gcoord.js": ("gcoord", "dist", "gcoord.global.prod.js"),
+    "protomaps.js": ("protomaps-leaflet", "dist", "protomaps-leaflet.js"),
 }
 
 #: Most stations one snapshot holds (sizes measured in bench/APP.md).

@@ -1,6 +1,7 @@
 // The map of the list (Leaflet, loaded after the first answer), where a WGS-84 point goes
-// on the configured basemap's tiles, and what else waits for the first answer (the
-// service worker). Imported on first need (state.js startMap, afterFirstAnswer).
+// on the configured basemap's tiles, or on the service's own street basemap when none is
+// configured, and what else waits for the first answer (the service worker). Imported on
+// first need (state.js startMap, afterFirstAnswer).
 
 import { displayName } from "./i18n.js";
 import { setPoint } from "./list.js";
@@ -30,6 +31,8 @@ export function startMap() {
       loadScript(`${LEAFLET}.js`), loadStyle(`${LEAFLET}.css`)])
       .then(([cfg]) => initMap(cfg && cfg.ok ? cfg.body.basemap : null))
       .then(() => { if (state.results.length) drawMap(); })
+      // The streets once the first view is set: no tiles fetched for a view left at once.
+      .then(() => (basemap && basemap.url ? null : useBaseTiles().catch(() => {})))
       .catch(() => {});
   }
   return mapAsked;
@@ -49,6 +52,19 @@ async function useGcj02() {
     const [lon, lat] = g.transform([latlng.lng, latlng.lat], g.GCJ02, g.WGS84);
     return { lon, lat };
   };
+}
+
+// The service's own streets (issue 28): vector tiles of the loaded roads, water and
+// district outlines, drawn by protomaps-leaflet (npm) in the style the planners' maps
+// share (/app/basemap.js). The worker keeps the tiles of the snapshot's area (sw.js).
+const BASE_TILES = "/tiles/base/{z}/{x}/{y}.mvt";
+
+/** protomaps-leaflet and the shared style, fetched on first need, then the streets under
+ * the stations (when they cannot be had, the stations still show on a plain map). */
+async function useBaseTiles() {
+  if (!window.protomapsL) await loadScript("/app/vendor/protomaps.js");
+  if (!(window.GEO && window.GEO.baseLayer)) await loadScript("/app/basemap.js");
+  window.GEO.baseLayer(map, { url: BASE_TILES, lang: state.lang });
 }
 
 async function initMap(bm) {

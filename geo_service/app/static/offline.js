@@ -195,6 +195,43 @@ export async function refreshSnapshot(fetchFn, where = {}, { base = "", store = 
   return s;
 }
 
+// --- the street basemap's tiles for the snapshot's area ------------------------------
+
+/** The XYZ tile holding (lon, lat) at zoom z (Web Mercator, as /tiles/base serves). */
+export function tileOf(lon, lat, z) {
+  const n = 2 ** z;
+  const rad = (Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180;
+  const x = Math.floor(((lon + 180) / 360) * n);
+  const y = Math.floor(((1 - Math.asinh(Math.tan(rad)) / Math.PI) / 2) * n);
+  return [Math.min(n - 1, Math.max(0, x)), Math.min(n - 1, Math.max(0, y))];
+}
+
+/**
+ * The base-map tiles (/tiles/base/z/x/y.mvt) the worker keeps for offline use: at each
+ * zoom, those over the snapshot's stations, cut to a window of `radius` tiles around the
+ * rider's tile. Bounded by construction, (2·radius + 1)² a zoom at most: the whole area
+ * at the low zooms, the streets around the rider at the deep ones. One area, replaced
+ * with the snapshot: no trail of the places looked at.
+ */
+export function baseTiles(s, point, { minZoom = 11, maxZoom = 16, radius = 3 } = {}) {
+  const lon = [...s.stations.lon, point.lon];
+  const lat = [...s.stations.lat, point.lat];
+  const w = Math.min(...lon), e = Math.max(...lon);
+  const south = Math.min(...lat), north = Math.max(...lat);
+  const out = [];
+  for (let z = minZoom; z <= maxZoom; z++) {
+    const [cx, cy] = tileOf(point.lon, point.lat, z);
+    const [x0, y0] = tileOf(w, north, z);
+    const [x1, y1] = tileOf(e, south, z);
+    for (let x = Math.max(x0, cx - radius); x <= Math.min(x1, cx + radius); x++) {
+      for (let y = Math.max(y0, cy - radius); y <= Math.min(y1, cy + radius); y++) {
+        out.push(`/tiles/base/${z}/${x}/${y}.mvt`);
+      }
+    }
+  }
+  return out;
+}
+
 // --- hours --------------------------------------------------------------------------
 
 const formatters = new Map();

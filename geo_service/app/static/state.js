@@ -143,7 +143,30 @@ export async function keepSnapshot(point) {
     }
     store.set("geo.snapshot_at", Date.now());
     document.body.dataset.snapshot = snap.as_of;
+    keepBaseTiles(off.baseTiles(snap, point));
   } catch { /* no snapshot this time: the list itself is already shown */ }
+}
+
+let baseTilesWanted = null; // the tiles of the kept snapshot's area, once known
+
+/** Ask the worker to keep the street basemap's tiles of the snapshot's area (sw.js); it
+ * says how many it holds, in body[data-base-tiles]. */
+function keepBaseTiles(tiles) {
+  baseTilesWanted = tiles;
+  const worker = navigator.serviceWorker && navigator.serviceWorker.controller;
+  if (worker) worker.postMessage({ type: "keep-base-tiles", tiles });
+}
+
+if (navigator.serviceWorker) {
+  // The first visit: the worker takes the page over after the snapshot was kept.
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (baseTilesWanted) keepBaseTiles(baseTilesWanted);
+  });
+  navigator.serviceWorker.addEventListener("message", (event) => {
+    if (event.data && event.data.type === "base-tiles-kept") {
+      document.body.dataset.baseTiles = String(event.data.count);
+    }
+  });
 }
 
 function amenityCodes(snap, mask) {

@@ -18,13 +18,22 @@
 //   browser fetches them from the manifest when the app is installed, which is online.
 // - gcoord.js shifts points for GCJ-02 tiles only: kept at install when the service's
 //   basemap is GCJ-02 (config.json says), else not downloaded (bench/APP_LOAD.md).
+// - The street basemap (issue 28), when no tile URL is configured: protomaps.js and
+//   basemap.js are kept with the shell, and the base tiles of the snapshot's area (the
+//   page sends their list, offline.js baseTiles: a window around the rider, at most
+//   MAX_BASE_TILES) in a cache of their own, replaced with the snapshot (one area, no
+//   trail). A base tile is asked of the network first (and the kept copy refreshed),
+//   the kept copy answering when the network is gone.
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.5";
+const VERSION = "2026-12-07.6";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
+const BASE_CACHE = `${PREFIX}base-${VERSION}`;
 const LAST_NEAREST = "/app/__last-nearest__";
+const BASE_TILES = "/tiles/base/";
+const MAX_BASE_TILES = 400;
 
 const SHELL = [
   "/app/", "/app/app.js", "/app/i18n.js", "/app/i18n-en.js", "/app/i18n-station.js",
@@ -35,13 +44,22 @@ const SHELL = [
   "/maps/assets/leaflet/dist/leaflet.js", "/maps/assets/leaflet/dist/leaflet.css",
 ];
 const GCOORD = "/app/vendor/gcoord.js";
-const SHELL_PATHS = new Set([...SHELL, GCOORD]);
+const STREETS = ["/app/vendor/protomaps.js", "/app/basemap.js"];
+const SHELL_PATHS = new Set([...SHELL, GCOORD, ...STREETS]);
 
-/** Keep gcoord.js too when the basemap's tiles are GCJ-02 (the map needs it offline). */
-async function addGcoord(cache) {
+/** The configured basemap as the kept config.json says (null: none configured). */
+async function configuredBasemap(cache) {
   const config = await cache.match("/app/config.json");
   const { basemap } = config ? await config.json() : {};
-  if (basemap && basemap.url && basemap.crs === "gcj02") await cache.add(GCOORD);
+  return basemap && basemap.url ? basemap : null;
+}
+
+/** Keep gcoord.js too when the basemap's tiles are GCJ-02 (the map needs it offline), or
+ * the street basemap's drawing code when no basemap is configured. */
+async function addMapFiles(cache) {
+  const basemap = await configuredBasemap(cache);
+  if (basemap && basemap.crs === "gcj02") await cache.add(GCOORD);
+  if (!basemap) await cache.addAll(STREETS);
 }
 
 /** The key a request's response is kept under in the shell cache, or null: not kept. */
@@ -55,14 +73,14 @@ self.addEventListener("install", (event) => {
   // One missing file must not leave the whole shell uncached: add them one by one.
   event.waitUntil(caches.open(SHELL_CACHE)
     .then((c) => Promise.all(SHELL.map((url) => c.add(url).catch(() => undefined)))
-      .then(() => addGcoord(c)).catch(() => undefined))
+      .then(() => addMapFiles(c)).catch(() => undefined))
     .then(() => self.skipWaiting()));
 });
 
 self.addEventListener("activate", (event) => {
   event.waitUntil(caches.keys()
     .then((names) => Promise.all(names
-      .filter((n) => n.startsWith(PREFIX) && n !== SHELL_CACHE && n !== API_CACHE)
+      .filter((n) => n.startsWith(PREFIX) && ![SHELL_CACHE, API_CACHE, BASE_CACHE].includes(n))
       .map((n) => caches.delete(n))))
     .then(() => self.clients.claim()));
 });
@@ -102,12 +120,62 @@ async function staleWhileRevalidate(event, request, key) {
   return fresh;
 }
 
+/** Keep exactly `tiles` (paths under /tiles/base/, at most MAX_BASE_TILES): the others
+ * dropped, the missing fetched a few at a time. Returns how many are kept. */
+async function keepBaseTiles(tiles) {
+  if (await configuredBasemap(await caches.open(SHELL_CACHE))) return 0;
+  const want = new Set(tiles.filter((t) => typeof t === "string" && t.startsWith(BASE_TILES))
+    .slice(0, MAX_BASE_TILES));
+  const cache = await caches.open(BASE_CACHE);
+  const have = new Set();
+  for (const request of await cache.keys()) {
+    const path = new URL(request.url).pathname;
+    if (want.has(path)) have.add(path);
+    else await cache.delete(request);
+  }
+  const todo = [...want].filter((t) => !have.has(t));
+  const fetchOne = async () => {
+    for (let t = todo.pop(); t; t = todo.pop()) {
+      const response = await fetch(t).catch(() => null);
+      if (!response) return; // the network is gone: keep what is kept
+      if (response.ok) await cache.put(t, response);
+    }
+  };
+  await Promise.all([fetchOne(), fetchOne(), fetchOne(), fetchOne()]);
+  return (await cache.keys()).length;
+}
+
+self.addEventListener("message", (event) => {
+  const data = event.data || {};
+  if (data.type !== "keep-base-tiles" || !Array.isArray(data.tiles)) return;
+  event.waitUntil(keepBaseTiles(data.tiles).then((count) => {
+    if (event.source) event.source.postMessage({ type: "base-tiles-kept", count });
+  }).catch(() => undefined));
+});
+
+async function baseTile(request, path) {
+  const cache = await caches.open(BASE_CACHE);
+  try {
+    const response = await fetch(request);
+    if (response.ok && (await cache.match(path))) await cache.put(path, response.clone());
+    return response;
+  } catch (err) {
+    const hit = await cache.match(path);
+    if (hit) return hit;
+    throw err;
+  }
+}
+
 self.addEventListener("fetch", (event) => {
   const { request } = event;
   const url = new URL(request.url);
   if (request.method !== "GET" || url.origin !== self.location.origin) return;
   if (url.pathname === "/v1/stations/nearest") {
     event.respondWith(lastNearest(request));
+    return;
+  }
+  if (url.pathname.startsWith(BASE_TILES) && !url.search) {
+    event.respondWith(baseTile(request, url.pathname));
     return;
   }
   const key = shellKey(request, url);

@@ -1,4 +1,5 @@
-"""HTTP for the station vector tiles: ``/tiles/{z}/{x}/{y}.mvt`` and their TileJSON.
+"""HTTP for the station vector tiles: ``/tiles/{z}/{x}/{y}.mvt`` and their TileJSON; and
+the street basemap's, ``/tiles/base/{z}/{x}/{y}.mvt`` (issue 28, at the end).
 
 Tiles are Mapbox Vector Tiles (v2) with one layer, ``stations``: one point per
 published station (open or temporarily closed) with the attributes a map
@@ -42,8 +43,9 @@ from psycopg.rows import dict_row
 from geo_service.domain.catalogue import TEN_ONES_MASK
 from geo_service.domain.coords import Crs, from_wgs84_array
 from geo_service.domain.errors import ERROR_RESPONSES, invalid
+from geo_service.feeds import basemap_queries as bq
 from geo_service.feeds import tile_queries as tq
-from geo_service.feeds.caching import feed_state, validators
+from geo_service.feeds.caching import FeedState, feed_state, validators
 from geo_service.feeds.features import SAMPLE_NOTE
 from geo_service.feeds.http import (
     NOT_MODIFIED,
@@ -248,3 +250,70 @@ async def stations_tilejson(
     assert summary is not None
     return JSONResponse(tilejson(base, crs, summary),
                         headers=cache_headers(v, ttl, shared=shared))
+
+
+# --- the street basemap: /tiles/base/{z}/{x}/{y}.mvt (issue 28) ---------------------
+# A real street map with no tile server and no internet: the loaded roads (``geo-service
+# roads load``), their water and the admin areas' outlines, as Mapbox Vector Tiles built
+# by PostGIS (:mod:`geo_service.feeds.basemap_queries`) and drawn under the stations by
+# the app and the planners' maps when no tile URL is configured.
+#
+# Three layers: ``roads`` (``class``: motorway, primary, secondary, tertiary, minor,
+# path; ``name``, ``name:zh`` first), ``water`` (polygons; ``kind``, ``name``) and
+# ``districts`` (``kind`` outline or label, ``code``, ``name``, ``name_en``, ``level``,
+# ``sample``). The same machinery as the station tiles: a tile outside the zoom's grid is
+# a 422 naming ``x`` or ``y``, an empty tile a 204, ``ETag`` / ``Last-Modified`` /
+# ``max-age`` with 304s, but the validators follow ``basemap_state`` (bumped by any change
+# of the extract, its water or the areas), not the stations.
+
+
+async def basemap_state(conn: AsyncConnection[Any]) -> FeedState:
+    """The base tiles' version and when it last changed (one row)."""
+    async with conn.cursor() as cur:
+        await cur.execute(bq.BASEMAP_STATE, prepare=True)
+        row = await cur.fetchone()
+    assert row is not None  # migration 0023 writes the one row
+    return FeedState(seq=int(row[0]), last_modified=row[1])
+
+
+async def base_tile(conn: AsyncConnection[Any], z: int, x: int, y: int) -> bytes:
+    """The MVT bytes of base tile ``z/x/y``; empty when nothing is in it."""
+    async with conn.cursor() as cur:
+        await cur.execute(bq.BASEMAP_MVT, bq.basemap_params(z, x, y), prepare=True)
+        row = await cur.fetchone()
+    return bytes(row[0]) if row and row[0] else b""
+
+
+_BASE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Mapbox Vector Tile (v2), layers `roads`, `water`, `districts`",
+          "content": {MVT_MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}}},
+    204: {"description": "Nothing of the basemap in this tile: an empty tile"},
+    **NOT_MODIFIED,
+    **ERROR_RESPONSES,
+}
+
+
+@router.get(
+    "/base/{z}/{x}/{y}.mvt",
+    summary="One tile of the street basemap: roads, water, district outlines (MVT)",
+    response_class=Response,
+    responses=_BASE_RESPONSES,
+)
+async def base_tile_route(
+    conn: ReadConnDep, settings: SettingsDep,
+    z: Annotated[int, Path(ge=0, le=MAX_ZOOM, description=f"zoom, 0-{MAX_ZOOM}")],
+    x: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM, description="column, 0 ≤ x < 2^z")],
+    y: Annotated[int, Path(ge=0, lt=1 << MAX_ZOOM,
+                           description="row from the north, 0 ≤ y < 2^z (XYZ scheme)")],
+    if_none_match: IfNoneMatch = None, if_modified_since: IfModifiedSince = None,
+) -> Response:
+    check_tile(z, x, y)
+    v = validators(await basemap_state(conn), "basemap", {"z": z, "x": x, "y": y})
+    ttl = settings.feed_ttl_s
+    if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
+        return hit
+    body = await base_tile(conn, z, x, y)
+    headers = cache_headers(v, ttl)
+    if not body:
+        return Response(status_code=204, headers=headers)
+    return Response(body, media_type=MVT_MEDIA_TYPE, headers=headers)
