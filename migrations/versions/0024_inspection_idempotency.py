@@ -8,7 +8,7 @@ the second send finds the first inspection and is answered with it instead of ad
 another. NULL for inspections recorded without one (the API, the command line).
 
 Revision ID: 0024
-Revises: 0020
+Revises: 0023
 Create Date: 2026-12-07
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0024"
-down_revision = "0020"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
