@@ -242,7 +242,7 @@ def test_close_reopen_and_delete_need_a_reason_kept_in_the_audit(
         return client.post(f"/console/stations/T1/{action}", data=data, follow_redirects=False)
 
     # Literal paths: the other console pages under a station are not caught here.
-    assert client.get("/console/stations/T1/photos").status_code == 404
+    assert client.get("/console/stations/T1/no-such-page").status_code == 404
     empty = act("close", reason=" ")
     assert empty.status_code == 422 and 'id="err-reason">请填写原因' in empty.text
     assert act("close", reason="装修一个月", status="temporarily_closed").status_code == 303
