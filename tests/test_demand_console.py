@@ -1,8 +1,11 @@
 """The console's demand page as a clerk uses it (issue 27), in Chromium with every outside
-request blocked: a city editor sees the city has no demand data (coverage will be by
-area), downloads the template, uploads a Chinese sheet with a mistake (the page names the
-Excel row and the column), fixes it, checks it, imports it, and sees it counted. axe-core
-finds nothing serious at 1280×800 and 768 wide; screenshots in ``tests/artifacts/``."""
+request blocked: a city editor of a city with stations and no demand runs coverage on the
+planning page and reads it labelled as coverage of area; sees on the demand page that
+the city has no demand data, downloads the template, uploads a Chinese sheet with a
+mistake (the page names the Excel row and the column), fixes it, checks it, imports it,
+sees it counted, and runs coverage again: now of workers, the scorecard by district name.
+axe-core finds nothing serious at 1280×800 and 768 wide; screenshots in
+``tests/artifacts/``."""
 
 from __future__ import annotations
 
@@ -16,7 +19,8 @@ from openpyxl import Workbook, load_workbook
 
 from geo_service.domain import accounts
 from geo_service.web.security_headers import STRICT_CSP
-from tests.helpers import live_server
+from tests.conftest import station_body
+from tests.helpers import insert_stations, live_server
 from tests.test_console_browser import PASSWORD, _check
 
 
@@ -35,6 +39,9 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
     accounts.create_user(areas, name="planner", display_name="三亚市规划员", role="editor",
                          area_code="460200", password=PASSWORD)
+    insert_stations(areas, [  # stations and no demand: a city as the union starts it
+        station_body("TY-1", 109.50, 18.25, district_code="460204", city_code="460200"),
+        station_body("JY-1", 109.53, 18.27, district_code="460203", city_code="460200")])
     good = [("SY-1", 109.51, 18.25, 12, "外卖骑手", "高德"),
             ("SY-2", 109.52, 18.26, 30, "环卫工人", "GCJ-02"),
             ("SY-3", 109.53, 18.27, 8, "快递员", "WGS-84")]
@@ -57,6 +64,19 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         page.fill("#name", "planner")
         page.fill("#password", PASSWORD)
         page.click("button:has-text('登录')")
+
+        def run_coverage() -> None:
+            page.click("nav >> text=覆盖规划")
+            page.wait_for_selector("h1:has-text('覆盖规划')")
+            page.select_option("#area", "460200")
+            page.fill("#add", "1")
+            page.click("button:has-text('计算覆盖与选址')")
+            page.wait_for_selector("#scorecard")
+
+        run_coverage()  # no demand: coverage of area, and it says so
+        label = page.locator("p.msg", has_text="本区域没有需求数据，覆盖率是面积")
+        assert label.count() == 1 and label.inner_text().startswith("按面积覆盖（无需求数据）")
+        _check(page, "planning-by-area")
         page.click("nav >> text=需求数据")
         page.wait_for_selector("h1:has-text('需求数据')")
         assert page.locator("text=该区域没有需求数据：覆盖分析将按面积计算"
@@ -87,6 +107,11 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         assert total.locator("td").nth(1).inner_text() == "50.0"
         assert page.locator("#stock td", has_text="外卖骑手").count() == 1
         _check(page, "demand-imported")
+        run_coverage()  # with demand: shares of workers, districts by name
+        assert page.locator("text=本区域没有需求数据").count() == 0
+        named = page.locator("#scorecard tbody th[scope=row]").all_inner_texts()
+        assert {"天涯区", "吉阳区"} <= set(named) and named[-1].startswith("合计"), named
+        page.click("nav >> text=需求数据")
         page.click("header >> text=English")
         page.wait_for_selector("h1:has-text('Demand data')")
         assert page.locator("#stock td", has_text="Food delivery rider").count() == 1
