@@ -13,18 +13,23 @@ import random
 from typing import Any
 
 import h3
+import numpy as np
 import psycopg
 import pytest
 import shapely
 from fastapi.testclient import TestClient
 from pyproj import Geod
 
+from geo_service.coverage.by_road import read_network
 from geo_service.coverage.cli import print_scorecard
 from geo_service.coverage.schemas import CoverageRequest
 from geo_service.coverage.service import run_coverage
+from geo_service.maps.render import _share_words
+from geo_service.roads.reach import Places, Unit, origins, place_costs, reach_graph
 from tests import test_roads as oracle
 from tests.conftest import station_body
 from tests.helpers import insert_stations, load_test_roads
+from tests.test_maps import payload
 
 MINUTES = 6.0  # 360 s on foot by road; 400 m straight (4 km/h, the straight rule's walk)
 LIMIT_S = MINUTES * 60
@@ -140,6 +145,12 @@ def _snapped_point(db: psycopg.Connection[Any], snap: dict[str, Any]) -> shapely
     return shapely.from_wkb(bytes(row[0]))
 
 
+def test_district_tooltip_puts_the_circle_beside_the_walk() -> None:
+    assert _share_words(0.42, 0.61, "walk") == (
+        "直线覆盖 61.0% / 步行实际覆盖 42.0% (straight-line 61.0% / on foot by road 42.0%)")
+    assert _share_words(0.42, None, "straight") == "42.0% 覆盖 covered"
+
+
 def test_reach_over_http(helsinki: dict[str, Any], client: TestClient,
                          keys: dict[str, str], db_url: str) -> None:
     """By road over the API: fields, service areas as GeoJSON, recommendations by road;
@@ -159,6 +170,15 @@ def test_reach_over_http(helsinki: dict[str, Any], client: TestClient,
     assert features and {f["geometry"]["type"] for f in features} == {"MultiPolygon"}
     assert {f["properties"]["station_code"] for f in features} <= {
         c for c, _, _ in helsinki["stations"]}
+    page = client.get("/maps/coverage.html", params={"run": run["run_id"]})
+    assert page.status_code == 200
+    drawn = payload(page.text, "coverageLayer")
+    assert sorted(a[0] for a in drawn["service_areas"]) == sorted(
+        f["properties"]["station_code"] for f in features)
+    first = drawn["service_areas"][0][1][0][0][0]  # [lat, lon] of an outline's vertex
+    assert 59 < first[0] < 61 and 24 < first[1] < 26
+    assert "步行按路网 6 分钟 min on foot by road" in drawn["subtitle"]
+    assert drawn["nearest_label"] == "最近站点（直线距离） nearest station (straight line)"
     straight = client.post("/v1/analysis/coverage", json={**body, "reach": "straight"},
                            headers=auth).json()
     assert straight["reach"] == "straight"
@@ -194,3 +214,47 @@ def test_reach_over_http(helsinki: dict[str, Any], client: TestClient,
         assert r.status_code == 409
     finally:
         load_test_roads(db_url)
+
+
+@pytest.mark.parametrize("unit", ["seconds", "metres"])
+def test_ebike_reach_is_the_ride_to_the_station(helsinki: dict[str, Any],
+                                                db: psycopg.Connection[Any], unit: Unit) -> None:
+    """One-way streets: a cell is reached when the ride *from* it to the station is within
+    the limit. The swapped graph's cost from each station equals the forward graph's
+    cost from the cell (graph.cost_to, checked against pgRouting in test_roads), in
+    seconds; and in metres, the metres of that route when it is also the fastest."""
+    network = read_network(db)
+    assert network is not None
+    forward = network.modes["ebike"]
+    swapped = reach_graph(network, "ebike", unit)
+    rnd = random.Random(5)
+    box = helsinki["bbox"]
+    lon = np.array([rnd.uniform(box[0], box[2]) for _ in range(40)])
+    lat = np.array([rnd.uniform(box[1], box[3]) for _ in range(40)])
+    places = Places.snap(swapped, lon, lat)
+    limit = 300.0 if unit == "seconds" else 1500.0
+    checked = 0
+    for code, x, y in helsinki["stations"][:4]:
+        [origin] = origins(swapped, np.array([x]), np.array([y]), limit)
+        idx, cost = place_costs(swapped, origin, places, limit)
+        got = dict(zip(idx.tolist(), cost.tolist(), strict=True))
+        target = forward.snap(x, y)
+        assert target is not None
+        for i in range(lon.size):
+            start = forward.snap(float(lon[i]), float(lat[i]))
+            assert start is not None
+            net, how, via = forward.cost_to(forward.reach(start, 1e12), target)
+            if unit == "seconds":
+                want = (start.snap_m + target.snap_m) / forward.snap_speed + net
+            else:  # the shortest ride, not the fastest: bounded by the fastest's metres
+                want = -1.0 if math.isinf(net) else start.snap_m + target.snap_m + \
+                    forward.metres(forward.reach(start, 1e12), target, how, via)
+            if unit == "seconds" and want <= limit - 1e-6:
+                assert got[i] == pytest.approx(want, abs=1e-6), (code, i)
+                checked += 1
+            elif unit == "seconds" and want > limit + 1e-6:
+                assert i not in got
+            elif unit == "metres" and 0 <= want <= limit and i in got:
+                assert got[i] <= want + 1e-3
+                checked += 1
+    assert checked > 3
