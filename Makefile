@@ -75,6 +75,7 @@ bench: db
 	$(BIN)/python bench/app_size.py
 	$(BIN)/python bench/bench_scaling.py
 	$(BIN)/python bench/app_load.py
+	$(BIN)/python bench/bench_roads.py
 	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev,docs,bench]"
 	$(BIN)/python bench/bench_reco.py
 

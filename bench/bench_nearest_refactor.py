@@ -190,9 +190,9 @@ Median over the rounds (lower is better):
 
 ## Where the µs went
 
-The "after" of the refactor (`279e6f6`) cost more CPU per request than `3adf263`. Profiled
-in-process (`cProfile`, then `timeit` on each part; `bench/nearest_cpu.py`'s request),
-what it added around the index's own work (`nearest_json`, the same code before and after):
+First pass (`279e6f6`, the refactor, against `3adf263`). Profiled in-process (`cProfile`,
+then `timeit` on each part; `bench/nearest_cpu.py`'s request), what it added around the
+index's own work (`nearest_json`, the same code before and after):
 
 * the fast path had become a middleware inside the app, so FastAPI's `__call__`,
   Starlette's `ServerErrorMiddleware` and the scope bookkeeping ran before it: ~30 µs
@@ -202,17 +202,60 @@ what it added around the index's own work (`nearest_json`, the same code before 
   it answers;
 * the per-process cache of validated parameters (all but the point) cost more than it
   saved: 3.6 µs a query (two point validations and a `dataclasses.replace`) against
-  2.0 µs for one `validate_python` of the whole `NearestQuery`; removed;
-* left as they are: `parse_qsl` (3.6 µs, as Starlette reads a query string), `resolve`
-  (4.5 µs, the route's own checks) and the route's `JSONResponse` (2.8 µs, against 1.1
-  µs for the body and `orjson` alone): together ~11 µs, kept so that the route's
-  declarations and answer builder are the fast path's, byte for byte;
-* what is left of the gap is not the HTTP layer: timed apart in one process per checkout
-  (2026-12-07, 1,000 of the same queries, `process_time`), the query's parsing and
-  `resolve` cost 9–14 µs in both, and the index's `nearest_json` 278–351 µs before and
-  270–335 µs after, the spread between passes larger than the difference. Whole requests
-  differ between processes of the same code by up to ±10%; several rounds are needed
-  before a few % means anything (the tables above).
+  2.0 µs for one `validate_python` of the whole `NearestQuery`; removed.
+
+Second pass (`cc488b9` against `3adf263`, 2026-12-07, load 9–10 on the 2 cores). The HTTP
+layer alone - the index's `nearest_json` replaced by a fixed answer of ten real rows, so
+that only what surrounds it is timed (the fast path's parsing, checks, body and headers,
+through the served ASGI callable; 500 of the bench's requests a batch, 30 batches a
+process, `process_time`; five processes per checkout, alternating), median µs per request
+and the range of the five processes' medians:
+
+| code | unfiltered | filtered |
+|---|---:|---:|
+| `3adf263` (its own parser and hand-made headers) | 19.7 (17.4–21.4) | 24.6 (22.0–28.3) |
+| `cc488b9` (the route's parameter rules and `JSONResponse`) | 24.5 (22.1–26.4) | 26.7 (26.0–32.3) |
+| `7e768d6` (below) | 16.8 (16.5–18.8) | 19.2 (17.0–20.3) |
+
+What `cc488b9` spent there, and what became of it (`timeit`, same load, so about twice
+a quiet machine's µs):
+
+* the route's `JSONResponse` built for each answer (10.7–14.3 µs with its body, against
+  ~7 µs for the body alone), its headers then copied and patched: the fast path now makes
+  its headers once, when it is composed, from a response of the route's own class and
+  `X-Nearest-Source` and the stack's gzip and security constants, and each answer fills
+  in its length; the body is the route's `_nearest_body` through `dumps`, what
+  `JSONResponse.render` calls;
+* `parse_qsl` (9–12 µs with its dict) for query strings in which it unquotes nothing:
+  those are split directly (`http.query_params`), anything with `%` or `+` still goes to
+  `parse_qsl`; a property test holds it to Starlette's `QueryParams` on random strings,
+  and the fast-path property test now sends both kinds;
+* `to_wgs84` to WGS-84 (every query that names no Chinese system): an enum call, the
+  China gate and numpy scalars around the identity (2.1 µs): it returns the floats;
+* the settings read from `app.state` twice a request: once.
+
+The index (`nearest_json`, the same code in all three but for the next point) is ~290 µs
+of a request at that load; `cProfile` of 1,000 requests puts 61 % of it in the rows
+(`_row`, ~11–17 µs each: the blob's unpacking, open state and next change, links,
+encoding) and 21 % in the walk. An answer's open state, next change and provisional flag
+are now worked out once per distinct status, rule, zone and calendar choice in a request
+instead of once per row (in one process, the same 300 queries alternating with and
+without, 10 passes: median 467 against 490 µs unfiltered, 420 against 445 µs filtered;
+the least of the passes 398 against 417 and 399 against 388). Profiled whole (1,000
+unfiltered requests, one process each), `3adf263` made 858,572 function calls and
+`7e768d6` 823,003.
+
+What the tables above cannot show on this machine: whole requests of the same code
+differ between processes by 10–20 % under this load (some processes run slow from their
+first batch to their last), which is larger than the few µs the HTTP layer is made of;
+read the CPU table's rounds, not only its medians. In the run of 2026-12-07 05:32–05:50
+UTC (load 7–11, seven rounds) `7e768d6` used less CPU per request than `3adf263` in
+three rounds of seven for each variant and more in four; the medians' 1.04× and 1.03×
+are not yet the "no worse" the issue asks for, and this machine could not tell whether
+the rest is the code or the processes. It wants a run on a quiet machine (load ~1).
+wrk's rates in that run are noise, not a measure of either checkout: other processes
+took 59–164 % of a core while they ran, and the same code served 397–889 req/s before
+and 412–1,021 after (a quarter to a half of what a quiet machine gives).
 
 Raw results: `bench/out/nearest_refactor.json`.
 """

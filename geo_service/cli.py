@@ -433,6 +433,9 @@ def build_parser() -> argparse.ArgumentParser:
     from geo_service.posters.cli import add_commands as add_poster_commands
 
     add_poster_commands(sub)
+    from geo_service.bulletin.cli import add_commands as add_bulletin_commands
+
+    add_bulletin_commands(sub)
     from geo_service.roads.cli import add_commands as add_road_commands
 
     add_road_commands(sub)

@@ -21,6 +21,8 @@ command -v chromedriver >/dev/null 2>&1 || pkgs+=(chromium-driver)
 [ -f /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || pkgs+=(fonts-wqy-microhei)
 # Pango, which WeasyPrint (the posters' PDF engine, from PyPI) lays text out with.
 ldconfig -p | grep -q 'libpangoft2-1.0.so.0' || pkgs+=(libpango-1.0-0 libpangoft2-1.0-0)
+# pdftotext, pdftoppm and pdffonts (poppler): the bulletin tests read its PDF back with them.
+command -v pdftotext >/dev/null 2>&1 || pkgs+=(poppler-utils)
 # GDAL's OAPIF driver is the real OGC client the feed tests read the service with.
 command -v ogrinfo >/dev/null 2>&1 || pkgs+=(gdal-bin)
 # Running at scale (tests/test_pgbouncer.py, test_serve.py, test_topology.py): the pooler

@@ -87,7 +87,7 @@ def db_url(server_url: str) -> Iterator[str]:
 
 
 TABLES = ("analysis_run", "api_key", "station", "demand_point", "admin_area", "audit_log",
-          "holiday_arrangement", "staff_user", "staff_signin_failure")
+          "holiday_arrangement", "staff_user", "staff_signin_failure", "photo")
 
 #: Every table ``TRUNCATE TABLES CASCADE`` empties (TABLES and those referencing them,
 #: transitively), and the sequences each owns.

@@ -162,12 +162,14 @@ def live_server(db_url: str, env: dict[str, str] | None = None) -> Iterator[str]
 
     For clients that need a real socket: schemathesis, GDAL, a browser.
     """
-    proc, base, output = spawn_server(db_url, env)
-    try:
-        wait_healthy(proc, base, output)
-        yield base
-    finally:
-        stop_server(proc, output)
+    # Photos go to a folder of the server's own, never the checkout's data/photos.
+    with tempfile.TemporaryDirectory(prefix="geo-photos-") as photos:
+        proc, base, output = spawn_server(db_url, {"GEO_PHOTO_DIR": photos, **(env or {})})
+        try:
+            wait_healthy(proc, base, output)
+            yield base
+        finally:
+            stop_server(proc, output)
 
 
 #: A live server whose memory index answers nearest whatever the machine's load: the lag

@@ -102,6 +102,7 @@ def test_gcj02_query_and_answer(client: TestClient, seeded: None) -> None:
 def test_health_and_root(client: TestClient) -> None:
     health = client.get("/healthz").json()
     calendar = health.pop("calendar")  # tests/test_holiday_years.py
+    assert set(health.pop("roads")) == {"loaded", "extract", "graph", "edges", "vertices"}
     assert calendar["label"].startswith("CN chinese-calendar ")
     assert health == {
         "status": "ok", "database": "online",

@@ -380,3 +380,288 @@ def test_district_editor_finds_a_station_and_reads_its_history(
         _check(page, "station-en")
         context.close()
     assert outside == [] and errors == []
+
+
+def test_planner_reads_coverage_by_name_plans_sites_and_compares_a_closure(
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 27: a planner of Tianya runs coverage on the sample city, sees the scorecard
+    by district name, gets five sites whose GCJ-02 converts back within 1 m and whose
+    Amap links open that point, adds them as planned stations, closes one station in a
+    what-if and sees the same difference two separate runs give; the run's map opens
+    with its district table and no outside request."""
+    from pyproj import Geod
+
+    from geo_service.coverage.schemas import CoverageRequest, StationFilter
+    from geo_service.coverage.service import run_coverage
+    from geo_service.domain.coords import gcj02_to_wgs84
+
+    geod = Geod(ellps="WGS84")
+    accounts.create_user(seeded, name="plan", display_name="天涯区规划员", role="editor",
+                         area_code="460204", password=PASSWORD)
+    closing = seeded.execute(
+        "SELECT code FROM station WHERE district_code = '460204' AND status = 'open' "
+        "ORDER BY code LIMIT 1").fetchone()
+    assert closing is not None
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "plan")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=覆盖规划")
+        page.wait_for_selector("h1:has-text('覆盖规划')")
+        page.select_option("#area", "460204")
+        page.fill("#add", "5")
+        page.click("button:has-text('计算覆盖与选址')")
+        page.wait_for_selector("#scorecard")
+        assert page.locator("#scorecard th[scope=row]").first.inner_text() == "天涯区"
+        rows = page.locator("#sites tbody tr")
+        assert rows.count() == 5
+        for i in range(5):
+            cells = rows.nth(i).locator("td")
+            g = [float(v) for v in cells.nth(4).inner_text().split(",")]
+            w = [float(v) for v in cells.nth(6).inner_text().split(",")]
+            assert cells.nth(1).inner_text().startswith("天涯区")
+            assert geod.inv(*gcj02_to_wgs84(*g), *w)[2] < 1.0
+            amap = urlsplit(cells.nth(7).locator("a").get_attribute("href") or "")
+            query = dict(p.split("=", 1) for p in amap.query.split("&"))
+            assert (amap.netloc, amap.path, query["coordinate"]) == (
+                "uri.amap.com", "/marker", "gaode")
+            opened = [float(v) for v in query["position"].split(",")]
+            assert geod.inv(*gcj02_to_wgs84(*opened), *w)[2] < 1.0
+        _check(page, "planning")
+        page.click("button:has-text('加入为筹建驿站')")
+        page.wait_for_selector("text=已加入 5 座筹建驿站；0 座此前已加入")
+        assert seeded.execute("SELECT count(*) FROM station WHERE status = 'planned' "
+                              "AND code LIKE 'PLAN-%%' AND district_code = '460204'"
+                              ).fetchone() == (5,)
+        page.fill("#close", closing[0])
+        page.click("button:has-text('比较前后')")
+        page.wait_for_selector("#whatif")
+        cells = page.locator("#whatif tbody tr", has_text="天涯区").first.locator("td")
+        shown = [cells.nth(i).inner_text() for i in range(9)]
+        _check(page, "planning-whatif")
+        map_href = page.locator("#whatif-result a").get_attribute("href")
+        assert map_href is not None
+        page.goto(base + map_href)
+        page.wait_for_selector(".geo-scorecard table")
+        assert "天涯区" in page.inner_text(".geo-scorecard")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-planning-map-1280.png"))
+        context.close()
+    assert outside == [] and errors == []
+    # Two separate runs give the same before and after (the table rounds shares to 0.1 %).
+    base_req = {"area": "460204", "threshold_m": 1000}
+    before = run_coverage(seeded, CoverageRequest(**base_req))["areas"]
+    after = run_coverage(seeded, CoverageRequest(**base_req, stations=StationFilter(
+        exclude=[closing[0]])))["areas"]
+    b = next(r for r in before if r["area"] == "460204")
+    a = next(r for r in after if r["area"] == "460204")
+    assert shown[:3] == [str(b["stations"]), str(a["stations"]), "-1"]
+    assert shown[3:6] == [f"{100 * b['covered_share']:.1f}%", f"{100 * a['covered_share']:.1f}%",
+                          f"{100 * (a['covered_share'] - b['covered_share']):+.1f} pt"]
+    assert shown[6:9] == [f"{b['uncovered_demand']:,.0f}", f"{a['uncovered_demand']:,.0f}",
+                          f"{a['uncovered_demand'] - b['uncovered_demand']:+,.0f}"]
+
+
+def test_district_editor_imports_a_ledger_fixes_it_and_confirms(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 26: Tianya's editor uploads a real-style ledger (title row, 序号, 备注, merged
+    header, 有/无/√, GCJ-02 points, 高新区, a bad hours value, a row of another district):
+    the first preview lists every problem on Excel's rows 7 and 8; the fixed ledger's
+    preview is confirmed and exactly its four stations are written. The screenshots
+    ``console-import-{1-upload,2-preview,3-done}.png`` illustrate the manual."""
+    from tests.test_console_import import ledger, ledger_rows
+
+    insert_stations(areas, [station_body("TY-0001", 109.47, 18.29, district_code="460204")])
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    bad, fixed = tmp_path / "天涯区驿站台账.xlsx", tmp_path / "天涯区驿站台账-改.xlsx"
+    bad.write_bytes(ledger(ledger_rows(fixed=False)))
+    fixed.write_bytes(ledger(ledger_rows(fixed=True)))
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN")
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=批量导入")
+        page.wait_for_selector("h1:has-text('批量导入')")
+        _check(page, "import-upload")
+        page.screenshot(path=str(ARTIFACTS / "console-import-1-upload.png"))
+        page.set_input_files("#file", str(bad))
+        page.click("button:has-text('上传并预览')")
+        page.wait_for_selector("#h-problems")
+        cells = page.locator("section[aria-labelledby=h-problems] tbody tr td:first-child")
+        assert sorted(cells.all_inner_texts()) == ["7", "8", "8"]
+        assert page.locator("text=高新区 → 按坐标归入 天涯区").count() == 1
+        _check(page, "import-problems")
+        page.set_input_files("#file", str(fixed))
+        page.click("section[aria-labelledby=h-problems] button:has-text('上传并预览')")
+        page.wait_for_selector("button:has-text('确认导入（新增 3 个，更新 1 个）')")
+        _check(page, "import-preview")
+        page.screenshot(path=str(ARTIFACTS / "console-import-2-preview.png"), full_page=True)
+        page.click("button:has-text('确认导入')")
+        page.wait_for_selector("text=已导入：新增 3 个，更新 1 个，不变 0 个。")
+        _check(page, "import-done")
+        page.screenshot(path=str(ARTIFACTS / "console-import-3-done.png"))
+        context.close()
+    assert outside == [] and errors == []
+    assert [r[0] for r in areas.execute("SELECT code FROM station ORDER BY code")] == [
+        "TY-0001", "TY-0002", "TY-0003", "TY-0004"]
+
+
+def test_city_editor_reads_a_district_bulletin_and_downloads_it(
+        browser: Any, seeded: psycopg.Connection[Any], db_url: str) -> None:
+    """Issue 27: an editor of the sample city opens 每月通报 from the navigation, picks
+    Tianya and last month (the form's default), sees the figures (person-times equal to
+    the check-ins SQL counts in that calendar month), and downloads the PDF and the XLSX;
+    a district outside the city is not offered, and one forged into the form is refused."""
+    import datetime as dt
+
+    import openpyxl
+
+    accounts.create_user(seeded, name="cityed", display_name="三亚市编辑", role="editor",
+                         area_code="460200", password=PASSWORD)
+    today = dt.date.today()
+    first = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    month = f"{first:%Y-%m}"
+    (visits,) = seeded.execute(
+        "SELECT count(*) FROM visit v JOIN station s ON s.id = v.station_id "
+        "WHERE s.district_code = '460204' AND to_char(v.at AT TIME ZONE 'Asia/Shanghai', "
+        "'YYYY-MM') = %s", (month,)).fetchone() or (0,)
+    outside: list[str] = []
+    with live_server(db_url) as base:
+        context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                      locale="zh-CN", accept_downloads=True)
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "cityed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=每月通报")
+        page.wait_for_selector("h1:has-text('每月通报')")
+        offered = page.eval_on_selector_all("#area option", "os => os.map(o => o.value)")
+        assert offered[0] == "460200" and "460204" in offered and "460000" not in offered
+        assert page.input_value("#month") == month
+        page.select_option("#area", "460204")
+        page.click("button:has-text('查看')")
+        page.wait_for_selector("table.bulletin")
+        total = page.locator("table.bulletin tbody tr").last
+        assert total.locator("th").inner_text().startswith("合计：天涯区")
+        assert total.locator("td").nth(8).inner_text() == str(visits)
+        assert page.locator("text=示例数据").count() >= 1
+        _check(page, "bulletin")
+        with page.expect_download() as pdf:
+            page.click("button:has-text('下载 PDF')")
+        assert pdf.value.suggested_filename == f"bulletin-460204-{month}.pdf"
+        assert len(pypdf.PdfReader(pdf.value.path()).pages) >= 1
+        with page.expect_download() as xlsx:
+            page.click("button:has-text('下载 Excel')")
+        book = openpyxl.load_workbook(io.BytesIO(Path(xlsx.value.path()).read_bytes()))
+        assert book["分区统计"]["K2"].value == visits
+        # Hainan (the province) forged into the form: refused, the page says why.
+        page.eval_on_selector("form.filters", "f => f.noValidate = true")
+        page.eval_on_selector("#area option:checked", "o => { o.value = '460000'; }")
+        with page.expect_response(lambda r: "/console/bulletin?" in r.url) as refused:
+            page.click("button:has-text('查看')")
+        assert refused.value.status == 422
+        page.wait_for_selector("text=请选择您管辖范围内的区域")
+        page.click("header >> text=English")
+        page.wait_for_selector("h1:has-text('Monthly bulletin')")
+        context.close()
+    assert outside == [] and errors == []
+
+
+def test_editor_adds_an_exterior_photo_from_a_phone_and_approves_a_report_photo(
+        browser: Any, areas: psycopg.Connection[Any], db_url: str, tmp_path: Path) -> None:
+    """Issue 27: at 360×640 an editor opens a station's photos, takes (uploads) a photo,
+    sees its thumbnail first as the exterior photo; the stored file has no GPS; a
+    worker's report photo is private until the editor approves it on the pending page."""
+    from PIL import Image
+
+    from tests.test_photos import gps_of, photo_bytes
+
+    insert_stations(areas, [station_body("T1", 109.50, 18.25, district_code="460204",
+                                         city_code="460200", province_code="460000")])
+    accounts.create_user(areas, name="ed", display_name="天涯区编辑", role="editor",
+                         area_code="460204", password=PASSWORD)
+    shot = tmp_path / "IMG_0042.jpg"
+    shot.write_bytes(photo_bytes(orientation=6))
+    outside: list[str] = []
+    with live_server(db_url, env={"GEO_PHOTO_DIR": str(tmp_path / "store")}) as base:
+        sent = httpx.post(f"{base}/v1/report-photos",
+                          files={"file": ("r.jpg", photo_bytes(color=(9, 99, 9)), "image/jpeg")})
+        assert sent.status_code == 201, sent.text
+        report_sha = sent.json()["sha"]
+        assert httpx.post(f"{base}/v1/stations/T1/reports", json={
+            "kind": "other", "comment": "门口有积水", "photo": report_sha}).status_code == 201
+        assert httpx.get(f"{base}/v1/photos/{report_sha}.jpg").status_code == 404
+
+        context = browser.new_context(viewport={"width": 360, "height": 640}, locale="zh-CN",
+                                      is_mobile=True, has_touch=True)
+        context.route("**/*", lambda route: route.continue_()
+                      if urlsplit(route.request.url).hostname == "127.0.0.1"
+                      else (outside.append(route.request.url), route.abort()))
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(base + "/console/")
+        page.fill("#name", "ed")
+        page.fill("#password", PASSWORD)
+        page.click("button:has-text('登录')")
+        page.click("nav >> text=照片")
+        page.fill("#photo_station", "T1")
+        page.click("button:has-text('打开')")
+        page.wait_for_selector("text=还没有外观照片")
+        assert page.get_attribute("#photo_file", "accept") == "image/*"
+        page.set_input_files("#photo_file", str(shot))
+        page.select_option("#photo_kind", "exterior")
+        page.click("button:has-text('上传')")
+        page.wait_for_selector("text=照片已上传。")
+        thumb = page.locator("ul.photos img").first
+        thumb.wait_for()
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0", thumb.element_handle())
+        assert page.locator("ul.photos strong").first.inner_text() == "外观"
+        assert _serious(page) == []
+        assert page.evaluate("document.documentElement.scrollWidth") <= 360
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "console-photos-360.png"), full_page=True)
+        _check(page, "photos")
+
+        page.goto(base + "/console/photos/pending")
+        card = page.locator("li.photo", has_text="门口有积水")
+        assert page.evaluate("i => i.complete && i.naturalWidth > 0",
+                             card.locator("img").element_handle())
+        _check(page, "photos-pending")
+        card.locator("button:has-text('通过')").click()
+        page.wait_for_selector("text=已通过，照片现已公开。")
+        assert page.locator("text=没有待审核的照片。").count() == 1
+        context.close()
+        assert httpx.get(f"{base}/v1/photos/{report_sha}.jpg").status_code == 200
+        listed = httpx.get(f"{base}/v1/stations/T1/photos").json()["photos"]
+        stored = httpx.get(base + listed[0]["url"]).content
+    assert outside == [] and errors == []
+    assert listed[0]["kind"] == "exterior" and gps_of(stored) == {}
+    assert Image.open(io.BytesIO(stored)).size == (100, 200)  # turned upright

@@ -117,10 +117,19 @@ def test_seed_scorecard_and_recommend_via_cli(db: psycopg.Connection[Any], db_ur
         "gap to the exact optimum (HiGHS):   0.0%",
     ]
     # ...then the stored plan, site by site, as printed.
-    sites = [f"  {s['rank']:>3}. ({s['lat']:.5f}, {s['lon']:.5f}) +{s['gain']:.0f} workers "
-             f"-> {s['covered_after']:.0f}  [{s['label']}]" for s in summary["sites"]]
+    # Each site: district (name, code) and street, gain; WGS-84, GCJ-02, BD-09; Amap link.
+    sites = [line for s in summary["sites"] for line in (
+        f"  {s['rank']:>3}. {s['district']} ({s['district_code']}) {s['street']}: "
+        f"+{s['gain']:.0f} workers -> {s['covered_after']:.0f}  [{s['label']}]",
+        f"       WGS-84 {s['lon']:.6f},{s['lat']:.6f} · GCJ-02 {s['gcj02'][0]:.6f},"
+        f"{s['gcj02'][1]:.6f} · BD-09 {s['bd09'][0]:.6f},{s['bd09'][1]:.6f}",
+        f"       {s['amap']}")]
     assert [s["rank"] for s in summary["sites"]] == list(range(1, 27))
-    assert sites[0] == "    1. (18.31341, 109.42007) +1593 workers -> 9860  [cell 89417572603ffff]"
+    first = summary["sites"][0]
+    assert (round(first["lat"], 5), round(first["lon"], 5), round(first["gain"]),
+            round(first["covered_after"]), first["label"]) == (
+        18.31341, 109.42007, 1593, 9860, "cell 89417572603ffff")
+    assert first["district"] == "天涯区" and first["street"] == "—"
     lines = out.splitlines()
     # The one line with a wall time in it: method, time, the proven share and bound.
     assert re.fullmatch(r"method: greedy \+ swaps, \d+\.\d\d s; proven: at least 99\.\d\d% "

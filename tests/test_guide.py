@@ -56,7 +56,7 @@ def test_guide_pages_are_served_with_their_own_policy(guide_client: TestClient,
     assert r.status_code == 308 and r.headers["location"] == "/guide/user_guide/getting-started/"
     page = guide_client.get("/guide/user_guide/getting-started/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "新城市上手" in page.text
+    assert "安装与上线" in page.text
     csp = page.headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script-src 'self' 'sha256-" in csp
     assert "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
@@ -112,7 +112,8 @@ def test_import_formats_come_from_the_code(guide_client: TestClient) -> None:
 @pytest.mark.slow  # a server and one browser page through three pages and a search
 def test_guide_in_chromium_with_outside_requests_blocked(browser: Any, site: Path,
                                                          db_url: str) -> None:
-    """A person reads the manual offline: home, 新城市上手, import formats, a search."""
+    """A person reads the manual offline: home, 新城市上手 (with its screenshots), 安装与
+    上线, import formats, a search."""
     outside: list[str] = []
     failed: list[str] = []
     errors: list[str] = []
@@ -136,9 +137,18 @@ def test_guide_in_chromium_with_outside_requests_blocked(browser: Any, site: Pat
             page.goto(base + "/guide/")
             page.wait_for_load_state("networkidle")
             assert page.locator("html").get_attribute("lang") == "zh"
-            page.get_by_role("link", name="新城市上手 Getting started").first.click()
-            page.wait_for_url("**/user_guide/getting-started/")
+            # The clerk's walkthrough: its screenshots (made by the walkthrough test) draw.
+            page.get_by_role("link", name="新城市上手：工作人员").first.click()
+            page.wait_for_url("**/user_guide/new-city/")
             assert page.locator("h1").first.inner_text().startswith("新城市上手")
+            shots = page.locator("article img[src*='new-city/']")
+            assert shots.count() == 9
+            for i in range(shots.count()):
+                shots.nth(i).scroll_into_view_if_needed()
+                assert shots.nth(i).evaluate("i => i.decode().then(() => i.naturalWidth)") > 0
+            page.get_by_role("link", name="安装与上线 Getting started").first.click()
+            page.wait_for_url("**/user_guide/getting-started/")
+            assert page.locator("h1").first.inner_text().startswith("安装与上线")
             english = page.locator("article h2", has_text="From an empty database to published")
             assert page.locator("article h2", has_text="从空数据库到正式发布").is_visible()
             assert not english.is_visible()  # Chinese first; English one tap away

@@ -28,8 +28,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from starlette.datastructures import State
-from starlette.responses import Response
+from starlette.datastructures import QueryParams, State
 from starlette.types import Receive, Scope, Send
 
 from geo_service import cli
@@ -45,6 +44,9 @@ SEED = Path(__file__).parents[1] / "seed"
 #: Every answer names its instant; without ``at`` it is "now", which differs between the
 #: two requests. A generated ``at`` comes later and wins (the last of a repeated one).
 AT = "at=2026-12-01T10:00:00%2B08:00"
+#: The same instant with nothing to unquote, as an app writes it: the fast path splits
+#: such query strings itself (``http.query_params``) instead of through ``parse_qsl``.
+AT_PLAIN = "at=2026-12-01T02:00:00Z"
 
 
 @pytest.fixture
@@ -128,9 +130,12 @@ def queries(draw: st.DrawFn) -> str:
         else:
             value = draw(VALUES.get(name, JUNK))
         pairs.append((name, value))
-    text = "&".join(f"{quote(n, safe='')}={quote(v, safe='')}" for n, v in pairs)
+    # Escaped whole, or as an app writes plain values (commas and colons left as they
+    # are), so that both of the fast path's ways of reading a query string are compared.
+    safe = draw(st.sampled_from(["", ",:"]))
+    text = "&".join(f"{quote(n, safe=safe)}={quote(v, safe=safe)}" for n, v in pairs)
     broken = draw(st.sampled_from(["", "", "", "", "", "", "&", "&&", "=", "lat", "&=&"]))
-    return f"{AT}&{text}{broken}"
+    return f"{AT_PLAIN if safe else AT}&{text}{broken}"
 
 
 HEADERS = st.fixed_dictionaries({}, optional={
@@ -150,6 +155,10 @@ EXAMPLES: list[tuple[str, Any]] = [
     (f"{AT}&lat=18.3&lon=109.5&by=ebike&k=3", {"Accept-Encoding": "gzip"}),
     (f"{AT}&lat=%E5%8C%97&lon=109.5", {}),
     (f"{AT}&lat=18.3&lon=109.5&k=40&open_now=1", {"Accept-Encoding": "gzip"}),
+    # Plain query strings (nothing to unquote), broken ones included.
+    (f"{AT_PLAIN}&lat=18.3&lon=109.5&k=10&amenities=microwave,restroom&open_now=true", {}),
+    (f"{AT_PLAIN}&&lat=18.3&lon=109.5&lon&k=5=6&=", {}),
+    (f"{AT_PLAIN}&lat=18.3&lon=109.5&k=40&status=open,planned&", {"Accept-Encoding": "gzip"}),
     # Two Accept-Encoding headers: the stack reads the first.
     (f"{AT}&lat=18.3&lon=109.5&k=40", [("Accept-Encoding", "identity"),
                                         ("Accept-Encoding", "gzip")]),
@@ -168,10 +177,10 @@ def test_fast_path_answers_as_the_route(both: tuple[TestClient, TestClient]) -> 
         answered: list[bool] = []
         entered: list[bool] = []
 
-        def counted(state: State, scope: Scope) -> Response | None:
-            response = real(state, scope)
-            answered.append(response is not None)
-            return response
+        def counted(state: State, scope: Scope) -> bytes | None:
+            body = real(state, scope)
+            answered.append(body is not None)
+            return body
 
         async def fastapi_entered(app: FastAPI, scope: Scope, receive: Receive,
                                   send: Send) -> None:
@@ -214,3 +223,14 @@ def test_the_server_serves_the_fast_path(settings: Settings) -> None:
     with mock.patch.object(serving, "run") as run:
         assert cli.cmd_serve(args, settings) == 0
     assert isinstance(run.call_args.args[0], http.NearestFastPath)
+
+
+@given(st.text(alphabet="ab=&,.:-_09+%;2 Z线", max_size=24))
+@settings(max_examples=400, database=None)
+@example("k=5=6&&lat&=&")
+@example("a=1&a=2&b=")
+def test_query_params_read_as_starlette_reads_them(text: str) -> None:
+    """Split directly (a plain string) or through ``parse_qsl``, the parameters are those
+    of Starlette's ``QueryParams``, the route's (its last value of a repeated name)."""
+    raw = text.encode()
+    assert http.query_params(raw) == dict(QueryParams(raw.decode("latin-1")))

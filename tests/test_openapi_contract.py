@@ -40,6 +40,7 @@ _BBOX = "bbox corners must be in range and min < max: an order no pattern can st
 _EXISTING = "the body must name things that exist (an area, a station, a report's state)"
 _VERSION = "If-Match / version must be the station's current version: state, not schema"
 _FILE = "the upload's content (CSV/XLSX/GeoJSON with a header) is not described by the schema"
+_PHOTO = "the upload must be a JPEG, PNG or HEIC picture: content no schema describes"
 
 #: (method, path) → checks left out there, and why. Everything else runs every check.
 EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
@@ -49,6 +50,9 @@ EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
     ("DELETE", "/v1/stations/{code}"): {positive_data_acceptance: _VERSION},
     ("POST", "/v1/stations:import"): {positive_data_acceptance: _FILE},
     ("POST", "/v1/demand:import"): {positive_data_acceptance: _FILE},
+    ("POST", "/v1/stations/{code}/photos"): {positive_data_acceptance: _PHOTO},
+    ("POST", "/v1/photos"): {positive_data_acceptance: _PHOTO},
+    ("POST", "/v1/report-photos"): {positive_data_acceptance: _PHOTO},
     ("POST", "/v1/demand:raster"): {
         positive_data_acceptance: "the upload's content (a GeoTIFF) is not described by the "
                                   "schema"},
@@ -61,6 +65,9 @@ EXCLUDED: dict[tuple[str, str], dict[Callable[..., Any], str]] = {
                                   "H3 cells, measured by area)"},
     ("POST", "/v1/analysis/recommendations"): {
         positive_data_acceptance: "as coverage, and exactly one of add, target_share"},
+    ("POST", "/v1/analysis/whatif"): {
+        positive_data_acceptance: "as coverage, with stations to close that the analysis "
+                                  "counts or sites to add"},
     ("PUT", "/v1/stations/{code}/stops"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("POST", "/v1/stations/{code}/inspections"): {positive_data_acceptance: _OPAQUE_HOURS},
     ("GET", "/tiles/{z}/{x}/{y}.mvt"): {positive_data_acceptance: "x and y must be below 2^z"},

@@ -358,3 +358,60 @@ def test_the_operations_room_keeps_to_its_job() -> None:
             texts = [n.value for n in ast.walk(tree)
                      if isinstance(n, ast.Constant) and isinstance(n.value, str)]
             assert not [t for t in texts if sql.search(t)], path.name
+
+
+def test_visit_counts_for_a_whole_month(cli: Any, client: TestClient,
+                                        areas: psycopg.Connection[Any]) -> None:
+    """``--month 2026-11`` counts all of November, the same as the API for that range."""
+    from tests.helpers import insert_stations
+
+    insert_stations(areas, [station_body("A", 109.45, 18.28, **TIANYA)])
+    areas.execute("""
+        INSERT INTO visit (station_id, worker_type, at)
+        SELECT s.id, 'courier', t FROM station s,
+               unnest(ARRAY['2026-10-31 23:59+08', '2026-11-01 00:00+08', '2026-11-15 12:00+08',
+                            '2026-11-30 23:59+08', '2026-12-01 00:00+08']::timestamptz[]) t""")
+    got = cli_json(cli, "visits", "counts", "--group", "month", "--month", "2026-11")
+    assert got == api_json(client, "/v1/visits/counts", group="month", from_="2026-11-01",
+                           to="2026-11-30")
+    assert got["rows"] == [{"key": "2026-11", "label": None, "count": 3, "partial": False}]
+    for argv in (("--month", "2026-13"), ("--month", "2026-11", "--from", "2026-11-02")):
+        code, _, err = cli("visits", "counts", *argv)
+        assert code == 2 and "--month: " in err, (argv, err)
+
+
+def test_overdue_is_one_rule_in_the_api_the_cli_and_the_compliance_map(
+        cli: Any, client: TestClient, areas: psycopg.Connection[Any]) -> None:
+    """Issue 27: a station with only an imported 最近核实日期 is overdue everywhere or
+    nowhere; the later of that date and the last inspection decides."""
+    from geo_service.domain.coords import Crs
+    from geo_service.maps.data import load_stations
+    from geo_service.maps.model import MapOptions
+    from geo_service.maps.render import compliance_flags
+    from tests.helpers import insert_stations
+
+    today = china_today()
+    ago = {n: (today - dt.timedelta(days=n)).isoformat() for n in (30, 400)}
+    insert_stations(areas, [
+        station_body("V-RECENT", 109.45, 18.28, last_verified_on=ago[30], **TIANYA),
+        station_body("V-OLD", 109.46, 18.28, last_verified_on=ago[400], **TIANYA),
+        station_body("V-NEVER", 109.47, 18.28, **TIANYA),
+        station_body("V-INSPECTED", 109.48, 18.28, last_verified_on=ago[400], **TIANYA),
+        station_body("V-PLANNED", 109.49, 18.28, status="planned", **TIANYA),
+    ])
+    # An inspection later than the imported date counts, as the imported date counts
+    # when it is the later one (written straight in: the import did not set it).
+    areas.execute("INSERT INTO inspection (station_id, inspected_on, inspector, items, "
+                  "ten_ones_count, amenity_mask) SELECT id, %s, 'test', '{}'::jsonb, 0, 0 "
+                  "FROM station WHERE code = 'V-INSPECTED'",
+                  (ago[30],))
+    api = api_json(client, "/v1/inspections/overdue", area="460204", days=365)
+    assert cli_json(cli, "inspections", "overdue", "--area", "460204", "--days", "365") == api
+    by_code = {s["code"]: s for s in api["stations"]}
+    assert set(by_code) == {"V-NEVER", "V-OLD"}
+    assert by_code["V-OLD"]["last_verified_on"] == ago[400]
+    assert by_code["V-OLD"]["days_since"] == 400
+    st = load_stations(areas, "460204", dt.datetime.now(dt.UTC), Crs.WGS84)
+    overdue, _, _ = compliance_flags(st, MapOptions(at=dt.datetime.now(dt.UTC),
+                                                    overdue_days=365))
+    assert {c for c, o in zip(st.code, overdue.tolist(), strict=True) if o} == set(by_code)

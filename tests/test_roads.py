@@ -4,6 +4,7 @@ against brute force over every station by pgRouting, and the answers without roa
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
+from geo_service.cli import main as cli_main
 from geo_service.infra.settings import EBIKE_SPEEDS_MPS
 from geo_service.roads.graph import Mode, RoadNetwork
 from geo_service.roads.rules import passage
@@ -48,6 +50,8 @@ CROSS JOIN LATERAL (SELECT id, geom FROM road_edge WHERE {usable}
 
 @pytest.fixture
 def roads(db_url: str) -> str:
+    """The Helsinki roads loaded; asked for before ``client``, whose app reads them at
+    start-up (and looks again only after ``keeper.CHECK_S``)."""
     load_test_roads(db_url)
     return db_url
 
@@ -229,8 +233,8 @@ def _brute_force(conn: psycopg.Connection[Any], mode: Mode, origin: tuple[float,
 
 
 @pytest.mark.parametrize(("mode", "queries"), [("walk", 100), ("ebike", 20)])
-def test_nearest_by_road_is_brute_force(mode: Mode, queries: int, client: TestClient,
-                                        roads: str, bbox: tuple[float, ...],
+def test_nearest_by_road_is_brute_force(mode: Mode, queries: int, roads: str,
+                                        client: TestClient, bbox: tuple[float, ...],
                                         stations: list[tuple[str, float, float]]) -> None:
     with psycopg.connect(roads) as conn:
         snaps = _snaps(conn, mode, [(x, y) for _, x, y in stations])
@@ -254,7 +258,7 @@ def test_nearest_by_road_is_brute_force(mode: Mode, queries: int, client: TestCl
                                                            abs=0.5)
 
 
-def test_a_station_across_a_barrier_ranks_by_road(client: TestClient, roads: str,
+def test_a_station_across_a_barrier_ranks_by_road(roads: str, client: TestClient,
                                                   bbox: tuple[float, ...],
                                                   stations: list[tuple[str, float, float]]
                                                   ) -> None:
@@ -305,9 +309,46 @@ def test_bad_by_is_422_naming_it(client: TestClient) -> None:
     assert any("by" in f["field"] for f in r.json()["error"]["fields"])
 
 
-def test_health_and_feed_carry_the_extract_date(client: TestClient, roads: str) -> None:
+def test_health_and_feed_carry_the_extract_date(roads: str, client: TestClient) -> None:
     health = client.get("/healthz").json()["roads"]
     assert health["loaded"] is True and health["extract"]["extract_date"] == ROADS_EXTRACT_DATE
     assert health["extract"]["file_name"] == "helsinki.osm.pbf"
     feed = client.get("/v1/feeds/stations.geojson").json()
     assert feed["roads_extract_date"] == ROADS_EXTRACT_DATE
+
+
+@pytest.mark.parametrize(("lat", "lon"), [(-90, -180), (90, 180)])
+def test_by_road_from_a_pole_answers(roads: str, client: TestClient, lat: float,
+                                     lon: float) -> None:
+    """EPSG:3857 has no poles (schemathesis found the 500): snapping clamps to its edge."""
+    r = client.get("/v1/stations/nearest", params={"lat": lat, "lon": lon, "by": "ebike"})
+    assert r.status_code == 200 and r.json()["query"]["snap_m"] > 3e6
+
+
+def test_cli_load_clips_to_the_area(roads: str, db: psycopg.Connection[Any],
+                                    bbox: tuple[float, ...], tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """``--area`` keeps what lies inside the area's boundary, and names it; an unknown
+    area is refused before anything is replaced."""
+    west, south, east, north = bbox
+    mid = (west + east) / 2
+    db.execute("INSERT INTO admin_area (code, name, level, geom) VALUES ('990001', "
+               "'测试西半区', 'district', ST_Multi(ST_MakeEnvelope(%s, %s, %s, %s, 4326)))",
+               (west - 0.01, south - 0.01, mid, north + 0.01))
+    monkeypatch.setenv("GEO_DATABASE_URL", roads)
+    pbf = str(helsinki_pbf(tmp_path))
+    try:
+        assert cli_main(["roads", "load", pbf, "--area", "990002"]) == 2
+        assert "990002" in capsys.readouterr().err
+        assert cli_main(["roads", "load", pbf, "--area", "990001"]) == 0
+        report = json.loads(capsys.readouterr().out)
+        with psycopg.connect(roads) as conn:
+            east_most = conn.execute("SELECT max(ST_XMax(geom)) FROM road_edge").fetchone()
+            area = conn.execute("SELECT area_code, edges FROM road_extract").fetchone()
+        assert report["area"] == "990001" and area == ("990001", report["edges"])
+        assert east_most is not None and east_most[0] <= mid
+        assert 1000 < report["edges"] < 4000
+    finally:
+        with psycopg.connect(roads) as conn:
+            conn.execute("DELETE FROM road_extract")  # the next test loads the whole file

@@ -310,3 +310,43 @@ def test_dates_at_the_ends_of_the_calendar_are_refused_not_crashed(client: TestC
         r = client.get("/v1/visits/counts", params={"group": "week", **params})
         assert r.status_code == 422, (params, r.text)
         assert r.json()["error"]["fields"][0]["field"] in ("from", "to")
+
+
+# --- months are whole calendar months (issue 27) ----------------------------------------------
+
+
+def test_month_counts_default_to_whole_calendar_months(
+        client: TestClient, stations: psycopg.Connection[Any]) -> None:
+    """"November" means all of November: without dates, group=month counts the previous
+    and the current calendar month, and a month cut short is labelled as partial."""
+    today = dt.datetime.now(CST).date()
+    first_prev = (today.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
+    stations.execute(
+        "INSERT INTO visit (station_id, at, worker_type) SELECT id, %s, 'courier' "
+        "FROM station WHERE code = 'A'",
+        (dt.datetime.combine(first_prev, dt.time(0, 5), CST),))
+    r = client.get("/v1/visits/counts", params={"group": "month"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["from"] == first_prev.isoformat() and body["to"] == today.isoformat()
+    prev, cur = body["rows"]
+    assert prev == {"key": f"{first_prev:%Y-%m}", "label": None, "count": 1, "partial": False}
+    month_ends = (today + dt.timedelta(days=1)).month != today.month
+    assert cur["key"] == f"{today:%Y-%m}" and cur["partial"] is not month_ends
+    if not month_ends:
+        assert cur["label"] == f"{today:%Y-%m}-01 – {today.isoformat()} (partial month)"
+
+
+def test_partial_months_and_weeks_are_labelled() -> None:
+    first, last = visits.count_range(None, None, "Asia/Shanghai", group="month",
+                                     today=dt.date(2026, 12, 7))
+    assert (first, last) == (dt.date(2026, 11, 1), dt.date(2026, 12, 7))
+    rows = visits._time_rows("month", {}, dt.date(2026, 10, 15), dt.date(2026, 12, 31))
+    assert [(r["key"], r["partial"], r["label"]) for r in rows] == [
+        ("2026-10", True, "2026-10-15 – 2026-10-31 (partial month)"),
+        ("2026-11", False, None), ("2026-12", False, None)]
+    # Other groupings keep the last 30 days; an explicit range is honoured as given.
+    assert visits.count_range(None, None, "Asia/Shanghai", group="day",
+                              today=dt.date(2026, 12, 7))[0] == dt.date(2026, 11, 8)
+    weeks = visits._time_rows("week", {}, dt.date(2026, 12, 2), dt.date(2026, 12, 7))
+    assert [r["partial"] for r in weeks] == [True, True]

@@ -50,3 +50,19 @@ SELECT code, level FROM admin_area WHERE code = ANY(%(codes)s) AND level <> %(le
 
 TABLE_SIZE = "SELECT pg_total_relation_size('admin_area')"
 COUNT_BY_LEVEL = "SELECT level, count(*) FROM admin_area GROUP BY level ORDER BY level"
+
+# The district (code, name) and the street (乡镇/街道) name whose boundaries cover each
+# WGS-84 point, in the order given; NULL where none is loaded. Read by the coverage
+# room's site descriptions and the stations room's planned stations.
+POINT_PLACES = """
+SELECT p.i,
+       (SELECT a.code FROM admin_area_part ap JOIN admin_area a ON a.code = ap.code
+        WHERE a.level = 'district' AND ST_Covers(ap.geom, p.g) ORDER BY a.code LIMIT 1),
+       (SELECT a.name FROM admin_area_part ap JOIN admin_area a ON a.code = ap.code
+        WHERE a.level = 'district' AND ST_Covers(ap.geom, p.g) ORDER BY a.code LIMIT 1),
+       (SELECT a.name FROM admin_area_part ap JOIN admin_area a ON a.code = ap.code
+        WHERE a.level = 'street' AND ST_Covers(ap.geom, p.g) ORDER BY a.code LIMIT 1)
+FROM (SELECT i, ST_SetSRID(ST_MakePoint(x, y), 4326) AS g
+      FROM unnest(%(lon)s::float8[], %(lat)s::float8[]) WITH ORDINALITY AS t(x, y, i)) p
+ORDER BY p.i
+"""

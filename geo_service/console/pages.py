@@ -32,12 +32,15 @@ _T: dict[str, tuple[str, str]] = {
     "inspector": ("巡查员", "inspector"),
     "session_ends": ("本次登录最晚于 {at} 失效（闲置会更早失效）",
                      "This session ends by {at} (sooner when idle)"),
-    "coming": ("即将推出：批量导入。", "Coming: import."),
+    "import": ("批量导入", "Import"),
     "stations": ("驿站", "Stations"),
     "new_station": ("新建驿站", "New station"),
     "reports": ("工人报告", "Worker reports"),
     "posters": ("海报", "Posters"),
+    "photos": ("照片", "Photos"),
+    "planning": ("覆盖规划", "Coverage planning"),
     "demand": ("需求数据", "Demand data"),
+    "bulletin": ("每月通报", "Monthly bulletin"),
     "accounts": ("账号管理", "Accounts"),
     "change_password": ("修改密码", "Change password"),
     "current_password": ("当前密码", "Current password"),
@@ -146,6 +149,7 @@ form.filters>div{margin:0 0 .5rem}a.button{display:inline-block;padding:.45rem 1
 nav.pager>*{margin-right:1rem}p.small{font-size:.9em;color:#3d4550}
 table.stations td:nth-child(2){min-width:7rem}ul.ten{list-style:none;padding-left:0}
 ul.ten li.yes span{color:#1b5e20}ul.ten li.no span{color:#b3261e}
+table.bulletin th{white-space:normal}
 p.latest{margin:0 0 .4rem}form.decide .buttons button{margin:.3rem .3rem 0 0}
 """
 
@@ -159,11 +163,15 @@ def page(lang: str, title: str, body: str, *, path: str, who: str | None = None,
     nav = ""
     if who is not None and csrf is not None:
         links = [(t(lang, "home"), "/console/"), (t(lang, "stations"), "/console/stations"),
-                 *([(t(lang, "reports"), "/console/reports")] if admin or editor else []),
+                 *([(t(lang, "reports"), "/console/reports"),
+                    (t(lang, "import"), "/console/import")] if admin or editor else []),
                  *([(t(lang, "demand"), "/console/demand")] if admin or editor else []),
+                 *([(t(lang, "bulletin"), "/console/bulletin")] if admin or editor else []),
                  *([(t(lang, "accounts"), "/console/accounts"), (t(lang, "keys"), "/console/keys")]
                    if admin else []),
                  (t(lang, "posters"), "/console/posters"),
+                 (t(lang, "photos"), "/console/photos"),
+                 (t(lang, "planning"), "/console/planning"),
                  (t(lang, "change_password"), "/console/password")]
         nav = (f'<nav aria-label="{t(lang, "main_nav")}">'
                + " ".join(f'<a href="{href(h, lang)}">{escape(n)}</a>' for n, h in links)
@@ -230,7 +238,8 @@ def area_label(lang: str, area: dict[str, Any] | None, code: str | None) -> str:
 def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
               ends: dt.datetime, admin: bool) -> str:
     links = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
-             for k, p in (("posters", "/console/posters"),
+             for k, p in (("posters", "/console/posters"), ("photos", "/console/photos"),
+                          ("planning", "/console/planning"),
                           ("change_password", "/console/password"))]
     if admin:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
@@ -239,14 +248,15 @@ def home_page(lang: str, csrf: str, *, who: str, role: str, area: str,
     if admin or editor:
         links[:0] = [f'<li><a href="{href(p, lang)}">{t(lang, k)}</a></li>'
                      for k, p in (("new_station", "/console/stations/new"),
-                                  ("reports", "/console/reports"), ("demand", "/console/demand"))]
+                                  ("reports", "/console/reports"), ("import", "/console/import"),
+                                  ("demand", "/console/demand"), ("bulletin", "/console/bulletin"))]
     links[:0] = [f'<li><a href="{href("/console/stations", lang)}">{t(lang, "stations")}'
                  "</a></li>"]
     body = (f'<section class="card"><p>{t(lang, "you", who=who)}</p>'
             f'<p>{t(lang, "role")}: {t(lang, role)} · {t(lang, "area")}: {area}</p>'
             f'<p>{t(lang, "session_ends", at=f"{ends:%Y-%m-%d %H:%M} ({ends.tzinfo})")}</p>'
             "</section>"
-            f'<section class="card"><ul>{"".join(links)}</ul><p>{t(lang, "coming")}</p>'
+            f'<section class="card"><ul>{"".join(links)}</ul>'
             + post_form(lang, "/console/sign-out-everywhere", csrf, t(lang, "sign_out_all"),
                          "plain")
             + "</section>")

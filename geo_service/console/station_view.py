@@ -24,10 +24,11 @@ from zoneinfo import ZoneInfo
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from geo_service.console.stations_list import MAP_MISSING_SQL, VERIFIED_SQL
+from geo_service.console.stations_list import MAP_MISSING_SQL
 from geo_service.domain.coords import Crs
 from geo_service.domain.errors import Forbidden, NotFound
 from geo_service.domain.principal import Principal
+from geo_service.domain.verification import LAST_VERIFIED_SQL
 from geo_service.infra.settings import Settings
 from geo_service.operations import inspections, reports, visits
 from geo_service.stations.service import in_scope, station_detail
@@ -45,7 +46,8 @@ _PLACE = f"""
 SELECT ST_X(s.geog::geometry) AS lon, ST_Y(s.geog::geometry) AS lat,
        s.province_code, s.city_code, s.district_code, s.street_code,
        (SELECT max(i.inspected_on) FROM inspection i WHERE i.station_id = s.id)
-           AS last_inspected_on, {VERIFIED_SQL} AS verified_on, {MAP_MISSING_SQL} AS map_missing
+           AS last_inspected_on, {LAST_VERIFIED_SQL} AS verified_on,
+       {MAP_MISSING_SQL} AS map_missing
 FROM station s WHERE s.code = %(code)s
 """
 _HISTORY = """

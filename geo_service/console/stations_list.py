@@ -8,15 +8,13 @@ sorted by any column, paged, and exported (the union template) as exactly the ro
 filters select. The filters are plain GET parameters, so a list can be shared as a URL;
 :func:`parse_filters` reads them and refuses a bad one with a 422 naming the field.
 
-Two rules are kept here, each in one place (SQL beside the names the page shows):
+* **verified** is the service's one rule (:mod:`geo_service.domain.verification`): the
+  later of the station's 最近核实日期 and its latest inspection; "not verified for 90
+  days" is a serving station never verified or last verified more than 90 days before
+  today (China's date), exactly as ``GET /v1/inspections/overdue`` judges it.
 
-* **verified**: the later of the station's 最近核实日期 (``last_verified_on``, imported
-  or set by its latest inspection) and its latest inspection; "not verified for 90
-  days" is a serving station (open or temporarily closed) never verified, or last
-  verified more than 90 days before today (China's date). This is the rule issue 27
-  makes the service's one "overdue" rule (``GET /v1/inspections/overdue`` judged the
-  last inspection only until then); when that lands as a shared function, these two
-  constants are replaced by it.
+One rule is kept here (SQL beside the names the page shows):
+
 * **on the map** (上图): what the map platforms' bulk upload needs besides the name and
   the point every station has: an address, a phone, the hours, the district, and at least
   one service (amenity). "Not on the map yet" is a serving station lacking one of them.
@@ -36,6 +34,7 @@ from psycopg.rows import dict_row
 
 from geo_service.domain.catalogue import OPERATIONAL, TEN_ONES_MASK, HostType, Status
 from geo_service.domain.errors import invalid
+from geo_service.domain.verification import LAST_VERIFIED_SQL, OVERDUE_SQL
 from geo_service.stations.queries import STATION_COLUMNS
 
 #: Days after which a serving station counts as "not verified".
@@ -53,9 +52,6 @@ TEN_CHOICES = ("complete", "missing")
 MAP_FIELDS = ("address", "phone", "opening_hours", "district", "amenities")
 SERVING = tuple(s.value for s in OPERATIONAL)
 
-#: The later of 最近核实日期 and the latest inspection for station ``s`` (NULL: neither).
-VERIFIED_SQL = """greatest(s.last_verified_on,
-    (SELECT max(i.inspected_on) FROM inspection i WHERE i.station_id = s.id))"""
 #: The map fields ``s`` lacks, as a text array (empty: ready for the map).
 MAP_MISSING_SQL = """array_remove(ARRAY[
     CASE WHEN coalesce(btrim(s.address), '') = '' THEN 'address' END,
@@ -73,7 +69,7 @@ SORTS: dict[str, str] = {
 }
 
 _FROM = f"""
-FROM (SELECT s.*, {_TEN_COUNT} AS ten_ones, {VERIFIED_SQL} AS verified_on,
+FROM (SELECT s.*, {_TEN_COUNT} AS ten_ones, {LAST_VERIFIED_SQL} AS verified_on,
              {MAP_MISSING_SQL} AS map_missing
       FROM station s
       WHERE (%(scope)s::text IS NULL
@@ -87,7 +83,7 @@ FROM (SELECT s.*, {_TEN_COUNT} AS ten_ones, {VERIFIED_SQL} AS verified_on,
              OR strpos(lower(coalesce(s.address, '')), %(q)s) > 0)) s
 WHERE (%(ten)s::text IS NULL OR (s.ten_ones = 10) = (%(ten)s = 'complete'))
   AND (NOT %(unverified)s OR (s.status = ANY(%(serving)s)
-       AND (s.verified_on IS NULL OR s.verified_on < %(today)s::date - %(days)s::int)))
+       AND {OVERDUE_SQL.format(verified="s.verified_on")}))
   AND (NOT %(off_map)s OR (s.status = ANY(%(serving)s) AND cardinality(s.map_missing) > 0))
 """
 _COUNT = "SELECT count(*)::int " + _FROM
@@ -95,7 +91,8 @@ _ROWS = """
 SELECT s.code, s.name, s.address, s.district, s.district_code, s.street, s.status,
        s.host_type, s.sample, s.updated_at, s.ten_ones, s.verified_on, s.map_missing
 """ + _FROM
-_EXPORT = f"SELECT s.id AS station_id, {STATION_COLUMNS} " + _FROM
+# source_crs, hours_text: the union sheet gives back what the clerk's import typed.
+_EXPORT = f"SELECT s.id AS station_id, {STATION_COLUMNS}, s.source_crs, s.hours_text " + _FROM
 
 
 @dataclass(frozen=True)

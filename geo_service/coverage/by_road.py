@@ -117,16 +117,12 @@ class Analysed:
 
 
 def analyse(conn: psycopg.Connection[Any], req: CoverageRequest, inputs: Inputs,
-             roads: Roads | None, say: Progress) -> Analysed:
-    """Straight-line coverage; with ``reach=walk|ebike`` covered again by road, the
-    straight result kept beside for the scorecard's comparison."""
-    res = analysis.analyse(inputs.d_lon, inputs.d_lat, inputs.d_weight, inputs.d_label,
-                           inputs.s_lon, inputs.s_lat, resolution=req.resolution,
-                           threshold_m=req.threshold())
+            res: analysis.CoverageResult, roads: Roads | None, say: Progress) -> Analysed:
+    """The straight-line coverage ``res``; with ``reach=walk|ebike`` covered again by
+    road, the straight result kept beside for the scorecard's comparison."""
     if req.reach == "straight":
         return Analysed(res)
-    network = require_network(roads() if roads is not None else read_network(conn),
-                                      req)
+    network = require_network(roads() if roads is not None else read_network(conn), req)
     say(f"by road ({req.reach}): snapping {len(np.unique(res.cell))} cells")
     road = prepare(network, req, res)
     say(f"by road: a bounded Dijkstra from each of {len(inputs.codes)} stations")
@@ -149,11 +145,16 @@ def read_network(conn: psycopg.Connection[Any]) -> RoadNetwork | None:
     return RoadNetwork(rows, Settings().roads_walk_speed_mps, stamp[0])
 
 
-def scorecard(inputs: Inputs, done: Analysed) -> dict[str, Any]:
-    """The run's per-area rows (the straight share beside a road run's) and its reach."""
+def area_rows(inputs: Inputs, done: Analysed) -> list[dict[str, Any]]:
+    """The run's per-area rows, with the straight share beside a road run's."""
     areas = analysis.summarise(done.res, inputs.s_label, inputs.s_ten, inputs.s_unverified)
     straight = None if done.straight is None else analysis.summarise(
         done.straight, inputs.s_label, inputs.s_ten, inputs.s_unverified)
-    reach = {"reach": "straight", "reach_limit_s": None, "reach_limit_m": None} \
-        if done.road is None else done.road.summary()
-    return {"areas": with_straight(areas, straight), **reach}
+    return with_straight(areas, straight)
+
+
+def reach_summary(done: Analysed) -> dict[str, Any]:
+    """How the run decided covered, for its summary (straight: no road limit)."""
+    if done.road is None:
+        return {"reach": "straight", "reach_limit_s": None, "reach_limit_m": None}
+    return done.road.summary()

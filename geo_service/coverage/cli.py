@@ -6,6 +6,7 @@ import argparse
 import math
 import sys
 import time
+import unicodedata
 from typing import Any
 
 from geo_service.infra.settings import Settings
@@ -78,24 +79,38 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{100 * x:5.1f}%"
 
 
+def _cells(text: str) -> int:
+    """Terminal columns ``text`` takes: Chinese characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def pad(text: str, width: int) -> str:
+    """``text`` left-aligned in ``width`` terminal columns (district names are Chinese)."""
+    return text + " " * max(0, width - _cells(text))
+
+
 def print_scorecard(result: dict[str, Any]) -> None:
+    """The scorecard by district name (and code), worst first, the total last."""
     if result.get("sample_data"):
         print("NOTE: computed on SAMPLE DATA, not real stations or workers")
     print(f"run {result['run_id']}: {reach_words(result)}, "
-          f"H3 resolution {result['resolution']}")
+          f"H3 resolution {result['resolution']}; districts worst first")
     by_area = result.get("basis") == "area"
     by_road = result.get("reach", "straight") != "straight"
     if by_area:
         print(f"NOTE: {result['basis_label']}: 'demand' counts H3 cells, not workers")
     unit = "cells" if by_area else "demand"
-    head = (f"{'area':<10} {'stations':>8} {unit:>9} {'covered':>8} {'doubly':>8} "
-            f"{'uncovered':>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}"
+    gap = "gap cells" if by_area else "gap wkrs"
+    head = (f"{pad('district', 22)} {'code':<10} {'stations':>8} {unit:>9} {'covered':>8} "
+            f"{'doubly':>8} {gap:>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}"
             + (f" {'straight':>8}" if by_road else ""))
     print(head)
     print("-" * len(head))
     for a in result["areas"]:
         per10k = None if by_area else a["stations_per_10k_workers"]  # cells are not workers
-        print(f"{a['area'] or '(none)':<10} {a['stations']:>8} {a['demand']:>9.0f} "
+        name = a.get("name") or a["area"] or "(none)"
+        print(f"{pad(name, 22)} {a['area'] or '(none)':<10} {a['stations']:>8} "
+              f"{a['demand']:>9.0f} "
               f"{_pct(a['covered_share']):>8} {_pct(a['doubly_share']):>8} "
               f"{a['uncovered_demand']:>10.0f} {'-' if per10k is None else f'{per10k:.1f}':>7} "
               f"{_pct(a['ten_ones_compliance']):>7} {a['unverified']:>8}"
@@ -180,8 +195,13 @@ def print_plan(result: dict[str, Any]) -> None:
     if result.get("note"):
         print(f"note: {result['note']}")
     for s in result["sites"]:
-        print(f"  {s['rank']:>3}. ({s['lat']:.5f}, {s['lon']:.5f}) +{s['gain']:.0f} workers "
-              f"-> {s['covered_after']:.0f}  [{s['label']}]")
+        print(f"  {s['rank']:>3}. {s.get('district') or '—'} ({s.get('district_code') or '—'})"
+              f" {s.get('street') or '—'}: +{s['gain']:.0f} workers -> "
+              f"{s['covered_after']:.0f}  [{s['label']}]")
+        if "gcj02" in s:
+            print(f"       WGS-84 {s['lon']:.6f},{s['lat']:.6f} · GCJ-02 {s['gcj02'][0]:.6f},"
+                  f"{s['gcj02'][1]:.6f} · BD-09 {s['bd09'][0]:.6f},{s['bd09'][1]:.6f}")
+            print(f"       {s['amap']}")
 
 
 def _run(args: argparse.Namespace, settings: Settings, kind: str,

@@ -3,6 +3,8 @@ runs, the demand import."""
 
 from __future__ import annotations
 
+from geo_service.domain.verification import LAST_VERIFIED_SQL
+
 AREA = """
 SELECT a.code, a.name, a.level, a.geom IS NOT NULL AS has_geom,
        ARRAY(SELECT c.code FROM admin_area c WHERE c.parent_code = a.code ORDER BY c.code)
@@ -50,16 +52,17 @@ WHERE ST_Covers(r.g, d.geog::geometry)
 """
 
 # Qualifying stations: inside the region or within the threshold of it (a
-# station just across the border still serves the cells near it).
-STATIONS = """
+# station just across the border still serves the cells near it). Verified is the
+# later of the imported 最近核实日期 and the last inspection (domain.verification).
+STATIONS = f"""
 WITH region AS (SELECT (%(region)s)::geometry AS g),
      parts AS (SELECT code, geom FROM admin_area_part WHERE code = ANY(%(labels)s))
 SELECT s.code, ST_X(s.geog::geometry), ST_Y(s.geog::geometry),
        coalesce((SELECT p.code FROM parts p WHERE ST_Covers(p.geom, s.geog::geometry)
                  ORDER BY p.code LIMIT 1), '') AS label,
        bit_count((s.amenity_mask & %(ten_mask)s)::bit(64))::int AS ten_ones,
-       (s.last_verified_on IS NULL OR s.last_verified_on < current_date - %(verified_days)s)
-         AS unverified,
+       ({LAST_VERIFIED_SQL} IS NULL
+        OR {LAST_VERIFIED_SQL} < current_date - %(verified_days)s) AS unverified,
        s.sample
 FROM station s, region r
 WHERE s.status = ANY(%(statuses)s)
@@ -71,7 +74,7 @@ WHERE s.status = ANY(%(statuses)s)
                                   s.timezone), %(include_unknown)s))
   AND (%(exclude)s::text[] IS NULL OR NOT s.code = ANY(%(exclude)s))
   AND (%(verified_within)s::int IS NULL
-       OR s.last_verified_on >= current_date - %(verified_within)s::int)
+       OR {LAST_VERIFIED_SQL} >= current_date - %(verified_within)s::int)
   AND (%(confirmed_within)s::int IS NULL
        OR s.last_confirmed_at >= now() - make_interval(days => %(confirmed_within)s::int))
   AND ST_DWithin(s.geog, r.g::geography, %(reach_m)s)

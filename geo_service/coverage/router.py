@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from geo_service.coverage import demand_sheet, raster, service
+from geo_service.coverage import demand_sheet, raster, service, whatif
 from geo_service.coverage.demand import WorkerType, import_demand
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest
 from geo_service.domain.coords import Crs
@@ -51,7 +51,11 @@ class CoverageRun(BaseModel):
     created_at: str
     threshold_m: float
     resolution: int
-    areas: list[dict[str, Any]]
+    areas: list[dict[str, Any]] = Field(
+        description="the scorecard: one row per district, worst first (lowest covered "
+                    "share, then most uncovered workers), each with `area` (code) and "
+                    "`name`, stations, demand, covered_share, doubly_share, "
+                    "uncovered_demand (gap workers), …; the total row (area 'total') last")
     gaps: list[dict[str, Any]]
     sample_data: bool
     basis: str = Field(default="demand", description=(
@@ -112,7 +116,11 @@ class RecommendationRun(BaseModel):
     greedy_covered_after: float = Field(
         description="what lazy greedy alone covers, for comparison")
     greedy_sites: int = Field(description="how many sites lazy greedy alone picks")
-    sites: list[dict[str, Any]]
+    sites: list[dict[str, Any]] = Field(
+        description="the picked sites in order: rank, WGS-84 lon/lat, gain (= new_workers, "
+                    "the workers it newly covers), district_code and district, street "
+                    "(乡镇/街道 where loaded, else '—'), gcj02 and bd09 [lon, lat], amap (a "
+                    "link that opens the point in Amap)")
     sample_data: bool
     basis: str = Field(default="demand", description=(
         "what the demand figures count: demand (workers, from demand points) or area (no "
@@ -151,6 +159,31 @@ def recommendations(conn: SyncConnDep, body: RecommendRequest,
                     principal: SyncEditor, roads: RoadsDep) -> Response:
     return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code,
                                                     roads=lambda: roads))
+
+
+class WhatIfResult(BaseModel):
+    run_id: int = Field(description="the after state, stored as a coverage run: "
+                                    "/maps/coverage.html?run=<run_id> draws it")
+    created_at: str
+    threshold_m: float
+    closed: list[str]
+    added: list[dict[str, Any]] = Field(description="the added sites, described as a "
+                                                    "recommendations run's sites are")
+    rows: list[dict[str, Any]] = Field(
+        description="per district (area code and name), worst first before the change, "
+                    "the total last: stations, covered_share, doubly_share and "
+                    "uncovered_demand (gap workers), each _before, _after and _change")
+    sample_data: bool
+    basis: str = Field(default="demand", description="as a coverage run's: demand or area")
+    basis_label: str = Field(default="", description="basis in words, Chinese then English")
+
+
+@router.post("/whatif", response_model=WhatIfResult, responses=WRITE_RESPONSES,
+             summary="What if stations close and/or sites are added: before and after per "
+                     "district, in one request")
+def run_whatif(conn: SyncConnDep, body: whatif.WhatIfRequest, principal: SyncEditor) -> Response:
+    """Stores the after state as a run (for its map), so it needs an editor or admin key."""
+    return JSONResponse(whatif.run_whatif(conn, body, scope=principal.area_code))
 
 
 @router.get("/runs/{run_id}", response_model=StoredRun,

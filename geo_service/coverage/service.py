@@ -20,7 +20,14 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.coverage import analysis, area_cover, by_road, certified, recommend
+from geo_service.coverage import (
+    analysis,
+    area_cover,
+    by_road,
+    certified,
+    recommend,
+    scorecard,
+)
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
@@ -220,10 +227,18 @@ def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, input
         return run_id, row[1].isoformat()
 
 
+def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
+    """The straight-line analysis every run starts with (and a what-if runs twice)."""
+    return analysis.analyse(inputs.d_lon, inputs.d_lat, inputs.d_weight, inputs.d_label,
+                            inputs.s_lon, inputs.s_lat, resolution=req.resolution,
+                            threshold_m=req.threshold())
+
+
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
                  progress: Progress | None = None, scope: str | None = None,
                  roads: by_road.Roads | None = None) -> dict[str, Any]:
-    """Analyse, store the run and return its summary (scorecard and ranked gaps).
+    """Analyse, store the run and return its summary: the scorecard by district name,
+    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps.
 
     ``roads`` gives the loaded road network for ``reach=walk|ebike`` (None: read it
     from the database now).
@@ -233,11 +248,12 @@ def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
     inputs = load_inputs(conn, req, scope)
     what = "demand points" if inputs.basis == "demand" else "H3 cells (no demand data: by area)"
     say(f"analysing {len(inputs.d_lon)} {what} against {len(inputs.codes)} stations")
-    done = by_road.analyse(conn, req, inputs, roads, say)
+    done = by_road.analyse(conn, req, inputs, _analyse(req, inputs), roads, say)
     res = done.res
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        **by_road.scorecard(inputs, done),
+        "areas": scorecard.named_scorecard(conn, by_road.area_rows(inputs, done)),
+        **by_road.reach_summary(done),
         "gaps": analysis.gap_cells(res, req.gaps),
         "sample_data": inputs.sample, **_basis(inputs),
     })
@@ -253,7 +269,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     By road (``reach=walk|ebike``) each candidate's cells are those it reaches."""
     say = progress or (lambda _msg: None)
     inputs = load_inputs(conn, req, scope)
-    done = by_road.analyse(conn, req, inputs, roads, say)
+    done = by_road.analyse(conn, req, inputs, _analyse(req, inputs), roads, say)
     res = done.res
     if req.candidates is not None:
         c_lon = np.asarray([c[0] for c in req.candidates], float)
@@ -279,6 +295,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     sites = [{"rank": n + 1, "label": labels[p.candidate], "lon": float(c_lon[p.candidate]),
               "lat": float(c_lat[p.candidate]), "gain": p.gain,
               "covered_after": p.covered_after} for n, p in enumerate(plan.picks)]
+    sites = scorecard.describe_sites(conn, sites)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
         **({} if done.road is None else done.road.summary()),
@@ -376,6 +393,9 @@ def get_run(conn: psycopg.Connection[Any], run_id: int) -> dict[str, Any]:
     return dict(zip(keys, row, strict=True))
 
 
+#: What a run's summary says of each site beyond its point (``scorecard.describe_sites``).
+SITE_FACTS = ("district_code", "district", "street", "gcj02", "bd09", "amap", "new_workers")
+
 #: A run's cell as stored: its H3 id and area, demand, nearest stations, coverage.
 CELL_KEYS = ("cell", "area_code", "demand", "points", "nearest_code", "nearest_m", "second_m",
              "covered", "doubly")
@@ -417,8 +437,12 @@ def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: s
 
 
 def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[str, Any]:
-    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection."""
-    get_run(conn, run_id)
+    """Cells (polygons) or recommended sites (points) of a run, as a FeatureCollection.
+
+    A site carries what its run described (district, street, GCJ-02, BD-09, Amap link)
+    where the run stored it (runs made before issue 27 did not).
+    """
+    described = {s.get("rank"): s for s in get_run(conn, run_id)["summary"].get("sites") or []}
     features = []
     if what == "service-areas":
         for code, geometry in conn.execute(q.RUN_SERVICE_AREAS, {"id": run_id}):
@@ -433,5 +457,7 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
             features.append({"type": "Feature",
                              "geometry": {"type": "Point", "coordinates": [lon, lat]},
                              "properties": {"rank": rank, "label": label, "gain": gain,
-                                            "covered_after": after}})
+                                            "covered_after": after, **{
+                                                k: described.get(rank, {}).get(k)
+                                                for k in SITE_FACTS}}})
     return {"type": "FeatureCollection", "features": features}

@@ -50,6 +50,25 @@ AMENITIES: tuple[Amenity, ...] = (
     Amenity("legal_aid", 23, "法律援助", "Legal aid desk", False),
 )
 
+#: Everyday names of the amenities besides their catalogue names (label_zh), as ledgers
+#: and the couriers' app word them ("手机充电" as well as "手机充电站"): read as a sheet's
+#: column header (the ten ones) and in its 其他设施 cell. None of them names another
+#: column (座位 is the seats column, so it is no alias of 座椅).
+AMENITY_WORDS: dict[str, tuple[str, ...]] = {
+    "indoor_rest": ("室内休息场所", "休息室", "休息场所", "室内休息区", "休息区"),
+    "seating": ("座椅", "桌椅", "椅子", "休息座椅"),
+    "microwave": ("微波炉", "加热设备"),
+    "water_dispenser": ("饮水机", "饮水", "热水", "饮用水", "直饮水"),
+    "restroom": ("卫生间", "厕所", "洗手间", "公厕"),
+    "first_aid_kit": ("应急医药箱", "医药箱", "药箱", "急救箱", "应急药箱"),
+    "book_rack": ("书报架", "书架", "报刊架", "图书角", "书报刊"),
+    "phone_charging": ("手机充电站", "手机充电", "充电宝", "手机充电设施"),
+    "refrigerator": ("电冰箱", "冰箱", "冰柜"),
+    "umbrella_stand": ("雨伞架", "雨伞", "爱心雨伞", "伞架"),
+    "ebike_charging": ("电动车充电", "电动车充电桩", "电瓶车充电"),
+    "air_conditioning": ("空调",),
+}
+
 #: Each of the ten ones as a short badge for the courier app's cards (text, not emoji:
 #: it reads the same on every phone font), Chinese and English: one character, two
 #: letters. Served with the names by ``GET /v1/app/vocabulary`` so the app copies neither.

@@ -152,3 +152,12 @@ def batch_links(
                (float(glon[i]), float(glat[i])), (float(blon[i]), float(blat[i])), src)
         for i, r in enumerate(rows)
     ]
+
+
+def point_facts(lon: float, lat: float, label: str) -> dict[str, Any]:
+    """A WGS-84 point as a planner pastes it: GCJ-02 (Amap, Tencent) and BD-09 (Baidu)
+    ``[lon, lat]`` (7 decimals, ~1 cm) and the Amap link that opens it, built as every
+    station's is (``uri.amap.com/marker``, ``coordinate=gaode``)."""
+    g, b = platform_points(lon, lat)
+    return {"gcj02": [round(g[0], 7), round(g[1], 7)], "bd09": [round(b[0], 7), round(b[1], 7)],
+            "amap": station_links(label, label, lon, lat, None)["amap"]}

@@ -122,6 +122,8 @@ class Station(Base):
         CheckConstraint("unknown_periods IS NULL OR hours_kind = 'dated'",
                         name="unknown_periods"),
         CheckConstraint("version >= 1", name="version"),
+        CheckConstraint("source_crs IN ('wgs84', 'gcj02', 'bd09')", name="source_crs"),
+        CheckConstraint("length(hours_text) <= 2000", name="hours_text"),
         Index("ix_station_geog", "geog", postgresql_using="gist"),
         Index("ix_station_geom", text("(geog::geometry)"), postgresql_using="gist"),
         Index("ix_station_updated_at", "updated_at", "id"),
@@ -184,6 +186,10 @@ class Station(Base):
     last_confirmed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     #: A mobile station with a schedule of stops: nearest finds it at its current stop.
     scheduled: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    #: What the clerk's sheet said, for the union export's round trip (migration 0014):
+    #: the coordinate system of the import, and Chinese hours as typed.
+    source_crs: Mapped[str | None] = mapped_column(Text)
+    hours_text: Mapped[str | None] = mapped_column(Text)
 
 
 class ApiKey(Base):
@@ -252,6 +258,29 @@ class StaffSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     client_group: Mapped[str | None] = mapped_column(Text)
     csrf_secret: Mapped[str] = mapped_column(Text)
+
+
+class ImportUpload(Base):
+    """A console import's previewed upload, kept until confirmed (migration 0014)."""
+
+    __tablename__ = "import_upload"
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    token_sha256: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    user_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("staff_user.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(Text)
+    format: Mapped[str] = mapped_column(Text)
+    crs: Mapped[str] = mapped_column(Text)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    file_sha256: Mapped[bytes] = mapped_column(LargeBinary)
+    report: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    fingerprint: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+    applied_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 
 class StaffSigninFailure(Base):
@@ -602,6 +631,93 @@ class AuditLog(Base):
     station_code: Mapped[str | None] = mapped_column(Text)
     record_id: Mapped[str | None] = mapped_column(Text)
     changes: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'"))
+
+
+_SHA = "~ '^[0-9a-f]{64}$'"
+
+
+class Photo(Base):
+    """A stored picture by the SHA-256 of its JPEG; the bytes are in the photo store
+    (migration 0015). ``public``: staff uploads, and worker photos once approved."""
+
+    __tablename__ = "photo"
+    __table_args__ = (
+        CheckConstraint(f"sha {_SHA}", name="sha"),
+        CheckConstraint(f"thumb_sha {_SHA}", name="thumb_sha"),
+        CheckConstraint("width > 0", name="width"),
+        CheckConstraint("height > 0", name="height"),
+        CheckConstraint("bytes > 0", name="bytes"),
+        Index("ix_photo_client_hash", "client_hash", "created_at",
+              postgresql_where=text("client_hash IS NOT NULL")),
+    )
+
+    sha: Mapped[str] = mapped_column(Text, primary_key=True)
+    thumb_sha: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(Integer)
+    public: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    client_hash: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+
+
+class StationPhoto(Base):
+    """A photo of a station: exterior (外观, first), interior or other; soft-deleted."""
+
+    __tablename__ = "station_photo"
+    __table_args__ = (
+        CheckConstraint("kind IN ('exterior', 'interior', 'other')", name="kind"),
+        Index("ix_station_photo_station_id", "station_id", "kind", "position",
+              postgresql_where=text("deleted_at IS NULL")),
+        Index("ix_station_photo_photo_sha", "photo_sha"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, Identity(always=False), primary_key=True)
+    station_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("station.id", ondelete="CASCADE"))
+    photo_sha: Mapped[str] = mapped_column(Text, ForeignKey("photo.sha"))
+    kind: Mapped[str] = mapped_column(Text)
+    position: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    uploaded_by: Mapped[str] = mapped_column(Text)
+    uploaded_by_key_id: Mapped[int | None] = mapped_column(Integer)
+    uploaded_by_user_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class InspectionPhoto(Base):
+    """An inspection's uploaded photos, in order."""
+
+    __tablename__ = "inspection_photo"
+    __table_args__ = (Index("ix_inspection_photo_photo_sha", "photo_sha"),)
+
+    inspection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("inspection.id", ondelete="CASCADE"), primary_key=True)
+    photo_sha: Mapped[str] = mapped_column(Text, ForeignKey("photo.sha"))
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class ReportPhoto(Base):
+    """A worker report's one photo, private until a clerk approves it."""
+
+    __tablename__ = "report_photo"
+    __table_args__ = (
+        CheckConstraint("approved_at IS NULL OR rejected_at IS NULL", name="decided"),
+        Index("ix_report_photo_pending", "created_at",
+              postgresql_where=text("approved_at IS NULL AND rejected_at IS NULL")),
+        Index("ix_report_photo_photo_sha", "photo_sha"),
+    )
+
+    report_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("station_report.id", ondelete="CASCADE"), primary_key=True)
+    photo_sha: Mapped[str] = mapped_column(Text, ForeignKey("photo.sha"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now())
+    approved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    approved_by: Mapped[str | None] = mapped_column(Text)
+    rejected_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class RoadExtract(Base):

@@ -451,11 +451,69 @@ class StationPage(BaseModel):
 class ImportProblem(BaseModel):
     row: int = Field(description="1-based data row (header excluded) or feature index")
     sheet_row: int | None = Field(
-        default=None, description="demand import: the row number Excel shows (the header is "
-                                  "row 1); null for GeoJSON")
+        default=None, description="the row as the spreadsheet shows it (title rows and the "
+                                  "header counted; CSV: the record number); null for GeoJSON")
     code: str | None
     field: str
     problem: str
+    column: str | None = Field(default=None, description="station import: the column as "
+                                                         "the file names it")
+    reason_zh: str | None = Field(default=None, description="station import: the reason in "
+                                                            "Chinese")
+    hint: str | None = Field(default=None, description="station import: what to type instead")
+
+
+class PreviewRow(BaseModel):
+    row: int
+    sheet_row: int | None
+    code: str
+    name: str | None
+
+
+class PreviewAdd(PreviewRow):
+    district: str | None
+
+
+class FieldChange(BaseModel):
+    field: str = Field(description="the station column")
+    column: str = Field(description="the column as the file (or the template) names it")
+    old: Any
+    new: Any
+
+
+class PreviewUpdate(PreviewRow):
+    version: int = Field(description="the stored version the change was read from")
+    changes: list[FieldChange]
+    moved_m: float | None = Field(description="how far the point moves, metres")
+
+
+class CrsHint(BaseModel):
+    suggest: str
+    rows: int
+    moved_rows: int
+    message_zh: str
+    message: str
+
+
+class ImportPreview(BaseModel):
+    fingerprint: str = Field(description="the changes and the stored versions they were read "
+                                         "from; a confirmation must match it")
+    crs_hint: CrsHint | None = Field(description="points that all move as GCJ-02 read as "
+                                                 "WGS-84 would: did you mean GCJ-02?")
+    add_count: int
+    update_count: int
+    unchanged_count: int
+    add: list[PreviewAdd] = Field(description="the first rows to add")
+    update: list[PreviewUpdate] = Field(description="the first rows to update")
+    unchanged: list[PreviewRow] = Field(description="the first unchanged rows")
+
+
+class DistrictByPoint(BaseModel):
+    row: int
+    sheet_row: int | None
+    given: str = Field(description="the functional zone the file names (高新区 …)")
+    district: str | None
+    district_code: str
 
 
 class LikelyDuplicate(BaseModel):
@@ -513,6 +571,18 @@ class ImportReport(BaseModel):
     converted_hours: list[ConvertedHours] = Field(
         default=[], description="station import: Chinese opening hours (开放时间) converted "
                                 "to OSM syntax, first rows")
+    preview: ImportPreview | None = Field(
+        default=None, description="station import: what the file adds, updates (field by "
+                                  "field) and leaves unchanged; absent when no row reached "
+                                  "the database checks")
+    ignored_columns: list[str] = Field(
+        default=[], description="station import: columns set aside (序号, 备注 …), as "
+                                "header (column letter)")
+    header_row: int | None = Field(
+        default=None, description="station import: the spreadsheet row of the header")
+    districts_by_point: list[DistrictByPoint] = Field(
+        default=[], description="station import: functional zones in 所属区县 placed in the "
+                                "district under the point")
 
 
 class AmenityPublic(BaseModel):

@@ -31,13 +31,14 @@ from typing import Any
 from geo_service.domain.catalogue import (
     AMENITIES,
     AMENITY_BY_CODE,
+    AMENITY_WORDS,
     HOST_TYPE_ZH,
     STATUS_ZH,
     TEN_ONES,
     HostType,
     Status,
 )
-from geo_service.domain.coords import Crs
+from geo_service.domain.coords import Crs, from_wgs84
 from geo_service.domain.errors import clip
 from geo_service.domain.schemas import REQUIRED_STATION_FIELDS
 from geo_service.hours.chinese import ChineseHoursError, to_osm
@@ -102,7 +103,9 @@ STATUS_WORDS: dict[str, Status] = {
 EXAMPLE_PREFIX = "示例"
 
 _TEN = tuple(Column(f"yes:{a.code}", a.label_zh, f"十个一: {a.label_zh} ({a.label_en})",
-                    YES_NO_TEXT, choices=("是", "否"), width=8) for a in TEN_ONES)
+                    YES_NO_TEXT, choices=("是", "否"), width=8,
+                    aliases=tuple(w for w in AMENITY_WORDS.get(a.code, ()) if w != a.label_zh))
+             for a in TEN_ONES)
 _EXTRAS = tuple(a for a in AMENITIES if not a.ten_ones)
 
 #: The sheet, in template and export order. ``yes:*``, ``extras``, ``crs`` and
@@ -244,7 +247,8 @@ def _choice(value: Any, words: Mapping[str, Any], what: str, names: str) -> Any:
 
 def _amenity(name: str) -> str:
     for a in AMENITIES:
-        if name in (a.label_zh, a.code) or _word(name) == _word(a.label_en):
+        if (name in (a.label_zh, a.code, *AMENITY_WORDS.get(a.code, ()))
+                or _word(name) == _word(a.label_en)):
             return a.code
     raise ValueError(f"unknown amenity {clip(name)!r}; one of "
                      + "、".join(a.label_zh for a in AMENITIES))
@@ -377,17 +381,38 @@ def to_station_row(row: dict[str, Any], present: set[str]) -> SheetRow:
     return out
 
 
+def typed_hours(row: Mapping[str, Any]) -> Any:
+    """The hours as the clerk typed them (a Chinese form), while they still mean the
+    stored OSM value; else the OSM value (an edit through the API changed them)."""
+    text, osm = row.get("hours_text"), row.get("opening_hours")
+    if text:
+        try:
+            if to_osm(text) == osm:
+                return text
+        except ChineseHoursError:
+            pass
+    return osm
+
+
 def export_cells(row: Mapping[str, Any]) -> list[Any]:
     """A stored station (a feed row, WGS-84) as the sheet's cells, in column order.
 
-    Written so the importer reads back exactly what is stored: coordinates as the
-    stored doubles, hours in OSM syntax, every amenity (the ten as 是/否, the rest
-    in 其他设施), the district by name. Text is not yet guarded against formulas.
+    Written so the importer reads back exactly what is stored, in what the clerk typed:
+    coordinates in the system the station was imported in (``source_crs``; WGS-84 when
+    none), with 坐标系 naming it; hours as typed when they were a Chinese form that still
+    means the stored value (:func:`typed_hours`), else OSM syntax; every amenity (the ten
+    as 是/否, the rest in 其他设施), the district by name. Text is not yet guarded
+    against formulas.
     """
     mask = int(row["amenity_mask"])
+    crs = Crs(row.get("source_crs") or Crs.WGS84.value)
+    lon, lat = (row["lon"], row["lat"]) if crs is Crs.WGS84 else from_wgs84(
+        row["lon"], row["lat"], crs)
     values: dict[str, Any] = {
         "district_ref": row["district"] or row["district_code"],
-        "crs": CRS_CHOICES[Crs.WGS84],
+        "lon": lon, "lat": lat,
+        "crs": CRS_CHOICES[crs],
+        "opening_hours": typed_hours(row),
         "host_type": HOST_TYPE_ZH.get(row["host_type"], row["host_type"]),
         "status": STATUS_ZH.get(row["status"], row["status"]),
         "extras": "、".join(a.label_zh for a in _EXTRAS if mask >> a.bit & 1) or None,

@@ -48,8 +48,10 @@ def _format(args: argparse.Namespace) -> str:
 
 
 async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
-                  bbox: list[float] | None, now: dt.datetime) -> tuple[int, int]:
-    """Write the file to ``out``; returns (stations, sample stations)."""
+                  bbox: list[float] | None, now: dt.datetime,
+                  photo_base: str | None = None) -> tuple[int, int]:
+    """Write the file to ``out``; returns (stations, sample stations). Exterior photo URLs
+    start with ``photo_base`` (GEO_PUBLIC_BASE_URL; without it the column is empty)."""
     from psycopg import AsyncConnection, IsolationLevel
 
     from geo_service.feeds.export_formats import PLATFORMS, PlatformName, csv_header, csv_rows
@@ -61,7 +63,7 @@ async def _export(url: str, args: argparse.Namespace, fmt: str, out: Path,
         # (nobody waits on this connection but the file being written).
         await conn.set_isolation_level(IsolationLevel.REPEATABLE_READ)
         batches = published_batches(lambda: nullcontext(conn), area=args.area, bbox=bbox,
-                                    at=minute_of(now))
+                                    at=minute_of(now), photo_base=photo_base)
         async with conn.transaction():
             with out.open("wb") as f:
                 if fmt == "xlsx":
@@ -106,7 +108,8 @@ def cmd_export(args: argparse.Namespace, settings: Settings) -> int:
     part = out.with_name(f".{out.name}.part")
     try:
         rows, samples = asyncio.run(
-            _export(settings.resolved_database_url(), args, fmt, part, bbox, now))
+            _export(settings.resolved_database_url(), args, fmt, part, bbox, now,
+                    settings.public_base_url))
         os.replace(part, out)
     except TooManyRows as exc:
         print(f"error: {exc}; use --format csv, or --area / --bbox", file=sys.stderr)

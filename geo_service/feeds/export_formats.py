@@ -29,6 +29,10 @@ Columns (our choice)
     whose hours are unknown reads ``营业时间未知`` in ``营业时间`` (``hours
     unknown`` in the English ``generic`` file) and has an empty OSM cell: there
     is no rule, and no OSM consumer should parse a sentence as one.
+    ``外观图片`` (``exterior_photo_url``) is the absolute URL of the station's first
+    exterior photo on the public address (``GEO_PUBLIC_BASE_URL``; the platforms ask
+    for one and fetch it from there), empty when it has none or no public address is
+    set.
 
 ``union``: the union office's own ledger
     The columns of the station import template (:mod:`geo_service.domain.sheet`:
@@ -148,6 +152,7 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("status", "状态", "status"),
     ("sample", "示例数据", "sample"),
     ("last_verified_on", "最近核实日期", "last_verified_on"),
+    ("exterior_photo", "外观图片", "exterior_photo_url"),
 )
 KEYS = tuple(c[0] for c in COLUMNS)
 _STATUS_ZH = {"open": "营业", "temporarily_closed": "暂停开放"}
@@ -235,6 +240,7 @@ def build_rows(rows: Sequence[Row], platform: Platform) -> list[list[Cell]]:
             "sample": ("true" if r["sample"] else "false") if en else
                       ("是" if r["sample"] else "否"),
             "last_verified_on": r["last_verified_on"],
+            "exterior_photo": r.get("exterior_photo"),
         }
         out.append([values[k] for k in KEYS])
     return out

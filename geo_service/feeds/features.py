@@ -77,6 +77,7 @@ def feature_properties(
         "version": row["version"],
         "sample": row["sample"],
         "links": links,
+        "exterior_photo": row.get("exterior_photo"),
         **stop_properties(row.get("stops")),
     }
 

@@ -208,11 +208,11 @@ class Page:
 
 async def items_page(
     conn: AsyncConnection[Any], filters: ItemFilters, *, limit: int, offset: int,
-    at: dt.datetime,
+    at: dt.datetime, photo_base: str | None = None,
 ) -> Page:
     """Published stations matching ``filters``, by id, with the total (one snapshot)."""
     active, params = filters.sql()
-    params.update(limit=limit, offset=offset, at=at)
+    params.update(limit=limit, offset=offset, at=at, photo_base=photo_base)
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(q.items_query(active), params)
         rows = await cur.fetchall()
@@ -220,10 +220,11 @@ async def items_page(
     return Page(rows=[r for r in rows if r["station_id"] is not None], number_matched=matched)
 
 
-async def item(conn: AsyncConnection[Any], code: str, at: dt.datetime) -> dict[str, Any] | None:
+async def item(conn: AsyncConnection[Any], code: str, at: dt.datetime,
+               photo_base: str | None = None) -> dict[str, Any] | None:
     """One published station's feed row, or ``None``."""
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(q.ITEM, {"code": code, "at": at})
+        await cur.execute(q.ITEM, {"code": code, "at": at, "photo_base": photo_base})
         return await cur.fetchone()
 
 

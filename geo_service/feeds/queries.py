@@ -33,7 +33,18 @@ STOPS = f"""
         FROM station_stop st WHERE st.station_id = s.id)
     END"""
 
-FEED_COLUMNS = f"{STATION_COLUMNS}, s.change_seq, {OPEN_AT} AS open_now, {STOPS} AS stops"
+# The absolute URL of the station's first exterior photo (外观图片, what the platforms
+# ask for) on the configured public address %(photo_base)s (GEO_PUBLIC_BASE_URL: the
+# platforms fetch it from there, and a shared cache may keep the feed for any Host);
+# NULL without a photo or without a public address.
+EXTERIOR_PHOTO = """
+    (SELECT %(photo_base)s::text || '/v1/photos/' || sp.photo_sha || '.jpg'
+     FROM station_photo sp
+     WHERE sp.station_id = s.id AND sp.kind = 'exterior' AND sp.deleted_at IS NULL
+     ORDER BY sp.position, sp.id LIMIT 1)"""
+
+FEED_COLUMNS = (f"{STATION_COLUMNS}, s.change_seq, {OPEN_AT} AS open_now, {STOPS} AS stops, "
+                f"{EXTERIOR_PHOTO} AS exterior_photo")
 
 # Area (any admin level) and bbox filters shared by the snapshot feeds. NULL = no filter.
 AREA_BBOX_FILTER = """
@@ -46,8 +57,9 @@ AREA_BBOX_FILTER = """
 
 # One batch of the snapshot feeds, after the last id of the previous one (keyset):
 # each batch is a statement of its own, so no connection is held between batches.
+# Exports only: ``source_crs`` and ``hours_text`` give the union sheet back as typed.
 PUBLISHED_BATCH = f"""
-SELECT s.id AS station_id, {FEED_COLUMNS}
+SELECT s.id AS station_id, {FEED_COLUMNS}, s.source_crs, s.hours_text
 FROM station s
 WHERE s.status IN ('open', 'temporarily_closed')
   AND s.id > %(after)s

@@ -68,6 +68,11 @@ _PROPERTIES = {
         "version": {"type": "integer", "minimum": 1},
         "sample": {"type": "boolean", "description": "true for SAMPLE DATA, not a real station"},
         "links": {"$ref": "#/$defs/links"},
+        "exterior_photo": {"type": ["string", "null"], "format": "uri",
+                           "description": "the absolute URL of the station's exterior photo "
+                                          "(外观图片, JPEG) on the service's public address "
+                                          "(GEO_PUBLIC_BASE_URL); null when it has none or "
+                                          "no public address is set"},
     },
 }
 _PROPERTIES["required"] = list(_PROPERTIES["properties"])  # type: ignore[call-overload]

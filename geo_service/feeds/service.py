@@ -46,7 +46,7 @@ Batches = AsyncGenerator[list[dict[str, Any]], None]
 
 async def published_batches(
     connect: Connect, *, area: str | None, bbox: list[float] | None, at: dt.datetime,
-    batch_rows: int = BATCH_ROWS,
+    batch_rows: int = BATCH_ROWS, photo_base: str | None = None,
 ) -> Batches:
     """Published stations (open or temporarily closed) by id, in batches.
 
@@ -62,7 +62,8 @@ async def published_batches(
     while True:
         async with connect() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(q.PUBLISHED_BATCH, {"area": area, "bbox": bbox, "at": at,
-                                                  "after": after, "limit": batch_rows})
+                                                  "after": after, "limit": batch_rows,
+                                                  "photo_base": photo_base})
             rows = await cur.fetchall()
         if rows:
             yield rows
@@ -103,6 +104,7 @@ async def stream_feature_collection(
 
 async def changes_page(
     conn: AsyncConnection[Any], *, since: str | None, limit: int, at: dt.datetime,
+    photo_base: str | None = None,
 ) -> dict[str, Any]:
     """Every station changed after the cursor, in change order, one page.
 
@@ -112,7 +114,8 @@ async def changes_page(
     """
     (after,) = decode_cursor(since, "since")
     async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(q.CHANGES, {"after": after, "limit": limit + 1, "at": at})
+        await cur.execute(q.CHANGES, {"after": after, "limit": limit + 1, "at": at,
+                                      "photo_base": photo_base})
         rows = await cur.fetchall()
     more = len(rows) > limit
     rows = rows[:limit]

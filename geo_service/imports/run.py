@@ -43,6 +43,7 @@ Writer = Callable[[AsyncConnection[Any], list[Any], dict[str, Any]], Awaitable[N
 async def run_import(
     conn: AsyncConnection[Any], raw_rows: list[dict[str, Any]], fmt: Format, *,
     mode: Mode, dry_run: bool, validate: Validator, write: Writer, limits: Limits = DEFAULT_LIMITS,
+    check_all: bool = False,
 ) -> dict[str, Any]:
     """Validate, then write all (or the good rows) in one transaction; the report.
 
@@ -51,6 +52,10 @@ async def run_import(
     back for a dry run or when the writer found problems of its own (codes
     that contradict a polygon, rows outside the key's area) in all-or-nothing
     mode. ``write`` fills the report's counts.
+
+    ``check_all``: rows that failed validation do not stop the writer's own checks (the
+    database's: time zones, polygons, area) of the rows that passed, so one pass names
+    every problem; the writer then checks and writes nothing (the report holds errors).
     """
     if not raw_rows:
         raise FileError("the file has no data rows", [("file", "no data rows")])
@@ -60,7 +65,7 @@ async def run_import(
         "valid_rows": len(records), "created": 0, "updated": 0, "unchanged": 0,
         "written": False, "errors": problems, "likely_duplicates": [],
     }
-    if problems and mode is Mode.ALL_OR_NOTHING:
+    if problems and mode is Mode.ALL_OR_NOTHING and not check_all:
         return summarise(report, limits.errors_reported)
     try:
         async with conn.transaction():

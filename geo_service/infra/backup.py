@@ -12,6 +12,17 @@ as it was), then migrates to head so an older backup comes up to the running
 code. It refuses a target that already holds data unless ``force`` is given:
 an operator who mistypes the URL must not replace the live database.
 
+Photos (issue 27). The database holds which photo belongs where, the photo store holds
+the bytes, so a backup carries both: the file is a tar archive of ``database.dump``
+(the ``pg_dump`` above), ``manifest.json`` (the store's kind and every photo hash it
+holds) and, for the local store, ``photos/<sha>.jpg`` (each file once, by hash). A
+restore checks every photo's bytes against its name before it writes it into the
+store (an altered archive is refused, not half restored). With the S3 store
+(``GEO_PHOTO_STORE=s3``) the bucket is backed up by its own versioning, which a
+deployment turns on: the archive does not copy the objects, and its manifest lists
+the hashes the bucket must hold. A plain ``pg_dump`` file from before photos still
+restores.
+
 The client tools come from the same major version as the local server
 (``/usr/lib/postgresql/15/bin``, falling back to ``PATH``); they connect by
 URL like the service does, so no ``runuser`` is needed even as root.
@@ -20,10 +31,15 @@ URL like the service does, so no ``runuser`` is needed even as root.
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
+import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +50,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from geo_service.infra.db import migrate
 from geo_service.infra.localdb import PG_BIN
+from geo_service.infra.photo_store import SHA_RE, SUFFIXES, LocalStore, PhotoStore, store_for
 from geo_service.infra.settings import Settings
 
 #: Tables whose rows come with the schema (migrations, extensions), not from users:
@@ -52,6 +69,7 @@ class Restored:
     stations: int
     change_seq: int
     replaced: bool
+    photos: int = 0
 
 
 def pg_tool(name: str) -> str:
@@ -72,19 +90,66 @@ def _run(cmd: list[str]) -> None:
         raise BackupError(f"{tool} failed: {res.stderr.strip() or res.stdout.strip()}")
 
 
-def backup(url: str, path: Path) -> int:
-    """Dump the database at ``url`` into ``path``; returns the file's size in bytes.
+DUMP_MEMBER = "database.dump"
+MANIFEST_MEMBER = "manifest.json"
+PHOTOS_DIR = "photos/"
+
+
+def _add_bytes(archive: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mode = 0o644
+    archive.addfile(info, io.BytesIO(data))
+
+
+def backup(url: str, path: Path, store: PhotoStore | None = None) -> int:
+    """Dump the database at ``url`` and the photos of ``store`` into the archive ``path``;
+    returns its size in bytes.
 
     Written beside the target under a temporary name and renamed at the end,
     so an interrupted backup never leaves a truncated file that looks whole.
     """
     partial = path.with_name(path.name + ".partial")
+    dump = path.with_name(path.name + ".dump.partial")
     try:
-        _run([pg_tool("pg_dump"), "--format=custom", f"--file={partial}", f"--dbname={url}"])
+        _run([pg_tool("pg_dump"), "--format=custom", f"--file={dump}", f"--dbname={url}"])
+        hashes = sorted(store.hashes()) if store is not None else []
+        manifest = {"format": 1, "store": store.kind if store is not None else None,
+                    "photos": hashes, "photo_files_included": isinstance(store, LocalStore)}
+        with tarfile.open(partial, "w") as archive:
+            archive.add(dump, DUMP_MEMBER)
+            _add_bytes(archive, MANIFEST_MEMBER, json.dumps(manifest, indent=1).encode())
+            if isinstance(store, LocalStore):
+                for sha in hashes:
+                    file = store.path_of(sha)
+                    if file is not None:
+                        archive.add(file, PHOTOS_DIR + file.name)
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
+        dump.unlink(missing_ok=True)
     return path.stat().st_size
+
+
+def _restore_photos(archive: tarfile.TarFile, store: PhotoStore | None) -> int:
+    """Put the archive's photo files into ``store``, each checked against its hash."""
+    types = {suffix: content_type for content_type, suffix in SUFFIXES.items()}
+    count = 0
+    for member in archive.getmembers():
+        if not member.isfile() or not member.name.startswith(PHOTOS_DIR):
+            continue
+        stem, _, suffix = member.name[len(PHOTOS_DIR):].partition(".")
+        extracted = archive.extractfile(member)
+        if not SHA_RE.fullmatch(stem) or f".{suffix}" not in types or extracted is None:
+            raise BackupError(f"unexpected file in the backup: {member.name}")
+        data = extracted.read()
+        if hashlib.sha256(data).hexdigest() != stem:
+            raise BackupError(f"photo {member.name} in the backup does not match its hash")
+        if store is None:
+            raise BackupError("the backup holds photos and no photo store was given")
+        store.put(stem, data, types[f".{suffix}"])
+        count += 1
+    return count
 
 
 def _with_db(url: str, dbname: str) -> str:
@@ -136,14 +201,38 @@ def tables_with_rows(conn: psycopg.Connection[Any]) -> tuple[list[str], bool]:
     return filled, bool(tables)
 
 
-def restore(path: Path, url: str, *, force: bool = False) -> Restored:
-    """Restore the backup ``path`` into the database ``url`` (created when missing).
+def restore(path: Path, url: str, *, force: bool = False,
+            store: PhotoStore | None = None) -> Restored:
+    """Restore the backup ``path`` into the database ``url`` (created when missing), and
+    its photos into ``store``.
 
     An empty target gets the backup as it is; a target with our schema but
     no data is cleaned first; one holding data is refused unless ``force``.
     """
     if not path.is_file():
         raise BackupError(f"{path}: no such backup file")
+    if not tarfile.is_tarfile(path):  # a plain pg_dump file, from before photos
+        return _restore_dump(path, url, force=force)
+    with tarfile.open(path) as archive, tempfile.TemporaryDirectory() as tmp:
+        try:
+            member = archive.getmember(DUMP_MEMBER)
+        except KeyError as exc:
+            raise BackupError(f"{path}: not a geo-service backup (no {DUMP_MEMBER})") from exc
+        source = archive.extractfile(member)
+        if source is None:
+            raise BackupError(f"{path}: {DUMP_MEMBER} is not a file")
+        dump = Path(tmp) / DUMP_MEMBER
+        with dump.open("wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+        done = _restore_dump(dump, url, force=force)
+        photos = _restore_photos(archive, store)
+    return Restored(stations=done.stations, change_seq=done.change_seq,
+                    replaced=done.replaced, photos=photos)
+
+
+def _restore_dump(path: Path, url: str, *, force: bool) -> Restored:
+    """:func:`restore` of the database alone, from a ``pg_dump`` custom-format file."""
     ensure_database(url)
     with psycopg.connect(url, autocommit=True) as conn:
         filled, has_schema = tables_with_rows(conn)
@@ -165,7 +254,7 @@ def restore(path: Path, url: str, *, force: bool = False) -> Restored:
 
 def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        size = backup(settings.resolved_database_url(), Path(args.file))
+        size = backup(settings.resolved_database_url(), Path(args.file), store_for(settings))
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -176,18 +265,20 @@ def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
     url = args.database_url or settings.resolved_database_url()
     try:
-        done = restore(Path(args.file), url, force=args.force)
+        done = restore(Path(args.file), url, force=args.force, store=store_for(settings))
     except BackupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"restored {args.file}: {done.stations} stations, change feed at {done.change_seq}"
+    print(f"restored {args.file}: {done.stations} stations, change feed at {done.change_seq}, "
+          f"{done.photos} photo files"
           + (" (replaced the data that was there)" if done.replaced else ""))
     return 0
 
 
 def add_commands(sub: Any) -> None:
     """Register ``backup`` and ``restore`` on ``geo-service``."""
-    b = sub.add_parser("backup", help="pg_dump the database into FILE (custom format)")
+    b = sub.add_parser("backup",
+                       help="the database (pg_dump) and the photos into FILE (a tar archive)")
     b.add_argument("file", metavar="FILE")
     b.set_defaults(func=cmd_backup)
     r = sub.add_parser("restore", help="restore FILE into a new (or empty) database")

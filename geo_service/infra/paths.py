@@ -7,3 +7,6 @@ from pathlib import Path
 
 #: The checkout (or the installed project folder): seed/, maps/, .pgdata/, .secrets/.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+#: Files the service keeps beside the database (the photo store's default home).
+DATA_DIR = PROJECT_ROOT / "data"

@@ -402,8 +402,47 @@ class RoadSettings(_GeoSettings):
                                         "stations farther by road are not answered")
 
 
-class Settings(RoadSettings, ConsoleSettings, PrivacySettings, PublishingSettings,
-               ImportSettings, HttpSettings, NearestSettings, DatabaseSettings):
+class PhotoSettings(_GeoSettings):
+    """Station, inspection and report photos: where they are kept and what an upload may be."""
+
+    photo_store: Literal["local", "s3"] = Field(
+        default="local",
+        description="where photos are kept: local (files by SHA-256 under photo_dir) or s3 "
+                    "(an S3-compatible bucket, photo_s3_*)")
+    photo_dir: str | None = Field(
+        default=None, description="the local store's folder (default: data/photos in the "
+                                  "project); back it up with `geo-service backup`")
+    photo_max_bytes: int = Field(
+        default=15_000_000, ge=1024,
+        description="an uploaded photo may be at most this many bytes (413 past it)")
+    photo_max_pixels: int = Field(
+        default=40_000_000, ge=10_000,
+        description="an uploaded photo may have at most this many pixels (width × height; "
+                    "413 past it, judged from the header before anything is decoded)")
+    photo_jpeg_quality: int = Field(default=85, ge=30, le=95,
+                                    description="JPEG quality of the stored photo")
+    photo_thumb_px: int = Field(default=320, ge=64, le=1024,
+                                description="a thumbnail's long side, in pixels")
+    photo_concurrency: int = Field(
+        default=2, ge=1,
+        description="uploads decoded at once per process (CPU and memory: a 40-megapixel "
+                    "photo holds about half a gigabyte while it is decoded); more get 429 "
+                    "with Retry-After")
+    photo_s3_bucket: str | None = Field(default=None, description="the bucket (photo_store=s3)")
+    photo_s3_endpoint_url: str | None = Field(
+        default=None, description="an S3-compatible server's URL (MinIO, Ceph, a cloud's); "
+                                  "unset: AWS")
+    photo_s3_region: str | None = Field(default=None, description="the bucket's region")
+    photo_s3_access_key_id: str | None = Field(
+        default=None, description="unset: boto3's usual places (environment, instance role)")
+    photo_s3_secret_access_key: SecretStr | None = None
+    photo_s3_prefix: str = Field(default="photos/", max_length=200,
+                                 description="key prefix of the photos in the bucket")
+
+
+class Settings(RoadSettings, PhotoSettings, ConsoleSettings, PrivacySettings,
+               PublishingSettings, ImportSettings, HttpSettings, NearestSettings,
+               DatabaseSettings):
     """Service settings, one object passed around; every field can be set as ``GEO_<NAME>``.
 
     Composed of one class per concern (the database, nearest, HTTP limits, imports,

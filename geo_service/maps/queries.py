@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from geo_service.domain.verification import LAST_VERIFIED_SQL
 from geo_service.feeds.queries import OPEN_AT, STOPS
 from geo_service.stations.queries import AWARDS
 
@@ -10,11 +11,12 @@ from geo_service.stations.queries import AWARDS
 MAP_STATUSES = ("open", "temporarily_closed", "planned")
 
 # Stations of an area (any admin level; NULL = everywhere), in id order.
-# ``open_now`` is taken at %(at)s: the moment the page is made.
+# ``open_now`` is taken at %(at)s: the moment the page is made. ``last_verified_on`` is
+# the later of the imported 最近核实日期 and the last inspection (domain.verification).
 STATIONS = f"""
 SELECT s.code, s.name, s.address, ST_X(s.geog::geometry) AS lon,
        ST_Y(s.geog::geometry) AS lat, s.host_type, s.status, s.opening_hours, s.phone,
-       s.amenity_mask, s.last_verified_on, s.district_code, s.sample,
+       s.amenity_mask, {LAST_VERIFIED_SQL} AS last_verified_on, s.district_code, s.sample,
        {OPEN_AT} AS open_now, {STOPS} AS stops, {AWARDS},
        s.reported_closed_at, s.last_confirmed_at
 FROM station s

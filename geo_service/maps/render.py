@@ -27,6 +27,7 @@ from folium.features import GeoJsonTooltip
 from jinja2 import Template
 
 from geo_service.coverage.analysis import TOTAL_AREA
+from geo_service.coverage.ranking import rank
 from geo_service.domain.catalogue import (
     AMENITIES,
     HOST_TYPE_ZH,
@@ -36,6 +37,7 @@ from geo_service.domain.catalogue import (
     Status,
 )
 from geo_service.domain.html import json_for_html
+from geo_service.domain.verification import is_overdue
 from geo_service.maps.assets import head_html
 from geo_service.maps.model import Area, MapOptions, Run, Stations
 
@@ -260,11 +262,13 @@ def stations_map(st: Stations, districts: list[dict[str, Any]], area: Area,
 
 def compliance_flags(st: Stations, opts: MapOptions) -> tuple[np.ndarray, np.ndarray,
                                                               np.ndarray]:
-    """Per station: overdue (never verified or older than ``overdue_days``), short of
+    """Per station: overdue (:func:`~geo_service.domain.verification.is_overdue`: a
+    serving station never verified or not within ``overdue_days``), short of
     ``min_ten_ones``, and the follow-up reason index (-1: nothing to follow up)."""
     today = opts.at.astimezone(LOCAL_TZ).date()
-    limit = today - dt.timedelta(days=opts.overdue_days)
-    overdue = np.asarray([v is None or v < limit for v in st.last_verified_on], dtype=bool)
+    overdue = np.asarray([is_overdue(s, v, today, opts.overdue_days)
+                          for s, v in zip(st.status, st.last_verified_on, strict=True)],
+                         dtype=bool)
     short = st.ten_ones() < opts.min_ten_ones
     reason = np.where(overdue & short, 0, np.where(overdue, 1, np.where(short, 2, -1)))
     return overdue, short, reason
@@ -405,8 +409,20 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     note = plan_note(summary)
     if note:
         common["subtitle"] += f" · {note}"
+    names = {f["id"]: f["properties"]["name"] for f in districts}
+    closed = set((summary.get("whatif") or {}).get("closed") or [])
+    board = [{"area": r.get("area"), "name": r["name"], "stations": r.get("stations", 0),
+              "covered_share": r.get("covered_share"), "doubly_share": r.get("doubly_share"),
+              "uncovered_demand": r.get("uncovered_demand", 0.0),
+              "straight_covered_share": r.get("straight_covered_share"),
+              "total": r.get("area") == TOTAL_AREA}
+             for r in rank(summary.get("areas", []), names)]
     payload = {
-        **common, "kind": "coverage", "run": run.id,
+        **common, "kind": "coverage", "run": run.id, "scorecard": board,
+        # by road the table's covered column is the road's, the straight one beside it
+        "scorecard_reach": None if reach not in _REACH_ZH else {
+            "covered": f"{_REACH_ZH[reach][0]}实际覆盖 {_REACH_ZH[reach][1]} by road",
+            "straight": "直线覆盖 Straight line"},
         "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
         "breaks": _breaks([c["demand"] for c in run.cells if not c["covered"]]),
         "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",
@@ -417,9 +433,11 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
         "nearest_label": "最近站点 nearest station" if reach not in _REACH_ZH
         else "最近站点（直线距离） nearest station (straight line)",
         "service_area_label": "站点服务范围（按路网） station service areas by road",
-        "stations": [[x, y, n] for x, y, n in zip(np.round(st.lon, 6).tolist(),
-                                                   np.round(st.lat, 6).tolist(), st.name,
-                                                   strict=True)],
+        # A what-if run's closed stations are not drawn: the map shows the state tried.
+        "stations": [[x, y, n] for x, y, n, c in zip(np.round(st.lon, 6).tolist(),
+                                                      np.round(st.lat, 6).tolist(), st.name,
+                                                      st.code, strict=True)
+                     if c not in closed],
         "legend_title": "未覆盖需求 Uncovered demand per cell",
     }
     m.add_child(_Layer(m, "coverageLayer", payload))

@@ -202,13 +202,15 @@ def cmd_inspections_overdue(args: argparse.Namespace, settings: Settings) -> int
     result = _with_db(settings, lambda conn: svc.overdue(conn, area=area, days=days,
                                                          limit=limit))
     samples = sum(r["sample"] for r in result["stations"])
-    head = [f"{result['total']} published stations not inspected within {result['days']} days "
+    head = [f"{result['total']} published stations not verified (inspection or imported "
+            f"最近核实日期) within {result['days']} days "
             f"(as of {result['as_of']}); showing {result['count']}"]
     foot = [f"NOTE: {samples} of them are SAMPLE DATA"] if samples else []
     columns = (("code", "code"), ("name", "name"), ("status", "status"),
                ("district", "district"), ("last_inspected_on", "last inspected"),
-               ("days_since", "days since"))
-    rows = [{**r, "last_inspected_on": r["last_inspected_on"] or "never"}
+               ("last_verified_on", "last verified"), ("days_since", "days since"))
+    rows = [{**r, "last_inspected_on": r["last_inspected_on"] or "never",
+             "last_verified_on": r["last_verified_on"] or "never"}
             for r in result["stations"]]
     return _emit(args, settings, result, rows, columns, head, foot)
 
@@ -278,6 +280,8 @@ def cmd_visits_counts(args: argparse.Namespace, settings: Settings) -> int:
     station = valid(StationCode, args.station, "--station")
     start = valid(CountDate, args.from_, "--from")
     end = valid(CountDate, args.to, "--to")
+    if args.month is not None:
+        start, end = visits.month_range(args.month, given=start is not None or end is not None)
     result = _with_db(settings, lambda conn: visits.visit_counts(
         conn, settings, group=group, area=area, station=station, start=start, end=end))
     scope = "".join(f", {k} {result[k]}" for k in ("area", "station") if result[k])
@@ -409,6 +413,8 @@ def add_commands(sub: Any) -> None:
     vc.add_argument("--group", default="station",
                     help="station, district, worker_type, day, week or month")
     _range(vc)
+    vc.add_argument("--month", metavar="YYYY-MM",
+                    help="the whole calendar month (instead of --from/--to)")
     vc.add_argument("--station", metavar="CODE", help="only this station")
     _output(vc)
     vc.set_defaults(func=cmd_visits_counts)

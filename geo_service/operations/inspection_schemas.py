@@ -100,7 +100,9 @@ class InspectionCreate(BaseModel):
     hours_observed: Annotated[str | None, Field(
         min_length=1, max_length=1000, description="opening hours seen, OSM syntax")] = None
     photos: Annotated[list[PhotoRef], Field(
-        max_length=20, description="http(s) URLs or file names of photos (no blobs)")] = []
+        max_length=20, description="http(s) URLs or file names of photos (no blobs), or the "
+                                   "sha of a photo uploaded with POST /v1/photos (it must "
+                                   "exist)")] = []
     remarks: Annotated[str | None, Field(max_length=2000), AfterValidator(_remarks)] = None
     score: Annotated[float | None, Field(ge=0, le=100, allow_inf_nan=False)] = None
     sample: JsonBool = False
@@ -166,7 +168,10 @@ class OverdueStation(BaseModel):
     district_code: str | None
     district: str | None
     last_inspected_on: dt.date | None = Field(description="null: never inspected")
-    days_since: int | None = Field(description="days since the last inspection; null: never")
+    last_verified_on: dt.date | None = Field(
+        default=None, description="the later of the last inspection and the imported "
+                                  "最近核实日期: what overdue is judged on; null: neither")
+    days_since: int | None = Field(description="days since last_verified_on; null: never")
     sample: bool
 
 

@@ -32,6 +32,7 @@ from geo_service.domain.principal import Principal
 from geo_service.operations import queries as q
 from geo_service.operations.common import require_area, station_ref
 from geo_service.operations.inspection_schemas import china_today as china_today
+from geo_service.photos import service as photos
 from geo_service.stations.service import begin_station_write, in_scope
 
 PUBLISHED = [s.value for s in OPERATIONAL]
@@ -90,6 +91,8 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
     inspection became the station's verified state (``applied``) and the
     station's version afterwards (unchanged when nothing visible changed).
     """
+    uploaded = [ref for ref in body["photos"] if photos.is_sha(ref)]
+    await photos.check_known(conn, uploaded, "photos")
     mask = inspection_mask(body["items"], body["extras"])
     rec = {**body, "items": Jsonb(body["items"]), "amenity_mask": mask,
            "ten_ones_count": sum(s == "present" for s in body["items"].values()),
@@ -99,6 +102,7 @@ async def record_inspection(conn: AsyncConnection[Any], principal: Principal, co
         station = await _scoped_station(conn, principal, code)
         rec["station_id"] = station["id"]
         new_id = (await _rows(conn, q.INSERT_INSPECTION, rec))[0]["id"]
+        await photos.attach_to_inspection(conn, new_id, uploaded)
         row = (await _rows(conn, q.GET_INSPECTION, {"id": new_id}))[0]
         version = station["version"]
         if row["current"]:
@@ -139,9 +143,11 @@ async def list_inspections(conn: AsyncConnection[Any], code: str, *, limit: int,
 
 async def overdue(conn: AsyncConnection[Any], *, area: str | None, days: int, limit: int,
                   today: dt.date | None = None) -> dict[str, Any]:
-    """Published stations never inspected or last inspected more than ``days`` ago.
+    """Published stations never verified or last verified more than ``days`` ago.
 
-    Never-inspected stations come first, then the longest-unvisited; ``total``
+    Verified is the later of the last inspection and the imported 最近核实日期
+    (:mod:`geo_service.domain.verification`, the rule the compliance map and the
+    console share). Never-verified stations come first, then the longest-unvisited; ``total``
     counts every overdue station, ``stations`` is the first ``limit`` of them.
     """
     today = today or china_today()

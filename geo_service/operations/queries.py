@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from psycopg import sql
 
+from geo_service.domain.verification import LAST_VERIFIED_SQL, OVERDUE_SQL
 from geo_service.stations.queries import STOP_ACTIVE
 
 # --------------------------------------------------------------------------- stations
@@ -126,16 +127,19 @@ ORDER BY i.inspected_on DESC, i.id DESC
 LIMIT %(limit)s
 """
 
+# The later of the last inspection and the imported 最近核实日期 (domain.verification).
 OVERDUE = f"""
 SELECT s.code, s.name, s.status, s.district_code, s.district, s.sample,
-       li.last_on AS last_inspected_on, %(today)s::date - li.last_on AS days_since,
+       li.last_on AS last_inspected_on, v.verified AS last_verified_on,
+       %(today)s::date - v.verified AS days_since,
        count(*) OVER ()::int AS total
 FROM station s
 LEFT JOIN LATERAL (SELECT max(i.inspected_on) AS last_on FROM inspection i
                    WHERE i.station_id = s.id) li ON true
+CROSS JOIN LATERAL (SELECT {LAST_VERIFIED_SQL} AS verified) v
 WHERE s.status = ANY(%(statuses)s) AND {_IN_AREA}
-  AND (li.last_on IS NULL OR li.last_on < %(today)s::date - %(days)s::int)
-ORDER BY li.last_on NULLS FIRST, s.code
+  AND {OVERDUE_SQL.format(verified="v.verified")}
+ORDER BY v.verified NULLS FIRST, s.code
 LIMIT %(limit)s
 """
 

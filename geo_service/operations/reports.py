@@ -66,6 +66,7 @@ from geo_service.infra.settings import Settings
 from geo_service.operations import queries as q
 from geo_service.operations.common import check_rate, require_area, station_ref
 from geo_service.operations.visits import HOUR, Caller, earlier_within, lock
+from geo_service.photos import service as photos
 from geo_service.stations.service import in_scope
 
 AMENITY_KINDS = ("amenity_missing", "amenity_broken")
@@ -175,6 +176,21 @@ def check_amenity(kind: str, amenity: str | None) -> None:
         raise invalid("amenity", f"only for kinds {' and '.join(AMENITY_KINDS)}")
 
 
+async def store_report_photo(conn: AsyncConnection[Any], work: photos.PhotoWork,
+                             settings: Settings, data: bytes, caller: Caller) -> dict[str, Any]:
+    """A worker's photo for a report, kept private until a clerk approves it.
+
+    No key is needed, so uploads count against the client's hourly budget
+    (``GEO_REPORT_RATE_PER_HOUR``, apart from its reports): a photo costs far more to
+    process and keep than a report row.
+    """
+    async with conn.transaction():
+        await lock(conn, f"rate:photos:{caller.client}")
+        await check_rate(conn, [("photo", "created_at")], caller.client,
+                         settings.report_rate_per_hour, HOUR, "report photos")
+        return await photos.store_upload(conn, work, data, public=False, client=caller.client)
+
+
 def public_report(row: dict[str, Any]) -> dict[str, Any]:
     """A report as the API shows it: no hashes, no scope-only columns."""
     return {k: v for k, v in row.items() if k not in q.REPORT_SCOPE_ONLY}
@@ -228,6 +244,8 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
     A repeat of the device's own open report stores nothing (``counted`` false)."""
     check_amenity(body["kind"], body.get("amenity"))
     station = await station_ref(conn, code)
+    if body.get("photo"):
+        await photos.check_known(conn, [body["photo"]], "photo")
     replaced: list[Word] = []
     async with conn.transaction():
         await set_actor(conn, None, name="worker reports")  # may mark the station
@@ -247,6 +265,8 @@ async def create_report(conn: AsyncConnection[Any], settings: Settings, code: st
                 "client": caller.client})
             row = await cur.fetchone()
         assert row is not None
+        if body.get("photo"):
+            await photos.attach_to_report(conn, row[0], body["photo"])
         if body["kind"] == "closed":
             await _sync_mark(conn, settings, station["id"], may_clear=took_back)
     return {**public_report(await get_report(conn, row[0])),

@@ -185,9 +185,13 @@ class CountRow(BaseModel):
     key: str | None = Field(description="station code, district code, worker type, day "
                                         "(2026-05-04), ISO week (2026-W19) or month (2026-05); "
                                         "null: no district / type not given")
-    label: str | None = Field(description="station or district name, type label, or the "
-                                          "Monday a week starts on")
+    label: str | None = Field(description="station or district name, type label, the "
+                                          "Monday a week starts on, or the days a partial "
+                                          "month counts ('2026-12-01 – 2026-12-07 (partial "
+                                          "month)')")
     count: int
+    partial: bool = Field(default=False, description="week and month rows: the range "
+                                                     "covers only part of this week or month")
 
 
 class VisitCounts(BaseModel):
@@ -226,6 +230,9 @@ class ReportIn(BaseModel):
         "amenity code; required for amenity_missing / amenity_broken, refused otherwise"))
     comment: str | None = Field(default=None, max_length=1000,
                                 json_schema_extra={"pattern": _COMMENT_PATTERN})
+    photo: str | None = Field(default=None, pattern=r"^[0-9a-f]{64}$", description=(
+        "the sha of one photo sent with POST /v1/report-photos; shown to the public only "
+        "once a clerk approves it"))
 
     _check_comment = field_validator("comment")(_comment)
 

@@ -136,13 +136,21 @@ async def check_in(conn: AsyncConnection[Any], settings: Settings, code: str,
 # --- counts ----------------------------------------------------------------------------------
 
 
-def count_range(start: dt.date | None, end: dt.date | None,
-                tz: str) -> tuple[dt.date, dt.date]:
-    """Inclusive local dates of a counts request; default the last 30 days to today."""
+def count_range(start: dt.date | None, end: dt.date | None, tz: str, *, group: str = "day",
+                today: dt.date | None = None) -> tuple[dt.date, dt.date]:
+    """Inclusive local dates of a counts request; default up to today.
+
+    Without ``from`` the range starts 29 days before ``to`` (the last 30 days), except
+    per month: then it starts on the first of the month before ``to``'s, so the months
+    listed are whole calendar months ("November" is all of November, issue 27), and
+    only the current month can be cut short (:func:`_time_rows` labels it partial).
+    """
     for name, given in (("from", start), ("to", end)):
         if given is not None and not 1970 <= given.year < 2200:
             raise invalid(name, "must be between 1970 and 2199")
-    end = end or dt.datetime.now(ZoneInfo(tz)).date()
+    end = end or today or dt.datetime.now(ZoneInfo(tz)).date()
+    if start is None and group == "month":
+        start = (end.replace(day=1) - dt.timedelta(days=1)).replace(day=1)
     start = start or end - dt.timedelta(days=29)
     if start > end:
         raise invalid("from", "must not be after 'to'")
@@ -151,10 +159,27 @@ def count_range(start: dt.date | None, end: dt.date | None,
     return start, end
 
 
+def month_range(month: str, *, given: bool = False) -> tuple[dt.date, dt.date]:
+    """First and last day of ``YYYY-MM`` (``--month``), refusing it beside ``--from/--to``."""
+    if given:
+        raise invalid("--month", "give --month or --from/--to, not both")
+    try:
+        first = dt.date.fromisoformat(f"{month}-01")
+    except ValueError:
+        raise invalid("--month", "must be a month as YYYY-MM, e.g. 2026-11") from None
+    return first, _next_bucket("month", first) - dt.timedelta(days=1)
+
+
 def _bucket(group: str, day: dt.date) -> dt.date:
     if group == "week":
         return day - dt.timedelta(days=day.weekday())
     return day.replace(day=1) if group == "month" else day
+
+
+def _next_bucket(group: str, day: dt.date) -> dt.date:
+    if group == "month":
+        return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return day + dt.timedelta(days=7 if group == "week" else 1)
 
 
 def _bucket_key(group: str, start: dt.date) -> tuple[str, str | None]:
@@ -167,15 +192,24 @@ def _bucket_key(group: str, start: dt.date) -> tuple[str, str | None]:
 
 def _time_rows(group: str, found: dict[Any, int], start: dt.date,
                end: dt.date) -> list[dict[str, Any]]:
-    """Every bucket from ``start`` to ``end``, with zero where nobody checked in."""
+    """Every bucket from ``start`` to ``end``, with zero where nobody checked in.
+
+    A week or month the range cuts short says so (``partial``), and a partial month
+    is labelled with the days it counts: never a part of a month under its name.
+    """
     rows, day = [], _bucket(group, start)
     while day <= end:
         key, label = _bucket_key(group, day)
-        rows.append({"key": key, "label": label, "count": found.get(day, 0)})
-        if group == "month":
-            day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        else:
-            day += dt.timedelta(days=7 if group == "week" else 1)
+        after = _next_bucket(group, day)
+        first, last = max(day, start), min(after - dt.timedelta(days=1), end)
+        partial = (first, last) != (day, after - dt.timedelta(days=1))
+        if partial and group == "month":
+            label = f"{first.isoformat()} – {last.isoformat()} (partial month)"
+        row: dict[str, Any] = {"key": key, "label": label, "count": found.get(day, 0)}
+        if group != "day":
+            row["partial"] = partial
+        rows.append(row)
+        day = after
     return rows
 
 
@@ -189,16 +223,16 @@ def _label(group: str, key: Any, label: Any) -> str | None:
 
 async def visit_counts(conn: AsyncConnection[Any], settings: Settings, *, group: str,
                        area: str | None, station: str | None, start: dt.date | None,
-                       end: dt.date | None) -> dict[str, Any]:
+                       end: dt.date | None, today: dt.date | None = None) -> dict[str, Any]:
     """Check-ins per station, district, worker type, local day, ISO week or month.
 
     Time groups list every bucket of the range (zero included); the others
     list only keys with check-ins, ``key`` null for "no district" / "type not
     given", so the rows of any grouping add up to ``total``. A week or month
-    that straddles the range counts only its days inside it.
+    that straddles the range counts only its days inside it and is marked ``partial``.
     """
     tz = settings.default_timezone
-    first, last = count_range(start, end, tz)
+    first, last = count_range(start, end, tz, group=group, today=today)
     await require_area(conn, area)
     station_id = (await station_ref(conn, station, "station"))["id"] if station else None
     zone = ZoneInfo(tz)

@@ -43,13 +43,14 @@ class By(StrEnum):
 MODES: tuple[Mode, ...] = ("walk", "ebike")
 GEOD = Geod(ellps="WGS84")
 _R = 6378137.0  # EPSG:3857's sphere
+_LAT_MAX = 85.0511287798  # EPSG:3857's edge: the poles are infinitely far
 FloatArray = npt.NDArray[np.float64]
 
 
 def mercator(lon: Any, lat: Any) -> tuple[Any, Any]:
     """EPSG:3857 metres of WGS-84 degrees (arrays or scalars)."""
     x = np.radians(lon) * _R
-    y = np.log(np.tan(np.pi / 4 + np.radians(lat) / 2)) * _R
+    y = np.log(np.tan(np.pi / 4 + np.radians(np.clip(lat, -_LAT_MAX, _LAT_MAX)) / 2)) * _R
     return x, y
 
 

@@ -23,6 +23,7 @@ from typing import Any, Final
 import psycopg
 
 from geo_service.domain.audit import SET_ACTOR, actor_json
+from geo_service.domain.principal import Principal
 from geo_service.stations.queries import LOCK_CHANGES
 
 __all__ = ["remove_sample"]
@@ -79,15 +80,19 @@ WHERE sample AND (status NOT IN ('closed', 'duplicate') OR deleted_at IS NULL
 """
 
 
-def remove_sample(conn: psycopg.Connection[Any]) -> dict[str, int]:
+def remove_sample(conn: psycopg.Connection[Any],
+                  principal: Principal | None = None) -> dict[str, int]:
     """Remove the sample data in one transaction; counts of rows removed by kind.
+
+    ``principal``: the console's admin who asked, named in the audit trail (None: the
+    command line, named :data:`ACTOR`).
 
     ``runs`` counts the sample runs deleted (with their cells and sites);
     ``runs_relabelled`` the runs flagged sample by the old rule that hold no sample
     data, kept and flagged real; ``stations`` the sample stations made tombstones.
     """
     with conn.transaction():
-        conn.execute(SET_ACTOR, (actor_json(None, name=ACTOR),))
+        conn.execute(SET_ACTOR, (actor_json(principal, name=ACTOR),))
         conn.execute(LOCK_CHANGES)
         verdicts = conn.execute(SAMPLE_RUNS).fetchall()
         sample_runs = [i for i, is_sample in verdicts if is_sample]

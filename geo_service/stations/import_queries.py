@@ -14,12 +14,15 @@ from geo_service.stations.queries import HOURS_COLUMNS, WRITE_COLUMNS
 
 # The file's rows, typed as the station table types them (so a new field needs no
 # edit here), plus each row's number and its point.
+# ``source_crs`` and ``hours_text`` are what the clerk typed (the coordinate system of
+# the row, Chinese hours before conversion), kept for the union export's round trip.
 TABLE = f"""
 CREATE TEMP TABLE _imp ON COMMIT DROP AS
-SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat
+SELECT 0 AS rownum, {", ".join(WRITE_COLUMNS)}, 0::float8 AS lon, 0::float8 AS lat,
+       source_crs, hours_text
 FROM station WITH NO DATA
 """
-COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat")
+COLUMNS = ("rownum", *(c for c in WRITE_COLUMNS), "lon", "lat", "source_crs", "hours_text")
 
 UNKNOWN_TZ = """
 SELECT i.rownum, i.code, i.timezone FROM _imp i
@@ -35,7 +38,8 @@ SELECT r.rownum, i.code AS station, r.ref, i.district_code AS given, a.code, a.n
 FROM unnest(%(rows)s::int[], %(refs)s::text[]) AS r(rownum, ref)
 JOIN _imp i ON i.rownum = r.rownum
 LEFT JOIN admin_area a ON a.level = 'district'
-     AND (a.code = r.ref OR a.name = r.ref OR a.name IN (r.ref || '区', r.ref || '县'))
+     AND (a.code = r.ref OR a.name = r.ref
+          OR a.name IN (r.ref || '区', r.ref || '县', r.ref || '市', r.ref || '自治县'))
      AND (%(area)s::text IS NULL OR geo_area_within(a.code, %(area)s))
 ORDER BY r.rownum, a.code
 """
@@ -117,9 +121,29 @@ _ALWAYS = ("name", "province", "province_code", "city", "city_code", "district",
            "district_code", "street", "street_code", "host_type")
 _NOT_COMPARED = HOURS_COLUMNS
 # A point is unchanged within 1e-9 degrees (0.1 mm): a spreadsheet writes a double in
-# 15-16 significant digits, which may miss the stored one by its last bit, and a
-# re-imported export must not count every station as moved.
-_SAME_POINT = "ST_AsBinary(ST_SnapToGrid({}.geog::geometry, 1e-9))"
+# 15-16 significant digits, which may miss the stored one by its last bit, and an export
+# in GCJ-02 converts back within ~1e-11 degrees; a re-imported export must not count
+# every station as moved. A distance, not a snap to a grid, which a value 1e-11 off
+# would cross now and then.
+_MOVED = "NOT ST_DWithin({}.geog::geometry, {}::geometry, 1e-9)"
+
+
+def _plan(present: set[str], amenity_bits: int | None,
+          src: str) -> tuple[list[str], list[str], dict[str, str], dict[str, str]]:
+    """The columns a file with these columns writes, those compared to tell a change,
+    and each one's new (from ``src``: ``EXCLUDED`` or the ``_imp`` alias) and old value."""
+    sources = present | set(_ALWAYS)
+    updated: list[str] = []
+    for col in sources:
+        updated.extend(_DERIVED.get(col, (col,) if col in WRITE_COLUMNS else ()))
+    cols = [c for c in WRITE_COLUMNS if c in updated and c != "code"]
+    compared = [c for c in cols if c not in _NOT_COMPARED]
+    new = {c: f"{src}.{c}" for c in cols}
+    old = {c: f"s.{c}" for c in cols}
+    if amenity_bits is not None and "amenity_mask" in cols:
+        new["amenity_mask"] = (f"(s.amenity_mask & ~%(amenity_bits)s::bigint)"
+                               f" | {src}.amenity_mask")
+    return cols, compared, new, old
 
 
 def upsert(present: set[str], amenity_bits: int | None = None) -> str:
@@ -129,18 +153,7 @@ def upsert(present: set[str], amenity_bits: int | None = None) -> str:
     union sheet's yes/no columns); the others keep their stored bits. It is bound as
     ``%(amenity_bits)s``, so pass it as a parameter when given.
     """
-    sources = present | set(_ALWAYS)
-    updated: list[str] = []
-    for col in sources:
-        updated.extend(_DERIVED.get(col, (col,) if col in WRITE_COLUMNS else ()))
-    cols = [c for c in WRITE_COLUMNS if c in updated and c != "code"]
-    compared = [c for c in cols if c not in _NOT_COMPARED]
-    new = {c: f"EXCLUDED.{c}" for c in cols}
-    old = {c: f"s.{c}" for c in cols}
-    if amenity_bits is not None and "amenity_mask" in cols:
-        new["amenity_mask"] = ("(s.amenity_mask & ~%(amenity_bits)s::bigint)"
-                               " | EXCLUDED.amenity_mask")
-        old["amenity_mask"] = "s.amenity_mask"
+    cols, compared, new, old = _plan(present, amenity_bits, "EXCLUDED")
     select = ", ".join(f"i.{c}" for c in WRITE_COLUMNS)
     deleted = ("deleted_at = CASE WHEN EXCLUDED.status = 'closed' THEN s.deleted_at END,"
                if "status" in cols else "")
@@ -150,20 +163,25 @@ def upsert(present: set[str], amenity_bits: int | None = None) -> str:
         deleted += ("hours_valid_until = CASE WHEN s.hours_kind = 'dated' AND s.timezone "
                     "IS DISTINCT FROM EXCLUDED.timezone THEN least(s.hours_valid_until, now()) "
                     "ELSE s.hours_valid_until END,")
+    # What the clerk typed rides along with a written row; it is no change on its own.
+    typed = "source_crs = EXCLUDED.source_crs," + (
+        " hours_text = EXCLUDED.hours_text," if "opening_hours" in cols else "")
     return f"""
-INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog)
-SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography
+INSERT INTO station AS s ({", ".join(WRITE_COLUMNS)}, geog, source_crs, hours_text)
+SELECT {select}, ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)::geography, i.source_crs,
+       i.hours_text
 FROM _imp i
 ORDER BY i.rownum
 ON CONFLICT (code) DO UPDATE SET
     {", ".join(f"{c} = {new[c]}" for c in cols)},
     geog = EXCLUDED.geog,
+    {typed}
     {deleted}
     version = s.version + 1,
     updated_at = now()
-WHERE ({", ".join(old[c] for c in compared)}, {_SAME_POINT.format("s")})
+WHERE ({", ".join(old[c] for c in compared)}, {_MOVED.format("s", "EXCLUDED.geog")})
       IS DISTINCT FROM
-      ({", ".join(new[c] for c in compared)}, {_SAME_POINT.format("EXCLUDED")})
+      ({", ".join(new[c] for c in compared)}, false)
 RETURNING (xmax = 0) AS inserted
 """
 
@@ -178,3 +196,38 @@ ORDER BY i.rownum, d
 """
 
 DROP_ROWS = "DELETE FROM _imp WHERE rownum = ANY(%s)"
+
+
+def changes(present: set[str], amenity_bits: int | None = None) -> str:
+    """Each row of ``_imp`` beside the station it would update: the stored version, the
+    compared fields that differ as ``{column: [old, new]}``, and how far the point moves
+    (metres on the spheroid; NULL when it stays within :data:`_MOVED`'s 1e-9 degrees).
+
+    The same columns and expressions as :func:`upsert`, so the preview shows exactly
+    what the upsert would write (bind ``%(amenity_bits)s`` likewise).
+    """
+    _, compared, new, old = _plan(present, amenity_bits, "i")
+    pairs = [f"'{c}', CASE WHEN {old[c]} IS DISTINCT FROM {new[c]} THEN "
+             f"jsonb_build_array(to_jsonb({old[c]}), to_jsonb({new[c]})) END" for c in compared]
+    # jsonb_build_object takes at most 100 arguments: 40 pairs at a time.
+    objects = " || ".join(f"jsonb_build_object({', '.join(pairs[k:k + 40])})"
+                          for k in range(0, len(pairs), 40)) or "'{}'::jsonb"
+    point = "ST_SetSRID(ST_MakePoint(i.lon, i.lat), 4326)"
+    return f"""
+SELECT i.rownum, i.code, s.version, s.code IS NULL AS new,
+       CASE WHEN s.code IS NULL THEN '{{}}'::jsonb ELSE jsonb_strip_nulls({objects}) END
+           AS changes,
+       CASE WHEN s.code IS NOT NULL AND {_MOVED.format("s", point)}
+            THEN ST_Distance(s.geog, {point}::geography) END AS moved_m,
+       ST_X(s.geog::geometry) AS old_lon, ST_Y(s.geog::geometry) AS old_lat,
+       i.lon, i.lat, i.name, i.district, i.hours_text
+FROM _imp i LEFT JOIN station s ON s.code = i.code
+ORDER BY i.rownum
+"""
+
+# The district under each point, for the rows whose 所属区县 names a functional zone
+# (高新区 …), which is no district: the point decides, and the preview says which.
+ZONE_DISTRICTS = """
+SELECT i.rownum, a.dc, a.dn FROM _imp i JOIN _adm a USING (rownum)
+WHERE i.rownum = ANY(%(rows)s) ORDER BY i.rownum
+"""

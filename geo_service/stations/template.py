@@ -76,7 +76,9 @@ def readme_lines() -> list[tuple[str, str, str, str]]:
          "第 2 行是示例（站点编码以「示例」开头），导入时跳过，可删除也可保留。"
          "One station per row from row 3; row 2 is an example (code starting 示例) that "
          "the import skips.", ""),
-        ("导入 Import", "", "POST /v1/stations:import (admin key) or geo-service import "
+        ("导入 Import", "", "管理台「批量导入」(/console/import)：上传 → 预览（一次列出全部问题，"
+         "行号与 Excel 左侧一致）→ 确认；有问题时可下载带「错误说明」列的表格。"
+         "Or POST /v1/stations:import (admin key) or geo-service import "
          "stations FILE.xlsx; add dry_run=true / --dry-run to check without writing. "
          "One bad row and nothing is written; the report names every row, column and reason.",
          ""),

@@ -16,9 +16,14 @@ from geo_service.app.routes.shell import router as app_shell
 from geo_service.app.routes.snapshot import router as app_snapshot
 from geo_service.app.routes.snapshot import vendor_router as app_vendor
 from geo_service.app.routes.vocabulary import router as app_vocabulary
+from geo_service.bulletin.router import router as bulletins
 from geo_service.console.routes.accounts import router as console_accounts
+from geo_service.console.routes.bulletin import router as console_bulletin
 from geo_service.console.routes.demand import router as console_demand
+from geo_service.console.routes.imports import router as console_imports
 from geo_service.console.routes.keys import router as console_keys
+from geo_service.console.routes.photos import router as console_photos
+from geo_service.console.routes.planning import router as console_planning
 from geo_service.console.routes.posters import router as console_posters
 from geo_service.console.routes.reports import router as console_reports
 from geo_service.console.routes.session import router as console_session
@@ -34,8 +39,10 @@ from geo_service.maps.router import router as maps
 from geo_service.operations.routes.feedback import router as operations_feedback
 from geo_service.operations.routes.inspections import router as operations_inspections
 from geo_service.operations.routes.stops import router as operations_stops
+from geo_service.photos.router import router as photos
 from geo_service.posters.router import router as posters
 from geo_service.stations.router import router as stations
+from geo_service.stations.routes.planned import router as stations_planned
 from geo_service.web.routes.docs import router as docs
 from geo_service.web.routes.guide import router as guide
 from geo_service.web.routes.meta import router as meta
@@ -47,6 +54,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     stations,
     coverage_demand,
     coverage,
+    stations_planned,
     feeds,
     feeds_exports,
     feeds_ogc,
@@ -56,15 +64,21 @@ ROUTERS: tuple[APIRouter, ...] = (
     operations_inspections,
     operations_feedback,
     posters,
+    bulletins,
+    photos,
     admin,
     console_session,
     console_accounts,
     console_keys,
     console_reports,
     console_posters,
+    console_photos,
+    console_imports,
+    console_planning,
     console_station_form,  # before console_stations: /console/stations/new is no code
     console_stations,
     console_demand,
+    console_bulletin,
     app_snapshot,
     app_vocabulary,
     app_vendor,

@@ -23,6 +23,7 @@ from geo_service.domain.encoding import GZIP_LEVEL, GZIP_MIN_BYTES, dumps
 from geo_service.domain.errors import PayloadTooLarge
 from geo_service.hours.arrangements import load_calendar
 from geo_service.infra.db import make_pool, make_sync_pool
+from geo_service.infra.photo_store import store_for
 from geo_service.infra.replicas import (
     FORCE_PRIMARY,
     PRIMARY,
@@ -32,6 +33,7 @@ from geo_service.infra.replicas import (
     make_routing,
 )
 from geo_service.infra.settings import Settings
+from geo_service.photos.service import photo_work
 from geo_service.roads.keeper import RoadKeeper
 from geo_service.stations.nearest_index.http import NearestFastPath, NoteWrites
 from geo_service.stations.nearest_index.keeper import Keeper
@@ -45,7 +47,11 @@ log = logging.getLogger(__name__)
 
 #: Already-compressed types (zip, png, an .xlsx, which is a zip) are left alone by
 #: gzip (``responses.GZIP_LEVEL``), as are 206 responses.
-GZIP_EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES,
+#: Photo uploads (multipart: the photo, a few form fields) get the photo size limit.
+PHOTO_UPLOAD_PATHS = ("/photos", "/report-photos")
+#: The multipart framing and form fields around an uploaded photo.
+MULTIPART_ALLOWANCE = 64 * 1024
+GZIP_EXCLUDED = (*DEFAULT_EXCLUDED_CONTENT_TYPES, "image/jpeg",
                  "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
 
 
@@ -56,14 +62,18 @@ class BodyLimit:
     arrive; imports get their own, larger limit.
     """
 
-    def __init__(self, app: ASGIApp, limit: int, import_limit: int) -> None:
+    def __init__(self, app: ASGIApp, limit: int, import_limit: int,
+                 photo_limit: int | None = None) -> None:
         self.app, self.limit, self.import_limit = app, limit, import_limit
+        self.photo_limit = photo_limit or limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.import_limit if scope["path"].endswith(":import") else self.limit
+        path = scope["path"]
+        limit = (self.import_limit if path.endswith(":import")
+                 else self.photo_limit if path.endswith(PHOTO_UPLOAD_PATHS) else self.limit)
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
@@ -269,6 +279,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.database_url = url
+    app.state.photos = photo_work(settings, store_for(settings))
     set_nearest_keeper(app.state, None)
     app.state.roads = None
     install_handlers(app)
@@ -277,7 +288,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     openapi.install(app, settings)
     app.add_middleware(DatabaseRouting, served_by_header=settings.served_by_header)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes,
-                       import_limit=settings.max_import_bytes)
+                       import_limit=settings.max_import_bytes,
+                       photo_limit=settings.photo_max_bytes + MULTIPART_ALLOWANCE)
     app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL,
                        exclude_content_types=GZIP_EXCLUDED)
     app.add_middleware(SecurityHeaders)  # 413s and errors get the headers too

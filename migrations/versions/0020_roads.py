@@ -13,7 +13,7 @@ its file, its replication timestamp from the PBF header, when it was loaded, the
 was clipped to, counts and the speeds its costs were computed with.
 
 Revision ID: 0020
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-07
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0020"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 

@@ -133,7 +133,7 @@ async def export(
 
     def batches() -> Batches:
         return published_batches(batch_connect(request), area=area, bbox=box,
-                                 at=minute_of(now))
+                                 at=minute_of(now), photo_base=settings.public_base_url)
 
     if fmt is ExportFormat.CSV:
         return PacedStreamingResponse(csv_chunks(batches(), spec), send_timeout_s=timeout,

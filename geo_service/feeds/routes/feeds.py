@@ -134,7 +134,7 @@ async def stations_geojson(
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
     batches = service.published_batches(batch_connect(request), area=area, bbox=box,
-                                        at=at)
+                                        at=at, photo_base=settings.public_base_url)
     roads = road_keeper(request.app.state)
     if roads is not None:  # the extract's date as of now (a cheap look at most each 10 s)
         await roads.current(request.app.state.pool)
@@ -170,7 +170,8 @@ async def changes(
     ttl = settings.feed_ttl_s
     if (hit := conditional(v, ttl, if_none_match, if_modified_since)) is not None:
         return hit
-    page = await service.changes_page(conn, since=since, limit=limit, at=at)
+    page = await service.changes_page(conn, since=since, limit=limit, at=at,
+                                      photo_base=settings.public_base_url)
     return JSONResponse(page, headers=cache_headers(v, ttl))
 
 

@@ -227,7 +227,8 @@ async def items(
     max_bytes = settings.ogc_max_page_bytes
     async with read_pool(request).connection() as conn:  # given back before encoding
         page = await svc.items_page(conn, filters, limit=min(limit, svc.rows_within(max_bytes)),
-                                    offset=offset, at=at)
+                                    offset=offset, at=at,
+                                    photo_base=settings.public_base_url)
     collection_url = f"{_base(request)}/ogc/collections/{svc.COLLECTION_ID}"
 
     def links(returned: int) -> list[dict[str, str]]:
@@ -264,7 +265,8 @@ async def item(
     at = service.minute_of(now)
     # State before the row: a write in between changes the ETag, never hides behind it.
     state = await feed_state(conn)
-    row = await svc.item(conn, feature_id, at) if svc.is_code(feature_id) else None
+    row = (await svc.item(conn, feature_id, at, settings.public_base_url)
+           if svc.is_code(feature_id) else None)
     if row is None:
         raise NotFound(f"no published station {feature_id!r}",
                        [("featureId", "no published station has this code")])

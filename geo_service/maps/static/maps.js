@@ -311,6 +311,27 @@
   /* Uncovered demand → colour (ColorBrewer YlOrRd), by the payload's breaks. */
   var GAP_COLOURS = ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"];
 
+  function pct(x) { return x == null ? "—" : (100 * x).toFixed(1) + "%"; }
+
+  /* The scorecard by district name, worst first, as the run reports it (total last). */
+  /* By road (reach), the straight-line share of the same run stands beside the road's. */
+  function scorecardHtml(rows, reach) {
+    var h = "<h2>分区覆盖（最差在前） Districts, worst first</h2><table><thead><tr>" +
+      "<th scope=\"col\">区 District</th><th scope=\"col\">站点 Stations</th>" +
+      (reach ? "<th scope=\"col\">" + esc(reach.straight) + "</th><th scope=\"col\">" +
+        esc(reach.covered) + "</th>" : "<th scope=\"col\">覆盖 Covered</th>") +
+      "<th scope=\"col\">双重 Twice</th>" +
+      "<th scope=\"col\">缺口人数 Gap workers</th></tr></thead><tbody>";
+    rows.forEach(function (r) {
+      h += "<tr" + (r.total ? " class=\"total\"" : "") + "><th scope=\"row\">" + esc(r.name) +
+        (r.total ? "" : " <small>" + esc(r.area) + "</small>") + "</th><td>" + r.stations +
+        (reach ? "</td><td>" + pct(r.straight_covered_share) : "") +
+        "</td><td>" + pct(r.covered_share) + "</td><td>" + pct(r.doubly_share) + "</td><td>" +
+        Math.round(r.uncovered_demand) + "</td></tr>";
+    });
+    return h + "</tbody></table>";
+  }
+
   GEO.coverageLayer = function (map, P) {
     if (!map.options.maxZoom) map.options.maxZoom = P.max_zoom;
     titleBox(map, P);
@@ -373,7 +394,10 @@
         "新增覆盖 adds <b>" + Math.round(s.gain) + "</b> 人 workers<br>" +
         "累计覆盖 covered after: " + Math.round(s.covered_after) +
         (P.total_demand ? " (" + (100 * s.covered_after / P.total_demand).toFixed(1) + "%)" : "") +
-        "<br><small>" + esc(s.label) + " · " + s.lat.toFixed(5) + ", " + s.lon.toFixed(5) + "</small></div>")
+        (s.district ? "<br>" + esc(s.district) + " " + esc(s.district_code) + " · " + esc(s.street) : "") +
+        (s.gcj02 ? "<br>GCJ-02 " + s.gcj02[0].toFixed(6) + ", " + s.gcj02[1].toFixed(6) +
+          "<br>BD-09 " + s.bd09[0].toFixed(6) + ", " + s.bd09[1].toFixed(6) : "") +
+        "<br><small>" + esc(s.label) + " · WGS-84 " + s.lat.toFixed(5) + ", " + s.lon.toFixed(5) + "</small></div>")
         .addTo(sites);
     });
     sites.addTo(map);
@@ -393,6 +417,7 @@
       h += "<div class=\"row\"><span class=\"sw\" style=\"background:#9e9ac8;border:1px solid #6a51a3\"></span>" + esc(P.service_area_label) + "</div>";
     }
     box("bottomright", h + "</div>").addTo(map);
+    if (P.scorecard && P.scorecard.length) box("bottomleft", scorecardHtml(P.scorecard, P.scorecard_reach), "geo-scorecard").addTo(map);
     GEO.maps.coverage = { map: map, groups: groups, sites: sites, stations: stations, areas: areas };
     return GEO.maps.coverage;
   };

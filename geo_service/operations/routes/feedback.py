@@ -13,10 +13,15 @@ import secrets
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, File, Header, Path, Query, Request, Response, UploadFile
 from fastapi.responses import HTMLResponse
 
-from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, ErrorBody
+from geo_service.domain.errors import (
+    ERROR_RESPONSES,
+    WRITE_RESPONSES,
+    ErrorBody,
+    UnsupportedMediaType,
+)
 from geo_service.domain.html import page_csp
 from geo_service.operations import reports, visits
 from geo_service.operations.common import client_address, client_hash, device_hash
@@ -41,7 +46,16 @@ from geo_service.operations.schemas import (
     StationCode,
     VisitCounts,
 )
-from geo_service.web.deps import CodePath, ConnDep, Editor, SameSiteWrite, SettingsDep
+from geo_service.photos import service as photos
+from geo_service.photos.schemas import PhotoOut
+from geo_service.web.deps import (
+    CodePath,
+    ConnDep,
+    Editor,
+    SameSiteWrite,
+    SettingsDep,
+    own_origin,
+)
 from geo_service.web.responses import JSONResponse
 from geo_service.web.security_headers import public_base
 
@@ -143,7 +157,8 @@ async def visit_counts(
     area: Annotated[AreaCode | None, Query(description="admin area code, any level")] = None,
     station: Annotated[StationCode | None, Query()] = None,
     from_: Annotated[CountDate | None, Query(alias="from", description=(
-        "first local day (Asia/Shanghai), inclusive; default 29 days before 'to'"))] = None,
+        "first local day (Asia/Shanghai), inclusive; default 29 days before 'to', or with "
+        "group=month the first day of the month before that of 'to' (whole months)"))] = None,
     to: Annotated[CountDate | None, Query(description=(
         "last local day, inclusive; default today; at most 3 years after 'from'"))] = None,
 ) -> Response:
@@ -179,6 +194,38 @@ async def confirm(conn: ConnDep, settings: SettingsDep, caller: CallerDep,
                   code: CodePath) -> Response:
     result = await reports.confirm(conn, settings, code, caller)
     return JSONResponse(result, status_code=201 if result["counted"] else 200)
+
+
+async def same_site_upload(request: Request, settings: SettingsDep) -> None:
+    """A keyless photo upload from a script (no ``Origin``) or from this service's own
+    pages; a multipart body is what any web page can make a browser send, so a browser
+    on another site is refused (415 naming ``Origin``)."""
+    origin = request.headers.get("origin")
+    if origin is not None and not own_origin(request, settings, origin):
+        raise UnsupportedMediaType("a photo upload from another site's page is refused",
+                                   [("Origin", "not this service")])
+
+
+@router.post(
+    "/report-photos", status_code=201, response_model=PhotoOut,
+    dependencies=[Depends(same_site_upload)],
+    responses={**_PUBLIC_WRITE,
+               413: {"model": ErrorBody, "description": "图片太大 or 图片像素过多 (field file)"},
+               415: {"model": ErrorBody, "description": "不是图片文件 (field file), or an "
+                                                        "upload from another site (Origin)"}},
+    summary="Send a photo for a report (no key; rate-limited; private until a clerk "
+            "approves it)")
+async def upload_report_photo(request: Request, conn: ConnDep, settings: SettingsDep,
+                              caller: CallerDep, file: Annotated[UploadFile, File(
+                                  description="the photo: JPEG, PNG or HEIC")]) -> Response:
+    """Then name its ``sha`` as the report's ``photo``. Stored like a staff photo (EXIF,
+    GPS and device data dropped), served only to staff until approved."""
+    data = await file.read(settings.photo_max_bytes + 1)
+    if len(data) > settings.photo_max_bytes:
+        raise photos.too_large(settings.photo_max_bytes)
+    photo = await reports.store_report_photo(conn, request.app.state.photos, settings, data,
+                                             caller)
+    return JSONResponse(photo, status_code=201)
 
 
 ReportIdPath = Annotated[ReportId, Path(description="report id")]

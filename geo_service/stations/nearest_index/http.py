@@ -11,9 +11,10 @@ plain ASGI wrapper around the FastAPI app, composed where the app is served
 shares what decides its answer's bytes: it parses with the route's own
 :class:`NearestQuery` fields (pydantic, the same validators) and ``resolve``, reads
 ``X-Min-Change-Seq`` by the route's declaration, answers with the route's
-:func:`nearest_answer`, and adds the stack's security headers and gzip with the stack's
-own constants (:func:`send_as_the_stack`; running the answer through those middleware
-instead cost a fifth of the rate, measured in ``bench/NEAREST_REFACTOR.md``).
+:func:`nearest_answer`'s body (:func:`memory_body`), and sends it with the route's
+response headers and the stack's security headers and gzip, made once from their
+sources (:class:`NearestFastPath`; running the answer through those middleware instead
+cost a fifth of the rate, measured in ``bench/NEAREST_REFACTOR.md``).
 Whatever it does not answer - a refused parameter, an index not usable, any other path
 or method - goes on to the route, so error bodies are the route's.
 ``tests/test_nearest_fastpath.py`` checks, for random and malformed queries, that both
@@ -25,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,7 +42,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from geo_service.domain.catalogue import AMENITY_BY_CODE, HostType, Status
 from geo_service.domain.coords import Crs, to_wgs84
-from geo_service.domain.encoding import GZIP_MIN_BYTES, gzip_body
+from geo_service.domain.encoding import GZIP_MIN_BYTES, dumps, gzip_body
 from geo_service.domain.errors import GeoServiceError
 from geo_service.domain.params import (
     AT_PATTERN,
@@ -150,6 +152,27 @@ def nearest_query(params: Mapping[str, str]) -> NearestQuery:
         {name: value for name, value in params.items() if name in _NEAREST_FIELDS})
 
 
+#: Query strings in which ``parse_qsl`` would unquote nothing: no ``%`` escape, no ``+``
+#: (a space), only what an app or wrk writes for plain numbers, names and comma lists.
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9._,:=&-]*")
+
+
+def query_params(raw: bytes) -> dict[str, str]:
+    """The query string ``raw`` as Starlette's ``QueryParams`` reads it for the route
+    (``parse_qsl`` with blank values kept on its latin-1 text; the last of a repeated
+    parameter wins), as a plain dict.
+
+    A plain string (:data:`_PLAIN_QUERY`) is split here: with nothing to unquote,
+    ``parse_qsl`` comes to splitting on ``&``, skipping empty pieces, and cutting each at
+    its first ``=`` (none: an empty value), which this does at a third of its cost. Any
+    other string goes to ``parse_qsl`` itself. ``tests/test_nearest_fastpath.py`` holds
+    both to the route's answers."""
+    if _PLAIN_QUERY.fullmatch(raw):
+        return {name: value for name, _, value in
+                (piece.partition("=") for piece in raw.decode("ascii").split("&") if piece)}
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True))
+
+
 def min_change_seq_of(header: str | None) -> int | None:
     """``X-Min-Change-Seq`` by the route's declaration (:data:`deps.MinChangeSeq`);
     raises ``pydantic.ValidationError`` where the route answers 422."""
@@ -159,19 +182,42 @@ def min_change_seq_of(header: str | None) -> int | None:
 
 def nearest_answer(keeper: NearestKeeper, index: Index, query: NearestQuery,
                    p: NearestParams, settings: Settings) -> Response:
-    """The answer from the memory index: the route's and the fast path's, one code."""
-    rows: list[Any] = [orjson.Fragment(row) for row in index.nearest_json(p, query.crs)]
-    return nearest_response(keeper, query, p, rows, "memory", settings)
+    """The route's answer from the memory index (the fast path's is :func:`memory_body`)."""
+    return nearest_response(keeper, query, p, memory_rows(index, p, query.crs), "memory",
+                            settings)
+
+
+def memory_rows(index: Index, p: NearestParams, crs: Crs) -> list[Any]:
+    """The memory index's rows, as JSON fragments the body embeds without decoding."""
+    return [orjson.Fragment(row) for row in index.nearest_json(p, crs)]
 
 
 def nearest_response(keeper: NearestKeeper | None, query: NearestQuery, p: NearestParams,
                       results: list[Any], source: str, settings: Settings) -> Response:
+    """The route's answer: :func:`_nearest_body` as a :class:`JSONResponse` that names
+    its source."""
+    _counted(keeper, query, p, len(results), source, settings)
+    return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
+
+
+def memory_body(keeper: NearestKeeper, index: Index, query: NearestQuery, p: NearestParams,
+                settings: Settings) -> bytes:
+    """The body of :func:`nearest_answer`'s response, without the response: the fast
+    path sends it with headers made once (:class:`NearestFastPath`). ``JSONResponse``
+    renders its content with ``dumps``, as this does."""
+    rows = memory_rows(index, p, query.crs)
+    _counted(keeper, query, p, len(rows), "memory", settings)
+    return dumps(_nearest_body(query, p, rows))
+
+
+def _counted(keeper: NearestKeeper | None, query: NearestQuery, p: NearestParams, rows: int,
+             source: str, settings: Settings) -> None:
+    """An answer counted by source (``/healthz``) and logged, the point rounded."""
     if keeper is not None:
         keeper.answers[source] += 1
     if log.isEnabledFor(logging.DEBUG):
         log.debug("nearest at %s k=%d -> %d (%s)",
-                  _location_log(query.lat, query.lon, settings), p.k, len(results), source)
-    return JSONResponse(_nearest_body(query, p, results), headers={"X-Nearest-Source": source})
+                  _location_log(query.lat, query.lon, settings), p.k, rows, source)
 
 
 def _nearest_body(query: NearestQuery, p: NearestParams,
@@ -235,73 +281,82 @@ class NearestFastPath:
     ~30 µs of a ~350 µs request, measured in ``bench/NEAREST_REFACTOR.md``. Everything
     else - lifespan, other paths and methods, whatever :func:`answer` leaves to the route
     - goes to the app unchanged. ``app`` is the app's state's owner too: the keeper and
-    the settings are read from ``app.state``, as the route reads them."""
+    the settings are read from ``app.state``, as the route reads them.
+
+    The headers it sends are made here, once, from their sources: the route's own
+    response (:func:`nearest_response`'s class and ``X-Nearest-Source``, in Starlette's
+    order), then what the middleware stack (``web/app.py``) adds to a 200 JSON answer, in
+    its order: Starlette's ``GZipMiddleware`` at :data:`GZIP_MIN_BYTES` (``Vary:
+    Accept-Encoding`` from that size on; gzip at ``GZIP_LEVEL`` when the first
+    ``Accept-Encoding`` header contains ``gzip``, as it reads it, the length then the
+    compressed one) and ``SecurityHeaders``' :data:`SECURITY_HEADERS`. Building a
+    ``Response`` per answer and copying its headers cost ~4 µs a request
+    (``bench/NEAREST_REFACTOR.md``); ``tests/test_nearest_fastpath.py`` holds the bytes
+    to the stack's, headers in order."""
 
     def __init__(self, app: FastAPI) -> None:
         self.app = app
+        # A response of the route's kind (its body is irrelevant): its headers around
+        # the length, which each answer fills in.
+        raw = JSONResponse(None, headers={"X-Nearest-Source": "memory"}).raw_headers
+        at = next(i for i, (name, _) in enumerate(raw) if name == b"content-length")
+        self._before, self._after = tuple(raw[:at]), tuple(raw[at + 1:])
+        vary, gzipped = (b"vary", b"Accept-Encoding"), (b"content-encoding", b"gzip")
+        self._small: tuple[tuple[bytes, bytes], ...] = SECURITY_HEADERS
+        self._large: tuple[tuple[bytes, bytes], ...] = (vary, *SECURITY_HEADERS)
+        self._gzipped: tuple[tuple[bytes, bytes], ...] = (vary, gzipped, *SECURITY_HEADERS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == PATH_NEAREST \
                 and scope["method"] == "GET":
             try:
-                response = answer(self.app.state, scope)
+                body = answer(self.app.state, scope)
             except Exception:  # a bug here must not cost a 500: the route answers instead
                 log.exception("nearest fast path failed; the route answers instead")
-                response = None
-            if response is not None:
-                await send_as_the_stack(scope, send, response)
+                body = None
+            if body is not None:
+                await self.send_as_the_stack(scope, send, body)
                 return
         await self.app(scope, receive, send)
 
-
-async def send_as_the_stack(scope: Scope, send: Send, response: Response) -> None:
-    """Send a 200 JSON ``response`` with what the middleware stack (``main.py``) adds to
-    it, in the stack's order: Starlette's ``GZipMiddleware`` at :data:`GZIP_MIN_BYTES`
-    (``Vary: Accept-Encoding`` from that size on; gzip at ``responses.GZIP_LEVEL`` when the
-    first ``Accept-Encoding`` header contains ``gzip``, as it reads it) and then
-    ``SecurityHeaders``' :data:`SECURITY_HEADERS`. The constants are the stack's own;
-    ``tests/test_nearest_fastpath.py`` holds the bytes to the stack's, headers in order."""
-    body = bytes(response.body)  # JSONResponse renders bytes: no copy
-    headers = list(response.raw_headers)
-    if len(body) >= GZIP_MIN_BYTES:
-        headers.append((b"vary", b"Accept-Encoding"))
-        accept = next((value for name, value in scope["headers"]
-                       if name == b"accept-encoding"), b"")
-        if b"gzip" in accept:
-            body = gzip_body(body)
-            length = str(len(body)).encode()
-            headers = [(name, length if name == b"content-length" else value)
-                       for name, value in headers]
-            headers.append((b"content-encoding", b"gzip"))
-    headers.extend(SECURITY_HEADERS)
-    await send({"type": "http.response.start", "status": response.status_code,
-                "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    async def send_as_the_stack(self, scope: Scope, send: Send, body: bytes) -> None:
+        """Send ``body`` as the route's 200 answer after the middleware stack."""
+        tail = self._small
+        if len(body) >= GZIP_MIN_BYTES:
+            tail = self._large
+            accept = next((value for name, value in scope["headers"]
+                           if name == b"accept-encoding"), b"")
+            if b"gzip" in accept:
+                body = gzip_body(body)
+                tail = self._gzipped
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [*self._before, (b"content-length", str(len(body)).encode()),
+                                *self._after, *tail]})
+        await send({"type": "http.response.body", "body": body})
 
 
-def answer(state: State, scope: Scope) -> Response | None:
-    """The route's answer from the memory index, or None where the route must decide
-    (a parameter it refuses, an index not loaded or not fresh enough). ``state`` is the
-    app's (its keeper and settings)."""
+def answer(state: State, scope: Scope) -> bytes | None:
+    """The route's answer's body from the memory index, or None where the route must
+    decide (a parameter it refuses, an index not loaded or not fresh enough). ``state``
+    is the app's (its keeper and settings)."""
     keeper = nearest_keeper(state)
     if keeper is None:
         return None
-    # As Starlette reads them: a header's first value; the query string parsed as
-    # ``QueryParams`` does, the last of a repeated parameter winning (its dict, built
-    # without the multi-dict around it).
+    # As Starlette reads them: a header's first value; the query string as the route's
+    # ``QueryParams`` (:func:`query_params`).
     header = next((value for name, value in scope["headers"] if name == b"x-min-change-seq"),
                   None)
     try:
         min_seq = None if header is None else min_change_seq_of(header.decode("latin-1"))
-        params = dict(parse_qsl(scope["query_string"].decode("latin-1"),
-                                keep_blank_values=True))
+        params = query_params(scope["query_string"])
         if params.get("by", "straight") != "straight":
             return None  # by road (or a bad ``by``): the route answers (geo_service/roads)
         query = nearest_query(params)
-        p = query.resolve(state.settings)
+        settings: Settings = state.settings
+        p = query.resolve(settings)
     except (ValidationError, GeoServiceError):
         return None  # the route refuses it, with its own body
     index = keeper.usable(min_seq)
     if index is None:
         return None
-    return nearest_answer(keeper, index, query, p, state.settings)
+    return memory_body(keeper, index, query, p, settings)

@@ -1,0 +1,1 @@
+"""The stations room's HTTP routes beside ``router.py``."""
