@@ -29,7 +29,10 @@ from tests.test_console import PASSWORD, sign_in
 #: What each path parameter is visited with: a serving sample station of Tianya, the
 #: admin's own account and a key id that does not exist (refused, never a 5xx).
 PARAMS = {"code": "SY-0010", "user_id": "1", "key_id": "999999",
-          "token": "sweep-token-of-no-upload-0000"}
+          "token": "sweep-token-of-no-upload-0000", "sha": "0" * 64, "photo_id": "999999",
+          "report_id": "999999", "action": "delete"}
+#: Where one route needs its own value (an action another route does not have).
+PATH_PARAMS = {"/console/photos/pending/{report_id}/{action}": {"action": "reject"}}
 #: Not pages: the form's script (public, like every static asset), JSON and downloads
 #: (their own tests check them); each must still refuse a visitor who is signed out.
 NOT_HTML = ("/console/assets/",)
@@ -54,8 +57,9 @@ def _fill(path: str) -> str:
     names = re.findall(r"{(\w+)(?::\w+)?}", path)
     unknown = [n for n in names if n not in PARAMS]
     assert not unknown, f"{path}: say in PARAMS what to visit {unknown} with"
+    values = {**PARAMS, **PATH_PARAMS.get(path, {})}
     for name in names:
-        path = re.sub(r"{" + name + r"(?::\w+)?}", PARAMS[name], path)
+        path = re.sub(r"{" + name + r"(?::\w+)?}", values[name], path)
     return path + QUERIES.get(path, "")
 
 
