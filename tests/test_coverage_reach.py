@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from pathlib import Path
 from typing import Any
 
 import h3
@@ -24,12 +25,16 @@ from geo_service.coverage.by_road import read_network
 from geo_service.coverage.cli import print_scorecard
 from geo_service.coverage.schemas import CoverageRequest
 from geo_service.coverage.service import run_coverage
+from geo_service.maps.assets import AssetMode
+from geo_service.maps.model import BASEMAPS, MapOptions
+from geo_service.maps.pages import MapKind, make_page
 from geo_service.maps.render import _share_words
 from geo_service.roads.reach import Places, Unit, origins, place_costs, reach_graph
 from tests import test_roads as oracle
 from tests.conftest import station_body
 from tests.helpers import insert_stations, load_test_roads
 from tests.test_maps import payload
+from tests.test_maps_browser import Visit
 
 MINUTES = 6.0  # 360 s on foot by road; 400 m straight (4 km/h, the straight rule's walk)
 LIMIT_S = MINUTES * 60
@@ -258,3 +263,32 @@ def test_ebike_reach_is_the_ride_to_the_station(helsinki: dict[str, Any],
                 assert got[i] <= want + 1e-3
                 checked += 1
     assert checked > 3
+
+
+def test_coverage_map_draws_service_areas_in_chromium(
+        browser: Any, helsinki: dict[str, Any], db: psycopg.Connection[Any],
+        tmp_path: Path) -> None:
+    """A planner opens the by-road run's map offline: each station's service area is a
+    polygon under the stations, and the district table has the straight column beside
+    the walk's; nothing is fetched from outside."""
+    run = run_coverage(db, CoverageRequest(bbox=helsinki["bbox"], resolution=9,
+                                           reach="walk", threshold_minutes=MINUTES))
+    outlines = db.execute("SELECT count(*) FROM analysis_service_area WHERE run_id = %s",
+                          (run["run_id"],)).fetchone()
+    assert outlines is not None and outlines[0] > 0
+    opts = MapOptions(basemap=BASEMAPS["none"], assets=AssetMode.INLINE)
+    path = tmp_path / "coverage-reach.html"
+    path.write_text(make_page(db, MapKind.COVERAGE, None, opts, run_id=run["run_id"]),
+                    encoding="utf-8")
+    v = Visit(browser, path.as_uri())
+    try:
+        v.page.wait_for_function("window.GEO && GEO.maps.coverage")
+        assert v.page.evaluate("GEO.maps.coverage.areas.getLayers().length") == outlines[0]
+        head = v.page.locator(".geo-scorecard thead").inner_text()
+        assert "直线覆盖" in head and "步行实际覆盖" in head
+        assert v.page.locator("path.leaflet-interactive").count() > 0 or \
+            v.page.locator("canvas").count() > 0
+        assert v.outside() == [] and v.errors == []
+        v.screenshot("maps-coverage-reach.png")
+    finally:
+        v.close()

@@ -421,8 +421,8 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
         **common, "kind": "coverage", "run": run.id, "scorecard": board,
         # by road the table's covered column is the road's, the straight one beside it
         "scorecard_reach": None if reach not in _REACH_ZH else {
-            "covered": f"{_REACH_ZH[reach][0]}实际覆盖 {_REACH_ZH[reach][1]} by road",
-            "straight": "直线覆盖 Straight line"},
+            "covered": f"{_REACH_ZH[reach][0]}实际覆盖 By road",
+            "straight": "直线覆盖 Straight"},
         "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
         "breaks": _breaks([c["demand"] for c in run.cells if not c["covered"]]),
         "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",

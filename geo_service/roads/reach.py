@@ -242,13 +242,23 @@ def outline(graph: ModeGraph, origin: Origin, limit: float,
     if not lines:
         lines = [shapely.Point(*mercator(o.lon, o.lat))]  # reached nothing but itself
     scale = 1 / math.cos(math.radians(o.lat))  # Mercator metres per metre here
-    # a buffer each, then one union: measured ~300x faster here than buffering the
-    # streets as one multi-line (GEOS nodes them all first)
-    shape = shapely.union_all(shapely.buffer(np.asarray(lines, dtype=object),
-                                             buffer_m * scale, quad_segs=4))
+    shape = _union(shapely.buffer(np.asarray(lines, dtype=object), buffer_m * scale,
+                                  quad_segs=4))
     if shape.is_empty:
         return None
     return shapely.transform(shape, _unmercator_xy)
+
+
+def _union(parts: npt.NDArray[np.object_]) -> shapely.Geometry:
+    """The union of the street corridors, pairwise in rounds (neighbours along a way
+    first, being next in edge order). Measured on Helsinki, a 10-minute walk's 2,100
+    corridors: 0.10 s, against 0.20 s for ``union_all`` and ~70 s for buffering the
+    streets as one multi-line (GEOS nodes every street against every other first)."""
+    while parts.size > 1:
+        even = parts.size - parts.size % 2
+        parts = np.concatenate((shapely.union(parts[0:even:2], parts[1:even:2]),
+                                parts[even:]))
+    return parts[0]
 
 
 def _spans(at: FloatArray, cost: FloatArray, left: float) -> FloatArray:
