@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 import numpy as np
 import psycopg
@@ -28,8 +28,16 @@ from geo_service.domain.errors import StateConflict
 from geo_service.roads.graph import Mode, ModeGraph, RoadNetwork
 from geo_service.roads.reach import Places, Unit, coverage_counts, reach_graph, reach_matrix
 
-if TYPE_CHECKING:
-    from geo_service.coverage.service import Inputs
+
+class Inputs(Protocol):
+    """What a run loaded of its stations (``service.Inputs``), as far as this needs."""
+
+    codes: np.ndarray
+    s_lon: np.ndarray
+    s_lat: np.ndarray
+    s_label: np.ndarray
+    s_ten: np.ndarray
+    s_unverified: np.ndarray
 
 Progress = Callable[[str], None]
 #: The road network a run by road uses (the serving process's, or read for the CLI).
