@@ -6,7 +6,7 @@ each qualifying station reaches within the run's limit, buffered and unioned
 ``GET /v1/analysis/runs/{id}/service-areas``. Deleted with its run.
 
 Revision ID: 0022
-Revises: 0020 (fix-roads; 0013 on main)
+Revises: 0020
 Create Date: 2026-12-07
 """
 
