@@ -19,6 +19,10 @@ def add_region_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threshold-m", type=float, help="covered within this many metres (1000)")
     p.add_argument("--minutes", type=float, help="threshold as travel minutes instead")
     p.add_argument("--mode", choices=["walk", "ebike"], default="walk")
+    p.add_argument("--reach", choices=["straight", "walk", "ebike"], default="straight",
+                   help="walk/ebike: covered by road within the metres or minutes (needs "
+                        "`geo-service roads load`); the scorecard shows the straight share "
+                        "beside")
     p.add_argument("--min-ten-ones", type=int, default=0)
     p.add_argument("--amenities", default="", help="comma list the stations must have")
     p.add_argument("--open-at", help="count only stations open at this ISO instant")
@@ -40,7 +44,7 @@ def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict
             raise SystemExit("error: give --area CODE (or --bbox)")
         area = rows[0][0]
     body: dict[str, Any] = {
-        "resolution": args.resolution, "mode": args.mode, "gaps": args.gaps,
+        "resolution": args.resolution, "gaps": args.gaps, "reach": args.reach,
         "stations": {"min_ten_ones": args.min_ten_ones,
                      "amenities": [a for a in args.amenities.split(",") if a],
                      "open_at": args.open_at, "include_unknown": args.include_unknown,
@@ -49,6 +53,8 @@ def _request(args: argparse.Namespace, conn: Any, extra: dict[str, Any]) -> dict
                      "confirmed_within_days": args.confirmed_within},
         **extra,
     }
+    if args.reach == "straight" or args.mode != "walk":  # walk: the default, not a choice
+        body["mode"] = args.mode
     if args.bbox:
         body["bbox"] = [float(v) for v in args.bbox.split(",")]
     else:
@@ -87,15 +93,17 @@ def print_scorecard(result: dict[str, Any]) -> None:
     """The scorecard by district name (and code), worst first, the total last."""
     if result.get("sample_data"):
         print("NOTE: computed on SAMPLE DATA, not real stations or workers")
-    print(f"run {result['run_id']}: threshold {result['threshold_m']:.0f} m, "
+    print(f"run {result['run_id']}: {reach_words(result)}, "
           f"H3 resolution {result['resolution']}; districts worst first")
     by_area = result.get("basis") == "area"
+    by_road = result.get("reach", "straight") != "straight"
     if by_area:
         print(f"NOTE: {result['basis_label']}: 'demand' counts H3 cells, not workers")
     unit = "cells" if by_area else "demand"
     gap = "gap cells" if by_area else "gap wkrs"
     head = (f"{pad('district', 22)} {'code':<10} {'stations':>8} {unit:>9} {'covered':>8} "
-            f"{'doubly':>8} {gap:>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}")
+            f"{'doubly':>8} {gap:>10} {'st/10k':>7} {'10/10':>7} {'unverif.':>8}"
+            + (f" {'straight':>8}" if by_road else ""))
     print(head)
     print("-" * len(head))
     for a in result["areas"]:
@@ -105,13 +113,34 @@ def print_scorecard(result: dict[str, Any]) -> None:
               f"{a['demand']:>9.0f} "
               f"{_pct(a['covered_share']):>8} {_pct(a['doubly_share']):>8} "
               f"{a['uncovered_demand']:>10.0f} {'-' if per10k is None else f'{per10k:.1f}':>7} "
-              f"{_pct(a['ten_ones_compliance']):>7} {a['unverified']:>8}")
+              f"{_pct(a['ten_ones_compliance']):>7} {a['unverified']:>8}"
+              + (f" {_pct(a.get('straight_covered_share')):>8}" if by_road else ""))
+    if by_road:
+        print(f"covered: by road ({result['reach']}); straight: the straight-line share "
+              f"within {result['threshold_m']:.0f} m of the same run")
     if result.get("gaps"):
-        print("\nlargest gaps (H3 cell, uncovered demand, distance to nearest station):")
+        print("\nlargest gaps (H3 cell, uncovered demand, straight distance to nearest "
+              "station):")
         for g in result["gaps"]:
             d = g["nearest_m"]
             print(f"  {g['cell']}  {g['uncovered_demand']:8.0f}  "
                   f"{'none' if d is None else f'{d:,.0f} m'}  ({g['lat']:.5f}, {g['lon']:.5f})")
+
+
+def reach_words(result: dict[str, Any]) -> str:
+    """The run's coverage rule in words: a straight threshold or a limit by road."""
+    reach = result.get("reach", "straight")
+    if reach == "straight":
+        return f"threshold {result['threshold_m']:.0f} m"
+    limit_s, limit_m = result.get("reach_limit_s"), result.get("reach_limit_m")
+    limit = f"{limit_s / 60:.0f} min" if limit_s is not None else f"{limit_m:.0f} m"
+    return f"by road ({reach}) within {limit} (straight: {result['threshold_m']:.0f} m)"
+
+
+def _within(result: dict[str, Any]) -> str:
+    if result.get("reach", "straight") == "straight":
+        return f"within {result['threshold_m']:.0f} m"
+    return reach_words(result)
 
 
 METHODS = {"swap": "greedy + swaps", "lazy_greedy": "greedy", "exact": "exact (HiGHS)",
@@ -152,7 +181,7 @@ def print_plan(result: dict[str, Any]) -> None:
           " on record")
     print(f"run {result['run_id']} ({result['method']}): qualifying stations "
           f"{result['stations_before']} -> {result['stations_after']}; demand covered "
-          f"within {result['threshold_m']:.0f} m: {result['covered_before']:.0f} / {total:.0f} "
+          f"{_within(result)}: {result['covered_before']:.0f} / {total:.0f} "
           f"({_pct(result['covered_share_before'])}) -> {result['covered_after']:.0f} "
           f"({_pct(result['covered_share_after'])})")
     print(method_line(result))

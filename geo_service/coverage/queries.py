@@ -169,3 +169,13 @@ ORDER BY d.rownum
 """
 
 DEMAND_DROP_ROWS = "DELETE FROM _dem WHERE rownum = ANY(%s)"
+
+INSERT_SERVICE_AREA = """
+INSERT INTO analysis_service_area (run_id, station_code, geom)
+VALUES (%(run_id)s, %(code)s, ST_SetSRID(ST_GeomFromWKB(%(wkb)s), 4326))
+"""
+
+RUN_SERVICE_AREAS = """
+SELECT station_code, ST_AsGeoJSON(geom, 6) FROM analysis_service_area
+WHERE run_id = %(id)s ORDER BY station_code
+"""

@@ -6,7 +6,7 @@ import asyncio
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from geo_service.coverage import demand_sheet, raster, service, whatif
@@ -17,6 +17,8 @@ from geo_service.domain.errors import ERROR_RESPONSES, WRITE_RESPONSES, PayloadT
 from geo_service.domain.params import AREA_PATTERN
 from geo_service.domain.schemas import ImportReport
 from geo_service.imports.run import Mode, import_upload
+from geo_service.roads.graph import RoadNetwork
+from geo_service.roads.keeper import road_keeper
 from geo_service.web.deps import (
     Admin,
     ConnDep,
@@ -31,6 +33,16 @@ from geo_service.web.responses import GeoJSONResponse, JSONResponse
 
 router = APIRouter(prefix="/v1/analysis", tags=["analysis"])
 RunId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+async def loaded_roads(request: Request) -> RoadNetwork | None:
+    """The serving process's road network (None: no roads loaded), for reach=walk|ebike;
+    looked up on the event loop, as nearest by road does, before the run's thread."""
+    keeper = road_keeper(request.app.state)
+    return None if keeper is None else await keeper.current(request.app.state.pool)
+
+
+RoadsDep = Annotated[RoadNetwork | None, Depends(loaded_roads)]
 
 
 class CoverageRun(BaseModel):
@@ -51,6 +63,14 @@ class CoverageRun(BaseModel):
         "demand data in the region: every H3 cell of the run's resolution counts once, so "
         "shares are shares of area, 按面积覆盖)"))
     basis_label: str = Field(default="", description="basis in words, Chinese then English")
+    reach: str = Field(default="straight", description=(
+        "straight, walk or ebike: how covered was decided. By road each area row also "
+        "carries straight_covered_share, the straight-line share of the same run "
+        "(直线覆盖 vs 步行/电动车实际覆盖); cells' nearest_m stay straight metres"))
+    reach_limit_s: float | None = Field(default=None, description=(
+        "by road: the limit in seconds (threshold_minutes given)"))
+    reach_limit_m: float | None = Field(default=None, description=(
+        "by road: the limit in metres along the ways (threshold_m given)"))
 
 
 class RecommendationRun(BaseModel):
@@ -107,6 +127,10 @@ class RecommendationRun(BaseModel):
         "demand data in the region: every H3 cell of the run's resolution counts once, so "
         "shares are shares of area, 按面积覆盖)"))
     basis_label: str = Field(default="", description="basis in words, Chinese then English")
+    reach: str = Field(default="straight", description=(
+        "straight, walk or ebike: candidates cover the cells they reach by road"))
+    reach_limit_s: float | None = None
+    reach_limit_m: float | None = None
 
 
 class StoredRun(BaseModel):
@@ -121,16 +145,20 @@ class StoredRun(BaseModel):
 
 @router.post("/coverage", response_model=CoverageRun, responses=WRITE_RESPONSES,
              summary="H3 coverage-gap analysis for an area; the run is stored")
-def coverage(conn: SyncConnDep, body: CoverageRequest, principal: SyncEditor) -> Response:
-    """Runs write to the database, so they need an editor or admin key (area-scoped)."""
-    return JSONResponse(service.run_coverage(conn, body, scope=principal.area_code))
+def coverage(conn: SyncConnDep, body: CoverageRequest, principal: SyncEditor,
+             roads: RoadsDep) -> Response:
+    """Runs write to the database, so they need an editor or admin key (area-scoped).
+    With reach=walk|ebike and no roads loaded: 409 naming reach."""
+    return JSONResponse(service.run_coverage(conn, body, scope=principal.area_code,
+                                             roads=lambda: roads))
 
 
 @router.post("/recommendations", response_model=RecommendationRun, responses=WRITE_RESPONSES,
              summary="Where N new stations would cover the most uncovered demand (MCLP)")
 def recommendations(conn: SyncConnDep, body: RecommendRequest,
-                    principal: SyncEditor) -> Response:
-    return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code))
+                    principal: SyncEditor, roads: RoadsDep) -> Response:
+    return JSONResponse(service.run_recommendations(conn, body, scope=principal.area_code,
+                                                    roads=lambda: roads))
 
 
 class WhatIfResult(BaseModel):
@@ -181,6 +209,14 @@ def run_cells(conn: SyncConnDep, run_id: RunId) -> Response:
             summary="The run's recommended sites as GeoJSON")
 def run_sites(conn: SyncConnDep, run_id: RunId) -> Response:
     return GeoJSONResponse(service.run_geojson(conn, run_id, "sites"))
+
+
+@router.get("/runs/{run_id}/service-areas", responses=_GEOJSON_RESPONSES,
+            summary="The run's service areas by road (reach=walk|ebike): per station, the "
+                    "road network it reaches within the limit, 50 m either side, as GeoJSON")
+def run_service_areas(conn: SyncConnDep, run_id: RunId) -> Response:
+    """Empty for a straight run: its service area is the circle (threshold_m)."""
+    return GeoJSONResponse(service.run_geojson(conn, run_id, "service-areas"))
 
 
 #: Demand is the coverage room's input, imported at ``/v1/demand:import`` (outside

@@ -111,6 +111,12 @@ class CoverageRequest(BaseModel):
     threshold_m: Annotated[float | None, Field(gt=0, le=20_000, allow_inf_nan=False)] = None
     threshold_minutes: Annotated[float | None, Field(gt=0, le=240, allow_inf_nan=False)] = None
     mode: str = Field(default="walk", pattern="^(walk|ebike)$")
+    reach: str = Field(
+        default="straight", pattern="^(straight|walk|ebike)$",
+        description="straight (default): covered within threshold_m (or threshold_minutes "
+                    "at the mode's speed) in a straight line; walk or ebike: covered when "
+                    "a station is within threshold_m metres or threshold_minutes by road "
+                    "(the loaded road network; 409 when none is loaded)")
     stations: StationFilter = StationFilter()
     worker_types: Annotated[list[WorkerType], Field(max_length=6)] | None = None
     verified_days: Annotated[int, Field(ge=1, le=3650)] = 180
@@ -138,12 +144,28 @@ class CoverageRequest(BaseModel):
             raise ValueError("give exactly one of area, polygon, bbox")
         if self.threshold_m is not None and self.threshold_minutes is not None:
             raise ValueError("give threshold_m or threshold_minutes, not both")
+        if self.reach != "straight" and "mode" in self.model_fields_set \
+                and self.mode != self.reach:
+            raise ValueError(f"mode {self.mode} contradicts reach {self.reach}: by road the "
+                             "minutes are the reach's own (leave mode out)")
         return self
+
+    def speed_mode(self) -> str:
+        """Whose speed turns minutes into straight metres: the road mode, else ``mode``."""
+        return self.mode if self.reach == "straight" else self.reach
+
+    def road_limit(self) -> tuple[float, str] | None:
+        """By road: the limit and its unit (seconds or metres); None in a straight line."""
+        if self.reach == "straight":
+            return None
+        if self.threshold_minutes is not None:
+            return self.threshold_minutes * 60.0, "seconds"
+        return self.threshold(), "metres"
 
     def threshold(self) -> float:
         """The coverage distance in metres (minutes × speed when given as time)."""
         if self.threshold_minutes is not None:
-            return minutes_to_metres(self.threshold_minutes, SPEEDS_KMH[self.mode])
+            return minutes_to_metres(self.threshold_minutes, SPEEDS_KMH[self.speed_mode()])
         return self.threshold_m if self.threshold_m is not None else 1000.0
 
 

@@ -20,7 +20,14 @@ import numpy as np
 import psycopg
 from psycopg.types.json import Jsonb
 
-from geo_service.coverage import analysis, area_cover, certified, recommend, scorecard
+from geo_service.coverage import (
+    analysis,
+    area_cover,
+    by_road,
+    certified,
+    recommend,
+    scorecard,
+)
 from geo_service.coverage import queries as q
 from geo_service.coverage.schemas import CoverageRequest, RecommendRequest, check_extent
 from geo_service.domain.catalogue import TEN_ONES_MASK, amenity_mask
@@ -198,7 +205,8 @@ def cell_polygon(cell: str) -> dict[str, Any]:
 
 
 def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, inputs: Inputs,
-           summary: dict[str, Any], res: analysis.CoverageResult) -> tuple[int, str]:
+           summary: dict[str, Any], res: analysis.CoverageResult,
+           service_areas: list[tuple[str, bytes]] | None = None) -> tuple[int, str]:
     with conn.transaction():
         row = conn.execute(q.INSERT_RUN, {
             "kind": kind, "params": Jsonb(req.model_dump(mode="json")),
@@ -212,44 +220,57 @@ def _store(conn: psycopg.Connection[Any], kind: str, req: CoverageRequest, input
         with conn.cursor() as cur, cur.copy(q.COPY_CELLS) as copy:
             for values in _cell_rows(run_id, res, inputs.codes):
                 copy.write_row(values)
+        if service_areas:
+            with conn.cursor() as cur:
+                cur.executemany(q.INSERT_SERVICE_AREA, [
+                    {"run_id": run_id, "code": code, "wkb": wkb} for code, wkb in service_areas])
         return run_id, row[1].isoformat()
 
 
 def _analyse(req: CoverageRequest, inputs: Inputs) -> analysis.CoverageResult:
+    """The straight-line analysis every run starts with (and a what-if runs twice)."""
     return analysis.analyse(inputs.d_lon, inputs.d_lat, inputs.d_weight, inputs.d_label,
                             inputs.s_lon, inputs.s_lat, resolution=req.resolution,
                             threshold_m=req.threshold())
 
 
 def run_coverage(conn: psycopg.Connection[Any], req: CoverageRequest,
-                 progress: Progress | None = None, scope: str | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, scope: str | None = None,
+                 roads: by_road.Roads | None = None) -> dict[str, Any]:
     """Analyse, store the run and return its summary: the scorecard by district name,
-    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps."""
+    worst first (:mod:`~geo_service.coverage.scorecard`), and the ranked gaps.
+
+    ``roads`` gives the loaded road network for ``reach=walk|ebike`` (None: read it
+    from the database now).
+    """
     say = progress or (lambda _msg: None)
     say("loading demand and stations")
     inputs = load_inputs(conn, req, scope)
     what = "demand points" if inputs.basis == "demand" else "H3 cells (no demand data: by area)"
     say(f"analysing {len(inputs.d_lon)} {what} against {len(inputs.codes)} stations")
-    res = _analyse(req, inputs)
+    done = by_road.analyse(conn, req, inputs, _analyse(req, inputs), roads, say)
+    res = done.res
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution,
-        "areas": scorecard.named_scorecard(conn, analysis.summarise(
-            res, inputs.s_label, inputs.s_ten, inputs.s_unverified)),
+        "areas": scorecard.named_scorecard(conn, by_road.area_rows(inputs, done)),
+        **by_road.reach_summary(done),
         "gaps": analysis.gap_cells(res, req.gaps),
         "sample_data": inputs.sample, **_basis(inputs),
     })
     say("storing the run")
-    run_id, created = _store(conn, "coverage", req, inputs, summary, res)
+    run_id, created = _store(conn, "coverage", req, inputs, summary, res, done.service_areas)
     return {"run_id": run_id, "kind": "coverage", "created_at": created, **summary}
 
 
 def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
-                        progress: Progress | None = None,
-                        scope: str | None = None) -> dict[str, Any]:
-    """Pick new sites (MCLP) with today's qualifying stations fixed; store the run."""
+                        progress: Progress | None = None, scope: str | None = None,
+                        roads: by_road.Roads | None = None) -> dict[str, Any]:
+    """Pick new sites (MCLP) with today's qualifying stations fixed; store the run.
+    By road (``reach=walk|ebike``) each candidate's cells are those it reaches."""
     say = progress or (lambda _msg: None)
     inputs = load_inputs(conn, req, scope)
-    res = _analyse(req, inputs)
+    done = by_road.analyse(conn, req, inputs, _analyse(req, inputs), roads, say)
+    res = done.res
     if req.candidates is not None:
         c_lon = np.asarray([c[0] for c in req.candidates], float)
         c_lat = np.asarray([c[1] for c in req.candidates], float)
@@ -263,7 +284,10 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     if req.add is not None and req.add > len(c_lon):
         raise invalid("add", f"{req.add} new sites asked but only {len(c_lon)} candidates")
     say(f"coverage matrix: {len(c_lon)} candidates × {len(res.cell)} cells")
-    matrix = recommend.coverage_matrix(c_lon, c_lat, res.lon, res.lat, req.threshold())
+    if done.road is None:
+        matrix = recommend.coverage_matrix(c_lon, c_lat, res.lon, res.lat, req.threshold())
+    else:
+        matrix = by_road.matrix(done.road, c_lon, c_lat)
     started = time.monotonic()
     plan, greedy, note, optimal_gap = _choose(req, matrix, res, len(c_lon), say)
     solver_seconds = time.monotonic() - started
@@ -274,6 +298,7 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
     sites = scorecard.describe_sites(conn, sites)
     summary = finite({
         "threshold_m": req.threshold(), "resolution": req.resolution, "method": plan.method,
+        **({} if done.road is None else done.road.summary()),
         "stations_on_record": inputs.on_record,
         "stations_before": len(inputs.codes), "stations_after": len(inputs.codes) + len(sites),
         "total_demand": total,
@@ -285,7 +310,8 @@ def run_recommendations(conn: psycopg.Connection[Any], req: RecommendRequest,
         **_certificate(plan, greedy, solver_seconds, req.time_budget_s),
         "sites": sites, "sample_data": inputs.sample, **_basis(inputs),
     })
-    run_id, created = _store(conn, "recommendations", req, inputs, summary, res)
+    run_id, created = _store(conn, "recommendations", req, inputs, summary, res,
+                             done.service_areas)
     with conn.transaction():
         for site in sites:
             conn.execute(q.INSERT_SITE, {**site, "run_id": run_id})
@@ -405,6 +431,8 @@ def run_with_cells(conn: psycopg.Connection[Any], run_id: int | None, *, area: s
                              f"{max_cells:,}: analyse a smaller area")
     run["cells"] = [dict(zip(CELL_KEYS, row, strict=True))
                     for row in conn.execute(q.RUN_CELLS, {"id": run_id})]
+    run["service_areas"] = [(code, json.loads(geometry)) for code, geometry in
+                            conn.execute(q.RUN_SERVICE_AREAS, {"id": run_id})]
     return run
 
 
@@ -416,7 +444,11 @@ def run_geojson(conn: psycopg.Connection[Any], run_id: int, what: str) -> dict[s
     """
     described = {s.get("rank"): s for s in get_run(conn, run_id)["summary"].get("sites") or []}
     features = []
-    if what == "cells":
+    if what == "service-areas":
+        for code, geometry in conn.execute(q.RUN_SERVICE_AREAS, {"id": run_id}):
+            features.append({"type": "Feature", "geometry": json.loads(geometry),
+                             "properties": {"station_code": code}})
+    elif what == "cells":
         for row in conn.execute(q.RUN_CELLS, {"id": run_id}):
             features.append({"type": "Feature", "geometry": cell_polygon(row[0]),
                              "properties": dict(zip(CELL_KEYS, row, strict=True))})

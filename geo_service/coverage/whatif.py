@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import psycopg
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from geo_service.coverage import analysis, recommend, scorecard
 from geo_service.coverage import queries as q
@@ -55,6 +55,15 @@ COMPARED = ("stations", "covered_share", "doubly_share", "uncovered_demand")
 
 class WhatIfRequest(CoverageRequest):
     """A coverage request plus the change to try: stations closed, sites added."""
+
+    @field_validator("reach")
+    @classmethod
+    def _straight(cls, v: str) -> str:
+        """A what-if compares straight-line runs (by road: run coverage with reach)."""
+        if v != "straight":
+            raise ValueError("what-if compares straight-line coverage only; for coverage "
+                             "by road, POST /v1/analysis/coverage with reach")
+        return v
 
     close: Annotated[list[Code], Field(max_length=1000)] = Field(
         default=[], description="codes of qualifying stations to close")

@@ -374,6 +374,20 @@ class AnalysisSite(Base):
     covered_after: Mapped[float] = mapped_column(Float)
 
 
+class AnalysisServiceArea(Base):
+    """A station's service area by road in a run with ``reach=walk|ebike`` (0022): the
+    road network it reaches within the limit, buffered and unioned."""
+
+    __tablename__ = "analysis_service_area"
+
+    run_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("analysis_run.id", ondelete="CASCADE"), primary_key=True
+    )
+    station_code: Mapped[str] = mapped_column(Text, primary_key=True)
+    geom: Mapped[Any] = mapped_column(Geometry("MULTIPOLYGON", srid=4326, spatial_index=False),
+                                      nullable=False)
+
+
 # --------------------------------------------------------------------------- operations (0004)
 
 #: Worker types a check-in may name (no name, no phone, no precise location).

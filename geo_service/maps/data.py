@@ -124,9 +124,14 @@ def run_for(conn: psycopg.Connection[Any], run_id: int | None, area: str | None,
         s_lon, s_lat = shift_points([s["lon"] for s in sites], [s["lat"] for s in sites], crs)
         sites = [{**s, "lon": float(x), "lat": float(y)}
                  for s, x, y in zip(sites, s_lon.tolist(), s_lat.tolist(), strict=True)]
+    areas = []
+    for code, geometry in run["service_areas"]:  # MultiPolygons: [[[lat, lon], ...], ...]
+        shifted = shift_geometry(geometry, crs)["coordinates"]
+        areas.append([code, [[[[round(y, 6), round(x, 6)] for x, y in ring] for ring in poly]
+                             for poly in shifted]])
     return Run(id=run["id"], kind=run["kind"], area=run["params"].get("area"),
                created_at=run["created_at"], sample=bool(run["sample"]),
-               summary=run["summary"], cells=cells, sites=sites)
+               summary=run["summary"], cells=cells, sites=sites, service_areas=areas)
 
 
 def sole_city(conn: psycopg.Connection[Any]) -> str | None:

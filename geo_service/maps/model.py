@@ -87,6 +87,8 @@ class Run:
     summary: dict[str, Any]
     cells: list[dict[str, Any]]
     sites: list[dict[str, Any]]
+    #: by road (reach walk/ebike): [station code, Leaflet (lat, lon) polygon rings]
+    service_areas: list[list[Any]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

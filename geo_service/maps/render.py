@@ -356,6 +356,32 @@ def plan_note(summary: dict[str, Any]) -> str | None:
     return note
 
 
+#: A road reach in words: how the worker goes.
+_REACH_ZH = {"walk": ("步行", "on foot"), "ebike": ("电动车", "by e-bike")}
+
+
+def _share_words(share: float, straight: float | None, reach: str) -> str:
+    """A district's covered share; by road with the straight-line share of the same run
+    beside it, so the planner sees where the circle lies about the real way."""
+    if reach not in _REACH_ZH or straight is None:
+        return f"{share * 100:.1f}% 覆盖 covered"
+    zh, en = _REACH_ZH[reach]
+    return (f"直线覆盖 {straight * 100:.1f}% / {zh}实际覆盖 {share * 100:.1f}% "
+            f"(straight-line {straight * 100:.1f}% / {en} by road {share * 100:.1f}%)")
+
+
+def _reach_subtitle(summary: dict[str, Any]) -> str:
+    """The run's coverage rule for the subtitle: the straight radius, or the limit by road."""
+    threshold = summary.get("threshold_m")
+    reach = summary.get("reach", "straight")
+    if reach in _REACH_ZH:
+        zh, en = _REACH_ZH[reach]
+        limit_s, limit_m = summary.get("reach_limit_s"), summary.get("reach_limit_m")
+        limit = f"{limit_s / 60:.0f} 分钟 min" if limit_s is not None else f"{limit_m:.0f} m"
+        return f" · {zh}按路网 {limit} {en} by road"
+    return f" · 覆盖半径 within {threshold:.0f} m" if threshold else ""
+
+
 def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: Area,
                  opts: MapOptions) -> str:
     """A stored run: cells by uncovered demand, covered / doubly covered, picked sites."""
@@ -365,11 +391,13 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     m = _page(opts, f"{title} · {area.name}", _bounds(lon, lat, districts))
     shares = {}
     unit = "格 H3 cells" if run.summary.get("basis") == "area" else "人"
+    reach = run.summary.get("reach", "straight")
     for row in run.summary.get("areas", []):
         share = row.get("covered_share")
         if row.get("area") and share is not None:
-            shares[row["area"]] = (f"{share * 100:.1f}% 覆盖 covered · "
-                                   f"{row.get('uncovered_demand', 0):.0f} {unit}未覆盖 uncovered")
+            shares[row["area"]] = (_share_words(share, row.get("straight_covered_share"), reach)
+                                   + f" · {row.get('uncovered_demand', 0):.0f} {unit}"
+                                   "未覆盖 uncovered")
     _districts(m, districts, shares, "覆盖率 Covered share")
     cell_columns = ("cell", "area", "demand", "nearest", "nearest_m", "covered", "doubly",
                     "ring")
@@ -380,9 +408,8 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
         total = next((a.get("demand") for a in summary.get("areas", [])
                       if a.get("area") == TOTAL_AREA), None)
     common = _common(opts, area, run.sample or st.any_sample, title)
-    threshold = summary.get("threshold_m")
     common["subtitle"] += (f" · run #{run.id} ({run.kind}, {local_time(run.created_at)})"
-                           + (f" · 覆盖半径 within {threshold:.0f} m" if threshold else "")
+                           + _reach_subtitle(summary)
                            + f" · H3 res {summary.get('resolution', '?')}")
     if summary.get("basis") == "area":  # no demand data: shares of H3 cells (area_cover)
         common["subtitle"] += f" · {summary.get('basis_label', '')}"
@@ -394,15 +421,25 @@ def coverage_map(run: Run, st: Stations, districts: list[dict[str, Any]], area: 
     board = [{"area": r.get("area"), "name": r["name"], "stations": r.get("stations", 0),
               "covered_share": r.get("covered_share"), "doubly_share": r.get("doubly_share"),
               "uncovered_demand": r.get("uncovered_demand", 0.0),
+              "straight_covered_share": r.get("straight_covered_share"),
               "total": r.get("area") == TOTAL_AREA}
              for r in rank(summary.get("areas", []), names)]
     payload = {
         **common, "kind": "coverage", "run": run.id, "scorecard": board,
+        # by road the table's covered column is the road's, the straight one beside it
+        "scorecard_reach": None if reach not in _REACH_ZH else {
+            "covered": f"{_REACH_ZH[reach][0]}实际覆盖 By road",
+            "straight": "直线覆盖 Straight"},
         "cell_columns": {k: i for i, k in enumerate(cell_columns)}, "cells": cells,
         "breaks": _breaks([c["demand"] for c in run.cells if not c["covered"]]),
         "cell_labels": {"gap": "缺口 gap (uncovered)", "covered": "已覆盖 covered once",
                         "doubly": "双重覆盖 covered twice"},
         "sites": run.sites, "total_demand": total,
+        "service_areas": run.service_areas,
+        # by road, covered is the road's and the distance the straight line's: say so
+        "nearest_label": "最近站点 nearest station" if reach not in _REACH_ZH
+        else "最近站点（直线距离） nearest station (straight line)",
+        "service_area_label": "站点服务范围（按路网） station service areas by road",
         # A what-if run's closed stations are not drawn: the map shows the state tried.
         "stations": [[x, y, n] for x, y, n, c in zip(np.round(st.lon, 6).tolist(),
                                                       np.round(st.lat, 6).tolist(), st.name,

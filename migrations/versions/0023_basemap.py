@@ -12,7 +12,7 @@ triggers bump it, whichever path wrote (the loader, ``areas load``, the seed, an
 operator's SQL), so the tiles' ETag can never outlive the data it stands for.
 
 Revision ID: 0023
-Revises: 0020 (the roads: its triggers are on road_extract)
+Revises: 0022 (after the roads: its triggers are on road_extract)
 Create Date: 2026-12-07
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0023"
-down_revision = "0020"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 

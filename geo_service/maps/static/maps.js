@@ -314,14 +314,18 @@
   function pct(x) { return x == null ? "—" : (100 * x).toFixed(1) + "%"; }
 
   /* The scorecard by district name, worst first, as the run reports it (total last). */
-  function scorecardHtml(rows) {
+  /* By road (reach), the straight-line share of the same run stands beside the road's. */
+  function scorecardHtml(rows, reach) {
     var h = "<h2>分区覆盖（最差在前） Districts, worst first</h2><table><thead><tr>" +
       "<th scope=\"col\">区 District</th><th scope=\"col\">站点 Stations</th>" +
-      "<th scope=\"col\">覆盖 Covered</th><th scope=\"col\">双重 Twice</th>" +
+      (reach ? "<th scope=\"col\">" + esc(reach.straight) + "</th><th scope=\"col\">" +
+        esc(reach.covered) + "</th>" : "<th scope=\"col\">覆盖 Covered</th>") +
+      "<th scope=\"col\">双重 Twice</th>" +
       "<th scope=\"col\">缺口人数 Gap workers</th></tr></thead><tbody>";
     rows.forEach(function (r) {
       h += "<tr" + (r.total ? " class=\"total\"" : "") + "><th scope=\"row\">" + esc(r.name) +
         (r.total ? "" : " <small>" + esc(r.area) + "</small>") + "</th><td>" + r.stations +
+        (reach ? "</td><td>" + pct(r.straight_covered_share) : "") +
         "</td><td>" + pct(r.covered_share) + "</td><td>" + pct(r.doubly_share) + "</td><td>" +
         Math.round(r.uncovered_demand) + "</td></tr>";
     });
@@ -352,7 +356,7 @@
       poly.bindTooltip(function () {
         var d = r[c.nearest_m];
         return "<b>" + esc(P.cell_labels[cls]) + "</b><br>需求 demand: " + Math.round(r[c.demand]) +
-          " 人 workers<br>最近站点 nearest station: " +
+          " 人 workers<br>" + esc(P.nearest_label || "最近站点 nearest station") + ": " +
           (d == null ? "—" : (d / 1000).toFixed(2) + " km" + (r[c.nearest] ? " (" + esc(r[c.nearest]) + ")" : "")) +
           "<br><small>H3 " + esc(r[c.cell]) + "</small>";
       }, { sticky: true });
@@ -363,6 +367,16 @@
       groups[k].addTo(map);
       overlays[P.cell_labels[k] + " (" + groups[k].getLayers().length + ")"] = groups[k];
     });
+    var areas = L.featureGroup();
+    (P.service_areas || []).forEach(function (a) {
+      L.polygon(a[1], {
+        color: "#6a51a3", weight: 1.2, fillColor: "#9e9ac8", fillOpacity: 0.12, renderer: renderer
+      }).bindTooltip(esc(P.service_area_label) + ": " + esc(a[0]), { sticky: true }).addTo(areas);
+    });
+    if (areas.getLayers().length) {
+      areas.addTo(map);
+      overlays[P.service_area_label + " (" + areas.getLayers().length + ")"] = areas;
+    }
     var stations = L.featureGroup();
     P.stations.forEach(function (s) {
       L.marker([s[1], s[0]], {
@@ -399,9 +413,12 @@
     h += "<div class=\"row\"><span class=\"sw\" style=\"background:#a1d99b\"></span>" + esc(P.cell_labels.covered) + "</div>";
     h += "<div class=\"row\"><span class=\"sw\" style=\"background:#6baed6\"></span>" + esc(P.cell_labels.doubly) + "</div>";
     h += "<div class=\"row\"><span class=\"sw geo-site\" style=\"font-size:9px;line-height:12px\">1</span>建议站点（按选取顺序） recommended sites, in order of pick</div>";
+    if (areas.getLayers().length) {
+      h += "<div class=\"row\"><span class=\"sw\" style=\"background:#9e9ac8;border:1px solid #6a51a3\"></span>" + esc(P.service_area_label) + "</div>";
+    }
     box("bottomright", h + "</div>").addTo(map);
-    if (P.scorecard && P.scorecard.length) box("bottomleft", scorecardHtml(P.scorecard), "geo-scorecard").addTo(map);
-    GEO.maps.coverage = { map: map, groups: groups, sites: sites, stations: stations };
+    if (P.scorecard && P.scorecard.length) box("bottomleft", scorecardHtml(P.scorecard, P.scorecard_reach), "geo-scorecard").addTo(map);
+    GEO.maps.coverage = { map: map, groups: groups, sites: sites, stations: stations, areas: areas };
     return GEO.maps.coverage;
   };
 })();
