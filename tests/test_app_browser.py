@@ -1127,6 +1127,11 @@ def test_cards_show_the_road_minutes_nearest_by_walk_answers(
                                for i, (lon, lat) in enumerate(spots[:12])])
     try:
         _wait_roads(served)
+        placed = {f"HEL-{i:02d}" for i in range(12)}
+        for _ in range(60):  # until the server's memory index has them (and only them)
+            if set(nearest_codes(served, *HELSINKI, k=20, radius_m=20_000)) == placed:
+                break
+            time.sleep(0.5)
         where = next((pt for pt in spots[12:] if nearest_codes(served, *pt, k=5)[:1]
                       != nearest_codes(served, *pt, k=5, by="walk")[:1]), None)
         assert where is not None, "no point where straight and road order differ"
