@@ -41,7 +41,7 @@ def test_keys_create_and_import_gb18030_via_cli(
     bad = tmp_path / "bad.csv"
     bad.write_text("code,name,lon,lat,host_type,opening_hours\nC-2,x,500,18,union_built,24/7\n")
     assert main(["import", "stations", str(bad)]) == 1
-    assert "row 1 [C-2] lon" in capsys.readouterr().out
+    assert "row 1 (Excel row 2) [C-2] lon" in capsys.readouterr().out  # header is row 1
 
 
 def test_healthz_is_503_when_database_is_away_and_recovers(db_url: str) -> None:

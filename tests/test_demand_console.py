@@ -76,6 +76,10 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         run_coverage()  # no demand: coverage of area, and it says so
         label = page.locator("p.msg", has_text="本区域没有需求数据，覆盖率是面积")
         assert label.count() == 1 and label.inner_text().startswith("按面积覆盖（无需求数据）")
+        # Its columns count cells, not workers: the headers say so, not only the note.
+        heads = page.locator("#scorecard thead th").all_inner_texts()
+        assert "未覆盖六边形数" in heads and "未覆盖人数" not in heads, heads
+        assert "新增覆盖六边形数" in page.locator("#sites thead th").all_inner_texts()
         _check(page, "planning-by-area")
         page.click("nav >> text=需求数据")
         page.wait_for_selector("h1:has-text('需求数据')")
@@ -109,6 +113,7 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
         _check(page, "demand-imported")
         run_coverage()  # with demand: shares of workers, districts by name
         assert page.locator("text=本区域没有需求数据").count() == 0
+        assert "未覆盖人数" in page.locator("#scorecard thead th").all_inner_texts()
         named = page.locator("#scorecard tbody th[scope=row]").all_inner_texts()
         assert {"天涯区", "吉阳区"} <= set(named) and named[-1].startswith("合计"), named
         page.click("nav >> text=需求数据")

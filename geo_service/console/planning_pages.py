@@ -35,11 +35,13 @@ _T: dict[str, tuple[str, str]] = {
     "covered": ("覆盖率", "Covered"),
     "doubly": ("双重覆盖", "Covered twice"),
     "gap": ("未覆盖人数", "Gap workers"),
+    "gap_cells": ("未覆盖六边形数", "Uncovered cells"),
     "map": ("在地图上查看本次分析（新窗口）", "See this run on the map (new window)"),
     "sites": ("建议新建站点", "Recommended sites"),
     "rank": ("序号", "Rank"),
     "street": ("街道/乡镇", "Street"),
     "new_workers": ("新增覆盖人数", "Workers newly covered"),
+    "new_cells": ("新增覆盖六边形数", "Cells newly covered"),
     "amap": ("在高德地图打开", "Open in Amap"),
     "plan": ("加入为筹建驿站", "Add as planned stations"),
     "plan_note": ("将上述站点作为“筹建中”驿站写入驿站库（可重复点击，不会重复添加）。",
@@ -134,10 +136,11 @@ def _run_form(lang: str, csrf: str, areas: list[dict[str, Any]], chosen: str | N
             f'<button type="submit">{pt(lang, "run")}</button></form>')
 
 
-def scorecard_table(lang: str, rows: list[dict[str, Any]]) -> str:
-    """The run's scorecard, in the order the run ranks it (worst first, total last)."""
+def scorecard_table(lang: str, rows: list[dict[str, Any]], by_area: bool = False) -> str:
+    """The run's scorecard, in the order the run ranks it (worst first, total last);
+    ``by_area``: a run with no demand, whose gap column counts H3 cells, not workers."""
     head = "".join(f'<th scope="col">{pt(lang, k)}</th>' for k in (
-        "district", "code", "stations", "covered", "doubly", "gap"))
+        "district", "code", "stations", "covered", "doubly", "gap_cells" if by_area else "gap"))
     body = "".join(
         f'<tr><th scope="row">{escape(r.get("name") or r["area"])}</th>'
         f'<td>{escape(r["area"]) if r["area"] != "total" else ""}</td>'
@@ -153,10 +156,12 @@ def _coord(p: list[float | None]) -> str:
     return "—" if p[0] is None or p[1] is None else f"{p[0]:.6f},{p[1]:.6f}"
 
 
-def sites_table(lang: str, sites: list[dict[str, Any]]) -> str:
-    """Each site: rank, district, street, workers newly covered, GCJ-02, BD-09, Amap."""
+def sites_table(lang: str, sites: list[dict[str, Any]], by_area: bool = False) -> str:
+    """Each site: rank, district, street, workers (``by_area``: cells) newly covered,
+    GCJ-02, BD-09, Amap."""
     head = "".join(f'<th scope="col">{h}</th>' for h in (
-        pt(lang, "rank"), pt(lang, "district"), pt(lang, "street"), pt(lang, "new_workers"),
+        pt(lang, "rank"), pt(lang, "district"), pt(lang, "street"),
+        pt(lang, "new_cells" if by_area else "new_workers"),
         "GCJ-02", "BD-09", "WGS-84", pt(lang, "amap")))
     rows = []
     for s in sites:
@@ -240,11 +245,13 @@ def planning_page(lang: str, csrf: str, *, who: str, role: str, areas: list[dict
             sample += f'<p class="msg">{pt(lang, "by_area", label=summary["basis_label"])}</p>'
 
         body += (f'<section class="card" id="coverage">{sample}'
-                 + scorecard_table(lang, summary.get("areas", []))
+                 + scorecard_table(lang, summary.get("areas", []),
+                                   by_area=summary.get("basis") == "area")
                  + map_link(lang, coverage["id"]) + "</section>")
     if plan is not None and editor:
         sites = plan["summary"].get("sites", [])
-        body += (f'<section class="card" id="recommendations">{sites_table(lang, sites)}'
+        body += ('<section class="card" id="recommendations">'
+                 + sites_table(lang, sites, by_area=plan["summary"].get("basis") == "area")
                  + map_link(lang, plan["id"])
                  + f'<form method="post" action="{href("/console/planning/plan", lang)}">'
                  + csrf_field(csrf)
