@@ -13,7 +13,9 @@ import datetime as dt
 import gzip
 import json
 import math
+import random
 import re
+import time
 import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -1097,3 +1099,68 @@ def test_map_draws_the_services_streets_and_keeps_them_offline(
         p.close()
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DELETE FROM station WHERE code LIKE 'HEL-%'")
+
+
+def _wait_roads(base: str) -> None:
+    """Until the live server's road keeper has seen the loaded roads (it looks again
+    only every ``keeper.CHECK_S``)."""
+    for _ in range(60):
+        if api(base, "/app/config.json")["roads"]:
+            return
+        time.sleep(0.5)
+    pytest.fail("the server never reported roads loaded")
+
+
+@pytest.mark.slow  # ~4 s: one phone in Helsinki
+def test_cards_show_the_road_minutes_nearest_by_walk_answers(
+        browser: Any, served: str, db_url: str) -> None:
+    """Issue 28: with roads loaded the app asks nearest by=walk; where the straight-line
+    nearest is not the nearest on foot the list is in road order, and each card's walking
+    minutes and road metres are the API's ``road`` leg, the straight distance beside them."""
+    load_test_roads(db_url)
+    rnd = random.Random(28)
+    box = (HELSINKI[0] - 0.012, HELSINKI[1] - 0.006, HELSINKI[0] + 0.012, HELSINKI[1] + 0.006)
+    spots = [(rnd.uniform(box[0], box[2]), rnd.uniform(box[1], box[3])) for _ in range(40)]
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        insert_stations(conn, [station_body(f"HEL-{i:02d}", lon, lat, sample=True,
+                                            name=f"【示例】赫尔辛基测试驿站{i}")
+                               for i, (lon, lat) in enumerate(spots[:12])])
+    try:
+        _wait_roads(served)
+        placed = {f"HEL-{i:02d}" for i in range(12)}
+        for _ in range(60):  # until the server's memory index has them (and only them)
+            if set(nearest_codes(served, *HELSINKI, k=20, radius_m=20_000)) == placed:
+                break
+            time.sleep(0.5)
+        where = next((pt for pt in spots[12:] if nearest_codes(served, *pt, k=5)[:1]
+                      != nearest_codes(served, *pt, k=5, by="walk")[:1]), None)
+        assert where is not None, "no point where straight and road order differ"
+        p = Page(browser, served, "/app/", where=where)
+        try:
+            codes = p.listed()
+            asked = [u for u in p.requests if "/v1/stations/nearest" in u]
+            assert asked and all(parse_qs(urlsplit(u).query)["by"] == ["walk"] for u in asked)
+            answer = api(served, "/v1/stations/nearest",
+                         **{k: v[0] for k, v in parse_qs(urlsplit(asked[-1]).query).items()})
+            assert codes == [s["code"] for s in answer["results"]]
+            assert codes[:1] != nearest_codes(served, *where, k=5)[:1]  # road order shown
+            lines = p.page.eval_on_selector_all(
+                "#list > li", "els => els.map(li => li.querySelectorAll('.meta')[0].textContent)")
+            for s, line in zip(answer["results"], lines, strict=True):
+                road = s["road"]
+                minutes = max(1, _js_round(road["minutes"]))
+                walk = f"步行 {minutes} 分钟" if minutes <= 45 else "较远"
+                assert walk in line and f"路程 {_shown_m(road['metres'])}" in line, line
+                assert line.startswith(_shown_m(s["distance_m"])), line  # straight, as before
+            assert not p.errors, p.errors
+            p.screenshot("app-road-minutes.png")
+        finally:
+            p.close()
+    finally:
+        with psycopg.connect(db_url, autocommit=True) as conn:
+            conn.execute("DELETE FROM station WHERE code LIKE 'HEL-%'")
+
+
+def _shown_m(m: float) -> str:
+    """A distance as the card writes it (i18n.js distanceText)."""
+    return f"{_js_round(m)} m" if m < 1000 else f"{m / 1000:.1f} km"

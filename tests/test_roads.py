@@ -4,9 +4,12 @@ against brute force over every station by pgRouting, and the answers without roa
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import random
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +21,7 @@ from fastapi.testclient import TestClient
 from psycopg.rows import dict_row
 
 from geo_service.cli import main as cli_main
-from geo_service.infra.settings import EBIKE_SPEEDS_MPS
+from geo_service.infra.settings import EBIKE_SPEEDS_MPS, Settings
 from geo_service.roads.graph import Mode, RoadNetwork
 from geo_service.roads.rules import passage
 from geo_service.roads.store import EDGES
@@ -352,3 +355,125 @@ def test_cli_load_clips_to_the_area(roads: str, db: psycopg.Connection[Any],
     finally:
         with psycopg.connect(roads) as conn:
             conn.execute("DELETE FROM road_extract")  # the next test loads the whole file
+
+
+# --- an independent oracle: networkx over the PBF as osmium reads it -------------------------
+
+
+class _Oracle:
+    """The walkable ways of the PBF read with osmium here (not the loader's tables): a
+    networkx graph of every consecutive node pair of a walkable way (nodes with a location;
+    a cut extract's missing ones skipped, as a way's kept nodes are joined), weighted by
+    geodesic metres; points snapped to the nearest segment in EPSG:3857 (pyproj, shapely's
+    STRtree), joined to its two ends as a leaf. Walking has one speed, so shortest metres
+    are shortest times. Only the tag rules (``passage``) are shared with the loader; they
+    are tested on their own above."""
+
+    def __init__(self, pbf: Path) -> None:
+        import networkx as nx
+        import shapely
+        from pyproj import Geod, Transformer
+
+        self.geod = Geod(ellps="WGS84")
+        graph = nx.Graph()
+        ends: list[tuple[tuple[int, float, float], tuple[int, float, float]]] = []
+        for way in osmium.FileProcessor(str(pbf)).with_locations().with_filter(
+                osmium.filter.EntityFilter(osmium.osm.WAY)):
+            found = passage(dict(way.tags), WALK, EBIKE_SPEEDS_MPS)
+            if found is None or found.walk <= 0:
+                continue
+            nodes = [(n.ref, n.location.lon, n.location.lat) for n in way.nodes
+                     if n.location.valid()]
+            for a, b in itertools.pairwise(nodes):
+                if a[0] == b[0]:
+                    continue
+                metres = self.geod.inv(a[1], a[2], b[1], b[2])[2]
+                if not graph.has_edge(a[0], b[0]) or graph[a[0]][b[0]]["m"] > metres:
+                    graph.add_edge(a[0], b[0], m=metres)
+                ends.append((a, b))
+        self.nx, self.graph, self.ends = nx, graph, ends
+        self.to_m = Transformer.from_crs(4326, 3857, always_xy=True)
+        self.to_deg = Transformer.from_crs(3857, 4326, always_xy=True)
+        self.lines = [shapely.LineString([self.to_m.transform(a[1], a[2]),
+                                          self.to_m.transform(b[1], b[2])]) for a, b in ends]
+        self.tree = shapely.STRtree(self.lines)
+
+    def snap(self, lon: float, lat: float) -> tuple[float, tuple[int, float], tuple[int, float]]:
+        """(snap metres, (one end, metres to it), (other end, metres to it))."""
+        import shapely
+
+        point = shapely.Point(self.to_m.transform(lon, lat))
+        i = int(self.tree.nearest(point))
+        line = self.lines[i]
+        on = line.interpolate(line.project(point))
+        plon, plat = self.to_deg.transform(on.x, on.y)
+        a, b = self.ends[i]
+        return (self.geod.inv(lon, lat, plon, plat)[2],
+                (a[0], self.geod.inv(a[1], a[2], plon, plat)[2]),
+                (b[0], self.geod.inv(b[1], b[2], plon, plat)[2]))
+
+    def from_point(self, lon: float, lat: float, cutoff: float) -> Any:
+        """Metres from the point to any other snapped point (cutoff: network metres)."""
+        snap_m, (a, la), (b, lb) = self.snap(lon, lat)
+        g = self.graph
+        g.add_edge("origin", a, m=la)
+        g.add_edge("origin", b, m=lb)
+        try:
+            dist = self.nx.single_source_dijkstra_path_length(g, "origin", cutoff=cutoff,
+                                                              weight="m")
+        finally:
+            g.remove_node("origin")
+
+        def to(target: tuple[float, tuple[int, float], tuple[int, float]]) -> float:
+            t_snap, (ta, tla), (tb, tlb) = target
+            best = min(dist.get(ta, math.inf) + tla, dist.get(tb, math.inf) + tlb)
+            if {ta, tb} == {a, b}:  # the same segment: straight along it
+                best = min(best, abs(la - (tla if ta == a else tlb)))
+            return snap_m + best + t_snap
+        return to
+
+
+@pytest.fixture(scope="module")
+def oracle() -> _Oracle:
+    return _Oracle(helsinki_pbf(Path(tempfile.gettempdir()) / f"geo-roads-{os.getuid()}"))
+
+
+def test_road_metres_equal_networkx_over_the_pbf(oracle: _Oracle, network: RoadNetwork,
+                                                bbox: tuple[float, ...]) -> None:
+    """200 random point pairs: our road metres (snaps included) equal the oracle's within
+    1 m, and a pair the oracle cannot join by road is one ours cannot either."""
+    graph = network.modes["walk"]
+    points = _points(bbox, 400, seed=28)
+    joined = 0
+    for origin, target in zip(points[::2], points[1::2], strict=True):
+        want = oracle.from_point(*origin, cutoff=math.inf)(oracle.snap(*target))
+        o, t = graph.snap(*origin), graph.snap(*target)
+        assert o is not None and t is not None
+        reach = graph.reach(o, 1e12)
+        net, how, via = graph.cost_to(reach, t)
+        if math.isinf(want):
+            assert math.isinf(net)
+            continue
+        got = o.snap_m + graph.metres(reach, t, how, via) + t.snap_m
+        assert got == pytest.approx(want, abs=1.0), (origin, target)
+        joined += 1
+    assert joined >= 150  # the pairs mostly lie on one connected network
+
+
+def test_nearest_by_walk_is_brute_force_by_networkx(
+        oracle: _Oracle, roads: str, client: TestClient, bbox: tuple[float, ...],
+        stations: list[tuple[str, float, float]]) -> None:
+    """100 random points: nearest by=walk answers the codes, in order, that walking to
+    every station by the oracle's shortest paths ranks first."""
+    # Stations past the search's bound are not answered; none of these is near it.
+    max_m = Settings(database_url=roads).roads_max_minutes * 60 * WALK
+    targets = [(code, oracle.snap(x, y)) for code, x, y in stations]
+    for lon, lat in _points(bbox, 100, seed=11):
+        to = oracle.from_point(lon, lat, cutoff=max_m)
+        ranked = sorted((to(snap), code) for code, snap in targets)
+        expected = [code for metres, code in ranked if not math.isinf(metres)][:5]
+        body = client.get("/v1/stations/nearest", params={
+            "lat": lat, "lon": lon, "k": 5, "by": "walk", "radius_m": 10_000}).json()
+        assert [s["code"] for s in body["results"]] == expected, (lon, lat)
+        for s, (metres, _) in zip(body["results"], ranked, strict=False):
+            assert s["road"]["metres"] == pytest.approx(metres, abs=1.0)

@@ -82,6 +82,21 @@ test("travel: walk and e-bike minutes, and past the walking limit only the e-bik
   assert.equal(minutes(1, 15), 1); // never "0 min"
 });
 
+test("travel by road: the road's minutes and metres, not the straight estimate", () => {
+  // 400 m straight across a river, 1,640 m round by the bridge (a nearest by=walk leg).
+  const road = { mode: "walk", metres: 1640.4, minutes: 21.49, straight_m: 400, snap_m: 12 };
+  assert.equal(travelText(400, "zh", road), "步行 21 分钟 · 电动车 7 分钟 · 路程 1.6 km");
+  assert.equal(travelText(400, "en", road), "walk 21 min · e-bike 7 min · by road 1.6 km");
+  const far = { ...road, metres: 3500, minutes: 46.7 };
+  assert.equal(travelText(400, "zh", far), "较远 · 电动车 14 分钟 · 路程 3.5 km");
+  assert.equal(travelText(400, "zh", { ...road, metres: 20, minutes: 0.2 }),
+    "步行 1 分钟 · 电动车 1 分钟 · 路程 20 m");
+  // Offline with roads loaded: the straight estimate, named as one.
+  assert.equal(travelText(1000, "zh", null, true), "步行 17 分钟 · 电动车 5 分钟 · 直线估算");
+  assert.equal(travelText(1000, "en", null, true),
+    "walk 17 min · e-bike 5 min · straight-line estimate");
+});
+
 test("compass points and distances", () => {
   assert.equal(compass(0, "zh"), "北");
   assert.equal(compass(44, "zh"), "东北");

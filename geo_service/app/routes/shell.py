@@ -28,6 +28,7 @@ from geo_service.domain.encoding import GZIP_MIN_BYTES, etag_matches
 from geo_service.domain.errors import NotFound
 from geo_service.infra.settings import Settings
 from geo_service.maps.options import basemap
+from geo_service.roads.keeper import road_keeper
 
 router = APIRouter(prefix="/app", include_in_schema=False)
 
@@ -148,9 +149,13 @@ def station_shell(request: Request, code: str) -> Response:
 
 
 @router.get("/config.json")
-def config(request: Request) -> Response:
-    """What the page cannot know by itself: the basemap, if one is configured."""
-    return JSONResponse({"basemap": _basemap(_settings(request))},
+async def config(request: Request) -> Response:
+    """What the page cannot know by itself: the basemap, if one is configured, and
+    whether roads are loaded (then the list asks nearest ``by=walk`` and shows road
+    minutes rather than the straight distance's estimate)."""
+    keeper = road_keeper(request.app.state)
+    roads = keeper is not None and await keeper.current(request.app.state.pool) is not None
+    return JSONResponse({"basemap": _basemap(_settings(request)), "roads": roads},
                         headers={"Cache-Control": "no-cache"})
 
 

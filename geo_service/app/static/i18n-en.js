@@ -10,7 +10,9 @@ export const EN = {
   district: "District", district_pick: "— district —",
   list_title: "Nearest stations", back: "← Back to the list",
   sample: "SAMPLE data: not real stations",
-  foot: "Minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
+  foot: "Where the service has roads, walking minutes are by road and e-bike minutes the " +
+    "road distance at 15 km/h; otherwise (and offline) " +
+    "minutes assume 4.5 km/h walking and 15 km/h by e-bike over the straight " +
     `distance ×1.3; past a ${WALK_MAX_MIN}-minute walk only the e-bike time is given. ` +
     "The 24 hours filter keeps stations whose hours are 24/7, on the phone.",
   locating: "Finding your position…", loading: "Looking for stations…",
@@ -21,7 +23,8 @@ export const EN = {
   unavailable: "Location unavailable: tap the map or pick a district.",
   tap: "Tap the map or pick a district.", none: "No station nearby matches.",
   found: (n, where) => `${n} stations near ${where}`, here: "you", tapped: "the chosen point",
-  walk: "walk", ebike: "e-bike", min: "min", far: "far", open: "Open now", closed_now: "Closed",
+  walk: "walk", ebike: "e-bike", min: "min", far: "far", road: "by road",
+  straight_est: "straight-line estimate", open: "Open now", closed_now: "Closed",
   unknown: "Hours unknown", reported: "⚠ Reported closed",
   open_until: (w) => `Open until ${w}`, closed_opens: (w) => `Closed · opens ${w}`,
   tomorrow: (hm) => `${hm} tomorrow`, locale: "en-GB", colon: ": ", list_sep: ", ",

@@ -19,7 +19,8 @@ export const T = {
     title: "附近的户外劳动者驿站", locate: "用我的位置", elsewhere: "看别处",
     district: "选择区县", district_pick: "— 区县 —", list_title: "最近的驿站",
     back: "← 返回列表", sample: "示例数据（SAMPLE）：并非真实站点",
-    foot: "步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计；" +
+    foot: "有道路数据时，步行分钟按道路计算，电动车按道路路程以 15 公里/小时估算；" +
+      "否则（及离线时）步行按 4.5 公里/小时、电动车按 15 公里/小时估算，路程按直线距离 ×1.3 计；" +
       `步行超过 ${WALK_MAX_MIN} 分钟的只给电动车时间。` +
       "“24小时”筛选在手机上按营业时间“24/7”挑选。",
     locating: "正在获取位置…", loading: "正在查找附近驿站…",
@@ -30,7 +31,8 @@ export const T = {
     unavailable: "无法获取位置：请点地图上的一点，或选择区县。",
     tap: "请点地图上的一点，或选择区县。", none: "附近没有符合条件的驿站。",
     found: (n, where) => `${where}附近 ${n} 个驿站`, here: "您的位置", tapped: "所选地点",
-    walk: "步行", ebike: "电动车", min: "分钟", far: "较远", open: "营业中", closed_now: "已关门",
+    walk: "步行", ebike: "电动车", min: "分钟", far: "较远", road: "路程",
+    straight_est: "直线估算", open: "营业中", closed_now: "已关门",
     unknown: "营业时间不详", reported: "⚠ 有人报告此站已关闭",
     open_until: (w) => `营业至 ${w}`, closed_opens: (w) => `已关门 · ${w} 开门`,
     tomorrow: (hm) => `明天 ${hm}`, locale: "zh-CN", colon: "：", list_sep: "、",
@@ -55,8 +57,8 @@ export function distanceText(m) {
   return m < 1000 ? `${Math.round(m)} m` : `${(m / 1000).toFixed(1)} km`;
 }
 
-export function minutes(m, kmh) {
-  return Math.max(1, Math.round((m * DETOUR) / 1000 / kmh * 60));
+export function minutes(m, kmh, detour = DETOUR) {
+  return Math.max(1, Math.round((m * detour) / 1000 / kmh * 60));
 }
 
 export function compass(deg, lang = "zh") {
@@ -102,12 +104,17 @@ export function openText(s, refIso, lang = "zh") {
 }
 
 /** The travel line's minutes: walking and e-bike, or "far" and the e-bike time only once
- * the walk passes WALK_MAX_MIN. */
-export function travelText(m, lang = "zh") {
+ * the walk passes WALK_MAX_MIN. With `road` (a nearest by=walk row's leg) the walk is the
+ * road's minutes, the ride its metres at the e-bike speed, and the road metres are named;
+ * else both come from the straight distance `m`, and `estimate` (roads are loaded but this
+ * answer was computed on the phone) says so. */
+export function travelText(m, lang = "zh", road = null, estimate = false) {
   const L = T[lang];
-  const ride = `${L.ebike} ${minutes(m, EBIKE_KMH)} ${L.min}`;
-  const walk = minutes(m, WALK_KMH);
-  return walk > WALK_MAX_MIN ? `${L.far} · ${ride}` : `${L.walk} ${walk} ${L.min} · ${ride}`;
+  const ride = `${L.ebike} ${road ? minutes(road.metres, EBIKE_KMH, 1) : minutes(m, EBIKE_KMH)} ${L.min}`;
+  const walk = road ? Math.max(1, Math.round(road.minutes)) : minutes(m, WALK_KMH);
+  const line = walk > WALK_MAX_MIN ? `${L.far} · ${ride}` : `${L.walk} ${walk} ${L.min} · ${ride}`;
+  if (road) return `${line} · ${L.road} ${distanceText(road.metres)}`;
+  return estimate ? `${line} · ${L.straight_est}` : line;
 }
 
 // Sample names carry their tag in the data ("【示例】…", "[SAMPLE] …"); the card shows it

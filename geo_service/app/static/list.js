@@ -7,15 +7,20 @@ import {
   tenOnes, travelText, whenText,
 } from "./i18n.js";
 import {
-  $, AT, CHIPS, K, K_24H, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, asOfText, drawMap, el,
+  $, AT, CHIPS, byRoad, K, K_24H, PROVISIONAL_MAX_AGE_MS, afterFirstAnswer, asOfText, drawMap, el,
   errorText, getJson, keepSnapshot, labelled, nearestOnPhone, showAround, startMap, state,
   store, t, vocabularyReady, wantedAmenities,
 } from "./state.js";
 
-export function nearestUrl(point, chips, at = AT) {
+/** Farther than this from any road, a point is off the loaded extract (or deep in a
+ * compound the map does not know): its road minutes would mislead. */
+const ROAD_SNAP_MAX_M = 1000;
+
+export function nearestUrl(point, chips, at = AT, road = false) {
   const p = new URLSearchParams({ lon: point.lon.toFixed(6), lat: point.lat.toFixed(6),
     k: String(chips.h24 ? K_24H : K) });
   if (at) p.set("at", at);
+  if (road) p.set("by", "walk");
   if (chips.open_now) p.set("open_now", "true");
   const want = wantedAmenities(chips);
   if (want.length) p.set("amenities", want.join(","));
@@ -39,7 +44,15 @@ export async function loadNearest() {
       startMap();
     }).catch(() => {});
   }
-  const res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
+  const road = await byRoad();
+  let res = await getJson(nearestUrl(state.point, state.chips, AT, road)).catch(() => null);
+  // Roads unloaded since (409), or not here (the loaded extract is another city's: the
+  // point snaps farther than ROAD_SNAP_MAX_M, or no station is within reach): the
+  // straight-line answer, as without roads.
+  if (road && res && !res.offline && (res.status === 409 || (res.ok && (
+    !res.body.results.length || !(res.body.query.snap_m <= ROAD_SNAP_MAX_M))))) {
+    res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
+  }
   await vocabularyReady; // the cards name the ten ones in the server's words
   if (seq !== state.seq) return; // a newer question was asked meanwhile
   if (!res || res.offline) {
@@ -73,6 +86,8 @@ function show(results, at, source) {
   if (state.chips.h24) results = results.filter((s) => (s.opening_hours || "").trim() === "24/7");
   state.results = results.slice(0, K);
   state.at = at;
+  // Answers computed on the phone are straight-line; say so where roads would be used.
+  state.estimate = source === "phone" && store.get("geo.roads", false);
   noteCity(state.results);
   renderList();
   performance.mark("geo:list", { detail: source }); // bench/app_load.py: point → list
@@ -113,7 +128,7 @@ function card(s, i) {
       s.sample ? el("span", { class: "sample-tag" }, t("sample_tag")) : null,
       el("span", { lang: zh ? "zh-CN" : null }, shown)),
     el("div", { class: "meta" }, [distanceText(d), compass(s.bearing_deg, state.lang),
-      travelText(d, state.lang)].filter(Boolean).join(" · ")),
+      travelText(d, state.lang, s.road, state.estimate)].filter(Boolean).join(" · ")),
     el("div", { class: "openline" }, openLine(s)),
     tenOnesIcons(s),
     el("div", { class: "meta" },

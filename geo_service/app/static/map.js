@@ -5,7 +5,7 @@
 
 import { displayName } from "./i18n.js";
 import { setPoint } from "./list.js";
-import { getJson, loadScript, state, t } from "./state.js";
+import { config, getJson, loadScript, state, t } from "./state.js";
 
 export let map = null;
 let layer = null;
@@ -27,7 +27,7 @@ function loadStyle(href) {
 
 export function startMap() {
   if (!mapAsked) {
-    mapAsked = Promise.all([getJson("/app/config.json").catch(() => null),
+    mapAsked = Promise.all([config,
       loadScript(`${LEAFLET}.js`), loadStyle(`${LEAFLET}.css`)])
       .then(([cfg]) => initMap(cfg && cfg.ok ? cfg.body.basemap : null))
       .then(() => { if (state.results.length) drawMap(); })

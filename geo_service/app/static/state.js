@@ -94,6 +94,20 @@ export async function getJson(url, opts = {}) {
   return { status: r.status, ok: r.ok && !offline, offline, body };
 }
 
+/** /app/config.json's answer, asked once at start: the map reads its basemap, the list
+ * whether roads are loaded (kept on the phone, so a next visit need not wait for it). */
+export const config = getJson("/app/config.json").catch(() => null);
+config.then((c) => { if (c && c.ok) store.set("geo.roads", Boolean(c.body.roads)); });
+
+/** Whether the list asks nearest by road: as config.json last said, waited for only on
+ * a first visit. */
+export async function byRoad() {
+  const kept = store.get("geo.roads", null);
+  if (kept !== null) return kept;
+  const c = await config;
+  return Boolean(c && c.ok && c.body.roads);
+}
+
 // --- weak signal: the snapshot kept on the phone (offline.js) -------------------------------
 
 const SNAPSHOT_N = 1000; // stations kept around the last position (~20 KB gzipped)
