@@ -170,6 +170,13 @@ def test_sites_become_planned_stations_once_audited_and_as_a_sheet(
         assert metres(x, y, s["lon"], s["lat"]) < 1.0
     assert client.post("/v1/analysis/runs/999999/sites/plan", headers=editor).status_code == 404
     assert client.post(url, headers=editor, json={"ranks": [9]}).status_code == 422
+    # A coverage run has no sites: a state of that run (409 naming it), not bad input.
+    coverage = client.post("/v1/analysis/coverage", headers=editor, json={"area": "460204"})
+    assert coverage.status_code == 200, coverage.text
+    no_sites = client.post(f"/v1/analysis/runs/{coverage.json()['run_id']}/sites/plan",
+                           headers=editor)
+    assert no_sites.status_code == 409, no_sites.text
+    assert no_sites.json()["error"]["fields"][0]["field"] == "run"
 
 
 def test_whatif_per_district_difference_equals_two_runs(world: psycopg.Connection[Any]) -> None:

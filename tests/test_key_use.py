@@ -111,5 +111,5 @@ def test_a_key_busy_on_a_long_threaded_route_blocks_nobody(
         finally:
             holder.rollback()
             runner.join(60)
-    # Released, the run goes on (and finds no demand to analyse): never a 503.
-    assert results["run"] == 422
+    # Released, the run goes on (no demand here: coverage of area) and ends: never a 503.
+    assert results["run"] == 200

@@ -22,7 +22,7 @@ from psycopg import AsyncConnection
 from geo_service.areas.queries import POINT_PLACES
 from geo_service.domain.catalogue import HOST_TYPE_ZH, STATUS_ZH, HostType, Status
 from geo_service.domain.coords import Crs
-from geo_service.domain.errors import NotFound, invalid
+from geo_service.domain.errors import NotFound, StateConflict, invalid
 from geo_service.domain.links import point_facts
 from geo_service.domain.principal import Principal
 from geo_service.domain.schemas import StationCreate
@@ -59,8 +59,9 @@ async def planned_bodies(conn: AsyncConnection[Any], run_id: int,
                          ranks: list[int] | None = None) -> list[dict[str, Any]]:
     """The run's sites as station bodies (validated as ``POST /v1/stations`` would).
 
-    404 naming ``run`` for an unknown run; 422 naming ``run`` for a run without sites
-    and ``ranks`` for a rank the run does not have.
+    404 naming ``run`` for an unknown run; 409 naming ``run`` for a run without sites (a
+    coverage run: a state of the run, not a malformed request); 422 naming ``ranks`` for
+    a rank the run does not have.
     """
     async with conn.cursor() as cur:
         await cur.execute(RUN_SITES, {"id": run_id})
@@ -69,7 +70,8 @@ async def planned_bodies(conn: AsyncConnection[Any], run_id: int,
         raise NotFound(f"no analysis run {run_id}", [("run", "unknown run")])
     sites = [r for r in rows if r[2] is not None]
     if rows[0][0] != "recommendations" or not sites:
-        raise invalid("run", f"run {run_id} recommends no sites (run recommendations first)")
+        raise StateConflict(f"run {run_id} recommends no sites (run recommendations first)",
+                            [("run", "recommends no sites: run recommendations first")])
     if ranks is not None:
         missing = sorted(set(ranks) - {r[2] for r in sites})
         if missing:

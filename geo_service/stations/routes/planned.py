@@ -68,7 +68,7 @@ async def plan_sites(conn: ConnDep, run_id: RunId, principal: Editor,
 @router.get("/analysis/runs/{run_id}/sites/plan.xlsx", responses={
     200: {"content": {planned.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
           "description": "The sites as planned stations in the union's station sheet"},
-    **ERROR_RESPONSES, 404: WRITE_RESPONSES[404]},
+    **ERROR_RESPONSES, 404: WRITE_RESPONSES[404], 409: WRITE_RESPONSES[409]},
     summary="A recommendations run's sites as planned stations, in the union template")
 async def plan_sheet(conn: ConnDep, run_id: RunId) -> Response:
     bodies = await planned.planned_bodies(conn, run_id)
