@@ -299,3 +299,18 @@ def test_district_outlines_carry_their_station_counts(seeded: psycopg.Connection
     page = make_page(seeded, MapKind.STATIONS, "460200", MapOptions(at=AT))
     for code, label in labels.items():
         assert json.dumps(label)[1:-1] in page or label in page, code
+
+
+def test_served_maps_draw_the_services_own_streets_when_no_tiles_are_configured(
+        client: TestClient, seeded: Any) -> None:
+    """Issue 28: with no tile URL and no basemap configured, a map the service serves
+    draws its own street basemap (/tiles/base) rather than OpenStreetMap's tiles, which
+    an office intranet cannot reach (the map was grey with dots); a named basemap still
+    wins."""
+    page = client.get("/maps/stations.html", params={"area": "460200"})
+    assert page.status_code == 200
+    assert "tile.openstreetmap.org" not in page.text
+    assert "/tiles/base/{z}/{x}/{y}.mvt" in page.text
+    named = client.get("/maps/stations.html", params={"area": "460200", "basemap": "osm"})
+    assert "tile.openstreetmap.org" in named.text
+    assert "/tiles/base/{z}/{x}/{y}.mvt" not in named.text

@@ -279,8 +279,9 @@ class PublishingSettings(_GeoSettings):
                     "past this many bytes (its next link goes on from there)")
     map_basemap: str | None = Field(
         default=None,
-        description="basemap preset of the maps: osm, amap, tencent or none "
-                    "(unset: osm online, none offline)",
+        description="basemap preset of the maps: osm, amap, tencent or none (unset: the "
+                    "pages this service serves draw its own street basemap; rendered files "
+                    "osm, or none with --offline)",
     )
     map_tiles_url: str | None = Field(
         default=None,

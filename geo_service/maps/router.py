@@ -4,8 +4,9 @@
 ``geo-service maps render``, from the data as it is at the request. Every page
 loads Leaflet from ``/maps/assets/...`` (this service, from the npm packages
 installed at setup), never from a CDN, so it draws on an intranet with no
-internet. With ``offline=true`` it also draws no tiles unless a basemap is
-named: it then makes no request beyond this service.
+internet. Unless a basemap or a tile URL is configured or named, a page draws the
+service's own street basemap (``/tiles/base``) and makes no request beyond this
+service; ``offline=true`` (which used to be needed for that) is kept for old links.
 """
 
 from __future__ import annotations
@@ -54,10 +55,11 @@ Area = Annotated[str | None, Query(max_length=32, pattern=r"^[0-9A-Za-z_-]+$",
 Basemap = Annotated[str | None, Query(max_length=16, pattern=f"^({'|'.join(BASEMAPS)})$",
                                       description=(
     "basemap preset: " + ", ".join(BASEMAPS) + " (amap and tencent are GCJ-02: every point "
-    "and outline is shifted to GCJ-02); default osm, or none when offline"))]
+    "and outline is shifted to GCJ-02); default: the configured one, else this service's own "
+    "street basemap"))]
 Offline = Annotated[bool, Query(description=(
-    "with no basemap named, draw no tiles: no request beyond this service (Leaflet always "
-    "comes from this service)"))]
+    "kept for old links: with nothing configured or named a page already draws this "
+    "service's own streets and makes no request beyond this service"))]
 At = Annotated[dt.datetime | None, IsoText, Query(
     json_schema_extra={"pattern": AT_PATTERN}, description=(
         "the moment the map shows (open now, overdue), ISO 8601; naive = China time; "
@@ -74,15 +76,17 @@ def options(settings: Settings, *, basemap_name: str | None, offline: bool,
     """Page options from request or command-line choices over the settings' defaults.
 
     A named basemap wins; else the configured tile URL (an intranet tile
-    server); else the configured preset; else osm online, none offline. The
-    moment follows the one rule for instants (``params.instant``).
+    server); else the configured preset; else no tiles, so that the page draws
+    the service's own street basemap (issue 28: OpenStreetMap's tiles by default
+    left an office intranet grey). The moment follows the one rule for instants
+    (``params.instant``).
     """
     if basemap_name is not None:
         bm = basemap(basemap_name, offline=offline)
     else:
         bm = basemap(settings.map_basemap, tiles_url=settings.map_tiles_url,
                      attribution=settings.map_tiles_attribution,
-                     tiles_crs=settings.map_tiles_crs, offline=offline)
+                     tiles_crs=settings.map_tiles_crs, offline=True)
     return MapOptions(basemap=bm, assets=AssetMode.LOCAL, at=instant(at, "at"), **extra)
 
 

@@ -83,8 +83,13 @@
       maxDataZoom: 16, attribution: P.attribution || "© OpenStreetMap contributors",
       pane: "tilePane"
     });
-    layer.addTo(map);
-    layer.bringToBack();
+    // Added once the page's script has set the view (folium fits the bounds after the
+    // layers): added at once, it would ask for the world's tiles at the first zoom and
+    // abort them a moment later.
+    setTimeout(function () {
+      layer.addTo(map);
+      layer.bringToBack();
+    }, 0);
     // Land under the tiles too, so a tile fading in shows land, not Leaflet's grey.
     map.getContainer().style.backgroundColor = LAND;
     GEO.base = layer;
