@@ -111,18 +111,21 @@ def test_healthz_answers_while_hours_compile(served: dict[str, str], db_url: str
             f"HEAVY-{n[0]}", 109.5, 18.25, opening_hours=heavy_rule(1000, n[0])))
 
     with live_server(db_url) as base:
-        heavy, health = _timeline(base, send)
-    assert len(heavy) == 2 and {status for *_, status in heavy} <= {200, 201}, heavy
+        heavy, health = _timeline(base, send, count=3)
+    assert len(heavy) == 3 and {status for *_, status in heavy} <= {200, 201}, heavy
     assert health and {status for *_, status in health} == {200}, health
     # Each heavy request is mostly compile (the rest is the key check and the write).
     # Had the compile held the event loop, a /healthz asked meanwhile would have waited
     # for it: 58-80% of the heavy request when tried with the compile moved onto the
     # loop; off the loop the longest wait was 3-9% of it. Both are measured on the same
     # machine at the same moment, so its speed cancels out; no latency is asserted.
-    for sent, answered, _ in heavy:
-        took, waited = answered - sent, longest_wait((sent, answered, 0), health)
-        assert waited < took / 3, (f"a /healthz waited {waited:.2f} s during a heavy request "
-                                   f"of {took:.2f} s: the compile held the event loop")
+    # The compile runs in a thread that holds the GIL in turns with the loop, so on a
+    # busy machine one heavy request can see a long wait (0.21 s of 0.42 s, once in CI);
+    # the median of three is what tells a held loop (every request waits) from that.
+    shares = sorted(longest_wait(event, health) / (event[1] - event[0]) for event in heavy)
+    assert shares[1] < 1 / 3, (f"/healthz waited {shares[1]:.0%} of a heavy request "
+                               f"(median of {[f'{s:.0%}' for s in shares]}): "
+                               "the compile held the event loop")
 
 
 def test_probe_schedule_is_refused_at_once(client: TestClient, served: dict[str, str],
