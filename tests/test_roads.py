@@ -323,12 +323,36 @@ def test_health_and_feed_carry_the_extract_date(roads: str, client: TestClient) 
     assert feed["roads_extract_date"] == ROADS_EXTRACT_DATE
 
 
-@pytest.mark.parametrize(("lat", "lon"), [(-90, -180), (90, 180)])
-def test_by_road_from_a_pole_answers(roads: str, client: TestClient, lat: float,
-                                     lon: float) -> None:
-    """EPSG:3857 has no poles (schemathesis found the 500): snapping clamps to its edge."""
-    r = client.get("/v1/stations/nearest", params={"lat": lat, "lon": lon, "by": "ebike"})
-    assert r.status_code == 200 and r.json()["query"]["snap_m"] > 3e6
+@pytest.mark.parametrize(("lat", "lon"), [(-90, -180), (90, 180), (18.25, 109.5)])
+def test_by_road_far_from_the_loaded_roads_is_409(roads: str, client: TestClient, lat: float,
+                                                  lon: float) -> None:
+    """Helsinki's roads and a point in Sanya (or at a pole: EPSG:3857 has none, and
+    schemathesis once found the 500 there): a road route from thousands of km away is no
+    answer. 409 naming ``by`` says the roads are not loaded here, as with none loaded, and
+    the straight-line question still answers."""
+    params = {"lat": lat, "lon": lon, "by": "ebike"}
+    r = client.get("/v1/stations/nearest", params=params)
+    assert r.status_code == 409, r.text
+    fields = r.json()["error"]["fields"]
+    assert [f["field"] for f in fields] == ["by"] and "1000 m" in fields[0]["problem"]
+    del params["by"]
+    assert client.get("/v1/stations/nearest", params=params).status_code == 200
+
+
+def test_by_road_within_the_snap_limit_answers(roads: str, client: TestClient,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """In Helsinki the point snaps within the limit and answers; with the limit set below
+    that snap (GEO_ROADS_MAX_SNAP_M) the same point is refused."""
+    params = {"lat": 60.1699, "lon": 24.9384, "by": "walk"}
+    r = client.get("/v1/stations/nearest", params=params)
+    assert r.status_code == 200, r.text
+    snap = r.json()["query"]["snap_m"]
+    assert 0 <= snap < 1000
+    app = client.app
+    tight = app.state.settings.model_copy(update={"roads_max_snap_m": snap / 2})  # type: ignore[attr-defined]
+    monkeypatch.setattr(app.state, "settings", tight)  # type: ignore[attr-defined]
+    refused = client.get("/v1/stations/nearest", params=params)
+    assert snap > 0 and refused.status_code == 409, refused.text
 
 
 def test_cli_load_clips_to_the_area(roads: str, db: psycopg.Connection[Any],

@@ -401,6 +401,10 @@ class RoadSettings(_GeoSettings):
     roads_max_minutes: float = Field(
         default=90.0, gt=0, description="nearest by road searches this far in time; "
                                         "stations farther by road are not answered")
+    roads_max_snap_m: float = Field(
+        default=1000.0, gt=0, description="nearest by road refuses (409) a point farther "
+                                          "than this from any usable road: the loaded "
+                                          "roads do not cover it")
 
 
 class PhotoSettings(_GeoSettings):

@@ -48,14 +48,25 @@ class SnapCache:
         return snap  # type: ignore[return-value]
 
 
+class NoRoadNear(Exception):
+    """The point is farther than the snap limit from every usable road (or there is none):
+    the loaded roads do not cover it, and a route walked from kilometres off the network
+    would be no answer."""
+
+    def __init__(self, max_snap_m: float, snap_m: float | None) -> None:
+        super().__init__(f"no usable road within {max_snap_m:g} m of the point")
+        self.max_snap_m, self.snap_m = max_snap_m, snap_m
+
+
 async def nearest_by_road(fetch: Fetch, *, lon: float, lat: float, k: int, crs: Crs,
-                          graph: ModeGraph, snaps: SnapCache,
-                          max_s: float) -> tuple[list[dict[str, Any]], float | None]:
+                          graph: ModeGraph, snaps: SnapCache, max_s: float,
+                          max_snap_m: float) -> tuple[list[dict[str, Any]], float]:
     """The k nearest rows by road time from WGS-84 ``(lon, lat)``, each with its
-    ``road`` leg; and the query point's snap metres (None: no usable road at all)."""
+    ``road`` leg; and the query point's snap metres. Raises :class:`NoRoadNear` when the
+    point snaps farther than ``max_snap_m``."""
     origin = graph.snap(lon, lat)
-    if origin is None:
-        return [], None
+    if origin is None or origin.snap_m > max_snap_m:
+        raise NoRoadNear(max_snap_m, None if origin is None else origin.snap_m)
     walk = graph.snap_speed
     origin_s = origin.snap_m / walk
     want = 2 * k + 5

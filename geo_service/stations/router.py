@@ -49,7 +49,7 @@ from geo_service.infra.settings import Settings
 from geo_service.roads.graph import By
 from geo_service.roads.graph import Mode as RoadMode
 from geo_service.roads.keeper import road_keeper
-from geo_service.roads.nearest import Fetch, nearest_by_road
+from geo_service.roads.nearest import Fetch, NoRoadNear, nearest_by_road
 from geo_service.stations import importer, service
 from geo_service.stations import template as sheet_template
 from geo_service.stations.nearest_index.http import (
@@ -86,14 +86,16 @@ router = APIRouter(prefix="/v1", tags=["stations"])
 #: ``by``: the order of nearest (straight line, or by road when roads are loaded).
 ByQ = Annotated[By | None, Query(
     description="straight (default): geodesic distance; walk or ebike: road time on the "
-                "loaded road network (409 when none is loaded), each result with its road "
-                "metres and minutes")]
+                "loaded road network (409 when none is loaded or none is within "
+                "GEO_ROADS_MAX_SNAP_M of the point), each result with its road metres and "
+                "minutes")]
 
 
 @router.get(
     "/stations/nearest", response_model=NearestResponse,
-    responses={**ERROR_RESPONSES, 409: {"model": ErrorBody,
-                                        "description": "by=walk|ebike with no roads loaded"}},
+    responses={**ERROR_RESPONSES, 409: {
+        "model": ErrorBody,
+        "description": "by=walk|ebike with no roads loaded, or none near the point"}},
     summary="Nearest stations, optionally open now and with given amenities",
 )
 async def nearest(request: Request, settings: SettingsDep,
@@ -133,9 +135,15 @@ async def _nearest_by_road(request: Request, settings: Settings, query: NearestQ
     graph, snaps = network.modes[mode], roads.snaps[mode]
     max_s = settings.roads_max_minutes * 60
 
-    async def run(fetch: Fetch) -> tuple[list[dict[str, Any]], float | None]:
-        return await nearest_by_road(fetch, lon=p.lon, lat=p.lat, k=p.k, crs=query.crs,
-                                     graph=graph, snaps=snaps, max_s=max_s)
+    async def run(fetch: Fetch) -> tuple[list[dict[str, Any]], float]:
+        try:
+            return await nearest_by_road(fetch, lon=p.lon, lat=p.lat, k=p.k, crs=query.crs,
+                                         graph=graph, snaps=snaps, max_s=max_s,
+                                         max_snap_m=settings.roads_max_snap_m)
+        except NoRoadNear as far:
+            problem = (f"no road within {far.max_snap_m:g} m of this point: the loaded roads "
+                       "do not cover it; ask without by for straight-line distance")
+            raise StateConflict(problem, [("by", problem)]) from None
 
     if index is not None:
         async def from_index(k: int) -> list[dict[str, Any]]:
