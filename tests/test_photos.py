@@ -334,6 +334,35 @@ def test_a_report_photo_is_private_until_a_clerk_approves_it(
     assert other_site.status_code == 415
 
 
+def test_a_pending_report_photo_is_seen_only_by_staff_of_its_area(
+        client: TestClient, keys: dict[str, str], station: str,
+        areas: psycopg.Connection[Any]) -> None:
+    """A worker's photo shows where the worker stood: before approval only staff whose
+    area holds the station see it, by key or in the console (Haitang's staff do not
+    see a Tianya report's photo; Tianya's and the unscoped do)."""
+    from geo_service.domain.auth import create_key
+    from tests.test_console import make, sign_in
+
+    sent = client.post("/v1/report-photos", files={"file": ("x.jpg", photo_bytes(),
+                                                             "image/jpeg")})
+    sha = sent.json()["sha"]
+    assert client.post(f"/v1/stations/{station}/reports",
+                       json={"kind": "other", "photo": sha}).status_code == 201
+    haitang = f"Bearer {create_key(areas, name='haitang', role='editor', area_code='460202')}"
+    for path in (f"/v1/photos/{sha}.jpg", f"/v1/photos/{sha}/thumb.jpg"):
+        assert client.get(path, headers={"Authorization": haitang}).status_code == 404
+        for key in ("tianya_editor", "editor"):
+            assert client.get(path, headers={"Authorization": keys[key]}).status_code == 200
+    thumb = f"/console/photos/{sha}/thumb.jpg"
+    make(areas, "haitang-clerk", "editor", area="460202")
+    make(areas, "tianya-clerk", "editor")
+    assert sign_in(client, "haitang-clerk").status_code == 303
+    assert client.get(thumb).status_code == 404
+    client.cookies.clear()
+    assert sign_in(client, "tianya-clerk").status_code == 303
+    assert client.get(thumb).status_code == 200
+
+
 def test_an_inspection_carries_uploaded_photos(client: TestClient, keys: dict[str, str],
                                                station: str, db: psycopg.Connection[Any],
                                                areas: psycopg.Connection[Any]) -> None:

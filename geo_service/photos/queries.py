@@ -21,6 +21,18 @@ RETURNING sha, thumb_sha, width, height, bytes, public, created_at
 
 PHOTO = "SELECT sha, thumb_sha, width, height, bytes, public FROM photo WHERE sha = %(sha)s"
 
+#: Whether a private photo belongs to a worker report on a station within ``scope``
+#: (NULL: every area) — the same codes rule as the pending queue.
+PRIVATE_IN_SCOPE = """
+SELECT EXISTS (
+    SELECT FROM report_photo rp
+    JOIN station_report r ON r.id = rp.report_id
+    JOIN station s ON s.id = r.station_id
+    WHERE rp.photo_sha = %(sha)s
+      AND (%(scope)s::text IS NULL
+           OR %(scope)s IN (s.province_code, s.city_code, s.district_code, s.street_code)))
+"""
+
 #: Which of ``shas`` are stored photos (an inspection may name only those).
 KNOWN_SHAS = "SELECT sha FROM photo WHERE sha = ANY(%(shas)s)"
 

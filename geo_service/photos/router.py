@@ -5,8 +5,8 @@ Uploads are multipart (``file``, and ``kind`` for a station photo), read with a 
 only). Station photos need an editor or admin key within its area; a photo for an
 inspection (``POST /v1/photos``) an inspector's too. The files are served by hash
 with a year's caching (a hash's bytes never change): ``immutable``, ``ETag`` the
-hash. A worker-report photo not yet approved is not public: 404 without a key, and
-``Cache-Control: private, no-store`` with one.
+hash. A worker-report photo not yet approved is not public: 404 without a key of the
+station's area, and ``Cache-Control: private, no-store`` with one.
 """
 
 from __future__ import annotations
@@ -155,23 +155,25 @@ async def decide_photo(conn: ConnDep, report_id: Annotated[int, Path(ge=1, le=2*
     return Response(status_code=204)
 
 
-async def _staff(conn: Any, authorization: str | None) -> bool:
-    """Whether the request carries a working key (any role): staff may see a pending
-    report photo to decide it."""
+async def _staff(conn: Any, authorization: str | None, sha: str) -> bool:
+    """Whether the request carries a working key (any role) whose area holds a station
+    the private photo was reported on: staff may see a pending report photo to decide
+    it, within their area."""
     if not authorization:
         return False
     try:
-        require_role(await authenticate(conn, authorization), *ROLES)
+        principal = await authenticate(conn, authorization)
+        require_role(principal, *ROLES)
     except GeoServiceError:
         return False
-    return True
+    return await svc.may_see_private(conn, sha, principal)
 
 
 async def _serve(request: Request, conn: Any, sha: str, authorization: str | None,
                  thumb: bool) -> Response:
     row = await svc.photo_row(conn, sha)
     private = row is not None and not row["public"]
-    if row is None or (private and not await _staff(conn, authorization)):
+    if row is None or (private and not await _staff(conn, authorization, sha)):
         raise NotFound(f"no photo {sha}", [("sha", "no such photo")])
     key = row["thumb_sha"] if thumb else sha
     etag = f'"{key}"'

@@ -246,6 +246,15 @@ async def photo_row(conn: AsyncConnection[Any], sha: str) -> dict[str, Any] | No
     return rows[0] if rows else None
 
 
+async def may_see_private(conn: AsyncConnection[Any], sha: str,
+                          principal: Principal) -> bool:
+    """Whether staff may see a private (pending or rejected report) photo: only where a
+    report carrying it is on a station in their area, since it shows where a worker
+    stood."""
+    rows = await _rows(conn, q.PRIVATE_IN_SCOPE, {"sha": sha, "scope": principal.area_code})
+    return bool(rows and rows[0]["exists"])
+
+
 async def check_known(conn: AsyncConnection[Any], shas: list[str], field: str) -> None:
     """Every hash must be a stored photo; else 422 naming ``field``."""
     if not shas:

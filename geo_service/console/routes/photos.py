@@ -201,12 +201,16 @@ async def decide(request: Request, settings: SettingsDep, report_id: RowId, acti
 
 @router.get("/photos/{sha}/thumb.jpg")
 async def thumb(request: Request, settings: SettingsDep, sha: ShaPath) -> Response:
-    """A thumbnail for the signed-in staff, public or not (the pending page shows them)."""
+    """A thumbnail for the signed-in staff: public, or a report photo of their area (the
+    pending page shows them)."""
     session = await _signed_in(request, settings)
     if not isinstance(session, accounts.Session):
         return session
     async with request.app.state.pool.connection() as conn:
         row = await svc.photo_row(conn, sha)
+        if row is not None and not row["public"] and not await svc.may_see_private(
+                conn, sha, session.principal):
+            row = None  # a pending report photo of another area: as if there were none
     stored = (await asyncio.to_thread(_work(request).store.get, row["thumb_sha"])
               if row is not None else None)
     if stored is None:
