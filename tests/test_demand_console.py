@@ -71,7 +71,10 @@ def test_editor_uploads_a_chinese_demand_sheet_and_sees_it_counted(
             page.select_option("#area", "460200")
             page.fill("#add", "1")
             page.click("button:has-text('计算覆盖与选址')")
-            page.wait_for_selector("#scorecard")
+            # A run is CPU work: on a busy 2-core machine it may take longer than
+            # Playwright's 30 s default (once in CI). A refusal shows in the message.
+            page.wait_for_selector("#scorecard, [role=alert]", timeout=120_000)
+            assert page.locator("#scorecard").count() == 1, page.inner_text("main")
 
         run_coverage()  # no demand: coverage of area, and it says so
         label = page.locator("p.msg", has_text="本区域没有需求数据，覆盖率是面积")
