@@ -1160,6 +1160,18 @@ def test_cards_show_the_road_minutes_nearest_by_walk_answers(
             p.screenshot("app-road-minutes.png")
         finally:
             p.close()
+        # A phone far from the loaded roads (Sanya, with Helsinki's loaded) does not ask by
+        # road: the API would refuse it (409, no road within 1 km) and the page log an error.
+        box = api(served, "/app/config.json")["roads_bbox"]
+        assert box[0] < HELSINKI[0] < box[2] and box[1] < HELSINKI[1] < box[3], box
+        sanya = Page(browser, served, "/app/", where=(109.5, 18.25))
+        try:
+            sanya.listed()
+            asked = [u for u in sanya.requests if "/v1/stations/nearest" in u]
+            assert asked and not any("by" in parse_qs(urlsplit(u).query) for u in asked), asked
+            assert not sanya.errors, sanya.errors
+        finally:
+            sanya.close()
     finally:
         with psycopg.connect(db_url, autocommit=True) as conn:
             conn.execute("DELETE FROM station WHERE code LIKE 'HEL-%'")

@@ -209,8 +209,12 @@ class RoadNetwork:
         self.length = np.array([r["length_m"] for r in rows], dtype=np.float64)
         lines = shapely.from_wkb([bytes(r["wkb"]) for r in rows]) if rows else \
             np.zeros(0, dtype=object)
+        #: WGS-84 extent of the loaded roads (minlon, minlat, maxlon, maxlat); None if none
+        self.bbox: tuple[float, float, float, float] | None = None
         if len(rows):
             coords, index = shapely.get_coordinates(lines, return_index=True)
+            lo, hi = coords.min(axis=0), coords.max(axis=0)
+            self.bbox = (float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1]))
             x, y = mercator(coords[:, 0], coords[:, 1])
             lines = shapely.linestrings(np.column_stack((x, y)), indices=index)
         self.lines = np.asarray(lines, dtype=object)

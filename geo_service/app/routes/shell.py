@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -151,12 +152,24 @@ def station_shell(request: Request, code: str) -> Response:
 @router.get("/config.json")
 async def config(request: Request) -> Response:
     """What the page cannot know by itself: the basemap, if one is configured, and
-    whether roads are loaded (then the list asks nearest ``by=walk`` and shows road
-    minutes rather than the straight distance's estimate)."""
+    whether roads are loaded and where (inside ``roads_bbox`` the list asks nearest
+    ``by=walk`` and shows road minutes rather than the straight distance's estimate)."""
     keeper = road_keeper(request.app.state)
-    roads = keeper is not None and await keeper.current(request.app.state.pool) is not None
-    return JSONResponse({"basemap": _basemap(_settings(request)), "roads": roads},
+    network = None if keeper is None else await keeper.current(request.app.state.pool)
+    settings = _settings(request)
+    return JSONResponse({"basemap": _basemap(settings), "roads": network is not None,
+                         "roads_bbox": _padded(network.bbox, settings.roads_max_snap_m)
+                         if network is not None and network.bbox else None},
                         headers={"Cache-Control": "no-cache"})
+
+
+def _padded(box: tuple[float, float, float, float], metres: float) -> list[float]:
+    """The roads' extent grown by the snap limit: outside it nearest by road refuses
+    (409), so the app asks straight-line there without the round trip."""
+    dlat = metres / 111_320
+    dlon = dlat / max(math.cos(math.radians(max(abs(box[1]), abs(box[3])))), 0.01)
+    return [round(box[0] - dlon, 6), round(box[1] - dlat, 6),
+            round(box[2] + dlon, 6), round(box[3] + dlat, 6)]
 
 
 @router.get("/{name}")

@@ -44,7 +44,7 @@ export async function loadNearest() {
       startMap();
     }).catch(() => {});
   }
-  const road = await byRoad();
+  const road = await byRoad(state.point);
   let res = await getJson(nearestUrl(state.point, state.chips, AT, road)).catch(() => null);
   // Roads unloaded since (409), or not here (the loaded extract is another city's: the
   // point snaps farther than ROAD_SNAP_MAX_M, or no station is within reach): the

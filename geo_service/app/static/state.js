@@ -97,15 +97,28 @@ export async function getJson(url, opts = {}) {
 /** /app/config.json's answer, asked once at start: the map reads its basemap, the list
  * whether roads are loaded (kept on the phone, so a next visit need not wait for it). */
 export const config = getJson("/app/config.json").catch(() => null);
-config.then((c) => { if (c && c.ok) store.set("geo.roads", Boolean(c.body.roads)); });
+config.then((c) => {
+  if (!c || !c.ok) return;
+  store.set("geo.roads", Boolean(c.body.roads));
+  store.set("geo.roads_bbox", c.body.roads_bbox || null);
+});
 
 /** Whether the list asks nearest by road: as config.json last said, waited for only on
  * a first visit. */
-export async function byRoad() {
-  const kept = store.get("geo.roads", null);
-  if (kept !== null) return kept;
-  const c = await config;
-  return Boolean(c && c.ok && c.body.roads);
+/** Whether to ask nearest by road from `point`: roads are loaded and the point lies in
+ * their extent (grown by the server's snap limit). Elsewhere the server refuses by road
+ * (409), so the page asks straight-line at once. */
+export async function byRoad(point) {
+  let on = store.get("geo.roads", null);
+  let box = store.get("geo.roads_bbox", null);
+  if (on === null) {
+    const c = await config;
+    on = Boolean(c && c.ok && c.body.roads);
+    box = c && c.ok ? c.body.roads_bbox || null : null;
+  }
+  if (!on) return false;
+  return !box || !point || (point.lon >= box[0] && point.lat >= box[1]
+    && point.lon <= box[2] && point.lat <= box[3]);
 }
 
 // --- weak signal: the snapshot kept on the phone (offline.js) -------------------------------
