@@ -104,12 +104,17 @@ def read_pool(request: Request) -> AsyncConnectionPool:
     return routing.primary_pool
 
 
-ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn)]
-SyncConnDep = Annotated[Connection[Any], Depends(get_sync_conn)]
+#: ``scope="function"``: the connection's transaction commits (and the connection goes back
+#: to the pool) when the route returns, *before* the answer is sent. FastAPI's default ends a
+#: ``yield`` dependency after the response has gone, so a client could hold a 200 or follow
+#: a 303 to a row not yet committed, or be told of a write whose commit then failed
+#: (``tests/test_commit_before_answer.py``). Streamed bodies take their own connections.
+ConnDep = Annotated[AsyncConnection[Any], Depends(get_conn, scope="function")]
+SyncConnDep = Annotated[Connection[Any], Depends(get_sync_conn, scope="function")]
 #: Reads that may be served by a standby (see ``infra/replicas.py``); writes, reads inside a
 #: write and anything authenticated keep ``ConnDep`` (the primary).
-ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_conn)]
-SyncReadConnDep = Annotated[Connection[Any], Depends(get_sync_read_conn)]
+ReadConnDep = Annotated[AsyncConnection[Any], Depends(get_read_conn, scope="function")]
+SyncReadConnDep = Annotated[Connection[Any], Depends(get_sync_read_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 AuthHeader = Annotated[
     str | None, Header(alias="Authorization", description="Bearer API key (gs_…)")
