@@ -103,11 +103,10 @@ config.then((c) => {
   store.set("geo.roads_bbox", c.body.roads_bbox || null);
 });
 
-/** Whether the list asks nearest by road: as config.json last said, waited for only on
- * a first visit. */
-/** Whether to ask nearest by road from `point`: roads are loaded and the point lies in
- * their extent (grown by the server's snap limit). Elsewhere the server refuses by road
- * (409), so the page asks straight-line at once. */
+/** Whether the list asks nearest by road from `point`: roads are loaded and the point
+ * lies in their extent (grown by the server's snap limit), as config.json last said
+ * (waited for only on a first visit). Elsewhere the server refuses by road (409), so the
+ * page asks straight-line at once. */
 export async function byRoad(point) {
   let on = store.get("geo.roads", null);
   let box = store.get("geo.roads_bbox", null);
