@@ -53,9 +53,9 @@ class NoRoadNear(Exception):
     the loaded roads do not cover it, and a route walked from kilometres off the network
     would be no answer."""
 
-    def __init__(self, max_snap_m: float, snap_m: float | None) -> None:
+    def __init__(self, max_snap_m: float) -> None:
         super().__init__(f"no usable road within {max_snap_m:g} m of the point")
-        self.max_snap_m, self.snap_m = max_snap_m, snap_m
+        self.max_snap_m = max_snap_m
 
 
 async def nearest_by_road(fetch: Fetch, *, lon: float, lat: float, k: int, crs: Crs,
@@ -66,7 +66,7 @@ async def nearest_by_road(fetch: Fetch, *, lon: float, lat: float, k: int, crs: 
     point snaps farther than ``max_snap_m``."""
     origin = graph.snap(lon, lat)
     if origin is None or origin.snap_m > max_snap_m:
-        raise NoRoadNear(max_snap_m, None if origin is None else origin.snap_m)
+        raise NoRoadNear(max_snap_m)
     walk = graph.snap_speed
     origin_s = origin.snap_m / walk
     want = 2 * k + 5

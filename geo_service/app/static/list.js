@@ -12,10 +12,6 @@ import {
   store, t, vocabularyReady, wantedAmenities,
 } from "./state.js";
 
-/** Farther than this from any road, a point is off the loaded extract (or deep in a
- * compound the map does not know): its road minutes would mislead. */
-const ROAD_SNAP_MAX_M = 1000;
-
 export function nearestUrl(point, chips, at = AT, road = false) {
   const p = new URLSearchParams({ lon: point.lon.toFixed(6), lat: point.lat.toFixed(6),
     k: String(chips.h24 ? K_24H : K) });
@@ -46,11 +42,11 @@ export async function loadNearest() {
   }
   const road = await byRoad(state.point);
   let res = await getJson(nearestUrl(state.point, state.chips, AT, road)).catch(() => null);
-  // Roads unloaded since (409), or not here (the loaded extract is another city's: the
-  // point snaps farther than ROAD_SNAP_MAX_M, or no station is within reach): the
-  // straight-line answer, as without roads.
-  if (road && res && !res.offline && (res.status === 409 || (res.ok && (
-    !res.body.results.length || !(res.body.query.snap_m <= ROAD_SNAP_MAX_M))))) {
+  // Roads unloaded since, or none near the point (409: the server's snap limit, one rule
+  // for every client), or no station within reach by road: the straight-line answer, as
+  // without roads.
+  if (road && res && !res.offline && (res.status === 409
+    || (res.ok && !res.body.results.length))) {
     res = await getJson(nearestUrl(state.point, state.chips)).catch(() => null);
   }
   await vocabularyReady; // the cards name the ten ones in the server's words

@@ -26,7 +26,7 @@
 //   the kept copy answering when the network is gone.
 // No request ever leaves for another origin: only same-origin GETs are handled.
 
-const VERSION = "2026-12-07.8";
+const VERSION = "2026-12-07.9";
 const PREFIX = "geo-app-";
 const SHELL_CACHE = `${PREFIX}shell-${VERSION}`;
 const API_CACHE = `${PREFIX}api-${VERSION}`;
